@@ -41,6 +41,9 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// DialTimeout bounds one connection attempt. Default 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// Producer bounds the collector's producer (see ProducerConfig); the
+	// analyzer ignores it.
+	Producer ProducerConfig `yaml:"producer"`
 }
 
 // SASLConfig selects SASL authentication; Mechanism "" disables it.

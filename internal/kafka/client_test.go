@@ -1,0 +1,69 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEnsureTopicsAndProduce(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := Config{Brokers: c.ListenAddrs(), Partitions: 3}.WithDefaults()
+	cl, err := NewClient(cfg, ProducerOpts(cfg.Topic, cfg.Producer)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 2; i++ { // the second call finds the topic already there
+		if err := EnsureTopics(ctx, cl, cfg, cfg.Topic); err != nil {
+			t.Fatalf("EnsureTopics #%d: %v", i, err)
+		}
+	}
+	// A batch of records whose sum is over 1 MB must still be accepted: the
+	// producer splits batches under MaxBatchBytes.
+	val := make([]byte, 100<<10)
+	var recs []*kgo.Record
+	for i := 0; i < 30; i++ {
+		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: val})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce 3 MB under one key: %v", err)
+	}
+}
+
+func TestProducerConfigValidate(t *testing.T) {
+	bad := ProducerConfig{MaxBatchBytes: 2 << 20, Compression: "brotli", MaxBufferedRecords: -1}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"max_batch_bytes", "compression", "max_buffered_records"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if err := (ProducerConfig{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

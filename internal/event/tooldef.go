@@ -1,0 +1,225 @@
+package event
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sort"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// toolDef is one tool definition as a server advertised it.
+type toolDef struct {
+	Name           string
+	Description    string
+	hasDescription bool
+	InputSchema    string // canonical JSON, "" when unknown
+	Annotations    string // canonical JSON, "" when unknown
+}
+
+func (d *toolDef) fill(e *Event) {
+	e.ToolDescription = d.Description
+	e.ToolInputSchema = d.InputSchema
+	e.ToolAnnotations = d.Annotations
+	e.ToolDefinitionHash = ToolDefinitionHash(d.Name, d.Description, d.InputSchema, d.Annotations)
+}
+
+// ToolDefinitionHash is the lowercase hex SHA-256 of the canonical JSON of
+// a tool definition:
+//
+//	{"annotations":A,"description":D,"inputSchema":S,"name":N}
+//
+// keys in this (byte-sorted) order, no whitespace; D and N JSON strings;
+// A and S the canonical form of the given JSON, or null when empty. Canonical
+// JSON (see CanonicalJSON): object keys sorted by bytes, no insignificant
+// whitespace, strings re-escaped minimally (no HTML escaping), numbers kept as
+// written. A schema or annotations value that is not valid JSON is hashed as a
+// JSON string of its raw text.
+func ToolDefinitionHash(name, description, inputSchema, annotations string) string {
+	b := make([]byte, 0, 64+len(name)+len(description)+len(inputSchema)+len(annotations))
+	b = append(b, `{"annotations":`...)
+	b = appendCanonicalOrString(b, annotations)
+	b = append(b, `,"description":`...)
+	b = appendJSONString(b, description)
+	b = append(b, `,"inputSchema":`...)
+	b = appendCanonicalOrString(b, inputSchema)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, '}')
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func appendCanonicalOrString(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	c, err := CanonicalJSON([]byte(s))
+	if err != nil {
+		return appendJSONString(b, s)
+	}
+	return append(b, c...)
+}
+
+var errTooDeep = errors.New("JSON nested too deeply")
+
+// CanonicalJSON re-encodes a JSON document: object keys sorted by bytes,
+// no whitespace, strings escaped minimally, numbers as written. Nesting
+// deeper than 32 levels is rejected.
+func CanonicalJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after JSON value")
+	}
+	return appendCanonical(nil, v, 0)
+}
+
+func appendCanonical(b []byte, v any, depth int) ([]byte, error) {
+	if depth > maxValueDepth {
+		return nil, errTooDeep
+	}
+	var err error
+	switch x := v.(type) {
+	case nil:
+		b = append(b, "null"...)
+	case bool:
+		if x {
+			b = append(b, "true"...)
+		} else {
+			b = append(b, "false"...)
+		}
+	case json.Number:
+		b = append(b, x...)
+	case string:
+		b = appendJSONString(b, x)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendCanonical(b, e, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			if b, err = appendCanonical(b, x[k], depth+1); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, '}')
+	}
+	return b, nil
+}
+
+// canonicalOrRaw returns the canonical JSON of s, or s unchanged if it is
+// not valid JSON (or too deep).
+func canonicalOrRaw(s string) string {
+	if s == "" {
+		return ""
+	}
+	c, err := CanonicalJSON([]byte(s))
+	if err != nil {
+		return s
+	}
+	return string(c)
+}
+
+// rawToolDef is the union of the shapes tool definitions arrive in: MCP's
+// Tool (inputSchema), GenAI's definitions (parameters), snake_case variants,
+// and OpenAI's {"type":"function","function":{...}}.
+type rawToolDef struct {
+	Name         string          `json:"name"`
+	Description  *string         `json:"description"`
+	InputSchema  json.RawMessage `json:"inputSchema"`
+	InputSchema2 json.RawMessage `json:"input_schema"`
+	Parameters   json.RawMessage `json:"parameters"`
+	Annotations  json.RawMessage `json:"annotations"`
+	Function     *rawToolDef     `json:"function"`
+}
+
+func (r *rawToolDef) toolDef() toolDef {
+	if r.Name == "" && r.Function != nil && r.Function.Function == nil {
+		return r.Function.toolDef()
+	}
+	d := toolDef{Name: r.Name}
+	if r.Description != nil {
+		d.Description, d.hasDescription = *r.Description, true
+	}
+	schema := r.InputSchema
+	if len(schema) == 0 {
+		schema = r.InputSchema2
+	}
+	if len(schema) == 0 {
+		schema = r.Parameters
+	}
+	if len(schema) > 0 && string(schema) != "null" {
+		d.InputSchema = canonicalOrRaw(string(schema))
+	}
+	if len(r.Annotations) > 0 && string(r.Annotations) != "null" {
+		d.Annotations = canonicalOrRaw(string(r.Annotations))
+	}
+	return d
+}
+
+// parseToolDefinitions reads a JSON array of tool definitions, or an object
+// {"tools":[...]} (a tools/list result). ok is false when s is not one of
+// those shapes.
+func parseToolDefinitions(s string) ([]toolDef, bool) {
+	var list []rawToolDef
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		var obj struct {
+			Tools []rawToolDef `json:"tools"`
+		}
+		if err := json.Unmarshal([]byte(s), &obj); err != nil {
+			return nil, false
+		}
+		list = obj.Tools
+	}
+	out := make([]toolDef, 0, len(list))
+	for i := range list {
+		out = append(out, list[i].toolDef())
+	}
+	return out, true
+}
+
+// toolDefFromBody reads a tool definition from an mcp.tools.snapshot log
+// body: a map or a JSON string with name, description, inputSchema,
+// annotations.
+func toolDefFromBody(body pcommon.Value) toolDef {
+	var raw string
+	switch body.Type() {
+	case pcommon.ValueTypeStr:
+		raw = body.Str()
+	case pcommon.ValueTypeMap:
+		raw = valueString(body)
+	default:
+		return toolDef{}
+	}
+	var r rawToolDef
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return toolDef{}
+	}
+	return r.toolDef()
+}

@@ -1,0 +1,537 @@
+package incident
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Store is what the Manager persists through; *CHStore implements it.
+type Store interface {
+	InsertIncidentVersions(ctx context.Context, incs []Incident) error
+	InsertFindings(ctx context.Context, fs []event.Finding) error
+	InsertActions(ctx context.Context, as []Action) error
+	LoadActive(ctx context.Context, resolvedSince time.Time) ([]Incident, error)
+	GetIncident(ctx context.Context, id string) (Incident, error)
+	FindingIDs(ctx context.Context, incidentIDs []string) (map[string][]string, error)
+}
+
+// Listener is told about every stored incident change (notifiers, playbooks).
+// It is called after the Manager's lock is released, in change order; it
+// should be quick (enqueue, not deliver).
+type Listener interface {
+	IncidentChanged(ctx context.Context, c Change)
+}
+
+// DefaultDedupWindow is used when a rule sets none.
+const DefaultDedupWindow = time.Hour
+
+// Config configures a Manager. Only Store is required.
+type Config struct {
+	Store Store
+	// DedupWindow returns a rule's `dedup` window; nil or a result ≤ 0
+	// means DefaultDedupWindow. The analyzer wires it from the rule pack.
+	DedupWindow func(ruleID string) time.Duration
+	// ReopenWithin: a finding up to this long after an incident was resolved
+	// reopens it instead of opening a new one. Default 24h; negative disables.
+	ReopenWithin time.Duration
+	// InsertFindings makes HandleFindings also store the findings (with
+	// incident_id set). Leave false when the analyzer inserts them itself
+	// after HandleFindings returns.
+	InsertFindings bool
+	// Now is the clock (tests); default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+type entry struct {
+	inc  Incident
+	seen map[string]struct{} // finding ids already counted
+}
+
+func (e *entry) copy() *entry {
+	c := &entry{inc: e.inc.clone(), seen: make(map[string]struct{}, len(e.seen))}
+	for k := range e.seen {
+		c.seen[k] = struct{}{}
+	}
+	return c
+}
+
+type groupKey struct{ tenant, rule, group string }
+
+// Manager turns findings into incidents and owns the incident lifecycle. It
+// implements analyzer.FindingSink. Safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu          sync.Mutex
+	byID        map[string]*entry
+	byKey       map[groupKey]string // latest incident of the group
+	lastVersion uint64
+
+	lmu       sync.RWMutex
+	listeners []Listener
+}
+
+// NewManager loads the active incidents (and recently resolved ones, for
+// reopening) from the store and returns a ready Manager.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("cannot create incident manager: no store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ReopenWithin == 0 {
+		cfg.ReopenWithin = 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, byID: map[string]*entry{}, byKey: map[groupKey]string{}}
+	since := cfg.Now().Add(-max(cfg.ReopenWithin, 0))
+	incs, err := cfg.Store.LoadActive(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load incidents: %w", err)
+	}
+	ids := make([]string, 0, len(incs))
+	for _, inc := range incs {
+		ids = append(ids, inc.IncidentID)
+	}
+	seen, err := cfg.Store.FindingIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load incident findings: %w", err)
+	}
+	for _, inc := range incs {
+		e := &entry{inc: inc, seen: map[string]struct{}{}}
+		for _, f := range seen[inc.IncidentID] {
+			e.seen[f] = struct{}{}
+		}
+		m.byID[inc.IncidentID] = e
+		k := groupKey{inc.Tenant, inc.RuleID, inc.GroupKey}
+		if cur, ok := m.byKey[k]; !ok || m.byID[cur].inc.LastSeen.Before(inc.LastSeen) {
+			m.byKey[k] = inc.IncidentID
+		}
+		m.lastVersion = max(m.lastVersion, inc.Version)
+	}
+	m.log.Info("incidents loaded", "active", len(incs))
+	return m, nil
+}
+
+// Subscribe adds a listener for incident changes.
+func (m *Manager) Subscribe(l Listener) {
+	m.lmu.Lock()
+	m.listeners = append(m.listeners, l)
+	m.lmu.Unlock()
+}
+
+func (m *Manager) emit(ctx context.Context, changes []Change) {
+	m.lmu.RLock()
+	ls := slices.Clone(m.listeners)
+	m.lmu.RUnlock()
+	for _, c := range changes {
+		for _, l := range ls {
+			l.IncidentChanged(ctx, c)
+		}
+	}
+}
+
+// nextVersion returns a version above every earlier one: unix nanos, bumped
+// when the clock does not advance. Caller holds mu.
+func (m *Manager) nextVersion() uint64 {
+	v := uint64(m.cfg.Now().UnixNano())
+	if v <= m.lastVersion {
+		v = m.lastVersion + 1
+	}
+	m.lastVersion = v
+	return v
+}
+
+func (m *Manager) dedup(rule string) time.Duration {
+	if m.cfg.DedupWindow != nil {
+		if d := m.cfg.DedupWindow(rule); d > 0 {
+			return d
+		}
+	}
+	return DefaultDedupWindow
+}
+
+// IncidentID is deterministic: the same (tenant, rule, group) and the same
+// dedup-window bucket of the first finding give the same id, so a replay
+// after a crash does not open a duplicate.
+func IncidentID(tenant, rule, group string, first time.Time, window time.Duration) string {
+	bucket := first.UnixNano() / int64(window)
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d", tenant, rule, group, int64(window), bucket)))
+	return "inc-" + hex.EncodeToString(h[:10])
+}
+
+var changeRank = map[ChangeKind]int{ChangeUpdated: 1, ChangeUnsuppressed: 2, ChangeEscalated: 3, ChangeReopened: 4, ChangeOpened: 5}
+
+// HandleFindings groups findings into incidents, stores one new version per
+// changed incident, sets each finding's IncidentID (in place) and tells the
+// listeners. A finding already counted by its incident (a replay) only gets
+// its IncidentID set.
+func (m *Manager) HandleFindings(ctx context.Context, findings []event.Finding) error {
+	if len(findings) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	now := m.cfg.Now().UTC()
+	staged := map[string]*entry{}
+	stagedKeys := map[groupKey]string{}
+	kinds := map[string]ChangeKind{}
+	prev := map[string]*Incident{}
+	joined := map[string][]event.Finding{}
+	var order []string
+	get := func(id string) *entry {
+		if e, ok := staged[id]; ok {
+			return e
+		}
+		e, ok := m.byID[id]
+		if !ok {
+			return nil
+		}
+		c := e.copy()
+		staged[id] = c
+		p := e.inc.clone()
+		prev[id] = &p
+		return c
+	}
+	mark := func(id string, k ChangeKind) {
+		if _, ok := kinds[id]; !ok {
+			order = append(order, id)
+		}
+		if changeRank[k] > changeRank[kinds[id]] {
+			kinds[id] = k
+		}
+	}
+	for i := range findings {
+		f := &findings[i]
+		ft := f.Time.UTC()
+		if ft.IsZero() {
+			ft = now
+		}
+		k := groupKey{f.Tenant, f.RuleID, f.GroupKey}
+		win := m.dedup(f.RuleID)
+		curID, ok := stagedKeys[k]
+		if !ok {
+			curID = m.byKey[k]
+		}
+		var e *entry
+		kind := ChangeUpdated
+		if curID != "" {
+			e = get(curID)
+		}
+		if e != nil {
+			if _, dup := e.seen[f.FindingID]; dup && f.FindingID != "" {
+				f.IncidentID = e.inc.IncidentID
+				continue
+			}
+			switch {
+			case e.inc.Active() && ft.Sub(e.inc.LastSeen) <= win:
+				if e.inc.Status == StatusSuppressed && !now.Before(e.inc.SuppressedUntil) {
+					e.inc.Status = StatusOpen
+					e.inc.SuppressedUntil = time.Time{}
+					kind = ChangeUnsuppressed
+				}
+			case !e.inc.Active() && m.cfg.ReopenWithin > 0 && ft.Sub(e.inc.UpdatedAt) <= m.cfg.ReopenWithin:
+				e.inc.Status = StatusOpen
+				kind = ChangeReopened
+			default:
+				e = nil
+			}
+		}
+		if e == nil {
+			id := IncidentID(f.Tenant, f.RuleID, f.GroupKey, ft, win)
+			if e = get(id); e == nil {
+				title := f.RuleTitle
+				if title == "" {
+					title = f.RuleID
+				}
+				e = &entry{seen: map[string]struct{}{}, inc: Incident{
+					IncidentID: id, Tenant: f.Tenant, RuleID: f.RuleID, RuleTitle: f.RuleTitle, GroupKey: f.GroupKey,
+					Title: title, Status: StatusOpen, Severity: f.Severity, FirstSeen: ft, LastSeen: ft,
+					AgentID: f.AgentID, UserID: f.UserID, SessionKey: f.SessionKey, ServerName: f.ServerName,
+					ToolName: f.ToolName, UpdatedBy: "mcpwatch", CreatedAt: now,
+				}}
+				staged[id] = e
+				kind = ChangeOpened
+			} else if _, dup := e.seen[f.FindingID]; dup && f.FindingID != "" {
+				f.IncidentID = id
+				continue
+			}
+			stagedKeys[k] = id
+		}
+		inc := &e.inc
+		if f.Severity.Rank() > inc.Severity.Rank() {
+			if kind == ChangeUpdated {
+				kind = ChangeEscalated
+			}
+			inc.Severity = f.Severity
+		}
+		for _, t := range f.Tags {
+			if !slices.Contains(inc.Tags, t) {
+				inc.Tags = append(inc.Tags, t)
+			}
+		}
+		if ft.After(inc.LastSeen) {
+			inc.LastSeen = ft
+		}
+		if ft.Before(inc.FirstSeen) {
+			inc.FirstSeen = ft
+		}
+		if f.Summary != "" {
+			inc.Summary = f.Summary
+		}
+		inc.FindingCount++
+		if f.FindingID != "" {
+			e.seen[f.FindingID] = struct{}{}
+		}
+		f.IncidentID = inc.IncidentID
+		joined[inc.IncidentID] = append(joined[inc.IncidentID], *f)
+		mark(inc.IncidentID, kind)
+	}
+	if len(order) == 0 {
+		m.mu.Unlock()
+		return nil
+	}
+	versions := make([]Incident, 0, len(order))
+	for _, id := range order {
+		inc := &staged[id].inc
+		inc.Version = m.nextVersion()
+		inc.UpdatedAt = now
+		if kinds[id] != ChangeUpdated && kinds[id] != ChangeEscalated {
+			inc.UpdatedBy = "mcpwatch"
+		}
+		versions = append(versions, inc.clone())
+	}
+	if err := m.cfg.Store.InsertIncidentVersions(ctx, versions); err != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("cannot store incident versions: %w", err)
+	}
+	if m.cfg.InsertFindings {
+		if err := m.cfg.Store.InsertFindings(ctx, findings); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("cannot store findings: %w", err)
+		}
+	}
+	for id, e := range staged {
+		if _, changed := kinds[id]; changed {
+			m.byID[id] = e
+		}
+	}
+	for k, id := range stagedKeys {
+		m.byKey[k] = id
+	}
+	changes := make([]Change, 0, len(order))
+	for i, id := range order {
+		changes = append(changes, Change{Kind: kinds[id], Incident: versions[i], Previous: prev[id], Findings: joined[id]})
+	}
+	m.mu.Unlock()
+	m.emit(ctx, changes)
+	return nil
+}
+
+// Get returns the current version of an incident (memory, else the store).
+func (m *Manager) Get(ctx context.Context, id string) (Incident, error) {
+	m.mu.Lock()
+	e, ok := m.byID[id]
+	var inc Incident
+	if ok {
+		inc = e.inc.clone()
+	}
+	m.mu.Unlock()
+	if ok {
+		return inc, nil
+	}
+	return m.cfg.Store.GetIncident(ctx, id)
+}
+
+// Update is a human (or playbook) change to an incident.
+type Update struct {
+	Actor    string    // who; recorded in updated_by and actions.actor
+	Note     string    // free text; kept in the version's note
+	Assignee string    // for Assign
+	Until    time.Time // for Suppress
+}
+
+// Acknowledge moves open (or suppressed) → acknowledged.
+func (m *Manager) Acknowledge(ctx context.Context, id string, u Update) (Incident, error) {
+	return m.change(ctx, id, u, ChangeAcknowledged, func(i *Incident) error {
+		if i.Status != StatusOpen && i.Status != StatusSuppressed {
+			return fmt.Errorf("%w: cannot acknowledge a %s incident", ErrIllegalTransition, i.Status)
+		}
+		i.Status, i.SuppressedUntil = StatusAcknowledged, time.Time{}
+		return nil
+	})
+}
+
+// Resolve moves any unresolved incident → resolved.
+func (m *Manager) Resolve(ctx context.Context, id string, u Update) (Incident, error) {
+	return m.change(ctx, id, u, ChangeResolved, func(i *Incident) error {
+		if i.Status == StatusResolved {
+			return fmt.Errorf("%w: incident is already resolved", ErrIllegalTransition)
+		}
+		i.Status, i.SuppressedUntil = StatusResolved, time.Time{}
+		return nil
+	})
+}
+
+// Suppress moves open/acknowledged/suppressed → suppressed until u.Until
+// (required, in the future). Findings keep joining; notifications stop.
+func (m *Manager) Suppress(ctx context.Context, id string, u Update) (Incident, error) {
+	now := m.cfg.Now()
+	return m.change(ctx, id, u, ChangeSuppressed, func(i *Incident) error {
+		if i.Status == StatusResolved {
+			return fmt.Errorf("%w: cannot suppress a resolved incident", ErrIllegalTransition)
+		}
+		if !u.Until.After(now) {
+			return fmt.Errorf("%w: suppression must end in the future", ErrInvalid)
+		}
+		i.Status, i.SuppressedUntil = StatusSuppressed, u.Until.UTC().Truncate(time.Second)
+		return nil
+	})
+}
+
+// Assign sets the assignee of an unresolved incident.
+func (m *Manager) Assign(ctx context.Context, id string, u Update) (Incident, error) {
+	return m.change(ctx, id, u, ChangeAssigned, func(i *Incident) error {
+		if i.Status == StatusResolved {
+			return fmt.Errorf("%w: cannot assign a resolved incident", ErrIllegalTransition)
+		}
+		i.Assignee = u.Assignee
+		return nil
+	})
+}
+
+// Annotate adds a note (a new version with the note; status unchanged).
+func (m *Manager) Annotate(ctx context.Context, id string, u Update) (Incident, error) {
+	return m.change(ctx, id, u, ChangeAnnotated, func(i *Incident) error { return nil })
+}
+
+// ErrInvalid marks a request that is wrong in itself (400).
+var ErrInvalid = fmt.Errorf("invalid request")
+
+func (m *Manager) change(ctx context.Context, id string, u Update, kind ChangeKind, fn func(*Incident) error) (Incident, error) {
+	m.mu.Lock()
+	e, ok := m.byID[id]
+	if !ok {
+		m.mu.Unlock()
+		inc, err := m.cfg.Store.GetIncident(ctx, id)
+		if err != nil {
+			return Incident{}, err
+		}
+		m.mu.Lock()
+		if e, ok = m.byID[id]; !ok {
+			e = &entry{inc: inc, seen: map[string]struct{}{}}
+		}
+	}
+	prev := e.inc.clone()
+	next := e.inc.clone()
+	if err := fn(&next); err != nil {
+		m.mu.Unlock()
+		return Incident{}, err
+	}
+	now := m.cfg.Now().UTC()
+	next.Version = m.nextVersion()
+	next.UpdatedAt = now
+	next.UpdatedBy = u.Actor
+	next.Note = u.Note
+	if err := m.cfg.Store.InsertIncidentVersions(ctx, []Incident{next}); err != nil {
+		m.mu.Unlock()
+		return Incident{}, fmt.Errorf("cannot store incident version: %w", err)
+	}
+	e.inc = next
+	m.byID[id] = e
+	k := groupKey{next.Tenant, next.RuleID, next.GroupKey}
+	if _, ok := m.byKey[k]; !ok {
+		m.byKey[k] = id
+	}
+	m.mu.Unlock()
+	detail := fmt.Sprintf(`{"from":%q,"to":%q,"assignee":%q,"note":%q}`, prev.Status, next.Status, next.Assignee, u.Note)
+	if err := m.cfg.Store.InsertActions(ctx, []Action{{
+		ActionID: NewID(), Time: now, Tenant: next.Tenant, IncidentID: id, Kind: ActionIncidentChange,
+		Target: string(kind), Outcome: "ok", Actor: u.Actor, Detail: detail,
+	}}); err != nil {
+		m.log.Warn("cannot record incident change", "incident_id", id, "err", err)
+	}
+	m.emit(ctx, []Change{{Kind: kind, Incident: next.clone(), Previous: &prev}})
+	return next, nil
+}
+
+// Tick ends expired suppressions (status → open, a new version) and drops
+// resolved incidents older than the reopen period from memory. Run calls it
+// periodically.
+func (m *Manager) Tick(ctx context.Context) error {
+	now := m.cfg.Now().UTC()
+	m.mu.Lock()
+	var expired []string
+	for id, e := range m.byID {
+		if e.inc.Status == StatusSuppressed && !now.Before(e.inc.SuppressedUntil) {
+			expired = append(expired, id)
+		}
+		if e.inc.Status == StatusResolved && now.Sub(e.inc.UpdatedAt) > max(m.cfg.ReopenWithin, 0) {
+			delete(m.byID, id)
+			k := groupKey{e.inc.Tenant, e.inc.RuleID, e.inc.GroupKey}
+			if m.byKey[k] == id {
+				delete(m.byKey, k)
+			}
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(expired)
+	for _, id := range expired {
+		_, err := m.change(ctx, id, Update{Actor: "mcpwatch", Note: "suppression expired"}, ChangeUnsuppressed, func(i *Incident) error {
+			if i.Status != StatusSuppressed {
+				return fmt.Errorf("%w: no longer suppressed", ErrIllegalTransition)
+			}
+			i.Status, i.SuppressedUntil = StatusOpen, time.Time{}
+			return nil
+		})
+		if err != nil && !errorsIs(err, ErrIllegalTransition) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run calls Tick every interval (default 30s) until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := m.Tick(ctx); err != nil {
+				m.log.Warn("incident tick failed", "err", err)
+			}
+		}
+	}
+}
+
+// RecordActions stores audit rows (used by notify and playbook through the
+// Manager so they share its store).
+func (m *Manager) RecordActions(ctx context.Context, as []Action) error {
+	return m.cfg.Store.InsertActions(ctx, as)
+}
+
+// NewID returns a random 128-bit hex id.
+func NewID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

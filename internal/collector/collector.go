@@ -1,0 +1,357 @@
+// Package collector wires the OTLP receiver to Kafka: authenticate → limit
+// (otlpin) → normalize (event.FromTraces/FromLogs) → redact → produce each
+// event as one Kafka record, and answer the sender only after Kafka
+// acknowledged every record of its request.
+//
+// Delivery is at-least-once: when some records of a request were acked and
+// others failed, the sender gets a retryable error and resends the whole
+// request, so the acked ones arrive twice. event_id is deterministic, and
+// the analyzer and ClickHouse (ReplacingMergeTree) deduplicate by it.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/otlpin"
+)
+
+// Redactor removes secrets from an event in place (redact.Redactor).
+type Redactor interface {
+	Apply(e *event.Event)
+}
+
+// Collector is one running collector.
+type Collector struct {
+	cfg      Config
+	log      *slog.Logger
+	redactor Redactor
+	reg      *prometheus.Registry
+	m        metrics
+	kcl      *kgo.Client
+	recv     *otlpin.Receiver
+	admin    *http.Server
+	adminLn  net.Listener
+
+	notReady atomic.Pointer[string] // nil = ready
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+type metrics struct {
+	accepted       *prometheus.CounterVec // signal
+	ignored        *prometheus.CounterVec // reason
+	rejected       *prometheus.CounterVec // shared with the receiver
+	produceLatency prometheus.Histogram
+	kafkaErrors    prometheus.Counter
+	produced       prometheus.Counter
+}
+
+// New builds a collector from cfg (defaults applied and validated here).
+// redactor may be nil only in tests that do not care about redaction.
+func New(cfg Config, log *slog.Logger, redactor Redactor) (*Collector, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Collector{cfg: cfg, log: log, redactor: redactor, reg: prometheus.NewRegistry()}
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.m = metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_accepted_events_total",
+			Help: "Canonical events acknowledged by Kafka, by signal."}, []string{"signal"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_ignored_total",
+			Help: "Spans and log records that are not MCP telemetry (accepted and ignored), by reason."}, []string{"reason"}),
+		produceLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mcpwatch_collector_produce_latency_seconds",
+			Help: "Time from producing a request's records to Kafka acknowledging all of them.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mcpwatch_collector_kafka_errors_total",
+			Help: "Records Kafka did not acknowledge (the request was answered with a retryable error)."}),
+		produced: prometheus.NewCounter(prometheus.CounterOpts{Name: "mcpwatch_collector_kafka_records_total",
+			Help: "Records acknowledged by Kafka."}),
+	}
+	c.reg.MustRegister(c.m.accepted, c.m.ignored, c.m.produceLatency, c.m.kafkaErrors, c.m.produced)
+	recv, err := otlpin.New(cfg.Receiver, c, log, c.reg)
+	if err != nil {
+		return nil, err
+	}
+	c.recv = recv
+	c.m.rejected = recv.Metrics().Rejected
+	reason := "kafka: not connected yet"
+	c.notReady.Store(&reason)
+	return c, nil
+}
+
+// Start connects to Kafka (in the background: an unreachable Kafka makes
+// the collector unready, not dead), then serves OTLP and the admin listener.
+func (c *Collector) Start(ctx context.Context) error {
+	kc := c.cfg.Kafka
+	kcl, err := kafka.NewClient(kc, kafka.ProducerOpts(kc.Topic, kc.Producer)...)
+	if err != nil {
+		return err
+	}
+	c.kcl = kcl
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = stop
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.watchKafka(bg) }()
+
+	if err := c.startAdmin(); err != nil {
+		c.closeKafka()
+		return err
+	}
+	if err := c.recv.Start(); err != nil {
+		_ = c.admin.Close()
+		c.closeKafka()
+		return err
+	}
+	return nil
+}
+
+func (c *Collector) closeKafka() {
+	c.stop()
+	c.wg.Wait()
+	c.kcl.Close()
+}
+
+// watchKafka creates the topic once Kafka is reachable and keeps readiness
+// up to date with a periodic ping.
+func (c *Collector) watchKafka(ctx context.Context) {
+	topicReady := !*c.cfg.Kafka.CreateTopics
+	t := time.NewTicker(c.cfg.ReadinessInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.ReadinessInterval+2*time.Second)
+		err := c.kcl.Ping(pctx)
+		if err == nil && !topicReady {
+			if err = kafka.EnsureTopics(pctx, c.kcl, c.cfg.Kafka, c.cfg.Kafka.Topic); err == nil {
+				topicReady = true
+				c.log.Info("kafka topic ready", "topic", c.cfg.Kafka.Topic)
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		c.setReady(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Collector) setReady(err error) {
+	if err == nil {
+		if old := c.notReady.Swap(nil); old != nil {
+			c.log.Info("kafka reachable; collector ready")
+		}
+		return
+	}
+	reason := "kafka unreachable: " + err.Error()
+	if old := c.notReady.Swap(&reason); old == nil {
+		c.log.Warn("kafka unreachable; collector not ready", "err", err)
+	}
+}
+
+// Ready returns nil when the collector can accept data, else why not.
+func (c *Collector) Ready() error {
+	if r := c.notReady.Load(); r != nil {
+		return errors.New(*r)
+	}
+	return nil
+}
+
+func (c *Collector) startAdmin() error {
+	ln, err := net.Listen("tcp", c.cfg.Admin.Endpoint)
+	if err != nil {
+		return fmt.Errorf("cannot listen on admin endpoint: %w", err)
+	}
+	c.adminLn = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := c.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
+	c.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := c.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// HTTPAddr, GRPCAddr and AdminAddr are the bound listener addresses.
+func (c *Collector) HTTPAddr() string  { return c.recv.HTTPAddr() }
+func (c *Collector) GRPCAddr() string  { return c.recv.GRPCAddr() }
+func (c *Collector) AdminAddr() string { return c.adminLn.Addr().String() }
+
+// Registry is the collector's Prometheus registry.
+func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+
+// Shutdown stops accepting, lets requests in flight finish (their records
+// are acked or failed), flushes the producer and closes Kafka.
+func (c *Collector) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := c.recv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.kcl.Flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cannot flush kafka producer: %w", err))
+	}
+	c.closeKafka()
+	if err := c.admin.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cannot shut down admin listener: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// ConsumeTraces implements otlpin.Consumer.
+func (c *Collector) ConsumeTraces(ctx context.Context, tenant string, td ptrace.Traces) (otlpin.Result, error) {
+	if err := c.fastFail(); err != nil {
+		return otlpin.Result{}, err
+	}
+	b := event.FromTraces(td, event.MapOptions{Tenant: tenant, ReceivedAt: time.Now()})
+	return c.publish(ctx, "traces", "spans", b)
+}
+
+// ConsumeLogs implements otlpin.Consumer.
+func (c *Collector) ConsumeLogs(ctx context.Context, tenant string, ld plog.Logs) (otlpin.Result, error) {
+	if err := c.fastFail(); err != nil {
+		return otlpin.Result{}, err
+	}
+	b := event.FromLogs(ld, event.MapOptions{Tenant: tenant, ReceivedAt: time.Now()})
+	return c.publish(ctx, "logs", "log records", b)
+}
+
+// fastFail answers 503 at once while the last ping said Kafka is down,
+// instead of holding the request until the produce deadline.
+func (c *Collector) fastFail() error {
+	if r := c.notReady.Load(); r != nil {
+		return otlpin.NewError(otlpin.Unavailable, "kafka_unavailable", c.cfg.Receiver.Limits.RetryAfter, nil, "collector not ready (%s); retry later", *r)
+	}
+	return nil
+}
+
+func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Batch) (otlpin.Result, error) {
+	var res otlpin.Result
+	reasons := b.DropReasons
+	recs := make([]*kgo.Record, 0, len(b.Events))
+	for i := range b.Events {
+		e := &b.Events[i]
+		if c.redactor != nil {
+			c.redactor.Apply(e)
+		}
+		v, err := event.Marshal(b.Events[i : i+1])
+		if err != nil {
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
+			reasons["encode"]++
+			continue
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(e.PartitionKey()), Value: v})
+	}
+	var parts []string
+	if len(reasons) > 0 {
+		for r, n := range reasons {
+			if r == event.DropNotMCP {
+				// Not MCP telemetry (e.g. the app's HTTP spans): ignored, not
+				// an error for the sender, so whole-app exporters can point here.
+				c.m.ignored.WithLabelValues(r).Add(float64(n))
+				continue
+			}
+			res.Rejected += int64(n)
+			c.m.rejected.WithLabelValues(r).Add(float64(n))
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		}
+		sort.Strings(parts)
+	}
+	if res.Rejected > 0 {
+		res.Message = fmt.Sprintf("%d %s produced no MCP audit event (%s)", res.Rejected, noun, strings.Join(parts, ", "))
+	}
+	if len(recs) == 0 {
+		return res, nil
+	}
+	if err := c.produce(ctx, recs); err != nil {
+		return otlpin.Result{}, err
+	}
+	c.m.accepted.WithLabelValues(signal).Add(float64(len(recs)))
+	return res, nil
+}
+
+// produce sends recs and waits until Kafka acked all of them, the produce
+// deadline passed, or the sender went away.
+func (c *Collector) produce(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.ProduceTimeout)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		failed   int
+	)
+	wg.Add(len(recs))
+	cb := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			failed++
+			mu.Unlock()
+		}
+		wg.Done()
+	}
+	for _, r := range recs {
+		c.kcl.Produce(pctx, r, cb)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-pctx.Done():
+		// Records still buffered are failed by their context; some may
+		// still be acked later and arrive twice after the sender's retry.
+		c.m.kafkaErrors.Add(float64(len(recs)))
+		return otlpin.NewError(otlpin.Unavailable, "kafka_timeout", c.cfg.Receiver.Limits.RetryAfter, pctx.Err(),
+			"kafka did not acknowledge %d records within %s; retry later", len(recs), c.cfg.ProduceTimeout)
+	}
+	c.m.produceLatency.Observe(time.Since(start).Seconds())
+	if firstErr != nil {
+		c.m.kafkaErrors.Add(float64(failed))
+		c.m.produced.Add(float64(len(recs) - failed))
+		return otlpin.NewError(otlpin.Unavailable, "kafka_error", c.cfg.Receiver.Limits.RetryAfter, firstErr,
+			"kafka did not acknowledge %d of %d records; retry later", failed, len(recs))
+	}
+	c.m.produced.Add(float64(len(recs)))
+	return nil
+}

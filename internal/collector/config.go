@@ -1,0 +1,100 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/otlpin"
+)
+
+// Config is the collector's configuration (YAML; see docs/collector.md).
+type Config struct {
+	// Receiver: OTLP listeners, auth, limits.
+	Receiver otlpin.Config `yaml:"receiver"`
+	// Kafka: brokers, topic, producer bounds.
+	Kafka kafka.Config `yaml:"kafka"`
+	// Admin serves /healthz, /readyz and /metrics.
+	Admin AdminConfig `yaml:"admin"`
+	// ProduceTimeout bounds how long a request waits for Kafka's acks
+	// before it is answered 503 / UNAVAILABLE. Default 10s.
+	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// ReadinessInterval is how often Kafka is pinged for /readyz. Default 2s.
+	ReadinessInterval time.Duration `yaml:"readiness_interval"`
+	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Log: level (debug, info, warn, error; default info) and format
+	// (json, text; default json).
+	Log LogConfig `yaml:"log"`
+}
+
+// AdminConfig is the admin listener.
+type AdminConfig struct {
+	// Endpoint host:port. Default ":8888".
+	Endpoint string `yaml:"endpoint"`
+}
+
+// LogConfig configures slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// WithDefaults returns c with unset fields at their documented defaults.
+func (c Config) WithDefaults() Config {
+	c.Receiver = c.Receiver.WithDefaults()
+	c.Kafka = c.Kafka.WithDefaults()
+	c.Kafka.Producer = c.Kafka.Producer.WithDefaults()
+	if c.Admin.Endpoint == "" {
+		c.Admin.Endpoint = ":8888"
+	}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = 10 * time.Second
+	}
+	if c.ReadinessInterval == 0 {
+		c.ReadinessInterval = 2 * time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	return c
+}
+
+// Validate reports every problem at once. Call it on WithDefaults().
+func (c Config) Validate() error {
+	errs := []error{c.Receiver.Validate(), c.Kafka.Validate(), c.Kafka.Producer.Validate()}
+	if _, _, err := net.SplitHostPort(c.Admin.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("admin.endpoint: %q is not host:port", c.Admin.Endpoint))
+	}
+	if c.ProduceTimeout < 0 {
+		errs = append(errs, fmt.Errorf("produce_timeout: %s must be positive", c.ProduceTimeout))
+	}
+	if c.ReadinessInterval < 0 {
+		errs = append(errs, fmt.Errorf("readiness_interval: %s must be positive", c.ReadinessInterval))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout))
+	}
+	if c.Kafka.Producer.DeliveryTimeout > 0 && c.ProduceTimeout > 0 && c.Kafka.Producer.DeliveryTimeout > 2*c.ProduceTimeout {
+		errs = append(errs, fmt.Errorf("kafka.producer.delivery_timeout %s is far above produce_timeout %s: records would outlive the requests waiting for them", c.Kafka.Producer.DeliveryTimeout, c.ProduceTimeout))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not one of json, text", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,139 @@
+package otlpin
+
+import (
+	"context"
+	"crypto/x509"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+var nowFunc = time.Now
+
+func (r *Receiver) newGRPCServer() *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(r.cfg.Limits.MaxRequestBytes)), // bounds decompressed size too
+		grpc.MaxConcurrentStreams(1000),
+	}
+	if r.grpcTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
+	}
+	s := grpc.NewServer(opts...)
+	ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
+	plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
+	pmetricotlp.RegisterGRPCServer(s, &grpcMetrics{})
+	return s
+}
+
+type grpcTraces struct {
+	ptraceotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	resp := ptraceotlp.NewExportResponse()
+	td := req.Traces()
+	res, err := g.r.grpcConsume(ctx, "traces", td.SpanCount(), func() int64 {
+		return int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
+	}, func(ctx context.Context, tenant string) (Result, error) { return g.r.cons.ConsumeTraces(ctx, tenant, td) })
+	if err != nil {
+		return resp, err
+	}
+	if res.Rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(res.Rejected)
+		resp.PartialSuccess().SetErrorMessage(res.Message)
+	}
+	return resp, nil
+}
+
+type grpcLogs struct {
+	plogotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	resp := plogotlp.NewExportResponse()
+	ld := req.Logs()
+	res, err := g.r.grpcConsume(ctx, "logs", ld.LogRecordCount(), func() int64 {
+		return int64((&plog.ProtoMarshaler{}).LogsSize(ld))
+	}, func(ctx context.Context, tenant string) (Result, error) { return g.r.cons.ConsumeLogs(ctx, tenant, ld) })
+	if err != nil {
+		return resp, err
+	}
+	if res.Rejected > 0 {
+		resp.PartialSuccess().SetRejectedLogRecords(res.Rejected)
+		resp.PartialSuccess().SetErrorMessage(res.Message)
+	}
+	return resp, nil
+}
+
+// grpcMetrics accepts and ignores metrics (see the package doc).
+type grpcMetrics struct {
+	pmetricotlp.UnimplementedGRPCServer
+}
+
+func (grpcMetrics) Export(context.Context, pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	return pmetricotlp.NewExportResponse(), nil
+}
+
+func (r *Receiver) grpcConsume(ctx context.Context, signal string, items int, size func() int64,
+	consume func(context.Context, string) (Result, error)) (res Result, err error) {
+	code := "OK"
+	defer func() {
+		if err != nil {
+			e := classify(err, r.cfg.Limits.RetryAfter)
+			r.m.Rejected.WithLabelValues(e.Reason).Inc()
+			if e.Class == Unavailable && e.Reason == "internal" {
+				r.log.Error("cannot process OTLP/gRPC request", "signal", signal, "err", err)
+			}
+			st := e.grpcStatus()
+			code = st.Code().String()
+			err = st.Err()
+		}
+		r.m.Requests.WithLabelValues("grpc", signal, code).Inc()
+	}()
+	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
+	if err != nil {
+		return res, err
+	}
+	r.m.Items.WithLabelValues("grpc", signal).Add(float64(items))
+	release, err := r.admit(tenant, items, size())
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	return consume(ctx, tenant)
+}
+
+func authorization(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func verifiedChains(ctx context.Context) [][]*x509.Certificate {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return nil
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+		return ti.State.VerifiedChains
+	}
+	return nil
+}
+
+var _ = status.New
+var _ = strconv.Itoa

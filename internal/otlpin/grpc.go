@@ -46,7 +46,9 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 	td := req.Traces()
 	res, err := g.r.grpcConsume(ctx, "traces", td.SpanCount(), func() int64 {
 		return int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
-	}, func(ctx context.Context, tenant string) (Result, error) { return g.r.cons.ConsumeTraces(ctx, tenant, td) })
+	}, func(ctx context.Context, tenant string) (Result, error) {
+		return g.r.cons.ConsumeTraces(ctx, tenant, td)
+	})
 	if err != nil {
 		return resp, err
 	}

@@ -244,4 +244,3 @@ func (r *Receiver) admit(tenant string, items int, size int64) (func(), error) {
 	}
 	return func() { r.sem.release(size) }, nil
 }
-

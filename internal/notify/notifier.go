@@ -29,7 +29,9 @@ type Recorder interface {
 type RecorderFunc func(ctx context.Context, as []incident.Action) error
 
 // RecordActions calls f.
-func (f RecorderFunc) RecordActions(ctx context.Context, as []incident.Action) error { return f(ctx, as) }
+func (f RecorderFunc) RecordActions(ctx context.Context, as []incident.Action) error {
+	return f(ctx, as)
+}
 
 // Options are the non-YAML knobs of a Notifier (all optional).
 type Options struct {

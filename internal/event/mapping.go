@@ -458,6 +458,14 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 			e.Observer = ObserverServer
 		case ptrace.SpanKindClient:
 			e.Observer = ObserverClient
+		case ptrace.SpanKindInternal, ptrace.SpanKindUnspecified:
+			// OpenLLMetry for Python records its request spans (which wrap
+			// the sender's send_request) as INTERNAL: the sender is the client.
+			if shape == shapeTLMethod || shape == shapeTLTool {
+				e.Observer = ObserverClient
+			} else {
+				e.Observer = ObserverUnknown
+			}
 		default:
 			e.Observer = ObserverUnknown
 		}
@@ -487,8 +495,9 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	}
 	// Semconv span name "{method} {target}": the target names the tool or prompt.
 	if shape == shapeSemconv || shape == shapeExecTool {
-		if i := strings.IndexByte(name, ' '); i > 0 {
-			target := name[i+1:]
+		// Also "MCP send {method} {target}" (the MCP Python SDK's client spans).
+		if i := strings.Index(name, e.Method+" "); e.Method != "" && i >= 0 {
+			target := name[i+len(e.Method)+1:]
 			switch e.Method {
 			case "tools/call":
 				if e.ToolName == "" {
@@ -519,6 +528,13 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 				if n, err := strconv.ParseInt(excType, 10, 32); err == nil {
 					e.StatusCode = int32(n)
 				}
+			}
+		}
+		if e.ErrorType == "" && e.StatusCode == 0 {
+			// "MCP error -32602: ..." (the MCP SDKs' McpError message).
+			if n, ok := mcpErrorCode(span.Status().Message()); ok {
+				e.StatusCode = n
+				e.ErrorType = strconv.Itoa(int(n))
 			}
 		}
 		if e.ErrorType == "" {
@@ -750,19 +766,28 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 
 // propagate fills server and client identity learnt from an initialize
 // exchange (OpenLLMetry puts it only in initialize's output and input) into
-// the other events of the same session within this request: same session id,
-// else same trace and parent span (the instrumentation's session span).
+// the other events of the same session within this request. "Same session"
+// is, in order: the same session id; else the same trace and parent span
+// (the JS instrumentation's mcp.client.session span parents every request);
+// else, for root spans (the Python instrumentation starts a new trace per
+// request), the same service.name + service.instance.id. A key that saw two
+// different identities in the batch is ambiguous and propagates nothing.
 func (m *mapper) propagate() {
-	type ident struct{ serverName, serverVersion, clientName, clientVersion, protocol string }
+	type ident struct {
+		serverName, serverVersion, clientName, clientVersion, protocol string
+		ambiguous                                                      bool
+	}
 	var byKey map[string]*ident
 	key := func(e *Event) string {
-		if e.SessionID != "" {
+		switch {
+		case e.SessionID != "":
 			return "s:" + e.SessionID
+		case e.TraceID != "" && e.ParentSpanID != "":
+			return "t:" + e.TraceID + "/" + e.ParentSpanID
+		case e.Source == SourceSpan && (e.ServiceName != "" || e.ServiceInstance != ""):
+			return "r:" + e.Tenant + "/" + e.ServiceName + "/" + e.ServiceInstance
 		}
-		if e.TraceID == "" {
-			return ""
-		}
-		return "t:" + e.TraceID + "/" + e.ParentSpanID
+		return ""
 	}
 	for i := range m.b.Events {
 		e := &m.b.Events[i]
@@ -776,7 +801,13 @@ func (m *mapper) propagate() {
 		if byKey == nil {
 			byKey = make(map[string]*ident)
 		}
-		byKey[k] = &ident{e.ServerName, e.ServerVersion, e.ClientName, e.ClientVersion, e.ProtocolVersion}
+		n := &ident{serverName: e.ServerName, serverVersion: e.ServerVersion, clientName: e.ClientName,
+			clientVersion: e.ClientVersion, protocol: e.ProtocolVersion}
+		if old, ok := byKey[k]; ok && (old.serverName != n.serverName || old.clientName != n.clientName) {
+			old.ambiguous = true
+			continue
+		}
+		byKey[k] = n
 	}
 	if byKey == nil {
 		return
@@ -784,7 +815,7 @@ func (m *mapper) propagate() {
 	for i := range m.b.Events {
 		e := &m.b.Events[i]
 		id := byKey[key(e)]
-		if id == nil {
+		if id == nil || id.ambiguous {
 			continue
 		}
 		if e.ServerName == "" {
@@ -796,6 +827,9 @@ func (m *mapper) propagate() {
 		if e.ProtocolVersion == "" {
 			e.ProtocolVersion = id.protocol
 		}
+		if e.SessionKey == e.UserID+"@" || e.SessionKey == "" {
+			m.finishSession(e)
+		}
 	}
 }
 
@@ -804,4 +838,23 @@ func clampU32(n int) uint32 {
 		return 1<<32 - 1
 	}
 	return uint32(n)
+}
+
+// mcpErrorCode reads the JSON-RPC code from an MCP SDK error message
+// ("MCP error -32602: Tool x not found").
+func mcpErrorCode(msg string) (int32, bool) {
+	const prefix = "MCP error "
+	if !strings.HasPrefix(msg, prefix) {
+		return 0, false
+	}
+	rest := msg[len(prefix):]
+	end := strings.IndexByte(rest, ':')
+	if end < 0 {
+		end = len(rest)
+	}
+	n, err := strconv.ParseInt(rest[:end], 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int32(n), true
 }

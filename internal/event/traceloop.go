@@ -138,8 +138,14 @@ func (m *mapper) traceloop(e *Event, s *scratch) []toolDef {
 			e.ResourceURI = in.URI
 		}
 	case "prompts/get":
-		if in != nil && e.PromptName == "" {
-			e.PromptName = in.Name
+		if in != nil {
+			if e.PromptName == "" {
+				e.PromptName = in.Name
+			}
+			if e.Arguments == "" && len(in.Arguments) > 0 {
+				e.Arguments = string(in.Arguments)
+				e.ArgumentsSize = clampU32(len(e.Arguments))
+			}
 		}
 	}
 	if e.Arguments == "" && s.tlInput != "" {

@@ -116,7 +116,7 @@ var attributeTable = []alias{
 
 	// Non-standard names seen in gateways, SDKs and older drafts.
 	{"mcp.method", fMethod, 1, "older MCP semconv drafts, gateways"},
-	{"mcp.tool.name", fToolName, 1, "gateways (e.g. IBM ContextForge, agentgateway)"},
+	{"mcp.tool.name", fToolName, 1, "docker/mcp-gateway (span mcp.tool.call), gateways"},
 	{"mcp.tool", fToolName, 2, "gateways"},
 	{"tool.name", fToolName, 3, "generic"},
 	{"mcp.tool.description", fToolDescription, 1, "gateways"},
@@ -132,7 +132,7 @@ var attributeTable = []alias{
 	{"mcp.error.code", fStatusCode, 3, "gateways"},
 	{"mcp.session_id", fSessionID, 1, "gateways"},
 	{"session.id", fSessionID, 2, "semconv session (generic)"},
-	{"mcp.server.name", fServerName, 1, "gateways (docker mcp-gateway, ContextForge)"},
+	{"mcp.server.name", fServerName, 1, "docker/mcp-gateway, gateways"},
 	{"mcp.server", fServerName, 2, "gateways"},
 	{"mcp.server.version", fServerVersion, 1, "gateways"},
 	{"mcp.client.name", fClientName, 1, "gateways"},
@@ -140,7 +140,8 @@ var attributeTable = []alias{
 	{"mcp.transport", fTransport, 1, "gateways"},
 	{"mcp.protocol_version", fProtocolVersion, 1, "gateways"},
 	{"mcp.resource.name", fResourceURI, 2, "gateways"},
-	{"mcp.prompt.name", fPromptName, 1, "gateways"},
+	{"mcp.resource_template.uri", fResourceURI, 3, "docker/mcp-gateway"},
+	{"mcp.prompt.name", fPromptName, 1, "docker/mcp-gateway (span mcp.prompt.get)"},
 	{"mcp.gateway.decision", fDecision, 1, "gateways"},
 	{"gateway.decision", fDecision, 2, "gateways"},
 	{"authz.decision", fDecision, 3, "policy engines"},

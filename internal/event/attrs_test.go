@@ -111,6 +111,7 @@ func TestAttributeTable(t *testing.T) {
 		"mcp.transport":              {"sse", "sse", transport, false},
 		"mcp.protocol_version":       {"2024-11-05", "2024-11-05", proto, false},
 		"mcp.resource.name":          {"res", "res", uri, false},
+		"mcp.resource_template.uri":  {"tmpl://{x}", "tmpl://{x}", uri, false},
 		"mcp.prompt.name":            {"p2", "p2", prompt, false},
 		"mcp.gateway.decision":       {"deny", "denied", outcome, false},
 		"gateway.decision":           {"reject", "denied", outcome, false},

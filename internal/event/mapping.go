@@ -351,12 +351,13 @@ func isDenied(d string) bool {
 type spanShape uint8
 
 const (
-	shapeNone      spanShape = iota
-	shapeSemconv             // mcp.method.name (or alias)
-	shapeExecTool            // gen_ai.operation.name = execute_tool
-	shapeToolAlias           // only a tool name alias (mcp.tool.name) — a gateway tool call
-	shapeTLMethod            // OpenLLMetry "<method>.mcp"
-	shapeTLTool              // OpenLLMetry "<tool>.tool"
+	shapeNone        spanShape = iota
+	shapeSemconv               // mcp.method.name (or alias)
+	shapeExecTool              // gen_ai.operation.name = execute_tool
+	shapeToolAlias             // only a tool name alias (mcp.tool.name) — a gateway tool call
+	shapeTLMethod              // OpenLLMetry "<method>.mcp"
+	shapeTLTool                // OpenLLMetry "<tool>.tool"
+	shapeGatewayName           // a gateway span name such as "mcp.tool.call"
 )
 
 // classify decides cheaply, before any allocation, whether a span is MCP.
@@ -384,7 +385,25 @@ func classify(scope string, span ptrace.Span) spanShape {
 	if _, ok := attrs.Get("mcp.tool.name"); ok {
 		return shapeToolAlias
 	}
+	if _, ok := gatewaySpanMethods[name]; ok {
+		return shapeGatewayName
+	}
 	return shapeNone
+}
+
+// gatewaySpanMethods maps span names of gateways that name spans after the
+// operation instead of setting mcp.method.name (docker/mcp-gateway:
+// pkg/telemetry StartToolCallSpan, StartPromptSpan, ...) to the MCP method.
+var gatewaySpanMethods = map[string]string{
+	"mcp.tool.call":              "tools/call",
+	"mcp.prompt.get":             "prompts/get",
+	"mcp.resource.read":          "resources/read",
+	"mcp.resource_template.read": "resources/read",
+	"mcp.initialize":             "initialize",
+	"mcp.list.tools":             "tools/list",
+	"mcp.list.prompts":           "prompts/list",
+	"mcp.list.resources":         "resources/list",
+	"mcp.list.resourceTemplates": "resources/templates/list",
 }
 
 // isTraceloop reports whether a span comes from OpenLLMetry's MCP
@@ -476,6 +495,10 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	case shapeExecTool, shapeToolAlias:
 		if e.Method == "" {
 			e.Method = "tools/call"
+		}
+	case shapeGatewayName:
+		if e.Method == "" {
+			e.Method = gatewaySpanMethods[name]
 		}
 	case shapeTLMethod:
 		if e.Method == "" {

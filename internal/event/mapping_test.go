@@ -681,3 +681,28 @@ func TestMCPPythonSDKSemconvCapture(t *testing.T) {
 	eq(t, "prompt server", get(t, s, "12").PromptName, "summarize")
 	eq(t, "notification", get(t, s, "").Method, "notifications/initialized")
 }
+
+// TestDockerGatewaySpans: docker/mcp-gateway names spans after the
+// operation and sets mcp.* attributes without mcp.method.name.
+func TestDockerGatewaySpans(t *testing.T) {
+	s := newSpan("mcp.tool.call", ptrace.SpanKindClient)
+	s.attrs().PutStr("mcp.tool.name", "search_issues")
+	s.attrs().PutStr("mcp.server.name", "github")
+	s.attrs().PutStr("mcp.server.type", "docker")
+	e := s.one(t, MapOptions{})
+	eq(t, "method", e.Method, "tools/call")
+	eq(t, "tool", e.ToolName, "search_issues")
+	eq(t, "server", e.ServerName, "github")
+	v, _ := e.Attr("mcp.server.type")
+	eq(t, "extra", v, "docker")
+
+	s = newSpan("mcp.prompt.get", ptrace.SpanKindClient)
+	s.attrs().PutStr("mcp.prompt.name", "review")
+	e = s.one(t, MapOptions{})
+	eq(t, "prompt method", e.Method, "prompts/get")
+	eq(t, "prompt", e.PromptName, "review")
+
+	s = newSpan("mcp.list.tools", ptrace.SpanKindServer)
+	s.attrs().PutStr("mcp.list.type", "tools")
+	eq(t, "list method", s.one(t, MapOptions{}).Method, "tools/list")
+}

@@ -1,0 +1,497 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Cost limits for one condition (CEL cost units, roughly one per
+// operation, 0.1 per string byte traversed).
+const (
+	// StaticCostLimit rejects a condition at load when its worst-case
+	// estimated cost exceeds it.
+	StaticCostLimit = 2_000_000
+	// RuntimeCostLimit aborts one evaluation (counted as an evaluation error, no match).
+	RuntimeCostLimit = 2_000_000
+	// maxFieldBytes is the size assumed for string fields in the static estimate
+	// (the collector caps arguments and results at this size).
+	maxFieldBytes = 64 << 10
+	// maxListItems is the size assumed for named lists in the static estimate.
+	maxListItems = 10_000
+	// maxArgsDepth bounds the nesting of event.args; deeper JSON yields an empty map.
+	maxArgsDepth = 32
+)
+
+const eventTypeName = "mcpwatch.Event"
+
+// fieldDef is one field of the CEL event type.
+type fieldDef struct {
+	name string
+	typ  *types.Type
+	get  func(ec *evalCtx) ref.Val
+	str  func(e *event.Event) string // string form for by/fields/templates
+}
+
+var eventFields = buildEventFields()
+
+func buildEventFields() map[string]*fieldDef {
+	out := map[string]*fieldDef{}
+	rt := reflect.TypeOf(event.Event{})
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name := f.Tag.Get("ch")
+		if name == "" {
+			continue
+		}
+		idx := i
+		fd := &fieldDef{name: name}
+		switch {
+		case f.Type == reflect.TypeOf(time.Time{}):
+			fd.typ = types.TimestampType
+			fd.get = func(ec *evalCtx) ref.Val {
+				return types.Timestamp{Time: reflect.ValueOf(ec.ev).Elem().Field(idx).Interface().(time.Time)}
+			}
+			fd.str = func(e *event.Event) string {
+				t := reflect.ValueOf(e).Elem().Field(idx).Interface().(time.Time)
+				if t.IsZero() {
+					return ""
+				}
+				return t.UTC().Format(time.RFC3339Nano)
+			}
+		case f.Type.Kind() == reflect.String:
+			fd.typ = types.StringType
+			fd.get = func(ec *evalCtx) ref.Val { return types.String(reflect.ValueOf(ec.ev).Elem().Field(idx).String()) }
+			fd.str = func(e *event.Event) string { return reflect.ValueOf(e).Elem().Field(idx).String() }
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+			fd.typ = types.NewListType(types.StringType)
+			fd.get = func(ec *evalCtx) ref.Val {
+				v := reflect.ValueOf(ec.ev).Elem().Field(idx).Interface().([]string)
+				return types.NewStringList(types.DefaultTypeAdapter, v)
+			}
+			fd.str = func(e *event.Event) string {
+				return strings.Join(reflect.ValueOf(e).Elem().Field(idx).Interface().([]string), ",")
+			}
+		case f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64:
+			fd.typ = types.IntType
+			fd.get = func(ec *evalCtx) ref.Val { return types.Int(reflect.ValueOf(ec.ev).Elem().Field(idx).Int()) }
+			fd.str = func(e *event.Event) string { return fmt.Sprint(reflect.ValueOf(e).Elem().Field(idx).Int()) }
+		case f.Type.Kind() >= reflect.Uint && f.Type.Kind() <= reflect.Uint64:
+			fd.typ = types.IntType
+			fd.get = func(ec *evalCtx) ref.Val { return types.Int(reflect.ValueOf(ec.ev).Elem().Field(idx).Uint()) }
+			fd.str = func(e *event.Event) string { return fmt.Sprint(reflect.ValueOf(e).Elem().Field(idx).Uint()) }
+		default:
+			continue
+		}
+		out[name] = fd
+	}
+	// Derived fields.
+	out["args"] = &fieldDef{name: "args", typ: types.DynType, get: func(ec *evalCtx) ref.Val { return ec.argsVal() },
+		str: func(e *event.Event) string { return e.Arguments }}
+	out["attrs"] = &fieldDef{name: "attrs", typ: types.NewMapType(types.StringType, types.StringType),
+		get: func(ec *evalCtx) ref.Val {
+			m := make(map[string]string, len(ec.ev.AttrKeys))
+			for i, k := range ec.ev.AttrKeys {
+				if i < len(ec.ev.AttrValues) {
+					m[k] = ec.ev.AttrValues[i]
+				}
+			}
+			return types.NewStringStringMap(types.DefaultTypeAdapter, m)
+		},
+		str: func(e *event.Event) string { return strings.Join(e.AttrKeys, ",") }}
+	return out
+}
+
+// EventFieldNames lists the fields rules may use on `event` (ClickHouse column names plus args and attrs).
+func EventFieldNames() []string {
+	out := make([]string, 0, len(eventFields))
+	for k := range eventFields {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// evalCtx wraps one event for CEL evaluation; derived values are computed once.
+type evalCtx struct {
+	ev       *event.Event
+	args     ref.Val
+	argsDone bool
+}
+
+func (ec *evalCtx) reset(e *event.Event) {
+	ec.ev, ec.args, ec.argsDone = e, nil, false
+}
+
+// argsVal parses event.arguments as JSON once; invalid or too deep JSON gives an empty map.
+func (ec *evalCtx) argsVal() ref.Val {
+	if ec.argsDone {
+		return ec.args
+	}
+	ec.argsDone = true
+	var v any
+	s := ec.ev.Arguments
+	if s == "" || jsonDepth(s) > maxArgsDepth || json.Unmarshal([]byte(s), &v) != nil {
+		v = map[string]any{}
+	}
+	ec.args = types.DefaultTypeAdapter.NativeToValue(v)
+	return ec.args
+}
+
+// jsonDepth returns the maximum bracket nesting of a JSON text (ignoring strings).
+func jsonDepth(s string) int {
+	depth, maxD, inStr := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+			if depth > maxD {
+				maxD = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return maxD
+}
+
+// provider exposes the event type to the CEL checker and interpreter.
+type provider struct {
+	*types.Registry
+	objType *types.Type
+}
+
+func (p *provider) FindStructType(name string) (*types.Type, bool) {
+	if name == eventTypeName {
+		return types.NewTypeTypeWithParam(p.objType), true
+	}
+	return p.Registry.FindStructType(name)
+}
+
+func (p *provider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == eventTypeName {
+		return EventFieldNames(), true
+	}
+	return p.Registry.FindStructFieldNames(name)
+}
+
+func (p *provider) FindStructFieldType(structType, fieldName string) (*types.FieldType, bool) {
+	if structType != eventTypeName {
+		return p.Registry.FindStructFieldType(structType, fieldName)
+	}
+	fd, ok := eventFields[fieldName]
+	if !ok {
+		return nil, false
+	}
+	return &types.FieldType{
+		Type:  fd.typ,
+		IsSet: func(target any) bool { _, ok := target.(*evalCtx); return ok },
+		GetFrom: func(target any) (any, error) {
+			ec, ok := target.(*evalCtx)
+			if !ok {
+				return nil, fmt.Errorf("cannot select %s: not an event", fieldName)
+			}
+			return fd.get(ec), nil
+		},
+	}, true
+}
+
+// activation binds `event` and `lists` for one evaluation.
+type activation struct {
+	ec    *evalCtx
+	lists ref.Val
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "event":
+		return a.ec, true
+	case "lists":
+		return a.lists, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// function costs per byte of string input (CEL convention: 0.1 per byte traversed).
+var stringFuncs = []struct {
+	name   string
+	result *types.Type
+	doc    string
+	fn     func(string) ref.Val
+	factor float64 // cost per input byte
+}{
+	{"isInternalAddress", types.BoolType, "host, IP (any notation) or URL is loopback/private/link-local/ULA/metadata", func(s string) ref.Val { return types.Bool(secfn.IsInternalAddress(s)) }, 0.1},
+	{"urlHost", types.StringType, "lower-case host of a URL", func(s string) ref.Val { return types.String(secfn.URLHost(s)) }, 0.1},
+	{"urls", types.NewListType(types.StringType), "all URLs in a text or JSON", func(s string) ref.Val {
+		return types.NewStringList(types.DefaultTypeAdapter, secfn.URLs(s))
+	}, 0.2},
+	{"normalizePath", types.StringType, "decoded, slash-normalised, collapsed path", func(s string) ref.Val { return types.String(secfn.NormalizePath(s)) }, 0.5},
+	{"hasTraversal", types.BoolType, "contains a .. segment after decoding", func(s string) ref.Val { return types.Bool(secfn.HasTraversal(s)) }, 0.5},
+	{"isSensitivePath", types.BoolType, "names credentials/secrets", func(s string) ref.Val { return types.Bool(secfn.IsSensitivePath(s)) }, 1},
+	{"sensitivePath", types.BoolType, "alias of isSensitivePath", func(s string) ref.Val { return types.Bool(secfn.IsSensitivePath(s)) }, 1},
+	{"isPersistencePath", types.BoolType, "names an auto-run/persistence location", func(s string) ref.Val { return types.Bool(secfn.IsPersistencePath(s)) }, 1},
+	{"hasShellMeta", types.BoolType, "contains shell metacharacters", func(s string) ref.Val { return types.Bool(secfn.HasShellMeta(s)) }, 0.1},
+	{"shannonEntropy", types.DoubleType, "bits per byte", func(s string) ref.Val { return types.Double(secfn.ShannonEntropy(s)) }, 0.1},
+	{"looksBase64", types.BoolType, "has a base64 token decoding to text", func(s string) ref.Val { return types.Bool(secfn.LooksBase64(s)) }, 0.5},
+	{"decodeBase64", types.StringType, "decoded text of base64 tokens", func(s string) ref.Val { return types.String(secfn.DecodeBase64(s)) }, 0.5},
+	{"hasSecret", types.BoolType, "contains a secret or a redaction marker", func(s string) ref.Val { return types.Bool(HasSecret(s)) }, 1},
+	{"hasHiddenUnicode", types.BoolType, "zero-width, bidi, tag or abused variation selectors", func(s string) ref.Val { return types.Bool(secfn.HasHiddenUnicode(s)) }, 0.1},
+	{"hasANSIEscape", types.BoolType, "ANSI escape sequences", func(s string) ref.Val { return types.Bool(secfn.HasANSIEscape(s)) }, 0.1},
+	{"injectionMarkers", types.NewListType(types.StringType), "ids of prompt-injection markers", func(s string) ref.Val {
+		return types.NewStringList(types.DefaultTypeAdapter, secfn.InjectionMarkers(s))
+	}, 1},
+	{"hasInjectionMarkers", types.BoolType, "any prompt-injection marker", func(s string) ref.Val { return types.Bool(secfn.HasInjectionMarkers(s)) }, 1},
+	{"isEgressTool", types.BoolType, "tool name suggests sending data out", func(s string) ref.Val { return types.Bool(secfn.IsEgressTool(s)) }, 0.1},
+	{"isDestructiveCommand", types.BoolType, "destructive shell/SQL/cloud command", func(s string) ref.Val { return types.Bool(secfn.IsDestructiveCommand(s)) }, 1},
+}
+
+// FunctionDocs returns name → description of the security functions.
+func FunctionDocs() map[string]string {
+	m := map[string]string{"leafStrings": "all string leaves of a JSON value (e.g. event.args), bounded"}
+	for _, f := range stringFuncs {
+		m[f.name] = f.doc
+	}
+	return m
+}
+
+// maxLeafStrings bounds leafStrings.
+const maxLeafStrings = 256
+
+func leafStrings(v ref.Val) ref.Val {
+	var out []string
+	var walk func(x any, d int)
+	walk = func(x any, d int) {
+		if len(out) >= maxLeafStrings || d > maxArgsDepth {
+			return
+		}
+		switch t := x.(type) {
+		case string:
+			out = append(out, t)
+		case map[string]any:
+			for _, y := range t {
+				walk(y, d+1)
+			}
+		case []any:
+			for _, y := range t {
+				walk(y, d+1)
+			}
+		}
+	}
+	walk(v.Value(), 0)
+	sort.Strings(out) // map order must not change results
+	return types.NewStringList(types.DefaultTypeAdapter, out)
+}
+
+// newEnv builds the CEL environment once per engine.
+func newEnv() (*cel.Env, error) {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create CEL registry: %w", err)
+	}
+	p := &provider{Registry: reg, objType: types.NewObjectType(eventTypeName)}
+	opts := []cel.EnvOption{
+		cel.CustomTypeProvider(p),
+		cel.CustomTypeAdapter(reg),
+		cel.Variable("event", types.NewObjectType(eventTypeName)),
+		cel.Variable("lists", types.NewMapType(types.StringType, types.NewListType(types.StringType))),
+		ext.Strings(),
+		cel.Function("leafStrings", cel.Overload("leafStrings_dyn", []*types.Type{types.DynType}, types.NewListType(types.StringType),
+			cel.UnaryBinding(leafStrings))),
+	}
+	for _, f := range stringFuncs {
+		fn := f.fn
+		opts = append(opts, cel.Function(f.name, cel.Overload(f.name+"_string", []*types.Type{types.StringType}, f.result,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				s, ok := v.(types.String)
+				if !ok {
+					return types.NoSuchOverloadErr()
+				}
+				return fn(string(s))
+			}))))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create CEL environment: %w", err)
+	}
+	return env, nil
+}
+
+// costEstimator sizes event fields and lists and prices the security functions.
+type costEstimator struct{}
+
+func (costEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	p := n.Path()
+	if len(p) >= 1 && p[0] == "event" {
+		if len(p) >= 2 && (p[1] == "tags" || p[1] == "scopes" || p[1] == "attr_keys" || p[1] == "attr_values" || p[1] == "attrs") && len(p) == 2 {
+			return &cost.SizeEstimate{Min: 0, Max: 1024}
+		}
+		return &cost.SizeEstimate{Min: 0, Max: maxFieldBytes}
+	}
+	if len(p) >= 1 && p[0] == "lists" {
+		if len(p) == 2 {
+			return &cost.SizeEstimate{Min: 0, Max: maxListItems}
+		}
+		return &cost.SizeEstimate{Min: 0, Max: 256}
+	}
+	return nil
+}
+
+func (c costEstimator) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	argSize := uint64(4096) // elements of comprehensions and computed strings
+	if len(args) == 1 {
+		if sz := args[0].ComputedSize(); sz != nil {
+			argSize = sz.Max
+		} else if sz := c.EstimateSize(args[0]); sz != nil {
+			argSize = sz.Max
+		}
+	}
+	for _, f := range stringFuncs {
+		if f.name == function {
+			res := &cost.SizeEstimate{Min: 0, Max: argSize}
+			switch function {
+			case "urls":
+				res.Max = 64
+			case "injectionMarkers":
+				res.Max = 16
+			case "urlHost":
+				res.Max = 256
+			}
+			return &cost.CallEstimate{
+				CostEstimate: cost.CostEstimate{Min: 1, Max: 1 + uint64(f.factor*float64(argSize))},
+				ResultSize:   res,
+			}
+		}
+	}
+	if function == "leafStrings" {
+		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: maxLeafStrings * 10},
+			ResultSize: &cost.SizeEstimate{Min: 0, Max: maxLeafStrings}}
+	}
+	return nil
+}
+
+// runtimeCost prices the security functions by input length at runtime.
+type runtimeCost struct{}
+
+func (runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	for _, f := range stringFuncs {
+		if f.name == function && len(args) == 1 {
+			if s, ok := args[0].(types.String); ok {
+				c := 1 + uint64(f.factor*float64(len(s)))
+				return &c
+			}
+		}
+	}
+	return nil
+}
+
+// compiled is one compiled CEL condition.
+type compiled struct {
+	src  string
+	prg  cel.Program
+	ast  *cel.Ast
+	cost uint64 // static worst case
+}
+
+// compile compiles, type-checks (bool), cost-checks and plans one condition.
+// lists are the list names available to the rule; undefined names are errors.
+func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, error) {
+	a, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("cannot compile %q: %w", oneLine(src), iss.Err())
+	}
+	if a.OutputType() != types.BoolType {
+		return nil, fmt.Errorf("condition %q must be bool, is %s", oneLine(src), a.OutputType())
+	}
+	if err := checkListRefs(a, lists); err != nil {
+		return nil, err
+	}
+	est, err := env.EstimateCost(a, costEstimator{})
+	if err != nil {
+		return nil, fmt.Errorf("cannot estimate cost of %q: %w", oneLine(src), err)
+	}
+	if est.Max > StaticCostLimit {
+		return nil, fmt.Errorf("condition %q: estimated cost %d exceeds limit %d", oneLine(src), est.Max, StaticCostLimit)
+	}
+	prg, err := env.Program(a, cel.CostLimit(RuntimeCostLimit), cel.CostTracking(runtimeCost{}), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
+	}
+	return &compiled{src: src, prg: prg, ast: a, cost: est.Max}, nil
+}
+
+// checkListRefs rejects lists.<name> references to undefined lists.
+func checkListRefs(a *cel.Ast, lists map[string][]string) error {
+	var errs []string
+	nav := ast.NavigateAST(a.NativeRep())
+	for _, e := range ast.MatchDescendants(nav, ast.KindMatcher(ast.SelectKind)) {
+		sel := e.AsSelect()
+		op := sel.Operand()
+		if op.Kind() == ast.IdentKind && op.AsIdent() == "lists" {
+			if _, ok := lists[sel.FieldName()]; !ok {
+				errs = append(errs, fmt.Sprintf("undefined list %q", sel.FieldName()))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// eval runs a condition; errors (incl. cost limit) are returned, result false.
+func (c *compiled) eval(act *activation) (bool, error) {
+	out, _, err := c.prg.Eval(act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("condition returned %s, not bool", out.Type())
+	}
+	return bool(b), nil
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+// jsonCompact is used for evidence values.
+func jsonCompact(b []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return string(b)
+	}
+	return buf.String()
+}

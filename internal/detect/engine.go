@@ -1,0 +1,659 @@
+// Package detect is mcpwatch's detection engine: it loads the rule pack
+// (DESIGN §5), compiles every CEL condition once, and turns canonical events
+// into findings with four rule kinds (match, threshold, new_term, sequence).
+// State is keyed by the rules' `by` fields, bounded, event-time based and
+// kept across hot reloads for unchanged rules.
+package detect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// MaxKeysPerRule bounds the groups a stateful rule keeps (LRU eviction,
+	// counted). Default 50000.
+	MaxKeysPerRule int
+	// MaxTermsPerGroup bounds the terms a new_term group keeps. Default 10000.
+	MaxTermsPerGroup int
+	// Baselines persists new_term baselines; nil keeps them in memory only.
+	Baselines BaselineStore
+	// Registerer receives the engine metrics; nil = not registered.
+	Registerer prometheus.Registerer
+	// Logger; nil = slog.Default().
+	Logger *slog.Logger
+	// DisableIndex evaluates every rule on every event (for tests and comparison).
+	DisableIndex bool
+}
+
+func (o *Options) defaults() {
+	if o.MaxKeysPerRule <= 0 {
+		o.MaxKeysPerRule = 50000
+	}
+	if o.MaxTermsPerGroup <= 0 {
+		o.MaxTermsPerGroup = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Stats are engine counters (also exported as metrics).
+type Stats struct {
+	Events, Evaluations, EvalErrors, Findings, Evictions, ReloadOK, ReloadFailed, BaselineErrors uint64
+}
+
+type metrics struct {
+	evalErrors *prometheus.CounterVec
+	findings   *prometheus.CounterVec
+	evictions  *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	rules      prometheus.Gauge
+	baseline   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		evalErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_detect_eval_errors_total", Help: "CEL evaluation errors (counted as no match), by rule."}, []string{"rule_id"}),
+		findings:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_detect_findings_total", Help: "Findings produced, by rule."}, []string{"rule_id"}),
+		evictions:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_detect_state_evictions_total", Help: "State groups evicted because a rule reached its key limit."}, []string{"rule_id"}),
+		reloads:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_detect_reloads_total", Help: "Rule pack reloads by result (ok, failed)."}, []string{"result"}),
+		rules:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "mcpwatch_detect_rules", Help: "Rules loaded."}),
+		baseline:   prometheus.NewCounter(prometheus.CounterOpts{Name: "mcpwatch_detect_baseline_errors_total", Help: "Failed new_term baseline loads or saves."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.evalErrors, m.findings, m.evictions, m.reloads, m.rules, m.baseline} {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+// Engine evaluates a rule pack over events. Detect is safe for concurrent
+// use (calls are serialised: state is shared).
+type Engine struct {
+	mu    sync.Mutex
+	opts  Options
+	env   *cel.Env
+	m     *metrics
+	stats Stats
+
+	pack  *Pack
+	rules []*ruleState
+	ix    *condIndex
+
+	ec  evalCtx
+	act activation
+
+	dirty []Baseline // new_term baselines not yet saved
+}
+
+// ruleState is a rule plus its kind state.
+type ruleState struct {
+	rule     *Rule
+	base     int // index of conds[0] in the engine's condition index
+	thr      *lru[*thrGroup]
+	nt       *lru[*ntGroup]
+	seq      *lru[*seqGroup]
+	evalErrs prometheus.Counter
+	finds    prometheus.Counter
+	evicts   prometheus.Counter
+}
+
+// New creates an engine with pack (which may be nil: no rules).
+func New(pack *Pack, opts Options) (*Engine, error) {
+	opts.defaults()
+	env, err := sharedEnv()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, env: env, m: newMetrics(opts.Registerer)}
+	e.act.ec = &e.ec
+	if pack == nil {
+		pack = &Pack{}
+	}
+	e.install(pack)
+	return e, nil
+}
+
+// Pack returns the rule pack in use.
+func (e *Engine) Pack() *Pack {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pack
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Replace installs a new pack. State of rules with the same id and version
+// is kept; other state is dropped.
+func (e *Engine) Replace(p *Pack) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.install(p)
+}
+
+func (e *Engine) install(p *Pack) {
+	old := map[string]*ruleState{}
+	for _, rs := range e.rules {
+		old[rs.rule.ID+"@"+rs.rule.Version] = rs
+	}
+	var keys []indexKey
+	rules := make([]*ruleState, 0, len(p.Rules))
+	for _, r := range p.Rules {
+		rs := old[r.ID+"@"+r.Version]
+		if rs != nil {
+			rs.rule = r
+		} else {
+			rs = e.newRuleState(r)
+		}
+		rs.base = len(keys)
+		keys = append(keys, r.index...)
+		rules = append(rules, rs)
+	}
+	e.pack, e.rules = p, rules
+	e.ix = newCondIndex(keys, e.opts.DisableIndex)
+	e.m.rules.Set(float64(len(rules)))
+}
+
+func (e *Engine) newRuleState(r *Rule) *ruleState {
+	rs := &ruleState{
+		rule:     r,
+		evalErrs: e.m.evalErrors.WithLabelValues(r.ID),
+		finds:    e.m.findings.WithLabelValues(r.ID),
+		evicts:   e.m.evictions.WithLabelValues(r.ID),
+	}
+	onEvict := func() { rs.evicts.Inc(); e.stats.Evictions++ }
+	switch r.Kind {
+	case KindThreshold:
+		rs.thr = newLRU[*thrGroup](e.opts.MaxKeysPerRule, onEvict)
+	case KindNewTerm:
+		rs.nt = newLRU[*ntGroup](e.opts.MaxKeysPerRule, onEvict)
+	case KindSequence:
+		rs.seq = newLRU[*seqGroup](e.opts.MaxKeysPerRule, onEvict)
+	}
+	return rs
+}
+
+// Detect evaluates every event (in order) against the pack and returns the
+// findings. It implements analyzer.Detector.
+func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Finding, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []event.Finding
+	for i := range events {
+		if i%256 == 0 && ctx.Err() != nil {
+			return out, fmt.Errorf("cannot finish detection: %w", ctx.Err())
+		}
+		out = e.detectOne(&events[i], out)
+	}
+	e.flushBaselines(ctx)
+	return out, nil
+}
+
+// matcher evaluates a rule's conditions for one event lazily and once.
+type matcher struct {
+	e      *Engine
+	rs     *ruleState
+	res    [8]int8 // 0 unknown, 1 true, -1 false (steps beyond 8 are not cached)
+	exc    int8
+	values map[string]string
+}
+
+func (m *matcher) cond(i int) bool {
+	if i < len(m.res) && m.res[i] != 0 {
+		return m.res[i] > 0
+	}
+	ok := m.evalCond(i)
+	if i < len(m.res) {
+		if ok {
+			m.res[i] = 1
+		} else {
+			m.res[i] = -1
+		}
+	}
+	return ok
+}
+
+func (m *matcher) evalCond(i int) bool {
+	e, rs := m.e, m.rs
+	if !e.ix.candidate(rs.base + i) {
+		return false
+	}
+	e.act.lists = rs.rule.listsVal.(ref.Val)
+	e.stats.Evaluations++
+	ok, err := rs.rule.conds[i].eval(&e.act)
+	if err != nil {
+		e.stats.EvalErrors++
+		rs.evalErrs.Inc()
+		return false
+	}
+	if !ok {
+		return false
+	}
+	return !m.excepted()
+}
+
+func (m *matcher) excepted() bool {
+	if m.exc != 0 {
+		return m.exc > 0
+	}
+	m.exc = -1
+	for _, x := range m.rs.rule.exceptions {
+		m.e.stats.Evaluations++
+		ok, err := x.eval(&m.e.act)
+		if err != nil {
+			m.e.stats.EvalErrors++
+			m.rs.evalErrs.Inc()
+			continue
+		}
+		if ok {
+			m.exc = 1
+			break
+		}
+	}
+	return m.exc > 0
+}
+
+func (e *Engine) detectOne(ev *event.Event, out []event.Finding) []event.Finding {
+	e.stats.Events++
+	e.ec.reset(ev)
+	e.ix.prepare(ev)
+	for _, rs := range e.rules {
+		r := rs.rule
+		cand := false
+		for i := range r.conds {
+			if e.ix.candidate(rs.base + i) {
+				cand = true
+				break
+			}
+		}
+		if !cand {
+			continue
+		}
+		m := matcher{e: e, rs: rs}
+		var f *event.Finding
+		switch r.Kind {
+		case KindMatch:
+			if m.cond(0) {
+				f = e.finding(r, ev, groupKey(r.By, ev), []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
+			}
+		case KindThreshold:
+			if m.cond(0) {
+				f = e.threshold(rs, ev)
+			}
+		case KindNewTerm:
+			if m.cond(0) {
+				f = e.newTerm(rs, ev)
+			}
+		case KindSequence:
+			f = e.sequence(rs, ev, &m)
+		}
+		if f != nil {
+			rs.finds.Inc()
+			e.stats.Findings++
+			out = append(out, *f)
+		}
+	}
+	return out
+}
+
+// groupKey joins the by-field values with "|".
+func groupKey(by []string, ev *event.Event) string {
+	if len(by) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, f := range by {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(eventFields[f].str(ev))
+	}
+	return b.String()
+}
+
+// stateKey isolates tenants even when a rule's `by` omits tenant.
+func stateKey(r *Rule, ev *event.Event) string {
+	return ev.Tenant + "\x00" + groupKey(r.By, ev)
+}
+
+func evidenceOf(ev *event.Event) map[string]any {
+	m := map[string]any{"event_id": ev.EventID, "ts": ev.Time.UTC().Format(time.RFC3339Nano)}
+	put := func(k, v string) {
+		if v != "" {
+			if len(v) > 512 {
+				v = v[:512] + "…"
+			}
+			m[k] = v
+		}
+	}
+	put("method", ev.Method)
+	put("tool_name", ev.ToolName)
+	put("server_name", ev.ServerName)
+	put("agent_id", ev.AgentID)
+	put("session_key", ev.SessionKey)
+	put("arguments", ev.Arguments)
+	put("outcome", string(ev.Outcome))
+	return m
+}
+
+// finding builds a finding from the last event of a detection.
+func (e *Engine) finding(r *Rule, ev *event.Event, group string, ids []string, evidence map[string]any, extra map[string]string) *event.Finding {
+	h := sha256.New()
+	for _, s := range []string{r.ID, r.Version, ev.Tenant, group} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	evidence["rule_kind"] = r.Kind
+	ev_, _ := json.Marshal(evidence)
+	if extra == nil {
+		extra = map[string]string{}
+	}
+	extra["rule_id"], extra["title"] = r.ID, r.Title
+	summary := renderSummary(r.summary, ev, extra)
+	if summary == "" {
+		summary = r.Title
+	}
+	tags := append([]string(nil), r.Tags...)
+	return &event.Finding{
+		FindingID:   hex.EncodeToString(h.Sum(nil)[:16]),
+		Tenant:      ev.Tenant,
+		Time:        ev.Time,
+		RuleID:      r.ID,
+		RuleVersion: r.Version,
+		RuleTitle:   r.Title,
+		RuleKind:    r.Kind,
+		Severity:    event.Severity(r.Severity),
+		Tags:        tags,
+		GroupKey:    group,
+		Summary:     summary,
+		AgentID:     ev.AgentID,
+		UserID:      ev.UserID,
+		SessionKey:  ev.SessionKey,
+		ServerName:  ev.ServerName,
+		ToolName:    ev.ToolName,
+		EventIDs:    ids,
+		Evidence:    string(ev_),
+	}
+}
+
+// --- threshold ---
+
+type thrGroup struct {
+	times    []time.Time
+	ids      []string
+	distinct map[string]time.Time
+}
+
+const maxEvidenceIDs = 100
+
+func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
+	r := rs.rule
+	key := stateKey(r, ev)
+	g, ok := rs.thr.get(key)
+	if !ok {
+		g = &thrGroup{}
+		rs.thr.put(key, g)
+	}
+	t := ev.Time
+	cutoff := t.Add(-time.Duration(r.Window))
+	// Drop events that left the window.
+	n := 0
+	for n < len(g.times) && !g.times[n].After(cutoff) {
+		n++
+	}
+	g.times, g.ids = g.times[n:], g.ids[n:]
+	if r.Distinct != "" {
+		if g.distinct == nil {
+			g.distinct = map[string]time.Time{}
+		}
+		for v, at := range g.distinct {
+			if !at.After(cutoff) {
+				delete(g.distinct, v)
+			}
+		}
+		v := eventFields[r.Distinct].str(ev)
+		g.distinct[v] = t
+	}
+	g.times = append(g.times, t)
+	g.ids = append(g.ids, ev.EventID)
+	if len(g.times) > maxEvidenceIDs {
+		if r.Distinct == "" && r.Count <= maxEvidenceIDs {
+			// keep only what the count needs
+		}
+		drop := len(g.times) - maxEvidenceIDs
+		g.times, g.ids = g.times[drop:], g.ids[drop:]
+	}
+	reached := false
+	var have int
+	if r.Distinct != "" {
+		have = len(g.distinct)
+	} else {
+		have = len(g.times)
+	}
+	reached = have >= r.Count
+	if !reached {
+		return nil
+	}
+	evidence := map[string]any{"count": have, "window": time.Duration(r.Window).String(), "event": evidenceOf(ev)}
+	extra := map[string]string{"count": strconv.Itoa(have), "window": time.Duration(r.Window).String()}
+	if r.Distinct != "" {
+		vals := make([]string, 0, len(g.distinct))
+		for v := range g.distinct {
+			vals = append(vals, v)
+		}
+		sort.Strings(vals)
+		evidence["distinct_field"] = r.Distinct
+		evidence["distinct_values"] = vals
+		extra["distinct"] = strings.Join(vals, ", ")
+	}
+	ids := append([]string(nil), g.ids...)
+	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
+	// Start a new window after firing.
+	rs.thr.del(key)
+	return f
+}
+
+// --- new_term ---
+
+type ntGroup struct {
+	first time.Time
+	terms *lru[time.Time]
+}
+
+func termOf(r *Rule, ev *event.Event) (string, bool) {
+	var b strings.Builder
+	for i, f := range r.Fields {
+		v := eventFields[f].str(ev)
+		if v == "" {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(v)
+	}
+	return b.String(), true
+}
+
+func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
+	r := rs.rule
+	term, ok := termOf(r, ev)
+	if !ok {
+		return nil
+	}
+	group := groupKey(r.By, ev)
+	key := ev.Tenant + "\x00" + group
+	t := ev.Time
+	g, ok := rs.nt.get(key)
+	if !ok {
+		g = &ntGroup{first: t, terms: newLRU[time.Time](e.opts.MaxTermsPerGroup, nil)}
+		rs.nt.put(key, g)
+		e.dirty = append(e.dirty, Baseline{RuleID: r.ID, Tenant: ev.Tenant, GroupKey: group, Term: "", FirstSeen: t, LastSeen: t})
+	}
+	if t.Before(g.first) {
+		g.first = t
+	}
+	last, seen := g.terms.get(term)
+	isNew := !seen || t.Sub(last) > time.Duration(r.History)
+	if !seen || t.After(last) {
+		if !seen || t.Sub(last) > 24*time.Hour || isNew {
+			e.dirty = append(e.dirty, Baseline{RuleID: r.ID, Tenant: ev.Tenant, GroupKey: group, Term: term, FirstSeen: t, LastSeen: t})
+		}
+		g.terms.put(term, t)
+	}
+	if !isNew || t.Sub(g.first) < time.Duration(r.Learning) {
+		return nil
+	}
+	evidence := map[string]any{"fields": r.Fields, "term": term, "group_first_seen": g.first.UTC().Format(time.RFC3339), "event": evidenceOf(ev)}
+	if seen {
+		evidence["last_seen"] = last.UTC().Format(time.RFC3339)
+	}
+	return e.finding(r, ev, group, []string{ev.EventID}, evidence, map[string]string{"term": term})
+}
+
+// --- sequence ---
+
+type partial struct {
+	start time.Time
+	ids   []string
+	steps []map[string]any
+}
+
+type seqGroup struct {
+	prog     []*partial
+	absentAt time.Time // last match of a leading absent step
+}
+
+func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Finding {
+	r := rs.rule
+	steps := r.Steps
+	within := time.Duration(r.Within)
+	t := ev.Time
+	key := stateKey(r, ev)
+	g, have := rs.seq.get(key)
+	// Fast path: nothing in progress and this event matches no step.
+	var f *event.Finding
+	for i := len(steps) - 1; i >= 0; i-- {
+		if !m.cond(i) {
+			continue
+		}
+		if g == nil {
+			g = &seqGroup{prog: make([]*partial, len(steps))}
+		}
+		if steps[i].Absent {
+			if i == 0 {
+				g.absentAt = t
+			} else {
+				g.prog[i-1] = nil
+			}
+			continue
+		}
+		prev := i - 1
+		if prev >= 0 && steps[prev].Absent {
+			prev--
+		}
+		var base *partial
+		if prev < 0 {
+			if i == 1 && !g.absentAt.IsZero() && !t.Before(g.absentAt) && t.Sub(g.absentAt) <= within {
+				continue // the required absence was violated
+			}
+			base = &partial{start: t}
+		} else {
+			base = g.prog[prev]
+			if base == nil || t.Sub(base.start) > within || t.Before(base.start) {
+				continue
+			}
+		}
+		np := &partial{
+			start: base.start,
+			ids:   append(append([]string(nil), base.ids...), ev.EventID),
+			steps: append(append([]map[string]any(nil), base.steps...), map[string]any{"step": steps[i].Name, "event": evidenceOf(ev)}),
+		}
+		if i == len(steps)-1 {
+			if f == nil {
+				ids := np.ids
+				evidence := map[string]any{"steps": np.steps, "within": within.String()}
+				names := make([]string, 0, len(np.steps))
+				for _, s := range np.steps {
+					names = append(names, s["step"].(string))
+				}
+				f = e.finding(r, ev, groupKey(r.By, ev), ids, evidence, map[string]string{"steps": strings.Join(names, " → ")})
+			}
+			for j := range g.prog {
+				g.prog[j] = nil
+			}
+			continue
+		}
+		g.prog[i] = np
+	}
+	if g != nil {
+		// Drop expired partials; forget empty groups.
+		empty := true
+		for j, p := range g.prog {
+			if p != nil && t.Sub(p.start) > within {
+				g.prog[j] = nil
+			}
+			if g.prog[j] != nil {
+				empty = false
+			}
+		}
+		if !g.absentAt.IsZero() && t.Sub(g.absentAt) <= within {
+			empty = false
+		}
+		switch {
+		case empty && have:
+			rs.seq.del(key)
+		case !empty:
+			rs.seq.put(key, g)
+		}
+	}
+	return f
+}
+
+// listsValue converts named lists into the CEL value of `lists`.
+func listsValue(l map[string][]string) any {
+	if l == nil {
+		l = map[string][]string{}
+	}
+	return types.DefaultTypeAdapter.NativeToValue(l)
+}
+
+var (
+	envOnce sync.Once
+	envVal  *cel.Env
+	envErr  error
+)
+
+// sharedEnv builds the CEL environment once per process.
+func sharedEnv() (*cel.Env, error) {
+	envOnce.Do(func() { envVal, envErr = newEnv() })
+	return envVal, envErr
+}

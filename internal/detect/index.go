@@ -1,0 +1,170 @@
+package detect
+
+import (
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// indexFields are the event fields a condition can be indexed by, most
+// selective first.
+var indexFields = []string{"tool_name", "method", "kind", "source", "observer"}
+
+// indexKey is the equality constraint a condition requires: event.<field>
+// must be one of values. A zero key means catch-all.
+type indexKey struct {
+	field  string
+	values []string
+}
+
+// indexOf derives the constraint from the top-level conjunction of a
+// condition: a conjunct `event.f == "v"` ("v" == event.f) or
+// `event.f in ["a", "b"]`, for f in indexFields. Anything else is catch-all.
+func indexOf(c *compiled) indexKey {
+	found := map[string][]string{}
+	var walk func(e ast.Expr)
+	walk = func(e ast.Expr) {
+		if e.Kind() != ast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		switch call.FunctionName() {
+		case "_&&_":
+			for _, a := range call.Args() {
+				walk(a)
+			}
+		case "_==_":
+			args := call.Args()
+			if len(args) != 2 {
+				return
+			}
+			for _, pair := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+				if f, ok := eventSelect(pair[0]); ok {
+					if s, ok := stringLit(pair[1]); ok {
+						found[f] = []string{s}
+						return
+					}
+				}
+			}
+		case "@in":
+			args := call.Args()
+			if len(args) != 2 || args[1].Kind() != ast.ListKind {
+				return
+			}
+			f, ok := eventSelect(args[0])
+			if !ok {
+				return
+			}
+			var vals []string
+			for _, el := range args[1].AsList().Elements() {
+				s, ok := stringLit(el)
+				if !ok {
+					return
+				}
+				vals = append(vals, s)
+			}
+			if len(vals) > 0 {
+				found[f] = vals
+			}
+		}
+	}
+	walk(c.ast.NativeRep().Expr())
+	for _, f := range indexFields {
+		if v, ok := found[f]; ok {
+			return indexKey{field: f, values: v}
+		}
+	}
+	return indexKey{}
+}
+
+func eventSelect(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.SelectKind {
+		return "", false
+	}
+	s := e.AsSelect()
+	if s.IsTestOnly() || s.Operand().Kind() != ast.IdentKind || s.Operand().AsIdent() != "event" {
+		return "", false
+	}
+	for _, f := range indexFields {
+		if f == s.FieldName() {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+func stringLit(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().(types.String)
+	return string(s), ok
+}
+
+// indexValue returns the event's value for an index field.
+func indexValue(e *event.Event, field string) string {
+	switch field {
+	case "tool_name":
+		return e.ToolName
+	case "method":
+		return e.Method
+	case "kind":
+		return string(e.Kind)
+	case "source":
+		return string(e.Source)
+	case "observer":
+		return string(e.Observer)
+	}
+	return ""
+}
+
+// condIndex maps events to the conditions that can match them.
+type condIndex struct {
+	byField  map[string]map[string][]int // field → value → condition numbers
+	catchAll []int
+	n        int
+	mark     []uint32 // mark[c] == gen: c is a candidate for the current event
+	gen      uint32
+	disabled bool
+}
+
+func newCondIndex(keys []indexKey, disabled bool) *condIndex {
+	ix := &condIndex{byField: map[string]map[string][]int{}, n: len(keys), mark: make([]uint32, len(keys)), disabled: disabled}
+	for c, k := range keys {
+		if k.field == "" || disabled {
+			ix.catchAll = append(ix.catchAll, c)
+			continue
+		}
+		m := ix.byField[k.field]
+		if m == nil {
+			m = map[string][]int{}
+			ix.byField[k.field] = m
+		}
+		for _, v := range k.values {
+			m[v] = append(m[v], c)
+		}
+	}
+	return ix
+}
+
+// prepare marks the candidate conditions for e.
+func (ix *condIndex) prepare(e *event.Event) {
+	ix.gen++
+	if ix.gen == 0 { // wrapped: clear
+		for i := range ix.mark {
+			ix.mark[i] = 0
+		}
+		ix.gen = 1
+	}
+	for _, c := range ix.catchAll {
+		ix.mark[c] = ix.gen
+	}
+	for f, m := range ix.byField {
+		for _, c := range m[indexValue(e, f)] {
+			ix.mark[c] = ix.gen
+		}
+	}
+}
+
+func (ix *condIndex) candidate(c int) bool { return ix.mark[c] == ix.gen }

@@ -1,0 +1,309 @@
+package secfn
+
+import (
+	"encoding/base64"
+	"math"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// HasShellMeta reports whether s contains shell metacharacters that chain,
+// substitute or redirect commands: ; | & ` $( ${ > < and newlines.
+func HasShellMeta(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ';', '|', '&', '`', '>', '<', '\n', '\r':
+			return true
+		case '$':
+			if i+1 < len(s) && (s[i+1] == '(' || s[i+1] == '{') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ShannonEntropy returns the Shannon entropy of s in bits per byte (0–8).
+func ShannonEntropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	var h float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+var b64Token = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
+
+// maxB64Tokens bounds the work per call.
+const maxB64Tokens = 32
+
+// b64Decode decodes one token with whichever alphabet/padding fits.
+func b64Decode(t string) ([]byte, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if d, err := enc.DecodeString(t); err == nil {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// printableRatio is the share of printable text (ASCII printable, whitespace, valid multibyte UTF-8).
+func printableRatio(d []byte) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	if !utf8.Valid(d) {
+		return 0
+	}
+	good := 0
+	for _, r := range string(d) {
+		if r == '\n' || r == '\r' || r == '\t' || (r >= 0x20 && r != 0x7f) {
+			good++
+		}
+	}
+	return float64(good) / float64(utf8.RuneCount(d))
+}
+
+// decodedTokens returns the text decoded from base64 tokens in s that decode
+// to mostly printable UTF-8 (so hex digests and random ids do not count).
+func decodedTokens(s string) []string {
+	var out []string
+	for _, t := range b64Token.FindAllString(s, maxB64Tokens) {
+		// Require mixed character classes: real base64 payloads have them,
+		// identifiers and hex digests mostly do not.
+		var up, low, dig bool
+		for i := 0; i < len(t); i++ {
+			c := t[i]
+			up = up || (c >= 'A' && c <= 'Z')
+			low = low || (c >= 'a' && c <= 'z')
+			dig = dig || (c >= '0' && c <= '9')
+		}
+		if !(up && low) || !(dig || strings.ContainsAny(t, "+/=")) && len(t) < 40 {
+			continue
+		}
+		d, ok := b64Decode(t)
+		if !ok || len(d) < 12 || printableRatio(d) < 0.9 {
+			continue
+		}
+		out = append(out, string(d))
+	}
+	return out
+}
+
+// LooksBase64 reports whether s contains a base64 (standard or URL-safe)
+// token of at least 24 characters that decodes to printable text.
+func LooksBase64(s string) bool { return len(decodedTokens(s)) > 0 }
+
+// DecodeBase64 returns the decoded text of every base64 token in s that
+// decodes to printable text, joined by newlines ("" if none), so rules can
+// run other functions over hidden payloads.
+func DecodeBase64(s string) string { return strings.Join(decodedTokens(s), "\n") }
+
+// isInvisible reports zero-width, bidi-control, tag and variation-selector runes.
+func isInvisible(r rune) bool {
+	switch {
+	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2064,
+		r >= 0x2066 && r <= 0x2069, r == 0xFEFF, r == 0x180E, r == 0x061C, r == 0x00AD, r == 0x034F,
+		r >= 0xE0000 && r <= 0xE007F, r >= 0xE0100 && r <= 0xE01EF, r >= 0xFE00 && r <= 0xFE0F,
+		r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0:
+		return true
+	}
+	return false
+}
+
+var escapedHidden = regexp.MustCompile(`(?i)\\u(?:200[b-f]|202[a-e]|206[0-9a-f]|feff|180e|2061|2062|2063|2064|\{?e00[0-7][0-9a-f]\}?)|\\udb40\\ud[c-f][0-9a-f]{2}`)
+
+// HasHiddenUnicode reports invisible or deceptive characters: zero-width
+// (U+200B–U+200D, U+2060, U+FEFF), bidi overrides and isolates
+// (U+202A–U+202E, U+2066–U+2069), Unicode tag characters (U+E0000–U+E007F),
+// supplementary variation selectors, variation selectors not following an
+// emoji-capable character, Hangul fillers, soft hyphen — raw or as JSON
+// \uXXXX escapes.
+func HasHiddenUnicode(s string) bool {
+	var prev rune
+	for i, r := range s {
+		if r < 0x80 {
+			prev = r
+			continue
+		}
+		switch {
+		case r == 0xFE0E || r == 0xFE0F:
+			// Emoji presentation selectors are legitimate after a symbol;
+			// suspicious after ASCII or another selector.
+			if prev < 0x80 || prev == 0xFE0F || prev == 0xFE0E || i == 0 {
+				return true
+			}
+		case r == 0x200D:
+			// ZWJ joins emoji sequences; suspicious between non-symbols.
+			if prev < 0x2000 {
+				return true
+			}
+		case r == 0xFEFF && i == 0:
+			// a leading BOM is harmless
+		case isInvisible(r):
+			return true
+		}
+		prev = r
+	}
+	return strings.Contains(s, `\u`) && escapedHidden.MatchString(s) || strings.Contains(s, `\U000E00`)
+}
+
+var ansiRe = regexp.MustCompile(`(?i)\\u001b|\\x1b|\\033|\\e\[`)
+
+// HasANSIEscape reports ANSI/VT escape sequences (ESC or C1 CSI), raw or as
+// \u001b, \x1b, \033 or \e[ escapes.
+func HasANSIEscape(s string) bool {
+	if strings.IndexByte(s, 0x1b) >= 0 || strings.ContainsRune(s, 0x9b) {
+		return true
+	}
+	return strings.IndexByte(s, '\\') >= 0 && ansiRe.MatchString(s)
+}
+
+// foldText prepares text for phrase matching: fullwidth folded, invisible
+// characters removed, lower-case, whitespace runs and JSON "\n" escapes
+// collapsed to one space.
+func foldText(s string) string {
+	s = foldWidth(s)
+	s = strings.ToLower(s)
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = jsonWS.ReplaceAllString(s, " ")
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+var jsonWS = regexp.MustCompile(`\\[nrt]`)
+
+type marker struct {
+	id string
+	re *regexp.Regexp
+}
+
+var markers = []marker{
+	{"important-tag", regexp.MustCompile(`< ?/? ?important ?>`)},
+	{"system-tag", regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`)},
+	{"ignore-instructions", regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`)},
+	{"conceal-from-user", regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`)},
+	{"system-prompt", regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`)},
+	{"tool-override", regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`)},
+	{"exfil-instruction", regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`)},
+}
+
+var htmlComment = regexp.MustCompile(`<!--([\s\S]{0,1000}?)-->`)
+var commentInstr = regexp.MustCompile(`\b(?:ignore|instruction|assistant|ai|model|llm|you must|do not|don't|tool|system|prompt)\b`)
+
+// InjectionMarkers returns the ids of prompt-injection markers found in s
+// (case-, whitespace- and fullwidth-insensitive, invisible characters
+// ignored): important-tag, system-tag, ignore-instructions,
+// conceal-from-user, system-prompt, tool-override, exfil-instruction,
+// html-comment (a hidden HTML comment addressing the model).
+func InjectionMarkers(s string) []string {
+	if s == "" {
+		return nil
+	}
+	f := foldText(s)
+	var out []string
+	for _, m := range markers {
+		if m.re.MatchString(f) {
+			out = append(out, m.id)
+		}
+	}
+	if strings.Contains(f, "<!--") {
+		for _, c := range htmlComment.FindAllStringSubmatch(f, 8) {
+			if commentInstr.MatchString(c[1]) {
+				out = append(out, "html-comment")
+				break
+			}
+		}
+	}
+	return out
+}
+
+// HasInjectionMarkers reports whether InjectionMarkers finds anything.
+func HasInjectionMarkers(s string) bool { return len(InjectionMarkers(s)) > 0 }
+
+var egressWords = map[string]bool{
+	"fetch": true, "http": true, "https": true, "request": true, "curl": true, "wget": true,
+	"webhook": true, "upload": true, "send": true, "email": true, "mail": true, "smtp": true,
+	"slack": true, "discord": true, "telegram": true, "teams": true, "post": true, "publish": true,
+	"sms": true, "tweet": true, "gist": true, "paste": true, "pastebin": true, "navigate": true,
+	"browse": true, "browser": true, "url": true, "web": true, "download": true, "ftp": true,
+	"sftp": true, "scp": true, "notify": true, "message": true, "share": true, "s3": true,
+	"put": false, "ngrok": true, "sendgrid": true, "twilio": true, "mailgun": true,
+}
+
+// IsEgressTool reports whether a tool name suggests sending data out
+// (fetch, http_request, send_email, slack_post_message, upload_file, ...).
+// The name is split on _ - . / space and camelCase boundaries.
+func IsEgressTool(name string) bool {
+	for _, w := range splitIdent(name) {
+		if egressWords[w] {
+			return true
+		}
+	}
+	return false
+}
+
+func splitIdent(s string) []string {
+	var out []string
+	start := 0
+	flush := func(i int) {
+		if i > start {
+			out = append(out, strings.ToLower(s[start:i]))
+		}
+		start = i
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == '/' || c == ' ' || c == ':':
+			flush(i)
+			start = i + 1
+		case c >= 'A' && c <= 'Z' && i > start && s[i-1] >= 'a' && s[i-1] <= 'z':
+			flush(i)
+		}
+	}
+	flush(len(s))
+	return out
+}
+
+var destructiveRe = regexp.MustCompile(`(?i)` + strings.Join([]string{
+	`\brm\s+(?:-[a-z]*(?:r[a-z]*f|f[a-z]*r)[a-z]*|(?:-[a-z]*[rf][a-z]*\s+)+-[a-z]*[rf][a-z]*|--recursive\s+--force|--force\s+--recursive|-r\s+--force|-f\s+--recursive)\s+(?:--no-preserve-root\s+)?["']?(?:/|~|\*|\$|\.\.?(?:/|\s|$|["']))`,
+	`--no-preserve-root`,
+	`\bmkfs(?:\.\w+)?\b`, `\bdd\b[^|;&\n]*\bof=/dev/`, `>\s*/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z]|disk\d)`,
+	`\bshred\b\s+-`, `\bwipefs\b`, `:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:`,
+	`\bdrop\s+(?:table|database|schema|keyspace|collection)\b`, `\btruncate\s+(?:table\s+)?\w+\s*(?:;|$|["'])`,
+	`\bdelete\s+from\s+[\w."]+\s*(?:;|$|["'])`, `\.drop\(\)|\bdropDatabase\(`, `\bflushall\b|\bflushdb\b`,
+	`\bgit\s+push\b[^|;&\n]*(?:\s--force\b|\s-f\b|\s--force-with-lease\b|\s\+[\w/]+)`, `\bgit\s+reset\s+--hard\b`, `\bgit\s+clean\s+-[a-z]*f`,
+	`\bgit\s+branch\s+-D\b`, `\bgit\s+filter-branch\b`,
+	`\bterraform\s+(?:destroy\b|apply\b[^|;&\n]*-destroy\b)`, `\bpulumi\s+destroy\b`, `\bkubectl\s+delete\b`, `\bhelm\s+(?:uninstall|delete)\b`,
+	`\baws\s+s3\s+rb\b`, `\baws\s+s3\s+rm\b[^|;&\n]*--recursive`, `\baws\s+\w+\s+(?:terminate-instances|delete-db-instance|delete-bucket|delete-stack|delete-cluster|delete-table)\b`,
+	`\bgcloud\s+[^|;&\n]*\bdelete\b`, `\baz\s+(?:group|vm|storage account|sql db)\s+delete\b`,
+	`\bchmod\s+-R\s+0?777\s+/`, `\bchown\s+-R\s+\S+\s+/(?:\s|$)`, `\bformat\s+[a-z]:`, `\bdel\s+/[sfq]\b`, `\brd\s+/s\b`, `\brmdir\s+/s\b`,
+	`\bremove-item\b[^|;&\n]*-recurse`, `\bdocker\s+(?:system|volume)\s+prune\b`, `\bdropdb\b`,
+	`\bvssadmin\s+delete\s+shadows\b`, `\bcipher\s+/w\b`, `\bdiskpart\b`, `\bsystemctl\s+(?:stop|disable)\s+(?:sshd|firewalld|auditd)`,
+	`\bfind\b[^|;&\n]*\s-delete\b`, `\bcrontab\s+-r\b`, `\bhistory\s+-c\b`,
+}, "|"))
+
+// IsDestructiveCommand reports whether s contains a destructive shell, SQL
+// or cloud command: rm -rf of /, ~, * or $VARS; mkfs; dd of=/dev/...; DROP
+// TABLE/DATABASE; TRUNCATE; DELETE without WHERE; git push --force; git
+// reset --hard; terraform destroy; kubectl delete; helm uninstall; aws s3 rb;
+// cloud delete commands; Windows format/del /s/rd /s; Remove-Item -Recurse.
+func IsDestructiveCommand(s string) bool {
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = jsonWS.ReplaceAllString(s, " ")
+	}
+	return destructiveRe.MatchString(s)
+}

@@ -36,7 +36,7 @@ func (r *Receiver) HTTPHandler() http.Handler {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, signal string) {
-	ct := ctProto
+	ct := "text/plain"
 	code, err := r.handleHTTP(w, req, signal, &ct)
 	if err != nil {
 		e := classify(err, r.cfg.Limits.RetryAfter)
@@ -242,10 +242,14 @@ func writeHTTPResponse(w http.ResponseWriter, mt string, toProto, toJSON func() 
 func writeHTTPError(w http.ResponseWriter, e *Error, mt string) {
 	st := e.grpcStatus().Proto()
 	var b []byte
-	if mt == ctJSON {
+	switch mt {
+	case ctJSON:
 		b, _ = protojson.Marshal(st)
-	} else {
+	case ctProto:
 		b, _ = proto.Marshal(st)
+	default: // the request's encoding is unknown
+		b = []byte(e.Error() + "\n")
+		mt = "text/plain; charset=utf-8"
 	}
 	if e.retryable() {
 		w.Header().Set("Retry-After", retryAfterHeader(e.RetryAfter))

@@ -1,0 +1,689 @@
+package playbook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/incident"
+)
+
+// Sender queues a notification (*notify.Notifier).
+type Sender interface {
+	Send(ctx context.Context, receiver string, inc incident.Incident, findings []event.Finding, note, source, key string) error
+}
+
+// Incidents reads and annotates incidents (*incident.Manager).
+type Incidents interface {
+	Get(ctx context.Context, id string) (incident.Incident, error)
+	Annotate(ctx context.Context, id string, u incident.Update) (incident.Incident, error)
+}
+
+// Recorder stores audit rows (*incident.Manager).
+type Recorder interface {
+	RecordActions(ctx context.Context, as []incident.Action) error
+}
+
+// Run statuses.
+const (
+	RunRunning   = "running"
+	RunWaiting   = "waiting_approval"
+	RunCompleted = "completed"
+	RunAborted   = "aborted"
+	RunFailed    = "failed"
+)
+
+// Step statuses.
+const (
+	StepPending   = "pending"
+	StepRunning   = "running"
+	StepWaiting   = "waiting_approval"
+	StepSucceeded = "succeeded"
+	StepApproved  = "approved"
+	StepDenied    = "denied"
+	StepTimedOut  = "timed_out"
+	StepFailed    = "failed"
+)
+
+// Run is a playbook run's persisted state (also the API's JSON).
+type Run struct {
+	RunID      string    `json:"run_id"`
+	Playbook   string    `json:"playbook"`
+	IncidentID string    `json:"incident_id"`
+	Tenant     string    `json:"tenant"`
+	Status     string    `json:"status"`
+	Steps      []StepRun `json:"steps"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// StepRun is one step's state.
+type StepRun struct {
+	Name           string    `json:"step"`
+	Type           string    `json:"type"`
+	Status         string    `json:"status"`
+	Attempts       int       `json:"attempt"`
+	Output         string    `json:"output,omitempty"`
+	Actor          string    `json:"actor,omitempty"`
+	Note           string    `json:"note,omitempty"`
+	Prompt         string    `json:"prompt,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	FinishedAt     time.Time `json:"finished_at,omitzero"`
+	Deadline       time.Time `json:"deadline,omitzero"`
+}
+
+func (r *Run) clone() Run {
+	c := *r
+	c.Steps = slices.Clone(r.Steps)
+	return c
+}
+
+func (r *Run) terminal() bool {
+	return r.Status == RunCompleted || r.Status == RunAborted || r.Status == RunFailed
+}
+
+// Errors for the API (404 / 409).
+var (
+	ErrNotFound   = errors.New("playbook run or step not found")
+	ErrNotWaiting = errors.New("step is not waiting for approval")
+)
+
+// Config configures a Runner. Playbooks and DataDir are required.
+type Config struct {
+	Playbooks []*Playbook
+	// DataDir holds run state (runs/<run_id>.json).
+	DataDir   string
+	Notifier  Sender
+	Incidents Incidents
+	Recorder  Recorder
+	// HTTPClient for http steps (default: a plain client; timeouts per step).
+	HTTPClient *http.Client
+	// PollInterval for approval deadlines, default 1s.
+	PollInterval time.Duration
+	// RetryBackoff between attempts of an http step, default 1s (doubling).
+	RetryBackoff time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Runner starts playbook runs on incident changes (incident.Listener) and
+// drives them. Safe for concurrent use.
+type Runner struct {
+	cfg   Config
+	log   *slog.Logger
+	books map[string]*Playbook
+
+	mu   sync.Mutex
+	runs map[string]*Run
+	busy map[string]bool
+	ctx  context.Context
+	wg   sync.WaitGroup
+}
+
+// New loads persisted runs from cfg.DataDir; call Run to drive them.
+func New(cfg Config) (*Runner, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("cannot create playbook runner: data dir is required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Runner{cfg: cfg, log: cfg.Logger, books: map[string]*Playbook{}, runs: map[string]*Run{}, busy: map[string]bool{}}
+	for _, pb := range cfg.Playbooks {
+		r.books[pb.Name] = pb
+	}
+	dir := filepath.Join(cfg.DataDir, "runs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create playbook data dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read playbook runs: %w", err)
+	}
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".json" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read playbook run: %w", err)
+		}
+		var run Run
+		if err := json.Unmarshal(b, &run); err != nil {
+			return nil, fmt.Errorf("cannot decode playbook run %s: %w", e.Name(), err)
+		}
+		r.runs[run.RunID] = &run
+	}
+	return r, nil
+}
+
+// RunID is deterministic: one run per playbook and incident.
+func RunID(playbook, incidentID string) string {
+	h := sha256.Sum256([]byte(playbook + "\x00" + incidentID))
+	return "run-" + hex.EncodeToString(h[:8])
+}
+
+// IncidentChanged starts the playbooks whose `when` matches a newly opened,
+// reopened or escalated incident (at most one run per playbook and incident).
+func (r *Runner) IncidentChanged(ctx context.Context, c incident.Change) {
+	switch c.Kind {
+	case incident.ChangeOpened, incident.ChangeReopened, incident.ChangeEscalated, incident.ChangeUnsuppressed:
+	default:
+		return
+	}
+	if c.Incident.Status == incident.StatusSuppressed || c.Incident.Status == incident.StatusResolved {
+		return
+	}
+	for _, pb := range r.cfg.Playbooks {
+		id := RunID(pb.Name, c.Incident.IncidentID)
+		r.mu.Lock()
+		_, exists := r.runs[id]
+		r.mu.Unlock()
+		if exists {
+			continue
+		}
+		ok, err := pb.Matches(c.Incident)
+		if err != nil {
+			r.log.Warn("playbook condition failed", "playbook", pb.Name, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if err := r.start(ctx, pb, c.Incident); err != nil {
+			r.log.Error("cannot start playbook", "playbook", pb.Name, "incident_id", c.Incident.IncidentID, "err", err)
+		}
+	}
+}
+
+// start begins pb for inc; a run that already exists is left alone.
+func (r *Runner) start(ctx context.Context, pb *Playbook, inc incident.Incident) error {
+	now := r.cfg.Now().UTC()
+	run := &Run{RunID: RunID(pb.Name, inc.IncidentID), Playbook: pb.Name, IncidentID: inc.IncidentID, Tenant: inc.Tenant,
+		Status: RunRunning, CreatedAt: now, UpdatedAt: now}
+	for _, s := range pb.Steps {
+		run.Steps = append(run.Steps, StepRun{Name: s.Name, Type: s.Type(), Status: StepPending, IdempotencyKey: run.RunID + "/" + s.Name})
+	}
+	r.mu.Lock()
+	if _, exists := r.runs[run.RunID]; exists {
+		r.mu.Unlock()
+		return nil
+	}
+	if err := r.persist(run); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.runs[run.RunID] = run
+	r.mu.Unlock()
+	r.record(ctx, run, incident.Action{Kind: incident.ActionPlaybookRun, Target: pb.Name, Outcome: "started", Actor: "mcpwatch"})
+	r.kick(run.RunID)
+	return nil
+}
+
+func (r *Runner) persist(run *Run) error {
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode playbook run: %w", err)
+	}
+	dir := filepath.Join(r.cfg.DataDir, "runs")
+	tmp := filepath.Join(dir, run.RunID+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot write playbook run: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write playbook run: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot fsync playbook run: %w", err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, filepath.Join(dir, run.RunID+".json")); err != nil {
+		return fmt.Errorf("cannot store playbook run: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot fsync playbook dir: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// update applies fn to the run under the lock and persists it.
+func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, ok := r.runs[id]
+	if !ok {
+		return Run{}, ErrNotFound
+	}
+	fn(run)
+	run.UpdatedAt = r.cfg.Now().UTC()
+	if err := r.persist(run); err != nil {
+		return Run{}, err
+	}
+	return run.clone(), nil
+}
+
+func (r *Runner) kick(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil || r.busy[id] {
+		return
+	}
+	r.busy[id] = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.advance(r.ctx, id)
+		r.mu.Lock()
+		delete(r.busy, id)
+		r.mu.Unlock()
+	}()
+}
+
+// Run drives runs (resuming persisted ones at their first unfinished step)
+// until ctx ends, then waits for steps in progress.
+func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.ctx = ctx
+	var ids []string
+	for id, run := range r.runs {
+		if !run.terminal() {
+			ids = append(ids, id)
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		r.kick(id)
+	}
+	t := time.NewTicker(r.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.wg.Wait()
+			return nil
+		case <-t.C:
+			now := r.cfg.Now()
+			r.mu.Lock()
+			var due []string
+			for id, run := range r.runs {
+				if run.Status == RunWaiting {
+					for _, s := range run.Steps {
+						if s.Status == StepWaiting && !now.Before(s.Deadline) {
+							due = append(due, id)
+						}
+					}
+				}
+			}
+			r.mu.Unlock()
+			for _, id := range due {
+				r.kick(id)
+			}
+		}
+	}
+}
+
+// advance executes steps until the run waits or ends.
+func (r *Runner) advance(ctx context.Context, id string) {
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		run, ok := r.runs[id]
+		if !ok || run.terminal() {
+			r.mu.Unlock()
+			return
+		}
+		pb := r.books[run.Playbook]
+		idx := -1
+		for i, s := range run.Steps {
+			if s.Status != StepSucceeded && s.Status != StepApproved && s.Status != StepTimedOut {
+				idx = i
+				break
+			}
+		}
+		snapshot := run.clone()
+		r.mu.Unlock()
+		if pb == nil {
+			r.finish(ctx, id, RunFailed, "playbook no longer loaded")
+			return
+		}
+		if idx < 0 {
+			r.finish(ctx, id, RunCompleted, "")
+			return
+		}
+		st := snapshot.Steps[idx]
+		if !r.step(ctx, pb, &pb.Steps[idx], snapshot, st) {
+			return
+		}
+	}
+}
+
+func (r *Runner) finish(ctx context.Context, id, status, detail string) {
+	run, err := r.update(id, func(run *Run) { run.Status = status })
+	if err != nil {
+		r.log.Error("cannot finish playbook run", "run_id", id, "err", err)
+		return
+	}
+	r.record(ctx, &run, incident.Action{Kind: incident.ActionPlaybookRun, Target: run.Playbook, Outcome: status, Actor: "mcpwatch", Detail: detail})
+}
+
+// step executes one step; false stops advancing (waiting or ended).
+func (r *Runner) step(ctx context.Context, pb *Playbook, s *Step, run Run, st StepRun) bool {
+	inc, err := r.incident(ctx, run)
+	if err != nil {
+		r.log.Warn("cannot read incident for playbook", "run_id", run.RunID, "err", err)
+		return false
+	}
+	data := map[string]any{"incident": IncidentVars(inc), "run_id": run.RunID, "playbook": run.Playbook, "step": s.Name}
+	setStep := func(fn func(*StepRun)) (Run, error) {
+		return r.update(run.RunID, func(rr *Run) {
+			for i := range rr.Steps {
+				if rr.Steps[i].Name == s.Name {
+					fn(&rr.Steps[i])
+				}
+			}
+		})
+	}
+	now := r.cfg.Now().UTC()
+	switch {
+	case s.Approval != nil:
+		switch st.Status {
+		case StepPending, StepRunning:
+			prompt, _ := render(s.tmpls["prompt"], data)
+			updated, err := setStep(func(x *StepRun) {
+				x.Status, x.StartedAt, x.Deadline, x.Prompt = StepWaiting, now, now.Add(s.Approval.Timeout), prompt
+			})
+			if err != nil {
+				return false
+			}
+			_, _ = r.update(run.RunID, func(rr *Run) { rr.Status = RunWaiting })
+			r.record(ctx, &updated, incident.Action{Kind: incident.ActionApproval, Target: run.Playbook, Step: s.Name,
+				Outcome: "requested", Actor: "mcpwatch", Detail: prompt, IdempotencyKey: st.IdempotencyKey})
+			return false
+		case StepWaiting:
+			if now.Before(st.Deadline) {
+				return false
+			}
+			updated, err := setStep(func(x *StepRun) { x.Status, x.FinishedAt = StepTimedOut, now })
+			if err != nil {
+				return false
+			}
+			r.record(ctx, &updated, incident.Action{Kind: incident.ActionApproval, Target: run.Playbook, Step: s.Name,
+				Outcome: "timed_out", Actor: "mcpwatch", Detail: "on_timeout: " + s.Approval.OnTimeout, IdempotencyKey: st.IdempotencyKey})
+			if s.Approval.OnTimeout == "abort" {
+				r.finish(ctx, run.RunID, RunAborted, "approval "+s.Name+" timed out")
+				return false
+			}
+			_, _ = r.update(run.RunID, func(rr *Run) { rr.Status = RunRunning })
+			return true
+		case StepDenied:
+			r.finish(ctx, run.RunID, RunAborted, "approval "+s.Name+" denied by "+st.Actor)
+			return false
+		}
+		return false
+	case s.Notify != nil:
+		note, err := render(s.tmpls["note"], data)
+		if err == nil {
+			err = r.cfg.Notifier.Send(ctx, s.Notify.Receiver, inc, nil, note, "playbook:"+run.Playbook, st.IdempotencyKey)
+		}
+		return r.stepDone(ctx, run, s, st, setStep, err, "queued for "+s.Notify.Receiver)
+	case s.Annotate != nil:
+		note, err := render(s.tmpls["note"], data)
+		if err == nil {
+			_, err = r.cfg.Incidents.Annotate(ctx, run.IncidentID, incident.Update{Actor: "playbook:" + run.Playbook, Note: note})
+		}
+		return r.stepDone(ctx, run, s, st, setStep, err, note)
+	case s.HTTP != nil:
+		var out string
+		var err error
+		backoff := r.cfg.RetryBackoff
+		for attempt := 0; attempt <= s.HTTP.Retries; attempt++ {
+			updated, uerr := setStep(func(x *StepRun) {
+				x.Status, x.Attempts = StepRunning, x.Attempts+1
+				if x.StartedAt.IsZero() {
+					x.StartedAt = now
+				}
+			})
+			if uerr != nil {
+				return false
+			}
+			out, err = r.doHTTP(ctx, s, data, st.IdempotencyKey)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			var cur StepRun
+			for _, x := range updated.Steps {
+				if x.Name == s.Name {
+					cur = x
+				}
+			}
+			r.record(ctx, &updated, incident.Action{Kind: incident.ActionPlaybookStep, Target: run.Playbook, Step: s.Name,
+				Attempt: uint32(cur.Attempts), Outcome: "retry", Actor: "mcpwatch", Detail: err.Error(), IdempotencyKey: st.IdempotencyKey})
+			if attempt < s.HTTP.Retries {
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff *= 2
+			}
+		}
+		if ctx.Err() != nil {
+			return false // resumes after restart with the same Idempotency-Key
+		}
+		if err == nil {
+			err2 := error(nil)
+			return r.stepDone(ctx, run, s, st, setStep, err2, out)
+		}
+		return r.stepDone(ctx, run, s, st, setStep, err, out)
+	}
+	return false
+}
+
+func (r *Runner) stepDone(ctx context.Context, run Run, s *Step, st StepRun, setStep func(func(*StepRun)) (Run, error), err error, output string) bool {
+	now := r.cfg.Now().UTC()
+	status, outcome, detail := StepSucceeded, "succeeded", output
+	if err != nil {
+		status, outcome, detail = StepFailed, "failed", err.Error()
+	}
+	updated, uerr := setStep(func(x *StepRun) {
+		x.Status, x.FinishedAt, x.Output = status, now, truncate(detail, 1000)
+		if x.Attempts == 0 {
+			x.Attempts = 1
+		}
+		if x.StartedAt.IsZero() {
+			x.StartedAt = now
+		}
+	})
+	if uerr != nil {
+		return false
+	}
+	var cur StepRun
+	for _, x := range updated.Steps {
+		if x.Name == s.Name {
+			cur = x
+		}
+	}
+	r.record(ctx, &updated, incident.Action{Kind: incident.ActionPlaybookStep, Target: run.Playbook, Step: s.Name,
+		Attempt: uint32(cur.Attempts), Outcome: outcome, Actor: "playbook:" + run.Playbook, Detail: truncate(detail, 2000), IdempotencyKey: st.IdempotencyKey})
+	if err != nil {
+		r.finish(ctx, run.RunID, RunFailed, "step "+s.Name+": "+err.Error())
+		return false
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (r *Runner) incident(ctx context.Context, run Run) (incident.Incident, error) {
+	if r.cfg.Incidents == nil {
+		return incident.Incident{IncidentID: run.IncidentID, Tenant: run.Tenant}, nil
+	}
+	return r.cfg.Incidents.Get(ctx, run.IncidentID)
+}
+
+func (r *Runner) doHTTP(ctx context.Context, s *Step, data map[string]any, key string) (string, error) {
+	h := s.HTTP
+	method, err := render(s.tmpls["method"], data)
+	if err != nil {
+		return "", err
+	}
+	url, err := render(s.tmpls["url"], data)
+	if err != nil {
+		return "", err
+	}
+	body, err := render(s.tmpls["body"], data)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, strings.TrimSpace(method), strings.TrimSpace(url), bytes.NewReader([]byte(body)))
+	if err != nil {
+		return "", fmt.Errorf("cannot build http step request: %w", err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k := range h.Headers {
+		v, err := render(s.tmpls["header:"+k], data)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("User-Agent", "mcpwatch-playbook/1")
+	resp, err := r.cfg.HTTPClient.Do(req)
+	if err != nil {
+		// The URL may carry a secret: report only the cause.
+		return "", fmt.Errorf("cannot send %s request: %v", req.Method, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	out := fmt.Sprintf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(rb)))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if len(h.ExpectStatus) > 0 {
+		ok = slices.Contains(h.ExpectStatus, resp.StatusCode)
+	}
+	if !ok {
+		return out, fmt.Errorf("unexpected %s", out)
+	}
+	return out, nil
+}
+
+// Decide approves (approve=true) or denies a step that waits for approval.
+func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, note string, approve bool) (Run, error) {
+	now := r.cfg.Now().UTC()
+	var stepErr error
+	run, err := r.update(runID, func(rr *Run) {
+		if rr.IncidentID != incidentID {
+			stepErr = ErrNotFound
+			return
+		}
+		for i := range rr.Steps {
+			if rr.Steps[i].Name != step {
+				continue
+			}
+			x := &rr.Steps[i]
+			if x.Status != StepWaiting {
+				stepErr = fmt.Errorf("%w (status %s)", ErrNotWaiting, x.Status)
+				return
+			}
+			x.Status, x.Actor, x.Note, x.FinishedAt = StepApproved, actor, note, now
+			if !approve {
+				x.Status = StepDenied
+			}
+			rr.Status = RunRunning
+			return
+		}
+		stepErr = ErrNotFound
+	})
+	if err != nil {
+		return Run{}, err
+	}
+	if stepErr != nil {
+		return Run{}, stepErr
+	}
+	outcome := "approved"
+	if !approve {
+		outcome = "denied"
+	}
+	r.record(ctx, &run, incident.Action{Kind: incident.ActionApproval, Target: run.Playbook, Step: step, Outcome: outcome,
+		Actor: actor, Detail: note, IdempotencyKey: runID + "/" + step})
+	r.kick(runID)
+	return run, nil
+}
+
+// Runs returns the runs of an incident, oldest first.
+func (r *Runner) Runs(incidentID string) []Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []Run{}
+	for _, run := range r.runs {
+		if run.IncidentID == incidentID {
+			out = append(out, run.clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b Run) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
+}
+
+// Get returns one run.
+func (r *Runner) Get(runID string) (Run, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, ok := r.runs[runID]
+	if !ok {
+		return Run{}, false
+	}
+	return run.clone(), true
+}
+
+func (r *Runner) record(ctx context.Context, run *Run, a incident.Action) {
+	if r.cfg.Recorder == nil {
+		return
+	}
+	a.ActionID = incident.NewID()
+	a.Time = r.cfg.Now().UTC()
+	a.Tenant = run.Tenant
+	a.IncidentID = run.IncidentID
+	a.Playbook = run.Playbook
+	if err := r.cfg.Recorder.RecordActions(context.WithoutCancel(ctx), []incident.Action{a}); err != nil {
+		r.log.Warn("cannot record playbook action", "run_id", run.RunID, "err", err)
+	}
+}

@@ -52,6 +52,8 @@ type Collector struct {
 	adminLn  net.Listener
 
 	notReady atomic.Pointer[string] // nil = ready
+	// maxRecordBytes is the largest key+value that fits in one batch.
+	maxRecordBytes int
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -72,7 +74,8 @@ func New(cfg Config, log *slog.Logger, redactor Redactor) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, log: log, redactor: redactor, reg: prometheus.NewRegistry()}
+	c := &Collector{cfg: cfg, log: log, redactor: redactor, reg: prometheus.NewRegistry(),
+		maxRecordBytes: int(cfg.Kafka.Producer.MaxBatchBytes) - 1024} // batch and record headers
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.m = metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_accepted_events_total",
@@ -270,14 +273,23 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 			c.redactor.Apply(e)
 		}
 		v, err := event.Marshal(b.Events[i : i+1])
-		if err != nil {
+		key := e.PartitionKey()
+		reason := ""
+		switch {
+		case err != nil:
+			reason = "encode"
+		case len(v)+len(key) > c.maxRecordBytes:
+			// Kafka would refuse it (MESSAGE_TOO_LARGE) on every retry.
+			reason = "event_too_large"
+		}
+		if reason != "" {
 			if reasons == nil {
 				reasons = map[string]int{}
 			}
-			reasons["encode"]++
+			reasons[reason]++
 			continue
 		}
-		recs = append(recs, &kgo.Record{Key: []byte(e.PartitionKey()), Value: v})
+		recs = append(recs, &kgo.Record{Key: []byte(key), Value: v})
 	}
 	var parts []string
 	if len(reasons) > 0 {

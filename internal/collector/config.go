@@ -46,12 +46,15 @@ type LogConfig struct {
 func (c Config) WithDefaults() Config {
 	c.Receiver = c.Receiver.WithDefaults()
 	c.Kafka = c.Kafka.WithDefaults()
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = 10 * time.Second
+	}
+	if c.Kafka.Producer.DeliveryTimeout == 0 {
+		c.Kafka.Producer.DeliveryTimeout = c.ProduceTimeout
+	}
 	c.Kafka.Producer = c.Kafka.Producer.WithDefaults()
 	if c.Admin.Endpoint == "" {
 		c.Admin.Endpoint = ":8888"
-	}
-	if c.ProduceTimeout == 0 {
-		c.ProduceTimeout = 10 * time.Second
 	}
 	if c.ReadinessInterval == 0 {
 		c.ReadinessInterval = 2 * time.Second

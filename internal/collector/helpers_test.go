@@ -53,7 +53,6 @@ func startCollector(t testing.TB, brokers []string, mod func(*Config)) *Collecto
 	cfg.Kafka.DialTimeout = time.Second
 	cfg.ReadinessInterval = 200 * time.Millisecond
 	cfg.ProduceTimeout = 5 * time.Second
-	cfg.Kafka.Producer.DeliveryTimeout = 5 * time.Second
 	if mod != nil {
 		mod(&cfg)
 	}

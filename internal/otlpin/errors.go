@@ -30,6 +30,8 @@ const (
 	TooLarge
 	// UnsupportedMediaType: wrong Content-Type. HTTP 415 (HTTP only).
 	UnsupportedMediaType
+	// MethodNotAllowed: not a POST. HTTP 405 (HTTP only).
+	MethodNotAllowed
 )
 
 // Error is an error with the class the sender sees.
@@ -78,6 +80,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusRequestEntityTooLarge
 	case UnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusServiceUnavailable
 	}
@@ -86,7 +90,7 @@ func (c Class) HTTPStatus() int {
 // GRPCCode is the gRPC code for the class.
 func (c Class) GRPCCode() codes.Code {
 	switch c {
-	case Permanent, UnsupportedMediaType:
+	case Permanent, UnsupportedMediaType, MethodNotAllowed:
 		return codes.InvalidArgument
 	case Unauthenticated:
 		return codes.Unauthenticated

@@ -55,7 +55,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, signal st
 func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal string, ct *string) (int, error) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return 0, NewError(Permanent, "method", 0, nil, "method %s not allowed; OTLP/HTTP uses POST", req.Method)
+		return 0, NewError(MethodNotAllowed, "method", 0, nil, "method %s not allowed; OTLP/HTTP uses POST", req.Method)
 	}
 	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || (mt != ctProto && mt != ctJSON) {

@@ -54,8 +54,8 @@ type Collector struct {
 	notReady atomic.Pointer[string] // nil = ready
 	// maxRecordBytes is the largest key+value that fits in one batch.
 	maxRecordBytes int
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	stop           context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 type metrics struct {

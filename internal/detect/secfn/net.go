@@ -115,6 +115,9 @@ func hostOf(s string) string {
 	if s == "" {
 		return ""
 	}
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = strings.ReplaceAll(s, `\`, "/")
+	}
 	if strings.Contains(s, "://") || strings.HasPrefix(s, "//") {
 		return URLHost(s)
 	}

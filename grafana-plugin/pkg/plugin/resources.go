@@ -1,0 +1,470 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+func (a *App) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /me", a.handleMe)
+	mux.HandleFunc("GET /overview", a.handleOverview)
+	mux.HandleFunc("GET /agents", a.handleAgents)
+	mux.HandleFunc("GET /agents/{id}", a.handleAgent)
+	mux.HandleFunc("GET /sessions", a.handleSessions)
+	mux.HandleFunc("GET /sessions/{key}", a.handleSession)
+	mux.HandleFunc("GET /incidents", a.handleIncidents)
+	mux.HandleFunc("GET /incidents/{id}", a.handleIncident)
+	mux.HandleFunc("POST /incidents/{id}/{action}", a.handleIncidentAction)
+	mux.HandleFunc("POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", a.handleStepDecision)
+	mux.HandleFunc("GET /detections", a.handleDetections)
+	mux.HandleFunc("GET /tools", a.handleTools)
+	mux.HandleFunc("GET /tools/definitions", a.handleToolDefinitions)
+	mux.HandleFunc("POST /query", a.handleQuery)
+	return mux
+}
+
+// filterFromRequest reads from/to (epoch ms, Grafana's convention; default
+// the last 6 hours) and the optional scope parameters.
+func (a *App) filterFromRequest(r *http.Request) (Filter, error) {
+	q := r.URL.Query()
+	now := a.now()
+	f := Filter{From: now.Add(-6 * time.Hour), To: now, Tenant: q.Get("tenant"), Agent: q.Get("agent"), Server: q.Get("server"), Tool: q.Get("tool")}
+	parse := func(name string, dst *time.Time) error {
+		v := q.Get(name)
+		if v == "" {
+			return nil
+		}
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("invalid %s %q: want epoch milliseconds", name, v)
+		}
+		*dst = time.UnixMilli(ms).UTC()
+		return nil
+	}
+	if err := parse("from", &f.From); err != nil {
+		return f, err
+	}
+	if err := parse("to", &f.To); err != nil {
+		return f, err
+	}
+	if !f.From.Before(f.To) {
+		return f, errors.New("from must be before to")
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("invalid limit %q", v)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	if status >= 500 {
+		slog.Error("resource request failed", "err", err)
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func (a *App) handleMe(w http.ResponseWriter, r *http.Request) {
+	u := httpUser(r)
+	role := ""
+	if u != nil {
+		role = u.Role
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login": userLogin(u), "role": role, "canAct": canAct(u), "analyzer": a.analyzer.Enabled()})
+}
+
+func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx := r.Context()
+	totals, err := a.store.Totals(ctx, f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	series, err := a.store.CallsOverTime(ctx, f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	open, err := a.store.OpenBySeverity(ctx, f.Tenant)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	tf := f
+	tf.Limit = 10
+	top, err := a.store.ToolUsage(ctx, tf)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"totals": totals, "series": nonNil(series), "open_incidents": open, "top_tools": nonNil(top)})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rows, err := a.store.Agents(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows)})
+}
+
+func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	f.Agent = r.PathValue("id")
+	ctx := r.Context()
+	series, err := a.store.CallsOverTime(ctx, f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	graph, err := a.store.AgentGraph(ctx, f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	incs, err := a.store.Incidents(ctx, IncidentFilter{Agent: f.Agent, Tenant: f.Tenant, Limit: 100})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	sessions, err := a.store.Sessions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Agent: f.Agent, Limit: 50})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	ef := f
+	ef.Limit = 50
+	events, err := a.store.RecentEvents(ctx, ef)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
+}
+
+func (a *App) handleSessions(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rows, err := a.store.Sessions(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": rows})
+}
+
+func (a *App) handleSession(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	evs, err := a.store.SessionEvents(r.Context(), f, r.PathValue("key"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session_key": r.PathValue("key"), "events": evs})
+}
+
+func (a *App) handleIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := IncidentFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"), Tenant: q.Get("tenant"), Agent: q.Get("agent")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("invalid limit %q", v))
+			return
+		}
+		f.Limit = n
+	}
+	rows, err := a.store.Incidents(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": rows})
+}
+
+// PlaybookStep is a step as shown on the incident page.
+type PlaybookStep struct {
+	RunID    string    `json:"run_id"`
+	Playbook string    `json:"playbook"`
+	Step     string    `json:"step"`
+	Target   string    `json:"target"`
+	Status   string    `json:"status"`
+	Time     time.Time `json:"ts"`
+	Actor    string    `json:"actor"`
+}
+
+// stepsFromActions derives playbook steps (latest state per run/step) from
+// the actions audit log; the run id is read from detail.run_id, else the
+// idempotency key's prefix.
+func stepsFromActions(acts []Action) []PlaybookStep {
+	out := []PlaybookStep{}
+	idx := map[string]int{}
+	for _, a := range acts {
+		if a.Kind != "playbook_step" && a.Kind != "approval" {
+			continue
+		}
+		var d struct {
+			RunID string `json:"run_id"`
+		}
+		_ = json.Unmarshal([]byte(a.Detail), &d)
+		run := d.RunID
+		if run == "" {
+			run = a.Key
+			for i := 0; i < len(run); i++ {
+				if run[i] == '/' {
+					run = run[:i]
+					break
+				}
+			}
+		}
+		k := run + "\x00" + a.Step
+		st := PlaybookStep{RunID: run, Playbook: a.Playbook, Step: a.Step, Target: a.Target, Status: a.Outcome, Time: a.Time, Actor: a.Actor}
+		if i, ok := idx[k]; ok {
+			if st.Target == "" {
+				st.Target = out[i].Target
+			}
+			out[i] = st
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, st)
+	}
+	return out
+}
+
+func (a *App) handleIncident(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	incs, err := a.store.Incidents(ctx, IncidentFilter{ID: id, Limit: 1})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if len(incs) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("incident %q not found", id))
+		return
+	}
+	inc := incs[0]
+	findings, err := a.store.Findings(ctx, FindingFilter{Incident: id, From: inc.FirstSeen.Add(-48 * time.Hour), To: inc.LastSeen.Add(48 * time.Hour)})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, f := range findings {
+		for _, e := range f.EventIDs {
+			if !seen[e] {
+				seen[e] = true
+				ids = append(ids, e)
+			}
+		}
+	}
+	events, err := a.store.EventsByID(ctx, Filter{From: inc.FirstSeen.Add(-24 * time.Hour), To: inc.LastSeen.Add(time.Hour), Agent: inc.AgentID}, ids)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	acts, err := a.store.Actions(ctx, id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	resp := map[string]any{"incident": inc, "findings": findings, "events": events, "actions": acts, "playbook_steps": stepsFromActions(acts)}
+	// The analyzer knows the live playbook run state; include it when reachable.
+	if a.analyzer.Enabled() {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		detail, err := a.analyzer.Incident(actx, id)
+		cancel()
+		if err != nil {
+			resp["analyzer_error"] = err.Error()
+		} else {
+			for _, k := range []string{"playbook_runs", "runs"} {
+				if v, ok := detail[k]; ok {
+					resp["playbook_runs"] = v
+				}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var incidentActions = map[string]bool{"acknowledge": true, "resolve": true, "suppress": true, "assign": true}
+
+func (a *App) authorize(w http.ResponseWriter, r *http.Request) (string, bool) {
+	u := httpUser(r)
+	if !canAct(u) {
+		role := "anonymous"
+		if u != nil && u.Role != "" {
+			role = u.Role
+		}
+		writeError(w, http.StatusForbidden, fmt.Errorf("role %s may not change incidents: Editor or Admin required", role))
+		return "", false
+	}
+	return userLogin(u), true
+}
+
+func readBody(r *http.Request) (map[string]any, error) {
+	body := map[string]any{}
+	if r.ContentLength == 0 {
+		return body, nil
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	if err := dec.Decode(&body); err != nil && err.Error() != "EOF" {
+		return nil, fmt.Errorf("cannot decode request body: %w", err)
+	}
+	return body, nil
+}
+
+func (a *App) proxyResult(w http.ResponseWriter, out json.RawMessage, err error) {
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		writeJSON(w, apiErr.Status, map[string]string{"error": apiErr.Error()})
+	case err != nil:
+		writeError(w, http.StatusBadGateway, err)
+	case len(out) == 0:
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+	}
+}
+
+func (a *App) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if !incidentActions[action] {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown incident action %q", action))
+		return
+	}
+	actor, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out, err := a.analyzer.IncidentAction(r.Context(), r.PathValue("id"), action, actor, body)
+	a.proxyResult(w, out, err)
+}
+
+func (a *App) handleStepDecision(w http.ResponseWriter, r *http.Request) {
+	decision := r.PathValue("decision")
+	if decision != "approve" && decision != "deny" {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown step decision %q", decision))
+		return
+	}
+	actor, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out, err := a.analyzer.StepDecision(r.Context(), r.PathValue("id"), r.PathValue("run"), r.PathValue("step"), decision, actor, body)
+	a.proxyResult(w, out, err)
+}
+
+func (a *App) handleDetections(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	hits, series, err := a.store.DetectionHits(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	resp := map[string]any{"rules": hits, "series": series}
+	if a.analyzer.Enabled() {
+		actx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		rules, err := a.analyzer.Rules(actx)
+		cancel()
+		if err == nil {
+			resp["rule_pack"] = rules
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *App) handleTools(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	tools, err := a.store.Tools(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tools": tools})
+}
+
+func (a *App) handleToolDefinitions(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if f.Server == "" || f.Tool == "" {
+		writeError(w, http.StatusBadRequest, errors.New("server and tool are required"))
+		return
+	}
+	defs, err := a.store.ToolDefinitions(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs})
+}

@@ -1,0 +1,60 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+)
+
+// Settings is the app's configuration (jsonData + secureJsonData).
+type Settings struct {
+	// ClickHouseAddress is host:port of the native protocol. Default "localhost:9000".
+	ClickHouseAddress string `json:"clickhouseAddress"`
+	// Database holding the mcpwatch tables. Default "mcpwatch".
+	Database string `json:"database"`
+	// Username for ClickHouse. Default "default".
+	Username string `json:"username"`
+	// AnalyzerURL is the analyzer API base URL, e.g. http://analyzer:8080. Empty disables incident actions.
+	AnalyzerURL string `json:"analyzerUrl"`
+	// TimeoutSeconds bounds every ClickHouse query. Default 30.
+	TimeoutSeconds int `json:"timeoutSeconds"`
+
+	Password      string `json:"-"` // secureJsonData.password
+	AnalyzerToken string `json:"-"` // secureJsonData.analyzerToken
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// LoadSettings parses and validates the app instance settings.
+func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
+	var st Settings
+	if len(s.JSONData) > 0 {
+		if err := json.Unmarshal(s.JSONData, &st); err != nil {
+			return st, fmt.Errorf("cannot parse plugin settings: %w", err)
+		}
+	}
+	if st.ClickHouseAddress == "" {
+		st.ClickHouseAddress = "localhost:9000"
+	}
+	if st.Database == "" {
+		st.Database = "mcpwatch"
+	}
+	if st.Username == "" {
+		st.Username = "default"
+	}
+	if st.TimeoutSeconds <= 0 {
+		st.TimeoutSeconds = 30
+	}
+	st.AnalyzerURL = strings.TrimRight(st.AnalyzerURL, "/")
+	st.Password = s.DecryptedSecureJSONData["password"]
+	st.AnalyzerToken = s.DecryptedSecureJSONData["analyzerToken"]
+	// The database name is spliced into SQL as an identifier (it cannot be a
+	// bound parameter), so only plain identifiers are accepted.
+	if !identRe.MatchString(st.Database) {
+		return st, fmt.Errorf("invalid database name %q: use letters, digits and underscores", st.Database)
+	}
+	return st, nil
+}

@@ -1,0 +1,496 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store runs the plugin's read queries. Every query is parameterized (`?`);
+// only the validated database name is spliced in. The SQL stays inside the
+// 18.16-compatible subset (DESIGN §4). Counts survive replays: events are
+// counted with uniqExact(event_id) (or from the calls_per_minute rollup via
+// uniqExactMerge), incidents are read with FINAL.
+type Store struct {
+	conn    driver.Conn
+	db      string
+	timeout time.Duration
+}
+
+// OpenStore opens a native connection (it does not check it; see Health).
+func OpenStore(st Settings) (*Store, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{st.ClickHouseAddress},
+		Auth:        clickhouse.Auth{Username: st.Username, Password: st.Password},
+		Protocol:    clickhouse.Native,
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open clickhouse connection: %w", err)
+	}
+	return &Store{conn: conn, db: st.Database, timeout: time.Duration(st.TimeoutSeconds) * time.Second}, nil
+}
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.conn.Close() }
+
+func (s *Store) t(name string) string { return s.db + "." + name }
+
+// Filter is the common query scope. Empty strings mean "all".
+type Filter struct {
+	From, To time.Time
+	Tenant   string
+	Agent    string
+	Server   string
+	Tool     string
+	Step     int64 // bucket width in seconds for time series
+	Limit    int
+}
+
+func (f Filter) from() int64 { return f.From.Unix() }
+func (f Filter) to() int64   { return f.To.Unix() }
+
+func (f Filter) limit(def, max int) int {
+	if f.Limit <= 0 {
+		return def
+	}
+	if f.Limit > max {
+		return max
+	}
+	return f.Limit
+}
+
+// step returns a bucket width giving at most ~200 points, at least 60 s.
+func (f Filter) step() int64 {
+	if f.Step >= 60 {
+		return f.Step
+	}
+	span := int64(f.To.Sub(f.From).Seconds())
+	st := span / 200
+	for _, c := range []int64{60, 300, 600, 1800, 3600, 10800, 21600, 86400} {
+		if st <= c {
+			return c
+		}
+	}
+	return 86400
+}
+
+// rollupWhere filters calls_per_minute; args are appended in order.
+func (f Filter) rollupWhere() (string, []any) {
+	w := "minute >= toDateTime(?) AND minute <= toDateTime(?) AND method = 'tools/call'" +
+		" AND (? = '' OR tenant = ?) AND (? = '' OR agent_id = ?) AND (? = '' OR server_name = ?) AND (? = '' OR tool_name = ?)"
+	return w, []any{f.from(), f.to(), f.Tenant, f.Tenant, f.Agent, f.Agent, f.Server, f.Server, f.Tool, f.Tool}
+}
+
+// eventsWhere filters events (tool calls only).
+func (f Filter) eventsWhere() (string, []any) {
+	w := "ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND method = 'tools/call'" +
+		" AND (? = '' OR tenant = ?) AND (? = '' OR agent_id = ?) AND (? = '' OR server_name = ?) AND (? = '' OR tool_name = ?)"
+	return w, []any{f.from(), f.to(), f.Tenant, f.Tenant, f.Agent, f.Agent, f.Server, f.Server, f.Tool, f.Tool}
+}
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// Totals are the overview counters.
+type Totals struct {
+	Calls        uint64  `json:"calls"`
+	Errors       uint64  `json:"errors"`
+	Denials      uint64  `json:"denials"`
+	ErrorRate    float64 `json:"error_rate"`
+	DenialRate   float64 `json:"denial_rate"`
+	ActiveAgents uint64  `json:"active_agents"`
+	Servers      uint64  `json:"servers"`
+	Tools        uint64  `json:"tools"`
+}
+
+// Totals counts calls by outcome and distinct agents/servers/tools.
+func (s *Store) Totals(ctx context.Context, f Filter) (Totals, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.rollupWhere()
+	q := "SELECT toString(outcome) AS o, sum(c) FROM (SELECT minute, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
+		" WHERE " + w + " GROUP BY minute, outcome) GROUP BY o"
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return Totals{}, fmt.Errorf("cannot query call totals: %w", err)
+	}
+	defer rows.Close()
+	var t Totals
+	for rows.Next() {
+		var o string
+		var n uint64
+		if err := rows.Scan(&o, &n); err != nil {
+			return t, fmt.Errorf("cannot scan call totals: %w", err)
+		}
+		t.Calls += n
+		switch o {
+		case "error", "tool_error":
+			t.Errors += n
+		case "denied":
+			t.Denials += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("cannot read call totals: %w", err)
+	}
+	if t.Calls > 0 {
+		t.ErrorRate = float64(t.Errors) / float64(t.Calls)
+		t.DenialRate = float64(t.Denials) / float64(t.Calls)
+	}
+	q = "SELECT uniqExactIf(agent_id, agent_id != ''), uniqExactIf(server_name, server_name != ''), uniqExactIf(server_name, tool_name, tool_name != '') FROM " +
+		s.t("calls_per_minute") + " WHERE " + w
+	if err := s.conn.QueryRow(ctx, q, args...).Scan(&t.ActiveAgents, &t.Servers, &t.Tools); err != nil {
+		return t, fmt.Errorf("cannot query distinct agents: %w", err)
+	}
+	return t, nil
+}
+
+// Point is one time-series bucket.
+type Point struct {
+	Time    time.Time `json:"time"`
+	Calls   uint64    `json:"calls"`
+	Errors  uint64    `json:"errors"`
+	Denials uint64    `json:"denials"`
+}
+
+// CallsOverTime buckets calls by outcome.
+func (s *Store) CallsOverTime(ctx context.Context, f Filter) ([]Point, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.rollupWhere()
+	step := f.step()
+	q := "SELECT toDateTime(intDiv(toUInt32(minute), ?) * ?) AS t, sum(c), sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied')" +
+		" FROM (SELECT minute, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") + " WHERE " + w + " GROUP BY minute, outcome)" +
+		" GROUP BY t ORDER BY t"
+	rows, err := s.conn.Query(ctx, q, append([]any{step, step}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query calls over time: %w", err)
+	}
+	defer rows.Close()
+	var out []Point
+	for rows.Next() {
+		var p Point
+		if err := rows.Scan(&p.Time, &p.Calls, &p.Errors, &p.Denials); err != nil {
+			return nil, fmt.Errorf("cannot scan calls over time: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// AgentRow is one agent in the agents table.
+type AgentRow struct {
+	AgentID    string    `json:"agent_id"`
+	AgentName  string    `json:"agent_name"`
+	UserID     string    `json:"user_id"`
+	ClientName string    `json:"client_name"`
+	Calls      uint64    `json:"calls"`
+	Errors     uint64    `json:"errors"`
+	Denials    uint64    `json:"denials"`
+	Servers    uint64    `json:"servers"`
+	Tools      uint64    `json:"tools"`
+	LastSeen   time.Time `json:"last_seen"`
+}
+
+// Agents lists agents active in the range, busiest first.
+func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.rollupWhere()
+	q := "SELECT agent_id, sum(c) AS calls, sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied'), uniqExact(server_name), uniqExact(server_name, tool_name)" +
+		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
+		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(500, 5000))...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query agents: %w", err)
+	}
+	defer rows.Close()
+	var out []AgentRow
+	idx := map[string]int{}
+	for rows.Next() {
+		var a AgentRow
+		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Errors, &a.Denials, &a.Servers, &a.Tools); err != nil {
+			return nil, fmt.Errorf("cannot scan agents: %w", err)
+		}
+		idx[a.AgentID] = len(out)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read agents: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	ids := make([]string, 0, len(out))
+	for _, a := range out {
+		ids = append(ids, a.AgentID)
+	}
+	ew, eargs := f.eventsWhere()
+	q = "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
+		" WHERE " + ew + " AND has(?, agent_id) GROUP BY agent_id"
+	rows2, err := s.conn.Query(ctx, q, append(eargs, ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query agent names: %w", err)
+	}
+	defer rows2.Close()
+	for rows2.Next() {
+		var id, name, user, client string
+		var last time.Time
+		if err := rows2.Scan(&id, &name, &user, &client, &last); err != nil {
+			return nil, fmt.Errorf("cannot scan agent names: %w", err)
+		}
+		if i, ok := idx[id]; ok {
+			out[i].AgentName, out[i].UserID, out[i].ClientName, out[i].LastSeen = name, user, client, last.UTC()
+		}
+	}
+	return out, rows2.Err()
+}
+
+// ToolUse is calls per (server, tool).
+type ToolUse struct {
+	ServerName string `json:"server_name"`
+	ToolName   string `json:"tool_name"`
+	Calls      uint64 `json:"calls"`
+	Errors     uint64 `json:"errors"`
+	Denials    uint64 `json:"denials"`
+	Agents     uint64 `json:"agents"`
+}
+
+// ToolUsage counts calls per server and tool, busiest first.
+func (s *Store) ToolUsage(ctx context.Context, f Filter) ([]ToolUse, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.rollupWhere()
+	q := "SELECT server_name, tool_name, sum(c) AS calls, sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied'), uniqExact(agent_id)" +
+		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
+		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY server_name, tool_name ORDER BY calls DESC, server_name, tool_name LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(1000, 10000))...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query tool usage: %w", err)
+	}
+	defer rows.Close()
+	var out []ToolUse
+	for rows.Next() {
+		var t ToolUse
+		if err := rows.Scan(&t.ServerName, &t.ToolName, &t.Calls, &t.Errors, &t.Denials, &t.Agents); err != nil {
+			return nil, fmt.Errorf("cannot scan tool usage: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// GraphNode and GraphEdge form the agent → server → tool graph.
+type GraphNode struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	SubTitle string `json:"subTitle"`
+	MainStat uint64 `json:"mainStat"`
+	Errors   uint64 `json:"errors"`
+	Kind     string `json:"kind"`
+}
+
+// GraphEdge links two nodes; MainStat is the number of calls.
+type GraphEdge struct {
+	ID       string `json:"id"`
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	MainStat uint64 `json:"mainStat"`
+}
+
+// Graph is nodes and edges.
+type Graph struct {
+	Nodes []GraphNode `json:"nodes"`
+	Edges []GraphEdge `json:"edges"`
+}
+
+// AgentGraph builds agent → server → tool from calls in the range.
+func (s *Store) AgentGraph(ctx context.Context, f Filter) (Graph, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.rollupWhere()
+	q := "SELECT agent_id, server_name, tool_name, sum(c) AS calls, sumIf(c, outcome != 'ok')" +
+		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
+		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY agent_id, server_name, tool_name ORDER BY calls DESC LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(300, 2000))...)
+	if err != nil {
+		return Graph{}, fmt.Errorf("cannot query agent graph: %w", err)
+	}
+	defer rows.Close()
+	nodes := map[string]*GraphNode{}
+	edges := map[string]*GraphEdge{}
+	node := func(id, title, sub, kind string) *GraphNode {
+		n, ok := nodes[id]
+		if !ok {
+			n = &GraphNode{ID: id, Title: title, SubTitle: sub, Kind: kind}
+			nodes[id] = n
+		}
+		return n
+	}
+	edge := func(src, dst string, calls uint64) {
+		id := src + "->" + dst
+		e, ok := edges[id]
+		if !ok {
+			e = &GraphEdge{ID: id, Source: src, Target: dst}
+			edges[id] = e
+		}
+		e.MainStat += calls
+	}
+	for rows.Next() {
+		var agent, server, tool string
+		var calls, bad uint64
+		if err := rows.Scan(&agent, &server, &tool, &calls, &bad); err != nil {
+			return Graph{}, fmt.Errorf("cannot scan agent graph: %w", err)
+		}
+		a := node("agent:"+agent, agent, "agent", "agent")
+		sv := node("server:"+server, server, "server", "server")
+		tl := node("tool:"+server+"/"+tool, tool, server, "tool")
+		for _, n := range []*GraphNode{a, sv, tl} {
+			n.MainStat += calls
+			n.Errors += bad
+		}
+		edge(a.ID, sv.ID, calls)
+		edge(sv.ID, tl.ID, calls)
+	}
+	if err := rows.Err(); err != nil {
+		return Graph{}, fmt.Errorf("cannot read agent graph: %w", err)
+	}
+	g := Graph{Nodes: []GraphNode{}, Edges: []GraphEdge{}}
+	for _, n := range nodes {
+		g.Nodes = append(g.Nodes, *n)
+	}
+	for _, e := range edges {
+		g.Edges = append(g.Edges, *e)
+	}
+	sort.Slice(g.Nodes, func(i, j int) bool { return g.Nodes[i].ID < g.Nodes[j].ID })
+	sort.Slice(g.Edges, func(i, j int) bool { return g.Edges[i].ID < g.Edges[j].ID })
+	return g, nil
+}
+
+// Event is one stored tool call, arguments and result as stored (redacted).
+type Event struct {
+	EventID    string    `json:"event_id"`
+	Time       time.Time `json:"ts"`
+	TsNs       uint64    `json:"ts_ns"`
+	DurationNs uint64    `json:"duration_ns"`
+	Tenant     string    `json:"tenant"`
+	AgentID    string    `json:"agent_id"`
+	UserID     string    `json:"user_id"`
+	SessionKey string    `json:"session_key"`
+	Method     string    `json:"method"`
+	ServerName string    `json:"server_name"`
+	ToolName   string    `json:"tool_name"`
+	Arguments  string    `json:"arguments"`
+	Result     string    `json:"result"`
+	Outcome    string    `json:"outcome"`
+	ErrorType  string    `json:"error_type"`
+	Tags       []string  `json:"tags"`
+}
+
+const eventCols = "event_id, ts, ts_ns, duration_ns, toString(tenant), agent_id, user_id, session_key, toString(method), toString(server_name), toString(tool_name), arguments, result, toString(outcome), toString(error_type), tags"
+
+func scanEvents(rows driver.Rows) ([]Event, error) {
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		if err := rows.Scan(&e.EventID, &e.Time, &e.TsNs, &e.DurationNs, &e.Tenant, &e.AgentID, &e.UserID, &e.SessionKey, &e.Method,
+			&e.ServerName, &e.ToolName, &e.Arguments, &e.Result, &e.Outcome, &e.ErrorType, &e.Tags); err != nil {
+			return nil, fmt.Errorf("cannot scan events: %w", err)
+		}
+		e.Time = e.Time.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read events: %w", err)
+	}
+	return out, nil
+}
+
+// RecentEvents returns the newest calls in the range (deduplicated by event_id).
+func (s *Store) RecentEvents(ctx context.Context, f Filter) ([]Event, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.eventsWhere()
+	q := "SELECT " + eventCols + " FROM " + s.t("events") + " WHERE " + w +
+		" ORDER BY ts DESC, ts_ns DESC, event_id LIMIT 1 BY event_id LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(100, 1000))...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query events: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+// SessionRow summarises one session.
+type SessionRow struct {
+	SessionKey string    `json:"session_key"`
+	AgentID    string    `json:"agent_id"`
+	UserID     string    `json:"user_id"`
+	Calls      uint64    `json:"calls"`
+	Failures   uint64    `json:"failures"`
+	Redacted   uint64    `json:"redacted"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+}
+
+// Sessions lists sessions active in the range, newest first.
+func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.eventsWhere()
+	q := "SELECT session_key, any(agent_id), any(user_id), uniqExact(event_id), uniqExactIf(event_id, outcome != 'ok')," +
+		" uniqExactIf(event_id, arrayExists(x -> x LIKE 'secret:%', tags)), min(ts), max(ts) AS last FROM " + s.t("events") +
+		" WHERE " + w + " AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(200, 2000))...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []SessionRow{}
+	for rows.Next() {
+		var r SessionRow
+		if err := rows.Scan(&r.SessionKey, &r.AgentID, &r.UserID, &r.Calls, &r.Failures, &r.Redacted, &r.FirstSeen, &r.LastSeen); err != nil {
+			return nil, fmt.Errorf("cannot scan sessions: %w", err)
+		}
+		r.FirstSeen, r.LastSeen = r.FirstSeen.UTC(), r.LastSeen.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SessionEvents returns one session's calls in order (deduplicated).
+func (s *Store) SessionEvents(ctx context.Context, f Filter, session string) ([]Event, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	w, args := f.eventsWhere()
+	q := "SELECT " + eventCols + " FROM " + s.t("events") + " WHERE " + w + " AND session_key = ?" +
+		" ORDER BY ts_ns, event_id LIMIT 1 BY event_id LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(args, session, f.limit(1000, 10000))...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query session events: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+// EventsByID returns the given events (deduplicated), oldest first.
+func (s *Store) EventsByID(ctx context.Context, f Filter, ids []string) ([]Event, error) {
+	if len(ids) == 0 {
+		return []Event{}, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	q := "SELECT " + eventCols + " FROM " + s.t("events") +
+		" WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND (? = '' OR agent_id = ?) AND has(?, event_id)" +
+		" ORDER BY ts_ns, event_id LIMIT 1 BY event_id LIMIT 1000"
+	rows, err := s.conn.Query(ctx, q, f.from(), f.to(), f.Agent, f.Agent, ids)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query events by id: %w", err)
+	}
+	return scanEvents(rows)
+}

@@ -1,0 +1,195 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/seed"
+)
+
+func TestStoreQueriesAgainstSeed(t *testing.T) {
+	fx := seeded(t, Settings{})
+	ctx := context.Background()
+	s, sum, f := fx.app.store, fx.sum, fx.scope()
+
+	tot, err := s.Totals(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replayed events (same event_id) must not be counted.
+	if int(tot.Calls) != sum.Calls || int(tot.Errors) != sum.Errors || int(tot.Denials) != sum.Denials {
+		t.Errorf("totals = %+v, want calls %d errors %d denials %d", tot, sum.Calls, sum.Errors, sum.Denials)
+	}
+	if int(tot.ActiveAgents) != len(seed.Agents) || tot.Servers != 3 || int(tot.Tools) != len(sum.CallsByTool) {
+		t.Errorf("distinct = %+v", tot)
+	}
+
+	pts, err := s.CallsOverTime(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, p := range pts {
+		n += p.Calls
+	}
+	if int(n) != sum.Calls {
+		t.Errorf("calls over time sum = %d, want %d", n, sum.Calls)
+	}
+
+	agents, err := s.Agents(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != len(seed.Agents) {
+		t.Fatalf("agents = %d, want %d", len(agents), len(seed.Agents))
+	}
+	for _, a := range agents {
+		if int(a.Calls) != sum.CallsByAgent[a.AgentID] || int(a.Denials) != sum.DenialsByAgent[a.AgentID] {
+			t.Errorf("agent %s calls %d denials %d, want %d %d", a.AgentID, a.Calls, a.Denials, sum.CallsByAgent[a.AgentID], sum.DenialsByAgent[a.AgentID])
+		}
+		if a.AgentName == "" || a.UserID == "" || a.LastSeen.IsZero() {
+			t.Errorf("agent %s lacks identity: %+v", a.AgentID, a)
+		}
+	}
+
+	tools, err := s.ToolUsage(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range tools {
+		if int(u.Calls) != sum.CallsByTool[u.ServerName+"/"+u.ToolName] {
+			t.Errorf("tool %s/%s calls %d, want %d", u.ServerName, u.ToolName, u.Calls, sum.CallsByTool[u.ServerName+"/"+u.ToolName])
+		}
+	}
+
+	af := f
+	af.Agent = seed.Agents[0].ID
+	g, err := s.AgentGraph(ctx, af)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, nd := range g.Nodes {
+		ids[nd.ID] = true
+	}
+	for _, e := range g.Edges {
+		if !ids[e.Source] || !ids[e.Target] {
+			t.Errorf("edge %s references unknown nodes", e.ID)
+		}
+	}
+	if !ids["agent:"+seed.Agents[0].ID] || !ids["server:http"] || !ids["tool:http/fetch"] || len(ids) != 1+3+5 {
+		t.Errorf("graph nodes = %v", ids)
+	}
+
+	sessions, err := s.Sessions(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != len(sum.Sessions) {
+		t.Errorf("sessions = %d, want %d", len(sessions), len(sum.Sessions))
+	}
+	for _, r := range sessions {
+		if int(r.Calls) != sum.Sessions[r.SessionKey] || (r.Redacted > 0) != sum.RedactedSessions[r.SessionKey] {
+			t.Errorf("session %s = %+v, want calls %d redacted %v", r.SessionKey, r, sum.Sessions[r.SessionKey], sum.RedactedSessions[r.SessionKey])
+		}
+	}
+	evs, err := s.SessionEvents(ctx, f, sum.ExfilSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != sum.Sessions[sum.ExfilSession] {
+		t.Errorf("session events = %d, want %d", len(evs), sum.Sessions[sum.ExfilSession])
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].TsNs < evs[i-1].TsNs {
+			t.Errorf("session events out of order at %d", i)
+		}
+	}
+	found := false
+	for _, e := range evs {
+		if e.EventID == "exfil-egress" && strings.Contains(e.Arguments, "[REDACTED:private_key:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("egress event with its redaction marker not returned as stored")
+	}
+
+	incs, err := s.Incidents(ctx, IncidentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(incs) != len(sum.Incidents) {
+		t.Fatalf("incidents = %d, want %d (versions must collapse)", len(incs), len(sum.Incidents))
+	}
+	for _, i := range incs {
+		if i.Status != sum.Incidents[i.IncidentID] {
+			t.Errorf("incident %s status %s, want %s", i.IncidentID, i.Status, sum.Incidents[i.IncidentID])
+		}
+	}
+	open, err := s.Incidents(ctx, IncidentFilter{Status: "open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range open {
+		if i.Status != "open" {
+			t.Errorf("status filter returned %s", i.Status)
+		}
+	}
+	bySev, err := s.OpenBySeverity(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sev, want := range sum.OpenIncidentsBySeverity {
+		if int(bySev[sev]) != want {
+			t.Errorf("open %s = %d, want %d", sev, bySev[sev], want)
+		}
+	}
+
+	hits, series, err := s.DetectionHits(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != len(sum.FindingsByRule) || len(series) == 0 {
+		t.Errorf("detections = %d rules, %d points", len(hits), len(series))
+	}
+	for _, h := range hits {
+		if int(h.Hits) != sum.FindingsByRule[h.RuleID] {
+			t.Errorf("rule %s hits %d, want %d", h.RuleID, h.Hits, sum.FindingsByRule[h.RuleID])
+		}
+	}
+
+	inv, err := s.Tools(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv) != len(sum.ToolVersions) {
+		t.Errorf("inventory = %d tools, want %d", len(inv), len(sum.ToolVersions))
+	}
+	for _, tr := range inv {
+		k := tr.ServerName + "/" + tr.ToolName
+		if int(tr.Versions) != sum.ToolVersions[k] || int(tr.Calls) != sum.CallsByTool[k] {
+			t.Errorf("tool %s = %+v", k, tr)
+		}
+		if k == "filesystem/read_file" && (tr.CurrentHash != "h-read-2" || tr.Description != sum.PoisonedDescription) {
+			t.Errorf("read_file current definition = %s %q", tr.CurrentHash, tr.Description)
+		}
+	}
+	df := f
+	df.Server, df.Tool = "filesystem", "read_file"
+	defs, err := s.ToolDefinitions(ctx, df)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defs) != 2 || defs[0].Hash != "h-read-1" || defs[1].Hash != "h-read-2" {
+		t.Errorf("definitions = %+v", defs)
+	}
+	changes, err := s.ToolDefinitions(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 {
+		t.Errorf("changed definitions = %d, want 2 (read_file's two versions)", len(changes))
+	}
+}

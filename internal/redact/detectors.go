@@ -1,0 +1,166 @@
+package redact
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Kinds of secrets the built-in detectors find. The kind appears in the
+// replacement ([REDACTED:<kind>:<hash>]) and in the tag secret:<kind>.
+const (
+	KindAWSAccessKeyID  = "aws_access_key_id"
+	KindAWSSecretKey    = "aws_secret_access_key"
+	KindGCPAPIKey       = "gcp_api_key"
+	KindGCPServiceAcct  = "gcp_service_account_key"
+	KindAzureStorageKey = "azure_storage_key"
+	KindAzureClientSec  = "azure_client_secret"
+	KindGitHubToken     = "github_token"
+	KindSlackToken      = "slack_token"
+	KindSlackWebhook    = "slack_webhook"
+	KindAnthropicKey    = "anthropic_api_key"
+	KindOpenAIKey       = "openai_api_key"
+	KindStripeKey       = "stripe_key"
+	KindJWT             = "jwt"
+	KindPrivateKey      = "private_key"
+	KindURLPassword     = "url_password"
+	KindBearer          = "bearer_token"
+	KindBasicAuth       = "basic_auth"
+	KindGeneric         = "generic_secret"
+)
+
+// detector is one secret pattern. The regexp runs only when one of the
+// triggers occurs in the text (ASCII case-insensitively when fold is set):
+// most text contains none, so most text costs a few substring scans.
+type detector struct {
+	kind     string
+	triggers []string
+	fold     bool
+	re       *regexp.Regexp
+	group    int               // submatch holding the secret; 0 = whole match
+	valid    func(string) bool // optional post-filter on the secret
+	keyGroup int               // submatch holding a key name checked by validKey
+	validKey func(string) bool
+	mask     uint64 // the detector's trigger bits in the Redactor's prefilter
+	always   bool   // no (trackable) triggers: always run
+}
+
+// builtin returns the built-in detectors in priority order: when two
+// matches overlap, the one from the earlier detector wins (so an Anthropic
+// key is not also an OpenAI key, a JWT inside a Bearer value is a JWT).
+func builtin() []detector {
+	return []detector{
+		{kind: KindPrivateKey, triggers: []string{"PRIVATE KEY"},
+			re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\]{16,})`)},
+		{kind: KindJWT, triggers: []string{"eyJ"},
+			re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+		{kind: KindAWSAccessKeyID, triggers: []string{"AKIA", "ASIA", "ABIA", "ACCA", "A3T"},
+			re: regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}\b`)},
+		{kind: KindAWSSecretKey, triggers: []string{"aws"}, fold: true,
+			re:    regexp.MustCompile(`(?i)aws.{0,20}?(?:secret|private).{0,20}?["'\s]*[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)`),
+			group: 1, valid: mixedCase},
+		{kind: KindGCPAPIKey, triggers: []string{"AIza"},
+			re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},
+		{kind: KindGCPServiceAcct, triggers: []string{"private_key_id"},
+			re: regexp.MustCompile(`"private_key_id\\?"\s*:\s*\\?"([0-9a-f]{40})`), group: 1},
+		{kind: KindAzureStorageKey, triggers: []string{"accountkey"}, fold: true,
+			re: regexp.MustCompile(`(?i)AccountKey=([A-Za-z0-9+/]{86}==)`), group: 1},
+		{kind: KindAzureClientSec, triggers: []string{"Q~"},
+			re: regexp.MustCompile(`(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)`), group: 1},
+		{kind: KindGitHubToken, triggers: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
+			re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b`)},
+		{kind: KindSlackWebhook, triggers: []string{"hooks.slack.com"},
+			re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,}`)},
+		{kind: KindSlackToken, triggers: []string{"xox"},
+			re: regexp.MustCompile(`\bxox[abposr]-(?:[0-9]+-)?[A-Za-z0-9-]{10,}`), valid: hasDigit},
+		{kind: KindAnthropicKey, triggers: []string{"sk-ant-"},
+			re: regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_\-]{32,}`)},
+		{kind: KindOpenAIKey, triggers: []string{"sk-"},
+			re:    regexp.MustCompile(`\bsk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{32,})`),
+			valid: func(s string) bool { return hasDigit(s) && mixedCase(s) && !strings.HasPrefix(s, "sk-ant-") }},
+		{kind: KindStripeKey, triggers: []string{"_live_", "_test_", "whsec_"},
+			re: regexp.MustCompile(`\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|whsec_[A-Za-z0-9]{24,})`)},
+		{kind: KindURLPassword, triggers: []string{"://"},
+			re:    regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/"'\\]{1,256}:([^\s@/"'\\]{1,256})@`),
+			group: 1, valid: notPlaceholder},
+		{kind: KindBearer, triggers: []string{"bearer"}, fold: true,
+			re:    regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)`),
+			group: 1, valid: hasDigit},
+		{kind: KindBasicAuth, triggers: []string{"basic"}, fold: true,
+			re:    regexp.MustCompile(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?basic\s+([A-Za-z0-9+/]{8,}={0,2})`),
+			group: 1},
+		// "password": "…", "api_key": "…" (also with escaped quotes inside a
+		// JSON string) and password=… / token=… in URLs, env and CLIs.
+		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "key", "pwd", "credential", "authorization"}, fold: true,
+			re:    regexp.MustCompile(`(?i)\\?"([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*)\\?"\s*:\s*\\?"((?:[^"\\]|\\[^"])+)\\?"`),
+			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
+		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "key", "pwd"}, fold: true,
+			re:    regexp.MustCompile(`(?i)(?:^|[^A-Za-z0-9_.\-])([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey)[A-Za-z0-9_.\-]*)=([^&\s"'\\,;]{4,})`),
+			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
+	}
+}
+
+// genericKeyExcluded lists key endings that name something about a secret
+// rather than the secret itself ("token_type": "Bearer", "max_tokens").
+var genericKeyExcluded = []string{"count", "type", "len", "length", "limit", "size", "expires", "expiry",
+	"expires_in", "expires_at", "url", "uri", "endpoint", "path", "file", "name", "id", "at", "hint", "tokens",
+	"tokenizer", "usage", "policy", "required", "enabled", "format", "header", "prefix", "ttl"}
+
+// secretKey reports whether a key that mentions a secret word names the
+// secret itself (not its type, count, expiry, ...).
+func secretKey(k string) bool {
+	l := strings.ToLower(k)
+	for _, x := range genericKeyExcluded {
+		if strings.HasSuffix(l, x) && !strings.HasSuffix(l, "key") {
+			return false
+		}
+	}
+	return true
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func mixedCase(s string) bool {
+	var lower, upper bool
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		lower = lower || c >= 'a' && c <= 'z'
+		upper = upper || c >= 'A' && c <= 'Z'
+	}
+	return lower && upper
+}
+
+// notPlaceholder rejects values that are obviously not secrets: already
+// redacted, templated, masked, or too short.
+func notPlaceholder(s string) bool {
+	if len(s) < 4 {
+		return false
+	}
+	l := strings.ToLower(s)
+	switch l {
+	case "null", "none", "true", "false", "undefined", "changeme", "password", "secret", "token",
+		"redacted", "<redacted>", "xxxx", "xxxxxx", "xxxxxxxx", "example", "string":
+		return false
+	}
+	if strings.HasPrefix(s, "[REDACTED") || strings.HasPrefix(s, "${") || strings.HasPrefix(s, "{{") ||
+		strings.HasPrefix(s, "$(") || strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+		return false
+	}
+	if strings.Trim(s, "*xX•.-_ ") == "" {
+		return false
+	}
+	allDigits := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			allDigits = false
+			break
+		}
+	}
+	return !allDigits
+}

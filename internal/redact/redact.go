@@ -1,0 +1,416 @@
+// Package redact finds secrets (cloud keys, tokens, private keys, JWTs,
+// passwords in URLs, bearer values, password-like JSON fields) in tool
+// arguments and results and replaces each with
+// [REDACTED:<kind>:<first 8 hex of sha256(secret)>], so equal secrets still
+// correlate while the secret itself never leaves the collector. It also caps
+// the size of arguments and results. See docs/event.md.
+package redact
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// DefaultMaxBytes is the default cap of Arguments and Result (64 KiB).
+const DefaultMaxBytes = 64 << 10
+
+// scanSlack is how far past the size cap the text is still scanned, so that
+// a secret straddling the cut is redacted before the cut.
+const scanSlack = 16 << 10
+
+// TruncatedMarker ends a value cut to the size cap.
+const TruncatedMarker = "…[TRUNCATED]"
+
+// Config configures a Redactor. The zero value enables every built-in
+// detector with 64 KiB caps.
+type Config struct {
+	// DisabledDetectors lists built-in kinds (see Kinds) to turn off.
+	// Default: none.
+	DisabledDetectors []string `yaml:"disabled_detectors"`
+	// Rules are extra detectors, run after the built-in ones.
+	Rules []Rule `yaml:"rules"`
+	// MaxArgumentBytes caps Event.Arguments after redaction, in bytes.
+	// 0 means DefaultMaxBytes (64 KiB); negative is invalid.
+	MaxArgumentBytes int `yaml:"max_argument_bytes"`
+	// MaxResultBytes caps Event.Result after redaction, in bytes.
+	// 0 means DefaultMaxBytes (64 KiB); negative is invalid.
+	MaxResultBytes int `yaml:"max_result_bytes"`
+}
+
+// Rule is a configured extra detector.
+type Rule struct {
+	// Kind names the secret in the replacement and the tag; [a-z0-9_]+.
+	Kind string `yaml:"kind"`
+	// Pattern is a Go regexp (RE2 syntax). If it has a capturing group,
+	// the first group is the secret; otherwise the whole match is.
+	Pattern string `yaml:"pattern"`
+	// Triggers, if set, are substrings (case-insensitive) of which one must
+	// occur for the pattern to run at all. Default: always run.
+	Triggers []string `yaml:"triggers"`
+}
+
+// Match is one secret found in a text.
+type Match struct {
+	Kind  string
+	Start int // byte offsets of the secret in the text
+	End   int
+	Hash  string // first 8 hex of sha256(secret)
+}
+
+// Redactor is safe for concurrent use.
+type Redactor struct {
+	detectors []detector
+	pre       prefilter
+	maxArgs   int
+	maxResult int
+}
+
+var kindRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// Kinds lists the built-in detector kinds.
+func Kinds() []string {
+	var out []string
+	for _, d := range builtin() {
+		if !slices.Contains(out, d.kind) {
+			out = append(out, d.kind)
+		}
+	}
+	return out
+}
+
+// New validates cfg, reporting every problem at once, and builds a Redactor.
+func New(cfg Config) (*Redactor, error) {
+	var errs []error
+	known := Kinds()
+	disabled := map[string]bool{}
+	for _, k := range cfg.DisabledDetectors {
+		if !slices.Contains(known, k) {
+			errs = append(errs, fmt.Errorf("disabled_detectors: unknown detector %q (known: %s)", k, strings.Join(known, ", ")))
+		}
+		disabled[k] = true
+	}
+	if cfg.MaxArgumentBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_argument_bytes: must be >= 0, got %d", cfg.MaxArgumentBytes))
+	}
+	if cfg.MaxResultBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_result_bytes: must be >= 0, got %d", cfg.MaxResultBytes))
+	}
+	r := &Redactor{maxArgs: cfg.MaxArgumentBytes, maxResult: cfg.MaxResultBytes}
+	if r.maxArgs == 0 {
+		r.maxArgs = DefaultMaxBytes
+	}
+	if r.maxResult == 0 {
+		r.maxResult = DefaultMaxBytes
+	}
+	for _, d := range builtin() {
+		if !disabled[d.kind] {
+			r.detectors = append(r.detectors, d)
+		}
+	}
+	for i, rule := range cfg.Rules {
+		if !kindRE.MatchString(rule.Kind) {
+			errs = append(errs, fmt.Errorf("rules[%d].kind: %q must match [a-z0-9_]+", i, rule.Kind))
+		}
+		re, err := regexp.Compile(rule.Pattern)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rules[%d].pattern: cannot compile: %w", i, err))
+			continue
+		}
+		if rule.Pattern == "" {
+			errs = append(errs, fmt.Errorf("rules[%d].pattern: must not be empty", i))
+			continue
+		}
+		d := detector{kind: rule.Kind, re: re, fold: true}
+		if re.NumSubexp() > 0 {
+			d.group = 1
+		}
+		for _, t := range rule.Triggers {
+			if t != "" {
+				d.triggers = append(d.triggers, strings.ToLower(t))
+			}
+		}
+		r.detectors = append(r.detectors, d)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for i := range r.detectors {
+		d := &r.detectors[i]
+		for _, t := range d.triggers {
+			bit := r.pre.add(t, d.fold)
+			if bit == 0 {
+				d.always = true
+			}
+			d.mask |= bit
+		}
+		if len(d.triggers) == 0 {
+			d.always = true
+		}
+	}
+	return r, nil
+}
+
+// prefilter finds, in one pass over a text, which detector triggers occur
+// in it; only the detectors whose triggers occur run their regexp.
+type prefilter struct {
+	trigs []trigger
+	first [256][]uint8 // byte -> indices of triggers starting with it
+}
+
+type trigger struct {
+	s    string // lowercase when fold
+	fold bool
+}
+
+// maxTriggers is the number of distinct triggers the one-pass prefilter
+// tracks; detectors with further triggers always run.
+const maxTriggers = 64
+
+// add registers a trigger and returns its bit, or 0 when the table is full.
+func (p *prefilter) add(s string, fold bool) uint64 {
+	if fold {
+		s = strings.ToLower(s)
+	}
+	for i, t := range p.trigs {
+		if t.s == s && t.fold == fold {
+			return 1 << i
+		}
+	}
+	if len(p.trigs) == maxTriggers || s == "" {
+		return 0
+	}
+	i := uint8(len(p.trigs))
+	p.trigs = append(p.trigs, trigger{s: s, fold: fold})
+	c := s[0]
+	p.first[c] = append(p.first[c], i)
+	if fold && upper(c) != c {
+		p.first[upper(c)] = append(p.first[upper(c)], i)
+	}
+	return 1 << i
+}
+
+// scan returns the set of triggers occurring in s.
+func (p *prefilter) scan(s string) uint64 {
+	var found uint64
+	for i := 0; i < len(s); i++ {
+		for _, ti := range p.first[s[i]] {
+			bit := uint64(1) << ti
+			if found&bit != 0 {
+				continue
+			}
+			t := &p.trigs[ti]
+			if len(s)-i < len(t.s) {
+				continue
+			}
+			if t.fold {
+				if equalFoldLower(s[i:i+len(t.s)], t.s) {
+					found |= bit
+				}
+			} else if s[i:i+len(t.s)] == t.s {
+				found |= bit
+			}
+		}
+	}
+	return found
+}
+
+// equalFoldLower compares s with the lowercase ASCII t, ignoring case.
+func equalFoldLower(s, t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// Find returns the secrets in s, ordered by position, without overlaps
+// (an earlier detector wins over a later one on the same bytes).
+func (r *Redactor) Find(s string) []Match {
+	if len(s) < 8 {
+		return nil
+	}
+	found := r.pre.scan(s)
+	var out []Match
+	for i := range r.detectors {
+		d := &r.detectors[i]
+		if !d.always && d.mask&found == 0 {
+			continue
+		}
+		for _, loc := range d.re.FindAllStringSubmatchIndex(s, -1) {
+			start, end := loc[2*d.group], loc[2*d.group+1]
+			if start < 0 || end <= start {
+				continue
+			}
+			secret := s[start:end]
+			if d.valid != nil && !d.valid(secret) {
+				continue
+			}
+			if d.validKey != nil && loc[2*d.keyGroup] >= 0 && !d.validKey(s[loc[2*d.keyGroup]:loc[2*d.keyGroup+1]]) {
+				continue
+			}
+			if overlaps(out, start, end) {
+				continue
+			}
+			out = append(out, Match{Kind: d.kind, Start: start, End: end, Hash: hash8(secret)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out
+}
+
+func overlaps(ms []Match, start, end int) bool {
+	for _, m := range ms {
+		if start < m.End && m.Start < end {
+			return true
+		}
+	}
+	return false
+}
+
+func hash8(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Redact returns s with every secret replaced, and the kinds found (each
+// once, in order of first appearance).
+func (r *Redactor) Redact(s string) (string, []string) {
+	ms := r.Find(s)
+	if len(ms) == 0 {
+		return s, nil
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 32*len(ms))
+	var kinds []string
+	prev := 0
+	for _, m := range ms {
+		b.WriteString(s[prev:m.Start])
+		b.WriteString("[REDACTED:")
+		b.WriteString(m.Kind)
+		b.WriteByte(':')
+		b.WriteString(m.Hash)
+		b.WriteByte(']')
+		prev = m.End
+		if !slices.Contains(kinds, m.Kind) {
+			kinds = append(kinds, m.Kind)
+		}
+	}
+	b.WriteString(s[prev:])
+	return b.String(), kinds
+}
+
+// Apply redacts e in place: Arguments, Result and the extra attribute
+// values. It adds the tag secret:<kind> per kind found, keeps (or sets)
+// ArgumentsSize/ResultSize to the original byte counts, and cuts Arguments
+// and Result to the configured caps (tags truncated:arguments /
+// truncated:result).
+func (r *Redactor) Apply(e *event.Event) {
+	if e.Arguments != "" {
+		if e.ArgumentsSize == 0 {
+			e.ArgumentsSize = clampU32(len(e.Arguments))
+		}
+		e.Arguments = r.field(e, e.Arguments, r.maxArgs, "truncated:arguments")
+	}
+	if e.Result != "" {
+		if e.ResultSize == 0 {
+			e.ResultSize = clampU32(len(e.Result))
+		}
+		e.Result = r.field(e, e.Result, r.maxResult, "truncated:result")
+	}
+	for i, v := range e.AttrValues {
+		if red, kinds := r.Redact(v); len(kinds) > 0 {
+			e.AttrValues[i] = red
+			addKinds(e, kinds)
+		}
+	}
+}
+
+func (r *Redactor) field(e *event.Event, s string, max int, truncTag string) string {
+	scan := s
+	if len(scan) > max+scanSlack {
+		scan = scan[:max+scanSlack]
+	}
+	red, kinds := r.Redact(scan)
+	addKinds(e, kinds)
+	if len(red) > max || len(scan) < len(s) {
+		red = Truncate(red, max)
+		e.AddTag(truncTag)
+	}
+	return red
+}
+
+func addKinds(e *event.Event, kinds []string) {
+	for _, k := range kinds {
+		e.AddTag("secret:" + k)
+	}
+}
+
+// Truncate cuts s to at most max bytes including TruncatedMarker: at a
+// UTF-8 boundary, not inside a JSON escape (\uXXXX, \") and not inside a
+// [REDACTED:…] marker, so the prefix stays readable and never shows part
+// of a secret or of a marker.
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max - len(TruncatedMarker)
+	if n <= 0 {
+		return ""
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	// Not inside a redaction marker.
+	if i := strings.LastIndex(s[:n], "[REDACTED:"); i >= 0 && !strings.Contains(s[i:n], "]") {
+		n = i
+	}
+	// Not inside a backslash escape: back off over a partial \uXXXX or \x.
+	for k := n - 1; k >= 0 && k >= n-6; k-- {
+		if s[k] == '\\' {
+			// Count the backslashes before k to know whether s[k] escapes.
+			bs := 0
+			for j := k; j >= 0 && s[j] == '\\'; j-- {
+				bs++
+			}
+			if bs%2 == 1 {
+				need := 2
+				if k+1 < len(s) && s[k+1] == 'u' {
+					need = 6
+				}
+				if k+need > n {
+					n = k
+				}
+			}
+			break
+		}
+	}
+	return s[:n] + TruncatedMarker
+}
+
+func clampU32(n int) uint32 {
+	if n > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(n)
+}

@@ -1,0 +1,11 @@
+// Package detections holds mcpwatch's rule pack (one rule per YAML file,
+// DESIGN §5) and its named lists (lists/*.yaml), embedded for the analyzer.
+// Load it with detect.Load(detections.FS, ".").
+package detections
+
+import "embed"
+
+// FS holds every rule file and the lists/ folder.
+//
+//go:embed *.yaml lists/*.yaml
+var FS embed.FS

@@ -1,0 +1,146 @@
+package detections_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/detections"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+)
+
+// requiredRules are the rule ids the pack must ship (issue 4).
+var requiredRules = []string{
+	"mcp-tool-description-injection", "mcp-tool-description-hidden-characters", "mcp-tool-definition-changed",
+	"mcp-tool-changed-then-called", "mcp-tool-name-collision", "mcp-server-version-changed", "mcp-server-first-seen",
+	"mcp-agent-new-tool", "mcp-agent-call-rate-spike", "mcp-tool-enumeration", "mcp-repeated-denials",
+	"mcp-tool-call-loop", "mcp-tool-not-allowlisted",
+	"mcp-path-traversal", "mcp-sensitive-file-access", "mcp-persistence-file-write", "mcp-shell-injection",
+	"mcp-ssrf-internal-address", "mcp-encoded-payload", "mcp-secret-in-arguments", "mcp-secret-in-result",
+	"mcp-result-prompt-injection", "mcp-destructive-command",
+	"mcp-sensitive-read-then-egress", "mcp-cross-server-data-flow", "mcp-destructive-without-approval",
+	"mcp-session-multiple-clients", "mcp-session-user-mismatch", "mcp-token-audience-mismatch",
+	"mcp-unauthenticated-call", "mcp-untrusted-origin", "mcp-sampling-abuse",
+}
+
+func loadPack(t testing.TB) *detect.Pack {
+	t.Helper()
+	p, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatalf("cannot load the rule pack: %v", err)
+	}
+	return p
+}
+
+var tagRe = regexp.MustCompile(`^(owasp-mcp:MCP(0[1-9]|10)|safe-mcp:T[0-9]{4})$`)
+
+// TestPack loads the whole pack, checks every rule's metadata and runs every
+// inline test.
+func TestPack(t *testing.T) {
+	p := loadPack(t)
+	have := map[string]bool{}
+	for _, r := range p.Rules {
+		have[r.ID] = true
+		if r.File != r.ID+".yaml" {
+			t.Errorf("%s: file %s should be named after the id", r.ID, r.File)
+		}
+		if r.Runbook == "" || len(r.FalsePositives) == 0 || r.Summary == "" || r.Description == "" {
+			t.Errorf("%s: runbook, false_positives, summary and description are required", r.ID)
+		}
+		owasp := false
+		for _, tag := range r.Tags {
+			if !tagRe.MatchString(tag) {
+				t.Errorf("%s: tag %q is neither owasp-mcp:MCPnn nor safe-mcp:Tnnnn", r.ID, tag)
+			}
+			owasp = owasp || strings.HasPrefix(tag, "safe-mcp:") || strings.HasPrefix(tag, "owasp-mcp:")
+		}
+		if !owasp {
+			t.Errorf("%s: no OWASP MCP or SAFE-MCP tag", r.ID)
+		}
+		pos, neg := 0, 0
+		for _, tc := range r.Tests {
+			if tc.Expect > 0 {
+				pos++
+			} else {
+				neg++
+				if len(tc.Events) == 0 {
+					t.Errorf("%s: negative test %q has no events", r.ID, tc.Name)
+				}
+			}
+		}
+		if pos == 0 || neg == 0 {
+			t.Errorf("%s: needs a positive and a negative (near-miss) test, has %d and %d", r.ID, pos, neg)
+		}
+	}
+	for _, id := range requiredRules {
+		if !have[id] {
+			t.Errorf("rule %s is missing", id)
+		}
+	}
+	for _, res := range detect.RunTests(p) {
+		if !res.Passed() {
+			t.Errorf("%s / %s: want %d findings, got %d %s", res.RuleID, res.Test, res.Want, res.Got, res.Err)
+		}
+		if res.EvalErrors > 0 {
+			t.Errorf("%s / %s: %d CEL evaluation errors", res.RuleID, res.Test, res.EvalErrors)
+		}
+	}
+}
+
+// evalEvents is the size of the benign corpus of TestEval.
+const evalEvents = 12000
+
+// TestEval runs the whole pack over ≥ 10k benign events with the attack
+// sessions embedded (scenario.Eval), prints precision and recall per rule
+// and overall, and requires every expected attack detection and no high or
+// critical finding on benign traffic. MCPWATCH_EVAL_VERBOSE=1 prints the table
+// even when the test passes (go test -v prints it too).
+func TestEval(t *testing.T) {
+	p := loadPack(t)
+	eng, err := detect.New(p, detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := scenario.Eval(1, evalEvents)
+	evs := c.Plain()
+	var findings []event.Finding
+	for i := 0; i < len(evs); i += 500 {
+		j := min(i+500, len(evs))
+		fs, err := eng.Detect(context.Background(), evs[i:j])
+		if err != nil {
+			t.Fatal(err)
+		}
+		findings = append(findings, fs...)
+	}
+	sev := map[string]event.Severity{}
+	for _, r := range p.Rules {
+		sev[r.ID] = event.Severity(r.Severity)
+	}
+	ev := scenario.Evaluate(c, findings, sev)
+	var b strings.Builder
+	ev.Print(&b)
+	if testing.Verbose() || os.Getenv("MCPWATCH_EVAL_VERBOSE") != "" {
+		t.Log("\n" + b.String())
+	}
+	failed := false
+	for _, s := range ev.Rules {
+		if s.Caught < s.Expected {
+			t.Errorf("%s: caught %d of %d attack cases; missed %v", s.RuleID, s.Caught, s.Expected, s.Missed)
+			failed = true
+		}
+		if s.BenignFP > 0 && s.Severity.Rank() >= event.SeverityHigh.Rank() {
+			t.Errorf("%s (%s): %d findings on benign traffic, e.g. %v", s.RuleID, s.Severity, s.BenignFP, s.FalsePositive)
+			failed = true
+		}
+	}
+	if st := eng.Stats(); st.EvalErrors > 0 {
+		t.Logf("%d CEL evaluation errors over the corpus", st.EvalErrors)
+	}
+	if failed {
+		t.Log("\n" + b.String())
+	}
+}

@@ -11,6 +11,8 @@ bin="$cache/bin/alertmanager"
 if [ -x "$bin" ] && [ "$(cat "$bin.version" 2>/dev/null)" = "$version" ]; then
   exit 0
 fi
+# --check: report (exit status) whether it is installed, install nothing.
+[ "${1:-}" = --check ] && exit 1
 mkdir -p "$cache/bin"
 work="$(mktemp -d)"
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT

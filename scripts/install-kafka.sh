@@ -10,6 +10,8 @@ version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafk
 if [ -f "$lib/kafka_2.13-$version.jar" ] && [ -f "$lib/.complete" ]; then
   exit 0
 fi
+# --check: report (exit status) whether it is installed, install nothing.
+[ "${1:-}" = --check ] && exit 1
 command -v mvn >/dev/null || { echo "install-kafka: mvn (Maven) is required" >&2; exit 1; }
 command -v java >/dev/null || { echo "install-kafka: java (17) is required" >&2; exit 1; }
 tmp="$lib.tmp.$$"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The test command (`make test`, `.ci/run`): installs what the tests need, then
+# runs every check. Every step runs even when an earlier one failed; the run
+# fails if any step failed. The last line is "N passed, N failed" (steps).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+cache="${MCPWATCH_CACHE:-$HOME/.cache/mcpwatch}"
+export MCPWATCH_CACHE="$cache"
+export PATH="$cache/bin:$PATH"
+
+# Every process this run starts carries this marker in its environment, so
+# that at the end we can stop exactly those (and nothing else) if a test left
+# one behind.
+export MCPWATCH_TESTRUN="$$-$(date +%s%N)"
+reap() {
+  local pid env
+  for env in /proc/[0-9]*/environ; do
+    pid="${env#/proc/}"; pid="${pid%/environ}"
+    [ "$pid" = "$$" ] && continue
+    if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "MCPWATCH_TESTRUN=$MCPWATCH_TESTRUN"; then
+      echo "test.sh: stopping leftover process $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-120)"
+      kill -TERM "$pid" 2>/dev/null
+    fi
+  done
+}
+trap reap EXIT
+
+passed=0 failed=0 failed_steps=()
+# step NAME CMD...: runs CMD, records the result.
+step() {
+  local name="$1"; shift
+  local t0=$SECONDS
+  echo
+  echo "=== step: $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== step: $name: ok ($((SECONDS - t0))s)"
+  else
+    failed=$((failed + 1))
+    failed_steps+=("$name")
+    echo "=== step: $name: FAILED ($((SECONDS - t0))s)"
+  fi
+}
+
+gofmt_check() {
+  local out
+  out="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'))"
+  if [ -n "$out" ]; then
+    echo "not gofmt-ed:"; echo "$out"; return 1
+  fi
+}
+
+# fuzz_smoke PKG TARGET: runs a fuzz target briefly when it exists.
+fuzz_smoke() {
+  local pkg="$1" target="$2"
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-15s}" "$pkg"
+}
+has_fuzz() { grep -qs "^func $2(" "$1"/*_test.go; }
+
+# The analyzer's rule subcommands exist once cmd/analyzer implements them.
+has_rules_cmd() { grep -qs '"lint"' cmd/analyzer/*.go && grep -qs '"test"' cmd/analyzer/*.go; }
+
+plugin_npm_script() {
+  [ -f grafana-plugin/package.json ] || return 1
+  node -e 'const s=(require("./grafana-plugin/package.json").scripts||{}); for (const n of ["ci","test"]) if (s[n]) { console.log(n); process.exit(0) } process.exit(1)'
+}
+
+step install-deps bash scripts/install-deps.sh
+step go-vet go vet ./...
+step gofmt gofmt_check
+step go-test go test ./... -count=1 -timeout 15m -p 2
+for t in FuzzFromTraces FuzzFromLogs; do
+  if has_fuzz internal/event "$t"; then step "fuzz-$t" fuzz_smoke ./internal/event "$t"; fi
+done
+if has_rules_cmd; then
+  step rules-lint go run ./cmd/analyzer rules lint
+  step rules-test go run ./cmd/analyzer rules test
+fi
+step schema-chdb "$cache/venv/bin/python" scripts/chdb_check.py schema
+# Hook for grafana-plugin/ (its own Go module and npm project).
+if [ -f grafana-plugin/go.mod ]; then
+  step plugin-go-test bash -c 'cd grafana-plugin && go vet ./... && go test ./... -count=1 -timeout 10m'
+fi
+if script="$(plugin_npm_script)"; then
+  step "plugin-npm-$script" npm --prefix grafana-plugin run "$script"
+fi
+
+reap
+trap - EXIT
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "failed steps: ${failed_steps[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

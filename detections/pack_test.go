@@ -91,21 +91,26 @@ func TestPack(t *testing.T) {
 	}
 }
 
-// evalEvents is the size of the benign corpus of TestEval.
-const evalEvents = 12000
+// TestAttackCoverage requires an attack case in internal/scenario for every rule.
+func TestAttackCoverage(t *testing.T) {
+	covered := map[string]bool{}
+	for _, id := range scenario.RuleIDs() {
+		covered[id] = true
+	}
+	for _, r := range loadPack(t).Rules {
+		if !covered[r.ID] {
+			t.Errorf("rule %s has no attack case in internal/scenario", r.ID)
+		}
+	}
+}
 
-// TestEval runs the whole pack over ≥ 10k benign events with the attack
-// sessions embedded (scenario.Eval), prints precision and recall per rule
-// and overall, and requires every expected attack detection and no high or
-// critical finding on benign traffic. MCPWATCH_EVAL_VERBOSE=1 prints the table
-// even when the test passes (go test -v prints it too).
-func TestEval(t *testing.T) {
-	p := loadPack(t)
+// runPack runs the whole pack over a corpus in analyzer-sized batches.
+func runPack(t *testing.T, p *detect.Pack, c scenario.Corpus) (scenario.Evaluation, string) {
+	t.Helper()
 	eng, err := detect.New(p, detect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := scenario.Eval(1, evalEvents)
 	evs := c.Plain()
 	var findings []event.Finding
 	for i := 0; i < len(evs); i += 500 {
@@ -116,6 +121,9 @@ func TestEval(t *testing.T) {
 		}
 		findings = append(findings, fs...)
 	}
+	if st := eng.Stats(); st.EvalErrors > 0 {
+		t.Errorf("%d CEL evaluation errors over the corpus", st.EvalErrors)
+	}
 	sev := map[string]event.Severity{}
 	for _, r := range p.Rules {
 		sev[r.ID] = event.Severity(r.Severity)
@@ -123,8 +131,14 @@ func TestEval(t *testing.T) {
 	ev := scenario.Evaluate(c, findings, sev)
 	var b strings.Builder
 	ev.Print(&b)
+	return ev, b.String()
+}
+
+// checkQuality fails on a missed expectation or a high/critical benign finding.
+func checkQuality(t *testing.T, ev scenario.Evaluation, table string) {
+	t.Helper()
 	if testing.Verbose() || os.Getenv("MCPWATCH_EVAL_VERBOSE") != "" {
-		t.Log("\n" + b.String())
+		t.Log("\n" + table)
 	}
 	failed := false
 	for _, s := range ev.Rules {
@@ -133,14 +147,31 @@ func TestEval(t *testing.T) {
 			failed = true
 		}
 		if s.BenignFP > 0 && s.Severity.Rank() >= event.SeverityHigh.Rank() {
-			t.Errorf("%s (%s): %d findings on benign traffic, e.g. %v", s.RuleID, s.Severity, s.BenignFP, s.FalsePositive)
+			t.Errorf("%s (%s): %d findings on benign traffic, e.g. %v %s", s.RuleID, s.Severity, s.BenignFP, s.FalsePositive, s.FPExample)
 			failed = true
 		}
 	}
-	if st := eng.Stats(); st.EvalErrors > 0 {
-		t.Logf("%d CEL evaluation errors over the corpus", st.EvalErrors)
-	}
 	if failed {
-		t.Log("\n" + b.String())
+		t.Log("\n" + table)
 	}
+}
+
+// TestDemo runs the pack over the demo scenario (what cmd/demo replays): every
+// demo attack must be found and nothing high or critical on its benign part.
+func TestDemo(t *testing.T) {
+	ev, table := runPack(t, loadPack(t), scenario.Demo(1))
+	checkQuality(t, ev, table)
+}
+
+// evalEvents is the size of the benign corpus of TestEval.
+const evalEvents = 12000
+
+// TestEval runs the whole pack over ≥ 10k benign events with the attack
+// sessions embedded (scenario.Eval), prints precision and recall per rule
+// and overall, and requires every expected attack detection and no high or
+// critical finding on benign traffic. MCPWATCH_EVAL_VERBOSE=1 prints the table
+// even when the test passes (go test -v prints it too).
+func TestEval(t *testing.T) {
+	ev, table := runPack(t, loadPack(t), scenario.Eval(1, evalEvents))
+	checkQuality(t, ev, table)
 }

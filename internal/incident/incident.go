@@ -66,7 +66,7 @@ func (i *Incident) Active() bool { return i.Status != StatusResolved }
 
 // clone returns a deep copy (Tags is the only reference field).
 func (i Incident) clone() Incident {
-	i.Tags = append([]string(nil), i.Tags...)
+	i.Tags = append([]string{}, i.Tags...) // never nil: JSON [] not null
 	return i
 }
 

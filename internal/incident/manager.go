@@ -529,9 +529,11 @@ func (m *Manager) RecordActions(ctx context.Context, as []Action) error {
 	return m.cfg.Store.InsertActions(ctx, as)
 }
 
-// NewID returns a random 128-bit hex id.
+// NewID returns a unique id that sorts by creation time: 16 hex digits of
+// unix nanoseconds, then 16 random hex digits (actions.ts has only second
+// precision, so ORDER BY ts, action_id keeps the order of events).
 func NewID() string {
-	b := make([]byte, 16)
+	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return fmt.Sprintf("%016x", time.Now().UnixNano()) + hex.EncodeToString(b)
 }

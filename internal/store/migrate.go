@@ -1,0 +1,224 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/mcpwatch/mcpwatch/schema"
+)
+
+// Migration is one numbered SQL file of schema/.
+type Migration struct {
+	Version  uint32
+	Name     string // file name, e.g. 0002_events.sql
+	Checksum string // sha256 of the file as shipped (before {db} substitution)
+	SQL      string
+}
+
+// Migrations returns the embedded migrations in version order.
+func Migrations() ([]Migration, error) { return loadMigrations(schema.Files) }
+
+func loadMigrations(fsys fs.FS) ([]Migration, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("cannot list migrations: %w", err)
+	}
+	var ms []Migration
+	seen := map[uint32]string{}
+	for _, n := range names {
+		prefix, _, ok := strings.Cut(n, "_")
+		v, err := strconv.ParseUint(prefix, 10, 32)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("cannot load migration %s: name must be NNNN_name.sql", n)
+		}
+		if other, dup := seen[uint32(v)]; dup {
+			return nil, fmt.Errorf("cannot load migrations: %s and %s share version %d", other, n, v)
+		}
+		seen[uint32(v)] = n
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read migration %s: %w", n, err)
+		}
+		sum := sha256.Sum256(b)
+		ms = append(ms, Migration{Version: uint32(v), Name: n, Checksum: hex.EncodeToString(sum[:]), SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	return ms, nil
+}
+
+// Statements splits a migration into its statements (separated by a `;` at
+// the end of a line) with {db} replaced by the quoted database name.
+func (m Migration) Statements(db string) []string {
+	sql := strings.ReplaceAll(m.SQL, "{db}", "`"+db+"`")
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" && !onlyComments(s) {
+			out = append(out, s)
+		}
+		cur.Reset()
+	}
+	for _, line := range strings.SplitAfter(sql, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasSuffix(t, ";") && !strings.HasPrefix(t, "--") {
+			cur.WriteString(strings.TrimSuffix(strings.TrimRight(line, " \t\r\n"), ";"))
+			cur.WriteString("\n")
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return out
+}
+
+func onlyComments(s string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+			return false
+		}
+	}
+	return true
+}
+
+// MigrateResult says what Migrate did.
+type MigrateResult struct {
+	Applied []string // names applied by this call, in order
+	Skipped []string // names already applied (same checksum)
+}
+
+// ddlContext carries the one setting 18.16 needs to create LowCardinality
+// columns (int-valued, as clickhouse-go requires on 18.16; current releases
+// accept it as an obsolete no-op).
+func ddlContext(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"allow_experimental_low_cardinality_type": 1,
+	}))
+}
+
+// Migrate creates the database and applies every embedded migration not yet
+// recorded in schema_migrations, in version order. It is idempotent. It
+// fails, before applying anything, when a recorded migration's checksum
+// differs from the shipped file: edit schema by adding a migration.
+func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	return s.migrate(ctx, ms)
+}
+
+func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, error) {
+	var res MigrateResult
+	ctx = ddlContext(ctx)
+	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"); err != nil {
+		return res, fmt.Errorf("cannot create database %s: %w", s.db, err)
+	}
+	applied, err := s.appliedMigrations(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range ms {
+		if sum, ok := applied[m.Version]; ok && sum != m.Checksum {
+			return res, fmt.Errorf("cannot migrate: migration %s was applied with checksum %s but the shipped file has %s; never edit an applied migration, add a new one", m.Name, short(sum), short(m.Checksum))
+		}
+	}
+	for _, m := range ms {
+		if _, ok := applied[m.Version]; ok {
+			res.Skipped = append(res.Skipped, m.Name)
+			continue
+		}
+		for _, stmt := range m.Statements(s.db) {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return res, fmt.Errorf("cannot apply migration %s: %w", m.Name, err)
+			}
+		}
+		if err := s.recordMigration(ctx, m); err != nil {
+			return res, err
+		}
+		res.Applied = append(res.Applied, m.Name)
+	}
+	return res, nil
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// appliedMigrations returns version → checksum of what schema_migrations
+// records; empty when the table does not exist yet.
+func (s *Store) appliedMigrations(ctx context.Context) (map[uint32]string, error) {
+	out := map[uint32]string{}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", s.db).Scan(&n); err != nil {
+		return nil, fmt.Errorf("cannot look up schema_migrations: %w", err)
+	}
+	if n == 0 {
+		return out, nil
+	}
+	rows, err := s.conn.Query(ctx, "SELECT version, argMax(checksum, applied_at) FROM "+s.table("schema_migrations")+" GROUP BY version")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+		}
+		out[v] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+	}
+	return out, nil
+}
+
+// AppliedMigrations lists the recorded migration names in version order.
+func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT version, any(name) FROM "+s.table("schema_migrations")+" GROUP BY version ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v uint32
+		var n string
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, fmt.Errorf("cannot read schema_migrations: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// recordMigration inserts one schema_migrations row. It uses a batch: an
+// Exec of INSERT … VALUES with bound values hangs against 18.16.
+func (s *Store) recordMigration(ctx context.Context, m Migration) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("schema_migrations")+" (version, name, checksum, applied_at)")
+	if err != nil {
+		return fmt.Errorf("cannot record migration %s: %w", m.Name, err)
+	}
+	defer b.Abort() //nolint:errcheck
+	if err := b.Append(m.Version, m.Name, m.Checksum, time.Now().UTC()); err != nil {
+		return fmt.Errorf("cannot record migration %s: %w", m.Name, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("cannot record migration %s: %w", m.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+// Package store is mcpwatch's ClickHouse layer: the migrations runner, the
+// columnar writers used by the analyzer, retention, and the typed queries
+// shared by the API and the Grafana backend.
+//
+// Everything here runs on ClickHouse 18.16 and on current releases (DESIGN
+// §4), through clickhouse-go/v2's native protocol. What that pins down:
+// every INSERT lists its columns; bulk inserts append whole columns
+// (batch.Column(i).Append); per-query settings carry only int or bool
+// values; user input reaches SQL only as bound `?` parameters, and a set of
+// values is bound as an array and tested with has(?, column) (an `IN ?`
+// with a slice does not work on 18.16).
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store is a connection pool to one mcpwatch database.
+type Store struct {
+	conn driver.Conn
+	db   string
+
+	mu       sync.Mutex
+	toolDefs map[toolDefKey]toolDefSeen // nil until loaded
+}
+
+// Open connects to ClickHouse and checks the connection with a ping. It
+// does not create the database; call Migrate for that.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot open clickhouse: invalid config: %w", err)
+	}
+	pw, err := cfg.password()
+	if err != nil {
+		return nil, err
+	}
+	tc, err := cfg.TLS.build()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.Native,
+		Addr:     cfg.Addr,
+		Auth: clickhouse.Auth{
+			// The database is not set on the session: it may not exist yet,
+			// and every statement names its tables fully.
+			Username: cfg.Username,
+			Password: pw,
+		},
+		TLS:              tc,
+		DialTimeout:      cfg.DialTimeout,
+		ReadTimeout:      cfg.ReadTimeout,
+		MaxOpenConns:     cfg.MaxOpenConns,
+		MaxIdleConns:     cfg.MaxOpenConns,
+		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+		ClientInfo:       clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "mcpwatch", Version: "1"}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open clickhouse: %w", err)
+	}
+	s := &Store{conn: conn, db: cfg.Database}
+	if err := s.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Database is the database every table lives in.
+func (s *Store) Database() string { return s.db }
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("cannot reach clickhouse: %w", err)
+	}
+	return nil
+}
+
+// table returns the fully qualified name of one of our tables. name is
+// always a constant of this package, never user input.
+func (s *Store) table(name string) string { return "`" + s.db + "`.`" + name + "`" }

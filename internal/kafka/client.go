@@ -208,6 +208,11 @@ func ProducerOpts(topic string, p ProducerConfig) []kgo.Opt {
 		kgo.MaxBufferedRecords(p.MaxBufferedRecords),
 		kgo.MaxBufferedBytes(p.MaxBufferedBytes),
 		kgo.RecordDeliveryTimeout(p.DeliveryTimeout),
+		// Let the delivery timeout fail records that are already in flight
+		// when a broker dies, so the buffer drains and memory stays bounded.
+		// A failed request is retried by its sender and may then land twice;
+		// event_id is deterministic and consumers deduplicate on it.
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 	}
 }

@@ -1,0 +1,251 @@
+import { useState } from 'react';
+import { Alert, Button, RadioButtonGroup } from '@grafana/ui';
+import { errorMessage, getResource, postResource } from '../api';
+import { Incident, IncidentDetail, PlaybookStep } from '../types';
+import { fmtNum, fmtTime, pretty } from '../format';
+import { Nav } from '../components/App';
+import { Loading, Redacted, Section, Severity, Status, useLoad, useTableStyles } from '../components/common';
+import { EventsTable } from '../components/Events';
+
+const STATUSES = ['', 'open', 'acknowledged', 'resolved', 'suppressed'];
+const SEVERITIES = ['', 'critical', 'high', 'medium', 'low', 'info'];
+
+export function IncidentsPage({ nav }: { nav: Nav }) {
+  return nav.params.incident ? <IncidentView nav={nav} id={nav.params.incident} /> : <IncidentList nav={nav} />;
+}
+
+function IncidentList({ nav }: { nav: Nav }) {
+  const s = useTableStyles();
+  const status = nav.params.status ?? '';
+  const severity = nav.params.severity ?? '';
+  const [d, err, loading] = useLoad(() => getResource<{ incidents: Incident[] }>('incidents', { status, severity }), [status, severity]);
+  return (
+    <>
+      <div className={s.toolbar} data-testid="incident-filters">
+        <span className={s.muted}>Status</span>
+        <RadioButtonGroup
+          size="sm"
+          options={STATUSES.map((v) => ({ label: v || 'any', value: v }))}
+          value={status}
+          onChange={(v) => nav.go('incidents', { status: v, severity })}
+        />
+        <span className={s.muted}>Severity</span>
+        <RadioButtonGroup
+          size="sm"
+          options={SEVERITIES.map((v) => ({ label: v || 'any', value: v }))}
+          value={severity}
+          onChange={(v) => nav.go('incidents', { status, severity: v })}
+        />
+      </div>
+      <Loading error={err} loading={loading}>
+        {() => (
+          <table className={s.table} data-testid="incidents-table">
+            <thead>
+              <tr>
+                <th>Severity</th>
+                <th>Status</th>
+                <th>Incident</th>
+                <th>Rule</th>
+                <th>Agent</th>
+                <th className={s.num}>Findings</th>
+                <th>Last seen</th>
+                <th>Updated by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d?.incidents.map((i) => (
+                <tr key={i.incident_id} className="clickable" onClick={() => nav.go('incidents', { incident: i.incident_id })} data-testid={`incident-row-${i.incident_id}`}>
+                  <td>
+                    <Severity value={i.severity} />
+                  </td>
+                  <td>
+                    <Status value={i.status} />
+                  </td>
+                  <td>
+                    <a>{i.title}</a>
+                    <div className={s.muted}>{i.incident_id}</div>
+                  </td>
+                  <td>{i.rule_id}</td>
+                  <td>{i.agent_id || i.server_name + '/' + i.tool_name}</td>
+                  <td className={s.num}>{fmtNum(i.finding_count)}</td>
+                  <td>{fmtTime(i.last_seen)}</td>
+                  <td>{i.updated_by}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loading>
+    </>
+  );
+}
+
+function IncidentView({ nav, id }: { nav: Nav; id: string }) {
+  const s = useTableStyles();
+  const [d, err, loading, reload] = useLoad(() => getResource<IncidentDetail>(`incidents/${encodeURIComponent(id)}`), [id]);
+  const [busy, setBusy] = useState(false);
+  const [actionError, setActionError] = useState<string>();
+  const [done, setDone] = useState<string>();
+  const canAct = nav.me?.canAct === true;
+  const act = async (path: string, label: string) => {
+    setBusy(true);
+    setActionError(undefined);
+    try {
+      await postResource(`incidents/${encodeURIComponent(id)}/${path}`, { note: `${label} from Grafana` });
+      setDone(label);
+      reload();
+    } catch (e) {
+      setActionError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const approve = (st: PlaybookStep) =>
+    act(`playbook-runs/${encodeURIComponent(st.run_id)}/steps/${encodeURIComponent(st.step)}/approve`, `Approved ${st.step}`);
+  return (
+    <div data-testid="incident-detail">
+      <div className={s.toolbar}>
+        <Button variant="secondary" size="sm" icon="arrow-left" onClick={() => nav.go('incidents')}>
+          All incidents
+        </Button>
+      </div>
+      <Loading error={err} loading={loading && !d}>
+        {() =>
+          d && (
+            <>
+              <div className={s.toolbar}>
+                <Severity value={d.incident.severity} />
+                <Status value={d.incident.status} />
+                <h2 style={{ margin: 0 }} data-testid="incident-title">
+                  {d.incident.title}
+                </h2>
+              </div>
+              <p>{d.incident.summary}</p>
+              <p className={s.muted}>
+                {d.incident.incident_id} · rule {d.incident.rule_id} · {d.incident.finding_count} findings · first {fmtTime(d.incident.first_seen)} · last{' '}
+                {fmtTime(d.incident.last_seen)}
+                {d.incident.updated_by && ` · updated by ${d.incident.updated_by}`}
+                {d.incident.agent_id && (
+                  <>
+                    {' · agent '}
+                    <a onClick={() => nav.go('agents', { agent: d.incident.agent_id })}>{d.incident.agent_id}</a>
+                  </>
+                )}
+                {d.incident.session_key && (
+                  <>
+                    {' · session '}
+                    <a onClick={() => nav.go('sessions', { session: d.incident.session_key, agent: d.incident.agent_id })}>{d.incident.session_key}</a>
+                  </>
+                )}
+              </p>
+              <div className={s.toolbar} data-testid="incident-actions">
+                <Button
+                  disabled={!canAct || busy || d.incident.status !== 'open'}
+                  onClick={() => act('acknowledge', 'Acknowledged')}
+                  data-testid="btn-acknowledge"
+                >
+                  Acknowledge
+                </Button>
+                <Button
+                  variant="secondary"
+                  disabled={!canAct || busy || d.incident.status === 'resolved'}
+                  onClick={() => act('resolve', 'Resolved')}
+                  data-testid="btn-resolve"
+                >
+                  Resolve
+                </Button>
+                {!canAct && (
+                  <span className={s.muted} data-testid="viewer-note">
+                    Your Grafana role ({nav.me?.role || 'unknown'}) can view incidents; Editor or Admin is needed to change them.
+                  </span>
+                )}
+              </div>
+              {actionError && (
+                <Alert title="Action failed" severity="error">
+                  {actionError}
+                </Alert>
+              )}
+              {done && !actionError && (
+                <Alert title={`${done}`} severity="success" data-testid="action-done">
+                  The analyzer accepted the change.
+                </Alert>
+              )}
+              <Section title="Findings" testId="incident-findings">
+                <table className={s.table}>
+                  <thead>
+                    <tr>
+                      <th>Time</th>
+                      <th>Rule</th>
+                      <th>Summary</th>
+                      <th>Evidence</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {d.findings.map((f) => (
+                      <tr key={f.finding_id}>
+                        <td>{fmtTime(f.ts)}</td>
+                        <td>
+                          <Severity value={f.severity} /> {f.rule_id}
+                        </td>
+                        <td>{f.summary}</td>
+                        <td>
+                          <pre className={s.pre} data-testid="evidence">
+                            <Redacted text={pretty(f.evidence)} />
+                          </pre>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </Section>
+              <Section title="Linked events" testId="incident-events">
+                {d.events.length === 0 ? <p className={s.muted}>No stored events are linked.</p> : <EventsTable events={d.events} showAgent />}
+              </Section>
+              <Section title="Playbook steps" testId="playbook-steps">
+                {d.playbook_steps.length === 0 && <p className={s.muted}>No playbook ran for this incident.</p>}
+                <table className={s.table}>
+                  <tbody>
+                    {d.playbook_steps.map((st) => (
+                      <tr key={st.run_id + st.step} data-testid={`step-${st.step}`}>
+                        <td>{st.playbook}</td>
+                        <td>
+                          <b>{st.step}</b>
+                        </td>
+                        <td>{st.target}</td>
+                        <td>{st.status}</td>
+                        <td>{fmtTime(st.ts)}</td>
+                        <td>
+                          {st.status === 'awaiting_approval' && (
+                            <Button size="sm" disabled={!canAct || busy} onClick={() => approve(st)} data-testid={`approve-${st.step}`}>
+                              Approve
+                            </Button>
+                          )}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </Section>
+              <Section title="Audit log">
+                <table className={s.table}>
+                  <tbody>
+                    {d.actions.map((a) => (
+                      <tr key={a.action_id}>
+                        <td>{fmtTime(a.ts)}</td>
+                        <td>{a.kind}</td>
+                        <td>{a.playbook || a.target}</td>
+                        <td>{a.step}</td>
+                        <td>{a.outcome}</td>
+                        <td>{a.actor}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </Section>
+            </>
+          )
+        }
+      </Loading>
+    </div>
+  );
+}

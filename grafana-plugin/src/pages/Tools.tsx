@@ -1,0 +1,116 @@
+import { useState } from 'react';
+import { Button } from '@grafana/ui';
+import { getResource } from '../api';
+import { ToolDefinition, ToolRow } from '../types';
+import { diffLines, fmtNum, fmtTime, pretty } from '../format';
+import { Nav } from '../components/App';
+import { Loading, Section, useLoad, useTableStyles } from '../components/common';
+
+export function ToolsPage({ nav }: { nav: Nav }) {
+  const s = useTableStyles();
+  const [d, err, loading] = useLoad(() => getResource<{ tools: ToolRow[] }>('tools', { from: nav.from, to: nav.to }), [nav.from, nav.to]);
+  const { server, tool } = nav.params;
+  return (
+    <>
+      <Loading error={err} loading={loading}>
+        {() => (
+          <table className={s.table} data-testid="tools-table">
+            <thead>
+              <tr>
+                <th>Server</th>
+                <th>Tool</th>
+                <th>Description (current)</th>
+                <th className={s.num}>Versions</th>
+                <th className={s.num}>Calls</th>
+                <th>First seen</th>
+                <th>Last changed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d?.tools.map((t) => (
+                <tr
+                  key={t.server_name + '/' + t.tool_name}
+                  className={`clickable ${t.server_name === server && t.tool_name === tool ? 'selected' : ''}`}
+                  onClick={() => nav.go('tools', { server: t.server_name, tool: t.tool_name })}
+                  data-testid={`tool-row-${t.server_name}-${t.tool_name}`}
+                >
+                  <td>{t.server_name}</td>
+                  <td>
+                    <b>{t.tool_name}</b>
+                  </td>
+                  <td>{t.description}</td>
+                  <td className={s.num}>{t.versions > 1 ? <b>{fmtNum(t.versions)} (changed)</b> : fmtNum(t.versions)}</td>
+                  <td className={s.num}>{fmtNum(t.calls)}</td>
+                  <td>{fmtTime(t.first_seen)}</td>
+                  <td>{fmtTime(t.last_changed)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loading>
+      {server && tool && <Changes nav={nav} server={server} tool={tool} />}
+    </>
+  );
+}
+
+function Side({ def, other, left }: { def: ToolDefinition; other?: ToolDefinition; left: boolean }) {
+  const s = useTableStyles();
+  const text = (d?: ToolDefinition) => (d ? `${d.description}\n\n${pretty(d.input_schema)}\n\n${pretty(d.annotations)}` : '');
+  const diff = diffLines(left ? text(def) : text(other), left ? text(other) : text(def));
+  const lines = left ? diff.left : diff.right;
+  return (
+    <div data-testid={left ? 'def-old' : 'def-new'}>
+      <h4>
+        {def.definition_hash} <span className={s.muted}>first seen {fmtTime(def.first_seen)}, last seen {fmtTime(def.last_seen)}</span>
+      </h4>
+      <pre className={s.pre}>
+        {lines.map(([l, changed], i) => (
+          <div key={i} className={changed && other ? (left ? s.removed : s.added) : undefined}>
+            {l || ' '}
+          </div>
+        ))}
+      </pre>
+    </div>
+  );
+}
+
+function Changes({ nav, server, tool }: { nav: Nav; server: string; tool: string }) {
+  const s = useTableStyles();
+  const [d, err, loading] = useLoad(
+    () => getResource<{ definitions: ToolDefinition[] }>('tools/definitions', { from: nav.from, to: nav.to, server, tool }),
+    [server, tool]
+  );
+  const [idx, setIdx] = useState<number>();
+  return (
+    <Section title={`Definition history: ${server}/${tool}`} testId="tool-changes">
+      <Loading error={err} loading={loading}>
+        {() => {
+          const defs = d?.definitions ?? [];
+          if (defs.length === 0) {
+            return <p className={s.muted}>No definitions recorded.</p>;
+          }
+          if (defs.length === 1) {
+            return <Side def={defs[0]} left={false} />;
+          }
+          const i = idx ?? defs.length - 1;
+          return (
+            <>
+              <div className={s.toolbar}>
+                {defs.slice(1).map((x, k) => (
+                  <Button key={x.definition_hash} size="sm" variant={k + 1 === i ? 'primary' : 'secondary'} onClick={() => setIdx(k + 1)}>
+                    {defs[k].definition_hash} → {x.definition_hash}
+                  </Button>
+                ))}
+              </div>
+              <div className={s.two}>
+                <Side def={defs[i - 1]} other={defs[i]} left />
+                <Side def={defs[i]} other={defs[i - 1]} left={false} />
+              </div>
+            </>
+          );
+        }}
+      </Loading>
+    </Section>
+  );
+}

@@ -1,0 +1,201 @@
+export interface Totals {
+  calls: number;
+  errors: number;
+  denials: number;
+  error_rate: number;
+  denial_rate: number;
+  active_agents: number;
+  servers: number;
+  tools: number;
+}
+export interface Point {
+  time: string;
+  calls: number;
+  errors: number;
+  denials: number;
+}
+export interface ToolUse {
+  server_name: string;
+  tool_name: string;
+  calls: number;
+  errors: number;
+  denials: number;
+  agents: number;
+}
+export interface Overview {
+  totals: Totals;
+  series: Point[];
+  open_incidents: Record<string, number>;
+  top_tools: ToolUse[];
+}
+export interface AgentRow {
+  agent_id: string;
+  agent_name: string;
+  user_id: string;
+  client_name: string;
+  calls: number;
+  errors: number;
+  denials: number;
+  servers: number;
+  tools: number;
+  last_seen: string;
+}
+export interface GraphNode {
+  id: string;
+  title: string;
+  subTitle: string;
+  mainStat: number;
+  errors: number;
+  kind: 'agent' | 'server' | 'tool';
+}
+export interface GraphEdge {
+  id: string;
+  source: string;
+  target: string;
+  mainStat: number;
+}
+export interface Graph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+export interface EventRow {
+  event_id: string;
+  ts: string;
+  ts_ns: number;
+  duration_ns: number;
+  agent_id: string;
+  user_id: string;
+  session_key: string;
+  method: string;
+  server_name: string;
+  tool_name: string;
+  arguments: string;
+  result: string;
+  outcome: string;
+  error_type: string;
+  tags: string[] | null;
+}
+export interface SessionRow {
+  session_key: string;
+  agent_id: string;
+  user_id: string;
+  calls: number;
+  failures: number;
+  redacted: number;
+  first_seen: string;
+  last_seen: string;
+}
+export interface Incident {
+  incident_id: string;
+  version: number;
+  rule_id: string;
+  rule_title: string;
+  title: string;
+  summary: string;
+  status: string;
+  severity: string;
+  tags: string[] | null;
+  finding_count: number;
+  first_seen: string;
+  last_seen: string;
+  agent_id: string;
+  user_id: string;
+  session_key: string;
+  server_name: string;
+  tool_name: string;
+  assignee: string;
+  updated_by: string;
+  note: string;
+}
+export interface AgentDetail {
+  agent_id: string;
+  series: Point[];
+  graph: Graph;
+  incidents: Incident[];
+  sessions: SessionRow[];
+  events: EventRow[];
+}
+export interface Finding {
+  finding_id: string;
+  ts: string;
+  rule_id: string;
+  rule_title: string;
+  severity: string;
+  summary: string;
+  agent_id: string;
+  session_key: string;
+  server_name: string;
+  tool_name: string;
+  event_ids: string[] | null;
+  evidence: string;
+  incident_id: string;
+}
+export interface Action {
+  action_id: string;
+  ts: string;
+  kind: string;
+  target: string;
+  playbook: string;
+  step: string;
+  outcome: string;
+  actor: string;
+  detail: string;
+}
+export interface PlaybookStep {
+  run_id: string;
+  playbook: string;
+  step: string;
+  target: string;
+  status: string;
+  ts: string;
+  actor: string;
+}
+export interface IncidentDetail {
+  incident: Incident;
+  findings: Finding[];
+  events: EventRow[];
+  actions: Action[];
+  playbook_steps: PlaybookStep[];
+  analyzer_error?: string;
+}
+export interface RuleHits {
+  rule_id: string;
+  rule_title: string;
+  severity: string;
+  hits: number;
+  incidents: number;
+  last_hit: string;
+}
+export interface RuleHitsPoint {
+  time: string;
+  rule_id: string;
+  hits: number;
+}
+export interface ToolRow {
+  tenant: string;
+  server_name: string;
+  tool_name: string;
+  definition_hash: string;
+  description: string;
+  versions: number;
+  first_seen: string;
+  last_seen: string;
+  last_changed: string;
+  calls: number;
+}
+export interface ToolDefinition {
+  server_name: string;
+  tool_name: string;
+  definition_hash: string;
+  first_seen: string;
+  last_seen: string;
+  description: string;
+  input_schema: string;
+  annotations: string;
+}
+export interface Me {
+  login: string;
+  role: string;
+  canAct: boolean;
+  analyzer: boolean;
+}

@@ -1,0 +1,100 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/incident/incidenttest"
+	"github.com/mcpwatch/mcpwatch/internal/notify"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
+)
+
+// TestStackFindingToSignedWebhook: findings through the wired stack open an
+// incident, a signed webhook arrives and verifies, and the API shows the
+// incident with its delivery in actions.
+func TestStackFindingToSignedWebhook(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	conn := ch.Conn(t)
+	incidenttest.Migrate(t, conn, ch.Database)
+	var mu sync.Mutex
+	var bodies []notify.WebhookPayload
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if err := notify.Verify([]byte("hook-secret"), r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp), b, time.Now(), 5*time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var p notify.WebhookPayload
+		_ = json.Unmarshal(b, &p)
+		mu.Lock()
+		bodies = append(bodies, p)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	t.Setenv("HOOK_SECRET", "hook-secret")
+	t.Setenv("API_TOKEN", responderToken)
+	st, err := api.NewStack(context.Background(), api.ResponseConfig{
+		DataDir: t.TempDir(),
+		Notify: notify.Config{
+			Receivers: []notify.ReceiverConfig{{Name: "hook", Type: notify.TypeWebhook, URL: hook.URL, Secret: notify.Secret{Env: "HOOK_SECRET"}}},
+			Routes:    []notify.Route{{MinSeverity: event.SeverityMedium, Receivers: []string{"hook"}}},
+		},
+		Tokens: []api.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
+	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = st.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	fs := []event.Finding{{FindingID: "f1", Tenant: "acme", Time: time.Now().UTC(), RuleID: "mcp-ssrf", Severity: event.SeverityHigh,
+		GroupKey: "acme|a1", AgentID: "a1"}, {FindingID: "f0", Tenant: "acme", Time: time.Now().UTC(), RuleID: "mcp-noise", Severity: event.SeverityLow, GroupKey: "acme|a1"}}
+	if err := st.Manager.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Notifier.Pending() > 0 || len(snapshot(&mu, &bodies)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("webhook never delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := snapshot(&mu, &bodies)
+	if len(got) != 1 || got[0].Incident.IncidentID != fs[0].IncidentID || got[0].Status != "firing" {
+		t.Fatalf("webhooks %+v", got)
+	}
+	srv := httptest.NewServer(st.Handler)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/incidents/"+fs[0].IncidentID, nil)
+	req.Header.Set("Authorization", "Bearer "+responderToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Actions []struct{ Kind, Outcome, Target string } `json:"actions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET incident: %d %v", resp.StatusCode, err)
+	}
+	if len(m.Actions) != 1 || m.Actions[0].Kind != "notification" || m.Actions[0].Outcome != "delivered" || m.Actions[0].Target != "hook" {
+		t.Fatalf("actions %+v", m.Actions)
+	}
+}
+
+func snapshot(mu *sync.Mutex, b *[]notify.WebhookPayload) []notify.WebhookPayload {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]notify.WebhookPayload(nil), (*b)...)
+}

@@ -78,11 +78,7 @@ func run(args []string) error {
 		fmt.Println("config ok")
 		return nil
 	}
-	red, err := newRedactor(cfg)
-	if err != nil {
-		return err
-	}
-	c, err := collector.New(cfg, log, red)
+	c, err := collector.New(cfg, log)
 	if err != nil {
 		return err
 	}

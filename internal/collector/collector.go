@@ -32,18 +32,14 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/otlpin"
+	"github.com/mcpwatch/mcpwatch/internal/redact"
 )
-
-// Redactor removes secrets from an event in place (redact.Redactor).
-type Redactor interface {
-	Apply(e *event.Event)
-}
 
 // Collector is one running collector.
 type Collector struct {
 	cfg      Config
 	log      *slog.Logger
-	redactor Redactor
+	redactor *redact.Redactor
 	reg      *prometheus.Registry
 	m        metrics
 	kcl      *kgo.Client
@@ -68,11 +64,14 @@ type metrics struct {
 }
 
 // New builds a collector from cfg (defaults applied and validated here).
-// redactor may be nil only in tests that do not care about redaction.
-func New(cfg Config, log *slog.Logger, redactor Redactor) (*Collector, error) {
+func New(cfg Config, log *slog.Logger) (*Collector, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	redactor, err := redact.New(cfg.Redact)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build redactor: %w", err)
 	}
 	c := &Collector{cfg: cfg, log: log, redactor: redactor, reg: prometheus.NewRegistry(),
 		maxRecordBytes: int(cfg.Kafka.Producer.MaxBatchBytes) - 1024} // batch and record headers
@@ -269,9 +268,7 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	recs := make([]*kgo.Record, 0, len(b.Events))
 	for i := range b.Events {
 		e := &b.Events[i]
-		if c.redactor != nil {
-			c.redactor.Apply(e)
-		}
+		c.redactor.Apply(e)
 		v, err := event.Marshal(b.Events[i : i+1])
 		key := e.PartitionKey()
 		reason := ""

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/otlpin"
+	"github.com/mcpwatch/mcpwatch/internal/redact"
 )
 
 // Config is the collector's configuration (YAML; see docs/collector.md).
@@ -16,6 +17,9 @@ type Config struct {
 	Receiver otlpin.Config `yaml:"receiver"`
 	// Kafka: brokers, topic, producer bounds.
 	Kafka kafka.Config `yaml:"kafka"`
+	// Redact: secret detectors and size caps for arguments and results
+	// (every built-in detector on, 64 KiB caps by default).
+	Redact redact.Config `yaml:"redact"`
 	// Admin serves /healthz, /readyz and /metrics.
 	Admin AdminConfig `yaml:"admin"`
 	// ProduceTimeout bounds how long a request waits for Kafka's acks
@@ -74,6 +78,9 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem at once. Call it on WithDefaults().
 func (c Config) Validate() error {
 	errs := []error{c.Receiver.Validate(), c.Kafka.Validate(), c.Kafka.Producer.Validate()}
+	if _, err := redact.New(c.Redact); err != nil {
+		errs = append(errs, fmt.Errorf("redact: %w", err))
+	}
 	if _, _, err := net.SplitHostPort(c.Admin.Endpoint); err != nil {
 		errs = append(errs, fmt.Errorf("admin.endpoint: %q is not host:port", c.Admin.Endpoint))
 	}

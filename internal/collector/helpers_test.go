@@ -56,7 +56,7 @@ func startCollector(t testing.TB, brokers []string, mod func(*Config)) *Collecto
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := New(cfg, testLogger(t), testRedactor(t))
+	c, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -26,9 +26,9 @@ import (
 const (
 	// StaticCostLimit rejects a condition at load when its worst-case
 	// estimated cost exceeds it.
-	StaticCostLimit = 2_000_000
+	StaticCostLimit = 10_000_000
 	// RuntimeCostLimit aborts one evaluation (counted as an evaluation error, no match).
-	RuntimeCostLimit = 2_000_000
+	RuntimeCostLimit = 10_000_000
 	// maxFieldBytes is the size assumed for string fields in the static estimate
 	// (the collector caps arguments and results at this size).
 	maxFieldBytes = 64 << 10
@@ -344,28 +344,55 @@ func newEnv() (*cel.Env, error) {
 	return env, nil
 }
 
-// costEstimator sizes event fields and lists and prices the security functions.
-type costEstimator struct{}
+// costEstimator sizes event fields and lists and prices the security
+// functions. Sizes are realistic upper bounds, not absolute ones (the
+// runtime limit catches the rest): string fields 64 KiB, event.args 32
+// entries per level, list fields 1024 items, named lists their real size.
+type costEstimator struct {
+	lists map[string][]string
+}
 
-func (costEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+func (c costEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	p := n.Path()
 	if len(p) >= 1 && p[0] == "event" {
-		if len(p) >= 2 && (p[1] == "tags" || p[1] == "scopes" || p[1] == "attr_keys" || p[1] == "attr_values" || p[1] == "attrs") && len(p) == 2 {
+		if len(p) >= 2 && p[1] == "args" {
+			if len(p) == 2 || p[len(p)-1] == "@keys" || p[len(p)-1] == "@items" || p[len(p)-1] == "@values" || n.Type().Kind() == types.DynKind {
+				return &cost.SizeEstimate{Min: 0, Max: argsEntries}
+			}
+			return &cost.SizeEstimate{Min: 0, Max: maxFieldBytes}
+		}
+		if len(p) == 2 && (p[1] == "tags" || p[1] == "scopes" || p[1] == "attr_keys" || p[1] == "attr_values" || p[1] == "attrs") {
 			return &cost.SizeEstimate{Min: 0, Max: 1024}
 		}
 		return &cost.SizeEstimate{Min: 0, Max: maxFieldBytes}
 	}
 	if len(p) >= 1 && p[0] == "lists" {
 		if len(p) == 2 {
-			return &cost.SizeEstimate{Min: 0, Max: maxListItems}
+			l := uint64(len(c.lists[p[1]]))
+			return &cost.SizeEstimate{Min: l, Max: l}
 		}
 		return &cost.SizeEstimate{Min: 0, Max: 256}
+	}
+	if len(p) == 0 && n.Type() != nil {
+		switch n.Type().Kind() {
+		case types.StringKind, types.BytesKind:
+			return &cost.SizeEstimate{Min: 0, Max: unknownStringBytes}
+		case types.ListKind, types.MapKind:
+			return &cost.SizeEstimate{Min: 0, Max: argsEntries}
+		}
 	}
 	return nil
 }
 
+// argsEntries is the assumed number of entries per level of event.args.
+const argsEntries = 32
+
+// unknownStringBytes is the size assumed for strings of unknown origin
+// (comprehension elements, function results without an estimate).
+const unknownStringBytes = 1024
+
 func (c costEstimator) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
-	argSize := uint64(4096) // elements of comprehensions and computed strings
+	argSize := uint64(unknownStringBytes)
 	if len(args) == 1 {
 		if sz := args[0].ComputedSize(); sz != nil {
 			argSize = sz.Max
@@ -391,23 +418,8 @@ func (c costEstimator) EstimateCallCost(function, overloadID string, target *cos
 		}
 	}
 	if function == "leafStrings" {
-		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: maxLeafStrings * 10},
-			ResultSize: &cost.SizeEstimate{Min: 0, Max: maxLeafStrings}}
-	}
-	return nil
-}
-
-// runtimeCost prices the security functions by input length at runtime.
-type runtimeCost struct{}
-
-func (runtimeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
-	for _, f := range stringFuncs {
-		if f.name == function && len(args) == 1 {
-			if s, ok := args[0].(types.String); ok {
-				c := 1 + uint64(f.factor*float64(len(s)))
-				return &c
-			}
-		}
+		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: maxLeafStrings},
+			ResultSize: &cost.SizeEstimate{Min: 0, Max: argsEntries}}
 	}
 	return nil
 }
@@ -433,14 +445,17 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	if err := checkListRefs(a, lists); err != nil {
 		return nil, err
 	}
-	est, err := env.EstimateCost(a, costEstimator{})
+	est, err := env.EstimateCost(a, costEstimator{lists: lists})
 	if err != nil {
 		return nil, fmt.Errorf("cannot estimate cost of %q: %w", oneLine(src), err)
 	}
 	if est.Max > StaticCostLimit {
 		return nil, fmt.Errorf("condition %q: estimated cost %d exceeds limit %d", oneLine(src), est.Max, StaticCostLimit)
 	}
-	prg, err := env.Program(a, cel.CostLimit(RuntimeCostLimit), cel.CostTracking(runtimeCost{}), cel.EvalOptions(cel.OptOptimize))
+	// The security functions are linear in their input (≤ 64 KiB), so they
+	// keep CEL's default call cost at runtime; tracking their size-based cost
+	// doubled evaluation time. CEL's own operations are fully tracked.
+	prg, err := env.Program(a, cel.CostLimit(RuntimeCostLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
 	}

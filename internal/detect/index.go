@@ -47,6 +47,12 @@ func indexOf(c *compiled) indexKey {
 					}
 				}
 			}
+		case "_||_":
+			// event.f == "a" || event.f == "b" || event.f in [...]: a value set for f.
+			f, vals, ok := orValues(e)
+			if ok {
+				found[f] = vals
+			}
 		case "@in":
 			args := call.Args()
 			if len(args) != 2 || args[1].Kind() != ast.ListKind {
@@ -76,6 +82,58 @@ func indexOf(c *compiled) indexKey {
 		}
 	}
 	return indexKey{}
+}
+
+// orValues flattens a disjunction of equalities/in-lists on one index field.
+func orValues(e ast.Expr) (string, []string, bool) {
+	if e.Kind() != ast.CallKind {
+		return "", nil, false
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case "_||_":
+		field := ""
+		var vals []string
+		for _, a := range args {
+			f, v, ok := orValues(a)
+			if !ok || (field != "" && f != field) {
+				return "", nil, false
+			}
+			field = f
+			vals = append(vals, v...)
+		}
+		return field, vals, field != ""
+	case "_==_":
+		if len(args) != 2 {
+			return "", nil, false
+		}
+		for _, pair := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+			if f, ok := eventSelect(pair[0]); ok {
+				if s, ok := stringLit(pair[1]); ok {
+					return f, []string{s}, true
+				}
+			}
+		}
+	case "@in":
+		if len(args) != 2 || args[1].Kind() != ast.ListKind {
+			return "", nil, false
+		}
+		f, ok := eventSelect(args[0])
+		if !ok {
+			return "", nil, false
+		}
+		var vals []string
+		for _, el := range args[1].AsList().Elements() {
+			s, ok := stringLit(el)
+			if !ok {
+				return "", nil, false
+			}
+			vals = append(vals, s)
+		}
+		return f, vals, len(vals) > 0
+	}
+	return "", nil, false
 }
 
 func eventSelect(e ast.Expr) (string, bool) {

@@ -151,6 +151,9 @@ var rawTraversal = regexp.MustCompile(`(?i)%c0%ae|%e0%80%ae|%uff0e|%u002e|\.\.%c
 // decoding (percent, double percent, %uXXXX, overlong UTF-8, fullwidth) and
 // with backslashes treated as separators.
 func HasTraversal(s string) bool {
+	if !strings.Contains(s, "..") && strings.IndexByte(s, '%') < 0 && isASCII(s) {
+		return false
+	}
 	if rawTraversal.MatchString(s) {
 		return true
 	}
@@ -160,9 +163,36 @@ func HasTraversal(s string) bool {
 	return traversalSeg.MatchString(d)
 }
 
-// pathPrep prepares text for the path pattern tables: normalised, lower-case.
+// pathPrep prepares text for the path pattern tables: decoded, fullwidth
+// folded, backslashes as slashes, lower-case. (Home-directory forms need no
+// rewriting: the tables match the part below the home directory.)
 func pathPrep(s string) string {
-	return strings.ToLower(NormalizePath(s))
+	s = urlDecode(foldWidth(s))
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = strings.ReplaceAll(s, `\\`, "/")
+		s = strings.ReplaceAll(s, `\`, "/")
+	}
+	return lower(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// lower is strings.ToLower without allocating for lower-case ASCII input.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || (c >= 'A' && c <= 'Z') {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // b is the boundary before a path component: start, separator, quote, space, '=' or ':'.
@@ -171,7 +201,7 @@ const b = `(?:^|[/"'\s=:~])`
 // e is the boundary after a file name.
 const e = `(?:$|[/"'\s,;})\]])`
 
-var sensitiveRe = regexp.MustCompile(strings.Join([]string{
+var sensitiveSet = newPatSet("", []string{
 	`\.ssh/(?:id_(?:rsa|dsa|ecdsa|ed25519|xmss)(?:_sk)?|identity)(?:$|["'\s,;})\]])`,
 	`\.ssh/(?:id_[a-z0-9_]+|[^/"'\s]*_key)(?:$|["'\s,;})\]])`,
 	`/etc/ssh/ssh_host_[a-z0-9_]*key` + e,
@@ -200,17 +230,18 @@ var sensitiveRe = regexp.MustCompile(strings.Join([]string{
 	`private[_-]?key`, `[a-z0-9_-]*(?:private|priv|secret)[a-z0-9_-]*\.(?:pem|key)` + e, `\.(?:p12|pfx|jks|keystore)` + e,
 	`\.config/rclone/rclone\.conf`, `\.s3cfg` + e, `\.boto` + e, `\.databrickscfg` + e, `\.snowsql/config`,
 	`\.claude/\.credentials\.json`, `\.codex/auth\.json`, `\.config/github-copilot/(?:hosts|apps)\.json`,
-}, "|"))
+})
 
 // IsSensitivePath reports whether s (a path, or a text/JSON holding paths)
 // names credentials or secrets: SSH private keys, cloud CLI credentials,
 // kube config, .env files, /etc/shadow, git/npm/pypi credentials, browser
 // profiles, keychains, wallets, Windows SAM/credential stores and so on.
 func IsSensitivePath(s string) bool {
-	return sensitiveRe.MatchString(pathPrep(s))
+	p := pathPrep(s)
+	return sensitiveSet.match(p, p)
 }
 
-var persistenceRe = regexp.MustCompile(strings.Join([]string{
+var persistenceSet = newPatSet("", []string{
 	b + `\.(?:bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|zlogout|cshrc|tcshrc|kshrc|mkshrc|inputrc|xprofile|xinitrc|xsession)` + e,
 	`/etc/(?:profile|bashrc|bash\.bashrc|zshrc|zsh/zshrc|zprofile|environment|rc\.local|ld\.so\.preload)` + e,
 	`/etc/profile\.d/`, `/etc/init\.d/`, `/etc/rc\d?\.d/`, `/etc/update-motd\.d/`,
@@ -226,12 +257,13 @@ var persistenceRe = regexp.MustCompile(strings.Join([]string{
 	`(?:windows)?powershell/(?:microsoft\.powershell_)?profile\.ps1`,
 	`\.vscode/tasks\.json`, `\.vimrc` + e, `\.config/nvim/init\.(?:vim|lua)`,
 	`/etc/sudoers(?:\.d/)?`, `/etc/pam\.d/`, `/etc/ld\.so\.conf`,
-}, "|"))
+})
 
 // IsPersistencePath reports whether s names a file or directory whose change
 // runs code later: shell rc and profile files, crontabs and cron dirs,
 // authorized_keys, LaunchAgents/LaunchDaemons, systemd units, git hooks, XDG
 // autostart, Windows Run keys and the Startup folder, editor auto-run files.
 func IsPersistencePath(s string) bool {
-	return persistenceRe.MatchString(pathPrep(s))
+	p := pathPrep(s)
+	return persistenceSet.match(p, p)
 }

@@ -380,3 +380,24 @@ func FuzzNoPanic(f *testing.F) {
 		IsDestructiveCommand(s)
 	})
 }
+
+func TestHasSecretPattern(t *testing.T) {
+	cases := map[string]bool{
+		"key AKIAABCDEFGHIJKLMNOP here":                 true,
+		`{"token":"[REDACTED:github_token:1a2b3c4d]"}`:  true,
+		"ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789": true,
+		"-----BEGIN OPENSSH PRIVATE KEY-----":           true,
+		"postgres://app:s3cretpw@db:5432/x":             true,
+		`{"password": "hunter2hunter2xx"}`:              true,
+		`PASSWORD=abcdefghijklmnop`:                     true,
+		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U": true,
+		"no secrets, akia lower":        false,
+		"https://example.com/path@v1":   false,
+		`{"password_hint": "your pet"}`: false,
+	}
+	for in, want := range cases {
+		if got := HasSecretPattern(in); got != want {
+			t.Errorf("HasSecretPattern(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

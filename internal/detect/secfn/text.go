@@ -44,8 +44,6 @@ func ShannonEntropy(s string) float64 {
 	return h
 }
 
-var b64Token = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
-
 // maxB64Tokens bounds the work per call.
 const maxB64Tokens = 32
 
@@ -80,12 +78,30 @@ func printableRatio(d []byte) float64 {
 // to mostly printable UTF-8 (so hex digests and random ids do not count).
 func decodedTokens(s string) []string {
 	var out []string
-	for _, t := range b64Token.FindAllString(s, maxB64Tokens) {
+	n := 0
+	for i := 0; i < len(s) && n < maxB64Tokens; {
+		if !isB64(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isB64(s[j]) {
+			j++
+		}
+		for k := 0; k < 2 && j < len(s) && s[j] == '='; k++ {
+			j++
+		}
+		t := s[i:j]
+		i = j
+		if len(t) < 24 {
+			continue
+		}
+		n++
 		// Require mixed character classes: real base64 payloads have them,
 		// identifiers and hex digests mostly do not.
 		var up, low, dig bool
-		for i := 0; i < len(t); i++ {
-			c := t[i]
+		for k := 0; k < len(t); k++ {
+			c := t[k]
 			up = up || (c >= 'A' && c <= 'Z')
 			low = low || (c >= 'a' && c <= 'z')
 			dig = dig || (c >= '0' && c <= '9')
@@ -100,6 +116,10 @@ func decodedTokens(s string) []string {
 		out = append(out, string(d))
 	}
 	return out
+}
+
+func isB64(c byte) bool {
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '_' || c == '-'
 }
 
 // LooksBase64 reports whether s contains a base64 (standard or URL-safe)
@@ -175,8 +195,7 @@ func HasANSIEscape(s string) bool {
 // characters removed, lower-case, whitespace runs and JSON "\n" escapes
 // collapsed to one space.
 func foldText(s string) string {
-	s = foldWidth(s)
-	s = strings.ToLower(s)
+	s = lower(foldWidth(s))
 	if strings.IndexByte(s, '\\') >= 0 {
 		s = jsonWS.ReplaceAllString(s, " ")
 	}
@@ -186,18 +205,19 @@ func foldText(s string) string {
 var jsonWS = regexp.MustCompile(`\\[nrt]`)
 
 type marker struct {
-	id string
-	re *regexp.Regexp
+	id      string
+	needles []string // at least one must occur in the lower-cased text
+	re      *regexp.Regexp
 }
 
 var markers = []marker{
-	{"important-tag", regexp.MustCompile(`< ?/? ?important ?>`)},
-	{"system-tag", regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`)},
-	{"ignore-instructions", regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`)},
-	{"conceal-from-user", regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`)},
-	{"system-prompt", regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`)},
-	{"tool-override", regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`)},
-	{"exfil-instruction", regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`)},
+	{"important-tag", []string{"important"}, regexp.MustCompile(`< ?/? ?important ?>`)},
+	{"system-tag", []string{"sys", "instruction", "admin", "developer", "inst]", "<|", "##"}, regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`)},
+	{"ignore-instructions", []string{"ignore", "disregard", "forget", "override", "bypass"}, regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`)},
+	{"conceal-from-user", []string{"user"}, regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`)},
+	{"system-prompt", []string{"system", "instructions", "mode"}, regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`)},
+	{"tool-override", []string{"tool"}, regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`)},
+	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`)},
 }
 
 var htmlComment = regexp.MustCompile(`<!--([\s\S]{0,1000}?)-->`)
@@ -212,14 +232,31 @@ func InjectionMarkers(s string) []string {
 	if s == "" {
 		return nil
 	}
-	f := foldText(s)
+	l := lower(foldWidth(s))
+	f := ""
 	var out []string
 	for _, m := range markers {
+		hit := false
+		for _, n := range m.needles {
+			if strings.Contains(l, n) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		if f == "" {
+			f = foldText(l)
+		}
 		if m.re.MatchString(f) {
 			out = append(out, m.id)
 		}
 	}
-	if strings.Contains(f, "<!--") {
+	if strings.Contains(l, "<!--") {
+		if f == "" {
+			f = foldText(l)
+		}
 		for _, c := range htmlComment.FindAllStringSubmatch(f, 8) {
 			if commentInstr.MatchString(c[1]) {
 				out = append(out, "html-comment")
@@ -278,14 +315,14 @@ func splitIdent(s string) []string {
 	return out
 }
 
-var destructiveRe = regexp.MustCompile(`(?i)` + strings.Join([]string{
-	`\brm\s+(?:-[a-z]*(?:r[a-z]*f|f[a-z]*r)[a-z]*|(?:-[a-z]*[rf][a-z]*\s+)+-[a-z]*[rf][a-z]*|--recursive\s+--force|--force\s+--recursive|-r\s+--force|-f\s+--recursive)\s+(?:--no-preserve-root\s+)?["']?(?:/|~|\*|\$|\.\.?(?:/|\s|$|["']))`,
+var destructiveSet = newPatSet("(?i)", []string{
+	`\brm\s+(?:-[a-z]*(?:r[a-z]*f|f[a-z]*r)[a-z]*|(?:-[a-z]*[rf][a-z]*\s+)+-[a-z]*[rf][a-z]*|--recursive\s+--force|--force\s+--recursive|-r\s+--force|-f\s+--recursive)\s+(?:--no-preserve-root\s+)?["']?(?:/|~|\*|\$|\.\.|\./?\*|\./?(?:\s|$|["';&|]))`,
 	`--no-preserve-root`,
 	`\bmkfs(?:\.\w+)?\b`, `\bdd\b[^|;&\n]*\bof=/dev/`, `>\s*/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z]|disk\d)`,
 	`\bshred\b\s+-`, `\bwipefs\b`, `:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:`,
-	`\bdrop\s+(?:table|database|schema|keyspace|collection)\b`, `\btruncate\s+(?:table\s+)?\w+\s*(?:;|$|["'])`,
+	`\bdrop\s+(?:table|database|schema|keyspace|collection)\b`, `\btruncate\s+(?:table\s+)?(?:only\s+)?[\w."]+\s*(?:;|$|["',]|\s+(?:cascade|restart))`,
 	`\bdelete\s+from\s+[\w."]+\s*(?:;|$|["'])`, `\.drop\(\)|\bdropDatabase\(`, `\bflushall\b|\bflushdb\b`,
-	`\bgit\s+push\b[^|;&\n]*(?:\s--force\b|\s-f\b|\s--force-with-lease\b|\s\+[\w/]+)`, `\bgit\s+reset\s+--hard\b`, `\bgit\s+clean\s+-[a-z]*f`,
+	`\bgit\s+push\b[^|;&\n]*(?:\s--force(?:\s|$|["'])|\s-f\b|\s\+[\w/]+)`, `\bgit\s+reset\s+--hard\b`, `\bgit\s+clean\s+-[a-z]*f`,
 	`\bgit\s+branch\s+-D\b`, `\bgit\s+filter-branch\b`,
 	`\bterraform\s+(?:destroy\b|apply\b[^|;&\n]*-destroy\b)`, `\bpulumi\s+destroy\b`, `\bkubectl\s+delete\b`, `\bhelm\s+(?:uninstall|delete)\b`,
 	`\baws\s+s3\s+rb\b`, `\baws\s+s3\s+rm\b[^|;&\n]*--recursive`, `\baws\s+\w+\s+(?:terminate-instances|delete-db-instance|delete-bucket|delete-stack|delete-cluster|delete-table)\b`,
@@ -294,7 +331,7 @@ var destructiveRe = regexp.MustCompile(`(?i)` + strings.Join([]string{
 	`\bremove-item\b[^|;&\n]*-recurse`, `\bdocker\s+(?:system|volume)\s+prune\b`, `\bdropdb\b`,
 	`\bvssadmin\s+delete\s+shadows\b`, `\bcipher\s+/w\b`, `\bdiskpart\b`, `\bsystemctl\s+(?:stop|disable)\s+(?:sshd|firewalld|auditd)`,
 	`\bfind\b[^|;&\n]*\s-delete\b`, `\bcrontab\s+-r\b`, `\bhistory\s+-c\b`,
-}, "|"))
+})
 
 // IsDestructiveCommand reports whether s contains a destructive shell, SQL
 // or cloud command: rm -rf of /, ~, * or $VARS; mkfs; dd of=/dev/...; DROP
@@ -305,5 +342,5 @@ func IsDestructiveCommand(s string) bool {
 	if strings.IndexByte(s, '\\') >= 0 {
 		s = jsonWS.ReplaceAllString(s, " ")
 	}
-	return destructiveRe.MatchString(s)
+	return destructiveSet.match(s, lower(s))
 }

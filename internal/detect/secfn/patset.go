@@ -1,0 +1,127 @@
+package secfn
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strings"
+)
+
+// patSet is a list of regular expressions, each guarded by a literal it
+// requires ("needle"): the regexp runs only when the lower-cased input
+// contains the needle. One big alternation has no literal prefix and makes
+// Go's regexp walk every byte with the NFA; this is 10–100× faster on the
+// texts tool calls carry.
+type patSet struct {
+	pats []pat
+}
+
+type pat struct {
+	needles []string // any of them must occur in the lower-cased input; none = always run
+	re      *regexp.Regexp
+	onLower bool // run re on the lower-cased input (else on the original)
+}
+
+// newPatSet compiles each alternative with flags (e.g. "(?i)"). With (?i)
+// the expressions run on the lower-cased input, otherwise on the original.
+func newPatSet(flags string, alts []string) *patSet {
+	ps := &patSet{}
+	for _, a := range alts {
+		re := regexp.MustCompile(flags + a)
+		ps.pats = append(ps.pats, pat{needles: requiredLiterals(flags + a), re: re, onLower: strings.Contains(flags, "i")})
+	}
+	return ps
+}
+
+// match reports whether any pattern matches; lower is strings.ToLower(orig).
+func (ps *patSet) match(orig, lower string) bool {
+	for i := range ps.pats {
+		p := &ps.pats[i]
+		if len(p.needles) > 0 {
+			hit := false
+			for _, n := range p.needles {
+				if strings.Contains(lower, n) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		in := orig
+		if p.onLower {
+			in = lower
+		}
+		if p.re.MatchString(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredLiterals returns literals one of which every match must contain,
+// lower-cased (nil if none is known).
+func requiredLiterals(expr string) []string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	n := needlesOf(re.Simplify())
+	for i := range n {
+		n[i] = strings.ToLower(n[i])
+	}
+	return n
+}
+
+// score rates a needle set: the length of its shortest needle (0 = none).
+func score(n []string) int {
+	if len(n) == 0 {
+		return 0
+	}
+	m := len(n[0])
+	for _, x := range n {
+		m = min(m, len(x))
+	}
+	return m
+}
+
+func needlesOf(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return []string{string(re.Rune)}
+	case syntax.OpCapture, syntax.OpPlus:
+		return needlesOf(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return needlesOf(re.Sub[0])
+		}
+	case syntax.OpAlternate:
+		var out []string
+		for _, s := range re.Sub {
+			n := needlesOf(s)
+			if len(n) == 0 {
+				return nil
+			}
+			out = append(out, n...)
+		}
+		return out
+	case syntax.OpConcat:
+		var best []string
+		cur := ""
+		for _, s := range re.Sub {
+			if s.Op == syntax.OpLiteral {
+				cur += string(s.Rune)
+				if len(cur) > score(best) {
+					best = []string{cur}
+				}
+				continue
+			}
+			cur = ""
+			if n := needlesOf(s); score(n) > score(best) {
+				best = n
+			}
+		}
+		return best
+	}
+	return nil
+}

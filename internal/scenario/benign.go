@@ -79,6 +79,9 @@ var (
 		"How do I export all my projects as CSV?",
 		"Please update the billing address on our account to 12 Rue de la Paix, Paris.",
 		"The mobile app crashes when I open the settings page.",
+		"Please disregard my previous instructions about the delivery address, the old one is fine after all.",
+		"IMPORTANT: our whole team is locked out, please escalate! Thanks 🙏",
+		"Ignore my last email, I found the invoice. But the PDF shows the wrong VAT number.",
 	}
 )
 
@@ -156,6 +159,22 @@ func (g *gen) codingSession(s *session) {
 			s.call("github", "create_pull_request", map[string]any{"owner": "acme", "repo": repo, "title": "Retry on 503", "body": "Adds retries with backoff. Closes #412.", "head": "feature/retry", "base": "main"}, map[string]any{"number": 413, "url": "https://github.com/acme/" + repo + "/pull/413"})
 		}
 	}
+	// Near misses that real developers ask for now and then.
+	if g.r.IntN(8) == 0 { // monorepo: a sibling package, one level up
+		s.call("filesystem", "read_file", map[string]any{"path": "../shared/proto/api.proto"}, "syntax = \"proto3\";\npackage shared.v1;")
+	}
+	if g.r.IntN(10) == 0 { // check the local dev server
+		s.call("fetch", "fetch_url", map[string]any{"url": g.pick([]string{"http://localhost:3000/api/health", "http://127.0.0.1:5173/"})}, "{\"status\":\"ok\"}")
+	}
+	if g.r.IntN(10) == 0 { // public key and ssh client config are not secrets
+		s.call("filesystem", "read_file", map[string]any{"path": g.pick([]string{"~/.ssh/id_ed25519.pub", "~/.ssh/config", "~/.gitconfig"})}, "Host github.com\n  User git")
+	}
+	if g.r.IntN(10) == 0 {
+		s.call("git", "git_commit", map[string]any{"repo_path": root, "message": g.pick([]string{"docs: explain `make lint` target", "fix(api): handle `nil` body | add test", "chore: bump deps && regenerate mocks"})}, "[main 5d2e9aa] docs")
+	}
+	if g.r.IntN(12) == 0 {
+		s.call("shell", "run_command", map[string]any{"command": "grep -rn 'api_key' src/ | head -20", "cwd": root}, "src/config.ts:12:  apiKey: process.env.API_KEY,")
+	}
 	// Rarely, a human-approved force push (elicitation accepted first).
 	if g.r.IntN(25) == 0 {
 		s.method("elicitation/create", "shell", map[string]any{"message": "Allow force-push of feature/retry to origin?", "requestedSchema": map[string]any{"type": "object"}}, map[string]any{"action": "accept"})
@@ -182,6 +201,8 @@ func (g *gen) dataSession(s *session) {
 				e.Outcome, e.ErrorType, e.StatusCode = "error", "-32603", -32603
 				e.Result, e.ResultSize = "", 0
 			}
+		case x < 6 && g.r.IntN(4) == 0:
+			s.call("postgres", "query", map[string]any{"sql": "SELECT count(*) FROM auth.password_reset_requests WHERE created_at > now() - interval '7 days'"}, map[string]any{"rows": []any{map[string]any{"count": 412}}})
 		case x < 6:
 			s.call("postgres", "list_tables", map[string]any{"schema": g.pick([]string{"sales", "crm", "reviews"})}, tables)
 		case x < 7:
@@ -198,6 +219,18 @@ func (g *gen) dataSession(s *session) {
 
 func (g *gen) supportSession(s *session) {
 	s.connect("tickets", "kb", "email")
+	if g.r.IntN(25) == 0 {
+		// A support lead's weekly digest: a big search, then a long internal email.
+		var rows, lines []string
+		for i := 0; i < 300; i++ {
+			rows = append(rows, fmt.Sprintf("T-%d,%s,%s,open", 40000+g.r.IntN(9000), g.pick(kbQueries), g.pick([]string{"EU", "US"})))
+			if i < 160 {
+				lines = append(lines, fmt.Sprintf("- T-%d: %s", 40000+g.r.IntN(9000), g.pick(kbQueries)))
+			}
+		}
+		s.call("tickets", "search_tickets", map[string]any{"query": "status:open updated:7d"}, strings.Join(rows, "\n"))
+		s.call("email", "send_email", map[string]any{"to": "support-leads@acme.example", "subject": "Weekly open tickets", "body": "Open tickets this week:\n" + strings.Join(lines, "\n")}, map[string]any{"status": "sent"})
+	}
 	tickets := 1 + g.r.IntN(4)
 	for i := 0; i < tickets; i++ {
 		s.newTurn()

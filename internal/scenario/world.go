@@ -58,7 +58,7 @@ func codingServers() []*Server {
 	return []*Server{
 		{Name: "filesystem", Version: "1.4.2", Transport: "pipe", Tools: []Tool{
 			tool("read_file", "Read the complete contents of a file from the file system.", "path"),
-			tool("write_file", "Create a new file or overwrite an existing file with new content.", "path", "content"),
+			tool("write_file", "Create a new file or overwrite an existing file with new content. IMPORTANT: use with caution, it overwrites without warning. Only works within allowed directories.", "path", "content"),
 			tool("edit_file", "Make line-based edits to a text file. Returns a git-style diff.", "path", "edits"),
 			tool("list_directory", "List the files and directories in a given path.", "path"),
 			tool("search_files", "Recursively search for files and directories matching a pattern.", "path", "pattern"),
@@ -99,7 +99,7 @@ func dataServers() []*Server {
 			tool("write_csv", "Write rows to a CSV file in the shared workspace.", "path", "rows"),
 		}},
 		{Name: "charts", Version: "0.2.0", Transport: "pipe", Tools: []Tool{
-			tool("create_chart", "Render a chart from a CSV file and return its URL.", "type", "data_ref", "title"),
+			tool("create_chart", "Render a chart 📊 from a CSV file and return its URL (made by 🧑‍💻 the data team).", "type", "data_ref", "title"),
 		}},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,7 +22,10 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -30,7 +34,9 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+// run runs the collector until ctx ends (SIGTERM/SIGINT in main), then
+// shuts down gracefully.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	configPath := fs.String("config", os.Getenv("MCPWATCH_COLLECTOR_CONFIG"), "YAML config file (env MCPWATCH_COLLECTOR_CONFIG)")
 	embedded := fs.Bool("embedded-kafka", false, "start an in-process Kafka (kfake) for local use and produce to it")
@@ -75,22 +81,19 @@ func run(args []string) error {
 		return fmt.Errorf("invalid config:\n%w", err)
 	}
 	if *checkOnly {
-		fmt.Println("config ok")
+		fmt.Fprintln(stdout, "config ok")
 		return nil
 	}
 	c, err := collector.New(cfg, log)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
 	log.Info("collector started", "otlp_http", c.HTTPAddr(), "otlp_grpc", c.GRPCAddr(), "admin", c.AdminAddr(),
 		"topic", cfg.Kafka.Topic, "brokers", strings.Join(cfg.Kafka.Brokers, ","))
 	<-ctx.Done()
-	stop()
 	log.Info("shutting down: no new requests; finishing requests in flight and flushing Kafka")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

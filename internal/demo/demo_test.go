@@ -1,0 +1,97 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbed.Cleanup()
+	os.Exit(code)
+}
+
+// TestDemoEndToEnd runs the README's main command in-process: the real
+// collector binary, kfake, ClickHouse and (when present) the analyzer, with
+// the demo scenario replayed over OTLP/HTTP.
+func TestDemoEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Run(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What was sent is what the scenario holds, and all of it reached Kafka
+	// (count in = count out; nothing was rejected).
+	c := Scenario(1)
+	if r.Replay.Events != len(c.Events) || r.Replay.Rejected != 0 {
+		t.Fatalf("replayed %d events with %d rejected, want %d and 0", r.Replay.Events, r.Replay.Rejected, len(c.Events))
+	}
+	if r.KafkaRecords != int64(len(c.Events)) {
+		t.Fatalf("kafka holds %d records, want %d", r.KafkaRecords, len(c.Events))
+	}
+
+	// The calls table adds up to the scenario's messages, per tenant.
+	wantMsgs := map[string]int{}
+	for _, l := range c.Events {
+		if l.Event.Kind == event.KindMessage {
+			wantMsgs[l.Event.Tenant]++
+		}
+	}
+	gotMsgs := map[string]int{}
+	for _, row := range r.Calls {
+		gotMsgs[row.Tenant] += row.Count
+	}
+	for tenant, n := range wantMsgs {
+		if gotMsgs[tenant] != n {
+			t.Errorf("tenant %s: %d messages in the calls table, want %d", tenant, gotMsgs[tenant], n)
+		}
+	}
+
+	// The rug pull is visible in the inventory: the tool it targets has two
+	// definition hashes.
+	changed := 0
+	for _, d := range r.ToolDefs {
+		if len(d.Hashes) > 1 {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Errorf("no tool definition changed; the rug-pull case %q should change one", scenario.DemoAttacks[1])
+	}
+	// The exfiltration case carries an AWS key that the collector redacted
+	// and tagged.
+	if r.Tags["secret:aws_access_key_id"] == 0 && r.Tags["secret:aws_secret_access_key"] == 0 {
+		t.Errorf("no secret:aws_* tags; tags = %v", r.Tags)
+	}
+
+	var out bytes.Buffer
+	r.Print(&out, s, 10)
+	for _, want := range []string{"Tool calls by tool and outcome", "Tool definitions", "Where to look next", s.OTLPHTTP} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
+
+	s.Close()
+	for name, p := range s.children {
+		if !p.Exited() {
+			t.Errorf("%s still running after Close", name)
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Report is what the demo found.
+type Report struct {
+	Replay       ReplayStats
+	KafkaRecords int64 // records on the events topic
+	// Calls counts MCP messages by tool (or method) and outcome, as decoded
+	// from the Kafka topic.
+	Calls []CallRow
+	// ToolDefs are the distinct tool definitions seen (a tool with two
+	// hashes changed its definition: a rug pull candidate).
+	ToolDefs []ToolDefRow
+	// Tags counts enrichment tags (e.g. secret:aws_access_key) on messages.
+	Tags map[string]int
+	// Incidents found by the analyzer (empty without one).
+	Incidents []IncidentRow
+	// EventsInClickHouse counts rows in events (0 without the analyzer).
+	EventsInClickHouse uint64
+}
+
+// CallRow is one line of the calls table.
+type CallRow struct {
+	Tenant, Server, Tool, Outcome string
+	Count                         int
+}
+
+// ToolDefRow is one tool definition.
+type ToolDefRow struct {
+	Tenant, Server, Tool string
+	Hashes               []string
+}
+
+// IncidentRow is one incident.
+type IncidentRow struct {
+	ID, RuleID, Severity, Status, Tenant, Agent, Summary string
+	Findings                                             uint64
+}
+
+// WaitForKafka waits until the events topic holds at least want records.
+func (s *Stack) WaitForKafka(ctx context.Context, want int64, timeout time.Duration) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.Brokers...))
+	if err != nil {
+		return 0, fmt.Errorf("cannot create kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	var n int64
+	for {
+		ends, err := adm.ListEndOffsets(ctx, s.Topic)
+		if err == nil {
+			n = 0
+			ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+			if n >= want {
+				return n, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("kafka holds %d records, want %d", n, want)
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ReadKafka decodes every record of the events topic (n records).
+func (s *Stack) ReadKafka(ctx context.Context, n int64) ([]event.Event, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.Brokers...), kgo.ConsumeTopics(s.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create kafka consumer: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var out []event.Event
+	var read int64
+	for read < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("cannot read kafka: read %d of %d records: %w", read, n, err)
+		}
+		var decodeErr error
+		fs.EachRecord(func(r *kgo.Record) {
+			read++
+			evs, err := event.Unmarshal(r.Value)
+			if err != nil && decodeErr == nil {
+				decodeErr = fmt.Errorf("cannot decode record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
+			out = append(out, evs...)
+		})
+		if decodeErr != nil {
+			return out, decodeErr
+		}
+	}
+	return out, nil
+}
+
+// Summarize tallies decoded events into the report's tables.
+func Summarize(r *Report, evs []event.Event) {
+	calls := map[CallRow]int{}
+	type defKey struct{ tenant, server, tool string }
+	defs := map[defKey]map[string]bool{}
+	r.Tags = map[string]int{}
+	for _, e := range evs {
+		switch e.Kind {
+		case event.KindToolDefinition:
+			k := defKey{e.Tenant, e.ServerName, e.ToolName}
+			if defs[k] == nil {
+				defs[k] = map[string]bool{}
+			}
+			defs[k][e.ToolDefinitionHash] = true
+		default:
+			name := e.ToolName
+			if name == "" {
+				name = "(" + e.Method + ")"
+			}
+			calls[CallRow{Tenant: e.Tenant, Server: e.ServerName, Tool: name, Outcome: string(e.Outcome)}]++
+			for _, t := range e.Tags {
+				r.Tags[t]++
+			}
+		}
+	}
+	r.Calls = r.Calls[:0]
+	for k, n := range calls {
+		k.Count = n
+		r.Calls = append(r.Calls, k)
+	}
+	sort.Slice(r.Calls, func(i, j int) bool {
+		a, b := r.Calls[i], r.Calls[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return fmt.Sprint(a) < fmt.Sprint(b)
+	})
+	r.ToolDefs = r.ToolDefs[:0]
+	for k, hs := range defs {
+		row := ToolDefRow{Tenant: k.tenant, Server: k.server, Tool: k.tool}
+		for h := range hs {
+			row.Hashes = append(row.Hashes, h)
+		}
+		sort.Strings(row.Hashes)
+		r.ToolDefs = append(r.ToolDefs, row)
+	}
+	sort.Slice(r.ToolDefs, func(i, j int) bool {
+		a, b := r.ToolDefs[i], r.ToolDefs[j]
+		return a.Tenant+a.Server+a.Tool < b.Tenant+b.Server+b.Tool
+	})
+}
+
+// Print writes the report as readable tables.
+func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
+	fmt.Fprintf(w, "\nReplayed %d events (%d MCP messages, %d tool definitions; %d in attack cases) in %d OTLP/HTTP requests, %s.\n",
+		r.Replay.Events, r.Replay.Messages, r.Replay.Events-r.Replay.Messages, r.Replay.Attacks, r.Replay.Requests, r.Replay.Took.Round(time.Millisecond))
+	fmt.Fprintf(w, "Collector rejected %d; Kafka topic %s holds %d records.\n", r.Replay.Rejected, s.Topic, r.KafkaRecords)
+	if r.EventsInClickHouse > 0 {
+		fmt.Fprintf(w, "ClickHouse %s.events holds %d events.\n", s.CH.Database, r.EventsInClickHouse)
+	}
+
+	fmt.Fprintf(w, "\nTool calls by tool and outcome (top %d of %d):\n", min(maxRows, len(r.Calls)), len(r.Calls))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TENANT\tSERVER\tTOOL\tOUTCOME\tCALLS")
+	for i, c := range r.Calls {
+		if i >= maxRows {
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", c.Tenant, c.Server, c.Tool, c.Outcome, c.Count)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nTool definitions (%d tools; more than one hash = the definition changed):\n", len(r.ToolDefs))
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TENANT\tSERVER\tTOOL\tVERSIONS\tHASHES")
+	for _, d := range r.ToolDefs {
+		short := make([]string, len(d.Hashes))
+		for i, h := range d.Hashes {
+			short[i] = h[:min(12, len(h))]
+		}
+		mark := ""
+		if len(d.Hashes) > 1 {
+			mark = "  <- changed"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s%s\n", d.Tenant, d.Server, d.Tool, len(d.Hashes), strings.Join(short, ","), mark)
+	}
+	tw.Flush()
+
+	if len(r.Tags) > 0 {
+		var tags []string
+		for t, n := range r.Tags {
+			tags = append(tags, fmt.Sprintf("%s=%d", t, n))
+		}
+		sort.Strings(tags)
+		fmt.Fprintf(w, "\nEnrichment tags on messages: %s\n", strings.Join(tags, "  "))
+	}
+
+	if len(r.Incidents) > 0 {
+		fmt.Fprintf(w, "\nIncidents (%d):\n", len(r.Incidents))
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SEVERITY\tRULE\tTENANT\tAGENT\tFINDINGS\tSTATUS\tSUMMARY")
+		for _, in := range r.Incidents {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.Severity, in.RuleID, in.Tenant, in.Agent, in.Findings, in.Status, truncate(in.Summary, 80))
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(w, "\nWhere to look next:")
+	var toks []string
+	for tenant, tok := range s.Tokens {
+		toks = append(toks, tenant+"="+tok)
+	}
+	sort.Strings(toks)
+	fmt.Fprintf(w, "  OTLP endpoints     %s/v1/traces  (gRPC %s)\n", s.OTLPHTTP, s.OTLPGRPC)
+	fmt.Fprintf(w, "  sender tokens      %s  (demo only; Authorization: Bearer <token>)\n", strings.Join(toks, "  "))
+	fmt.Fprintf(w, "  collector admin    %s/metrics  %s/readyz\n", s.CollectorAdm, s.CollectorAdm)
+	fmt.Fprintf(w, "  Kafka              %s  topic %s (OTLP logs protobuf, one event per record)\n", strings.Join(s.Kafka.Brokers, ","), s.Topic)
+	fmt.Fprintf(w, "  ClickHouse         clickhouse-client --port %s --database %s   (tables: events, tool_definitions, findings, incidents, actions, calls_per_minute)\n", portOf(s.CH.Addr), s.CH.Database)
+	if s.AnalyzerURL != "" {
+		fmt.Fprintf(w, "  analyzer API       curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", s.APIToken, s.AnalyzerURL)
+	}
+	fmt.Fprintf(w, "  webhook receiver   %s (%d notifications received)\n", s.Webhook.URL, len(s.Webhook.Received()))
+	fmt.Fprintf(w, "  logs               %s/*.log\n", s.Dir)
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

@@ -90,3 +90,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // table returns the fully qualified name of one of our tables. name is
 // always a constant of this package, never user input.
 func (s *Store) table(name string) string { return "`" + s.db + "`.`" + name + "`" }
+
+// Conn is the underlying clickhouse-go connection, for packages that run
+// their own statements against the same database (e.g. the incident store).
+func (s *Store) Conn() driver.Conn { return s.conn }

@@ -1,0 +1,509 @@
+// Package analyzer runs mcpwatch's consume loop: poll Kafka → decode the
+// OTLP values into canonical events → detect → insert into ClickHouse →
+// commit offsets, at least once (DESIGN §3).
+//
+// Delivery. Offsets are committed only after a batch's inserts succeeded.
+// Rebalances are blocked from the moment a poll returns until the batch it
+// belongs to is flushed and committed (kgo.BlockRebalanceOnPoll), so a
+// revoked partition never has uncommitted, inserted work: the flush on
+// revoke happens before the rebalance is allowed. A crash between insert
+// and commit re-delivers the batch; every write is idempotent (events by
+// event_id, the rollup by uniqExact(event_id), tool definitions by their key,
+// findings by finding_id), so no count a user sees changes.
+//
+// Failure. While ClickHouse fails, the loop retries the same batch with
+// exponential backoff and polls nothing, so consumption stops (franz-go's
+// prefetch buffer is bounded) and resumes where it stopped. A record that
+// does not decode goes to the dead-letter topic with a reason header and its
+// offset is committed with the batch: it never blocks its partition.
+package analyzer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+)
+
+// Detector turns a batch of events into findings (internal/detect).
+type Detector interface {
+	Detect(ctx context.Context, events []event.Event) ([]event.Finding, error)
+}
+
+// FindingSink receives the findings of a batch after they were stored
+// (internal/incident).
+type FindingSink interface {
+	HandleFindings(ctx context.Context, findings []event.Finding) error
+}
+
+// Dead-letter record headers.
+const (
+	HeaderDLQReason    = "mcpwatch-dlq-reason"
+	HeaderDLQTopic     = "mcpwatch-dlq-topic"
+	HeaderDLQPartition = "mcpwatch-dlq-partition"
+	HeaderDLQOffset    = "mcpwatch-dlq-offset"
+)
+
+// Options wires an Analyzer.
+type Options struct {
+	Kafka  kafka.Config
+	Config Config
+	Store  *store.Store // required; migrated
+	// Detector and Sink are optional (nil = disabled).
+	Detector Detector
+	Sink     FindingSink
+	// Handler, when set, is mounted at /api/ on the admin listener.
+	Handler http.Handler
+	// Registry collects the analyzer's metrics; nil = a new registry.
+	// /metrics serves it (plus Go and process collectors when new).
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// BeforeCommit, when set, runs after a batch's inserts succeeded and
+	// before its offsets are committed (tests use it to crash there).
+	BeforeCommit func()
+	// KafkaOpts are extra franz-go options (tests).
+	KafkaOpts []kgo.Opt
+}
+
+// Analyzer is the consume loop plus its admin listener and retention.
+type Analyzer struct {
+	o   Options
+	cfg Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	m   *metrics
+
+	ready    atomic.Bool // joined and ClickHouse writable
+	adminMu  sync.Mutex
+	adminLn  net.Listener
+	inserted atomic.Uint64 // events inserted, for tests and logs
+}
+
+// New validates the options.
+func New(o Options) (*Analyzer, error) {
+	o.Kafka = o.Kafka.WithDefaults()
+	o.Config = o.Config.WithDefaults()
+	errs := []error{o.Kafka.Validate(), o.Config.Validate()}
+	if o.Store == nil {
+		errs = append(errs, errors.New("analyzer: a store is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("cannot configure analyzer: %w", err)
+	}
+	a := &Analyzer{o: o, cfg: o.Config, log: o.Logger, reg: o.Registry}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.reg == nil {
+		a.reg = prometheus.NewRegistry()
+		a.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	a.m = newMetrics(a.reg)
+	return a, nil
+}
+
+// Registry is where the analyzer's metrics are registered.
+func (a *Analyzer) Registry() *prometheus.Registry { return a.reg }
+
+// MetricsHandler serves the registry in the Prometheus text format.
+func (a *Analyzer) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+}
+
+// Ready reports nil once the consumer runs and its last ClickHouse write
+// (or ping) succeeded.
+func (a *Analyzer) Ready(ctx context.Context) error {
+	if !a.ready.Load() {
+		return errors.New("analyzer not ready: not consuming or clickhouse failing")
+	}
+	return nil
+}
+
+// AdminAddr is the admin listener's address once Run has started it.
+func (a *Analyzer) AdminAddr() string {
+	a.adminMu.Lock()
+	defer a.adminMu.Unlock()
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// Inserted is the number of events inserted so far (replays included).
+func (a *Analyzer) Inserted() uint64 { return a.inserted.Load() }
+
+// Run consumes until ctx is done, then flushes what it holds (bounded by
+// ShutdownTimeout), commits, and leaves the group. It returns nil on a
+// clean shutdown.
+func (a *Analyzer) Run(ctx context.Context) error {
+	var revokedMu sync.Mutex
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(a.cfg.Group),
+		kgo.ConsumeTopics(a.o.Kafka.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // dead-letter produce
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			// Nothing is pending here: rebalances are only allowed between
+			// batches, after the commit. Drop the lag series we no longer own.
+			revokedMu.Lock()
+			defer revokedMu.Unlock()
+			a.dropLag(m)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			revokedMu.Lock()
+			defer revokedMu.Unlock()
+			a.dropLag(m)
+		}),
+	}
+	opts = append(opts, a.o.KafkaOpts...)
+	cl, err := kafka.NewClient(a.o.Kafka, opts...)
+	if err != nil {
+		return err
+	}
+	// With BlockRebalanceOnPoll a plain Close could wait for AllowRebalance.
+	defer cl.CloseAllowingRebalance()
+	if *a.o.Kafka.CreateTopics {
+		if err := kafka.EnsureTopics(ctx, cl, a.o.Kafka, a.o.Kafka.Topic, a.o.Kafka.DeadLetterTopic); err != nil {
+			return err
+		}
+	}
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer func() { stopBG(); bg.Wait() }()
+	if a.cfg.AdminAddr != "-" {
+		if err := a.startAdmin(bgCtx, &bg); err != nil {
+			return err
+		}
+	}
+	if !a.cfg.Retention.Disabled {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.retentionLoop(bgCtx) }()
+	}
+	if err := a.o.Store.Ping(ctx); err == nil {
+		a.setUp(true)
+	}
+	a.log.Info("analyzer consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
+		"batch_rows", a.cfg.BatchRows, "batch_interval", a.cfg.BatchInterval)
+	err = a.consume(ctx, cl)
+	a.ready.Store(false)
+	return err
+}
+
+func (a *Analyzer) setUp(up bool) {
+	a.ready.Store(up)
+	if up {
+		a.m.chUp.Set(1)
+	} else {
+		a.m.chUp.Set(0)
+	}
+}
+
+func (a *Analyzer) dropLag(m map[string][]int32) {
+	for t, ps := range m {
+		for _, p := range ps {
+			a.m.lag.DeleteLabelValues(t, strconv.Itoa(int(p)))
+		}
+	}
+}
+
+// batch is what one flush writes and commits.
+type batch struct {
+	records []*kgo.Record // every record, decoded or not, for the commit
+	events  []event.Event
+	dead    []*kgo.Record // dead-letter copies
+	started time.Time
+}
+
+func (b *batch) reset() { *b = batch{} }
+
+func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
+	var b batch
+	for {
+		if ctx.Err() != nil {
+			break
+		}
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if len(b.records) > 0 {
+			pctx, cancel = context.WithDeadline(ctx, b.started.Add(a.cfg.BatchInterval))
+		}
+		max := a.cfg.BatchRows - len(b.events)
+		if max < 1 {
+			max = 1
+		}
+		fetches := cl.PollRecords(pctx, max)
+		cancel()
+		if fetches.IsClientClosed() {
+			break
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			a.m.fetchErrors.Inc()
+			a.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				last := p.Records[n-1].Offset
+				a.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.HighWatermark - last - 1))
+			}
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if b.started.IsZero() {
+				b.started = time.Now()
+			}
+			b.records = append(b.records, r)
+			evs, err := event.Unmarshal(r.Value)
+			if err != nil {
+				b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
+				return
+			}
+			b.events = append(b.events, evs...)
+		})
+		if len(b.records) == 0 {
+			cl.AllowRebalance()
+			continue
+		}
+		if len(b.events) < a.cfg.BatchRows && time.Since(b.started) < a.cfg.BatchInterval && ctx.Err() == nil {
+			continue // keep filling; rebalances wait for this batch
+		}
+		if err := a.flush(ctx, cl, &b); err != nil {
+			if ctx.Err() != nil {
+				break // shutdown during an outage: the final flush retries
+			}
+			return err
+		}
+		b.reset()
+		cl.AllowRebalance()
+	}
+	if len(b.records) == 0 {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.flush(sctx, cl, &b); err != nil {
+		a.log.Warn("final flush failed; its records are replayed on restart", "records", len(b.records), "err", err)
+		return nil
+	}
+	cl.AllowRebalance()
+	return nil
+}
+
+func (a *Analyzer) deadLetter(r *kgo.Record, reason string) *kgo.Record {
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	a.m.deadLettered.WithLabelValues("decode").Inc()
+	hs := append([]kgo.RecordHeader(nil), r.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+	)
+	return &kgo.Record{Topic: a.o.Kafka.DeadLetterTopic, Key: r.Key, Value: r.Value, Headers: hs}
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off exponentially.
+func (a *Analyzer) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	wait := a.cfg.RetryInitial
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
+		}
+		a.log.Warn("write failed; retrying", "what", what, "attempt", attempt, "backoff", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
+		case <-time.After(wait):
+		}
+		wait *= 2
+		if wait > a.cfg.RetryMax {
+			wait = a.cfg.RetryMax
+		}
+	}
+}
+
+// insert runs one store write with metrics and the up/ready state.
+func (a *Analyzer) insert(ctx context.Context, table string, rows int, fn func(context.Context) error) error {
+	return a.retry(ctx, "insert into "+table, func(ctx context.Context) error {
+		start := time.Now()
+		if err := fn(ctx); err != nil {
+			a.m.insertErrors.WithLabelValues(table).Inc()
+			a.setUp(false)
+			return err
+		}
+		a.m.insertDur.WithLabelValues(table).Observe(time.Since(start).Seconds())
+		a.m.rows.WithLabelValues(table).Add(float64(rows))
+		a.setUp(true)
+		return nil
+	})
+}
+
+// flush writes b and commits its offsets. It returns an error only when
+// ctx ended before the writes succeeded; nothing is committed then.
+func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
+	st := a.o.Store
+	var findings []event.Finding
+	if a.o.Detector != nil && len(b.events) > 0 {
+		fs, err := a.o.Detector.Detect(ctx, b.events)
+		if err != nil {
+			a.m.hookErrors.WithLabelValues("detector").Inc()
+			a.log.Error("detector failed; batch stored without its findings", "err", err)
+		}
+		findings = fs
+	}
+	if len(b.events) > 0 {
+		a.m.batchRows.Observe(float64(len(b.events)))
+		if err := a.insert(ctx, "events", len(b.events), func(ctx context.Context) error { return st.InsertEvents(ctx, b.events) }); err != nil {
+			return err
+		}
+		a.inserted.Add(uint64(len(b.events)))
+		var n int
+		if err := a.insert(ctx, "tool_definitions", 0, func(ctx context.Context) (err error) {
+			n, err = st.UpsertToolDefinitions(ctx, b.events)
+			return err
+		}); err != nil {
+			return err
+		}
+		a.m.rows.WithLabelValues("tool_definitions").Add(float64(n))
+	}
+	if len(findings) > 0 {
+		if err := a.insert(ctx, "findings", len(findings), func(ctx context.Context) error { return st.InsertFindings(ctx, findings) }); err != nil {
+			return err
+		}
+		if a.o.Sink != nil {
+			a.handleFindings(ctx, findings)
+		}
+	}
+	if len(b.dead) > 0 {
+		if err := a.retry(ctx, "produce to the dead-letter topic", func(ctx context.Context) error {
+			return cl.ProduceSync(ctx, b.dead...).FirstErr()
+		}); err != nil {
+			return err
+		}
+	}
+	if a.o.BeforeCommit != nil {
+		a.o.BeforeCommit()
+	}
+	if err := cl.CommitRecords(ctx, b.records...); err != nil {
+		// The batch is stored; a failed commit only means a harmless replay.
+		a.m.commitErrors.Inc()
+		a.log.Warn("cannot commit offsets; the batch will be replayed", "err", err)
+	}
+	return nil
+}
+
+// handleFindings gives the sink a few attempts; a sink that keeps failing
+// must not stop ingestion (the findings are already stored).
+func (a *Analyzer) handleFindings(ctx context.Context, fs []event.Finding) {
+	wait := a.cfg.RetryInitial
+	for attempt := 1; attempt <= 5; attempt++ {
+		err := a.o.Sink.HandleFindings(ctx, fs)
+		if err == nil {
+			return
+		}
+		a.m.hookErrors.WithLabelValues("sink").Inc()
+		a.log.Error("finding sink failed", "attempt", attempt, "findings", len(fs), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (a *Analyzer) startAdmin(ctx context.Context, wg *sync.WaitGroup) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n")) //nolint:errcheck
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Ready(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n")) //nolint:errcheck
+	})
+	mux.Handle("/metrics", a.MetricsHandler())
+	if a.o.Handler != nil {
+		mux.Handle("/api/", a.o.Handler)
+	}
+	ln, err := net.Listen("tcp", a.cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on admin address %s: %w", a.cfg.AdminAddr, err)
+	}
+	a.adminMu.Lock()
+	a.adminLn = ln
+	a.adminMu.Unlock()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin listener failed", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx) //nolint:errcheck
+	}()
+	a.log.Info("admin listener", "addr", ln.Addr().String())
+	return nil
+}
+
+func (a *Analyzer) retentionLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Retention.Interval)
+	defer t.Stop()
+	for {
+		a.ApplyRetention(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ApplyRetention drops every partition past its table's retention once.
+func (a *Analyzer) ApplyRetention(ctx context.Context, now time.Time) {
+	for table, days := range a.cfg.Retention.Days() {
+		dropped, err := a.o.Store.DropPartitionsOlderThan(ctx, table, days, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("retention failed", "table", table, "err", err)
+			}
+			continue
+		}
+		if len(dropped) > 0 {
+			a.m.retention.WithLabelValues(table).Add(float64(len(dropped)))
+			a.log.Info("retention dropped partitions", "table", table, "partitions", dropped)
+		}
+	}
+}

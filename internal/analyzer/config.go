@@ -1,0 +1,120 @@
+package analyzer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for Config; each is documented on its field.
+const (
+	DefaultGroup           = "mcpwatch-analyzer"
+	DefaultBatchRows       = 50000
+	DefaultBatchInterval   = time.Second
+	DefaultRetryInitial    = 200 * time.Millisecond
+	DefaultRetryMax        = 30 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultAdminAddr       = "127.0.0.1:9464"
+)
+
+// Config tunes the consume loop.
+type Config struct {
+	// Group is the Kafka consumer group. Default "mcpwatch-analyzer".
+	Group string `yaml:"group"`
+	// BatchRows flushes a batch once it holds this many events. Default 50000.
+	BatchRows int `yaml:"batch_rows"`
+	// BatchInterval flushes a non-empty batch this long after its first
+	// record arrived, full or not. Default 1s.
+	BatchInterval time.Duration `yaml:"batch_interval"`
+	// RetryInitial and RetryMax bound the exponential backoff between
+	// attempts while ClickHouse (or the dead-letter topic) is failing; the
+	// loop consumes nothing meanwhile. Defaults 200ms and 30s.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// ShutdownTimeout bounds the final flush on shutdown. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// AdminAddr serves /healthz, /readyz, /metrics and the API under /api/.
+	// Default "127.0.0.1:9464"; "-" disables it.
+	AdminAddr string `yaml:"admin_addr"`
+	// Retention of each table, in days.
+	Retention RetentionConfig `yaml:"retention"`
+}
+
+// RetentionConfig drops daily partitions older than N days per table. 0
+// means the default; a negative value keeps the table forever.
+type RetentionConfig struct {
+	Events         int           `yaml:"events_days"`           // default 30
+	CallsPerMinute int           `yaml:"calls_per_minute_days"` // default 30
+	Findings       int           `yaml:"findings_days"`         // default 365
+	Incidents      int           `yaml:"incidents_days"`        // default 365 (monthly partitions)
+	Actions        int           `yaml:"actions_days"`          // default 365
+	Interval       time.Duration `yaml:"interval"`              // default 1h; first run at start
+	Disabled       bool          `yaml:"disabled"`              // default false
+}
+
+// Days maps table → retention days.
+func (r RetentionConfig) Days() map[string]int {
+	return map[string]int{
+		"events": r.Events, "calls_per_minute": r.CallsPerMinute, "findings": r.Findings,
+		"incidents": r.Incidents, "actions": r.Actions,
+	}
+}
+
+// WithDefaults returns c with every unset field at its documented default.
+func (c Config) WithDefaults() Config {
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = DefaultBatchRows
+	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = DefaultBatchInterval
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = DefaultRetryInitial
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = DefaultAdminAddr
+	}
+	r := &c.Retention
+	for _, p := range []struct {
+		v   *int
+		def int
+	}{{&r.Events, 30}, {&r.CallsPerMinute, 30}, {&r.Findings, 365}, {&r.Incidents, 365}, {&r.Actions, 365}} {
+		if *p.v == 0 {
+			*p.v = p.def
+		}
+	}
+	if r.Interval == 0 {
+		r.Interval = time.Hour
+	}
+	return c
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BatchRows < 1 {
+		errs = append(errs, fmt.Errorf("analyzer.batch_rows: %d must be at least 1", c.BatchRows))
+	}
+	if c.BatchInterval <= 0 {
+		errs = append(errs, errors.New("analyzer.batch_interval: must be positive"))
+	}
+	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		errs = append(errs, errors.New("analyzer.retry_initial/retry_max: need 0 < retry_initial <= retry_max"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("analyzer.shutdown_timeout: must be positive"))
+	}
+	if c.Retention.Interval <= 0 {
+		errs = append(errs, errors.New("analyzer.retention.interval: must be positive"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,48 @@
+package analyzer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	lag          *prometheus.GaugeVec
+	batchRows    prometheus.Histogram
+	insertDur    *prometheus.HistogramVec
+	rows         *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	insertErrors *prometheus.CounterVec
+	chUp         prometheus.Gauge
+	hookErrors   *prometheus.CounterVec
+	commitErrors prometheus.Counter
+	retention    *prometheus.CounterVec
+	fetchErrors  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "mcpwatch_analyzer_"
+	m := &metrics{
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag",
+			Help: "Records between the last polled offset and the high watermark, per partition."}, []string{"topic", "partition"}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_rows",
+			Help: "Events per flushed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		insertDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "insert_duration_seconds",
+			Help: "Latency of successful ClickHouse inserts.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"table"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "rows_inserted_total",
+			Help: "Rows inserted into ClickHouse (replays included)."}, []string{"table"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_lettered_total",
+			Help: "Records sent to the dead-letter topic."}, []string{"reason"}),
+		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "insert_errors_total",
+			Help: "Failed insert attempts (each is retried)."}, []string{"table"}),
+		chUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "clickhouse_up",
+			Help: "1 when the last ClickHouse write succeeded."}),
+		hookErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "hook_errors_total",
+			Help: "Detector and finding-sink errors."}, []string{"hook"}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commit_errors_total",
+			Help: "Failed offset commits (the batch is replayed; replays are idempotent)."}),
+		retention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retention_dropped_partitions_total",
+			Help: "Partitions dropped by retention."}, []string{"table"}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "fetch_errors_total",
+			Help: "Errors returned by Kafka fetches."}),
+	}
+	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
+		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors)
+	return m
+}

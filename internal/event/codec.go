@@ -423,7 +423,7 @@ func sliceStrings(v pcommon.Value) []string {
 	s := v.Slice()
 	out := make([]string, s.Len())
 	for i := range out {
-		out[i] = s.At(i).AsString()
+		out[i] = valueString(s.At(i))
 	}
 	return out
 }

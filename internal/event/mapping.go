@@ -48,6 +48,9 @@ const (
 	// value in bytes (values are cut at a UTF-8 boundary).
 	MaxExtraKeyLen   = 128
 	MaxExtraValueLen = 1024
+	// MaxFieldLen caps identity fields (method, names, ids, ...) in bytes;
+	// Arguments, Result and tool definitions are capped by internal/redact.
+	MaxFieldLen = 1024
 	// maxValueDepth bounds recursion into nested OTLP values and JSON.
 	maxValueDepth = 32
 )
@@ -136,21 +139,21 @@ type resInfo struct {
 func (m *mapper) resource(attrs pcommon.Map) resInfo {
 	var r resInfo
 	if v, ok := attrs.Get("service.name"); ok {
-		r.serviceName = v.AsString()
+		r.serviceName = short(v)
 	}
 	if v, ok := attrs.Get("service.instance.id"); ok {
-		r.serviceInstance = v.AsString()
+		r.serviceInstance = short(v)
 	}
 	if v, ok := attrs.Get("host.name"); ok {
-		r.hostName = v.AsString()
+		r.hostName = short(v)
 	}
 	if v, ok := attrs.Get("mcpwatch.observer"); ok {
-		r.observer = parseObserver(v.AsString())
+		r.observer = parseObserver(short(v))
 	}
 	r.tenant = m.o.Tenant
 	if r.tenant == "" {
 		if v, ok := attrs.Get("mcpwatch.tenant"); ok {
-			r.tenant = v.AsString()
+			r.tenant = short(v)
 		}
 	}
 	if r.tenant == "" {
@@ -206,16 +209,16 @@ func (m *mapper) applyAttrs(e *Event, s *scratch, attrs pcommon.Map) {
 		if !ok {
 			switch k {
 			case "traceloop.entity.input":
-				s.tlInput, s.hasTraceloop = v.AsString(), true
+				s.tlInput, s.hasTraceloop = valueString(v), true
 				return true
 			case "traceloop.entity.output":
-				s.tlOutput, s.hasTraceloop = v.AsString(), true
+				s.tlOutput, s.hasTraceloop = valueString(v), true
 				return true
 			case "traceloop.span.kind":
-				s.tlSpanKind, s.hasTraceloop = v.AsString(), true
+				s.tlSpanKind, s.hasTraceloop = short(v), true
 				return true
 			case "traceloop.entity.name":
-				s.tlName, s.hasTraceloop = v.AsString(), true
+				s.tlName, s.hasTraceloop = short(v), true
 				return true
 			}
 			addExtra(e, s, k, v)
@@ -245,49 +248,49 @@ func addExtra(e *Event, s *scratch, k string, v pcommon.Value) {
 func setField(e *Event, s *scratch, f field, v pcommon.Value) {
 	switch f {
 	case fMethod:
-		e.Method = v.AsString()
+		e.Method = short(v)
 	case fProtocolVersion:
-		e.ProtocolVersion = v.AsString()
+		e.ProtocolVersion = short(v)
 	case fTransport:
-		e.Transport = v.AsString()
+		e.Transport = short(v)
 	case fSessionID:
-		e.SessionID = v.AsString()
+		e.SessionID = short(v)
 	case fRequestID:
-		e.RequestID = v.AsString()
+		e.RequestID = short(v)
 	case fConversationID:
-		e.ConversationID = v.AsString()
+		e.ConversationID = short(v)
 	case fAgentID:
-		e.AgentID = v.AsString()
+		e.AgentID = short(v)
 	case fAgentName:
-		e.AgentName = v.AsString()
+		e.AgentName = short(v)
 	case fUserID:
-		e.UserID = v.AsString()
+		e.UserID = short(v)
 	case fClientName:
-		e.ClientName = v.AsString()
+		e.ClientName = short(v)
 	case fClientVersion:
-		e.ClientVersion = v.AsString()
+		e.ClientVersion = short(v)
 	case fClientAddress:
-		e.ClientAddress = v.AsString()
+		e.ClientAddress = short(v)
 	case fUserAgent:
-		e.UserAgent = v.AsString()
+		e.UserAgent = short(v)
 	case fServerName:
-		e.ServerName = v.AsString()
+		e.ServerName = short(v)
 	case fServerVersion:
-		e.ServerVersion = v.AsString()
+		e.ServerVersion = short(v)
 	case fServerAddress:
-		e.ServerAddress = v.AsString()
+		e.ServerAddress = short(v)
 	case fServerPort:
 		if n, ok := valueInt(v); ok && n >= 0 && n <= 65535 {
 			e.ServerPort = uint16(n)
 		}
 	case fToolName:
-		e.ToolName = v.AsString()
+		e.ToolName = short(v)
 	case fToolCallID:
-		e.ToolCallID = v.AsString()
+		e.ToolCallID = short(v)
 	case fPromptName:
-		e.PromptName = v.AsString()
+		e.PromptName = short(v)
 	case fResourceURI:
-		e.ResourceURI = v.AsString()
+		e.ResourceURI = short(v)
 	case fArguments:
 		e.Arguments = valueString(v)
 		e.ArgumentsSize = clampU32(len(e.Arguments))
@@ -295,15 +298,15 @@ func setField(e *Event, s *scratch, f field, v pcommon.Value) {
 		e.Result = valueString(v)
 		e.ResultSize = clampU32(len(e.Result))
 	case fErrorType:
-		e.ErrorType = v.AsString()
+		e.ErrorType = short(v)
 	case fStatusCode:
 		if n, ok := valueInt(v); ok && n >= -1<<31 && n < 1<<31 {
 			e.StatusCode = int32(n)
 		}
 	case fOrigin:
-		e.Origin = v.AsString()
+		e.Origin = short(v)
 	case fTokenSubject:
-		e.TokenSubject = v.AsString()
+		e.TokenSubject = short(v)
 	case fTokenAudience:
 		e.TokenAudience = valueString(v)
 	case fTokenExpires:
@@ -311,27 +314,27 @@ func setField(e *Event, s *scratch, f field, v pcommon.Value) {
 	case fScopes:
 		e.Scopes = valueStrings(v)
 	case fToolDescription:
-		e.ToolDescription = v.AsString()
+		e.ToolDescription = valueString(v)
 	case fToolInputSchema:
 		e.ToolInputSchema = canonicalOrRaw(valueString(v))
 	case fToolAnnotations:
 		e.ToolAnnotations = canonicalOrRaw(valueString(v))
 	case fObserver:
-		s.observer = parseObserver(v.AsString())
+		s.observer = parseObserver(short(v))
 	case fDecision:
-		s.decision = v.AsString()
+		s.decision = short(v)
 	case fIsError:
 		if v.Type() == pcommon.ValueTypeBool {
 			s.isError = v.Bool()
 		} else {
-			s.isError, _ = strconv.ParseBool(v.AsString())
+			s.isError, _ = strconv.ParseBool(short(v))
 		}
 	case fOperation:
-		s.operation = v.AsString()
+		s.operation = short(v)
 	case fToolDefinitions:
 		s.toolDefs = valueString(v)
 	case fEventName:
-		s.eventName = v.AsString()
+		s.eventName = short(v)
 	case fTenant:
 		// Only the resource attribute (or the sender) sets the tenant; a
 		// record-level mcpwatch.tenant is ignored so a sender cannot spoof it.
@@ -619,7 +622,7 @@ func exceptionType(span ptrace.Span) string {
 			continue
 		}
 		if v, ok := ev.Attributes().Get("exception.type"); ok {
-			return v.AsString()
+			return short(v)
 		}
 	}
 	return ""

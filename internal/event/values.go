@@ -30,6 +30,11 @@ func valueString(v pcommon.Value) string {
 	return v.AsString()
 }
 
+// short renders v as a string of at most MaxFieldLen bytes.
+func short(v pcommon.Value) string {
+	return truncateUTF8(valueString(v), MaxFieldLen)
+}
+
 // appendValueJSON writes v as JSON; nesting deeper than maxValueDepth is
 // written as null so hostile input cannot exhaust the stack.
 func appendValueJSON(b []byte, v pcommon.Value, depth int) []byte {
@@ -170,11 +175,11 @@ func valueStrings(v pcommon.Value) []string {
 		s := v.Slice()
 		out := make([]string, 0, s.Len())
 		for i := 0; i < s.Len() && i < MaxExtraAttrs; i++ {
-			out = append(out, truncateUTF8(s.At(i).AsString(), MaxExtraValueLen))
+			out = append(out, truncateUTF8(valueString(s.At(i)), MaxExtraValueLen))
 		}
 		return out
 	}
-	f := strings.FieldsFunc(v.AsString(), func(r rune) bool { return r == ' ' || r == ',' })
+	f := strings.FieldsFunc(short(v), func(r rune) bool { return r == ' ' || r == ',' })
 	if len(f) == 0 {
 		return nil
 	}

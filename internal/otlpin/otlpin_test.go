@@ -1,0 +1,205 @@
+package otlpin
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		c    Class
+		http int
+		grpc codes.Code
+	}{
+		{Permanent, 400, codes.InvalidArgument},
+		{Unauthenticated, 401, codes.Unauthenticated},
+		{RateLimited, 429, codes.ResourceExhausted},
+		{Unavailable, 503, codes.Unavailable},
+		{TooLarge, 413, codes.ResourceExhausted},
+		{UnsupportedMediaType, 415, codes.InvalidArgument},
+		{MethodNotAllowed, 405, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		if got := tt.c.HTTPStatus(); got != tt.http {
+			t.Errorf("class %d: HTTP %d, want %d", tt.c, got, tt.http)
+		}
+		if got := tt.c.GRPCCode(); got != tt.grpc {
+			t.Errorf("class %d: gRPC %s, want %s", tt.c, got, tt.grpc)
+		}
+	}
+	e := NewError(RateLimited, "r", 1500*time.Millisecond, nil, "slow down")
+	if st := e.grpcStatus(); len(st.Details()) != 1 {
+		t.Errorf("rate limited without RetryInfo: %v", st.Details())
+	}
+	if got := retryAfterHeader(1500 * time.Millisecond); got != "2" {
+		t.Errorf("Retry-After for 1.5s = %q, want 2 (rounded up)", got)
+	}
+	if c := classify(io.EOF, time.Second); c.Class != Unavailable {
+		t.Errorf("unknown errors must be retryable, got class %d", c.Class)
+	}
+}
+
+func TestAuthenticator(t *testing.T) {
+	t.Setenv("TOK_B", "bbb")
+	a, err := newAuthenticator(AuthConfig{
+		Tokens:            []TokenConfig{{Tenant: "a", Token: "aaa"}, {Tenant: "b", TokenEnv: "TOK_B"}},
+		ClientCertTenants: map[string]string{"gw.example": "c"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "other"}, DNSNames: []string{"gw.example"}}
+	tests := []struct {
+		authz  string
+		chains [][]*x509.Certificate
+		tenant string
+		ok     bool
+	}{
+		{"Bearer aaa", nil, "a", true},
+		{"bearer bbb", nil, "b", true},
+		{"Bearer aaa ", nil, "a", true},
+		{"Bearer nope", nil, "", false},
+		{"Basic aaa", nil, "", false},
+		{"aaa", nil, "", false},
+		{"", nil, "", false},
+		{"", [][]*x509.Certificate{{cert}}, "c", true},
+		{"Bearer nope", [][]*x509.Certificate{{cert}}, "", false}, // a wrong token is not rescued by a cert
+		{"", [][]*x509.Certificate{{{Subject: pkix.Name{CommonName: "stranger"}}}}, "", false},
+	}
+	for _, tt := range tests {
+		got, err := a.authenticate(tt.authz, tt.chains)
+		if (err == nil) != tt.ok || got != tt.tenant {
+			t.Errorf("authenticate(%q) = %q, %v; want %q ok=%v", tt.authz, got, err, tt.tenant, tt.ok)
+		}
+	}
+	if len(a.tokens) != 2 || strings.Contains(string(a.tokens[0].sum[:]), "aaa") {
+		t.Error("tokens must be kept only as hashes")
+	}
+	off, _ := newAuthenticator(AuthConfig{Disabled: true})
+	if got, err := off.authenticate("", nil); err != nil || got != "" {
+		t.Errorf("disabled auth: %q %v", got, err)
+	}
+}
+
+func TestTenantLimiter(t *testing.T) {
+	l := newTenantLimiter(LimitsConfig{TenantRate: 10, TenantBurst: 20, TenantRates: map[string]float64{"vip": -1}})
+	now := time.Now()
+	if ok, _ := l.allow("a", 20, now); !ok {
+		t.Error("burst refused")
+	}
+	ok, wait := l.allow("a", 5, now)
+	if ok || wait < 400*time.Millisecond || wait > 600*time.Millisecond {
+		t.Errorf("over burst: ok=%v wait=%s, want refused with ~0.5s", ok, wait)
+	}
+	if ok, _ := l.allow("b", 20, now); !ok {
+		t.Error("tenants must not share a bucket")
+	}
+	if ok, _ := l.allow("vip", 1e6, now); !ok {
+		t.Error("unlimited override refused")
+	}
+	if ok, _ := l.allow("a", 5, now.Add(time.Second)); !ok {
+		t.Error("bucket did not refill")
+	}
+	if ok, _ := l.allow("c", 1000, now); !ok {
+		t.Error("a request larger than the burst must pass when the bucket is full")
+	}
+}
+
+func TestByteSem(t *testing.T) {
+	s := &byteSem{max: 100}
+	if !s.tryAcquire(150) {
+		t.Error("one oversize request alone must run")
+	}
+	if s.tryAcquire(1) {
+		t.Error("acquired beyond max")
+	}
+	s.release(150)
+	if !s.tryAcquire(60) || s.tryAcquire(60) || !s.tryAcquire(40) {
+		t.Error("accounting wrong")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{Auth: AuthConfig{Disabled: true}}).WithDefaults().Validate(); err != nil {
+		t.Errorf("defaults with auth disabled: %v", err)
+	}
+	err := (Config{
+		GRPC:   ListenerConfig{Endpoint: "-"},
+		HTTP:   ListenerConfig{Endpoint: "-", TLS: ServerTLSConfig{RequireClientCert: true}},
+		Auth:   AuthConfig{ClientCertTenants: map[string]string{"x": "y"}},
+		Limits: LimitsConfig{TenantRate: -5},
+	}).WithDefaults().Validate()
+	for _, w := range []string{"both disabled", "require_client_cert", "client_cert_tenants", "tenant_rate"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want error mentioning %q, got %v", w, err)
+		}
+	}
+}
+
+// countingConsumer stands in for the collector: these tests and the fuzz
+// target exercise decoding and status mapping only (the real pipeline is
+// tested in internal/collector).
+type countingConsumer struct{ spans, logs int }
+
+func (c *countingConsumer) ConsumeTraces(_ context.Context, _ string, td ptrace.Traces) (Result, error) {
+	c.spans += td.SpanCount()
+	return Result{}, nil
+}
+
+func (c *countingConsumer) ConsumeLogs(_ context.Context, _ string, ld plog.Logs) (Result, error) {
+	c.logs += ld.LogRecordCount()
+	return Result{}, nil
+}
+
+func newTestReceiver(t testing.TB) *Receiver {
+	r, err := New(Config{Auth: AuthConfig{Disabled: true}, Limits: LimitsConfig{MaxRequestBytes: 1 << 20, TenantRate: -1}},
+		&countingConsumer{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// FuzzHTTPHandler: no body, content type or encoding may crash the
+// receiver or produce a 5xx.
+func FuzzHTTPHandler(f *testing.F) {
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"x"}]}]}]}`), "application/json", "", "/v1/traces")
+	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00}, "application/x-protobuf", "", "/v1/logs")
+	f.Add([]byte{0x1f, 0x8b, 0x08}, "application/x-protobuf", "gzip", "/v1/traces")
+	f.Add([]byte(`{}`), "application/json", "", "/v1/metrics")
+	r := newTestReceiver(f)
+	h := r.HTTPHandler()
+	f.Fuzz(func(t *testing.T, body []byte, ct, enc, path string) {
+		switch path {
+		case "/v1/traces", "/v1/logs", "/v1/metrics":
+		default:
+			path = "/v1/traces"
+		}
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Fatalf("status %d for %q %q: %s", w.Code, ct, enc, w.Body.String())
+		}
+	})
+}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -66,4 +67,44 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "adminpw"), kfake.User("SCRAM-SHA-512", "mcp", "s3cret"), kfake.User("PLAIN", "plain", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := t.TempDir()
+	pwFile := dir + "/pw"
+	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		sasl SASLConfig
+		ok   bool
+	}{
+		{"scram-256", SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "admin", Password: "adminpw"}, true},
+		{"scram-512 from file", SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "mcp", PasswordFile: pwFile}, true},
+		{"plain", SASLConfig{Mechanism: "PLAIN", Username: "plain", Password: "p"}, true},
+		{"wrong password", SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "admin", Password: "nope"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Brokers: c.ListenAddrs(), SASL: tt.sasl, DialTimeout: 2 * time.Second}
+			cl, err := NewClient(cfg, kgo.RequestRetries(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err = cl.Ping(ctx)
+			if (err == nil) != tt.ok {
+				t.Errorf("ping: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,9 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(r.cfg.Limits.MaxRequestBytes)), // bounds decompressed size too
 		grpc.MaxConcurrentStreams(1000),
+		// Recycle long-lived connections so new collector replicas behind a
+		// load balancer receive traffic (the collector is stateless).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
 	}
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestLoadConfigFull(t *testing.T) {
+	c, err := LoadConfig("testdata/full.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ClickHouse.Database != "audit" || c.ClickHouse.PasswordFile != "/run/secrets/clickhouse" || c.ClickHouse.DialTimeout != 5*time.Second {
+		t.Errorf("clickhouse %+v", c.ClickHouse)
+	}
+	if c.Analyzer.BatchRows != 20000 || c.Analyzer.BatchInterval != 500*time.Millisecond || c.Analyzer.AdminAddr != ":9464" {
+		t.Errorf("analyzer %+v", c.Analyzer)
+	}
+	if r := c.Analyzer.Retention; r.Events != 14 || r.Findings != -1 || r.Incidents != 365 || r.CallsPerMinute != 30 {
+		t.Errorf("retention %+v", r)
+	}
+	if *c.MigrateOnStart || c.Log.Level != "debug" || len(c.Kafka.Brokers) != 2 || c.Kafka.ClientID != "mcpwatch" {
+		t.Errorf("config %+v", c)
+	}
+}
+
+func TestLoadConfigTypoRejected(t *testing.T) {
+	_, err := LoadConfig("testdata/typo.yaml", noEnv)
+	if err == nil || !strings.Contains(err.Error(), "field adress not found") {
+		t.Fatalf("typo: %v", err)
+	}
+}
+
+func TestConfigInvalidReportsEverything(t *testing.T) {
+	c, err := LoadConfig("testdata/invalid.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.withDefaults().Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"kafka.brokers", "clickhouse.database", "only one of password", "analyzer.batch_rows", "log.level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestEnvAndFlagsOverride(t *testing.T) {
+	env := map[string]string{
+		"MCPWATCH_KAFKA_BROKERS":       "a:1, b:2",
+		"MCPWATCH_CLICKHOUSE_ADDR":     "ch:9000",
+		"MCPWATCH_CLICKHOUSE_PASSWORD": "secret",
+	}
+	c, err := LoadConfig("testdata/full.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Kafka.Brokers, ",") != "a:1,b:2" || c.ClickHouse.Addr[0] != "ch:9000" {
+		t.Errorf("env: %+v %+v", c.Kafka.Brokers, c.ClickHouse.Addr)
+	}
+	// The password stays in the environment; the file setting yields to it.
+	if c.ClickHouse.PasswordEnv != "MCPWATCH_CLICKHOUSE_PASSWORD" || c.ClickHouse.PasswordFile != "" || c.ClickHouse.Password != "" {
+		t.Errorf("password source %+v", c.ClickHouse)
+	}
+	t.Setenv("MCPWATCH_ANALYZER_CONFIG", "testdata/full.yaml")
+	c, err = loadWithFlags("run", []string{"-clickhouse-database", "flagdb", "-admin-addr", "-", "-group", "g2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClickHouse.Database != "flagdb" || c.Analyzer.AdminAddr != "-" || c.Analyzer.Group != "g2" {
+		t.Errorf("flags: %+v", c)
+	}
+	if _, err := loadWithFlags("run", []string{"extra"}); err == nil {
+		t.Error("stray argument accepted")
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	called := ""
+	subcommands["test-sub"] = func(args []string) int { called = strings.Join(args, " "); return 7 }
+	defer delete(subcommands, "test-sub")
+	if code := dispatch([]string{"test-sub", "x", "y"}); code != 7 || called != "x y" {
+		t.Fatalf("dispatch %d %q", code, called)
+	}
+	if code := dispatch([]string{"nope"}); code != 2 {
+		t.Fatalf("unknown command exit %d", code)
+	}
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/mcpwatch/mcpwatch/internal/analyzer"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+)
+
+// crashEnv makes the analyzer SIGKILL itself after the Nth batch's inserts
+// and before its commit: the replay test's crash point. Never set it in
+// production.
+const crashEnv = "MCPWATCH_TEST_CRASH_BEFORE_COMMIT"
+
+// commonFlags parses the flags shared by run and migrate into a config.
+func loadWithFlags(name string, args []string) (Config, error) {
+	fs := flag.NewFlagSet("analyzer "+name, flag.ContinueOnError)
+	path := fs.String("config", os.Getenv("MCPWATCH_ANALYZER_CONFIG"), "YAML config file (env MCPWATCH_ANALYZER_CONFIG)")
+	brokers := fs.String("kafka-brokers", "", "Kafka seed brokers, comma separated (env MCPWATCH_KAFKA_BROKERS)")
+	topic := fs.String("kafka-topic", "", "events topic (env MCPWATCH_KAFKA_TOPIC)")
+	chAddr := fs.String("clickhouse-addr", "", "ClickHouse native addresses, comma separated (env MCPWATCH_CLICKHOUSE_ADDR)")
+	chDB := fs.String("clickhouse-database", "", "ClickHouse database (env MCPWATCH_CLICKHOUSE_DATABASE)")
+	group := fs.String("group", "", "Kafka consumer group (env MCPWATCH_ANALYZER_GROUP)")
+	admin := fs.String("admin-addr", "", `admin listener, "-" disables (env MCPWATCH_ANALYZER_ADMIN_ADDR)`)
+	noMigrate := fs.Bool("no-migrate", false, "do not migrate on start (run only)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c, err := LoadConfig(*path, os.LookupEnv)
+	if err != nil {
+		return c, err
+	}
+	if *brokers != "" {
+		c.Kafka.Brokers = splitList(*brokers)
+	}
+	if *topic != "" {
+		c.Kafka.Topic = *topic
+	}
+	if *chAddr != "" {
+		c.ClickHouse.Addr = splitList(*chAddr)
+	}
+	if *chDB != "" {
+		c.ClickHouse.Database = *chDB
+	}
+	if *group != "" {
+		c.Analyzer.Group = *group
+	}
+	if *admin != "" {
+		c.Analyzer.AdminAddr = *admin
+	}
+	if *noMigrate {
+		f := false
+		c.MigrateOnStart = &f
+	}
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("invalid config:\n%w", err)
+	}
+	return c, nil
+}
+
+func newLogger(c LogConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func exitCode(name string, err error) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "analyzer %s: %v\n", name, err)
+	return 1
+}
+
+func migrateMain(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return exitCode("migrate", migrate(ctx, args))
+}
+
+func migrate(ctx context.Context, args []string) error {
+	c, err := loadWithFlags("migrate", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.Log)
+	st, err := store.Open(ctx, c.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
+	return nil
+}
+
+func runMain(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return exitCode("run", run(ctx, args))
+}
+
+func run(ctx context.Context, args []string) error {
+	c, err := loadWithFlags("run", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.Log)
+	st, err := store.Open(ctx, c.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *c.MigrateOnStart {
+		res, err := st.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
+	}
+	o := analyzer.Options{Kafka: c.Kafka, Config: c.Analyzer, Store: st, Logger: log}
+	if v := os.Getenv(crashEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%s: %q is not a positive batch number", crashEnv, v)
+		}
+		log.Warn("test hook armed: SIGKILL before a commit", "batch", n)
+		batches := 0
+		o.BeforeCommit = func() {
+			if batches++; batches == n {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL) //nolint:errcheck
+				select {}
+			}
+		}
+	}
+	a, err := analyzer.New(o)
+	if err != nil {
+		return err
+	}
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("analyzer stopped")
+	return nil
+}

@@ -16,6 +16,8 @@ cache="${MCPWATCH_CACHE:-$HOME/.cache/mcpwatch}"
 export MCPWATCH_CACHE="$cache"
 export PATH="$cache/bin:$PATH"
 bash scripts/install-deps.sh >/dev/null || { echo "bench: install-deps failed" >&2; exit 1; }
+# The peer OTel Collector for the collector comparison (cached after the first build).
+echo "bench: peer collector at $(bash scripts/build-otelcol.sh)"
 mkdir -p "$cache/bench"
 raw="$cache/bench/last.txt"
 # shellcheck disable=SC2086

@@ -87,68 +87,93 @@ const (
 	attrAttrValues      = "mcpwatch.attr_values"
 )
 
-var protoMarshaler plog.ProtoMarshaler
 var protoUnmarshaler plog.ProtoUnmarshaler
 
 // Marshal encodes events as one OTLP ExportLogsServiceRequest (protobuf).
+// It writes the protobuf directly (see protoenc.go): building pdata objects
+// first costs several times more; the tests check the output against pdata
+// and the reference OTLP protobuf types.
 func Marshal(events []Event) ([]byte, error) {
-	ld := plog.NewLogs()
-	rls := ld.ResourceLogs()
-	var lrs plog.LogRecordSlice
-	var prev *Event
-	for i := range events {
-		e := &events[i]
-		if prev == nil || prev.Tenant != e.Tenant || prev.ServiceName != e.ServiceName ||
-			prev.ServiceInstance != e.ServiceInstance || prev.HostName != e.HostName {
-			rl := rls.AppendEmpty()
-			ra := rl.Resource().Attributes()
-			ra.EnsureCapacity(4)
-			ra.PutStr(attrTenant, e.Tenant)
-			putStr(ra, attrServiceName, e.ServiceName)
-			putStr(ra, attrServiceInstance, e.ServiceInstance)
-			putStr(ra, attrHostName, e.HostName)
-			sl := rl.ScopeLogs().AppendEmpty()
-			sl.Scope().SetName(ScopeName)
-			lrs = sl.LogRecords()
-		}
-		prev = e
-		encodeRecord(e, lrs.AppendEmpty())
-	}
-	b, err := protoMarshaler.MarshalLogs(ld)
-	if err != nil {
-		return nil, fmt.Errorf("cannot marshal events: %w", err)
-	}
-	return b, nil
+	return appendRequest(nil, events)
 }
 
-func putStr(m pcommon.Map, k, v string) {
-	if v != "" {
-		m.PutStr(k, v)
+// encodeRecord lists the fields of one LogRecord for w: the single place
+// that decides how each Event field travels (decodeRecord is its inverse).
+func encodeRecord(w *pbWriter, e *Event) {
+	w.fixed64(1, tsNanos(e.Time))
+	w.fixed64(11, tsNanos(e.IngestedAt))
+	tid, tidOK := traceIDFromHex(e.TraceID)
+	if tidOK {
+		w.bytes(9, tid[:])
 	}
+	sid, sidOK := spanIDFromHex(e.SpanID)
+	if sidOK {
+		w.bytes(10, sid[:])
+	}
+	w.str(12, AuditEventName)
+	w.strAttr(attrEventName, AuditEventName)
+	w.strAttr(attrEventID, e.EventID)
+	w.strAttr(attrKind, string(e.Kind))
+	w.intAttr(attrDurationNs, int64(e.DurationNs))
+	w.strAttr(attrSource, string(e.Source))
+	w.strAttr(attrObserver, string(e.Observer))
+	if !tidOK {
+		w.strAttr(attrTraceID, e.TraceID)
+	}
+	if !sidOK {
+		w.strAttr(attrSpanID, e.SpanID)
+	}
+	w.strAttr(attrParentSpanID, e.ParentSpanID)
+	w.strAttr(attrMethod, e.Method)
+	w.strAttr(attrProtocolVersion, e.ProtocolVersion)
+	w.strAttr(attrTransport, e.Transport)
+	w.strAttr(attrSessionID, e.SessionID)
+	w.strAttr(attrRequestID, e.RequestID)
+	w.strAttr(attrConversationID, e.ConversationID)
+	w.strAttr(attrSessionKey, e.SessionKey)
+	w.strAttr(attrAgentID, e.AgentID)
+	w.strAttr(attrAgentName, e.AgentName)
+	w.strAttr(attrUserID, e.UserID)
+	w.strAttr(attrClientName, e.ClientName)
+	w.strAttr(attrClientVersion, e.ClientVersion)
+	w.strAttr(attrClientAddress, e.ClientAddress)
+	w.strAttr(attrUserAgent, e.UserAgent)
+	w.strAttr(attrServerName, e.ServerName)
+	w.strAttr(attrServerVersion, e.ServerVersion)
+	w.strAttr(attrServerAddress, e.ServerAddress)
+	w.intAttr(attrServerPort, int64(e.ServerPort))
+	w.strAttr(attrToolName, e.ToolName)
+	w.strAttr(attrToolCallID, e.ToolCallID)
+	w.strAttr(attrPromptName, e.PromptName)
+	w.strAttr(attrResourceURI, e.ResourceURI)
+	w.strAttr(attrArguments, e.Arguments)
+	w.strAttr(attrResult, e.Result)
+	w.intAttr(attrArgumentsSize, int64(e.ArgumentsSize))
+	w.intAttr(attrResultSize, int64(e.ResultSize))
+	w.strAttr(attrOutcome, string(e.Outcome))
+	w.strAttr(attrErrorType, e.ErrorType)
+	w.intAttr(attrStatusCode, int64(e.StatusCode))
+	w.strAttr(attrOrigin, e.Origin)
+	w.strAttr(attrTokenSubject, e.TokenSubject)
+	w.strAttr(attrTokenAudience, e.TokenAudience)
+	if !e.TokenExpires.IsZero() {
+		w.intAttr(attrTokenExpires, e.TokenExpires.UnixNano())
+	}
+	w.strsAttr(attrScopes, e.Scopes)
+	w.strAttr(attrToolDescription, e.ToolDescription)
+	w.strAttr(attrToolInputSchema, e.ToolInputSchema)
+	w.strAttr(attrToolAnnotations, e.ToolAnnotations)
+	w.strAttr(attrToolDefHash, e.ToolDefinitionHash)
+	w.strsAttr(attrTags, e.Tags)
+	w.strsAttr(attrAttrKeys, e.AttrKeys)
+	w.strsAttr(attrAttrValues, e.AttrValues)
 }
 
-func putInt(m pcommon.Map, k string, v int64) {
-	if v != 0 {
-		m.PutInt(k, v)
-	}
-}
-
-func putStrs(m pcommon.Map, k string, v []string) {
-	if len(v) == 0 {
-		return
-	}
-	s := m.PutEmptySlice(k)
-	s.EnsureCapacity(len(v))
-	for _, x := range v {
-		s.AppendEmpty().SetStr(x)
-	}
-}
-
-func timeToTS(t time.Time) pcommon.Timestamp {
+func tsNanos(t time.Time) uint64 {
 	if t.IsZero() {
 		return 0
 	}
-	return pcommon.NewTimestampFromTime(t)
+	return uint64(t.UnixNano())
 }
 
 func tsToTime(ts pcommon.Timestamp) time.Time {
@@ -156,74 +181,6 @@ func tsToTime(ts pcommon.Timestamp) time.Time {
 		return time.Time{}
 	}
 	return ts.AsTime().UTC()
-}
-
-func encodeRecord(e *Event, lr plog.LogRecord) {
-	lr.SetTimestamp(timeToTS(e.Time))
-	lr.SetObservedTimestamp(timeToTS(e.IngestedAt))
-	lr.SetEventName(AuditEventName)
-	a := lr.Attributes()
-	a.EnsureCapacity(24)
-	a.PutStr(attrEventName, AuditEventName)
-	putStr(a, attrEventID, e.EventID)
-	putStr(a, attrKind, string(e.Kind))
-	putInt(a, attrDurationNs, int64(e.DurationNs))
-	putStr(a, attrSource, string(e.Source))
-	putStr(a, attrObserver, string(e.Observer))
-	if id, ok := traceIDFromHex(e.TraceID); ok {
-		lr.SetTraceID(id)
-	} else {
-		putStr(a, attrTraceID, e.TraceID)
-	}
-	if id, ok := spanIDFromHex(e.SpanID); ok {
-		lr.SetSpanID(id)
-	} else {
-		putStr(a, attrSpanID, e.SpanID)
-	}
-	putStr(a, attrParentSpanID, e.ParentSpanID)
-	putStr(a, attrMethod, e.Method)
-	putStr(a, attrProtocolVersion, e.ProtocolVersion)
-	putStr(a, attrTransport, e.Transport)
-	putStr(a, attrSessionID, e.SessionID)
-	putStr(a, attrRequestID, e.RequestID)
-	putStr(a, attrConversationID, e.ConversationID)
-	putStr(a, attrSessionKey, e.SessionKey)
-	putStr(a, attrAgentID, e.AgentID)
-	putStr(a, attrAgentName, e.AgentName)
-	putStr(a, attrUserID, e.UserID)
-	putStr(a, attrClientName, e.ClientName)
-	putStr(a, attrClientVersion, e.ClientVersion)
-	putStr(a, attrClientAddress, e.ClientAddress)
-	putStr(a, attrUserAgent, e.UserAgent)
-	putStr(a, attrServerName, e.ServerName)
-	putStr(a, attrServerVersion, e.ServerVersion)
-	putStr(a, attrServerAddress, e.ServerAddress)
-	putInt(a, attrServerPort, int64(e.ServerPort))
-	putStr(a, attrToolName, e.ToolName)
-	putStr(a, attrToolCallID, e.ToolCallID)
-	putStr(a, attrPromptName, e.PromptName)
-	putStr(a, attrResourceURI, e.ResourceURI)
-	putStr(a, attrArguments, e.Arguments)
-	putStr(a, attrResult, e.Result)
-	putInt(a, attrArgumentsSize, int64(e.ArgumentsSize))
-	putInt(a, attrResultSize, int64(e.ResultSize))
-	putStr(a, attrOutcome, string(e.Outcome))
-	putStr(a, attrErrorType, e.ErrorType)
-	putInt(a, attrStatusCode, int64(e.StatusCode))
-	putStr(a, attrOrigin, e.Origin)
-	putStr(a, attrTokenSubject, e.TokenSubject)
-	putStr(a, attrTokenAudience, e.TokenAudience)
-	if !e.TokenExpires.IsZero() {
-		a.PutInt(attrTokenExpires, e.TokenExpires.UnixNano())
-	}
-	putStrs(a, attrScopes, e.Scopes)
-	putStr(a, attrToolDescription, e.ToolDescription)
-	putStr(a, attrToolInputSchema, e.ToolInputSchema)
-	putStr(a, attrToolAnnotations, e.ToolAnnotations)
-	putStr(a, attrToolDefHash, e.ToolDefinitionHash)
-	putStrs(a, attrTags, e.Tags)
-	putStrs(a, attrAttrKeys, e.AttrKeys)
-	putStrs(a, attrAttrValues, e.AttrValues)
 }
 
 func traceIDFromHex(s string) (pcommon.TraceID, bool) {

@@ -134,10 +134,13 @@ func TestCodecRejectsGarbageAndSkipsForeignRecords(t *testing.T) {
 		t.Error("garbage must fail")
 	}
 	// A foreign OTLP log record on the topic is skipped, ours is kept.
-	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	ours, _ := Marshal([]Event{{EventID: "ours"}})
+	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	lrs.AppendEmpty().Body().SetStr("some application log")
-	encodeRecord(&Event{EventID: "ours"}, lrs.AppendEmpty())
 	val, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,253 @@
+package event
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// A direct protobuf encoder for ExportLogsServiceRequest
+// (opentelemetry/proto/collector/logs/v1). Every message length is known
+// before it is written: pbWriter runs encodeRecord once counting bytes and
+// once writing them, and attribute sizes have closed forms (a KeyValue holds
+// a key and an AnyValue with a string, an int or an array of strings).
+//
+// Field numbers used:
+//   ExportLogsServiceRequest: 1 resource_logs
+//   ResourceLogs: 1 resource, 2 scope_logs
+//   Resource: 1 attributes          InstrumentationScope: 1 name
+//   ScopeLogs: 1 scope, 2 log_records
+//   LogRecord: 1 time_unix_nano (fixed64), 6 attributes, 9 trace_id,
+//              10 span_id, 11 observed_time_unix_nano (fixed64), 12 event_name
+//   KeyValue: 1 key, 2 value
+//   AnyValue: 1 string_value, 3 int_value, 5 array_value
+//   ArrayValue: 1 values
+
+const (
+	wtVarint  = 0
+	wtFixed64 = 1
+	wtBytes   = 2
+)
+
+// pbWriter counts bytes (counting) or writes them into b at off. b is
+// allocated to the exact size first, so writing never grows it and never
+// stores a pointer (no GC write barriers on the hot path).
+type pbWriter struct {
+	b        []byte
+	off      int
+	n        int
+	counting bool
+}
+
+func (w *pbWriter) varint(x uint64) {
+	for x >= 0x80 {
+		w.b[w.off] = byte(x) | 0x80
+		w.off++
+		x >>= 7
+	}
+	w.b[w.off] = byte(x)
+	w.off++
+}
+
+func (w *pbWriter) tag(num, wt int) { w.varint(uint64(num)<<3 | uint64(wt)) }
+
+func (w *pbWriter) raw(s string) { w.off += copy(w.b[w.off:], s) }
+
+func sov(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+func tagLen(num int) int { return sov(uint64(num) << 3) }
+
+// lenField is the size of a length-delimited field with an n-byte payload.
+func lenField(num, n int) int { return tagLen(num) + sov(uint64(n)) + n }
+
+func (w *pbWriter) fixed64(num int, v uint64) {
+	if v == 0 {
+		return
+	}
+	if w.counting {
+		w.n += tagLen(num) + 8
+		return
+	}
+	w.tag(num, wtFixed64)
+	binary.LittleEndian.PutUint64(w.b[w.off:], v)
+	w.off += 8
+}
+
+func (w *pbWriter) bytes(num int, v []byte) {
+	if w.counting {
+		w.n += lenField(num, len(v))
+		return
+	}
+	w.tag(num, wtBytes)
+	w.varint(uint64(len(v)))
+	w.off += copy(w.b[w.off:], v)
+}
+
+func (w *pbWriter) str(num int, v string) {
+	if w.counting {
+		w.n += lenField(num, len(v))
+		return
+	}
+	w.tag(num, wtBytes)
+	w.varint(uint64(len(v)))
+	w.raw(v)
+}
+
+// attrField is the attributes field number of both Resource and LogRecord.
+const attrField = 6
+
+func anyStrSize(v string) int { return lenField(1, len(v)) }
+
+func kvSize(key string, anySize int) int { return lenField(1, len(key)) + lenField(2, anySize) }
+
+func (w *pbWriter) kvHeader(num int, key string, anySize int) {
+	kv := kvSize(key, anySize)
+	w.tag(num, wtBytes)
+	w.varint(uint64(kv))
+	w.tag(1, wtBytes)
+	w.varint(uint64(len(key)))
+	w.raw(key)
+	w.tag(2, wtBytes)
+	w.varint(uint64(anySize))
+}
+
+// strAttrN writes a string attribute as field num (6 for log records,
+// 1 for resources); empty values are omitted.
+func (w *pbWriter) strAttrN(num int, key, v string) {
+	if v == "" {
+		return
+	}
+	as := anyStrSize(v)
+	if w.counting {
+		w.n += lenField(num, kvSize(key, as))
+		return
+	}
+	w.kvHeader(num, key, as)
+	w.tag(1, wtBytes)
+	w.varint(uint64(len(v)))
+	w.raw(v)
+}
+
+func (w *pbWriter) strAttr(key, v string) { w.strAttrN(attrField, key, v) }
+
+func (w *pbWriter) intAttr(key string, v int64) {
+	if v == 0 {
+		return
+	}
+	as := tagLen(3) + sov(uint64(v))
+	if w.counting {
+		w.n += lenField(attrField, kvSize(key, as))
+		return
+	}
+	w.kvHeader(attrField, key, as)
+	w.tag(3, wtVarint)
+	w.varint(uint64(v))
+}
+
+func (w *pbWriter) strsAttr(key string, vs []string) {
+	if len(vs) == 0 {
+		return
+	}
+	arr := 0
+	for _, v := range vs {
+		arr += lenField(1, anyStrSize(v))
+	}
+	as := lenField(5, arr)
+	if w.counting {
+		w.n += lenField(attrField, kvSize(key, as))
+		return
+	}
+	w.kvHeader(attrField, key, as)
+	w.tag(5, wtBytes)
+	w.varint(uint64(arr))
+	for _, v := range vs {
+		w.tag(1, wtBytes)
+		w.varint(uint64(anyStrSize(v)))
+		w.tag(1, wtBytes)
+		w.varint(uint64(len(v)))
+		w.raw(v)
+	}
+}
+
+func recordSize(e *Event) int {
+	w := pbWriter{counting: true}
+	encodeRecord(&w, e)
+	return w.n
+}
+
+func resourceAttrs(w *pbWriter, e *Event) {
+	const resAttrField = 1
+	w.strAttrN(resAttrField, attrTenant, e.Tenant)
+	w.strAttrN(resAttrField, attrServiceName, e.ServiceName)
+	w.strAttrN(resAttrField, attrServiceInstance, e.ServiceInstance)
+	w.strAttrN(resAttrField, attrHostName, e.HostName)
+}
+
+func sameResource(a, b *Event) bool {
+	return a.Tenant == b.Tenant && a.ServiceName == b.ServiceName &&
+		a.ServiceInstance == b.ServiceInstance && a.HostName == b.HostName
+}
+
+// appendRequest appends the ExportLogsServiceRequest for events to b.
+func appendRequest(b []byte, events []Event) ([]byte, error) {
+	var sizesBuf [8]int
+	sizes := sizesBuf[:0]
+	if len(events) > len(sizesBuf) {
+		sizes = make([]int, 0, len(events))
+	}
+	for i := range events {
+		sizes = append(sizes, recordSize(&events[i]))
+	}
+	scopeSize := lenField(1, len(ScopeName)) // InstrumentationScope{name}
+	// First pass: the total, to allocate once.
+	total := 0
+	for i := 0; i < len(events); {
+		j, recs := i, 0
+		for ; j < len(events) && sameResource(&events[i], &events[j]); j++ {
+			recs += lenField(2, sizes[j])
+		}
+		rw := pbWriter{counting: true}
+		resourceAttrs(&rw, &events[i])
+		sl := lenField(1, scopeSize) + recs
+		rl := lenField(1, rw.n) + lenField(2, sl)
+		total += lenField(1, rl)
+		i = j
+	}
+	start := len(b)
+	if cap(b)-len(b) < total {
+		nb := make([]byte, len(b), len(b)+total)
+		copy(nb, b)
+		b = nb
+	}
+	w := pbWriter{b: b[:start+total], off: start}
+	for i := 0; i < len(events); {
+		j, recs := i, 0
+		for ; j < len(events) && sameResource(&events[i], &events[j]); j++ {
+			recs += lenField(2, sizes[j])
+		}
+		rw := pbWriter{counting: true}
+		resourceAttrs(&rw, &events[i])
+		sl := lenField(1, scopeSize) + recs
+		rl := lenField(1, rw.n) + lenField(2, sl)
+		w.tag(1, wtBytes) // resource_logs
+		w.varint(uint64(rl))
+		w.tag(1, wtBytes) // resource
+		w.varint(uint64(rw.n))
+		resourceAttrs(&w, &events[i])
+		w.tag(2, wtBytes) // scope_logs
+		w.varint(uint64(sl))
+		w.tag(1, wtBytes) // scope
+		w.varint(uint64(scopeSize))
+		w.str(1, ScopeName)
+		for k := i; k < j; k++ {
+			w.tag(2, wtBytes) // log_records
+			w.varint(uint64(sizes[k]))
+			encodeRecord(&w, &events[k])
+		}
+		i = j
+	}
+	if w.off != len(w.b) {
+		return nil, fmt.Errorf("cannot encode events: size mismatch %d != %d", w.off, len(w.b)) // a bug in the size functions
+	}
+	return w.b, nil
+}

@@ -155,3 +155,13 @@ func norm(e event.Event) event.Event {
 	}
 	return e
 }
+
+// BenchmarkBenign measures the generator (events per second).
+func BenchmarkBenign(b *testing.B) {
+	b.ReportAllocs()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		n += len(Benign(int64(i), 10000).Events)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}

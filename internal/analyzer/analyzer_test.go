@@ -67,7 +67,9 @@ func TestConsumeInsertDeadLetterAndCommit(t *testing.T) {
 	produce(t, k.Brokers, "ev", evs[500:])
 	waitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
-		return n == uint64(len(evs)), fmt.Sprint(n)
+		// The rollup's part becomes visible just after the events' part.
+		c, _ := st.CallsTotal(context.Background(), store.CallsQuery{Tenant: "acme", From: base, To: base.Add(time.Hour)})
+		return n == uint64(len(evs)) && c == 990, fmt.Sprint(n, c)
 	})
 	waitUntil(t, "sink saw the findings", time.Minute, func() (bool, string) { return sink.len() == 100, fmt.Sprint(sink.len()) })
 

@@ -233,7 +233,7 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 	fmt.Fprintf(w, "  Kafka              %s  topic %s (OTLP logs protobuf, one event per record)\n", strings.Join(s.Kafka.Brokers, ","), s.Topic)
 	fmt.Fprintf(w, "  ClickHouse         clickhouse-client --port %s --database %s   (tables: events, tool_definitions, findings, incidents, actions, calls_per_minute)\n", portOf(s.CH.Addr), s.CH.Database)
 	if s.AnalyzerURL != "" {
-		fmt.Fprintf(w, "  analyzer API       curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", s.APIToken, s.AnalyzerURL)
+		fmt.Fprintf(w, "  analyzer admin     %s/metrics  %s/readyz\n", s.AnalyzerURL, s.AnalyzerURL)
 	}
 	fmt.Fprintf(w, "  webhook receiver   %s (%d notifications received)\n", s.Webhook.URL, len(s.Webhook.Received()))
 	fmt.Fprintf(w, "  logs               %s/*.log\n", s.Dir)

@@ -45,6 +45,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("kafka holds %d records, want %d", r.KafkaRecords, len(c.Events))
 	}
 
+	// The analyzer wrote every event to ClickHouse.
+	if s.AnalyzerURL == "" {
+		t.Fatal("the analyzer did not start (cmd/analyzer missing?)")
+	}
+	if r.EventsInClickHouse != uint64(len(c.Events)) {
+		t.Fatalf("clickhouse holds %d events, want %d", r.EventsInClickHouse, len(c.Events))
+	}
+
 	// The calls table adds up to the scenario's messages, per tenant.
 	wantMsgs := map[string]int{}
 	for _, l := range c.Events {

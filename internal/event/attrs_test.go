@@ -1,6 +1,7 @@
 package event
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,5 +195,18 @@ func TestAttributeRank(t *testing.T) {
 			}
 		}
 		eq(t, "tool name with order "+order[0], s.one(t, MapOptions{}).ToolName, "standard")
+	}
+}
+
+// TestAttributeTableDocumented keeps docs/event.md in step with the table.
+func TestAttributeTableDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/event.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range attributeTable {
+		if !strings.Contains(string(doc), "| `"+row.Key+"` |") {
+			t.Errorf("docs/event.md does not document %s", row.Key)
+		}
 	}
 }

@@ -90,10 +90,10 @@ func builtin() []detector {
 			group: 1},
 		// "password": "…", "api_key": "…" (also with escaped quotes inside a
 		// JSON string) and password=… / token=… in URLs, env and CLIs.
-		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "key", "pwd", "credential", "authorization"}, fold: true,
+		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "pwd", "credential", "authorization"}, fold: true,
 			re:    regexp.MustCompile(`(?i)\\?"([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*)\\?"\s*:\s*\\?"((?:[^"\\]|\\[^"])+)\\?"`),
 			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
-		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "key", "pwd"}, fold: true,
+		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "pwd"}, fold: true,
 			re:    regexp.MustCompile(`(?i)(?:^|[^A-Za-z0-9_.\-])([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey)[A-Za-z0-9_.\-]*)=([^&\s"'\\,;]{4,})`),
 			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
 	}

@@ -162,8 +162,9 @@ func New(cfg Config) (*Redactor, error) {
 // prefilter finds, in one pass over a text, which detector triggers occur
 // in it; only the detectors whose triggers occur run their regexp.
 type prefilter struct {
-	trigs []trigger
-	first [256][]uint8 // byte -> indices of triggers starting with it
+	trigs  []trigger
+	first  [256][]uint8    // byte -> indices of triggers starting with it
+	bigram [1 << 10]uint64 // bitset over the first two bytes of every trigger
 }
 
 type trigger struct {
@@ -172,7 +173,8 @@ type trigger struct {
 }
 
 // maxTriggers is the number of distinct triggers the one-pass prefilter
-// tracks; detectors with further triggers always run.
+// tracks; detectors with further triggers, or with a one-byte trigger,
+// always run.
 const maxTriggers = 64
 
 // add registers a trigger and returns its bit, or 0 when the table is full.
@@ -185,8 +187,8 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 			return 1 << i
 		}
 	}
-	if len(p.trigs) == maxTriggers || s == "" {
-		return 0
+	if len(p.trigs) == maxTriggers || len(s) < 2 {
+		return 0 // untracked: the detector always runs
 	}
 	i := uint8(len(p.trigs))
 	p.trigs = append(p.trigs, trigger{s: s, fold: fold})
@@ -195,13 +197,29 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 	if fold && upper(c) != c {
 		p.first[upper(c)] = append(p.first[upper(c)], i)
 	}
+	c1 := s[1]
+	p.setBigram(c, c1)
+	if fold {
+		p.setBigram(upper(c), c1)
+		p.setBigram(c, upper(c1))
+		p.setBigram(upper(c), upper(c1))
+	}
 	return 1 << i
+}
+
+func (p *prefilter) setBigram(a, b byte) {
+	k := uint16(a)<<8 | uint16(b)
+	p.bigram[k>>6] |= 1 << (k & 63)
 }
 
 // scan returns the set of triggers occurring in s.
 func (p *prefilter) scan(s string) uint64 {
 	var found uint64
-	for i := 0; i < len(s); i++ {
+	for i := 0; i+1 < len(s); i++ {
+		k := uint16(s[i])<<8 | uint16(s[i+1])
+		if p.bigram[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
 		for _, ti := range p.first[s[i]] {
 			bit := uint64(1) << ti
 			if found&bit != 0 {

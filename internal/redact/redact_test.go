@@ -280,3 +280,21 @@ func TestConfig(t *testing.T) {
 		t.Errorf("defaults %d %d", d.maxArgs, d.maxResult)
 	}
 }
+
+// TestBuiltinTriggersTracked: every built-in detector is gated by the
+// one-pass prefilter (none falls back to always running its regexp).
+func TestBuiltinTriggersTracked(t *testing.T) {
+	r := mustNew(t, Config{})
+	for _, d := range r.detectors {
+		if d.always || d.mask == 0 {
+			t.Errorf("detector %s runs always", d.kind)
+		}
+	}
+	r = mustNew(t, Config{Rules: []Rule{{Kind: "x", Pattern: "x=(\\d+)", Triggers: []string{"x"}}}})
+	if !r.detectors[len(r.detectors)-1].always {
+		t.Error("a one-byte trigger must make the rule always run")
+	}
+	if got, _ := r.Redact("abc x=12345"); got != "abc x="+red("x", "12345") {
+		t.Errorf("one-byte trigger rule: %s", got)
+	}
+}

@@ -773,14 +773,14 @@ func (g *gen) runAttack(as []*agent, c attackCase, k int, t time.Time) {
 	s.normal(1)
 }
 
-// Attacks generates every attack case, one every 30 minutes from
+// Attacks generates every attack case, one every 20 minutes from
 // BaseTime+AttackOffset. Each case is a session with normal calls around
 // the attack.
 func Attacks(seed int64) Corpus {
 	g := newGen(seed, 2)
 	as := agents()
 	for i, c := range attackCases() {
-		g.runAttack(as, c, i, BaseTime.Add(AttackOffset+time.Duration(i)*30*time.Minute))
+		g.runAttack(as, c, i, BaseTime.Add(AttackOffset+time.Duration(i)*20*time.Minute))
 	}
 	return Merge(*g.out)
 }

@@ -149,6 +149,33 @@ func startClickHouseOnce(ctx context.Context, dir string) (*CHServer, error) {
 // Stop terminates the server and waits for it.
 func (s *CHServer) Stop() { s.p.stop(15 * time.Second) }
 
+// Restart starts a stopped (or killed) server again on the same ports and
+// data, and waits until it answers. Stop (or the stop function returned by
+// StartClickHouse) stops the restarted process.
+func (s *CHServer) Restart(ctx context.Context) error {
+	if !s.p.exited() {
+		return errors.New("cannot restart clickhouse: it is still running")
+	}
+	logPath := filepath.Join(s.dir, "log", "stdout.log")
+	cmd := exec.Command(ClickHouseBinary, "--config-file="+filepath.Join(s.dir, "config.xml"))
+	cmd.Dir = s.dir
+	p, err := startProc(cmd, logPath)
+	if err != nil {
+		return err
+	}
+	s.p = p
+	err = waitFor(60*time.Second, p, func() error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return pingClickHouse(ctx, s.Addr)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot restart clickhouse-server: %w\n%s", err, tail(logPath, 2000))
+	}
+	return nil
+}
+
 // Kill SIGKILLs the server (for crash tests) and waits.
 func (s *CHServer) Kill() { s.p.kill() }
 

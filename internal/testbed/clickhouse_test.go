@@ -90,4 +90,19 @@ func TestStartClickHouseStops(t *testing.T) {
 	if err := pingClickHouse(ctx, s.Addr); err == nil {
 		t.Fatal("server still answers after stop")
 	}
+
+	// Restart on the same port and data: the database is still there.
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	conn, err = ch.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = 'demo'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("database demo after restart: count %d, err %v", n, err)
+	}
 }

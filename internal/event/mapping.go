@@ -68,6 +68,7 @@ const (
 // Non-MCP spans are dropped and counted. It never panics on any input.
 func FromTraces(td ptrace.Traces, o MapOptions) Batch {
 	m := newMapper(o)
+	m.b.Events = make([]Event, 0, td.SpanCount())
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -90,6 +91,7 @@ func FromTraces(td ptrace.Traces, o MapOptions) Batch {
 // onto events. Other records are dropped and counted. It never panics.
 func FromLogs(ld plog.Logs, o MapOptions) Batch {
 	m := newMapper(o)
+	m.b.Events = make([]Event, 0, ld.LogRecordCount())
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -189,6 +191,7 @@ type scratch struct {
 	tlSpanKind, tlName string
 	hasTraceloop       bool
 	extrasDropped      int
+	attrCount          int // attributes on the span/record, to size the extras once
 }
 
 // take reports whether the alias may set its field (no better-ranked alias
@@ -204,6 +207,7 @@ func (s *scratch) take(a alias) bool {
 
 // applyAttrs reads attrs onto e. Unknown attributes become extras.
 func (m *mapper) applyAttrs(e *Event, s *scratch, attrs pcommon.Map) {
+	s.attrCount = attrs.Len()
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		a, ok := attrIndex[k]
 		if !ok {
@@ -240,6 +244,10 @@ func addExtra(e *Event, s *scratch, k string, v pcommon.Value) {
 	if len(e.AttrKeys) >= MaxExtraAttrs {
 		s.extrasDropped++
 		return
+	}
+	if e.AttrKeys == nil {
+		n := min(s.attrCount, MaxExtraAttrs) + 1
+		e.AttrKeys, e.AttrValues = make([]string, 0, n), make([]string, 0, n)
 	}
 	e.AttrKeys = append(e.AttrKeys, truncateUTF8(k, MaxExtraKeyLen))
 	e.AttrValues = append(e.AttrValues, truncateUTF8(valueString(v), MaxExtraValueLen))
@@ -438,24 +446,31 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		return
 	}
 	sid := span.SpanID()
-	e := Event{
+	m.b.Events = append(m.b.Events, Event{
 		Tenant:          res.tenant,
 		Kind:            KindMessage,
 		Source:          SourceSpan,
-		TraceID:         hex.EncodeToString(tid[:]),
 		ServiceName:     res.serviceName,
 		ServiceInstance: res.serviceInstance,
 		HostName:        res.hostName,
 		IngestedAt:      m.o.ReceivedAt,
 		Outcome:         OutcomeOK,
-	}
+	})
+	e := &m.b.Events[len(m.b.Events)-1]
+	// One allocation for event id, trace id and span id (slices of it).
+	var ids [64]byte
+	hex.Encode(ids[:32], tid[:])
+	n := 32
 	if !sid.IsEmpty() {
-		e.SpanID = hex.EncodeToString(sid[:])
+		hex.Encode(ids[32:48], sid[:])
+		n = 48
 	}
+	e.EventID = string(ids[:n])
+	e.TraceID = e.EventID[:32]
+	e.SpanID = e.EventID[32:n]
 	if p := span.ParentSpanID(); !p.IsEmpty() {
 		e.ParentSpanID = hex.EncodeToString(p[:])
 	}
-	e.EventID = e.TraceID + e.SpanID
 	start, end := span.StartTimestamp(), span.EndTimestamp()
 	if start != 0 {
 		e.Time = start.AsTime().UTC()
@@ -467,7 +482,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	}
 
 	var s scratch
-	m.applyAttrs(&e, &s, span.Attributes())
+	m.applyAttrs(e, &s, span.Attributes())
 
 	// Observer: attribute, else resource, else span kind.
 	e.Observer = s.observer
@@ -539,7 +554,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 
 	var defs []toolDef
 	if s.hasTraceloop {
-		defs = m.traceloop(&e, &s)
+		defs = m.traceloop(e, &s)
 	}
 
 	// Outcome: status, exceptions, error.type, isError, gateway decision.
@@ -572,8 +587,8 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 			e.StatusCode = int32(n)
 		}
 	}
-	m.finishOutcome(&e, &s)
-	m.finishSession(&e)
+	m.finishOutcome(e, &s)
+	m.finishSession(e)
 
 	if s.toolDefs != "" {
 		parsed, ok := parseToolDefinitions(s.toolDefs)
@@ -582,8 +597,10 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		}
 		defs = append(defs, parsed...)
 	}
-	m.b.Events = append(m.b.Events, e)
-	m.emitToolDefs(&e, defs)
+	if len(defs) > 0 {
+		msg := *e // emitToolDefs appends to m.b.Events: e may move
+		m.emitToolDefs(&msg, defs)
+	}
 }
 
 func (m *mapper) finishOutcome(e *Event, s *scratch) {

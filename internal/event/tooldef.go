@@ -18,13 +18,44 @@ type toolDef struct {
 	hasDescription bool
 	InputSchema    string // canonical JSON, "" when unknown
 	Annotations    string // canonical JSON, "" when unknown
+	// canonical says InputSchema and Annotations are known to be canonical
+	// JSON (or empty), so hashing need not parse them again.
+	canonical bool
 }
 
 func (d *toolDef) fill(e *Event) {
 	e.ToolDescription = d.Description
 	e.ToolInputSchema = d.InputSchema
 	e.ToolAnnotations = d.Annotations
+	if d.canonical {
+		e.ToolDefinitionHash = hashCanonicalDef(d.Name, d.Description, d.InputSchema, d.Annotations)
+		return
+	}
 	e.ToolDefinitionHash = ToolDefinitionHash(d.Name, d.Description, d.InputSchema, d.Annotations)
+}
+
+// hashCanonicalDef is ToolDefinitionHash for a schema and annotations that
+// are already canonical JSON or empty.
+func hashCanonicalDef(name, description, inputSchema, annotations string) string {
+	b := make([]byte, 0, 64+len(name)+len(description)+len(inputSchema)+len(annotations))
+	b = append(b, `{"annotations":`...)
+	b = appendOrNull(b, annotations)
+	b = append(b, `,"description":`...)
+	b = appendJSONString(b, description)
+	b = append(b, `,"inputSchema":`...)
+	b = appendOrNull(b, inputSchema)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, '}')
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func appendOrNull(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return append(b, s...)
 }
 
 // ToolDefinitionHash is the lowercase hex SHA-256 of the canonical JSON of
@@ -133,6 +164,15 @@ func appendCanonical(b []byte, v any, depth int) ([]byte, error) {
 	return b, nil
 }
 
+// canonical returns the canonical JSON of raw, or raw as is and false.
+func canonical(raw []byte) (string, bool) {
+	c, err := CanonicalJSON(raw)
+	if err != nil {
+		return string(raw), false
+	}
+	return string(c), true
+}
+
 // canonicalOrRaw returns the canonical JSON of s, or s unchanged if it is
 // not valid JSON (or too deep).
 func canonicalOrRaw(s string) string {
@@ -163,7 +203,7 @@ func (r *rawToolDef) toolDef() toolDef {
 	if r.Name == "" && r.Function != nil && r.Function.Function == nil {
 		return r.Function.toolDef()
 	}
-	d := toolDef{Name: r.Name}
+	d := toolDef{Name: r.Name, canonical: true}
 	if r.Description != nil {
 		d.Description, d.hasDescription = *r.Description, true
 	}
@@ -174,11 +214,16 @@ func (r *rawToolDef) toolDef() toolDef {
 	if len(schema) == 0 {
 		schema = r.Parameters
 	}
+	var ok bool
 	if len(schema) > 0 && string(schema) != "null" {
-		d.InputSchema = canonicalOrRaw(string(schema))
+		if d.InputSchema, ok = canonical(schema); !ok {
+			d.canonical = false
+		}
 	}
 	if len(r.Annotations) > 0 && string(r.Annotations) != "null" {
-		d.Annotations = canonicalOrRaw(string(r.Annotations))
+		if d.Annotations, ok = canonical(r.Annotations); !ok {
+			d.canonical = false
+		}
 	}
 	return d
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/redact"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
@@ -173,5 +174,21 @@ const evalEvents = 12000
 // even when the test passes (go test -v prints it too).
 func TestEval(t *testing.T) {
 	ev, table := runPack(t, loadPack(t), scenario.Eval(1, evalEvents))
+	checkQuality(t, ev, table)
+}
+
+// TestEvalRedacted is TestEval on what the analyzer really sees: events
+// redacted by the collector's default redactor (secrets replaced by
+// [REDACTED:kind:hash] markers).
+func TestEvalRedacted(t *testing.T) {
+	r, err := redact.New(redact.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := scenario.Eval(1, evalEvents)
+	for i := range c.Events {
+		r.Apply(&c.Events[i].Event)
+	}
+	ev, table := runPack(t, loadPack(t), c)
 	checkQuality(t, ev, table)
 }

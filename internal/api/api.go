@@ -314,7 +314,7 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Playbooks != nil {
 		runs = s.cfg.Playbooks.Runs(id)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incident": inc, "findings": findingsJSON(findings), "actions": actions, "playbook_runs": runs})
+	writeJSON(w, http.StatusOK, map[string]any{"incident": inc, "findings": incident.FindingsJSON(findings), "actions": actions, "playbook_runs": runs})
 }
 
 type actionBody struct {

@@ -184,8 +184,9 @@ func (s *CHStore) ListIncidents(ctx context.Context, f Filter) ([]Incident, uint
 const findingCols = `finding_id, tenant, ts, rule_id, rule_version, rule_title, rule_kind, severity, tags, group_key, summary,
  agent_id, user_id, session_key, server_name, tool_name, event_ids, evidence, incident_id, inserted_at`
 
-// InsertFindings appends findings (the analyzer normally does this through
-// internal/store; the Manager uses it only when Config.InsertFindings is set).
+// InsertFindings appends findings with their incident_id (the Manager uses
+// it when Config.InsertFindings is set: the analyzer stores findings before
+// the sink sees them, so their first copy has no incident_id).
 func (s *CHStore) InsertFindings(ctx context.Context, fs []event.Finding) error {
 	if len(fs) == 0 {
 		return nil
@@ -195,7 +196,10 @@ func (s *CHStore) InsertFindings(ctx context.Context, fs []event.Finding) error 
 		return fmt.Errorf("cannot prepare findings insert: %w", err)
 	}
 	defer b.Abort()
-	now := time.Now().UTC()
+	// inserted_at is the ReplacingMergeTree version: one second ahead so
+	// this copy (with incident_id) replaces a copy the analyzer stored a
+	// moment earlier without it.
+	now := time.Now().UTC().Add(time.Second)
 	for _, f := range fs {
 		tags, ids := f.Tags, f.EventIDs
 		if tags == nil {

@@ -31,7 +31,7 @@ type WebhookPayload struct {
 	Status   string              `json:"status"`  // "firing" | "resolved"
 	Change   incident.ChangeKind `json:"change"`
 	Incident incident.Incident   `json:"incident"`
-	Findings []event.Finding     `json:"findings"`
+	Findings []map[string]any    `json:"findings"` // ClickHouse column names
 	Links    map[string]string   `json:"links"`
 	Note     string              `json:"note,omitempty"`
 	Source   string              `json:"source,omitempty"`
@@ -137,10 +137,7 @@ func status(m *Message) string {
 }
 
 func (n *Notifier) webhookPayload(m *Message) WebhookPayload {
-	fs := m.Findings
-	if fs == nil {
-		fs = []event.Finding{}
-	}
+	fs := incident.FindingsJSON(m.Findings)
 	return WebhookPayload{Version: "1", ID: m.ID, Status: status(m), Change: m.Change, Incident: m.Incident,
 		Findings: fs, Links: n.links(m.Incident), Note: m.Note, Source: m.Source, SentAt: n.now().UTC()}
 }

@@ -146,7 +146,7 @@ func examples(t *testing.T) []*playbook.Playbook {
 }
 
 func exfilFinding() event.Finding {
-	return event.Finding{FindingID: "f-exfil-1", Tenant: "acme", Time: time.Now().UTC(), RuleID: "mcp-exfil-sensitive-read-then-egress",
+	return event.Finding{FindingID: "f-exfil-1", Tenant: "acme", Time: time.Now().UTC(), RuleID: "mcp-sensitive-read-then-egress",
 		RuleTitle: "Sensitive file read followed by an outbound call", Severity: event.SeverityCritical, GroupKey: "acme|sess/1",
 		AgentID: "agent-1", SessionKey: "sess/1", ServerName: "web", ToolName: "http_post", Tags: []string{"secret:aws"}}
 }
@@ -180,9 +180,9 @@ func TestExamplePlaybooksLoadAndMatch(t *testing.T) {
 		t.Fatalf("playbooks = %v", names)
 	}
 	cases := map[string]incident.Incident{
-		"secret-exfiltration-contain": {RuleID: "mcp-exfil-sensitive-read-then-egress", Severity: "high"},
+		"secret-exfiltration-contain": {RuleID: "mcp-sensitive-read-then-egress", Severity: "high"},
 		"rug-pull-disable-tool":       {RuleID: "mcp-tool-definition-changed", Severity: "medium"},
-		"session-hijack-revoke":       {RuleID: "mcp-session-hijack", Severity: "critical"},
+		"session-hijack-revoke":       {RuleID: "mcp-session-multiple-clients", Severity: "critical"},
 	}
 	for _, pb := range pbs {
 		for name, inc := range cases {

@@ -128,11 +128,12 @@ type Runner struct {
 	log   *slog.Logger
 	books map[string]*Playbook
 
-	mu   sync.Mutex
-	runs map[string]*Run
-	busy map[string]bool
-	ctx  context.Context
-	wg   sync.WaitGroup
+	mu    sync.Mutex
+	runs  map[string]*Run
+	busy  map[string]bool
+	again map[string]bool
+	ctx   context.Context
+	wg    sync.WaitGroup
 }
 
 // New loads persisted runs from cfg.DataDir; call Run to drive them.
@@ -155,7 +156,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Runner{cfg: cfg, log: cfg.Logger, books: map[string]*Playbook{}, runs: map[string]*Run{}, busy: map[string]bool{}}
+	r := &Runner{cfg: cfg, log: cfg.Logger, books: map[string]*Playbook{}, runs: map[string]*Run{}, busy: map[string]bool{}, again: map[string]bool{}}
 	for _, pb := range cfg.Playbooks {
 		r.books[pb.Name] = pb
 	}
@@ -294,20 +295,36 @@ func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
 	return run.clone(), nil
 }
 
+// kick makes sure a goroutine advances the run; a kick while one is already
+// at work makes it look again when it is done (so an approval that lands
+// while the step is being set to waiting is never lost).
 func (r *Runner) kick(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx == nil || r.busy[id] {
+	if r.ctx == nil {
+		return
+	}
+	if r.busy[id] {
+		r.again[id] = true
 		return
 	}
 	r.busy[id] = true
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.advance(r.ctx, id)
-		r.mu.Lock()
-		delete(r.busy, id)
-		r.mu.Unlock()
+		for {
+			r.advance(r.ctx, id)
+			r.mu.Lock()
+			if r.again[id] && r.ctx.Err() == nil {
+				delete(r.again, id)
+				r.mu.Unlock()
+				continue
+			}
+			delete(r.busy, id)
+			delete(r.again, id)
+			r.mu.Unlock()
+			return
+		}
 	}()
 }
 
@@ -420,13 +437,19 @@ func (r *Runner) step(ctx context.Context, pb *Playbook, s *Step, run Run, st St
 		switch st.Status {
 		case StepPending, StepRunning:
 			prompt, _ := render(s.tmpls["prompt"], data)
-			updated, err := setStep(func(x *StepRun) {
-				x.Status, x.StartedAt, x.Deadline, x.Prompt = StepWaiting, now, now.Add(s.Approval.Timeout), prompt
+			// Step and run status change in one update: an approval can
+			// arrive as soon as the step is waiting.
+			updated, err := r.update(run.RunID, func(rr *Run) {
+				for i := range rr.Steps {
+					if x := &rr.Steps[i]; x.Name == s.Name {
+						x.Status, x.StartedAt, x.Deadline, x.Prompt = StepWaiting, now, now.Add(s.Approval.Timeout), prompt
+					}
+				}
+				rr.Status = RunWaiting
 			})
 			if err != nil {
 				return false
 			}
-			_, _ = r.update(run.RunID, func(rr *Run) { rr.Status = RunWaiting })
 			r.record(ctx, &updated, incident.Action{Kind: incident.ActionApproval, Target: run.Playbook, Step: s.Name,
 				Outcome: "requested", Actor: "mcpwatch", Detail: prompt, IdempotencyKey: st.IdempotencyKey})
 			return false

@@ -1,4 +1,4 @@
-package api
+package incident
 
 import (
 	"reflect"
@@ -6,10 +6,10 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
-// findingsJSON encodes findings with their ClickHouse column names (the `ch`
+// FindingsJSON encodes findings with their ClickHouse column names (the `ch`
 // tags) as JSON keys: event.Finding has no json tags, and the API's
 // contract is column names.
-func findingsJSON(fs []event.Finding) []map[string]any {
+func FindingsJSON(fs []event.Finding) []map[string]any {
 	out := make([]map[string]any, 0, len(fs))
 	t := reflect.TypeFor[event.Finding]()
 	for _, f := range fs {

@@ -2,11 +2,9 @@ package event
 
 import (
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // The Kafka value is a plain OTLP ExportLogsServiceRequest (protobuf), so any
@@ -86,8 +84,6 @@ const (
 	attrAttrKeys        = "mcpwatch.attr_keys"
 	attrAttrValues      = "mcpwatch.attr_values"
 )
-
-var protoUnmarshaler plog.ProtoUnmarshaler
 
 // Marshal encodes events as one OTLP ExportLogsServiceRequest (protobuf).
 // It writes the protobuf directly (see protoenc.go): building pdata objects
@@ -176,13 +172,6 @@ func tsNanos(t time.Time) uint64 {
 	return uint64(t.UnixNano())
 }
 
-func tsToTime(ts pcommon.Timestamp) time.Time {
-	if ts == 0 {
-		return time.Time{}
-	}
-	return ts.AsTime().UTC()
-}
-
 func traceIDFromHex(s string) (pcommon.TraceID, bool) {
 	var id pcommon.TraceID
 	if len(s) != 32 || !isLowerHex(s) {
@@ -211,176 +200,107 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// Unmarshal decodes a value written by Marshal. Records whose event.name is
-// not mcpwatch.audit_event are skipped.
-func Unmarshal(b []byte) ([]Event, error) {
-	ld, err := protoUnmarshaler.UnmarshalLogs(b)
-	if err != nil {
-		return nil, fmt.Errorf("cannot unmarshal events: %w", err)
+// decodeAttr sets the field a topic attribute carries (the inverse of
+// encodeRecord). Unknown keys are ignored.
+func decodeAttr(e *Event, k string, v *anyValue) {
+	switch k {
+	case attrEventID:
+		e.EventID = v.s
+	case attrKind:
+		e.Kind = Kind(v.s)
+	case attrDurationNs:
+		e.DurationNs = uint64(v.i)
+	case attrSource:
+		e.Source = Source(v.s)
+	case attrObserver:
+		e.Observer = Observer(v.s)
+	case attrTraceID:
+		e.TraceID = v.s
+	case attrSpanID:
+		e.SpanID = v.s
+	case attrParentSpanID:
+		e.ParentSpanID = v.s
+	case attrMethod:
+		e.Method = v.s
+	case attrProtocolVersion:
+		e.ProtocolVersion = v.s
+	case attrTransport:
+		e.Transport = v.s
+	case attrSessionID:
+		e.SessionID = v.s
+	case attrRequestID:
+		e.RequestID = v.s
+	case attrConversationID:
+		e.ConversationID = v.s
+	case attrSessionKey:
+		e.SessionKey = v.s
+	case attrAgentID:
+		e.AgentID = v.s
+	case attrAgentName:
+		e.AgentName = v.s
+	case attrUserID:
+		e.UserID = v.s
+	case attrClientName:
+		e.ClientName = v.s
+	case attrClientVersion:
+		e.ClientVersion = v.s
+	case attrClientAddress:
+		e.ClientAddress = v.s
+	case attrUserAgent:
+		e.UserAgent = v.s
+	case attrServerName:
+		e.ServerName = v.s
+	case attrServerVersion:
+		e.ServerVersion = v.s
+	case attrServerAddress:
+		e.ServerAddress = v.s
+	case attrServerPort:
+		e.ServerPort = uint16(v.i)
+	case attrToolName:
+		e.ToolName = v.s
+	case attrToolCallID:
+		e.ToolCallID = v.s
+	case attrPromptName:
+		e.PromptName = v.s
+	case attrResourceURI:
+		e.ResourceURI = v.s
+	case attrArguments:
+		e.Arguments = v.s
+	case attrResult:
+		e.Result = v.s
+	case attrArgumentsSize:
+		e.ArgumentsSize = uint32(v.i)
+	case attrResultSize:
+		e.ResultSize = uint32(v.i)
+	case attrOutcome:
+		e.Outcome = Outcome(v.s)
+	case attrErrorType:
+		e.ErrorType = v.s
+	case attrStatusCode:
+		e.StatusCode = int32(v.i)
+	case attrOrigin:
+		e.Origin = v.s
+	case attrTokenSubject:
+		e.TokenSubject = v.s
+	case attrTokenAudience:
+		e.TokenAudience = v.s
+	case attrTokenExpires:
+		e.TokenExpires = time.Unix(0, v.i).UTC()
+	case attrScopes:
+		e.Scopes = v.arr
+	case attrToolDescription:
+		e.ToolDescription = v.s
+	case attrToolInputSchema:
+		e.ToolInputSchema = v.s
+	case attrToolAnnotations:
+		e.ToolAnnotations = v.s
+	case attrToolDefHash:
+		e.ToolDefinitionHash = v.s
+	case attrTags:
+		e.Tags = v.arr
+	case attrAttrKeys:
+		e.AttrKeys = v.arr
+	case attrAttrValues:
+		e.AttrValues = v.arr
 	}
-	events := make([]Event, 0, ld.LogRecordCount())
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		ra := rl.Resource().Attributes()
-		var tenant, svc, inst, host string
-		if v, ok := ra.Get(attrTenant); ok {
-			tenant = v.Str()
-		}
-		if v, ok := ra.Get(attrServiceName); ok {
-			svc = v.Str()
-		}
-		if v, ok := ra.Get(attrServiceInstance); ok {
-			inst = v.Str()
-		}
-		if v, ok := ra.Get(attrHostName); ok {
-			host = v.Str()
-		}
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				if lr.EventName() != AuditEventName {
-					if v, ok := lr.Attributes().Get(attrEventName); !ok || v.Str() != AuditEventName {
-						continue
-					}
-				}
-				events = append(events, Event{Tenant: tenant, ServiceName: svc, ServiceInstance: inst, HostName: host})
-				decodeRecord(&events[len(events)-1], lr)
-			}
-		}
-	}
-	return events, nil
-}
-
-func decodeRecord(e *Event, lr plog.LogRecord) {
-	e.Time = tsToTime(lr.Timestamp())
-	e.IngestedAt = tsToTime(lr.ObservedTimestamp())
-	if t := lr.TraceID(); !t.IsEmpty() {
-		e.TraceID = hex.EncodeToString(t[:])
-	}
-	if s := lr.SpanID(); !s.IsEmpty() {
-		e.SpanID = hex.EncodeToString(s[:])
-	}
-	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
-		switch k {
-		case attrEventID:
-			e.EventID = v.Str()
-		case attrKind:
-			e.Kind = Kind(v.Str())
-		case attrDurationNs:
-			e.DurationNs = uint64(v.Int())
-		case attrSource:
-			e.Source = Source(v.Str())
-		case attrObserver:
-			e.Observer = Observer(v.Str())
-		case attrTraceID:
-			e.TraceID = v.Str()
-		case attrSpanID:
-			e.SpanID = v.Str()
-		case attrParentSpanID:
-			e.ParentSpanID = v.Str()
-		case attrMethod:
-			e.Method = v.Str()
-		case attrProtocolVersion:
-			e.ProtocolVersion = v.Str()
-		case attrTransport:
-			e.Transport = v.Str()
-		case attrSessionID:
-			e.SessionID = v.Str()
-		case attrRequestID:
-			e.RequestID = v.Str()
-		case attrConversationID:
-			e.ConversationID = v.Str()
-		case attrSessionKey:
-			e.SessionKey = v.Str()
-		case attrAgentID:
-			e.AgentID = v.Str()
-		case attrAgentName:
-			e.AgentName = v.Str()
-		case attrUserID:
-			e.UserID = v.Str()
-		case attrClientName:
-			e.ClientName = v.Str()
-		case attrClientVersion:
-			e.ClientVersion = v.Str()
-		case attrClientAddress:
-			e.ClientAddress = v.Str()
-		case attrUserAgent:
-			e.UserAgent = v.Str()
-		case attrServerName:
-			e.ServerName = v.Str()
-		case attrServerVersion:
-			e.ServerVersion = v.Str()
-		case attrServerAddress:
-			e.ServerAddress = v.Str()
-		case attrServerPort:
-			e.ServerPort = uint16(v.Int())
-		case attrToolName:
-			e.ToolName = v.Str()
-		case attrToolCallID:
-			e.ToolCallID = v.Str()
-		case attrPromptName:
-			e.PromptName = v.Str()
-		case attrResourceURI:
-			e.ResourceURI = v.Str()
-		case attrArguments:
-			e.Arguments = v.Str()
-		case attrResult:
-			e.Result = v.Str()
-		case attrArgumentsSize:
-			e.ArgumentsSize = uint32(v.Int())
-		case attrResultSize:
-			e.ResultSize = uint32(v.Int())
-		case attrOutcome:
-			e.Outcome = Outcome(v.Str())
-		case attrErrorType:
-			e.ErrorType = v.Str()
-		case attrStatusCode:
-			e.StatusCode = int32(v.Int())
-		case attrOrigin:
-			e.Origin = v.Str()
-		case attrTokenSubject:
-			e.TokenSubject = v.Str()
-		case attrTokenAudience:
-			e.TokenAudience = v.Str()
-		case attrTokenExpires:
-			e.TokenExpires = time.Unix(0, v.Int()).UTC()
-		case attrScopes:
-			e.Scopes = sliceStrings(v)
-		case attrToolDescription:
-			e.ToolDescription = v.Str()
-		case attrToolInputSchema:
-			e.ToolInputSchema = v.Str()
-		case attrToolAnnotations:
-			e.ToolAnnotations = v.Str()
-		case attrToolDefHash:
-			e.ToolDefinitionHash = v.Str()
-		case attrTags:
-			e.Tags = sliceStrings(v)
-		case attrAttrKeys:
-			e.AttrKeys = sliceStrings(v)
-		case attrAttrValues:
-			e.AttrValues = sliceStrings(v)
-		}
-		return true
-	})
-	if len(e.AttrValues) != len(e.AttrKeys) {
-		// Keep the arrays parallel whatever a foreign producer wrote.
-		n := min(len(e.AttrKeys), len(e.AttrValues))
-		e.AttrKeys, e.AttrValues = e.AttrKeys[:n], e.AttrValues[:n]
-	}
-}
-
-func sliceStrings(v pcommon.Value) []string {
-	if v.Type() != pcommon.ValueTypeSlice {
-		return nil
-	}
-	s := v.Slice()
-	out := make([]string, s.Len())
-	for i := range out {
-		out[i] = valueString(s.At(i))
-	}
-	return out
 }

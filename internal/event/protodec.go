@@ -1,0 +1,302 @@
+package event
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A direct protobuf decoder for the Kafka value (the inverse of
+// protoenc.go). It reads any valid ExportLogsServiceRequest, whatever wrote
+// it, skipping unknown fields, and keeps only records whose event name is
+// mcpwatch.audit_event. Strings are slices of one copy of the input, so an
+// event costs few allocations.
+
+var errTruncated = errors.New("truncated or malformed protobuf")
+
+// anyValue is the part of an OTLP AnyValue the topic uses.
+type anyValue struct {
+	s   string
+	i   int64
+	arr []string
+}
+
+type decoder struct {
+	full []byte // the input
+	str  string // one copy of the input; strings are slices of it
+}
+
+// sub returns the string for b, a subslice of d.full.
+func (d *decoder) sub(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := cap(d.full) - cap(b)
+	return d.str[start : start+len(b)]
+}
+
+// pbField reads one field; val is the payload of a length-delimited field,
+// u the value of a varint or fixed field.
+func pbField(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u uint64, rest []byte, err error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, 0, nil, 0, nil, errTruncated
+	}
+	b = b[n:]
+	switch typ {
+	case protowire.BytesType:
+		val, n = protowire.ConsumeBytes(b)
+	case protowire.VarintType:
+		u, n = protowire.ConsumeVarint(b)
+	case protowire.Fixed64Type:
+		u, n = protowire.ConsumeFixed64(b)
+	case protowire.Fixed32Type:
+		var v32 uint32
+		v32, n = protowire.ConsumeFixed32(b)
+		u = uint64(v32)
+	default:
+		n = protowire.ConsumeFieldValue(num, typ, b)
+	}
+	if n < 0 {
+		return 0, 0, nil, 0, nil, errTruncated
+	}
+	return num, typ, val, u, b[n:], nil
+}
+
+// Unmarshal decodes a value written by Marshal (or any OTLP logs request).
+// Records whose event.name is not mcpwatch.audit_event are skipped.
+func Unmarshal(b []byte) ([]Event, error) {
+	d := decoder{full: b[:len(b):len(b)], str: string(b)}
+	var events []Event
+	rest := d.full
+	for len(rest) > 0 {
+		num, typ, val, _, r, err := pbField(rest)
+		if err != nil {
+			return nil, fmt.Errorf("cannot unmarshal events: %w", err)
+		}
+		rest = r
+		if num == 1 && typ == protowire.BytesType {
+			if events, err = d.resourceLogs(val, events); err != nil {
+				return nil, fmt.Errorf("cannot unmarshal events: %w", err)
+			}
+		}
+	}
+	return events, nil
+}
+
+func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
+	var res Event // resource fields only
+	var scopes [][]byte
+	for len(b) > 0 {
+		num, typ, val, _, r, err := pbField(b)
+		if err != nil {
+			return nil, err
+		}
+		b = r
+		if typ != protowire.BytesType {
+			continue
+		}
+		switch num {
+		case 1: // resource
+			if err := d.resource(val, &res); err != nil {
+				return nil, err
+			}
+		case 2: // scope_logs (read after the resource, whatever the order)
+			scopes = append(scopes, val)
+		}
+	}
+	for _, sl := range scopes {
+		for len(sl) > 0 {
+			num, typ, val, _, r, err := pbField(sl)
+			if err != nil {
+				return nil, err
+			}
+			sl = r
+			if num != 2 || typ != protowire.BytesType { // log_records
+				continue
+			}
+			events = append(events, Event{Tenant: res.Tenant, ServiceName: res.ServiceName,
+				ServiceInstance: res.ServiceInstance, HostName: res.HostName})
+			ours, err := d.record(val, &events[len(events)-1])
+			if err != nil {
+				return nil, err
+			}
+			if !ours {
+				events = events[:len(events)-1]
+			}
+		}
+	}
+	return events, nil
+}
+
+func (d *decoder) resource(b []byte, res *Event) error {
+	for len(b) > 0 {
+		num, typ, val, _, r, err := pbField(b)
+		if err != nil {
+			return err
+		}
+		b = r
+		if num != 1 || typ != protowire.BytesType {
+			continue
+		}
+		var v anyValue
+		k, err := d.keyValue(val, &v)
+		if err != nil {
+			return err
+		}
+		switch k {
+		case attrTenant:
+			res.Tenant = v.s
+		case attrServiceName:
+			res.ServiceName = v.s
+		case attrServiceInstance:
+			res.ServiceInstance = v.s
+		case attrHostName:
+			res.HostName = v.s
+		}
+	}
+	return nil
+}
+
+// record decodes one LogRecord into e; ours says its event name is ours.
+func (d *decoder) record(b []byte, e *Event) (ours bool, err error) {
+	var v anyValue
+	for len(b) > 0 {
+		num, typ, val, u, r, err := pbField(b)
+		if err != nil {
+			return false, err
+		}
+		b = r
+		switch {
+		case num == 1 && typ == protowire.Fixed64Type:
+			e.Time = nanosToTime(u)
+		case num == 11 && typ == protowire.Fixed64Type:
+			e.IngestedAt = nanosToTime(u)
+		case num == 9 && typ == protowire.BytesType && len(val) == 16 && !allZero(val):
+			e.TraceID = hex.EncodeToString(val)
+		case num == 10 && typ == protowire.BytesType && len(val) == 8 && !allZero(val):
+			e.SpanID = hex.EncodeToString(val)
+		case num == 12 && typ == protowire.BytesType:
+			ours = ours || d.sub(val) == AuditEventName
+		case num == 6 && typ == protowire.BytesType:
+			v = anyValue{}
+			k, err := d.keyValue(val, &v)
+			if err != nil {
+				return false, err
+			}
+			if k == attrEventName {
+				ours = ours || v.s == AuditEventName
+				continue
+			}
+			decodeAttr(e, k, &v)
+		}
+	}
+	if len(e.AttrValues) != len(e.AttrKeys) {
+		// Keep the arrays parallel whatever a foreign producer wrote.
+		n := min(len(e.AttrKeys), len(e.AttrValues))
+		e.AttrKeys, e.AttrValues = e.AttrKeys[:n], e.AttrValues[:n]
+	}
+	return ours, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func nanosToTime(u uint64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(u)).UTC()
+}
+
+// keyValue decodes a KeyValue; the value's string, int or string array.
+func (d *decoder) keyValue(b []byte, v *anyValue) (string, error) {
+	var key string
+	for len(b) > 0 {
+		num, typ, val, _, r, err := pbField(b)
+		if err != nil {
+			return "", err
+		}
+		b = r
+		if typ != protowire.BytesType {
+			continue
+		}
+		switch num {
+		case 1:
+			key = d.sub(val)
+		case 2:
+			if err := d.anyValue(val, v); err != nil {
+				return "", err
+			}
+		}
+	}
+	return key, nil
+}
+
+func (d *decoder) anyValue(b []byte, v *anyValue) error {
+	for len(b) > 0 {
+		num, typ, val, u, r, err := pbField(b)
+		if err != nil {
+			return err
+		}
+		b = r
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v.s = d.sub(val)
+		case num == 3 && typ == protowire.VarintType:
+			v.i = int64(u)
+		case num == 5 && typ == protowire.BytesType: // array_value
+			if err := d.stringArray(val, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *decoder) stringArray(b []byte, v *anyValue) error {
+	n := 0
+	for c := b; len(c) > 0; n++ {
+		_, _, _, _, r, err := pbField(c)
+		if err != nil {
+			return err
+		}
+		c = r
+	}
+	v.arr = make([]string, 0, n)
+	for len(b) > 0 {
+		num, typ, val, _, r, err := pbField(b)
+		if err != nil {
+			return err
+		}
+		b = r
+		if num != 1 || typ != protowire.BytesType {
+			continue
+		}
+		var elem anyValue
+		// Elements are AnyValues; only their string part is used (no
+		// nesting: an array inside an element is ignored, which also
+		// bounds recursion).
+		for e := val; len(e) > 0; {
+			en, et, ev, _, er, err := pbField(e)
+			if err != nil {
+				return err
+			}
+			e = er
+			if en == 1 && et == protowire.BytesType {
+				elem.s = d.sub(ev)
+			}
+		}
+		v.arr = append(v.arr, elem.s)
+	}
+	return nil
+}

@@ -78,8 +78,16 @@ step telemetrygen '[ -x "$cache/bin/telemetrygen" ]' telemetrygen_install
 # --- chdb-core (current ClickHouse engine, for scripts/chdb_check.py) --------
 chdb_install() {
   rm -rf "$cache/venv"
-  python3 -m venv "$cache/venv"
-  "$cache/venv/bin/pip" install -q --disable-pip-version-check chdb-core
+  if python3 -m venv "$cache/venv"; then
+    "$cache/venv/bin/pip" install -q --disable-pip-version-check chdb-core
+  else
+    # No venv module (Debian without python3-venv): install into a target
+    # dir and give it the same entry point.
+    rm -rf "$cache/venv" && mkdir -p "$cache/venv/bin"
+    python3 -m pip install -q --disable-pip-version-check --target "$cache/venv/lib" chdb-core
+    printf '#!/bin/sh\nPYTHONPATH="%s${PYTHONPATH:+:$PYTHONPATH}" exec python3 "$@"\n' "$cache/venv/lib" >"$cache/venv/bin/python"
+    chmod +x "$cache/venv/bin/python"
+  fi
 }
 step chdb-core '"$cache/venv/bin/python" -c "import chdb"' chdb_install
 

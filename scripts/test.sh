@@ -59,7 +59,7 @@ fuzz_smoke() {
 has_fuzz() { grep -qs "^func $2(" "$1"/*_test.go; }
 
 # The analyzer's rule subcommands exist once cmd/analyzer implements them.
-has_rules_cmd() { grep -qs '"lint"' cmd/analyzer/*.go && grep -qs '"test"' cmd/analyzer/*.go; }
+has_rules_cmd() { grep -qs 'subcommands\["rules"\]' cmd/analyzer/*.go; }
 
 plugin_npm_script() {
   [ -f grafana-plugin/package.json ] || return 1

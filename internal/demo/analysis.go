@@ -17,6 +17,24 @@ func (s *Stack) queryClickHouse(ctx context.Context, r *Report) error {
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events FINAL").Scan(&r.EventsInClickHouse); err != nil {
 		return fmt.Errorf("cannot count events: %w", err)
 	}
+	frows, err := conn.Query(ctx, "SELECT rule_id, toString(max(severity)), count() FROM findings FINAL GROUP BY rule_id ORDER BY rule_id")
+	if err != nil {
+		return fmt.Errorf("cannot query findings: %w", err)
+	}
+	r.Findings = r.Findings[:0]
+	for frows.Next() {
+		var f FindingRow
+		if err := frows.Scan(&f.RuleID, &f.Severity, &f.Count); err != nil {
+			frows.Close()
+			return fmt.Errorf("cannot read findings: %w", err)
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	frows.Close()
+	if err := frows.Err(); err != nil {
+		return fmt.Errorf("cannot read findings: %w", err)
+	}
+
 	rows, err := conn.Query(ctx, `SELECT incident_id, rule_id, toString(severity), toString(status), tenant,
 		agent_id, summary, finding_count
 	FROM incidents FINAL

@@ -27,6 +27,8 @@ type Report struct {
 	ToolDefs []ToolDefRow
 	// Tags counts enrichment tags (e.g. secret:aws_access_key) on messages.
 	Tags map[string]int
+	// Findings by rule (empty without the analyzer and its detections).
+	Findings []FindingRow
 	// Incidents found by the analyzer (empty without one).
 	Incidents []IncidentRow
 	// EventsInClickHouse counts rows in events (0 without the analyzer).
@@ -43,6 +45,23 @@ type CallRow struct {
 type ToolDefRow struct {
 	Tenant, Server, Tool string
 	Hashes               []string
+}
+
+// FindingRow counts one rule's findings.
+type FindingRow struct {
+	RuleID, Severity string
+	Count            uint64
+}
+
+// RulesFired returns the set of rule ids with at least one finding.
+func (r *Report) RulesFired() map[string]bool {
+	out := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Count > 0 {
+			out[f.RuleID] = true
+		}
+	}
+	return out
 }
 
 // IncidentRow is one incident.
@@ -211,6 +230,19 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 		fmt.Fprintf(w, "\nEnrichment tags on messages: %s\n", strings.Join(tags, "  "))
 	}
 
+	if s.AnalyzerURL != "" {
+		if len(r.Findings) == 0 {
+			fmt.Fprintln(w, "\nFindings: none (the analyzer ran no detections or nothing matched).")
+		} else {
+			fmt.Fprintf(w, "\nFindings by rule (%d rules fired):\n", len(r.Findings))
+			tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  RULE\tSEVERITY\tFINDINGS")
+			for _, f := range r.Findings {
+				fmt.Fprintf(tw, "  %s\t%s\t%d\n", f.RuleID, f.Severity, f.Count)
+			}
+			tw.Flush()
+		}
+	}
 	if len(r.Incidents) > 0 {
 		fmt.Fprintf(w, "\nIncidents (%d):\n", len(r.Incidents))
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

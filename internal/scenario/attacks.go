@@ -238,14 +238,14 @@ func attackCases() []attackCase {
 	add(attackCase{rule: "mcp-server-version-changed", variant: "git-dev-build", profile: "coding",
 		expect: ids("mcp-server-version-changed"),
 		run: func(g *gen, s *session) {
-			s.versions = map[string]string{"git": "0.6.3-dev+unofficial"}
+			s.setVersion("git", "0.6.3-dev+unofficial")
 			s.connect("git")
 			s.call("git", "git_status", map[string]any{"repo_path": repo(s)}, "On branch main")
 		}})
 	add(attackCase{rule: "mcp-server-version-changed", variant: "postgres-downgrade", profile: "data",
 		expect: ids("mcp-server-version-changed"),
 		run: func(g *gen, s *session) {
-			s.versions = map[string]string{"postgres": "0.7.1"}
+			s.setVersion("postgres", "0.7.1")
 			s.connect("postgres")
 			s.call("postgres", "list_tables", map[string]any{"schema": "crm"}, tables)
 		}})

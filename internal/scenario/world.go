@@ -188,6 +188,7 @@ type session struct {
 	clientName, clientVer string
 	versions              map[string]string // server → version override
 	extra                 []*Server         // servers only this session uses
+	upgraded              map[string][]Tool // server → tools after a planned upgrade
 }
 
 func (g *gen) session(a *agent, l *Label, t time.Time) *session {
@@ -207,6 +208,7 @@ func (g *gen) session(a *agent, l *Label, t time.Time) *session {
 		s.ua = a.userAgent
 	}
 	s.clientName, s.clientVer = a.client, a.clientVer
+	s.applyUpgrades()
 	s.newTurn()
 	return s
 }
@@ -353,9 +355,66 @@ func (s *session) connect(servers ...string) {
 		ini.DurationNs = uint64(5+s.g.r.IntN(50)) * uint64(time.Millisecond)
 		s.emit(ini)
 		s.t = s.t.Add(50 * time.Millisecond)
-		s.list(srv, srv.Tools)
+		tools := srv.Tools
+		if up, ok := s.upgraded[srv.Name]; ok {
+			tools = up
+		}
+		s.list(srv, tools)
 	}
 	s.advance(time.Second, 5*time.Second)
+}
+
+// Upgrades are planned releases in the benign traffic: from At after
+// BaseTime, sessions see the server at Version with its tools changed by
+// Change. A real upgrade changes tool text together with the version.
+var Upgrades = []struct {
+	At      time.Duration
+	Server  string
+	Version string
+	Change  func([]Tool) []Tool
+}{
+	{5 * 24 * time.Hour, "filesystem", "1.5.0", func(ts []Tool) []Tool {
+		out := append([]Tool(nil), ts...)
+		for i := range out {
+			if out[i].Name == "read_file" {
+				out[i].Description += " Supports reading a line range with 'head' and 'tail'."
+				out[i].InputSchema = schema("path", "head", "tail")
+			}
+		}
+		return out
+	}},
+	{6 * 24 * time.Hour, "postgres", "0.10.0", func(ts []Tool) []Tool {
+		out := append([]Tool(nil), ts...)
+		for i := range out {
+			if out[i].Name == "query" {
+				out[i].Description = "Run a read-only SQL query against the analytics warehouse (results capped at 10,000 rows)."
+			}
+		}
+		return out
+	}},
+}
+
+// applyUpgrades sets the versions and tool lists of the upgrades due at the
+// session's start.
+func (s *session) applyUpgrades() {
+	for _, u := range Upgrades {
+		if s.t.Before(BaseTime.Add(u.At)) {
+			continue
+		}
+		for _, srv := range s.a.servers {
+			if srv.Name != u.Server {
+				continue
+			}
+			if s.versions == nil {
+				s.versions = map[string]string{}
+			}
+			if s.upgraded == nil {
+				s.upgraded = map[string][]Tool{}
+			}
+			s.versions[u.Server] = u.Version
+			s.upgraded[u.Server] = u.Change(srv.Tools)
+		}
+	}
 }
 
 // list records a tools/list message and one tool_definition event per tool.
@@ -393,4 +452,12 @@ func (s *session) list(srv *Server, tools []Tool) {
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
+}
+
+// setVersion makes the session see server at version (e.g. a swapped binary).
+func (s *session) setVersion(server, version string) {
+	if s.versions == nil {
+		s.versions = map[string]string{}
+	}
+	s.versions[server] = version
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -106,7 +107,17 @@ func fillSpan(sp ptrace.Span, e *event.Event) {
 	}
 	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(e.Time))
 	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(e.Time.Add(time.Duration(e.DurationNs))))
-	a := sp.Attributes()
+	putAttrs(sp.Attributes(), e)
+	if e.Observer == event.ObserverGateway {
+		sp.Attributes().PutStr("mcpwatch.observer", "gateway")
+	}
+	if e.Outcome == event.OutcomeError {
+		sp.Status().SetCode(ptrace.StatusCodeError)
+	}
+}
+
+// putAttrs writes the event's fields as span or log attributes.
+func putAttrs(a pcommon.Map, e *event.Event) {
 	str := func(k, v string) {
 		if v != "" {
 			a.PutStr(k, v)
@@ -149,19 +160,78 @@ func fillSpan(sp ptrace.Span, e *event.Event) {
 			s.AppendEmpty().SetStr(x)
 		}
 	}
-	if e.Observer == event.ObserverGateway {
-		a.PutStr("mcpwatch.observer", "gateway")
-	}
 	if e.StatusCode != 0 {
 		a.PutInt("rpc.response.status_code", int64(e.StatusCode))
 	}
 	switch e.Outcome {
 	case event.OutcomeError:
-		sp.Status().SetCode(ptrace.StatusCodeError)
 		str("error.type", e.ErrorType)
 	case event.OutcomeToolError:
 		a.PutBool("mcpwatch.is_error", true)
 	case event.OutcomeDenied:
 		a.PutStr("mcpwatch.decision", "deny")
 	}
+}
+
+// ToLogs converts canonical events to OTLP logs as a gateway that logs rather
+// than traces would export them (DESIGN §2, sources 3 and 4): messages as
+// `mcp.audit` records and tool definitions as one `mcp.tools.snapshot` record
+// per tool (body: the definition as JSON), with the same attribute names as
+// ToTraces plus mcpwatch.observer. event.FromLogs returns the same events
+// except for what logs cannot carry: event ids (a hash of the record),
+// source "log", no parent span or duration.
+func ToLogs(events []event.Event) plog.Logs {
+	ld := plog.NewLogs()
+	type resKey struct{ tenant, service string }
+	scopes := map[resKey]plog.LogRecordSlice{}
+	for i := range events {
+		e := &events[i]
+		k := resKey{e.Tenant, e.ServiceName}
+		recs, ok := scopes[k]
+		if !ok {
+			rl := ld.ResourceLogs().AppendEmpty()
+			ra := rl.Resource().Attributes()
+			ra.PutStr("service.name", e.ServiceName)
+			ra.PutStr("mcpwatch.tenant", e.Tenant)
+			sl := rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName("github.com/mcpwatch/mcpwatch/internal/scenario")
+			recs = sl.LogRecords()
+			scopes[k] = recs
+		}
+		lr := recs.AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+		var tid pcommon.TraceID
+		var sid pcommon.SpanID
+		_, _ = hex.Decode(tid[:], []byte(e.TraceID))
+		_, _ = hex.Decode(sid[:], []byte(e.SpanID))
+		lr.SetTraceID(tid)
+		lr.SetSpanID(sid)
+		a := lr.Attributes()
+		a.PutStr("mcpwatch.observer", string(e.Observer))
+		if e.Kind == event.KindToolDefinition {
+			lr.SetEventName("mcp.tools.snapshot")
+			d := map[string]any{"name": e.ToolName, "description": e.ToolDescription}
+			if e.ToolInputSchema != "" {
+				d["inputSchema"] = json.RawMessage(e.ToolInputSchema)
+			}
+			if e.ToolAnnotations != "" {
+				d["annotations"] = json.RawMessage(e.ToolAnnotations)
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				panic(err)
+			}
+			lr.Body().SetStr(string(b))
+			c := *e
+			c.ToolName, c.Arguments, c.Result = "", "", ""
+			putAttrs(a, &c)
+			continue
+		}
+		lr.SetEventName("mcp.audit")
+		if e.Outcome == event.OutcomeError {
+			lr.SetSeverityNumber(plog.SeverityNumberError)
+		}
+		putAttrs(a, e)
+	}
+	return ld
 }

@@ -20,6 +20,11 @@
 //	ToTraces(events) the events as OTLP traces using the OTel MCP and GenAI
 //	                 semantic-convention attribute names; event.FromTraces
 //	                 gives the same canonical events back.
+//	ToLogs(events)   the same as mcp.audit / mcp.tools.snapshot log records
+//	                 (gateways that log rather than trace).
+//	Evaluate(c, findings, severities)
+//	                 precision/recall per rule against the labels (used by
+//	                 detections' tests; usable by `analyzer rules eval`).
 //
 // Every event carries its Label: the case it belongs to and which rule ids
 // must (Expect) or may (Allow) fire on it; benign cases expect nothing.

@@ -165,3 +165,46 @@ func BenchmarkBenign(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestOTLPLogsRoundTrip does the same through the log shapes (mcp.audit and
+// mcp.tools.snapshot records).
+func TestOTLPLogsRoundTrip(t *testing.T) {
+	c := Merge(Demo(4), Attacks(4))
+	want := c.Plain()
+	recv := BaseTime.Add(30 * 24 * time.Hour)
+	b := event.FromLogs(ToLogs(want), event.MapOptions{ReceivedAt: recv})
+	if b.Dropped != 0 {
+		t.Fatalf("FromLogs dropped %d: %v", b.Dropped, b.DropReasons)
+	}
+	if len(b.Events) != len(want) {
+		t.Fatalf("FromLogs returned %d events, want %d", len(b.Events), len(want))
+	}
+	key := func(e event.Event) string { return string(e.Kind) + "/" + e.TraceID + e.SpanID + "/" + e.ToolName }
+	got := map[string]event.Event{}
+	ids := map[string]bool{}
+	for _, e := range b.Events {
+		if e.Source != event.SourceLog || e.EventID == "" || ids[e.EventID] {
+			t.Fatalf("log event %s: source %s, id %q (unique ids required)", key(e), e.Source, e.EventID)
+		}
+		ids[e.EventID] = true
+		e.EventID = ""
+		got[key(e)] = norm(e)
+	}
+	for _, w := range want {
+		g, ok := got[key(w)]
+		if !ok {
+			t.Fatalf("event %s missing after the round trip", key(w))
+		}
+		w.EventID, w.Source, w.ParentSpanID, w.DurationNs, w.IngestedAt = "", event.SourceLog, "", 0, recv
+		w = norm(w)
+		if !reflect.DeepEqual(g, w) {
+			gv, wv := reflect.ValueOf(g), reflect.ValueOf(w)
+			for i := 0; i < gv.NumField(); i++ {
+				if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+					t.Errorf("event %s field %s: got %#v, want %#v", key(w), gv.Type().Field(i).Name, gv.Field(i).Interface(), wv.Field(i).Interface())
+				}
+			}
+			t.FailNow()
+		}
+	}
+}

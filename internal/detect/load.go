@@ -16,6 +16,8 @@ import (
 type Pack struct {
 	Rules []*Rule
 	Lists map[string][]string
+
+	signature string // of the directory it was loaded from (LoadDir), for Watch
 }
 
 // Rule returns the rule with id, or nil.
@@ -67,7 +69,15 @@ func Load(fsys fs.FS, root string) (*Pack, error) {
 }
 
 // LoadDir loads a pack from a directory on disk.
-func LoadDir(dir string) (*Pack, error) { return Load(os.DirFS(dir), ".") }
+func LoadDir(dir string) (*Pack, error) {
+	sig := dirSignature(dir)
+	p, err := Load(os.DirFS(dir), ".")
+	if err != nil {
+		return nil, err
+	}
+	p.signature = sig
+	return p, nil
+}
 
 // LoadPaths loads rules from directories and/or single files on disk. Each
 // directory's lists/ (and a single file's sibling lists/) are merged.

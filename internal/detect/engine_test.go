@@ -1,0 +1,374 @@
+package detect
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+func loadYAML(t *testing.T, files map[string]string) *Pack {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for n, s := range files {
+		fsys[n] = &fstest.MapFile{Data: []byte(s)}
+	}
+	p, err := Load(fsys, ".")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return p
+}
+
+func newEngine(t *testing.T, p *Pack, o Options) *Engine {
+	t.Helper()
+	e, err := New(p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// ev builds a test event from a map, i seconds after TestBaseTime unless ts is given.
+func ev(t *testing.T, i int, m map[string]any) event.Event {
+	t.Helper()
+	e, err := EventFromMap(m, i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func detect(t *testing.T, e *Engine, evs ...event.Event) []event.Finding {
+	t.Helper()
+	fs, err := e.Detect(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+const hdr = "title: t\nseverity: high\nrunbook: r\n"
+
+func TestMatchFindingFields(t *testing.T) {
+	p := loadYAML(t, map[string]string{"m.yaml": "id: mcp-m\n" + hdr + `kind: match
+by: [tenant, agent_id]
+tags: [owasp-mcp:MCP01]
+condition: event.method == "tools/call" && isSensitivePath(event.args.path)
+exceptions: [event.agent_id == "backup-bot"]
+summary: "{{agent_id}} read {{tool_name}} ({{rule_id}})"
+`})
+	e := newEngine(t, p, Options{})
+	fs := detect(t, e,
+		ev(t, 0, map[string]any{"method": "tools/call", "tool_name": "read_file", "agent_id": "a1", "args": map[string]any{"path": "~/.aws/credentials"}}),
+		ev(t, 1, map[string]any{"method": "tools/call", "tool_name": "read_file", "agent_id": "backup-bot", "args": map[string]any{"path": "~/.aws/credentials"}}),
+		ev(t, 2, map[string]any{"method": "tools/list", "agent_id": "a1", "args": map[string]any{"path": "~/.aws/credentials"}}),
+		ev(t, 3, map[string]any{"method": "tools/call", "tool_name": "read_file", "agent_id": "a1", "args": map[string]any{"path": "README.md"}}),
+	)
+	if len(fs) != 1 {
+		t.Fatalf("findings = %d, want 1: %+v", len(fs), fs)
+	}
+	f := fs[0]
+	if f.RuleID != "mcp-m" || f.GroupKey != "default|a1" || f.Summary != "a1 read read_file (mcp-m)" || f.Severity != event.SeverityHigh ||
+		len(f.EventIDs) != 1 || f.EventIDs[0] != "e1" || f.RuleVersion == "" || len(f.FindingID) != 32 || !strings.Contains(f.Evidence, `"rule_kind":"match"`) {
+		t.Errorf("finding = %+v", f)
+	}
+	// Deterministic id: a fresh engine yields the same finding id.
+	e2 := newEngine(t, p, Options{})
+	fs2 := detect(t, e2, ev(t, 0, map[string]any{"method": "tools/call", "tool_name": "read_file", "agent_id": "a1", "args": map[string]any{"path": "~/.aws/credentials"}}))
+	if fs2[0].FindingID != f.FindingID {
+		t.Errorf("finding id not deterministic: %s vs %s", fs2[0].FindingID, f.FindingID)
+	}
+}
+
+func TestThresholdCountAndDistinct(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"c.yaml": "id: mcp-c\n" + hdr + `kind: threshold
+by: [tenant, agent_id]
+condition: event.outcome == "denied"
+window: 1m
+count: 3
+summary: "{{count}} in {{window}}"
+`,
+		"d.yaml": "id: mcp-d\n" + hdr + `kind: threshold
+by: [session_key]
+condition: event.method == "tools/call"
+window: 10m
+count: 2
+distinct: client_address
+summary: "clients {{distinct}}"
+`})
+	e := newEngine(t, p, Options{})
+	deny := func(i int, agent string, at string) event.Event {
+		return ev(t, i, map[string]any{"outcome": "denied", "agent_id": agent, "ts": at})
+	}
+	// a1: three denials within a minute → 1; a2: three spread over 3 minutes → 0.
+	fs := detect(t, e, deny(0, "a1", "+0s"), deny(1, "a2", "+0s"), deny(2, "a1", "+20s"), deny(3, "a2", "+70s"), deny(4, "a1", "+40s"), deny(5, "a2", "+140s"))
+	if len(fs) != 1 || fs[0].RuleID != "mcp-c" || fs[0].Summary != "3 in 1m0s" || strings.Join(fs[0].EventIDs, ",") != "e1,e3,e5" {
+		t.Fatalf("count findings = %+v", fs)
+	}
+	// After firing the window restarts: two more denials do not fire.
+	if fs := detect(t, e, deny(6, "a1", "+41s"), deny(7, "a1", "+42s")); len(fs) != 0 {
+		t.Fatalf("fired again too soon: %+v", fs)
+	}
+	// Distinct: same address twice → 0; second address → 1.
+	call := func(i int, addr string) event.Event {
+		return ev(t, i, map[string]any{"method": "tools/call", "session_key": "sX", "client_address": addr, "ts": "+1h"})
+	}
+	if fs := detect(t, e, call(10, "10.0.0.1"), call(11, "10.0.0.1")); len(fs) != 0 {
+		t.Fatalf("distinct fired on one value: %+v", fs)
+	}
+	fs = detect(t, e, call(12, "10.0.0.2"))
+	if len(fs) != 1 || fs[0].Summary != "clients 10.0.0.1, 10.0.0.2" {
+		t.Fatalf("distinct findings = %+v", fs)
+	}
+}
+
+func TestNewTermLearningAndHistory(t *testing.T) {
+	p := loadYAML(t, map[string]string{"n.yaml": "id: mcp-n\n" + hdr + `kind: new_term
+by: [tenant, agent_id]
+fields: [server_name, tool_name]
+history: 30d
+learning: 7d
+condition: event.method == "tools/call"
+summary: "new {{term}}"
+`})
+	e := newEngine(t, p, Options{})
+	call := func(i int, at, tool string) event.Event {
+		return ev(t, i, map[string]any{"method": "tools/call", "agent_id": "a", "server_name": "fs", "tool_name": tool, "ts": at})
+	}
+	// During learning, new tools do not alert.
+	if fs := detect(t, e, call(0, "+0s", "read"), call(1, "+1d", "write")); len(fs) != 0 {
+		t.Fatalf("alerted during learning: %+v", fs)
+	}
+	// After learning: known tool → 0, new tool → 1, again → 0.
+	fs := detect(t, e, call(2, "+8d", "read"), call(3, "+8d", "delete"), call(4, "+9d", "delete"))
+	if len(fs) != 1 || fs[0].Summary != "new fs|delete" || fs[0].EventIDs[0] != "e4" {
+		t.Fatalf("findings = %+v", fs)
+	}
+	// Not seen for longer than history → new again.
+	if fs := detect(t, e, call(5, "+50d", "write")); len(fs) != 1 {
+		t.Fatalf("history expiry: %+v", fs)
+	}
+	// A different agent starts its own learning period.
+	if fs := detect(t, e, ev(t, 6, map[string]any{"method": "tools/call", "agent_id": "b", "server_name": "fs", "tool_name": "x", "ts": "+51d"})); len(fs) != 0 {
+		t.Fatalf("new group alerted: %+v", fs)
+	}
+}
+
+func TestSequenceOrderWithinAbsent(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"s.yaml": "id: mcp-s\n" + hdr + `kind: sequence
+by: [tenant, session_key]
+within: 10m
+steps:
+  - {name: read, condition: 'event.tool_name == "read"'}
+  - {name: cleared, absent: true, condition: 'event.tool_name == "clear"'}
+  - {name: send, condition: 'event.tool_name == "send"'}
+summary: "{{steps}}"
+`,
+		"a.yaml": "id: mcp-a\n" + hdr + `kind: sequence
+by: [tenant, session_key]
+within: 5m
+steps:
+  - {name: approval, absent: true, condition: 'event.method == "elicitation/create"'}
+  - {name: destroy, condition: 'event.tool_name == "rm"'}
+`})
+	e := newEngine(t, p, Options{})
+	x := func(i int, sess, tool, at string) event.Event {
+		return ev(t, i, map[string]any{"tool_name": tool, "session_key": sess, "ts": at})
+	}
+	cases := []struct {
+		name string
+		evs  []event.Event
+		want []string // rule ids
+	}{
+		{"in order", []event.Event{x(0, "s1", "read", "+0s"), x(1, "s1", "send", "+1m")}, []string{"mcp-s"}},
+		{"wrong order", []event.Event{x(0, "s2", "send", "+0s"), x(1, "s2", "read", "+1m")}, nil},
+		{"other session", []event.Event{x(0, "s3", "read", "+0s"), x(1, "s4", "send", "+1m")}, nil},
+		{"too late", []event.Event{x(0, "s5", "read", "+0s"), x(1, "s5", "send", "+11m")}, nil},
+		{"absent step occurred", []event.Event{x(0, "s6", "read", "+0s"), x(1, "s6", "clear", "+1m"), x(2, "s6", "send", "+2m")}, nil},
+		{"read again after clear", []event.Event{x(0, "s7", "read", "+0s"), x(1, "s7", "clear", "+1m"), x(2, "s7", "read", "+2m"), x(3, "s7", "send", "+3m")}, []string{"mcp-s"}},
+		{"destroy without approval", []event.Event{x(0, "s8", "rm", "+0s")}, []string{"mcp-a"}},
+		{"destroy after approval", []event.Event{ev(t, 0, map[string]any{"method": "elicitation/create", "session_key": "s9"}), x(1, "s9", "rm", "+1m")}, nil},
+		{"approval too old", []event.Event{ev(t, 0, map[string]any{"method": "elicitation/create", "session_key": "s10"}), x(1, "s10", "rm", "+6m")}, []string{"mcp-a"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, f := range detect(t, e, c.evs...) {
+				got = append(got, f.RuleID)
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+	// Evidence lists the steps.
+	fs := detect(t, e, x(0, "z", "read", "+0s"), x(1, "z", "send", "+1s"))
+	if len(fs) != 1 || fs[0].Summary != "read → send" || strings.Join(fs[0].EventIDs, ",") != "e1,e2" || !strings.Contains(fs[0].Evidence, `"step":"send"`) {
+		t.Fatalf("sequence finding = %+v", fs)
+	}
+}
+
+func TestLoadErrorsAllAtOnce(t *testing.T) {
+	fsys := fstest.MapFS{
+		"ok.yaml":         {Data: []byte("id: mcp-ok\n" + hdr + "kind: match\ncondition: event.method == \"x\"\n")},
+		"typo.yaml":       {Data: []byte("id: mcp-typo\n" + hdr + "kind: match\nconditon: true\n")},
+		"nonbool.yaml":    {Data: []byte("id: mcp-nb\n" + hdr + "kind: match\ncondition: event.method\n")},
+		"field.yaml":      {Data: []byte("id: mcp-f\n" + hdr + "kind: match\ncondition: event.methd == \"x\"\n")},
+		"list.yaml":       {Data: []byte("id: mcp-l\n" + hdr + "kind: match\ncondition: event.tool_name in lists.nope\n")},
+		"sev.yaml":        {Data: []byte("id: mcp-s\ntitle: t\nseverity: urgent\nkind: match\ncondition: true\n")},
+		"cost.yaml":       {Data: []byte("id: mcp-cost\n" + hdr + "kind: match\ncondition: leafStrings(event.args).exists(a, leafStrings(event.args).exists(b, leafStrings(event.args).exists(c, a.matches(b + c))))\n")},
+		"dup.yaml":        {Data: []byte("id: mcp-ok\n" + hdr + "kind: match\ncondition: true\n")},
+		"tmpl.yaml":       {Data: []byte("id: mcp-t\n" + hdr + "kind: match\ncondition: true\nsummary: \"{{nope}}\"\n")},
+		"seq.yaml":        {Data: []byte("id: mcp-q\n" + hdr + "kind: sequence\nwithin: 1m\nsteps: [{name: a, condition: 'true'}, {name: b, absent: true, condition: 'true'}]\n")},
+		"lists/l.yaml":    {Data: []byte("egress: [a]\n")},
+		"testdata/x.yaml": {Data: []byte("not: a rule\n")},
+	}
+	_, err := Load(fsys, ".")
+	if err == nil {
+		t.Fatal("Load accepted a broken pack")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"typo.yaml", "field conditon not found",
+		"nonbool.yaml", "must be bool",
+		"field.yaml", "methd",
+		"list.yaml", `undefined list "nope"`,
+		"sev.yaml", `severity "urgent"`,
+		"cost.yaml", "exceeds limit",
+		"dup.yaml", "duplicate rule id",
+		"tmpl.yaml", "{{nope}}",
+		"seq.yaml", "last step cannot be absent",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "testdata") {
+		t.Errorf("testdata was loaded: %s", msg)
+	}
+}
+
+func TestEvalErrorsCountAsNoMatch(t *testing.T) {
+	p := loadYAML(t, map[string]string{"m.yaml": "id: mcp-m\n" + hdr + "kind: match\ncondition: event.args.path == \"/x\"\n"})
+	e := newEngine(t, p, Options{})
+	fs := detect(t, e, ev(t, 0, map[string]any{"args": map[string]any{"other": 1}}), ev(t, 1, map[string]any{"args": map[string]any{"path": "/x"}}))
+	if len(fs) != 1 || e.Stats().EvalErrors != 1 {
+		t.Fatalf("findings %d, eval errors %d", len(fs), e.Stats().EvalErrors)
+	}
+}
+
+func TestStateBoundedEvictionsCounted(t *testing.T) {
+	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [agent_id]\ncondition: 'true'\nwindow: 1h\ncount: 2\n"})
+	e := newEngine(t, p, Options{MaxKeysPerRule: 10})
+	var evs []event.Event
+	for i := 0; i < 25; i++ {
+		evs = append(evs, ev(t, i, map[string]any{"agent_id": "a" + strings.Repeat("x", i)}))
+	}
+	detect(t, e, evs...)
+	if got := e.Stats().Evictions; got != 15 {
+		t.Errorf("evictions = %d, want 15", got)
+	}
+	if n := e.rules[0].thr.len(); n != 10 {
+		t.Errorf("keys = %d, want 10", n)
+	}
+	// The oldest group was evicted: its second event starts over (no finding),
+	// the newest group's second event fires.
+	fs := detect(t, e, ev(t, 30, map[string]any{"agent_id": "a"}), ev(t, 31, map[string]any{"agent_id": "a" + strings.Repeat("x", 24)}))
+	if len(fs) != 1 || fs[0].GroupKey != "a"+strings.Repeat("x", 24) {
+		t.Errorf("findings = %+v", fs)
+	}
+}
+
+func TestReplaceKeepsStateOfUnchangedRules(t *testing.T) {
+	rule := "id: mcp-c\n" + hdr + "kind: threshold\nby: [agent_id]\ncondition: 'true'\nwindow: 1h\ncount: 3\n"
+	p1 := loadYAML(t, map[string]string{"c.yaml": rule})
+	e := newEngine(t, p1, Options{})
+	a := func(i int) event.Event { return ev(t, i, map[string]any{"agent_id": "a"}) }
+	detect(t, e, a(0), a(1))
+	e.Replace(loadYAML(t, map[string]string{"c.yaml": rule})) // same version
+	if fs := detect(t, e, a(2)); len(fs) != 1 {
+		t.Fatalf("state lost on reload of an unchanged rule: %+v", fs)
+	}
+	detect(t, e, a(3), a(4))
+	e.Replace(loadYAML(t, map[string]string{"c.yaml": strings.Replace(rule, "count: 3", "count: 4", 1)}))
+	if fs := detect(t, e, a(5), a(6)); len(fs) != 0 {
+		t.Fatalf("changed rule kept old state: %+v", fs)
+	}
+}
+
+func TestWatchReloadsAndRejectsBadPack(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yaml", "id: mcp-a\n"+hdr+"kind: match\ncondition: event.tool_name == \"a\"\n")
+	p, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, p, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan error, 10)
+	done := make(chan struct{})
+	go func() { e.Watch(ctx, dir, 20*time.Millisecond, func(err error) { results <- err }); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	write("b.yaml", "id: mcp-b\n"+hdr+"kind: match\ncondition: event.tool_name == \"b\"\n")
+	if err := <-results; err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if n := len(e.Rules()); n != 2 {
+		t.Fatalf("rules after reload = %d", n)
+	}
+	write("c.yaml", "id: mcp-c\n"+hdr+"kind: match\ncondition: event.tool_name ==\n")
+	if err := <-results; err == nil || !strings.Contains(err.Error(), "c.yaml") {
+		t.Fatalf("bad pack not rejected with its file name: %v", err)
+	}
+	var ids []string
+	for _, r := range e.Rules() {
+		ids = append(ids, r.ID)
+	}
+	sort.Strings(ids)
+	if strings.Join(ids, ",") != "mcp-a,mcp-b" {
+		t.Fatalf("running pack changed after a rejected reload: %v", ids)
+	}
+	if st := e.Stats(); st.ReloadOK != 1 || st.ReloadFailed != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestIndexDerivation(t *testing.T) {
+	cases := map[string]indexKey{
+		`event.method == "tools/call" && hasSecret(event.result)`:                     {"method", []string{"tools/call"}},
+		`"tools/list" == event.method`:                                                {"method", []string{"tools/list"}},
+		`(event.method == "a" || event.method == "b") && true`:                        {"method", []string{"a", "b"}},
+		`event.method in ["a", "b"] && event.tool_name == "x"`:                        {"tool_name", []string{"x"}},
+		`event.kind == "tool_definition" && hasHiddenUnicode(event.tool_description)`: {"kind", []string{"tool_definition"}},
+		`event.method == "a" || hasSecret(event.result)`:                              {},
+		`!(event.method == "a")`:                                                      {},
+		`(event.method == "a" || event.tool_name == "b")`:                             {},
+	}
+	env, _ := sharedEnv()
+	for src, want := range cases {
+		c, err := compile(env, src, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got := indexOf(c)
+		if got.field != want.field || strings.Join(got.values, ",") != strings.Join(want.values, ",") {
+			t.Errorf("indexOf(%s) = %+v, want %+v", src, got, want)
+		}
+	}
+}

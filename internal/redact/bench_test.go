@@ -24,3 +24,18 @@ func BenchmarkFind(b *testing.B) {
 		})
 	}
 }
+
+// A clean 1.5 KiB result that contains trigger words ("passed", "tokens")
+// but no secret: the regexps run and find nothing.
+var triggeredClean = `{"content":[{"type":"text","text":"` + strings.Repeat(`All 42 tests passed; the tokenizer splits input into tokens. `, 24) + `"}],"isError":false}`
+
+func BenchmarkFindTriggeredClean(b *testing.B) {
+	r := mustNew(b, Config{})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(triggeredClean)))
+	for b.Loop() {
+		if len(r.Find(triggeredClean)) != 0 {
+			b.Fatal("false positive")
+		}
+	}
+}

@@ -40,8 +40,12 @@ type detector struct {
 	valid    func(string) bool // optional post-filter on the secret
 	keyGroup int               // submatch holding a key name checked by validKey
 	validKey func(string) bool
-	mask     uint64 // the detector's trigger bits in the Redactor's prefilter
-	always   bool   // no (trackable) triggers: always run
+	// scan, when set, replaces re: a linear hand-written matcher that
+	// reports key and secret offsets (the generic rules, whose regexps
+	// would have no literal prefix and cost O(text × pattern)).
+	scan   func(s string) []span // nil when nothing found
+	mask   uint64                // the detector's trigger bits in the Redactor's prefilter
+	always bool                  // no (trackable) triggers: always run
 }
 
 // builtin returns the built-in detectors in priority order: when two
@@ -91,11 +95,9 @@ func builtin() []detector {
 		// "password": "…", "api_key": "…" (also with escaped quotes inside a
 		// JSON string) and password=… / token=… in URLs, env and CLIs.
 		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "pwd", "credential", "authorization"}, fold: true,
-			re:    regexp.MustCompile(`(?i)\\?"([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*)\\?"\s*:\s*\\?"((?:[^"\\]|\\[^"])+)\\?"`),
-			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
+			scan: scanJSONPairs, valid: notPlaceholder, validKey: secretKey},
 		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "pwd"}, fold: true,
-			re:    regexp.MustCompile(`(?i)(?:^|[^A-Za-z0-9_.\-])([A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey)[A-Za-z0-9_.\-]*)=([^&\s"'\\,;]{4,})`),
-			group: 2, valid: notPlaceholder, keyGroup: 1, validKey: secretKey},
+			scan: scanKeyEquals, valid: notPlaceholder, validKey: secretKey},
 	}
 }
 
@@ -164,3 +166,144 @@ func notPlaceholder(s string) bool {
 	}
 	return !allDigits
 }
+
+// JSON keys that name a secret contain one of these (lowercase).
+var jsonSecretWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey",
+	"access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "credential", "authorization"}
+
+// key=value keys that name a secret contain one of these (lowercase).
+var kvSecretWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey"}
+
+func isKeyChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// hasWordFold reports whether key contains one of the lowercase words,
+// ignoring ASCII case.
+func hasWordFold(key string, words []string) bool {
+	if len(key) > 128 {
+		return false
+	}
+	var buf [128]byte
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	l := buf[:len(key)]
+	for _, w := range words {
+		if bytesContains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func bytesContains(b []byte, w string) bool {
+	for i := 0; i+len(w) <= len(b); i++ {
+		if string(b[i:i+len(w)]) == w {
+			return true
+		}
+	}
+	return false
+}
+
+// scanJSONPairs finds "key": "value" pairs (also with escaped quotes, as in
+// JSON inside a JSON string) whose key names a secret, and reports the value.
+// The value ends at the first " or \".
+func scanJSONPairs(s string) (out []span) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		j := i - 1
+		for j >= 0 && isSpace(s[j]) {
+			j--
+		}
+		if j < 0 || s[j] != '"' {
+			continue
+		}
+		keyEnd := j
+		if j > 0 && s[j-1] == '\\' {
+			keyEnd = j - 1
+		}
+		k := keyEnd - 1
+		for k >= 0 && isKeyChar(s[k]) {
+			k--
+		}
+		keyStart := k + 1
+		if keyStart == keyEnd || k < 0 || s[k] != '"' || !hasWordFold(s[keyStart:keyEnd], jsonSecretWords) {
+			continue
+		}
+		v := i + 1
+		for v < len(s) && isSpace(s[v]) {
+			v++
+		}
+		switch {
+		case v+1 < len(s) && s[v] == '\\' && s[v+1] == '"':
+			v += 2
+		case v < len(s) && s[v] == '"':
+			v++
+		default:
+			continue
+		}
+		start, end := v, -1
+		for p := v; p < len(s); p++ {
+			if s[p] == '"' {
+				end = p
+				break
+			}
+			if s[p] == '\\' {
+				if p+1 < len(s) && s[p+1] == '"' {
+					end = p
+					break
+				}
+				p++
+			}
+		}
+		if end > start {
+			out = append(out, span{keyStart, keyEnd, start, end})
+			i = end
+		}
+	}
+	return out
+}
+
+// scanKeyEquals finds key=value where the key names a secret (password=…,
+// --api-key=…, DB_PASSWORD=…, ?access_token=…) and reports the value, which
+// ends at & whitespace " ' \ , or ;.
+func scanKeyEquals(s string) (out []span) {
+	for i := 1; i < len(s); i++ {
+		if s[i] != '=' {
+			continue
+		}
+		k := i - 1
+		for k >= 0 && isKeyChar(s[k]) {
+			k--
+		}
+		keyStart := k + 1
+		if keyStart == i || !hasWordFold(s[keyStart:i], kvSecretWords) {
+			continue
+		}
+		end := i + 1
+		for end < len(s) {
+			c := s[end]
+			if c == '&' || isSpace(c) || c == '"' || c == '\'' || c == '\\' || c == ',' || c == ';' {
+				break
+			}
+			end++
+		}
+		if end-(i+1) >= 4 {
+			out = append(out, span{keyStart, i, i + 1, end})
+			i = end
+		}
+	}
+	return out
+}
+
+// span locates a key and its secret value in a text.
+type span struct{ keyStart, keyEnd, start, end int }

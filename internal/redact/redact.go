@@ -275,6 +275,18 @@ func (r *Redactor) Find(s string) []Match {
 		if !d.always && d.mask&found == 0 {
 			continue
 		}
+		if d.scan != nil {
+			for _, sp := range d.scan(s) {
+				secret := s[sp.start:sp.end]
+				if d.valid != nil && !d.valid(secret) || d.validKey != nil && !d.validKey(s[sp.keyStart:sp.keyEnd]) {
+					continue
+				}
+				if !overlaps(out, sp.start, sp.end) {
+					out = append(out, Match{Kind: d.kind, Start: sp.start, End: sp.end, Hash: hash8(secret)})
+				}
+			}
+			continue
+		}
 		for _, loc := range d.re.FindAllStringSubmatchIndex(s, -1) {
 			start, end := loc[2*d.group], loc[2*d.group+1]
 			if start < 0 || end <= start {

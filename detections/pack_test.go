@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/detect/rulecmd"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
@@ -89,6 +90,13 @@ func TestPack(t *testing.T) {
 		if res.EvalErrors > 0 {
 			t.Errorf("%s / %s: %d CEL evaluation errors", res.RuleID, res.Test, res.EvalErrors)
 		}
+	}
+}
+
+// TestLint runs `analyzer rules lint` on the embedded pack.
+func TestLint(t *testing.T) {
+	for _, msg := range rulecmd.Lint(loadPack(t)) {
+		t.Error(msg)
 	}
 }
 

@@ -40,6 +40,7 @@ const (
 )
 
 type target struct {
+	pid      int // process to account CPU for (0 = none)
 	name     string
 	httpAddr string
 	grpcAddr string
@@ -180,21 +181,110 @@ func countSpansInKafka(tb testing.TB, tg target) int {
 	return n
 }
 
-func benchCollector(b *testing.B) target {
+// collectorBin builds cmd/collector once per benchmark process, so that
+// mcpwatch runs as its own process like the peer does (a fair share of the
+// CPU on a busy machine, and CPU accounting per process).
+var collectorBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "mcpwatch-bench-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "collector")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/mcpwatch/mcpwatch/cmd/collector").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("cannot build cmd/collector: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// benchCollectorProcess starts cmd/collector against a fresh kfake.
+func benchCollectorProcess(b *testing.B) target {
+	bin, err := collectorBin()
+	if err != nil {
+		b.Fatal(err)
+	}
 	k := testbed.Kfake(b)
-	c := startCollector(b, k.Brokers, func(cfg *Config) {
-		cfg.Receiver.Limits.TenantRate = -1
-		cfg.Receiver.Limits.MaxInFlightBytes = 1 << 30
-		cfg.Kafka.Partitions = 12
-		cfg.ProduceTimeout = 30 * time.Second
+	httpAddr, grpcAddr, adminAddr := freeAddr(b), freeAddr(b), freeAddr(b)
+	cfg := fmt.Sprintf(`receiver:
+  grpc: {endpoint: %q}
+  http: {endpoint: %q}
+  auth:
+    tokens: [{tenant: %s, token: %s}]
+  limits: {tenant_rate: -1, max_in_flight_bytes: 1073741824}
+kafka: {brokers: [%q], partitions: 12}
+admin: {endpoint: %q}
+produce_timeout: 30s
+log: {level: warn}
+`, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
+	return startProcess(b, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_FLAGS")), target{
+		name: "mcpwatch", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, perEvent: true})
+}
+
+// startProcess runs bin --config <cfg> until the benchmark ends and waits
+// until readyURL answers 200 to a GET (or to an empty OTLP POST).
+func startProcess(b *testing.B, name, bin, cfg, readyURL string, flags []string, tg target) target {
+	path := filepath.Join(b.TempDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"--config", path}, flags...)...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("cannot start %s: %v", name, err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if b.Failed() {
+			b.Logf("%s logs:\n%s", name, logs.String())
+		}
 	})
-	waitReady(b, c)
-	return target{name: "mcpwatch", httpAddr: c.HTTPAddr(), grpcAddr: c.GRPCAddr(), topic: testTopic, brokers: k.Brokers, perEvent: true}
+	waitFor(b, name+" to be ready", func() bool {
+		var resp *http.Response
+		var err error
+		if strings.HasSuffix(readyURL, "/v1/traces") {
+			resp, err = http.Post(readyURL, "application/json", strings.NewReader("{}"))
+		} else {
+			resp, err = http.Get(readyURL)
+		}
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	tg.pid = cmd.Process.Pid
+	return tg
+}
+
+// cpuSeconds is the user+system CPU time of process pid so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var ut, st float64
+	fmt.Sscan(f[11], &ut) // field 14 utime
+	fmt.Sscan(f[12], &st) // field 15 stime
+	return (ut + st) / 100 // USER_HZ
 }
 
 // otelcolPath finds the peer binary built by scripts/build-otelcol.sh.
 func otelcolPath() string {
-	if p := os.Getenv("MCPWATCH_OTELCOL"); p != "" {
+	if p, ok := os.LookupEnv("MCPWATCH_OTELCOL"); ok { // "" or a missing file: no peer
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	for _, name := range []string{"otelcol-peer", "otelcol-mcpwatch-peer", "otelcol"} {
@@ -247,44 +337,14 @@ service:
   pipelines:
     traces: {receivers: [otlp], processors: [batch], exporters: [kafka]}
 `, grpcAddr, httpAddr, strings.Join(k.Brokers, ","), topic)
-	path := filepath.Join(b.TempDir(), "otelcol.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--config", path)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("cannot start peer: %v", err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if b.Failed() {
-			b.Logf("peer logs:\n%s", logs.String())
-		}
-	})
-	waitFor(b, "the peer to listen", func() bool {
-		resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader("{}"))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return target{name: "otelcol", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: topic, brokers: k.Brokers}
+	return startProcess(b, "otelcol", bin, cfg, "http://"+httpAddr+"/v1/traces", nil,
+		target{name: "otelcol", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: topic, brokers: k.Brokers})
 }
 
 // measure runs one fixed load against tg and returns spans/s that reached
 // Kafka and the p99 request latency.
-func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []ptraceotlp.ExportRequest) (float64, time.Duration, loadResult) {
+func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []ptraceotlp.ExportRequest) (float64, time.Duration, float64) {
+	cpu0 := cpuSeconds(tg.pid)
 	res := runLoad(b, tg, transport, benchRequests, 0, bodies, reqs)
 	var inKafka int
 	if tg.perEvent {
@@ -302,10 +362,15 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 			time.Sleep(time.Second)
 		}
 	}
+	cpu := cpuSeconds(tg.pid) - cpu0 // includes the peer's asynchronous export
 	if res.failed > 0 {
 		b.Logf("%s/%s: %d of %d requests failed", tg.name, transport, res.failed, benchRequests)
 	}
-	return float64(inKafka) / res.elapsed.Seconds(), res.p(0.99), res
+	cpuPerSpan := 0.0
+	if inKafka > 0 {
+		cpuPerSpan = cpu * 1e6 / float64(inKafka)
+	}
+	return float64(inKafka) / res.elapsed.Seconds(), res.p(0.99), cpuPerSpan
 }
 
 // BenchmarkEndToEnd measures mcpwatch and the peer on the same load in
@@ -317,30 +382,34 @@ func BenchmarkEndToEnd(b *testing.B) {
 	peer := otelcolPath()
 	for _, transport := range []string{"http", "grpc"} {
 		b.Run(transport, func(b *testing.B) {
-			var ours, theirs, ourP99, theirP99 float64
+			var ours, theirs, ourP99, theirP99, ourCPU, theirCPU float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				tg := benchCollector(b)
+				tg := benchCollectorProcess(b)
 				b.StartTimer()
-				sps, p99, _ := measure(b, tg, transport, bodies, reqs)
+				sps, p99, cpu := measure(b, tg, transport, bodies, reqs)
 				ours += sps
 				ourP99 += float64(p99.Milliseconds())
+				ourCPU += cpu
 				if peer != "" {
 					b.StopTimer()
 					pt := benchPeer(b, peer)
 					b.StartTimer()
-					sps, p99, _ := measure(b, pt, transport, bodies, reqs)
+					sps, p99, cpu := measure(b, pt, transport, bodies, reqs)
 					theirs += sps
 					theirP99 += float64(p99.Milliseconds())
+					theirCPU += cpu
 				}
 			}
 			n := float64(b.N)
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(ours/n, "spans/s")
 			b.ReportMetric(ourP99/n, "p99_ms")
+			b.ReportMetric(ourCPU/n, "cpu_us/span")
 			if peer != "" {
 				b.ReportMetric(theirs/n, "peer_spans/s")
 				b.ReportMetric(theirP99/n, "peer_p99_ms")
+				b.ReportMetric(theirCPU/n, "peer_cpu_us/span")
 				b.ReportMetric(ours/theirs, "ratio")
 			} else {
 				b.Log("peer OTel Collector binary not found (scripts/build-otelcol.sh, or MCPWATCH_OTELCOL): reporting mcpwatch only")
@@ -355,7 +424,7 @@ func BenchmarkPaced20k(b *testing.B) {
 	bodies, reqs := benchBodies(b, 8)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tg := benchCollector(b)
+		tg := benchCollectorProcess(b)
 		b.StartTimer()
 		res := runLoad(b, tg, "http", 200, 25*time.Millisecond, bodies, reqs)
 		inKafka := countSpansInKafka(b, tg)

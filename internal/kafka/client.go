@@ -119,8 +119,10 @@ type ProducerConfig struct {
 	// Default 900 KiB: under the broker's default 1 MB message.max.bytes, so a
 	// batch is never rejected as MESSAGE_TOO_LARGE.
 	MaxBatchBytes int32 `yaml:"max_batch_bytes"`
-	// Linger waits this long for more records before sending a batch.
-	// Default 5ms.
+	// Linger waits this long for more records before sending a batch
+	// (while requests are in flight, batches also grow on their own).
+	// Default 10ms: fewer, larger produce requests; measured in
+	// internal/collector BenchmarkEndToEnd and BenchmarkPaced20k.
 	Linger time.Duration `yaml:"linger"`
 	// MaxBufferedRecords bounds records buffered in the client. Default 100000.
 	MaxBufferedRecords int `yaml:"max_buffered_records"`
@@ -139,7 +141,7 @@ func (p ProducerConfig) WithDefaults() ProducerConfig {
 		p.MaxBatchBytes = 900 << 10
 	}
 	if p.Linger == 0 {
-		p.Linger = 5 * time.Millisecond
+		p.Linger = 10 * time.Millisecond
 	}
 	if p.MaxBufferedRecords == 0 {
 		p.MaxBufferedRecords = 100000

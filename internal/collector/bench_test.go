@@ -274,8 +274,8 @@ func cpuSeconds(pid int) float64 {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	var ut, st float64
-	fmt.Sscan(f[11], &ut) // field 14 utime
-	fmt.Sscan(f[12], &st) // field 15 stime
+	fmt.Sscan(f[11], &ut)  // field 14 utime
+	fmt.Sscan(f[12], &st)  // field 15 stime
 	return (ut + st) / 100 // USER_HZ
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
@@ -206,5 +208,82 @@ func TestOTLPLogsRoundTrip(t *testing.T) {
 			}
 			t.FailNow()
 		}
+	}
+}
+
+// TestToTracesUsesSemanticConventions checks the attribute names a standard
+// MCP instrumentation would use, not only that our own mapping reads them.
+func TestToTracesUsesSemanticConventions(t *testing.T) {
+	evs := Attacks(5).Plain()
+	td := ToTraces(evs)
+	seen := map[string]bool{}
+	var callName string
+	rs := td.ResourceSpans()
+	for i := 0; i < rs.Len(); i++ {
+		if _, ok := rs.At(i).Resource().Attributes().Get("service.name"); !ok {
+			t.Fatal("resource without service.name")
+		}
+		ss := rs.At(i).ScopeSpans()
+		for j := 0; j < ss.Len(); j++ {
+			sp := ss.At(j).Spans()
+			for k := 0; k < sp.Len(); k++ {
+				s := sp.At(k)
+				s.Attributes().Range(func(key string, _ pcommon.Value) bool {
+					seen[key] = true
+					return true
+				})
+				if m, _ := s.Attributes().Get("mcp.method.name"); m.Str() == "tools/call" && callName == "" {
+					callName = s.Name()
+				}
+			}
+		}
+	}
+	for _, k := range []string{"mcp.method.name", "mcp.session.id", "mcp.protocol.version", "jsonrpc.request.id",
+		"gen_ai.tool.name", "gen_ai.tool.call.id", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+		"gen_ai.conversation.id", "gen_ai.agent.id", "gen_ai.agent.name", "user.id", "client.address",
+		"server.address", "server.port", "network.transport", "user_agent.original", "http.request.header.origin",
+		"gen_ai.tool.definitions", "rpc.response.status_code", "error.type"} {
+		if !seen[k] {
+			t.Errorf("no span carries %s", k)
+		}
+	}
+	if !strings.HasPrefix(callName, "tools/call ") {
+		t.Errorf("tools/call span named %q, want \"tools/call {tool}\"", callName)
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	benign := &Label{Case: "benign/x"}
+	atk := &Label{Case: "attack/r1/v", Attack: true, Expect: []string{"r1"}, Allow: []string{"r2"}}
+	missed := &Label{Case: "attack/r1/w", Attack: true, Expect: []string{"r1"}}
+	c := Corpus{Cases: []*Label{benign, atk, missed}, Events: []Labeled{
+		{event.Event{EventID: "b1"}, benign}, {event.Event{EventID: "b2"}, benign},
+		{event.Event{EventID: "a1"}, atk}, {event.Event{EventID: "a2"}, atk}, {event.Event{EventID: "m1"}, missed},
+	}}
+	fs := []event.Finding{
+		{RuleID: "r1", EventIDs: []string{"b1", "a2"}}, // completed by an attack event: TP
+		{RuleID: "r2", EventIDs: []string{"a1"}},       // allowed: TP, no expectation
+		{RuleID: "r3", EventIDs: []string{"b2"}},       // benign FP
+		{RuleID: "r3", EventIDs: []string{"m1"}},       // FP in an attack case, not benign
+	}
+	ev := Evaluate(c, fs, map[string]event.Severity{"r1": "high", "r2": "low", "r3": "medium", "r4": "info"})
+	got := map[string]RuleScore{}
+	for _, s := range ev.Rules {
+		got[s.RuleID] = s
+	}
+	if s := got["r1"]; s.TP != 1 || s.FP != 0 || s.Expected != 2 || s.Caught != 1 || len(s.Missed) != 1 || s.Missed[0] != "attack/r1/w" {
+		t.Errorf("r1: %+v", s)
+	}
+	if s := got["r2"]; s.TP != 1 || s.Expected != 0 || s.Recall() != 1 {
+		t.Errorf("r2: %+v", s)
+	}
+	if s := got["r3"]; s.FP != 2 || s.BenignFP != 1 || s.Precision() != 0 {
+		t.Errorf("r3: %+v", s)
+	}
+	if s, ok := got["r4"]; !ok || s.Precision() != 1 || s.Recall() != 1 {
+		t.Errorf("r4 (silent rule) missing or wrong: %+v", s)
+	}
+	if tot := ev.Totals(); tot.TP != 2 || tot.FP != 2 || tot.Caught != 1 || tot.Expected != 2 {
+		t.Errorf("totals: %+v", tot)
 	}
 }

@@ -66,31 +66,36 @@ plugin_npm_script() {
   node -e 'const s=(require("./grafana-plugin/package.json").scripts||{}); for (const n of ["ci","test"]) if (s[n]) { console.log(n); process.exit(0) } process.exit(1)'
 }
 
-step install-deps bash scripts/install-deps.sh
-step go-vet go vet ./...
-step gofmt gofmt_check
-step go-test go test ./... -count=1 -timeout 15m -p 2
-for t in FuzzFromTraces FuzzFromLogs; do
-  if has_fuzz internal/event "$t"; then step "fuzz-$t" fuzz_smoke ./internal/event "$t"; fi
-done
-if has_rules_cmd; then
-  step rules-lint go run ./cmd/analyzer rules lint
-  step rules-test go run ./cmd/analyzer rules test
-fi
-step schema-chdb "$cache/venv/bin/python" scripts/chdb_check.py schema
-# Hook for grafana-plugin/ (its own Go module and npm project).
-if [ -f grafana-plugin/go.mod ]; then
-  step plugin-go-test bash -c 'cd grafana-plugin && go vet ./... && go test ./... -count=1 -timeout 10m'
-fi
-if script="$(plugin_npm_script)"; then
-  step "plugin-npm-$script" npm --prefix grafana-plugin run "$script"
-fi
+# The whole run is one function so that bash has parsed all of it before it
+# starts (editing this file during a run cannot change the run).
+main() {
+  step install-deps bash scripts/install-deps.sh
+  step go-vet go vet ./...
+  step gofmt gofmt_check
+  step go-test go test ./... -count=1 -timeout 15m -p 2
+  for t in FuzzFromTraces FuzzFromLogs; do
+    if has_fuzz internal/event "$t"; then step "fuzz-$t" fuzz_smoke ./internal/event "$t"; fi
+  done
+  if has_rules_cmd; then
+    step rules-lint go run ./cmd/analyzer rules lint
+    step rules-test go run ./cmd/analyzer rules test
+  fi
+  step schema-chdb "$cache/venv/bin/python" scripts/chdb_check.py schema
+  # Hook for grafana-plugin/ (its own Go module and npm project).
+  if [ -f grafana-plugin/go.mod ]; then
+    step plugin-go-test bash -c 'cd grafana-plugin && go vet ./... && go test ./... -count=1 -timeout 10m'
+  fi
+  if script="$(plugin_npm_script)"; then
+    step "plugin-npm-$script" npm --prefix grafana-plugin run "$script"
+  fi
 
-reap
-trap - EXIT
-echo
-if [ "$failed" -gt 0 ]; then
-  echo "failed steps: ${failed_steps[*]}"
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+  reap
+  trap - EXIT
+  echo
+  if [ "$failed" -gt 0 ]; then
+    echo "failed steps: ${failed_steps[*]}"
+  fi
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+main "$@"; exit

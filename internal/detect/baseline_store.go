@@ -14,19 +14,23 @@ import (
 type ClickHouseBaselines struct {
 	conn  driver.Conn
 	table string
-	// MaxAge drops baselines whose last_seen is older at load. Default 90 days.
+	// MaxAge skips baselines whose last_seen is older than now-MaxAge at
+	// load (wall clock). Default 0: load all (the rules' history applies anyway).
 	MaxAge time.Duration
 	now    func() time.Time
 }
 
 // NewClickHouseBaselines returns a BaselineStore on database db.
 func NewClickHouseBaselines(conn driver.Conn, db string) *ClickHouseBaselines {
-	return &ClickHouseBaselines{conn: conn, table: "`" + db + "`.`detection_baselines`", MaxAge: 90 * 24 * time.Hour, now: time.Now}
+	return &ClickHouseBaselines{conn: conn, table: "`" + db + "`.`detection_baselines`", now: time.Now}
 }
 
 // LoadBaselines reads the baselines of the given rules (aggregated per key).
 func (c *ClickHouseBaselines) LoadBaselines(ctx context.Context, ruleIDs []string) ([]Baseline, error) {
-	since := c.now().Add(-c.MaxAge).UTC().Truncate(time.Second)
+	since := time.Unix(0, 0).UTC()
+	if c.MaxAge > 0 {
+		since = c.now().Add(-c.MaxAge).UTC().Truncate(time.Second)
+	}
 	rows, err := c.conn.Query(ctx, "SELECT rule_id, tenant, group_key, term, min(first_seen), max(last_seen) FROM "+c.table+
 		" WHERE has(?, rule_id) AND last_seen >= ? GROUP BY rule_id, tenant, group_key, term", ruleIDs, since)
 	if err != nil {

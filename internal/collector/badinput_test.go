@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
@@ -235,3 +237,16 @@ func inFlight(t testing.TB, c *Collector) float64 {
 
 var _ = kfake.NumBrokers
 var _ = ptrace.NewTraces
+
+func TestGRPCOversizeAndKeepsServing(t *testing.T) {
+	k := testbed.Kfake(t)
+	c := startCollector(t, k.Brokers, func(cfg *Config) { cfg.Receiver.Limits.MaxRequestBytes = 1 << 20 })
+	waitReady(t, c)
+	_, err := grpcExport(t, c, mcpTraces(3, 600<<10), testToken) // ~1.8 MB
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("oversize gRPC request: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := grpcExport(t, c, mcpTraces(3, 10), testToken); err != nil {
+		t.Errorf("good gRPC request afterwards: %v", err)
+	}
+}

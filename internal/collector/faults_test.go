@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -154,4 +155,30 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestSlowKafkaAnswers503 makes the broker hold every produce request: the
+// sender must get a retryable error at the produce deadline, never hang.
+func TestSlowKafkaAnswers503(t *testing.T) {
+	k := testbed.Kfake(t)
+	c := startCollector(t, k.Brokers, func(cfg *Config) { cfg.ProduceTimeout = time.Second })
+	waitReady(t, c)
+	release := make(chan struct{})
+	cl := k.Cluster()
+	cl.ControlKey(0, func(kmsg.Request) (kmsg.Response, error, bool) { // 0 = Produce
+		cl.KeepControl()
+		cl.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	r := postTraces(t, c, mcpTraces(5, 10))
+	if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Errorf("Kafka not acking: %d, want 503 with Retry-After", r.code)
+	}
+	_, err := grpcExport(t, c, mcpTraces(5, 10), testToken)
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("gRPC with Kafka not acking: %v, want UNAVAILABLE", err)
+	}
+	close(release)
+	td := mcpTraces(5, 10)
+	waitFor(t, "Kafka acking again", func() bool { return postTraces(t, c, td).code == http.StatusOK })
 }

@@ -189,6 +189,7 @@ type scratch struct {
 	// OpenLLMetry (traceloop) attributes.
 	tlInput, tlOutput  string
 	tlSpanKind, tlName string
+	tlWorkflow         string
 	hasTraceloop       bool
 	extrasDropped      int
 	attrCount          int // attributes on the span/record, to size the extras once
@@ -223,6 +224,10 @@ func (m *mapper) applyAttrs(e *Event, s *scratch, attrs pcommon.Map) {
 				return true
 			case "traceloop.entity.name":
 				s.tlName, s.hasTraceloop = short(v), true
+				return true
+			case "traceloop.workflow.name":
+				// FastMCP server instrumentation: "<server name>.mcp".
+				s.tlWorkflow = short(v)
 				return true
 			}
 			addExtra(e, s, k, v)
@@ -498,9 +503,13 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		case ptrace.SpanKindInternal, ptrace.SpanKindUnspecified:
 			// OpenLLMetry for Python records its request spans (which wrap
 			// the sender's send_request) as INTERNAL: the sender is the client.
-			if shape == shapeTLMethod || shape == shapeTLTool {
+			switch {
+			case shape == shapeTLTool && strings.HasSuffix(s.tlWorkflow, ".mcp"):
+				// The FastMCP server instrumentation's tool span.
+				e.Observer = ObserverServer
+			case shape == shapeTLMethod || shape == shapeTLTool:
 				e.Observer = ObserverClient
-			} else {
+			default:
 				e.Observer = ObserverUnknown
 			}
 		default:
@@ -552,6 +561,9 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		}
 	}
 
+	if e.ServerName == "" && len(s.tlWorkflow) > len(".mcp") && strings.HasSuffix(s.tlWorkflow, ".mcp") {
+		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
+	}
 	var defs []toolDef
 	if s.hasTraceloop {
 		defs = m.traceloop(e, &s)

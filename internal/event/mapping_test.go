@@ -706,3 +706,25 @@ func TestDockerGatewaySpans(t *testing.T) {
 	s.attrs().PutStr("mcp.list.type", "tools")
 	eq(t, "list method", s.one(t, MapOptions{}).Method, "tools/list")
 }
+
+// TestTraceloopFastMCPServerSpan: the shape opentelemetry-instrumentation-mcp
+// 0.62.4 gives FastMCP server tool calls (fastmcp_instrumentation.py: an
+// INTERNAL "<tool>.tool" span with traceloop.workflow.name "<server>.mcp",
+// output a JSON array). Synthetic: fastmcp 2.14 and 4.x would not install
+// next to an mcp version this instrumentation accepts (see the Python
+// capture's README).
+func TestTraceloopFastMCPServerSpan(t *testing.T) {
+	s := newSpan("read_file.tool", ptrace.SpanKindInternal)
+	a := s.attrs()
+	a.PutStr("traceloop.span.kind", "tool")
+	a.PutStr("traceloop.entity.name", "read_file")
+	a.PutStr("traceloop.workflow.name", "demo-server.mcp")
+	a.PutStr("traceloop.entity.input", `{"tool_name": "read_file", "arguments": {"path": "/etc/passwd"}}`)
+	a.PutStr("traceloop.entity.output", `[{"type": "text", "content": "root:x:0:0"}]`)
+	e := s.one(t, MapOptions{})
+	eq(t, "observer", e.Observer, ObserverServer)
+	eq(t, "server", e.ServerName, "demo-server")
+	eq(t, "tool", e.ToolName, "read_file")
+	eq(t, "arguments", e.Arguments, `{"path": "/etc/passwd"}`)
+	eq(t, "result", e.Result, `[{"type": "text", "content": "root:x:0:0"}]`)
+}

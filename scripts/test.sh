@@ -18,8 +18,8 @@ reap() {
   for env in /proc/[0-9]*/environ; do
     pid="${env#/proc/}"; pid="${pid%/environ}"
     [ "$pid" = "$$" ] && continue
-    if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "MCPWATCH_TESTRUN=$MCPWATCH_TESTRUN"; then
-      echo "test.sh: stopping leftover process $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-120)"
+    if grep -qsxz "MCPWATCH_TESTRUN=$MCPWATCH_TESTRUN" "$env" 2>/dev/null; then
+      echo "test.sh: stopping leftover process $pid: $(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-120)"
       kill -TERM "$pid" 2>/dev/null
     fi
   done

@@ -111,6 +111,8 @@ func FromLogs(ld plog.Logs, o MapOptions) Batch {
 type mapper struct {
 	o MapOptions
 	b Batch
+	// childRequestIDs: request ids found on non-MCP child spans, by parent.
+	childRequestIDs map[pcommon.SpanID]string
 }
 
 func newMapper(o MapOptions) *mapper {
@@ -443,6 +445,16 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	shape := classify(scope, span)
 	if shape == shapeNone {
 		m.drop(DropNotMCP)
+		// OpenLLMetry for Python puts the JSON-RPC id on a child span
+		// ("ResponseStreamWriter", mcp.request.id) of the request span.
+		if v, ok := span.Attributes().Get("mcp.request.id"); ok {
+			if p := span.ParentSpanID(); !p.IsEmpty() {
+				if m.childRequestIDs == nil {
+					m.childRequestIDs = make(map[pcommon.SpanID]string)
+				}
+				m.childRequestIDs[p] = short(v)
+			}
+		}
 		return
 	}
 	tid := span.TraceID()
@@ -828,6 +840,17 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 // request), the same service.name + service.instance.id. A key that saw two
 // different identities in the batch is ambiguous and propagates nothing.
 func (m *mapper) propagate() {
+	if m.childRequestIDs != nil {
+		for i := range m.b.Events {
+			e := &m.b.Events[i]
+			if e.RequestID != "" || e.Source != SourceSpan {
+				continue
+			}
+			if sid, ok := spanIDFromHex(e.SpanID); ok {
+				e.RequestID = m.childRequestIDs[sid]
+			}
+		}
+	}
 	type ident struct {
 		serverName, serverVersion, clientName, clientVersion, protocol string
 		ambiguous                                                      bool

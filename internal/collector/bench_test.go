@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -437,6 +435,3 @@ func BenchmarkPaced20k(b *testing.B) {
 	}
 	b.ReportMetric(0, "ns/op")
 }
-
-var _ = kgo.NewClient
-var _ ptrace.Traces

@@ -3,7 +3,6 @@ package otlpin
 import (
 	"context"
 	"crypto/x509"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 )
 
 var nowFunc = time.Now
@@ -140,6 +138,3 @@ func verifiedChains(ctx context.Context) [][]*x509.Certificate {
 	}
 	return nil
 }
-
-var _ = status.New
-var _ = strconv.Itoa

@@ -3,7 +3,6 @@ package otlpin
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -258,5 +257,3 @@ func writeHTTPError(w http.ResponseWriter, e *Error, mt string) {
 	w.WriteHeader(e.Class.HTTPStatus())
 	_, _ = w.Write(b)
 }
-
-var _ = context.Background

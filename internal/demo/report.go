@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 // Report is what the demo found.
@@ -242,6 +243,21 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 			}
 			tw.Flush()
 		}
+	}
+	if s.AnalyzerURL != "" {
+		fired := r.RulesFired()
+		fmt.Fprintln(w, "\nAttacks embedded in the scenario:")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ATTACK\tRULE\tDETECTED")
+		for _, a := range scenario.DemoAttacks {
+			rule, variant, _ := strings.Cut(a, "/")
+			got := "no"
+			if fired[rule] {
+				got = "yes"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", variant, rule, got)
+		}
+		tw.Flush()
 	}
 	if len(r.Incidents) > 0 {
 		fmt.Fprintf(w, "\nIncidents (%d):\n", len(r.Incidents))

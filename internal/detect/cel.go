@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -273,6 +274,40 @@ var stringFuncs = []struct {
 	{"isDestructiveCommand", types.BoolType, "destructive shell/SQL/cloud command", func(s string) ref.Val { return types.Bool(secfn.IsDestructiveCommand(s)) }, 1},
 }
 
+// Memoization of the expensive functions: several rules call the same
+// function on the same field of one event, and tool calls repeat. Results are
+// cached by input content (inputs of 16 B to 4 KiB), at most memoEntries per
+// function; the cache is dropped when full.
+const (
+	memoMinBytes = 16
+	memoMaxBytes = 4 << 10
+	memoEntries  = 2048
+)
+
+func memoize(fn func(string) ref.Val) func(string) ref.Val {
+	var mu sync.Mutex
+	cache := make(map[string]ref.Val, memoEntries)
+	return func(s string) ref.Val {
+		if len(s) < memoMinBytes || len(s) > memoMaxBytes {
+			return fn(s)
+		}
+		mu.Lock()
+		v, ok := cache[s]
+		mu.Unlock()
+		if ok {
+			return v
+		}
+		v = fn(s)
+		mu.Lock()
+		if len(cache) >= memoEntries {
+			clear(cache)
+		}
+		cache[strings.Clone(s)] = v
+		mu.Unlock()
+		return v
+	}
+}
+
 // FunctionDocs returns name → description of the security functions.
 func FunctionDocs() map[string]string {
 	m := map[string]string{"leafStrings": "all string leaves of a JSON value (e.g. event.args), bounded"}
@@ -328,6 +363,9 @@ func newEnv() (*cel.Env, error) {
 	}
 	for _, f := range stringFuncs {
 		fn := f.fn
+		if f.factor >= 0.5 {
+			fn = memoize(fn)
+		}
 		opts = append(opts, cel.Function(f.name, cel.Overload(f.name+"_string", []*types.Type{types.StringType}, f.result,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				s, ok := v.(types.String)
@@ -455,11 +493,27 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	// The security functions are linear in their input (≤ 64 KiB), so they
 	// keep CEL's default call cost at runtime; tracking their size-based cost
 	// doubled evaluation time. CEL's own operations are fully tracked.
-	prg, err := env.Program(a, cel.CostLimit(RuntimeCostLimit), cel.EvalOptions(cel.OptOptimize))
+	//
+	// Without comprehensions a condition's cost is bounded by its static
+	// estimate (field sizes are hard caps), so runtime tracking — about 15% of
+	// evaluation time — is only enabled for conditions with comprehensions,
+	// whose cost depends on data sizes the estimate can only assume.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if hasComprehension(a) {
+		opts = append(opts, cel.CostLimit(RuntimeCostLimit))
+	}
+	prg, err := env.Program(a, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
 	}
 	return &compiled{src: src, prg: prg, ast: a, cost: est.Max}, nil
+}
+
+// hasComprehension reports whether the condition uses a macro that loops
+// (exists, all, exists_one, map, filter).
+func hasComprehension(a *cel.Ast) bool {
+	nav := ast.NavigateAST(a.NativeRep())
+	return len(ast.MatchDescendants(nav, ast.KindMatcher(ast.ComprehensionKind))) > 0
 }
 
 // checkListRefs rejects lists.<name> references to undefined lists.

@@ -557,13 +557,22 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 	steps := r.Steps
 	within := time.Duration(r.Within)
 	t := ev.Time
-	key := stateKey(r, ev)
-	g, have := rs.seq.get(key)
-	// Fast path: nothing in progress and this event matches no step.
+	var (
+		key     string
+		g       *seqGroup
+		have    bool
+		fetched bool
+	)
 	var f *event.Finding
 	for i := len(steps) - 1; i >= 0; i-- {
 		if !m.cond(i) {
 			continue
+		}
+		// Only events that match a step touch the state.
+		if !fetched {
+			fetched = true
+			key = stateKey(r, ev)
+			g, have = rs.seq.get(key)
 		}
 		if g == nil {
 			g = &seqGroup{prog: make([]*partial, len(steps))}

@@ -13,10 +13,15 @@ import (
 // texts tool calls carry.
 type patSet struct {
 	pats []pat
+	// bigram maps the first two bytes of every needle to a slot (0 = none),
+	// so one pass over the input tells which needles can occur at all.
+	bigram map[uint16]uint8
+	table  *[65536]uint8
 }
 
 type pat struct {
 	needles []string // any of them must occur in the lower-cased input; none = always run
+	slots   []uint8  // bigram slot of each needle (0 = needle shorter than 2 bytes)
 	re      *regexp.Regexp
 	onLower bool // run re on the lower-cased input (else on the original)
 }
@@ -24,21 +29,42 @@ type pat struct {
 // newPatSet compiles each alternative with flags (e.g. "(?i)"). With (?i)
 // the expressions run on the lower-cased input, otherwise on the original.
 func newPatSet(flags string, alts []string) *patSet {
-	ps := &patSet{}
+	ps := &patSet{bigram: map[uint16]uint8{}, table: new([65536]uint8)}
 	for _, a := range alts {
 		re := regexp.MustCompile(flags + a)
-		ps.pats = append(ps.pats, pat{needles: requiredLiterals(flags + a), re: re, onLower: strings.Contains(flags, "i")})
+		p := pat{needles: requiredLiterals(flags + a), re: re, onLower: strings.Contains(flags, "i")}
+		for _, n := range p.needles {
+			var slot uint8
+			if len(n) >= 2 {
+				bg := uint16(n[0])<<8 | uint16(n[1])
+				slot = ps.bigram[bg]
+				if slot == 0 && len(ps.bigram) < 255 {
+					slot = uint8(len(ps.bigram) + 1)
+					ps.bigram[bg] = slot
+					ps.table[bg] = slot
+				}
+			}
+			p.slots = append(p.slots, slot)
+		}
+		ps.pats = append(ps.pats, p)
 	}
 	return ps
 }
 
 // match reports whether any pattern matches; lower is strings.ToLower(orig).
 func (ps *patSet) match(orig, lower string) bool {
+	var seen [256]bool
+	for i := 0; i+1 < len(lower); i++ {
+		seen[ps.table[uint16(lower[i])<<8|uint16(lower[i+1])]] = true
+	}
 	for i := range ps.pats {
 		p := &ps.pats[i]
 		if len(p.needles) > 0 {
 			hit := false
-			for _, n := range p.needles {
+			for j, n := range p.needles {
+				if s := p.slots[j]; s != 0 && !seen[s] {
+					continue
+				}
 				if strings.Contains(lower, n) {
 					hit = true
 					break

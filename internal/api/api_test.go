@@ -20,8 +20,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/docs"
 	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/incident/incidenttest"
@@ -87,13 +89,15 @@ steps:
 	done := make(chan struct{})
 	go func() { _ = e.runner.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv, err = api.New(api.Config{
 		Tokens: []api.Token{{Name: "grafana-ro", Role: api.RoleViewer, Value: viewerToken},
 			{Name: "grafana", Role: api.RoleResponder, Value: responderToken}, {Name: "ops", Role: api.RoleAdmin, Value: adminToken}},
 		Incidents: e.mgr, Queries: e.store, Playbooks: e.runner,
-		Rules: func(context.Context) (any, error) {
-			return []map[string]any{{"id": "mcp-exfil", "severity": "high"}}, nil
-		},
+		Rules: api.RulesFromPack(func() *detect.Pack { return pack }),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/notify"
 	"github.com/mcpwatch/mcpwatch/internal/playbook"
@@ -50,10 +51,13 @@ type StackOptions struct {
 	// InsertFindings: the incident manager stores findings itself (set when
 	// the analyzer does not insert them after HandleFindings).
 	InsertFindings bool
-	Rules          func(ctx context.Context) (any, error)
-	Ready          func(ctx context.Context) error
-	Metrics        http.Handler
-	Logger         *slog.Logger
+	// Pack, when set (e.g. engine.Pack), fills DedupWindow and Rules when
+	// those are nil.
+	Pack    func() *detect.Pack
+	Rules   func(ctx context.Context) (any, error)
+	Ready   func(ctx context.Context) error
+	Metrics http.Handler
+	Logger  *slog.Logger
 }
 
 // Stack is everything wired together: Manager is the analyzer's
@@ -71,6 +75,14 @@ type Stack struct {
 func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("cannot build incident response: data_dir is required")
+	}
+	if o.Pack != nil {
+		if o.DedupWindow == nil {
+			o.DedupWindow = DedupFromPack(o.Pack)
+		}
+		if o.Rules == nil {
+			o.Rules = RulesFromPack(o.Pack)
+		}
 	}
 	store, err := incident.NewCHStore(o.Conn, o.Database)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident/incidenttest"
 	"github.com/mcpwatch/mcpwatch/internal/notify"
@@ -41,6 +43,10 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 	t.Cleanup(hook.Close)
 	t.Setenv("HOOK_SECRET", "hook-secret")
 	t.Setenv("API_TOKEN", responderToken)
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := api.NewStack(context.Background(), api.ResponseConfig{
 		DataDir: t.TempDir(),
 		Notify: notify.Config{
@@ -48,7 +54,7 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 			Routes:    []notify.Route{{MinSeverity: event.SeverityMedium, Receivers: []string{"hook"}}},
 		},
 		Tokens: []api.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
-	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true})
+	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true, Pack: func() *detect.Pack { return pack }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +96,33 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 	}
 	if len(m.Actions) != 1 || m.Actions[0].Kind != "notification" || m.Actions[0].Outcome != "delivered" || m.Actions[0].Target != "hook" {
 		t.Fatalf("actions %+v", m.Actions)
+	}
+}
+
+func TestRulesFromPack(t *testing.T) {
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := api.RulesFromPack(func() *detect.Pack { return pack })(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := v.([]api.RuleInfo)
+	if len(rules) != len(pack.Rules) || len(rules) == 0 {
+		t.Fatalf("%d rules, pack has %d", len(rules), len(pack.Rules))
+	}
+	for i, r := range rules {
+		if r.ID != pack.Rules[i].ID || r.Severity == "" || r.DedupSeconds <= 0 || r.Version == "" {
+			t.Fatalf("rule %+v", r)
+		}
+	}
+	dedup := api.DedupFromPack(func() *detect.Pack { return pack })
+	if got := dedup(pack.Rules[0].ID); got != pack.Rules[0].DedupWindow() || got <= 0 {
+		t.Fatalf("dedup = %v", got)
+	}
+	if got := dedup("no-such-rule"); got != 0 {
+		t.Fatalf("unknown rule dedup = %v, want 0 (the manager's default)", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -370,5 +371,24 @@ func TestIndexDerivation(t *testing.T) {
 		if got.field != want.field || strings.Join(got.values, ",") != strings.Join(want.values, ",") {
 			t.Errorf("indexOf(%s) = %+v, want %+v", src, got, want)
 		}
+	}
+}
+
+func TestRuntimeCostLimit(t *testing.T) {
+	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + `kind: match
+condition: leafStrings(event.args).exists(a, leafStrings(event.args).exists(b, (a + b).size() == 3))
+`})
+	e := newEngine(t, p, Options{})
+	big := map[string]any{}
+	for i := 0; i < 256; i++ {
+		big[fmt.Sprintf("k%03d", i)] = strings.Repeat("x", 1000)
+	}
+	small := map[string]any{"a": "x", "b": "yy"}
+	fs := detect(t, e, ev(t, 0, map[string]any{"args": big}), ev(t, 1, map[string]any{"args": small}))
+	if len(fs) != 1 || fs[0].EventIDs[0] != "e2" {
+		t.Fatalf("findings = %+v", fs)
+	}
+	if e.Stats().EvalErrors != 1 {
+		t.Fatalf("eval errors = %d, want 1 (cost limit)", e.Stats().EvalErrors)
 	}
 }

@@ -84,11 +84,9 @@ func builtin() []detector {
 		{kind: KindStripeKey, triggers: []string{"_live_", "_test_", "whsec_"},
 			re: regexp.MustCompile(`\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|whsec_[A-Za-z0-9]{24,})`)},
 		{kind: KindURLPassword, triggers: []string{"://"},
-			re:    regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/"'\\]{1,256}:([^\s@/"'\\]{1,256})@`),
-			group: 1, valid: notPlaceholder},
+			scan: scanURLPasswords, valid: notPlaceholder},
 		{kind: KindBearer, triggers: []string{"bearer"}, fold: true,
-			re:    regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)`),
-			group: 1, valid: hasDigit},
+			scan: scanBearer, valid: hasDigit},
 		{kind: KindBasicAuth, triggers: []string{"basic"}, fold: true,
 			re:    regexp.MustCompile(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?basic\s+([A-Za-z0-9+/]{8,}={0,2})`),
 			group: 1},
@@ -307,3 +305,98 @@ func scanKeyEquals(s string) (out []span) {
 
 // span locates a key and its secret value in a text.
 type span struct{ keyStart, keyEnd, start, end int }
+
+func isSchemeChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'
+}
+
+func isWordChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// scanURLPasswords finds scheme://user:password@ and reports the password
+// (scheme: a letter then 1-20 of [A-Za-z0-9+.-], at a word boundary; user
+// and password: 1-256 bytes without whitespace, quotes, backslash, / and @;
+// the user also without :).
+func scanURLPasswords(s string) (out []span) {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i] != ':' || s[i+1] != '/' || s[i+2] != '/' {
+			continue
+		}
+		// Scheme: the longest run of scheme chars before "://" (up to 21),
+		// starting with a letter at a word boundary.
+		k := i
+		for k > 0 && i-k < 21 && isSchemeChar(s[k-1]) {
+			k--
+		}
+		for k < i && !(s[k] >= 'a' && s[k] <= 'z' || s[k] >= 'A' && s[k] <= 'Z') || k < i && k > 0 && isWordChar(s[k-1]) && isWordChar(s[k]) {
+			k++
+		}
+		if i-k < 2 {
+			continue
+		}
+		// user
+		u := i + 3
+		p := u
+		for p < len(s) && p-u < 256 && !stopUserinfo(s[p]) && s[p] != ':' {
+			p++
+		}
+		if p == u || p >= len(s) || s[p] != ':' {
+			continue
+		}
+		start := p + 1
+		q := start
+		for q < len(s) && q-start < 256 && !stopUserinfo(s[q]) {
+			q++
+		}
+		if q == start || q >= len(s) || s[q] != '@' {
+			continue
+		}
+		out = append(out, span{keyStart: u, keyEnd: p, start: start, end: q})
+		i = q
+	}
+	return out
+}
+
+func stopUserinfo(c byte) bool {
+	return c == '@' || c == '/' || c == '"' || c == '\'' || c == '\\' || isSpace(c) || c == '\f'
+}
+
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// scanBearer finds "bearer" (any case, at a word start) followed by
+// whitespace and a token of 16+ token68 chars (plus trailing =), and
+// reports the token.
+func scanBearer(s string) (out []span) {
+	for i := 0; i+7 < len(s); i++ {
+		if s[i]|0x20 != 'b' || (i > 0 && isWordChar(s[i-1])) {
+			continue
+		}
+		if !equalFoldLower(s[i:i+6], "bearer") {
+			continue
+		}
+		p := i + 6
+		if p >= len(s) || !(isSpace(s[p]) || s[p] == '\f') {
+			continue
+		}
+		for p < len(s) && (isSpace(s[p]) || s[p] == '\f') {
+			p++
+		}
+		start := p
+		for p < len(s) && isTokenChar(s[p]) {
+			p++
+		}
+		if p-start < 16 {
+			continue
+		}
+		for p < len(s) && s[p] == '=' {
+			p++
+		}
+		out = append(out, span{keyStart: i, keyEnd: i + 6, start: start, end: p})
+		i = p - 1
+	}
+	return out
+}

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -297,4 +299,53 @@ func TestBuiltinTriggersTracked(t *testing.T) {
 	if got, _ := r.Redact("abc x=12345"); got != "abc x="+red("x", "12345") {
 		t.Errorf("one-byte trigger rule: %s", got)
 	}
+}
+
+// TestScannersMatchRegexps: the hand-written url_password and bearer
+// scanners agree with the regexps they replaced on tricky inputs.
+func TestScannersMatchRegexps(t *testing.T) {
+	for _, in := range scannerSeeds {
+		checkScanners(t, in)
+	}
+}
+
+var (
+	urlRE    = regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/"'\\]{1,256}:([^\s@/"'\\]{1,256})@`)
+	bearerRE = regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)`)
+)
+
+func FuzzScanners(f *testing.F) {
+	for _, s := range scannerSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkScanners)
+}
+
+func checkScanners(t *testing.T, in string) {
+	{
+		for _, c := range []struct {
+			re   *regexp.Regexp
+			scan func(string) []span
+		}{{urlRE, scanURLPasswords}, {bearerRE, scanBearer}} {
+			var want [][2]int
+			for _, m := range c.re.FindAllStringSubmatchIndex(in, -1) {
+				want = append(want, [2]int{m[2], m[3]})
+			}
+			var got [][2]int
+			for _, sp := range c.scan(in) {
+				got = append(got, [2]int{sp.start, sp.end})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%q: scanner %v, regexp %v", in, got, want)
+			}
+		}
+	}
+}
+
+var scannerSeeds = []string{
+	"postgres://admin:S3cr3t@db", "xhttps://u:p@h", "_https://u:p@h", "a.b+c-d://u:pw@h", "1http://u:p@h",
+	strings.Repeat("s", 30) + "://u:p@h", "mongodb+srv://user:pa:ss@h", "http://u:@h", "http://:p@h",
+	"http://u:p/x@h", "see https://a:b@c and ftp://d:e@f", "://u:p@h", "h://u:p@h", "hh://u:p@h",
+	"Bearer abcdefghijklmnop1", "xbearer abcdefghijklmnop1", "BEARER\t\tabc.def-ghi_jkl~mno+pq/r==", "bearer short1",
+	"Authorization: bearer " + jwt, "bearer\nabcdefghijklmnopq9==x", "bearerabcdefghijklmnop1",
 }

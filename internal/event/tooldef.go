@@ -1,12 +1,10 @@
 package event
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"sort"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -97,71 +95,23 @@ func appendCanonicalOrString(b []byte, s string) []byte {
 
 var errTooDeep = errors.New("JSON nested too deeply")
 
-// CanonicalJSON re-encodes a JSON document: object keys sorted by bytes,
-// no whitespace, strings escaped minimally, numbers as written. Nesting
-// deeper than 32 levels is rejected.
+// CanonicalJSON re-encodes a JSON document: object keys sorted by bytes
+// (for duplicate keys the last wins), no whitespace, strings escaped
+// minimally (invalid UTF-8 and lone surrogates become U+FFFD), numbers as
+// written. Nesting deeper than 32 levels and trailing data are rejected.
+// (canonical.go; TestCanonicalJSONMatchesReference checks it against a
+// encoding/json based implementation.)
 func CanonicalJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	c := canonicalizer{in: raw, out: make([]byte, 0, len(raw))}
+	c.ws()
+	if err := c.value(0); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	c.ws()
+	if c.pos != len(c.in) {
 		return nil, errors.New("trailing data after JSON value")
 	}
-	return appendCanonical(nil, v, 0)
-}
-
-func appendCanonical(b []byte, v any, depth int) ([]byte, error) {
-	if depth > maxValueDepth {
-		return nil, errTooDeep
-	}
-	var err error
-	switch x := v.(type) {
-	case nil:
-		b = append(b, "null"...)
-	case bool:
-		if x {
-			b = append(b, "true"...)
-		} else {
-			b = append(b, "false"...)
-		}
-	case json.Number:
-		b = append(b, x...)
-	case string:
-		b = appendJSONString(b, x)
-	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendCanonical(b, e, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, ']')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			if b, err = appendCanonical(b, x[k], depth+1); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, '}')
-	}
-	return b, nil
+	return c.out, nil
 }
 
 // canonical returns the canonical JSON of raw, or raw as is and false.

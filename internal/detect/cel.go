@@ -43,6 +43,7 @@ const eventTypeName = "mcpwatch.Event"
 
 // fieldDef is one field of the CEL event type.
 type fieldDef struct {
+	idx  int // slot in evalCtx.vals
 	name string
 	typ  *types.Type
 	get  func(ec *evalCtx) ref.Val
@@ -102,6 +103,16 @@ func buildEventFields() map[string]*fieldDef {
 		out[name] = fd
 	}
 	// Derived fields.
+	defer func() {
+		names := make([]string, 0, len(out))
+		for n := range out {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, n := range names {
+			out[n].idx = i
+		}
+	}()
 	out["args"] = &fieldDef{name: "args", typ: types.DynType, get: func(ec *evalCtx) ref.Val { return ec.argsVal() },
 		str: func(e *event.Event) string { return e.Arguments }}
 	out["attrs"] = &fieldDef{name: "attrs", typ: types.NewMapType(types.StringType, types.StringType),
@@ -133,10 +144,29 @@ type evalCtx struct {
 	ev       *event.Event
 	args     ref.Val
 	argsDone bool
+	vals     []ref.Val // field values converted for CEL, per event (nil = not yet)
 }
 
 func (ec *evalCtx) reset(e *event.Event) {
 	ec.ev, ec.args, ec.argsDone = e, nil, false
+	if ec.vals == nil {
+		ec.vals = make([]ref.Val, len(eventFields))
+	} else {
+		clear(ec.vals)
+	}
+}
+
+// field returns the CEL value of a field, converting it once per event.
+func (ec *evalCtx) field(fd *fieldDef) ref.Val {
+	if ec.vals == nil {
+		return fd.get(ec)
+	}
+	v := ec.vals[fd.idx]
+	if v == nil {
+		v = fd.get(ec)
+		ec.vals[fd.idx] = v
+	}
+	return v
 }
 
 // argsVal parses event.arguments as JSON once; invalid or too deep JSON gives an empty map.
@@ -218,7 +248,7 @@ func (p *provider) FindStructFieldType(structType, fieldName string) (*types.Fie
 			if !ok {
 				return nil, fmt.Errorf("cannot select %s: not an event", fieldName)
 			}
-			return fd.get(ec), nil
+			return ec.field(fd), nil
 		},
 	}, true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
@@ -58,6 +59,9 @@ type StackOptions struct {
 	Ready   func(ctx context.Context) error
 	Metrics http.Handler
 	Logger  *slog.Logger
+	// Registerer receives the incident, notification and playbook metrics
+	// (e.g. the analyzer's registry); nil = not registered.
+	Registerer prometheus.Registerer
 }
 
 // Stack is everything wired together: Manager is the analyzer's
@@ -89,7 +93,7 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 		return nil, err
 	}
 	mgr, err := incident.NewManager(ctx, incident.Config{Store: store, DedupWindow: o.DedupWindow,
-		ReopenWithin: cfg.ReopenWithin, InsertFindings: o.InsertFindings, Logger: o.Logger})
+		ReopenWithin: cfg.ReopenWithin, InsertFindings: o.InsertFindings, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +101,7 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 	if ncfg.DataDir == "" {
 		ncfg.DataDir = filepath.Join(cfg.DataDir, "outbox")
 	}
-	n, err := notify.New(ncfg, notify.Options{Recorder: mgr, Logger: o.Logger})
+	n, err := notify.New(ncfg, notify.Options{Recorder: mgr, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 		}
 	}
 	runner, err := playbook.New(playbook.Config{Playbooks: pbs, DataDir: filepath.Join(cfg.DataDir, "playbooks"),
-		Notifier: n, Incidents: mgr, Recorder: mgr, Logger: o.Logger})
+		Notifier: n, Incidents: mgr, Recorder: mgr, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/api"
@@ -47,6 +50,7 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
 	st, err := api.NewStack(context.Background(), api.ResponseConfig{
 		DataDir: t.TempDir(),
 		Notify: notify.Config{
@@ -54,7 +58,7 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 			Routes:    []notify.Route{{MinSeverity: event.SeverityMedium, Receivers: []string{"hook"}}},
 		},
 		Tokens: []api.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
-	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true, Pack: func() *detect.Pack { return pack }})
+	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true, Pack: func() *detect.Pack { return pack }, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +101,48 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 	if len(m.Actions) != 1 || m.Actions[0].Kind != "notification" || m.Actions[0].Outcome != "delivered" || m.Actions[0].Target != "hook" {
 		t.Fatalf("actions %+v", m.Actions)
 	}
+	// Metrics: one delivery, two incidents opened (one high, one low), nothing pending.
+	for metric, want := range map[string]float64{
+		`mcpwatch_notify_attempts_total{outcome="delivered",receiver="hook"}`: 1,
+		`mcpwatch_incident_changes_total{change="opened"}`:                    2,
+		`mcpwatch_incidents{status="open"}`:                                   2,
+		`mcpwatch_notify_outbox_pending`:                                      0,
+	} {
+		if got := gather(t, reg, metric); got != want {
+			t.Errorf("%s = %v, want %v", metric, got, want)
+		}
+	}
+}
+
+// gather returns the value of one series, written name{label="v",...}.
+func gather(t *testing.T, reg *prometheus.Registry, series string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"=\""+l.GetValue()+"\"")
+			}
+			name := mf.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			if name != series {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			}
+		}
+	}
+	return -1
 }
 
 func TestRulesFromPack(t *testing.T) {

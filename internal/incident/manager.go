@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
@@ -50,6 +52,8 @@ type Config struct {
 	// Now is the clock (tests); default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer receives the incident metrics; nil = not registered.
+	Registerer prometheus.Registerer
 }
 
 type entry struct {
@@ -80,6 +84,8 @@ type Manager struct {
 
 	lmu       sync.RWMutex
 	listeners []Listener
+
+	changes *prometheus.CounterVec
 }
 
 // NewManager loads the active incidents (and recently resolved ones, for
@@ -97,7 +103,25 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, byID: map[string]*entry{}, byKey: map[groupKey]string{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, byID: map[string]*entry{}, byKey: map[groupKey]string{},
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_incident_changes_total",
+			Help: "Incident versions written, by change (opened, updated, escalated, reopened, acknowledged, resolved, ...)."}, []string{"change"})}
+	if cfg.Registerer != nil {
+		active := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcpwatch_incidents", Help: "Incidents held in memory, by status."}, []string{"status"})
+		_ = cfg.Registerer.Register(m.changes)
+		_ = cfg.Registerer.Register(prometheus.CollectorFunc(func(ch chan<- prometheus.Metric) {
+			counts := map[Status]int{StatusOpen: 0, StatusAcknowledged: 0, StatusSuppressed: 0, StatusResolved: 0}
+			m.mu.Lock()
+			for _, e := range m.byID {
+				counts[e.inc.Status]++
+			}
+			m.mu.Unlock()
+			for st, n := range counts {
+				active.WithLabelValues(string(st)).Set(float64(n))
+			}
+			active.Collect(ch)
+		}))
+	}
 	since := cfg.Now().Add(-max(cfg.ReopenWithin, 0))
 	incs, err := cfg.Store.LoadActive(ctx, since)
 	if err != nil {
@@ -139,6 +163,7 @@ func (m *Manager) emit(ctx context.Context, changes []Change) {
 	ls := slices.Clone(m.listeners)
 	m.lmu.RUnlock()
 	for _, c := range changes {
+		m.changes.WithLabelValues(string(c.Kind)).Inc()
 		for _, l := range ls {
 			l.IncidentChanged(ctx, c)
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -41,6 +42,13 @@ type Options struct {
 	Now        func() time.Time
 	// OnDelivered is called after a message was accepted by its receiver.
 	OnDelivered func(m *Message)
+	// Registerer receives the notification metrics; nil = not registered.
+	Registerer prometheus.Registerer
+}
+
+type metrics struct {
+	attempts *prometheus.CounterVec // receiver, outcome
+	latency  *prometheus.HistogramVec
 }
 
 // Notifier routes incident changes to receivers through the outbox. It
@@ -59,6 +67,7 @@ type Notifier struct {
 	lastSent map[string]time.Time
 	wake     chan struct{}
 	lastSeq  int64
+	m        metrics
 }
 
 // New validates cfg, opens the outbox under cfg.DataDir and loads what a
@@ -85,6 +94,19 @@ func New(cfg Config, opt Options) (*Notifier, error) {
 		pending: map[string]*Message{}, inflight: map[string]bool{}, lastSent: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	for _, r := range cfg.Receivers {
 		n.receivers[r.Name] = r
+	}
+	n.m = metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_notify_attempts_total",
+			Help: "Notification outcomes by receiver: delivered, retry, failed, rate_limited, repeat_interval, enqueue_failed."}, []string{"receiver", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mcpwatch_notify_delivery_seconds",
+			Help: "Time from enqueue to the receiver's 2xx.", Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800}}, []string{"receiver"}),
+	}
+	if opt.Registerer != nil {
+		pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcpwatch_notify_outbox_pending",
+			Help: "Messages in the outbox waiting for delivery."}, func() float64 { return float64(n.Pending()) })
+		for _, c := range []prometheus.Collector{n.m.attempts, n.m.latency, pending} {
+			_ = opt.Registerer.Register(c)
+		}
 	}
 	for _, rt := range cfg.Routes {
 		var l *rate.Limiter
@@ -294,6 +316,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			return nil
 		case <-prune.C:
 			n.box.pruneDone(7*24*time.Hour, n.now())
+			n.pruneLastSent()
 			continue
 		case <-n.wake:
 		case <-timer.C:
@@ -413,6 +436,10 @@ func (n *Notifier) backoff(attempt int) time.Duration {
 }
 
 func (n *Notifier) record(ctx context.Context, m *Message, attempt int, outcome, detail string) {
+	n.m.attempts.WithLabelValues(m.Receiver, outcome).Inc()
+	if outcome == "delivered" && !m.Created.IsZero() {
+		n.m.latency.WithLabelValues(m.Receiver).Observe(n.now().Sub(m.Created).Seconds())
+	}
 	if n.opt.Recorder == nil {
 		return
 	}
@@ -422,5 +449,22 @@ func (n *Notifier) record(ctx context.Context, m *Message, attempt int, outcome,
 		IdempotencyKey: m.ID}
 	if err := n.opt.Recorder.RecordActions(context.WithoutCancel(ctx), []incident.Action{a}); err != nil {
 		n.log.Warn("cannot record notification attempt", "err", err)
+	}
+}
+
+// pruneLastSent forgets repeat-interval state older than the longest
+// repeat interval (the map would otherwise grow with every incident).
+func (n *Notifier) pruneLastSent() {
+	var longest time.Duration
+	for _, rt := range n.cfg.Routes {
+		longest = max(longest, rt.RepeatInterval)
+	}
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k, t := range n.lastSent {
+		if now.Sub(t) > longest {
+			delete(n.lastSent, k)
+		}
 	}
 }

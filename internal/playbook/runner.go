@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 )
@@ -119,6 +121,8 @@ type Config struct {
 	RetryBackoff time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// Registerer receives the playbook metrics; nil = not registered.
+	Registerer prometheus.Registerer
 }
 
 // Runner starts playbook runs on incident changes (incident.Listener) and
@@ -134,6 +138,9 @@ type Runner struct {
 	again map[string]bool
 	ctx   context.Context
 	wg    sync.WaitGroup
+
+	runsTotal  *prometheus.CounterVec
+	stepsTotal *prometheus.CounterVec
 }
 
 // New loads persisted runs from cfg.DataDir; call Run to drive them.
@@ -159,6 +166,14 @@ func New(cfg Config) (*Runner, error) {
 	r := &Runner{cfg: cfg, log: cfg.Logger, books: map[string]*Playbook{}, runs: map[string]*Run{}, busy: map[string]bool{}, again: map[string]bool{}}
 	for _, pb := range cfg.Playbooks {
 		r.books[pb.Name] = pb
+	}
+	r.runsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_playbook_runs_total",
+		Help: "Playbook runs by playbook and outcome (started, completed, aborted, failed)."}, []string{"playbook", "outcome"})
+	r.stepsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_playbook_steps_total",
+		Help: "Playbook step and approval outcomes by playbook and step type."}, []string{"playbook", "type", "outcome"})
+	if cfg.Registerer != nil {
+		_ = cfg.Registerer.Register(r.runsTotal)
+		_ = cfg.Registerer.Register(r.stepsTotal)
 	}
 	dir := filepath.Join(cfg.DataDir, "runs")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -698,6 +713,20 @@ func (r *Runner) Get(runID string) (Run, bool) {
 }
 
 func (r *Runner) record(ctx context.Context, run *Run, a incident.Action) {
+	switch a.Kind {
+	case incident.ActionPlaybookRun:
+		r.runsTotal.WithLabelValues(run.Playbook, a.Outcome).Inc()
+	case incident.ActionPlaybookStep:
+		typ := ""
+		for _, st := range run.Steps {
+			if st.Name == a.Step {
+				typ = st.Type
+			}
+		}
+		r.stepsTotal.WithLabelValues(run.Playbook, typ, a.Outcome).Inc()
+	case incident.ActionApproval:
+		r.stepsTotal.WithLabelValues(run.Playbook, "approval", a.Outcome).Inc()
+	}
 	if r.cfg.Recorder == nil {
 		return
 	}

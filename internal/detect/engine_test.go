@@ -392,3 +392,15 @@ condition: leafStrings(event.args).exists(a, leafStrings(event.args).exists(b, (
 		t.Fatalf("eval errors = %d, want 1 (cost limit)", e.Stats().EvalErrors)
 	}
 }
+
+func TestHasSecretUsesRedactor(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"token":"[REDACTED:aws_access_key:0a1b2c3d]"}`: true,
+		"AKIAIOSFODNN7EXAMPLF and more":                  true,
+		`{"note":"nothing to see"}`:                      false,
+	} {
+		if got := HasSecret(in); got != want {
+			t.Errorf("HasSecret(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

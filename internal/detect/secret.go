@@ -1,8 +1,30 @@
 package detect
 
-import "github.com/mcpwatch/mcpwatch/internal/detect/secfn"
+import (
+	"sync"
 
-// HasSecret reports whether s contains a secret or a collector redaction
-// marker (events arrive redacted, so the marker itself counts).
-// TODO(E): also consult redact.(*Redactor).Find once internal/redact lands.
-func HasSecret(s string) bool { return secfn.HasSecretPattern(s) }
+	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
+	"github.com/mcpwatch/mcpwatch/internal/redact"
+)
+
+var (
+	redactorOnce sync.Once
+	redactor     *redact.Redactor // nil if it cannot be built
+)
+
+// HasSecret reports whether s contains a secret: one the collector's
+// redactor finds (internal/redact, default detectors), one of secfn's own
+// patterns, or a collector redaction marker "[REDACTED:<kind>:<hash>]"
+// (events arrive redacted, so the marker itself counts).
+func HasSecret(s string) bool {
+	if secfn.HasSecretPattern(s) {
+		return true
+	}
+	redactorOnce.Do(func() {
+		r, err := redact.New(redact.Config{})
+		if err == nil {
+			redactor = r
+		}
+	})
+	return redactor != nil && len(redactor.Find(s)) > 0
+}

@@ -38,7 +38,8 @@ const (
 )
 
 type target struct {
-	pid      int // process to account CPU for (0 = none)
+	pid      int    // process to account CPU for (0 = none)
+	admin    string // mcpwatch admin address (profiling)
 	name     string
 	httpAddr string
 	grpcAddr string
@@ -210,12 +211,12 @@ func benchCollectorProcess(b *testing.B) target {
     tokens: [{tenant: %s, token: %s}]
   limits: {tenant_rate: -1, max_in_flight_bytes: 1073741824}
 kafka: {brokers: [%q], partitions: 12}
-admin: {endpoint: %q}
+admin: {endpoint: %q, pprof: true}
 produce_timeout: 30s
 log: {level: warn}
 `, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
 	return startProcess(b, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_FLAGS")), target{
-		name: "mcpwatch", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, perEvent: true})
+		name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, perEvent: true})
 }
 
 // startProcess runs bin --config <cfg> until the benchmark ends and waits
@@ -342,7 +343,21 @@ service:
 // measure runs one fixed load against tg and returns spans/s that reached
 // Kafka and the p99 request latency.
 func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []ptraceotlp.ExportRequest) (float64, time.Duration, float64) {
-	cpu0 := cpuSeconds(tg.pid)
+	cpu0, self0 := cpuSeconds(tg.pid), cpuSeconds(os.Getpid())
+	// MCPWATCH_BENCH_PROFILE=file.pprof saves a 3 s CPU profile of the
+	// mcpwatch process taken during the load.
+	if out := os.Getenv("MCPWATCH_BENCH_PROFILE"); out != "" && tg.admin != "" {
+		go func() {
+			resp, err := http.Get("http://" + tg.admin + "/debug/pprof/profile?seconds=3")
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			_, _ = buf.ReadFrom(resp.Body)
+			_ = os.WriteFile(out, buf.Bytes(), 0o600)
+		}()
+	}
 	res := runLoad(b, tg, transport, benchRequests, 0, bodies, reqs)
 	var inKafka int
 	if tg.perEvent {
@@ -361,6 +376,10 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 		}
 	}
 	cpu := cpuSeconds(tg.pid) - cpu0 // includes the peer's asynchronous export
+	if os.Getenv("MCPWATCH_BENCH_VERBOSE") != "" {
+		b.Logf("%s/%s: load %.1fs, server CPU %.1fs, bench process (clients + kfake) CPU %.1fs",
+			tg.name, transport, res.elapsed.Seconds(), cpu, cpuSeconds(os.Getpid())-self0)
+	}
 	if res.failed > 0 {
 		b.Logf("%s/%s: %d of %d requests failed", tg.name, transport, res.failed, benchRequests)
 	}

@@ -38,6 +38,8 @@ type Config struct {
 type AdminConfig struct {
 	// Endpoint host:port. Default ":8888".
 	Endpoint string `yaml:"endpoint"`
+	// Pprof serves Go's /debug/pprof/ on the admin listener. Default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // LogConfig configures slog.

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -136,14 +137,19 @@ func (c *Collector) closeKafka() {
 // watchKafka creates the topic once Kafka is reachable and keeps readiness
 // up to date with a periodic ping.
 func (c *Collector) watchKafka(ctx context.Context) {
-	topicReady := !*c.cfg.Kafka.CreateTopics
+	topicReady := false
 	t := time.NewTicker(c.cfg.ReadinessInterval)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.ReadinessInterval+2*time.Second)
 		err := c.kcl.Ping(pctx)
 		if err == nil && !topicReady {
-			if err = kafka.EnsureTopics(pctx, c.kcl, c.cfg.Kafka, c.cfg.Kafka.Topic); err == nil {
+			if *c.cfg.Kafka.CreateTopics {
+				err = kafka.EnsureTopics(pctx, c.kcl, c.cfg.Kafka, c.cfg.Kafka.Topic)
+			} else {
+				err = topicExists(pctx, c.kcl, c.cfg.Kafka.Topic)
+			}
+			if err == nil {
 				topicReady = true
 				c.log.Info("kafka topic ready", "topic", c.cfg.Kafka.Topic)
 			}
@@ -159,6 +165,19 @@ func (c *Collector) watchKafka(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// topicExists checks that topic is known to the cluster (when the collector
+// must not create it).
+func topicExists(ctx context.Context, cl *kgo.Client, topic string) error {
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot list kafka topics: %w", err)
+	}
+	if t, ok := td[topic]; !ok || t.Err != nil {
+		return fmt.Errorf("kafka topic %s does not exist and kafka.create_topics is false", topic)
+	}
+	return nil
 }
 
 func (c *Collector) setReady(err error) {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -181,4 +182,31 @@ func TestSlowKafkaAnswers503(t *testing.T) {
 	close(release)
 	td := mcpTraces(5, 10)
 	waitFor(t, "Kafka acking again", func() bool { return postTraces(t, c, td).code == http.StatusOK })
+}
+
+// TestMissingTopicNotReady: with create_topics off and no topic, /readyz
+// names the missing topic and senders get 503; once the topic exists the
+// collector becomes ready.
+func TestMissingTopicNotReady(t *testing.T) {
+	k := testbed.Kfake(t)
+	c := startCollector(t, k.Brokers, func(cfg *Config) {
+		f := false
+		cfg.Kafka.CreateTopics = &f
+	})
+	waitFor(t, "readiness to name the missing topic", func() bool {
+		err := c.Ready()
+		return err != nil && strings.Contains(err.Error(), "does not exist")
+	})
+	if r := postTraces(t, c, mcpTraces(2, 10)); r.code != http.StatusServiceUnavailable {
+		t.Errorf("missing topic: %d, want 503", r.code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := k.CreateTopic(ctx, testTopic, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, c)
+	if r := postTraces(t, c, mcpTraces(2, 10)); r.code != http.StatusOK {
+		t.Errorf("after topic creation: %d", r.code)
+	}
 }

@@ -316,8 +316,8 @@ func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
 func (r *Runner) kick(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx == nil {
-		return
+	if r.ctx == nil || r.ctx.Err() != nil {
+		return // not running (yet, or any more): Run resumes the run at start
 	}
 	if r.busy[id] {
 		r.again[id] = true

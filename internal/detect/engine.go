@@ -103,6 +103,7 @@ type Engine struct {
 	act activation
 
 	dirty []Baseline // new_term baselines not yet saved
+	kb    []byte     // scratch for state keys
 }
 
 // ruleState is a rule plus its kind state.
@@ -340,6 +341,21 @@ func stateKey(r *Rule, ev *event.Event) string {
 	return ev.Tenant + "\x00" + groupKey(r.By, ev)
 }
 
+// stateKeyBytes is stateKey built in the engine's scratch buffer, so state
+// lookups do not allocate (valid until the next call).
+func (e *Engine) stateKeyBytes(r *Rule, ev *event.Event) []byte {
+	b := append(e.kb[:0], ev.Tenant...)
+	b = append(b, 0)
+	for i, f := range r.By {
+		if i > 0 {
+			b = append(b, '|')
+		}
+		b = append(b, eventFields[f].str(ev)...)
+	}
+	e.kb = b
+	return b
+}
+
 func evidenceOf(ev *event.Event) map[string]any {
 	m := map[string]any{"event_id": ev.EventID, "ts": ev.Time.UTC().Format(time.RFC3339Nano)}
 	put := func(k, v string) {
@@ -416,11 +432,11 @@ const maxEvidenceIDs = 100
 
 func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
-	key := stateKey(r, ev)
-	g, ok := rs.thr.get(key)
+	kb := e.stateKeyBytes(r, ev)
+	g, ok := rs.thr.getB(kb)
 	if !ok {
 		g = &thrGroup{}
-		rs.thr.put(key, g)
+		rs.thr.put(string(kb), g)
 	}
 	t := ev.Time
 	cutoff := t.Add(-time.Duration(r.Window))
@@ -477,7 +493,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	ids := append([]string(nil), g.ids...)
 	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
 	// Start a new window after firing.
-	rs.thr.del(key)
+	rs.thr.del(string(kb))
 	return f
 }
 
@@ -558,7 +574,7 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 	within := time.Duration(r.Within)
 	t := ev.Time
 	var (
-		key     string
+		kb      []byte
 		g       *seqGroup
 		have    bool
 		fetched bool
@@ -571,10 +587,13 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		// Only events that match a step touch the state.
 		if !fetched {
 			fetched = true
-			key = stateKey(r, ev)
-			g, have = rs.seq.get(key)
+			kb = e.stateKeyBytes(r, ev)
+			g, have = rs.seq.getB(kb)
 		}
 		if g == nil {
+			if !steps[i].Absent && i > 0 && !(i == 1 && steps[0].Absent) {
+				continue // a later step with nothing in progress
+			}
 			g = &seqGroup{prog: make([]*partial, len(steps))}
 		}
 		if steps[i].Absent {
@@ -639,9 +658,9 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		}
 		switch {
 		case empty && have:
-			rs.seq.del(key)
-		case !empty:
-			rs.seq.put(key, g)
+			rs.seq.del(string(kb))
+		case !empty && !have:
+			rs.seq.put(string(kb), g)
 		}
 	}
 	return f

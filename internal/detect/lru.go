@@ -29,6 +29,16 @@ func (c *lru[V]) get(k string) (V, bool) {
 	return zero, false
 }
 
+// getB is get with a byte-slice key (no allocation).
+func (c *lru[V]) getB(k []byte) (V, bool) {
+	if el, ok := c.m[string(k)]; ok {
+		c.ll.MoveToFront(el)
+		return el.Value.(*lruEntry[V]).val, true
+	}
+	var zero V
+	return zero, false
+}
+
 func (c *lru[V]) put(k string, v V) {
 	if el, ok := c.m[k]; ok {
 		el.Value.(*lruEntry[V]).val = v

@@ -287,10 +287,17 @@ func (c *Collector) fastFail() error {
 	return nil
 }
 
+// publish redacts and encodes each event and produces it at once (so
+// Kafka batches fill while the rest of the request is still encoded), then
+// waits for every ack.
 func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Batch) (otlpin.Result, error) {
 	var res otlpin.Result
 	reasons := b.DropReasons
-	recs := make([]*kgo.Record, 0, len(b.Events))
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.ProduceTimeout)
+	defer cancel()
+	start := time.Now()
+	acks := newAckGroup()
+	n := 0
 	for i := range b.Events {
 		e := &b.Events[i]
 		c.redactor.Apply(e)
@@ -311,81 +318,96 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 			reasons[reason]++
 			continue
 		}
-		recs = append(recs, &kgo.Record{Key: []byte(key), Value: v})
+		acks.add()
+		n++
+		c.kcl.Produce(pctx, &kgo.Record{Key: []byte(key), Value: v}, acks.ack)
 	}
 	var parts []string
-	if len(reasons) > 0 {
-		for r, n := range reasons {
-			if r == event.DropNotMCP {
-				// Not MCP telemetry (e.g. the app's HTTP spans): ignored, not
-				// an error for the sender, so whole-app exporters can point here.
-				c.m.ignored.WithLabelValues(r).Add(float64(n))
-				continue
-			}
-			res.Rejected += int64(n)
-			c.m.rejected.WithLabelValues(r).Add(float64(n))
-			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+	for r, k := range reasons {
+		if r == event.DropNotMCP {
+			// Not MCP telemetry (e.g. the app's HTTP spans): ignored, not
+			// an error for the sender, so whole-app exporters can point here.
+			c.m.ignored.WithLabelValues(r).Add(float64(k))
+			continue
 		}
-		sort.Strings(parts)
+		res.Rejected += int64(k)
+		c.m.rejected.WithLabelValues(r).Add(float64(k))
+		parts = append(parts, fmt.Sprintf("%s=%d", r, k))
 	}
 	if res.Rejected > 0 {
+		sort.Strings(parts)
 		res.Message = fmt.Sprintf("%d %s produced no MCP audit event (%s)", res.Rejected, noun, strings.Join(parts, ", "))
 	}
-	if len(recs) == 0 {
+	if n == 0 {
 		return res, nil
 	}
-	if err := c.produce(ctx, recs); err != nil {
+	if err := c.wait(pctx, start, acks, n); err != nil {
 		return otlpin.Result{}, err
 	}
-	c.m.accepted.WithLabelValues(signal).Add(float64(len(recs)))
+	c.m.accepted.WithLabelValues(signal).Add(float64(n))
 	return res, nil
 }
 
-// produce sends recs and waits until Kafka acked all of them, the produce
-// deadline passed, or the sender went away.
-func (c *Collector) produce(ctx context.Context, recs []*kgo.Record) error {
-	start := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, c.cfg.ProduceTimeout)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		failed   int
-	)
-	wg.Add(len(recs))
-	cb := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			failed++
-			mu.Unlock()
+// ackGroup collects the acks of one request's records. remaining starts
+// at 1 for the producing loop itself (released by finish), so the group
+// cannot complete while records are still being added.
+type ackGroup struct {
+	remaining atomic.Int64
+	mu        sync.Mutex
+	firstErr  error
+	failed    int
+	done      chan struct{}
+}
+
+func newAckGroup() *ackGroup {
+	a := &ackGroup{done: make(chan struct{})}
+	a.remaining.Store(1)
+	return a
+}
+
+func (a *ackGroup) add() { a.remaining.Add(1) }
+
+func (a *ackGroup) ack(_ *kgo.Record, err error) {
+	if err != nil {
+		a.mu.Lock()
+		if a.firstErr == nil {
+			a.firstErr = err
 		}
-		wg.Done()
+		a.failed++
+		a.mu.Unlock()
 	}
-	for _, r := range recs {
-		c.kcl.Produce(pctx, r, cb)
+	a.finish()
+}
+
+func (a *ackGroup) finish() {
+	if a.remaining.Add(-1) == 0 {
+		close(a.done)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+}
+
+// wait waits until Kafka acked all n records, the produce deadline passed,
+// or the sender went away.
+func (c *Collector) wait(pctx context.Context, start time.Time, acks *ackGroup, n int) error {
+	acks.finish() // the producing loop is done
 	select {
-	case <-done:
+	case <-acks.done:
 	case <-pctx.Done():
 		// Records still buffered are failed by their context; some may
 		// still be acked later and arrive twice after the sender's retry.
-		c.m.kafkaErrors.Add(float64(len(recs)))
+		c.m.kafkaErrors.Add(float64(n))
 		return otlpin.NewError(otlpin.Unavailable, "kafka_timeout", c.cfg.Receiver.Limits.RetryAfter, pctx.Err(),
-			"kafka did not acknowledge %d records within %s; retry later", len(recs), c.cfg.ProduceTimeout)
+			"kafka did not acknowledge %d records within %s; retry later", n, c.cfg.ProduceTimeout)
 	}
 	c.m.produceLatency.Observe(time.Since(start).Seconds())
+	acks.mu.Lock()
+	firstErr, failed := acks.firstErr, acks.failed
+	acks.mu.Unlock()
 	if firstErr != nil {
 		c.m.kafkaErrors.Add(float64(failed))
-		c.m.produced.Add(float64(len(recs) - failed))
+		c.m.produced.Add(float64(n - failed))
 		return otlpin.NewError(otlpin.Unavailable, "kafka_error", c.cfg.Receiver.Limits.RetryAfter, firstErr,
-			"kafka did not acknowledge %d of %d records; retry later", failed, len(recs))
+			"kafka did not acknowledge %d of %d records; retry later", failed, n)
 	}
-	c.m.produced.Add(float64(len(recs)))
+	c.m.produced.Add(float64(n))
 	return nil
 }

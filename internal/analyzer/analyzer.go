@@ -157,7 +157,9 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Records are small (one event each); let one fetch carry many.
 		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // dead-letter produce
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			// Nothing is pending here: rebalances are only allowed between
@@ -230,81 +232,164 @@ type batch struct {
 	events  []event.Event
 	dead    []*kgo.Record // dead-letter copies
 	started time.Time
+
+	// Progress of a flush that was interrupted (shutdown during an
+	// outage): the final flush resumes instead of redoing stored steps.
+	detected, eventsDone, defsDone, findingsDone, deadDone bool
+	findings                                               []event.Finding
+	pollDur, decodeDur                                     time.Duration
 }
 
-func (b *batch) reset() { *b = batch{} }
+// maxRebalanceBlock bounds how long the pipelined loop keeps rebalances
+// blocked under continuous load before it drains (flushes everything,
+// commits) and allows one; well under franz-go's 60s rebalance timeout.
+const maxRebalanceBlock = 10 * time.Second
 
+// inflight is a batch being flushed by a background goroutine.
+type inflight struct {
+	b    *batch
+	done chan struct{}
+	err  error
+}
+
+func (f *inflight) finished() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// consume is the loop. It keeps at most one batch in flight (inserting,
+// then committing, in a goroutine) while it polls and decodes the next one,
+// so decoding overlaps ClickHouse's work. Batches are committed in order.
+// Rebalances are allowed only at drain points, where nothing is polled
+// but unflushed: when idle, and at least every maxRebalanceBlock.
 func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
-	var b batch
-	for {
-		if ctx.Err() != nil {
-			break
+	cur := &batch{}
+	var fl *inflight
+	lastAllow := time.Now()
+	wait := func() error { // waits for the batch in flight
+		if fl == nil {
+			return nil
+		}
+		<-fl.done
+		if fl.err != nil {
+			return fl.err // fl kept: the final flush resumes it
+		}
+		fl = nil
+		return nil
+	}
+	for ctx.Err() == nil {
+		if fl != nil && fl.finished() && fl.err == nil {
+			fl = nil
+		}
+		if len(cur.records) == 0 && fl == nil {
+			cl.AllowRebalance()
+			lastAllow = time.Now()
 		}
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if len(b.records) > 0 {
-			pctx, cancel = context.WithDeadline(ctx, b.started.Add(a.cfg.BatchInterval))
+		switch {
+		case len(cur.records) > 0:
+			pctx, cancel = context.WithDeadline(ctx, cur.started.Add(a.cfg.BatchInterval))
+		case fl != nil: // come back to allow rebalances once it is done
+			pctx, cancel = context.WithTimeout(ctx, a.cfg.BatchInterval)
 		}
-		max := a.cfg.BatchRows - len(b.events)
+		max := a.cfg.BatchRows - len(cur.events)
 		if max < 1 {
 			max = 1
 		}
+		t0 := time.Now()
 		fetches := cl.PollRecords(pctx, max)
 		cancel()
+		cur.pollDur += time.Since(t0)
 		if fetches.IsClientClosed() {
 			break
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return
-			}
-			a.m.fetchErrors.Inc()
-			a.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
-		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if n := len(p.Records); n > 0 {
-				last := p.Records[n-1].Offset
-				a.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.HighWatermark - last - 1))
-			}
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			if b.started.IsZero() {
-				b.started = time.Now()
-			}
-			b.records = append(b.records, r)
-			evs, err := event.Unmarshal(r.Value)
-			if err != nil {
-				b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
-				return
-			}
-			b.events = append(b.events, evs...)
-		})
-		if len(b.records) == 0 {
-			cl.AllowRebalance()
+		t0 = time.Now()
+		a.take(fetches, cur)
+		cur.decodeDur += time.Since(t0)
+		if len(cur.records) == 0 {
 			continue
 		}
-		if len(b.events) < a.cfg.BatchRows && time.Since(b.started) < a.cfg.BatchInterval && ctx.Err() == nil {
+		if len(cur.events) < a.cfg.BatchRows && time.Since(cur.started) < a.cfg.BatchInterval && ctx.Err() == nil {
 			continue // keep filling; rebalances wait for this batch
 		}
-		if err := a.flush(ctx, cl, &b); err != nil {
-			if ctx.Err() != nil {
-				break // shutdown during an outage: the final flush retries
-			}
-			return err
+		if err := wait(); err != nil {
+			break
 		}
-		b.reset()
-		cl.AllowRebalance()
+		if time.Since(lastAllow) >= maxRebalanceBlock {
+			// Drain point: flush synchronously, then let a rebalance in.
+			if err := a.flush(ctx, cl, cur); err != nil {
+				break
+			}
+			cur = &batch{}
+			cl.AllowRebalance()
+			lastAllow = time.Now()
+			continue
+		}
+		f := &inflight{b: cur, done: make(chan struct{})}
+		go func() {
+			defer close(f.done)
+			f.err = a.flush(ctx, cl, f.b)
+		}()
+		fl, cur = f, &batch{}
 	}
-	if len(b.records) == 0 {
-		return nil
-	}
+	// Shutdown: finish (or resume) the batch in flight, then the one
+	// being filled, with a fresh deadline; what fails is replayed later.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := a.flush(sctx, cl, &b); err != nil {
-		a.log.Warn("final flush failed; its records are replayed on restart", "records", len(b.records), "err", err)
-		return nil
+	if fl != nil {
+		<-fl.done
+		if fl.err != nil {
+			if err := a.flush(sctx, cl, fl.b); err != nil {
+				a.log.Warn("final flush failed; its records are replayed on restart", "records", len(fl.b.records)+len(cur.records), "err", err)
+				return nil
+			}
+		}
+	}
+	if len(cur.records) > 0 {
+		if err := a.flush(sctx, cl, cur); err != nil {
+			a.log.Warn("final flush failed; its records are replayed on restart", "records", len(cur.records), "err", err)
+			return nil
+		}
 	}
 	cl.AllowRebalance()
 	return nil
+}
+
+// take decodes the polled records into b; undecodable ones become dead letters.
+func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
+	fetches.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		a.m.fetchErrors.Inc()
+		a.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+	})
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			last := p.Records[n-1].Offset
+			a.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.HighWatermark - last - 1))
+		}
+	})
+	if b.events == nil {
+		// One allocation per batch instead of repeated doubling.
+		b.events = make([]event.Event, 0, min(a.cfg.BatchRows, 1<<16))
+	}
+	fetches.EachRecord(func(r *kgo.Record) {
+		if b.started.IsZero() {
+			b.started = time.Now()
+		}
+		b.records = append(b.records, r)
+		evs, err := event.Unmarshal(r.Value)
+		if err != nil {
+			b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
+			return
+		}
+		b.events = append(b.events, evs...)
+	})
 }
 
 func (a *Analyzer) deadLetter(r *kgo.Record, reason string) *kgo.Record {
@@ -366,21 +451,26 @@ func (a *Analyzer) insert(ctx context.Context, table string, rows int, fn func(c
 // ctx ended before the writes succeeded; nothing is committed then.
 func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	st := a.o.Store
-	var findings []event.Finding
-	if a.o.Detector != nil && len(b.events) > 0 {
-		fs, err := a.o.Detector.Detect(ctx, b.events)
-		if err != nil {
-			a.m.hookErrors.WithLabelValues("detector").Inc()
-			a.log.Error("detector failed; batch stored without its findings", "err", err)
+	if !b.detected {
+		b.detected = true
+		if a.o.Detector != nil && len(b.events) > 0 {
+			fs, err := a.o.Detector.Detect(ctx, b.events)
+			if err != nil {
+				a.m.hookErrors.WithLabelValues("detector").Inc()
+				a.log.Error("detector failed; batch stored without its findings", "err", err)
+			}
+			b.findings = fs
 		}
-		findings = fs
 	}
-	if len(b.events) > 0 {
+	if !b.eventsDone && len(b.events) > 0 {
 		a.m.batchRows.Observe(float64(len(b.events)))
 		if err := a.insert(ctx, "events", len(b.events), func(ctx context.Context) error { return st.InsertEvents(ctx, b.events) }); err != nil {
 			return err
 		}
 		a.inserted.Add(uint64(len(b.events)))
+	}
+	b.eventsDone = true
+	if !b.defsDone && len(b.events) > 0 {
 		var n int
 		if err := a.insert(ctx, "tool_definitions", 0, func(ctx context.Context) (err error) {
 			n, err = st.UpsertToolDefinitions(ctx, b.events)
@@ -390,25 +480,44 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		}
 		a.m.rows.WithLabelValues("tool_definitions").Add(float64(n))
 	}
-	if len(findings) > 0 {
-		if err := a.insert(ctx, "findings", len(findings), func(ctx context.Context) error { return st.InsertFindings(ctx, findings) }); err != nil {
+	b.defsDone = true
+	if !b.findingsDone && len(b.findings) > 0 {
+		if err := a.insert(ctx, "findings", len(b.findings), func(ctx context.Context) error { return st.InsertFindings(ctx, b.findings) }); err != nil {
 			return err
 		}
 		if a.o.Sink != nil {
-			a.handleFindings(ctx, findings)
+			a.handleFindings(ctx, b.findings)
 		}
 	}
-	if len(b.dead) > 0 {
+	b.findingsDone = true
+	if !b.deadDone && len(b.dead) > 0 {
 		if err := a.retry(ctx, "produce to the dead-letter topic", func(ctx context.Context) error {
 			return cl.ProduceSync(ctx, b.dead...).FirstErr()
 		}); err != nil {
 			return err
 		}
 	}
+	b.deadDone = true
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		type pr struct{ lo, hi int64 }
+		ranges := map[int32]pr{}
+		for _, r := range b.records {
+			x, ok := ranges[r.Partition]
+			if !ok {
+				x = pr{r.Offset, r.Offset}
+			}
+			x.lo, x.hi = min(x.lo, r.Offset), max(x.hi, r.Offset)
+			ranges[r.Partition] = x
+		}
+		a.log.Debug("batch stored", "poll", b.pollDur, "decode", b.decodeDur, "age", time.Since(b.started), "records", len(b.records), "events", len(b.events), "offsets", fmt.Sprint(ranges))
+	}
 	if a.o.BeforeCommit != nil {
 		a.o.BeforeCommit()
 	}
-	if err := cl.CommitRecords(ctx, b.records...); err != nil {
+	// Commit even when shutdown has begun: the batch is stored.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cl.CommitRecords(cctx, b.records...); err != nil {
 		// The batch is stored; a failed commit only means a harmless replay.
 		a.m.commitErrors.Inc()
 		a.log.Warn("cannot commit offsets; the batch will be replayed", "err", err)

@@ -1,0 +1,215 @@
+// Browser tests: the built plugin (dist/module.js) in a Grafana-like host
+// page, the real backend binary behind /api/plugins/<id>/resources/* via
+// hashicorp/go-plugin (cmd/hostserver), real ClickHouse with the seed data
+// set, Debian's Chromium driven by playwright-core (no browser download).
+// Usage: node browser/e2e.mjs <hostserver binary>
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const artifacts = path.join(root, 'test-artifacts');
+mkdirSync(artifacts, { recursive: true });
+const hostBin = process.argv[2];
+if (!hostBin) {
+  console.error('usage: node browser/e2e.mjs <hostserver binary>');
+  process.exit(2);
+}
+const tmp = mkdtempSync(path.join(tmpdir(), 'mcpwatch-e2e-'));
+const summaryPath = path.join(tmp, 'summary.json');
+
+function startHost() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(hostBin, ['-dist', path.join(root, 'dist'), '-host', path.join(here, 'host-dist'), '-summary', summaryPath], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('hostserver did not become ready in 90s')), 90000);
+    p.stdout.on('data', (d) => {
+      buf += d.toString();
+      const m = buf.match(/READY (\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc: p, base: m[1] });
+      }
+    });
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hostserver exited with ${code}`));
+    });
+  });
+}
+
+const failures = [];
+function check(cond, msg) {
+  if (!cond) {
+    failures.push(msg);
+    console.error('FAIL: ' + msg);
+  } else {
+    console.log('ok: ' + msg);
+  }
+}
+
+const fmt = (n) => n.toLocaleString('en-US');
+
+async function main() {
+  const { proc, base } = await startHost();
+  const sum = JSON.parse(readFileSync(summaryPath, 'utf8'));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const pageErrors = [];
+  const newPage = async (role, login) => {
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    await ctx.addCookies([
+      { name: 'grafana_role', value: role, url: base },
+      { name: 'grafana_login', value: login, url: base },
+    ]);
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${role}: ${e.message}`));
+    page.setDefaultTimeout(20000);
+    return page;
+  };
+  const app = (q) => `${base}/a/mcpwatch-mcpwatch-app?${q}`;
+  const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+  try {
+    const viewer = await newPage('Viewer', 'vera');
+
+    // Overview
+    await viewer.goto(app('page=overview'));
+    await viewer.getByTestId('stat-calls').waitFor();
+    check((await viewer.getByTestId('stat-calls').innerText()).includes(fmt(sum.Calls)), `overview shows ${sum.Calls} calls (replays not counted)`);
+    check((await viewer.getByTestId('stat-agents').innerText()).includes(String(Object.keys(sum.CallsByAgent).length)), 'overview shows active agents');
+    const denialRate = ((sum.Denials / sum.Calls) * 100).toFixed(1) + '%';
+    check((await viewer.getByTestId('stat-denial-rate').innerText()).includes(denialRate), `overview denial rate ${denialRate}`);
+    check((await viewer.getByTestId('open-high').innerText()).includes(String(sum.OpenIncidentsBySeverity.high)), 'open high incidents');
+    check((await viewer.locator('[data-testid="top-tools"] tbody tr').count()) === Object.keys(sum.CallsByTool).length, 'top tools rows');
+    await shot(viewer, '01-overview');
+
+    // Agents list and one agent
+    await viewer.getByTestId('tab-agents').click();
+    await viewer.getByTestId('agents-table').waitFor();
+    for (const [id, calls] of Object.entries(sum.CallsByAgent)) {
+      const row = viewer.getByTestId(`agent-row-${id}`);
+      check((await row.innerText()).includes(String(calls)), `agent ${id} has ${calls} calls`);
+    }
+    await shot(viewer, '02-agents');
+    await viewer.getByTestId('agent-row-agent-alpha').click();
+    await viewer.getByTestId('agent-graph').waitFor();
+    check((await viewer.getByTestId('graph-node-agent:agent-alpha').count()) === 1, 'agent graph has the agent node');
+    check((await viewer.getByTestId('graph-node-tool:http/fetch').count()) === 1, 'agent graph has http/fetch');
+    await viewer.getByTestId('agent-incidents').getByText('Sensitive file read followed by an outbound call').first().waitFor();
+    check(true, 'agent page lists its incident');
+    await shot(viewer, '03-agent-detail');
+
+    // Session with redactions
+    await viewer.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));
+    await viewer.getByTestId('session-events').waitFor();
+    check((await viewer.getByTestId('event-row').count()) === sum.Sessions[sum.ExfilSession], `session shows ${sum.Sessions[sum.ExfilSession]} ordered calls`);
+    const marks = await viewer.getByTestId('redaction').allInnerTexts();
+    check(marks.some((m) => m.startsWith('[REDACTED:private_key:')), 'redaction markers highlighted');
+    check((await viewer.getByTestId('session-events').innerText()).includes('https://attacker.example/upload'), 'arguments shown as stored');
+    await shot(viewer, '04-session');
+    await viewer.goto(app('page=sessions'));
+    await viewer.getByTestId('sessions-table').waitFor();
+    check((await viewer.locator('[data-testid="sessions-table"] tbody tr').count()) === Object.keys(sum.Sessions).length, 'sessions list');
+    await shot(viewer, '05-sessions');
+
+    // Incidents list + filter, detail as viewer
+    await viewer.goto(app('page=incidents'));
+    await viewer.getByTestId('incidents-table').waitFor();
+    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === Object.keys(sum.Incidents).length, 'incidents list');
+    await viewer.goto(app('page=incidents&status=open'));
+    await viewer.getByTestId('incident-row-inc-exfil-1').waitFor();
+    const openCount = Object.values(sum.Incidents).filter((s) => s === 'open').length;
+    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === openCount, `status filter shows ${openCount} open`);
+    await shot(viewer, '06-incidents');
+    await viewer.getByTestId('incident-row-inc-exfil-1').click();
+    await viewer.getByTestId('incident-title').waitFor();
+    check(await viewer.getByTestId('btn-acknowledge').isDisabled(), 'viewer: acknowledge disabled');
+    check(await viewer.getByTestId(`approve-${sum.ApprovalStep}`).isDisabled(), 'viewer: approve disabled');
+    check((await viewer.getByTestId('incident-findings').innerText()).includes('attacker.example'), 'findings with evidence');
+    check((await viewer.getByTestId('incident-events').locator('[data-testid="event-row"]').count()) === sum.ExfilEventIDs.length, 'linked events');
+    await shot(viewer, '07-incident-viewer');
+    // The backend refuses viewers even if the UI were bypassed.
+    const forbidden = await viewer.evaluate(async () => (await fetch('/api/plugins/mcpwatch-mcpwatch-app/resources/incidents/inc-exfil-1/acknowledge', { method: 'POST', body: '{}' })).status);
+    check(forbidden === 403, 'backend answers 403 to a viewer');
+
+    // Detections and tools
+    await viewer.goto(app('page=detections'));
+    await viewer.getByTestId('detections-table').waitFor();
+    for (const [rule, hits] of Object.entries(sum.FindingsByRule)) {
+      check((await viewer.getByTestId(`rule-row-${rule}`).innerText()).includes(String(hits)), `rule ${rule} has ${hits} hits`);
+    }
+    await shot(viewer, '08-detections');
+    await viewer.goto(app('page=tools'));
+    await viewer.getByTestId('tools-table').waitFor();
+    check((await viewer.locator('[data-testid="tools-table"] tbody tr').count()) === Object.keys(sum.ToolVersions).length, 'tool inventory');
+    await viewer.getByTestId('tool-row-filesystem-read_file').click();
+    await viewer.getByTestId('def-new').waitFor();
+    check((await viewer.getByTestId('def-old').innerText()).includes('h-read-1'), 'old definition on the left');
+    check((await viewer.getByTestId('def-new').innerText()).includes('<IMPORTANT>'), 'changed definition on the right');
+    await shot(viewer, '09-tools');
+
+    // Editor acknowledges and approves: end to end through the analyzer stand-in.
+    const editor = await newPage('Editor', 'alice');
+    await editor.goto(app('page=incidents&incident=inc-exfil-1'));
+    await editor.getByTestId('incident-title').waitFor();
+    check((await editor.getByTestId('incident-status').innerText()).trim() === 'open', 'incident starts open');
+    await editor.getByTestId('btn-acknowledge').click();
+    await editor.getByTestId('action-done').waitFor();
+    await editor.waitForFunction(() => document.querySelector('[data-testid="incident-status"]')?.textContent === 'acknowledged');
+    check(true, 'acknowledged incident reads back as acknowledged');
+    check((await editor.getByTestId('incident-detail').innerText()).includes('updated by alice'), 'change carries the Grafana login');
+    await editor.getByTestId(`approve-${sum.ApprovalStep}`).click();
+    await editor.waitForFunction(
+      (step) => document.querySelector(`[data-testid="step-${step}"]`)?.textContent?.includes('approved'),
+      sum.ApprovalStep
+    );
+    check(true, 'playbook step approved');
+    await shot(editor, '10-incident-acknowledged');
+
+    // Config page: save and health check, including a wrong database.
+    const admin = await newPage('Admin', 'admin');
+    await admin.goto(`${base}/plugins/mcpwatch-mcpwatch-app?page=configuration`);
+    await admin.getByTestId('cfg-save').click();
+    await admin.getByTestId('cfg-result').waitFor();
+    check((await admin.getByTestId('cfg-result').innerText()).includes(': OK'), 'config page health OK');
+    const db = await admin.getByTestId('cfg-database').inputValue();
+    await admin.getByTestId('cfg-database').fill('no_such_db');
+    await admin.getByTestId('cfg-save').click();
+    await admin.getByText('does not exist').waitFor();
+    check(true, 'config page reports a missing database');
+    await shot(admin, '11-config-error');
+    await admin.getByTestId('cfg-database').fill(db);
+    await admin.getByTestId('cfg-save').click();
+    await admin.getByText('Connected').waitFor();
+    await shot(admin, '12-config-ok');
+
+    check(pageErrors.length === 0, `no page errors (${pageErrors.join('; ')})`);
+  } catch (e) {
+    failures.push(String(e && e.stack ? e.stack : e));
+    console.error(e);
+  } finally {
+    await browser.close();
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (failures.length) {
+    console.error(`${failures.length} browser check(s) failed`);
+    process.exit(1);
+  }
+  console.log('browser tests passed; screenshots in test-artifacts/');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

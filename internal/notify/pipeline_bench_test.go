@@ -162,7 +162,11 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 	stackDone := make(chan struct{})
 	go func() { _ = stack.Run(ctx); close(stackDone) }()
 
-	an, err := analyzer.New(analyzer.Options{Kafka: kcfg, Config: analyzer.Config{AdminAddr: "-"}, Store: st,
+	acfg := analyzer.Config{AdminAddr: "-"} // default batch interval 1s; MCPWATCH_BENCH_BATCH_INTERVAL overrides
+	if d, err := time.ParseDuration(os.Getenv("MCPWATCH_BENCH_BATCH_INTERVAL")); err == nil && d > 0 {
+		acfg.BatchInterval = d
+	}
+	an, err := analyzer.New(analyzer.Options{Kafka: kcfg, Config: acfg, Store: st,
 		Detector: eng, Sink: stack.Manager, Handler: stack.Handler, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,7 @@
 // Environment overrides, to use components a developer already runs:
 //
 //	MCPWATCH_TEST_CLICKHOUSE=host:port   a ClickHouse native endpoint
-//	MCPWATCH_TEST_KAFKA=host:port,...    Kafka seed brokers
+//	MCPWATCH_TEST_KAFKA=host:port,...    Kafka seed brokers used by ApacheKafka (kfake always runs in-process)
 //	MCPWATCH_CACHE=dir                   where install-deps.sh put things (default ~/.cache/mcpwatch)
 package testbed
 

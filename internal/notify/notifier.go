@@ -148,6 +148,8 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 	switch c.Kind {
 	case incident.ChangeResolved:
 		action = "resolve"
+	case incident.ChangeAcknowledged:
+		action = "acknowledge" // PagerDuty receivers only: acking in mcpwatch acks the page
 	case incident.ChangeOpened, incident.ChangeReopened, incident.ChangeEscalated, incident.ChangeUnsuppressed, incident.ChangeUpdated:
 		if inc.Status == incident.StatusSuppressed {
 			return
@@ -169,7 +171,7 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 		n.mu.Unlock()
 		if c.Kind == incident.ChangeUpdated && sent && now.Sub(last) < rt.RepeatInterval {
 			skip = "repeat_interval"
-		} else if action == "trigger" && n.limiters[i] != nil && !n.limiters[i].AllowN(now, 1) {
+		} else if action != "resolve" && action != "acknowledge" && n.limiters[i] != nil && !n.limiters[i].AllowN(now, 1) {
 			skip = "rate_limited"
 		}
 		if skip == "" && c.Kind == incident.ChangeUpdated && !sent && inc.FindingCount > 1 {
@@ -180,7 +182,7 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 			skip = "repeat_interval"
 		}
 		for _, rn := range rt.Receivers {
-			if queued[rn] {
+			if queued[rn] || (action == "acknowledge" && n.receivers[rn].Type != TypePagerDuty) {
 				continue
 			}
 			queued[rn] = true
@@ -196,7 +198,7 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 				n.record(ctx, m, 0, "enqueue_failed", err.Error())
 			}
 		}
-		if skip == "" {
+		if skip == "" && action == "trigger" {
 			n.mu.Lock()
 			n.lastSent[routeKey] = now
 			n.mu.Unlock()

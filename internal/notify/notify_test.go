@@ -122,8 +122,12 @@ func TestReceiverPayloads(t *testing.T) {
 	ctx := context.Background()
 	n.IncidentChanged(ctx, incident.Change{Kind: incident.ChangeOpened, Incident: inc, Findings: fs})
 	waitDelivered(t, n)
+	ack := inc
+	ack.Version, ack.Status = 2, incident.StatusAcknowledged
+	n.IncidentChanged(ctx, incident.Change{Kind: incident.ChangeAcknowledged, Incident: ack}) // PagerDuty only
+	waitDelivered(t, n)
 	res := inc
-	res.Version, res.Status, res.UpdatedAt = 2, incident.StatusResolved, inc.UpdatedAt.Add(time.Hour)
+	res.Version, res.Status, res.UpdatedAt = 3, incident.StatusResolved, inc.UpdatedAt.Add(time.Hour)
 	n.IncidentChanged(ctx, incident.Change{Kind: incident.ChangeResolved, Incident: res})
 	waitDelivered(t, n)
 
@@ -182,11 +186,11 @@ func TestReceiverPayloads(t *testing.T) {
 
 	// PagerDuty Events v2 (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
 	pr := pd.all()
-	if len(pr) != 2 {
+	if len(pr) != 3 {
 		t.Fatalf("pagerduty got %d", len(pr))
 	}
 	for i, r := range pr {
-		checkPD(t, mustJSON(t, r.body), []string{"trigger", "resolve"}[i], inc.IncidentID)
+		checkPD(t, mustJSON(t, r.body), []string{"trigger", "acknowledge", "resolve"}[i], inc.IncidentID)
 	}
 
 	// Every attempt is in actions.
@@ -200,7 +204,7 @@ func TestReceiverPayloads(t *testing.T) {
 			delivered[a.Target]++
 		}
 	}
-	if delivered["hook"] != 2 || delivered["slack"] != 2 || delivered["pd"] != 2 {
+	if delivered["hook"] != 2 || delivered["slack"] != 2 || delivered["pd"] != 3 {
 		t.Fatalf("delivered actions = %v (%+v)", delivered, as)
 	}
 }

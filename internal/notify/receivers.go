@@ -274,7 +274,7 @@ func truncate(s string, n int) string {
 // PDEvent is a PagerDuty Events API v2 event.
 type PDEvent struct {
 	RoutingKey  string     `json:"routing_key"`
-	EventAction string     `json:"event_action"` // trigger | resolve
+	EventAction string     `json:"event_action"` // trigger | acknowledge | resolve
 	DedupKey    string     `json:"dedup_key"`    // the incident id
 	Payload     *PDPayload `json:"payload,omitempty"`
 	Client      string     `json:"client,omitempty"`
@@ -324,8 +324,8 @@ func (n *Notifier) pdEvent(m *Message, routingKey string) PDEvent {
 	if l := links["runbook"]; l != "" {
 		e.Links = append(e.Links, PDLink{Href: l, Text: "Runbook"})
 	}
-	if m.Action == "resolve" {
-		e.EventAction = "resolve"
+	if m.Action == "resolve" || m.Action == "acknowledge" {
+		e.EventAction = m.Action
 		return e
 	}
 	e.Payload = &PDPayload{

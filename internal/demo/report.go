@@ -195,6 +195,16 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 		fmt.Fprintf(w, "ClickHouse %s.events holds %d events.\n", s.CH.Database, r.EventsInClickHouse)
 	}
 
+	outcomes := map[string]int{}
+	for _, c := range r.Calls {
+		outcomes[c.Outcome] += c.Count
+	}
+	var os []string
+	for o, n := range outcomes {
+		os = append(os, fmt.Sprintf("%s=%d", o, n))
+	}
+	sort.Strings(os)
+	fmt.Fprintf(w, "\nMCP messages by outcome: %s\n", strings.Join(os, "  "))
 	fmt.Fprintf(w, "\nTool calls by tool and outcome (top %d of %d):\n", min(maxRows, len(r.Calls)), len(r.Calls))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TENANT\tSERVER\tTOOL\tOUTCOME\tCALLS")

@@ -9,9 +9,17 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
+	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
@@ -140,7 +148,46 @@ func run(ctx context.Context, args []string) error {
 		}
 		log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
 	}
-	o := analyzer.Options{Kafka: c.Kafka, Config: c.Analyzer, Store: st, Logger: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o := analyzer.Options{Kafka: c.Kafka, Config: c.Analyzer, Store: st, Logger: log, Registry: reg}
+	var a *analyzer.Analyzer
+	var engine *detect.Engine
+	if !c.Detections.Disabled {
+		var pack *detect.Pack
+		if c.Detections.Dir != "" {
+			pack, err = detect.LoadDir(c.Detections.Dir)
+		} else {
+			pack, err = detect.Load(detections.FS, ".")
+		}
+		if err != nil {
+			return err
+		}
+		engine, err = detect.New(pack, detect.Options{Registerer: reg, Logger: log,
+			Baselines: detect.NewClickHouseBaselines(st.Conn(), st.Database())})
+		if err != nil {
+			return err
+		}
+		if err := engine.LoadBaselines(ctx); err != nil {
+			log.Warn("cannot load new_term baselines; starting empty", "err", err)
+		}
+		o.Detector = engine
+		log.Info("detections loaded", "rules", len(engine.Rules()), "dir", c.Detections.Dir)
+	}
+	var stack *api.Stack
+	if c.Response != nil {
+		so := api.StackOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Ready:   func(ctx context.Context) error { return a.Ready(ctx) }}
+		if engine != nil {
+			so.Pack = engine.Pack
+		}
+		stack, err = api.NewStack(ctx, *c.Response, so)
+		if err != nil {
+			return err
+		}
+		o.Sink, o.Handler = stack.Manager, stack.Handler
+	}
 	if v := os.Getenv(crashEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -155,11 +202,25 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	a, err := analyzer.New(o)
+	a, err = analyzer.New(o)
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
+	var wg sync.WaitGroup
+	sctx, stopStack := context.WithCancel(ctx)
+	if stack != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := stack.Run(sctx); err != nil {
+				log.Error("incident response stopped", "err", err)
+			}
+		}()
+	}
+	err = a.Run(ctx)
+	stopStack()
+	wg.Wait()
+	if err != nil {
 		return err
 	}
 	log.Info("analyzer stopped")

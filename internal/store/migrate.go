@@ -96,13 +96,21 @@ type MigrateResult struct {
 	Skipped []string // names already applied (same checksum)
 }
 
-// ddlContext carries the one setting 18.16 needs to create LowCardinality
-// columns (int-valued, as clickhouse-go requires on 18.16; current releases
-// accept it as an obsolete no-op).
-func ddlContext(ctx context.Context) context.Context {
+// ddlContext carries the setting 18.16 needs to create LowCardinality
+// columns (int-valued, as clickhouse-go requires on 18.16). It is sent only
+// to servers older than 19.0: current releases reject it as unknown
+// (checked on 26.9), and there LowCardinality needs no setting.
+func (s *Store) ddlContext(ctx context.Context) (context.Context, error) {
+	v, err := s.conn.ServerVersion()
+	if err != nil {
+		return ctx, fmt.Errorf("cannot read the clickhouse server version: %w", err)
+	}
+	if v.Version.Major >= 19 {
+		return ctx, nil
+	}
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"allow_experimental_low_cardinality_type": 1,
-	}))
+	})), nil
 }
 
 // Migrate creates the database and applies every embedded migration not yet
@@ -119,7 +127,10 @@ func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
 
 func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, error) {
 	var res MigrateResult
-	ctx = ddlContext(ctx)
+	ctx, err := s.ddlContext(ctx)
+	if err != nil {
+		return res, err
+	}
 	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"); err != nil {
 		return res, fmt.Errorf("cannot create database %s: %w", s.db, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"os"
 	"sync"
 	"testing"
@@ -16,8 +17,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
 	code := m.Run()
 	testbed.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

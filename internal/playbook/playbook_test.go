@@ -3,6 +3,8 @@ package playbook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"go.uber.org/goleak"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,8 +25,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
 	code := m.Run()
 	testbed.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

@@ -460,22 +460,23 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	}
 	g.times = append(g.times, t)
 	g.ids = append(g.ids, ev.EventID)
-	if len(g.times) > maxEvidenceIDs {
-		if r.Distinct == "" && r.Count <= maxEvidenceIDs {
-			// keep only what the count needs
-		}
-		drop := len(g.times) - maxEvidenceIDs
+	// Bound the group: counting needs the last Count events; with distinct
+	// the map holds the state and the events are only evidence.
+	keep := r.Count
+	if r.Distinct != "" {
+		keep = maxEvidenceIDs
+	}
+	if len(g.times) > keep {
+		drop := len(g.times) - keep
 		g.times, g.ids = g.times[drop:], g.ids[drop:]
 	}
-	reached := false
 	var have int
 	if r.Distinct != "" {
 		have = len(g.distinct)
 	} else {
 		have = len(g.times)
 	}
-	reached = have >= r.Count
-	if !reached {
+	if have < r.Count {
 		return nil
 	}
 	evidence := map[string]any{"count": have, "window": time.Duration(r.Window).String(), "event": evidenceOf(ev)}
@@ -490,7 +491,11 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		evidence["distinct_values"] = vals
 		extra["distinct"] = strings.Join(vals, ", ")
 	}
-	ids := append([]string(nil), g.ids...)
+	ids := g.ids
+	if len(ids) > maxEvidenceIDs {
+		ids = ids[len(ids)-maxEvidenceIDs:]
+	}
+	ids = append([]string(nil), ids...)
 	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
 	// Start a new window after firing.
 	rs.thr.del(string(kb))

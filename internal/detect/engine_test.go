@@ -404,3 +404,16 @@ func TestHasSecretUsesRedactor(t *testing.T) {
 		}
 	}
 }
+
+func TestThresholdLargeCount(t *testing.T) {
+	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [agent_id]\ncondition: 'true'\nwindow: 1h\ncount: 150\n"})
+	e := newEngine(t, p, Options{})
+	var evs []event.Event
+	for i := 0; i < 150; i++ {
+		evs = append(evs, ev(t, i, map[string]any{"agent_id": "a"}))
+	}
+	fs := detect(t, e, evs...)
+	if len(fs) != 1 || len(fs[0].EventIDs) != 100 || fs[0].EventIDs[99] != "e150" || fs[0].Time != evs[149].Time {
+		t.Fatalf("findings = %d %+v", len(fs), fs)
+	}
+}

@@ -52,12 +52,27 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("rules test", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	verbose := fl.Bool("v", false, "print every test, not only failures")
+	only := fl.String("run", "", "only rules whose id matches this regexp")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
 	p, ok := load(fl.Args(), stderr)
 	if !ok {
 		return 1
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintf(stderr, "bad -run: %v\n", err)
+			return 2
+		}
+		var keep []*detect.Rule
+		for _, r := range p.Rules {
+			if re.MatchString(r.ID) {
+				keep = append(keep, r)
+			}
+		}
+		p = &detect.Pack{Rules: keep, Lists: p.Lists}
 	}
 	passed, failed := Test(p, stdout, *verbose)
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)

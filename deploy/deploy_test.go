@@ -828,13 +828,17 @@ func TestGrafanaProvisioning(t *testing.T) {
 			t.Errorf("plugins provisioning: jsonData.%s is not a plugin setting", k)
 		}
 	}
+	var secureVars []string
 	sd, _ := get(apps[0], "secureJsonData").(map[string]any)
 	for k, v := range sd {
 		if !known["secure:"+k] {
 			t.Errorf("plugins provisioning: secureJsonData.%s is not a plugin setting", k)
 		}
-		if s := fmt.Sprint(v); !strings.HasPrefix(s, "$__env{") && !strings.HasPrefix(s, "$__file{") {
-			t.Errorf("plugins provisioning: secureJsonData.%s must come from $__env{} or $__file{}", k)
+		m := regexp.MustCompile(`^\$\{(\w+)\}$`).FindStringSubmatch(fmt.Sprint(v))
+		if m == nil {
+			t.Errorf("plugins provisioning: secureJsonData.%s must be ${VAR} from the environment", k)
+		} else {
+			secureVars = append(secureVars, m[1])
 		}
 	}
 	// The provisioned settings match the compose analyzer config.
@@ -848,12 +852,11 @@ func TestGrafanaProvisioning(t *testing.T) {
 	if u, err := url.Parse(fmt.Sprint(jd["analyzerUrl"])); err != nil || u.Port() != strconv.Itoa(analyzerPort(t, "deploy/compose/config/analyzer.yaml")) {
 		t.Errorf("plugin provisioning analyzerUrl %v does not reach the analyzer's admin_addr", jd["analyzerUrl"])
 	}
-	// $__file{} secrets are docker secrets of the grafana service.
-	c := docs(t, "deploy/compose/compose.yaml")[0]
-	g := get(c, "services", "grafana")
-	for _, m := range regexp.MustCompile(`\$__file\{/run/secrets/([^}]+)\}`).FindAllStringSubmatch(string(readFile(t, dir+"/plugins/mcpwatch.yaml")), -1) {
-		if !containsStr(list(g, "secrets"), m[1]) {
-			t.Errorf("plugin provisioning reads secret %s that compose does not give grafana", m[1])
+	// The variables come from env files compose gives the grafana service.
+	g := get(docs(t, "deploy/compose/compose.yaml")[0], "services", "grafana")
+	for _, v := range secureVars {
+		if !envFileDefines(t, "deploy/compose", g, v) {
+			t.Errorf("plugin provisioning reads ${%s}, which no env_file of the compose grafana service defines", v)
 		}
 	}
 	ds := list(docs(t, dir+"/datasources/mcpwatch.yaml")[0], "datasources")
@@ -1146,5 +1149,74 @@ func TestNoRealSecrets(t *testing.T) {
 	// The detectors do fire on a real-looking key (guards against a no-op check).
 	if len(r.Find("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYabc\nAKIAIOSFODNN7EXAMPLQ")) == 0 {
 		t.Fatal("redact.Find found nothing in a real-looking secret")
+	}
+}
+
+// TestKustomizeBuild renders deploy/kubernetes with kustomize (kubectl's
+// built-in) and checks what would be applied: every object in namespace
+// mcpwatch, the generated (hash-suffixed) ConfigMaps referenced by the
+// workloads and holding exactly config/*.yaml, and the rendered collector
+// config accepted by the real collector.
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal("kubectl (with built-in kustomize) is needed to render deploy/kubernetes: install it")
+	}
+	cmd := exec.Command(kubectl, "kustomize", filepath.Join(root, "deploy/kubernetes"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+	}
+	objs, err := decodeAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configMaps := map[string]map[string]any{}
+	for _, o := range objs {
+		if str(o, "kind") != "Namespace" && str(o, "metadata", "namespace") != "mcpwatch" {
+			t.Errorf("%s %s: namespace %q", str(o, "kind"), str(o, "metadata", "name"), str(o, "metadata", "namespace"))
+		}
+		if str(o, "kind") == "ConfigMap" {
+			d, _ := get(o, "data").(map[string]any)
+			configMaps[str(o, "metadata", "name")] = d
+		}
+	}
+	seen := 0
+	for _, o := range objs {
+		if k := str(o, "kind"); k != "Deployment" && k != "StatefulSet" {
+			continue
+		}
+		for _, v := range list(o, "spec", "template", "spec", "volumes") {
+			cm := str(v, "configMap", "name")
+			if cm == "" {
+				continue
+			}
+			data, ok := configMaps[cm]
+			if !ok {
+				t.Errorf("%s: ConfigMap %s is not rendered (generator name not rewritten?)", str(o, "metadata", "name"), cm)
+				continue
+			}
+			for key, content := range data {
+				src := "deploy/kubernetes/config/" + key
+				if content != string(readFile(t, src)) {
+					t.Errorf("ConfigMap %s key %s differs from %s", cm, key, src)
+				}
+				if key == "collector.yaml" {
+					f := filepath.Join(t.TempDir(), key)
+					if err := os.WriteFile(f, []byte(content.(string)), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					if out, err := runBin(t, cleanEnv(), "collector", "--config", f, "--check-config"); err != nil {
+						t.Errorf("rendered ConfigMap %s: %v\n%s", cm, err, out)
+					}
+				}
+				seen++
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("found %d rendered config files mounted by workloads, want 2 (collector, analyzer)", seen)
 	}
 }

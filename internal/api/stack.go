@@ -49,9 +49,12 @@ type StackOptions struct {
 	Database string
 	// DedupWindow per rule id from the rule pack (nil = 1h for all).
 	DedupWindow func(ruleID string) time.Duration
-	// InsertFindings: the incident manager stores findings itself (set when
-	// the analyzer does not insert them after HandleFindings).
-	InsertFindings bool
+	// SkipFindingInsert stops the incident manager from storing findings
+	// again with their incident_id. Leave it false with internal/analyzer,
+	// which stores findings before the sink sees them (so their first copy
+	// has no incident_id); set it only when the caller inserts findings
+	// after HandleFindings.
+	SkipFindingInsert bool
 	// Pack, when set (e.g. engine.Pack), fills DedupWindow and Rules when
 	// those are nil.
 	Pack    func() *detect.Pack
@@ -93,7 +96,7 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 		return nil, err
 	}
 	mgr, err := incident.NewManager(ctx, incident.Config{Store: store, DedupWindow: o.DedupWindow,
-		ReopenWithin: cfg.ReopenWithin, InsertFindings: o.InsertFindings, Logger: o.Logger, Registerer: o.Registerer})
+		ReopenWithin: cfg.ReopenWithin, InsertFindings: !o.SkipFindingInsert, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
 	}

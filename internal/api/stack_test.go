@@ -58,7 +58,7 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 			Routes:    []notify.Route{{MinSeverity: event.SeverityMedium, Receivers: []string{"hook"}}},
 		},
 		Tokens: []api.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
-	}, api.StackOptions{Conn: conn, Database: ch.Database, InsertFindings: true, Pack: func() *detect.Pack { return pack }, Registerer: reg})
+	}, api.StackOptions{Conn: conn, Database: ch.Database, Pack: func() *detect.Pack { return pack }, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

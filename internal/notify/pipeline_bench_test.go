@@ -142,7 +142,7 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 			Routes:    []notify.Route{{RuleIDs: []string{"mcp-ssrf-internal-address"}, Receivers: []string{"hook"}}},
 		},
 		Tokens: []api.TokenConfig{{Name: "bench", Role: api.RoleViewer, Env: "BENCH_API_TOKEN"}},
-	}, api.StackOptions{Conn: st.Conn(), Database: st.Database(), InsertFindings: true, Logger: quiet})
+	}, api.StackOptions{Conn: st.Conn(), Database: st.Database(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1086,6 +1086,17 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("HPA %s targets unknown %s", str(h, "metadata", "name"), ref)
 		}
 	}
+	// Migrations take no lock: with migrate_on_start the analyzer replicas
+	// must start one at a time.
+	for _, s := range byKind["StatefulSet"] {
+		var m map[string]any
+		if err := yaml.Unmarshal(readFile(t, dir+"/config/analyzer.yaml"), &m); err != nil {
+			t.Fatal(err)
+		}
+		if p := str(s, "spec", "podManagementPolicy"); get(m, "migrate_on_start") != false && p != "" && p != "OrderedReady" {
+			t.Errorf("analyzer StatefulSet podManagementPolicy %s with migrate_on_start: replicas would migrate concurrently", p)
+		}
+	}
 	// Analyzer replicas do not exceed the topic's partitions.
 	for _, s := range byKind["StatefulSet"] {
 		var m map[string]any

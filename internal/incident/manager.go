@@ -33,6 +33,9 @@ type Listener interface {
 	IncidentChanged(ctx context.Context, c Change)
 }
 
+// maxSeenPerIncident bounds the finding ids remembered per incident.
+const maxSeenPerIncident = 20000
+
 // DefaultDedupWindow is used when a rule sets none.
 const DefaultDedupWindow = time.Hour
 
@@ -319,6 +322,12 @@ func (m *Manager) HandleFindings(ctx context.Context, findings []event.Finding) 
 		}
 		inc.FindingCount++
 		if f.FindingID != "" {
+			if len(e.seen) >= maxSeenPerIncident {
+				// Bound memory for incidents with endless findings: only a
+				// replay of a finding older than the last maxSeen can then be
+				// counted twice.
+				e.seen = make(map[string]struct{}, maxSeenPerIncident/4)
+			}
 			e.seen[f.FindingID] = struct{}{}
 		}
 		f.IncidentID = inc.IncidentID

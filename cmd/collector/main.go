@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -83,6 +84,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *checkOnly {
 		fmt.Fprintln(stdout, "config ok")
 		return nil
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Runtime.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.Runtime.MemoryLimitBytes > 0 {
+		debug.SetMemoryLimit(cfg.Runtime.MemoryLimitBytes)
 	}
 	c, err := collector.New(cfg, log)
 	if err != nil {

@@ -228,6 +228,9 @@ func startProcess(b *testing.B, name, bin, cfg, readyURL string, flags []string,
 	}
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"--config", path}, flags...)...)
+	if name == "mcpwatch" { // e.g. MCPWATCH_BENCH_COLLECTOR_ENV="GOGC=400"
+		cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_ENV"))...)
+	}
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("cannot start %s: %v", name, err)

@@ -25,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(crashChild())
+	}
 	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
 	code := m.Run()
 	testbed.Cleanup()

@@ -1231,3 +1231,65 @@ func TestKustomizeBuild(t *testing.T) {
 		t.Errorf("found %d rendered config files mounted by workloads, want 2 (collector, analyzer)", seen)
 	}
 }
+
+// TestStrimziExample: the example topics and users are the ones the
+// Kubernetes configs use (names, partitions, SCRAM users, consumer group).
+func TestStrimziExample(t *testing.T) {
+	topics := map[string]int{}
+	users := map[string]map[string]bool{} // user → "type/name:op"
+	for _, d := range docs(t, "deploy/kubernetes/examples/strimzi.yaml") {
+		switch str(d, "kind") {
+		case "KafkaTopic":
+			topics[str(d, "spec", "topicName")] = intOf(get(d, "spec", "partitions"))
+		case "KafkaUser":
+			if str(d, "spec", "authentication", "type") != "scram-sha-512" {
+				t.Errorf("KafkaUser %s: want scram-sha-512", str(d, "metadata", "name"))
+			}
+			acl := map[string]bool{}
+			for _, a := range list(d, "spec", "authorization", "acls") {
+				for _, op := range list(a, "operations") {
+					acl[str(a, "resource", "type")+"/"+str(a, "resource", "name")+":"+op.(string)] = true
+				}
+			}
+			users[str(d, "metadata", "name")] = acl
+		}
+	}
+	for _, rel := range []string{"deploy/kubernetes/config/collector.yaml", "deploy/kubernetes/config/analyzer.yaml"} {
+		var c map[string]any
+		if err := yaml.Unmarshal(readFile(t, rel), &c); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"topic", "findings_topic", "dead_letter_topic"} {
+			name := str(c, "kafka", k)
+			p, ok := topics[name]
+			if !ok {
+				t.Errorf("%s: kafka.%s %s has no KafkaTopic", rel, k, name)
+			} else if want := intOf(get(c, "kafka", "partitions")); p != want {
+				t.Errorf("%s: kafka.partitions %d, KafkaTopic %s has %d", rel, want, name, p)
+			}
+		}
+		if get(c, "kafka", "create_topics") != false {
+			t.Errorf("%s: topics are KafkaTopic resources; set kafka.create_topics: false", rel)
+		}
+		user := str(c, "kafka", "sasl", "username")
+		acl, ok := users[user]
+		if !ok {
+			t.Errorf("%s: kafka.sasl.username %s has no KafkaUser", rel, user)
+			continue
+		}
+		events := str(c, "kafka", "topic")
+		if strings.Contains(rel, "collector") {
+			if !acl["topic/"+events+":Write"] {
+				t.Errorf("KafkaUser %s cannot write %s", user, events)
+			}
+		} else {
+			group := str(c, "analyzer", "group")
+			if !acl["topic/"+events+":Read"] || !acl["group/"+group+":Read"] {
+				t.Errorf("KafkaUser %s cannot read %s as group %s", user, events, group)
+			}
+			if dlq := str(c, "kafka", "dead_letter_topic"); !acl["topic/"+dlq+":Write"] {
+				t.Errorf("KafkaUser %s cannot write the dead-letter topic %s", user, dlq)
+			}
+		}
+	}
+}

@@ -19,14 +19,15 @@ func BenchmarkPackPerEvent(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		noIndex bool
-	}{{"indexed", false}, {"no-index", true}} {
+		workers int
+	}{{"indexed", false, 0}, {"indexed-1-worker", false, 1}, {"no-index", true, 0}} {
 		b.Run(tc.name, func(b *testing.B) {
 			pack, err := detect.Load(detections.FS, ".")
 			if err != nil {
 				b.Fatal(err)
 			}
 			events := scenario.Eval(1, 10000).Plain()
-			eng, err := detect.New(pack, detect.Options{DisableIndex: tc.noIndex})
+			eng, err := detect.New(pack, detect.Options{DisableIndex: tc.noIndex, Workers: tc.workers})
 			if err != nil {
 				b.Fatal(err)
 			}

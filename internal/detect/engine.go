@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,10 @@ type Options struct {
 	Logger *slog.Logger
 	// DisableIndex evaluates every rule on every event (for tests and comparison).
 	DisableIndex bool
+	// Workers evaluate the conditions of a batch in parallel (state is then
+	// updated in event order by one goroutine, so results do not depend on
+	// it). Default GOMAXPROCS; 1 = no extra goroutines.
+	Workers int
 }
 
 func (o *Options) defaults() {
@@ -98,9 +103,10 @@ type Engine struct {
 	pack  *Pack
 	rules []*ruleState
 	ix    *condIndex
+	nc    int // conditions in the index
 
-	ec  evalCtx
-	act activation
+	workers []*evaluator
+	res     []int8 // per event × condition: 1 match, -1 no match, 0 not a candidate
 
 	dirty []Baseline // new_term baselines not yet saved
 	kb    []byte     // scratch for state keys
@@ -126,7 +132,15 @@ func New(pack *Pack, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: opts, env: env, m: newMetrics(opts.Registerer)}
-	e.act.ec = &e.ec
+	n := opts.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	for i := 0; i < n; i++ {
+		w := &evaluator{}
+		w.act.ec = &w.ec
+		e.workers = append(e.workers, w)
+	}
 	if pack == nil {
 		pack = &Pack{}
 	}
@@ -176,6 +190,7 @@ func (e *Engine) install(p *Pack) {
 	}
 	e.pack, e.rules = p, rules
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
+	e.nc = len(keys)
 	e.m.rules.Set(float64(len(rules)))
 }
 
@@ -204,89 +219,130 @@ func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Find
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []event.Finding
-	for i := range events {
-		if i%256 == 0 && ctx.Err() != nil {
+	// Evaluate conditions in chunks (bounded memory), in parallel; then
+	// apply the rule kinds' state in event order.
+	const chunk = 1024
+	for start := 0; start < len(events); start += chunk {
+		if ctx.Err() != nil {
 			return out, fmt.Errorf("cannot finish detection: %w", ctx.Err())
 		}
-		out = e.detectOne(&events[i], out)
+		evs := events[start:min(start+chunk, len(events))]
+		e.evaluate(evs)
+		for i := range evs {
+			out = e.detectOne(&evs[i], e.res[i*e.nc:(i+1)*e.nc], out)
+		}
 	}
 	e.flushBaselines(ctx)
 	return out, nil
 }
 
-// matcher evaluates a rule's conditions for one event lazily and once.
+// evaluator evaluates conditions for events; one per worker goroutine.
+type evaluator struct {
+	ec          evalCtx
+	act         activation
+	mk          marks
+	evals, errs uint64
+}
+
+// evaluate fills e.res for evs, using the workers in parallel.
+func (e *Engine) evaluate(evs []event.Event) {
+	need := len(evs) * e.nc
+	if cap(e.res) < need {
+		e.res = make([]int8, need)
+	}
+	e.res = e.res[:need]
+	workers := min(len(e.workers), max(1, len(evs)/32))
+	if workers <= 1 {
+		w := e.workers[0]
+		for i := range evs {
+			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+		}
+	} else {
+		var wg sync.WaitGroup
+		per := (len(evs) + workers - 1) / workers
+		for k := 0; k < workers; k++ {
+			lo, hi := k*per, min((k+1)*per, len(evs))
+			if lo >= hi {
+				break
+			}
+			w := e.workers[k]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, w := range e.workers {
+		e.stats.Evaluations += w.evals
+		e.stats.EvalErrors += w.errs
+		w.evals, w.errs = 0, 0
+	}
+}
+
+// evalEvent evaluates every candidate condition of every rule for ev
+// (condition true and no exception true → 1).
+func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
+	w.ec.reset(ev)
+	w.mk.prepare(e.ix, ev)
+	for _, rs := range e.rules {
+		var exc int8 // 0 unknown, 1 excepted, -1 not
+		for i, c := range rs.rule.conds {
+			k := rs.base + i
+			if !w.mk.candidate(k) {
+				res[k] = 0
+				continue
+			}
+			w.act.lists = rs.rule.listsVal.(ref.Val)
+			w.evals++
+			ok, err := c.eval(&w.act)
+			if err != nil {
+				w.errs++
+				rs.evalErrs.Inc()
+			}
+			if ok && exc == 0 {
+				exc = -1
+				for _, x := range rs.rule.exceptions {
+					w.evals++
+					hit, err := x.eval(&w.act)
+					if err != nil {
+						w.errs++
+						rs.evalErrs.Inc()
+						continue
+					}
+					if hit {
+						exc = 1
+						break
+					}
+				}
+			}
+			if ok && exc < 0 {
+				res[k] = 1
+			} else {
+				res[k] = -1
+			}
+		}
+	}
+}
+
+// matcher reads a rule's precomputed condition results for one event.
 type matcher struct {
-	e      *Engine
-	rs     *ruleState
-	res    [8]int8 // 0 unknown, 1 true, -1 false (steps beyond 8 are not cached)
-	exc    int8
-	values map[string]string
+	rs  *ruleState
+	res []int8 // this event's results, indexed by condition number
 }
 
-func (m *matcher) cond(i int) bool {
-	if i < len(m.res) && m.res[i] != 0 {
-		return m.res[i] > 0
-	}
-	ok := m.evalCond(i)
-	if i < len(m.res) {
-		if ok {
-			m.res[i] = 1
-		} else {
-			m.res[i] = -1
-		}
-	}
-	return ok
-}
+func (m *matcher) cond(i int) bool { return m.res[m.rs.base+i] > 0 }
 
-func (m *matcher) evalCond(i int) bool {
-	e, rs := m.e, m.rs
-	if !e.ix.candidate(rs.base + i) {
-		return false
-	}
-	e.act.lists = rs.rule.listsVal.(ref.Val)
-	e.stats.Evaluations++
-	ok, err := rs.rule.conds[i].eval(&e.act)
-	if err != nil {
-		e.stats.EvalErrors++
-		rs.evalErrs.Inc()
-		return false
-	}
-	if !ok {
-		return false
-	}
-	return !m.excepted()
-}
-
-func (m *matcher) excepted() bool {
-	if m.exc != 0 {
-		return m.exc > 0
-	}
-	m.exc = -1
-	for _, x := range m.rs.rule.exceptions {
-		m.e.stats.Evaluations++
-		ok, err := x.eval(&m.e.act)
-		if err != nil {
-			m.e.stats.EvalErrors++
-			m.rs.evalErrs.Inc()
-			continue
-		}
-		if ok {
-			m.exc = 1
-			break
-		}
-	}
-	return m.exc > 0
-}
-
-func (e *Engine) detectOne(ev *event.Event, out []event.Finding) []event.Finding {
+func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
 	e.stats.Events++
-	e.ec.reset(ev)
-	e.ix.prepare(ev)
 	for _, rs := range e.rules {
 		r := rs.rule
 		cand := false
 		for i := range r.conds {
-			if e.ix.candidate(rs.base + i) {
+			if res[rs.base+i] != 0 {
 				cand = true
 				break
 			}
@@ -294,7 +350,7 @@ func (e *Engine) detectOne(ev *event.Event, out []event.Finding) []event.Finding
 		if !cand {
 			continue
 		}
-		m := matcher{e: e, rs: rs}
+		m := matcher{rs: rs, res: res}
 		var f *event.Finding
 		switch r.Kind {
 		case KindMatch:

@@ -177,18 +177,17 @@ func indexValue(e *event.Event, field string) string {
 	return ""
 }
 
-// condIndex maps events to the conditions that can match them.
+// condIndex maps events to the conditions that can match them. It is
+// read-only after construction; each evaluator has its own marks.
 type condIndex struct {
 	byField  map[string]map[string][]int // field → value → condition numbers
 	catchAll []int
 	n        int
-	mark     []uint32 // mark[c] == gen: c is a candidate for the current event
-	gen      uint32
 	disabled bool
 }
 
 func newCondIndex(keys []indexKey, disabled bool) *condIndex {
-	ix := &condIndex{byField: map[string]map[string][]int{}, n: len(keys), mark: make([]uint32, len(keys)), disabled: disabled}
+	ix := &condIndex{byField: map[string]map[string][]int{}, n: len(keys), disabled: disabled}
 	for c, k := range keys {
 		if k.field == "" || disabled {
 			ix.catchAll = append(ix.catchAll, c)
@@ -206,23 +205,30 @@ func newCondIndex(keys []indexKey, disabled bool) *condIndex {
 	return ix
 }
 
+// marks records the candidate conditions of the current event.
+type marks struct {
+	mark []uint32 // mark[c] == gen: c is a candidate
+	gen  uint32
+}
+
 // prepare marks the candidate conditions for e.
-func (ix *condIndex) prepare(e *event.Event) {
-	ix.gen++
-	if ix.gen == 0 { // wrapped: clear
-		for i := range ix.mark {
-			ix.mark[i] = 0
-		}
-		ix.gen = 1
+func (mk *marks) prepare(ix *condIndex, e *event.Event) {
+	if len(mk.mark) != ix.n {
+		mk.mark, mk.gen = make([]uint32, ix.n), 0
+	}
+	mk.gen++
+	if mk.gen == 0 { // wrapped: clear
+		clear(mk.mark)
+		mk.gen = 1
 	}
 	for _, c := range ix.catchAll {
-		ix.mark[c] = ix.gen
+		mk.mark[c] = mk.gen
 	}
 	for f, m := range ix.byField {
 		for _, c := range m[indexValue(e, f)] {
-			ix.mark[c] = ix.gen
+			mk.mark[c] = mk.gen
 		}
 	}
 }
 
-func (ix *condIndex) candidate(c int) bool { return ix.mark[c] == ix.gen }
+func (mk *marks) candidate(c int) bool { return mk.mark[c] == mk.gen }

@@ -87,3 +87,29 @@ func TestEmbeddedPackInlineTests(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersDoNotChangeResults: parallel evaluation gives the same findings,
+// in the same order, as one worker.
+func TestWorkersDoNotChangeResults(t *testing.T) {
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := scenario.Eval(5, 2000).Plain()
+	run := func(workers int) []string {
+		e, _ := detect.New(pack, detect.Options{Workers: workers})
+		fs, err := e.Detect(context.Background(), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(fs))
+		for i, f := range fs {
+			out[i] = f.FindingID
+		}
+		return out
+	}
+	one, four := run(1), run(4)
+	if len(one) == 0 || !reflect.DeepEqual(one, four) {
+		t.Fatalf("1 worker: %d findings, 4 workers: %d (or different order)", len(one), len(four))
+	}
+}

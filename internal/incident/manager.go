@@ -296,6 +296,11 @@ func (m *Manager) HandleFindings(ctx context.Context, findings []event.Finding) 
 			} else if _, dup := e.seen[f.FindingID]; dup && f.FindingID != "" {
 				f.IncidentID = id
 				continue
+			} else if !e.inc.Active() {
+				// Same deterministic id as a resolved incident (a dedup
+				// window longer than the reopen period): reopen it.
+				e.inc.Status = StatusOpen
+				kind = ChangeReopened
 			}
 			stagedKeys[k] = id
 		}

@@ -90,6 +90,9 @@ func (e *env) restart(t *testing.T) {
 			if rule == "short-dedup" {
 				return 10 * time.Minute
 			}
+			if rule == "long-dedup" {
+				return 48 * time.Hour
+			}
 			return 0
 		},
 	})
@@ -304,5 +307,33 @@ func TestAssignAndUnknownIncident(t *testing.T) {
 	list, total, err = e.store.ListIncidents(ctx, incident.Filter{Severity: event.SeverityCritical})
 	if err != nil || total != 0 || len(list) != 0 {
 		t.Fatalf("list critical: %+v %d %v", list, total, err)
+	}
+}
+
+func TestLongDedupWindowReopensResolvedIncident(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const win = 48 * time.Hour
+	bucket := time.Unix(0, base.UnixNano()/int64(win)*int64(win)).UTC()
+	f1 := finding("f1", bucket.Add(time.Hour), event.SeverityHigh)
+	f1.RuleID = "long-dedup"
+	e.clk.t = f1.Time
+	id := e.handle(t, f1)[0].IncidentID
+	if _, err := e.m.Resolve(ctx, id, incident.Update{Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	// 10h later: past the 6h reopen period but in the same 48h bucket, so
+	// the deterministic id is the resolved incident's: it must reopen.
+	e.clk.Add(10 * time.Hour)
+	f2 := finding("f2", bucket.Add(11*time.Hour), event.SeverityHigh)
+	f2.RuleID = "long-dedup"
+	if got := e.handle(t, f2)[0].IncidentID; got != id {
+		t.Fatalf("joined %s, want %s", got, id)
+	}
+	if inc := e.get(t, id); inc.Status != incident.StatusOpen || inc.FindingCount != 2 {
+		t.Fatalf("incident %+v", inc)
+	}
+	if k := e.rec.kinds(); fmt.Sprint(k) != "[opened resolved reopened]" {
+		t.Fatalf("changes = %v", k)
 	}
 }

@@ -14,7 +14,6 @@ import (
 // startAnalyzer starts cmd/analyzer against the stack's Kafka and ClickHouse
 // (it migrates the database on start) and waits for its /readyz.
 func (s *Stack) startAnalyzer(ctx context.Context, bin, root string) error {
-	_ = root
 	ports, err := freePorts(1)
 	if err != nil {
 		return err
@@ -30,16 +29,42 @@ analyzer:
   group: mcpwatch-demo
   batch_interval: 200ms
   admin_addr: "%s"
+response:
+  data_dir: %s
+  playbooks_dir: %s
+  api_tokens:
+    - {name: demo, role: admin, env: MCPWATCH_DEMO_API_TOKEN}
+  notify:
+    receivers:
+      - name: secops
+        type: webhook
+        url: %s/webhook
+        secret: {env: MCPWATCH_DEMO_WEBHOOK_SECRET}
+    routes:
+      - name: everything-medium-and-up
+        min_severity: medium
+        receivers: [secops]
+    links:
+      api: %s
+    initial_backoff: 200ms
 log:
   level: info
   format: text
-`, strings.Join(s.Kafka.Brokers, ", "), s.Topic, s.CH.Addr, s.CH.Database, admin)
+`, strings.Join(s.Kafka.Brokers, ", "), s.Topic, s.CH.Addr, s.CH.Database, admin,
+		filepath.Join(s.Dir, "response"), filepath.Join(root, "playbooks"), s.Webhook.URL, "http://"+admin)
 	path := filepath.Join(s.Dir, "analyzer.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("cannot write analyzer config: %w", err)
 	}
 	cmd := exec.Command(bin, "run", "--config", path)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(),
+		"MCPWATCH_DEMO_API_TOKEN="+s.APIToken,
+		"MCPWATCH_DEMO_WEBHOOK_SECRET="+s.Webhook.Secret,
+		// The example playbooks call an MCP gateway's admin API; the local
+		// receiver stands in for it.
+		"MCPWATCH_GATEWAY_URL="+s.Webhook.URL+"/gateway",
+		"MCPWATCH_GATEWAY_TOKEN="+randomToken(),
+	)
 	s.AnalyzerURL = "http://" + admin
 	if err := s.startChild(ctx, "analyzer", cmd, s.AnalyzerURL+"/readyz"); err != nil {
 		s.AnalyzerURL = ""
@@ -58,7 +83,36 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 	if _, err := s.waitForEvents(ctx, uint64(r.KafkaRecords), 2*time.Minute); err != nil {
 		return fmt.Errorf("cannot see every event in ClickHouse: %w\n%s", err, tailLog(s, "analyzer"))
 	}
-	return s.queryClickHouse(ctx, r)
+	// Detections run as events arrive; incidents are written in the same
+	// batch. Read until two reads agree (the last batch may still be in
+	// flight).
+	var last int
+	for i := 0; i < 20; i++ {
+		if err := s.queryClickHouse(ctx, r); err != nil {
+			return err
+		}
+		if i > 0 && len(r.Findings) == last && len(r.Incidents) > 0 {
+			break
+		}
+		last = len(r.Findings)
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Notifications leave through the outbox asynchronously: wait until one
+	// webhook per incident worth notifying arrived, or 20 s.
+	want := 0
+	for _, in := range r.Incidents {
+		switch in.Severity {
+		case "medium", "high", "critical":
+			want++
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(s.Webhook.Webhooks()) < want && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.Webhooks = s.Webhook.Webhooks()
+	r.GatewayCalls = s.Webhook.GatewayCalls()
+	return nil
 }
 
 func tailLog(s *Stack, name string) string {

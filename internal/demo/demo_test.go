@@ -87,9 +87,35 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("no secret:aws_* tags; tags = %v", r.Tags)
 	}
 
+	// Detections: every attack embedded in the scenario fired its rule and
+	// opened an incident.
+	fired := r.RulesFired()
+	incidentRules := map[string]bool{}
+	for _, in := range r.Incidents {
+		incidentRules[in.RuleID] = true
+	}
+	for _, a := range scenario.DemoAttacks {
+		rule, _, _ := strings.Cut(a, "/")
+		if !fired[rule] {
+			t.Errorf("attack %s: rule %s did not fire (fired: %v)", a, rule, fired)
+		}
+		if !incidentRules[rule] {
+			t.Errorf("attack %s: no incident for rule %s", a, rule)
+		}
+	}
+	// Notifications: the local webhook receiver got signed deliveries.
+	if len(r.Webhooks) == 0 {
+		t.Error("no webhook notification arrived")
+	}
+	for _, n := range r.Webhooks {
+		if !n.SignatureOK {
+			t.Errorf("webhook with an invalid signature: %s", n.Body)
+		}
+	}
+
 	var out bytes.Buffer
 	r.Print(&out, s, 10)
-	for _, want := range []string{"Tool calls by tool and outcome", "Tool definitions", "Where to look next", s.OTLPHTTP} {
+	for _, want := range []string{"Tool calls by tool and outcome", "Tool definitions", "Attacks embedded in the scenario", "Incidents (", "Where to look next", s.OTLPHTTP} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

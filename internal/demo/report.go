@@ -32,6 +32,9 @@ type Report struct {
 	Findings []FindingRow
 	// Incidents found by the analyzer (empty without one).
 	Incidents []IncidentRow
+	// Webhooks are the notifications the local receiver got; GatewayCalls
+	// the playbooks' HTTP steps.
+	Webhooks, GatewayCalls []Notification
 	// EventsInClickHouse counts rows in events (0 without the analyzer).
 	EventsInClickHouse uint64
 }
@@ -279,6 +282,18 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 		tw.Flush()
 	}
 
+	if s.AnalyzerURL != "" {
+		valid := 0
+		for _, n := range r.Webhooks {
+			if n.SignatureOK {
+				valid++
+			}
+		}
+		fmt.Fprintf(w, "\nNotifications: %d webhook deliveries to the local receiver (%d with a valid HMAC signature); %d playbook calls to the stand-in gateway.\n",
+			len(r.Webhooks), valid, len(r.GatewayCalls))
+		fmt.Fprintln(w, "Playbooks that need a human wait for approval: list them with the API below (GET /api/v1/incidents/{id}).")
+	}
+
 	fmt.Fprintln(w, "\nWhere to look next:")
 	var toks []string
 	for tenant, tok := range s.Tokens {
@@ -291,9 +306,10 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 	fmt.Fprintf(w, "  Kafka              %s  topic %s (OTLP logs protobuf, one event per record)\n", strings.Join(s.Kafka.Brokers, ","), s.Topic)
 	fmt.Fprintf(w, "  ClickHouse         clickhouse-client --port %s --database %s   (tables: events, tool_definitions, findings, incidents, actions, calls_per_minute)\n", portOf(s.CH.Addr), s.CH.Database)
 	if s.AnalyzerURL != "" {
+		fmt.Fprintf(w, "  analyzer API       curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", s.APIToken, s.AnalyzerURL)
 		fmt.Fprintf(w, "  analyzer admin     %s/metrics  %s/readyz\n", s.AnalyzerURL, s.AnalyzerURL)
 	}
-	fmt.Fprintf(w, "  webhook receiver   %s (%d notifications received)\n", s.Webhook.URL, len(s.Webhook.Received()))
+	fmt.Fprintf(w, "  webhook receiver   %s (%d requests received)\n", s.Webhook.URL, len(s.Webhook.Received()))
 	fmt.Fprintf(w, "  logs               %s/*.log\n", s.Dir)
 }
 

@@ -144,12 +144,16 @@ func MessageID(parts ...string) string {
 // IncidentChanged routes a change (incident.Listener).
 func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 	inc := c.Incident
-	action := ""
+	action, onlyType := "", ""
 	switch c.Kind {
 	case incident.ChangeResolved:
 		action = "resolve"
 	case incident.ChangeAcknowledged:
 		action = "acknowledge" // PagerDuty receivers only: acking in mcpwatch acks the page
+	case incident.ChangeSuppressed:
+		// Alertmanager receivers only: end the alert so Alertmanager stops
+		// repeating it; it fires again when the suppression ends.
+		action, onlyType = "resolve", TypeAlertmanager
 	case incident.ChangeOpened, incident.ChangeReopened, incident.ChangeEscalated, incident.ChangeUnsuppressed, incident.ChangeUpdated:
 		if inc.Status == incident.StatusSuppressed {
 			return
@@ -182,7 +186,10 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 			skip = "repeat_interval"
 		}
 		for _, rn := range rt.Receivers {
-			if queued[rn] || (action == "acknowledge" && n.receivers[rn].Type != TypePagerDuty) {
+			if action == "acknowledge" {
+				onlyType = TypePagerDuty
+			}
+			if queued[rn] || (onlyType != "" && n.receivers[rn].Type != onlyType) {
 				continue
 			}
 			queued[rn] = true

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 // startAnalyzer starts cmd/analyzer against the stack's Kafka and ClickHouse
@@ -83,19 +85,24 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 	if _, err := s.waitForEvents(ctx, uint64(r.KafkaRecords), 2*time.Minute); err != nil {
 		return fmt.Errorf("cannot see every event in ClickHouse: %w\n%s", err, tailLog(s, "analyzer"))
 	}
-	// Detections run as events arrive; incidents are written in the same
-	// batch. Read until two reads agree (the last batch may still be in
-	// flight).
+	// Detections run as events arrive; findings and incidents follow their
+	// batch (the last one may still be in flight): wait until every embedded
+	// attack's rule has an incident and two reads agree, or 60 s.
 	var last int
-	for i := 0; i < 20; i++ {
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; ; i++ {
 		if err := s.queryClickHouse(ctx, r); err != nil {
 			return err
 		}
-		if i > 0 && len(r.Findings) == last && len(r.Incidents) > 0 {
+		if i > 0 && len(r.Findings) == last && allAttacksIncidents(r) || time.Now().After(deadline) {
 			break
 		}
 		last = len(r.Findings)
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	// Notifications leave through the outbox asynchronously: wait until one
 	// webhook per incident worth notifying arrived, or 20 s.
@@ -106,7 +113,7 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 			want++
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for len(s.Webhook.Webhooks()) < want && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -124,4 +131,20 @@ func tailLog(s *Stack, name string) string {
 		b = b[len(b)-3000:]
 	}
 	return string(b)
+}
+
+// allAttacksIncidents reports whether every attack of the demo scenario has
+// an incident for its rule.
+func allAttacksIncidents(r *Report) bool {
+	have := map[string]bool{}
+	for _, in := range r.Incidents {
+		have[in.RuleID] = true
+	}
+	for _, a := range scenario.DemoAttacks {
+		rule, _, _ := strings.Cut(a, "/")
+		if !have[rule] {
+			return false
+		}
+	}
+	return true
 }

@@ -49,7 +49,8 @@ type Collector struct {
 	admin    *http.Server
 	adminLn  net.Listener
 
-	notReady atomic.Pointer[string] // nil = ready
+	notReady     atomic.Pointer[string] // nil = ready
+	shuttingDown atomic.Bool
 	// maxRecordBytes is the largest key+value that fits in one batch.
 	maxRecordBytes int
 	stop           context.CancelFunc
@@ -181,6 +182,9 @@ func topicExists(ctx context.Context, cl *kgo.Client, topic string) error {
 }
 
 func (c *Collector) setReady(err error) {
+	if c.shuttingDown.Load() {
+		return
+	}
 	if err == nil {
 		if old := c.notReady.Swap(nil); old != nil {
 			c.log.Info("kafka reachable; collector ready")
@@ -246,6 +250,9 @@ func (c *Collector) Registry() *prometheus.Registry { return c.reg }
 // Shutdown stops accepting, lets requests in flight finish (their records
 // are acked or failed), flushes the producer and closes Kafka.
 func (c *Collector) Shutdown(ctx context.Context) error {
+	reason := "shutting down"
+	c.shuttingDown.Store(true)
+	c.notReady.Store(&reason) // load balancers stop sending before the listeners close
 	var errs []error
 	if err := c.recv.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

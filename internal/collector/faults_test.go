@@ -127,9 +127,17 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		t.Errorf("non-retryable answers during the outage: %v", badCodes)
 	}
 	inTopic := map[string]bool{}
+	ids := map[string]bool{}
+	records := 0
 	for _, e := range decodeAll(t, readTopic(t, k.Brokers, testTopic)) {
 		inTopic[e.TraceID+"/"+e.SpanID] = true
+		ids[e.EventID] = true
+		records++
 	}
+	if len(ids) != len(accepted) {
+		t.Errorf("distinct event_ids in topic %d, accepted %d", len(ids), len(accepted))
+	}
+	t.Logf("%d records in topic for %d distinct events (duplicates from retried requests are expected)", records, len(ids))
 	missing := 0
 	for key := range accepted {
 		if !inTopic[key] {

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
@@ -10,21 +12,26 @@ import (
 var (
 	redactorOnce sync.Once
 	redactor     *redact.Redactor // nil if it cannot be built
+	markerRe     = regexp.MustCompile(`\[REDACTED:[a-z0-9_]+(?::[0-9a-f]{8})?\]`)
 )
 
-// HasSecret reports whether s contains a secret: one the collector's
-// redactor finds (internal/redact, default detectors), one of secfn's own
-// patterns, or a collector redaction marker "[REDACTED:<kind>:<hash>]"
-// (events arrive redacted, so the marker itself counts).
+// HasSecret reports whether s contains a secret: a collector redaction
+// marker "[REDACTED:<kind>:<hash>]" (events arrive redacted, so the marker
+// itself counts), or a secret the collector's own detectors find
+// (internal/redact, default configuration: cloud keys, tokens, private
+// keys, JWTs, passwords in URLs, key=value credentials). secfn's pattern
+// table is the fallback should the redactor not build.
 func HasSecret(s string) bool {
-	if secfn.HasSecretPattern(s) {
+	if strings.Contains(s, "[REDACTED:") && markerRe.MatchString(s) {
 		return true
 	}
 	redactorOnce.Do(func() {
-		r, err := redact.New(redact.Config{})
-		if err == nil {
+		if r, err := redact.New(redact.Config{}); err == nil {
 			redactor = r
 		}
 	})
-	return redactor != nil && len(redactor.Find(s)) > 0
+	if redactor == nil {
+		return secfn.HasSecretPattern(s)
+	}
+	return len(redactor.Find(s)) > 0
 }

@@ -417,3 +417,19 @@ func TestThresholdLargeCount(t *testing.T) {
 		t.Fatalf("findings = %d %+v", len(fs), fs)
 	}
 }
+
+func TestConfigValidateAndOpen(t *testing.T) {
+	err := Config{WatchInterval: -1, MaxKeysPerRule: -1, Workers: -1, RulesDir: "/nonexistent"}.Validate()
+	for _, want := range []string{"watch_interval", "max_keys_per_rule", "workers", "rules_dir"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error lacks %q: %v", want, err)
+		}
+	}
+	eng, err := Open(context.Background(), Config{}, nil, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(eng.Rules()); n < 30 {
+		t.Errorf("embedded pack has %d rules", n)
+	}
+}

@@ -433,3 +433,18 @@ func TestConfigValidateAndOpen(t *testing.T) {
 		t.Errorf("embedded pack has %d rules", n)
 	}
 }
+
+func TestArgsParsingBounded(t *testing.T) {
+	p := loadYAML(t, map[string]string{"m.yaml": "id: mcp-m\n" + hdr + "kind: match\ncondition: size(event.args) > 0 && has(event.args.a)\n"})
+	e := newEngine(t, p, Options{})
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	fs := detect(t, e,
+		ev(t, 0, map[string]any{"arguments": deep}),              // too deep → {}
+		ev(t, 1, map[string]any{"arguments": "not json {"}),      // invalid → {}
+		ev(t, 2, map[string]any{"arguments": `["a", "b"]`}),      // a list: has() errors → no match, counted
+		ev(t, 3, map[string]any{"arguments": `{"a": {"b": 1}}`}), // ok
+	)
+	if len(fs) != 1 || fs[0].EventIDs[0] != "e4" {
+		t.Fatalf("findings = %+v", fs)
+	}
+}

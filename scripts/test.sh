@@ -24,7 +24,18 @@ reap() {
     fi
   done
 }
-trap reap EXIT
+# Servers shared by a test binary (internal/testbed) die with it; their temp
+# dirs are removed here once their owner is gone.
+sweep() {
+  local d pid
+  for d in "${TMPDIR:-/tmp}"/mcpwatch-testbed-*; do
+    [ -f "$d/owner.pid" ] || continue
+    pid="$(cat "$d/owner.pid" 2>/dev/null)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+    rm -rf "$d"
+  done
+}
+trap 'reap; sweep' EXIT
 
 passed=0 failed=0 failed_steps=()
 # step NAME CMD...: runs CMD, records the result.
@@ -99,6 +110,7 @@ main() {
   fi
 
   reap
+  sweep
   trap - EXIT
   echo
   if [ "$failed" -gt 0 ]; then

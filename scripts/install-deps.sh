@@ -4,7 +4,7 @@
 # skipped when it is already there. Installed into $MCPWATCH_CACHE (default
 # ~/.cache/mcpwatch) unless it is a Debian package.
 #
-#   ClickHouse 18.16 server + client, Chromium + fonts   (apt)
+#   ClickHouse 18.16 server + client, Chromium + fonts, zip   (apt)
 #   Apache Kafka jars (KRaft broker for the integration suite)   (Maven Central)
 #   Alertmanager (notification tests)                     (Go module proxy)
 #   telemetrygen (the OTel project's OTLP load generator) (Go module proxy)
@@ -38,7 +38,8 @@ step() {
 }
 
 # --- Debian packages --------------------------------------------------------
-apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation)
+# zip/unzip: the Grafana plugin packaging step.
+apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation zip unzip)
 apt_missing() {
   local p
   for p in "${apt_pkgs[@]}"; do

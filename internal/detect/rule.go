@@ -304,7 +304,7 @@ type tmplPart struct {
 var tmplRe = regexp.MustCompile(`\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}`)
 
 // extraTemplateVars are filled by the rule kinds.
-var extraTemplateVars = map[string]bool{"count": true, "distinct": true, "term": true, "window": true, "rule_id": true, "title": true, "steps": true, "markers": true}
+var extraTemplateVars = map[string]bool{"count": true, "distinct": true, "term": true, "window": true, "rule_id": true, "title": true, "steps": true}
 
 func parseTemplate(s string) ([]tmplPart, error) {
 	var parts []tmplPart

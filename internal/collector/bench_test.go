@@ -184,8 +184,8 @@ func countSpansInKafka(tb testing.TB, tg target) int {
 // mcpwatch runs as its own process like the peer does (a fair share of the
 // CPU on a busy machine, and CPU accounting per process).
 var collectorBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "mcpwatch-bench-")
-	if err != nil {
+	dir := filepath.Join(testbed.CacheDir(), "bench") // overwritten by every run
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "collector")

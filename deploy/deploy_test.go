@@ -59,6 +59,8 @@ func binaries(t *testing.T) string {
 			return
 		}
 		for name, pkg := range map[string]string{"collector": "./cmd/collector", "analyzer": "./cmd/analyzer", "healthcheck": "./deploy/healthcheck"} {
+			// The default build (shared build cache); the images' static
+			// CGO_ENABLED=0 -trimpath build compiles the same code.
 			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {

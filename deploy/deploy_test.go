@@ -21,9 +21,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
+	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
@@ -1292,6 +1295,127 @@ func TestStrimziExample(t *testing.T) {
 			if dlq := str(c, "kafka", "dead_letter_topic"); !acl["topic/"+dlq+":Write"] {
 				t.Errorf("KafkaUser %s cannot write the dead-letter topic %s", user, dlq)
 			}
+		}
+	}
+}
+
+// TestComposeCollectorConfigServesOTLP runs the real collector with the
+// compose collector.yaml (only the docker-secret path and the addresses
+// replaced, as compose's mounts and network would) against a Kafka (kfake),
+// sends a real OTLP capture and checks the token from the secret file
+// authenticates tenant "default" while a missing token is refused.
+func TestComposeCollectorConfigServesOTLP(t *testing.T) {
+	k := testbed.Kfake(t)
+	dir := t.TempDir()
+	token := "deploy-test-token-0123456789abcdef"
+	tokenFile := filepath.Join(dir, "otlp_token_default")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := readFile(t, "deploy/compose/config/collector.yaml")
+	if !bytes.Contains(src, []byte("/run/secrets/otlp_token_default")) {
+		t.Fatal("compose collector.yaml no longer reads /run/secrets/otlp_token_default; update this test")
+	}
+	cfg := filepath.Join(dir, "collector.yaml")
+	if err := os.WriteFile(cfg, bytes.ReplaceAll(src, []byte("/run/secrets/otlp_token_default"), []byte(tokenFile)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var topic string
+	{
+		var m map[string]any
+		if err := yaml.Unmarshal(src, &m); err != nil {
+			t.Fatal(err)
+		}
+		topic = str(m, "kafka", "topic")
+	}
+	httpAddr, grpcAddr, adminAddr := closedAddr(t), closedAddr(t), closedAddr(t)
+	cmd := exec.Command(filepath.Join(binaries(t), "collector"), "--config", cfg,
+		"--kafka.brokers="+strings.Join(k.Brokers, ","), "--receiver.http.endpoint="+httpAddr,
+		"--receiver.grpc.endpoint="+grpcAddr, "--admin.endpoint="+adminAddr)
+	cmd.Env = cleanEnv()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		if err := <-exited; err != nil {
+			t.Logf("collector exit: %v\n%s", err, logs.String())
+		}
+	})
+	// Wait for readiness (Kafka reachable, topic created by create_topics).
+	ctx := t.Context()
+	for ready := false; !ready; {
+		select {
+		case err := <-exited:
+			t.Fatalf("collector exited: %v\n%s", err, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("collector never ready:\n%s", logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if r, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
+			ready = r.StatusCode == http.StatusOK
+			r.Body.Close()
+		}
+	}
+	// A real capture (OpenLLMetry/traceloop MCP instrumentation, JSON OTLP).
+	body := readFile(t, "internal/event/testdata/traceloop-mcp-0.27.0/traces-0005.json")
+	post := func(auth string) int {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/v1/traces", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST /v1/traces: %d %s", r.StatusCode, b)
+		}
+		return r.StatusCode
+	}
+	if c := post(""); c != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", c)
+	}
+	if c := post("Bearer wrong-token-wrong-token"); c != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d, want 401", c)
+	}
+	if c := post("Bearer " + token); c != http.StatusOK {
+		t.Fatalf("token from the secret file: %d, want 200\n%s", c, logs.String())
+	}
+	// The events are in Kafka, attributed to tenant "default".
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var events []event.Event
+	for len(events) == 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no record in Kafka")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			evs, err := event.Unmarshal(r.Value)
+			if err != nil {
+				t.Errorf("record: %v", err)
+			}
+			events = append(events, evs...)
+		})
+	}
+	for _, e := range events {
+		if e.Tenant != "default" {
+			t.Errorf("event tenant %q, want default (from the token)", e.Tenant)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
@@ -25,21 +26,13 @@ type Config struct {
 	// MigrateOnStart applies pending migrations before consuming. Default true.
 	MigrateOnStart *bool     `yaml:"migrate_on_start"`
 	Log            LogConfig `yaml:"log"`
-	// Detections selects the rule pack run on every batch.
-	Detections DetectionsConfig `yaml:"detections"`
+	// Detect selects and tunes the rule pack run on every batch
+	// (internal/detect.Config; docs/detections.md).
+	Detect detect.Config `yaml:"detect"`
 	// Response configures incidents, notifications, playbooks and the HTTP
 	// API (internal/api, docs/api.md); absent = findings are stored but no
 	// incidents are managed and no API is served.
 	Response *api.ResponseConfig `yaml:"response"`
-}
-
-// DetectionsConfig selects the rules.
-type DetectionsConfig struct {
-	// Disabled turns detection off. Default false.
-	Disabled bool `yaml:"disabled"`
-	// Dir loads rules from a directory instead of the built-in pack
-	// (detections/). Default "" = built-in.
-	Dir string `yaml:"dir"`
 }
 
 // LogConfig selects the log level (debug, info, warn, error; default info)
@@ -121,7 +114,7 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate()}
+	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate()}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -95,3 +95,16 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("unknown command exit %d", code)
 	}
 }
+
+func TestCheckConfig(t *testing.T) {
+	t.Setenv("MCPWATCH_ANALYZER_CONFIG", "testdata/full.yaml")
+	_, err := loadWithFlags("migrate", []string{"-check-config"})
+	if err != errConfigChecked || exitCode("migrate", err) != 0 {
+		t.Fatalf("check-config: %v", err)
+	}
+	t.Setenv("MCPWATCH_ANALYZER_CONFIG", "testdata/invalid.yaml")
+	_, err = loadWithFlags("migrate", []string{"-check-config"})
+	if err == nil || exitCode("migrate", err) != 1 {
+		t.Fatalf("invalid config passed the check: %v", err)
+	}
+}

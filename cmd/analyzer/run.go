@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
@@ -39,6 +38,7 @@ func loadWithFlags(name string, args []string) (Config, error) {
 	group := fs.String("group", "", "Kafka consumer group (env MCPWATCH_ANALYZER_GROUP)")
 	admin := fs.String("admin-addr", "", `admin listener, "-" disables (env MCPWATCH_ANALYZER_ADMIN_ADDR)`)
 	noMigrate := fs.Bool("no-migrate", false, "do not migrate on start (run only)")
+	checkOnly := fs.Bool("check-config", false, "load and validate the config, print \"config ok\" and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -75,6 +75,10 @@ func loadWithFlags(name string, args []string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("invalid config:\n%w", err)
 	}
+	if *checkOnly {
+		fmt.Println("config ok")
+		return c, errConfigChecked
+	}
 	return c, nil
 }
 
@@ -88,8 +92,11 @@ func newLogger(c LogConfig) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
+// errConfigChecked ends a -check-config run successfully.
+var errConfigChecked = errors.New("config checked")
+
 func exitCode(name string, err error) int {
-	if err == nil {
+	if err == nil || errors.Is(err, errConfigChecked) {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -153,26 +160,13 @@ func run(ctx context.Context, args []string) error {
 	o := analyzer.Options{Kafka: c.Kafka, Config: c.Analyzer, Store: st, Logger: log, Registry: reg}
 	var a *analyzer.Analyzer
 	var engine *detect.Engine
-	if !c.Detections.Disabled {
-		var pack *detect.Pack
-		if c.Detections.Dir != "" {
-			pack, err = detect.LoadDir(c.Detections.Dir)
-		} else {
-			pack, err = detect.Load(detections.FS, ".")
-		}
+	if !c.Detect.Disabled {
+		engine, err = detect.Open(ctx, c.Detect, st.Conn(), st.Database(), reg, log)
 		if err != nil {
 			return err
-		}
-		engine, err = detect.New(pack, detect.Options{Registerer: reg, Logger: log,
-			Baselines: detect.NewClickHouseBaselines(st.Conn(), st.Database())})
-		if err != nil {
-			return err
-		}
-		if err := engine.LoadBaselines(ctx); err != nil {
-			log.Warn("cannot load new_term baselines; starting empty", "err", err)
 		}
 		o.Detector = engine
-		log.Info("detections loaded", "rules", len(engine.Rules()), "dir", c.Detections.Dir)
+		log.Info("detections loaded", "rules", len(engine.Rules()), "rules_dir", c.Detect.RulesDir)
 	}
 	var stack *api.Stack
 	if c.Response != nil {
@@ -208,6 +202,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	var wg sync.WaitGroup
 	sctx, stopStack := context.WithCancel(ctx)
+	if engine != nil && c.Detect.RulesDir != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); engine.Watch(sctx, c.Detect.RulesDir, c.Detect.WatchInterval, nil) }()
+	}
 	if stack != nil {
 		wg.Add(1)
 		go func() {

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -1299,12 +1300,14 @@ func TestStrimziExample(t *testing.T) {
 	}
 }
 
-// TestComposeCollectorConfigServesOTLP runs the real collector with the
+// TestComposeConfigsPipeline runs the real collector with the
 // compose collector.yaml (only the docker-secret path and the addresses
 // replaced, as compose's mounts and network would) against a Kafka (kfake),
 // sends a real OTLP capture and checks the token from the secret file
-// authenticates tenant "default" while a missing token is refused.
-func TestComposeCollectorConfigServesOTLP(t *testing.T) {
+// authenticates tenant "default" while a missing token is refused; then the
+// real analyzer with the compose analyzer.yaml stores those events in a real
+// ClickHouse.
+func TestComposeConfigsPipeline(t *testing.T) {
 	k := testbed.Kfake(t)
 	dir := t.TempDir()
 	token := "deploy-test-token-0123456789abcdef"
@@ -1347,7 +1350,9 @@ func TestComposeCollectorConfigServesOTLP(t *testing.T) {
 		}
 	})
 	// Wait for readiness (Kafka reachable, topic created by create_topics).
-	ctx := t.Context()
+	// The deadline only turns a hang into a clear failure.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
 	for ready := false; !ready; {
 		select {
 		case err := <-exited:
@@ -1416,6 +1421,70 @@ func TestComposeCollectorConfigServesOTLP(t *testing.T) {
 	for _, e := range events {
 		if e.Tenant != "default" {
 			t.Errorf("event tenant %q, want default (from the token)", e.Tenant)
+		}
+	}
+
+	// The compose analyzer config consumes them into ClickHouse (addresses
+	// overridden by the analyzer's env variables, as compose's network
+	// names would resolve them).
+	ch := testbed.ClickHouse(t)
+	var an map[string]any
+	if err := yaml.Unmarshal(readFile(t, analyzerConfigs[0]), &an); err != nil {
+		t.Fatal(err)
+	}
+	acmd := exec.Command(filepath.Join(binaries(t), "analyzer"), "run", "--config", filepath.Join(root, analyzerConfigs[0]))
+	acmd.Env = cleanEnv("MCPWATCH_KAFKA_BROKERS="+strings.Join(k.Brokers, ","), "MCPWATCH_CLICKHOUSE_ADDR="+ch.Addr,
+		"MCPWATCH_CLICKHOUSE_DATABASE="+ch.Database, "MCPWATCH_CLICKHOUSE_USERNAME="+ch.Username,
+		str(an, "clickhouse", "password_env")+"=", "MCPWATCH_ANALYZER_ADMIN_ADDR="+closedAddr(t))
+	var alogs bytes.Buffer
+	acmd.Stdout, acmd.Stderr = &alogs, &alogs
+	if err := acmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aexited := make(chan error, 1)
+	go func() { aexited <- acmd.Wait() }()
+	defer func() {
+		_ = acmd.Process.Signal(os.Interrupt)
+		if err := <-aexited; err != nil {
+			t.Logf("analyzer exit: %v\n%s", err, alogs.String())
+		}
+	}()
+	ids := map[string]bool{}
+	for _, e := range events {
+		ids[e.EventID] = true
+	}
+	conn := ch.Conn(t)
+	for {
+		select {
+		case err := <-aexited:
+			aexited <- err
+			t.Fatalf("analyzer exited: %v\n%s", err, alogs.String())
+		case <-ctx.Done():
+			t.Fatalf("events never reached ClickHouse:\n%s", alogs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		rows, err := conn.Query(ctx, "SELECT DISTINCT event_id FROM "+ch.Database+".events WHERE tenant = 'default'")
+		if err != nil {
+			continue // tables not migrated yet
+		}
+		stored := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			stored[id] = true
+		}
+		rows.Close()
+		missing := 0
+		for id := range ids {
+			if !stored[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			t.Logf("%d events: OTLP → collector → Kafka → analyzer → ClickHouse", len(ids))
+			return
 		}
 	}
 }

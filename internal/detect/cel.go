@@ -522,14 +522,12 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	}
 	// The security functions are linear in their input (≤ 64 KiB), so they
 	// keep CEL's default call cost at runtime; tracking their size-based cost
-	// doubled evaluation time. CEL's own operations are fully tracked.
-	//
-	// Without comprehensions a condition's cost is bounded by its static
-	// estimate (field sizes are hard caps), so runtime tracking — about 15% of
-	// evaluation time — is only enabled for conditions with comprehensions,
-	// whose cost depends on data sizes the estimate can only assume.
+	// doubled evaluation time. CEL's own operations are tracked for the
+	// conditions that need it (see needsRuntimeLimit): without
+	// comprehensions the cost is bounded by the static estimate (field sizes
+	// are hard caps).
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if hasComprehension(a) {
+	if needsRuntimeLimit(a) {
 		opts = append(opts, cel.CostLimit(RuntimeCostLimit))
 	}
 	prg, err := env.Program(a, opts...)
@@ -539,11 +537,154 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	return &compiled{src: src, prg: prg, ast: a, cost: est.Max}, nil
 }
 
-// hasComprehension reports whether the condition uses a macro that loops
-// (exists, all, exists_one, map, filter).
-func hasComprehension(a *cel.Ast) bool {
-	nav := ast.NavigateAST(a.NativeRep())
-	return len(ast.MatchDescendants(nav, ast.KindMatcher(ast.ComprehensionKind))) > 0
+// needsRuntimeLimit reports whether a condition's runtime cost can exceed
+// what its static estimate and the hard input caps bound, so that it needs
+// CEL's runtime cost tracking (which costs ~25% CPU and a sixth of the
+// allocations). A comprehension is exempt when its range is
+//   - static: a named list or a list literal (the estimate uses their real
+//     size), or
+//   - a partition of one input: urls, injectionMarkers, leafStrings, split,
+//     event.tags, event.scopes — and then nothing inside the loop reads
+//     `event` and nested loops are static,
+//
+// and every nested comprehension is exempt too. Everything else is tracked.
+func needsRuntimeLimit(a *cel.Ast) bool {
+	need := false
+	walkExpr(a.NativeRep().Expr(), func(e ast.Expr) bool {
+		if need {
+			return false
+		}
+		if e.Kind() == ast.ComprehensionKind {
+			need = !exemptComp(e.AsComprehension(), false)
+			return false
+		}
+		return true
+	})
+	return need
+}
+
+// exemptComp applies needsRuntimeLimit's rules to one comprehension;
+// noEvent is set inside a partition loop.
+func exemptComp(c ast.ComprehensionExpr, noEvent bool) bool {
+	kind := rangeKind(c.IterRange())
+	if kind == "" || noEvent && readsEvent(c.IterRange()) {
+		return false
+	}
+	ne := noEvent || kind == "partition"
+	ok := true
+	for _, part := range []ast.Expr{c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()} {
+		walkExpr(part, func(x ast.Expr) bool {
+			if !ok {
+				return false
+			}
+			switch {
+			case x.Kind() == ast.ComprehensionKind:
+				xc := x.AsComprehension()
+				if kind == "partition" && rangeKind(xc.IterRange()) != "static" || !exemptComp(xc, ne) {
+					ok = false
+				}
+				return false
+			case ne && x.Kind() == ast.IdentKind && x.AsIdent() == "event":
+				ok = false
+			}
+			return ok
+		})
+	}
+	return ok
+}
+
+// rangeKind classifies a comprehension range: "static", "partition" or "".
+func rangeKind(e ast.Expr) string {
+	switch e.Kind() {
+	case ast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			if el.Kind() != ast.LiteralKind {
+				return ""
+			}
+		}
+		return "static"
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.Operand().Kind() != ast.IdentKind {
+			return ""
+		}
+		switch sel.Operand().AsIdent() {
+		case "lists":
+			return "static"
+		case "event":
+			if sel.FieldName() == "tags" || sel.FieldName() == "scopes" {
+				return "partition"
+			}
+		}
+	case ast.CallKind:
+		switch e.AsCall().FunctionName() {
+		case "urls", "injectionMarkers", "leafStrings", "split":
+			if !containsComprehension(e) {
+				return "partition"
+			}
+		}
+	}
+	return ""
+}
+
+func readsEvent(e ast.Expr) bool {
+	found := false
+	walkExpr(e, func(x ast.Expr) bool {
+		if x.Kind() == ast.IdentKind && x.AsIdent() == "event" {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+func containsComprehension(e ast.Expr) bool {
+	found := false
+	walkExpr(e, func(x ast.Expr) bool {
+		if x.Kind() == ast.ComprehensionKind {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// walkExpr visits e and its descendants depth-first while f returns true.
+func walkExpr(e ast.Expr, f func(ast.Expr) bool) {
+	if e == nil || !f(e) {
+		return
+	}
+	switch e.Kind() {
+	case ast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() {
+			walkExpr(c.Target(), f)
+		}
+		for _, a := range c.Args() {
+			walkExpr(a, f)
+		}
+	case ast.SelectKind:
+		walkExpr(e.AsSelect().Operand(), f)
+	case ast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			walkExpr(el, f)
+		}
+	case ast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			walkExpr(me.Key(), f)
+			walkExpr(me.Value(), f)
+		}
+	case ast.StructKind:
+		for _, fl := range e.AsStruct().Fields() {
+			walkExpr(fl.AsStructField().Value(), f)
+		}
+	case ast.ComprehensionKind:
+		c := e.AsComprehension()
+		for _, x := range []ast.Expr{c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()} {
+			walkExpr(x, f)
+		}
+	}
 }
 
 // checkListRefs rejects lists.<name> references to undefined lists.

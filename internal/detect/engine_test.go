@@ -448,3 +448,33 @@ func TestArgsParsingBounded(t *testing.T) {
 		t.Fatalf("findings = %+v", fs)
 	}
 }
+
+func TestNeedsRuntimeLimit(t *testing.T) {
+	env, _ := sharedEnv()
+	env, err := env.Extend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]bool{
+		`event.method == "x" && hasSecret(event.arguments)`:                            false,
+		`urls(event.arguments).exists(u, isInternalAddress(u))`:                        false,
+		`leafStrings(event.args).exists(s, hasTraversal(s) && !s.matches("^a"))`:       false,
+		`injectionMarkers(event.result).exists(m, m != "x")`:                           false,
+		`event.tags.exists(t, t.startsWith("secret:"))`:                                false,
+		`[1, 2].all(x, x > 0)`:                                                         false,
+		`leafStrings(event.args).exists(a, leafStrings(event.args).exists(b, a == b))`: true,
+		`event.args.exists(k, k == "x")`:                                               true,
+		`leafStrings(event.args).exists(s, s == event.tool_name)`:                      true,
+		`leafStrings(leafStrings(event.args).filter(x, x != "")).exists(s, s == "a")`:  true,
+		`event.attr_keys.exists(k, k == "x")`:                                          true,
+	}
+	for src, want := range cases {
+		c, err := env.Compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := needsRuntimeLimit(c); got != want {
+			t.Errorf("needsRuntimeLimit(%s) = %v, want %v", src, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package otlpin
 import (
 	"context"
 	"crypto/x509"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
 )
 
 var nowFunc = time.Now
@@ -31,6 +33,7 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
 	}
+	opts = append(opts, grpc.StatsHandler(payloadSize{}))
 	s := grpc.NewServer(opts...)
 	ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
 	plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
@@ -47,6 +50,9 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 	resp := ptraceotlp.NewExportResponse()
 	td := req.Traces()
 	res, err := g.r.grpcConsume(ctx, "traces", td.SpanCount(), func() int64 {
+		if n := requestSize(ctx); n > 0 {
+			return n
+		}
 		return int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
 	}, func(ctx context.Context, tenant string) (Result, error) {
 		return g.r.cons.ConsumeTraces(ctx, tenant, td)
@@ -70,6 +76,9 @@ func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plog
 	resp := plogotlp.NewExportResponse()
 	ld := req.Logs()
 	res, err := g.r.grpcConsume(ctx, "logs", ld.LogRecordCount(), func() int64 {
+		if n := requestSize(ctx); n > 0 {
+			return n
+		}
 		return int64((&plog.ProtoMarshaler{}).LogsSize(ld))
 	}, func(ctx context.Context, tenant string) (Result, error) { return g.r.cons.ConsumeLogs(ctx, tenant, ld) })
 	if err != nil {
@@ -137,4 +146,33 @@ func verifiedChains(ctx context.Context) [][]*x509.Certificate {
 		return ti.State.VerifiedChains
 	}
 	return nil
+}
+
+// payloadSize records each request's decompressed message size (grpc
+// reports it before the handler runs), so the in-flight accounting does not
+// walk the decoded request again.
+type payloadSize struct{}
+
+type sizeKey struct{}
+
+func (payloadSize) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, sizeKey{}, new(atomic.Int64))
+}
+
+func (payloadSize) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if in, ok := s.(*stats.InPayload); ok {
+		if n, ok := ctx.Value(sizeKey{}).(*atomic.Int64); ok {
+			n.Store(int64(in.Length))
+		}
+	}
+}
+
+func (payloadSize) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (payloadSize) HandleConn(context.Context, stats.ConnStats)                       {}
+
+func requestSize(ctx context.Context) int64 {
+	if n, ok := ctx.Value(sizeKey{}).(*atomic.Int64); ok {
+		return n.Load()
+	}
+	return 0
 }

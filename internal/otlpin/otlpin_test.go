@@ -10,13 +10,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -202,4 +206,48 @@ func FuzzHTTPHandler(f *testing.F) {
 			t.Fatalf("status %d for %q %q: %s", w.Code, ct, enc, w.Body.String())
 		}
 	})
+}
+
+func TestGRPCRequestSizeFromStats(t *testing.T) {
+	r := newTestReceiver(t)
+	r.cfg.GRPC.Endpoint = "127.0.0.1:0"
+	r.cfg.HTTP.Endpoint = "-"
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Shutdown(context.Background()) }()
+	var seen atomic.Int64
+	r.cons = sizeProbe{r: r, seen: &seen}
+	cc, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(strings.Repeat("x", 1000))
+	if _, err := ptraceotlp.NewGRPCClient(cc).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td)); err != nil {
+		t.Fatal(err)
+	}
+	want := int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
+	if got := seen.Load(); got != want {
+		t.Errorf("in-flight bytes during the request = %d, want the message size %d", got, want)
+	}
+}
+
+// sizeProbe records the receiver's in-flight bytes while a request runs.
+type sizeProbe struct {
+	r    *Receiver
+	seen *atomic.Int64
+}
+
+func (p sizeProbe) ConsumeTraces(ctx context.Context, _ string, _ ptrace.Traces) (Result, error) {
+	if requestSize(ctx) == 0 { // the stats handler must have reported the size
+		return Result{}, nil
+	}
+	p.seen.Store(p.r.sem.cur.Load())
+	return Result{}, nil
+}
+
+func (p sizeProbe) ConsumeLogs(context.Context, string, plog.Logs) (Result, error) {
+	return Result{}, nil
 }

@@ -70,8 +70,10 @@ func builtin() []detector {
 			re: regexp.MustCompile(`(?i)AccountKey=([A-Za-z0-9+/]{86}==)`), group: 1},
 		{kind: KindAzureClientSec, triggers: []string{"Q~"},
 			re: regexp.MustCompile(`(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)`), group: 1},
+		// Same language as githubTokenPattern (a hand-written scan: the regexp
+		// with its {36,255} bounds runs on the NFA and costs ~10 µs per text).
 		{kind: KindGitHubToken, triggers: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
-			re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b`)},
+			scan: scanGitHubTokens},
 		{kind: KindSlackWebhook, triggers: []string{"hooks.slack.com"},
 			re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,}`)},
 		{kind: KindSlackToken, triggers: []string{"xox"},
@@ -397,6 +399,56 @@ func scanBearer(s string) (out []span) {
 		}
 		out = append(out, span{keyStart: i, keyEnd: i + 6, start: start, end: p})
 		i = p - 1
+	}
+	return out
+}
+
+// githubTokenPattern is the language scanGitHubTokens recognises (kept for
+// the equivalence test).
+const githubTokenPattern = `\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b`
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// scanGitHubTokens finds gh[pousr]_ + 36-255 alphanumerics and github_pat_
+// + 60-255 word chars, each at word boundaries on both sides, and reports
+// the whole token (the leftmost-first matches of githubTokenPattern).
+func scanGitHubTokens(s string) (out []span) {
+	for i := 0; i+4 <= len(s); i++ {
+		j := strings.IndexByte(s[i:], 'g')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+4 > len(s) || i > 0 && isWordChar(s[i-1]) {
+			continue
+		}
+		var p, min int
+		word := false
+		switch {
+		case s[i+1] == 'h' && s[i+3] == '_' && (s[i+2] == 'p' || s[i+2] == 'o' || s[i+2] == 'u' || s[i+2] == 's' || s[i+2] == 'r'):
+			p, min = i+4, 36
+		case strings.HasPrefix(s[i:], "github_pat_"):
+			p, min, word = i+11, 60, true
+		default:
+			continue
+		}
+		q := p
+		if word {
+			for q < len(s) && isWordChar(s[q]) {
+				q++
+			}
+		} else {
+			for q < len(s) && isAlnum(s[q]) {
+				q++
+			}
+		}
+		if n := q - p; n < min || n > 255 || q < len(s) && isWordChar(s[q]) {
+			continue
+		}
+		out = append(out, span{keyStart: i, keyEnd: i, start: i, end: q})
+		i = q - 1
 	}
 	return out
 }

@@ -212,33 +212,49 @@ func (p *prefilter) setBigram(a, b byte) {
 	p.bigram[k>>6] |= 1 << (k & 63)
 }
 
-// scan returns the set of triggers occurring in s.
+// scan returns the set of triggers occurring in s: one pass over the
+// bytes that tests each byte pair against a bitset of the triggers' first
+// two bytes, and compares whole triggers only where a pair is in the set.
 func (p *prefilter) scan(s string) uint64 {
+	if len(s) < 2 {
+		return 0
+	}
 	var found uint64
-	for i := 0; i+1 < len(s); i++ {
-		k := uint16(s[i])<<8 | uint16(s[i+1])
-		if p.bigram[k>>6]&(1<<(k&63)) == 0 {
+	bg := &p.bigram
+	c0 := s[0]
+	for i := 1; i < len(s); i++ {
+		c1 := s[i]
+		k := uint16(c0)<<8 | uint16(c1)
+		c0 = c1
+		if bg[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
-		for _, ti := range p.first[s[i]] {
-			bit := uint64(1) << ti
-			if found&bit != 0 {
-				continue
-			}
-			t := &p.trigs[ti]
-			if len(s)-i < len(t.s) {
-				continue
-			}
-			if t.fold {
-				if equalFoldLower(s[i:i+len(t.s)], t.s) {
-					found |= bit
-				}
-			} else if s[i:i+len(t.s)] == t.s {
-				found |= bit
-			}
-		}
+		found |= p.matchAt(s, i-1, found)
 	}
 	return found
+}
+
+// matchAt returns the bits of the triggers (not yet in found) starting at s[i].
+func (p *prefilter) matchAt(s string, i int, found uint64) uint64 {
+	var add uint64
+	for _, ti := range p.first[s[i]] {
+		bit := uint64(1) << ti
+		if found&bit != 0 {
+			continue
+		}
+		t := &p.trigs[ti]
+		if len(s)-i < len(t.s) {
+			continue
+		}
+		if t.fold {
+			if equalFoldLower(s[i:i+len(t.s)], t.s) {
+				add |= bit
+			}
+		} else if s[i:i+len(t.s)] == t.s {
+			add |= bit
+		}
+	}
+	return add
 }
 
 // equalFoldLower compares s with the lowercase ASCII t, ignoring case.

@@ -145,6 +145,7 @@ type evalCtx struct {
 	args     ref.Val
 	argsDone bool
 	vals     []ref.Val // field values converted for CEL, per event (nil = not yet)
+	memo     []tri     // security function results per (function, field), per event
 }
 
 func (ec *evalCtx) reset(e *event.Event) {
@@ -153,6 +154,11 @@ func (ec *evalCtx) reset(e *event.Event) {
 		ec.vals = make([]ref.Val, len(eventFields))
 	} else {
 		clear(ec.vals)
+	}
+	if ec.memo == nil {
+		ec.memo = make([]tri, len(stringFuncs)*len(eventFields))
+	} else {
+		clear(ec.memo)
 	}
 }
 
@@ -498,6 +504,7 @@ type compiled struct {
 	prg  cel.Program
 	ast  *cel.Ast
 	cost uint64 // static worst case
+	nat  *nbool // native pre-evaluation (native.go); nil = CEL only
 }
 
 // compile compiles, type-checks (bool), cost-checks and plans one condition.
@@ -534,7 +541,7 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
 	}
-	return &compiled{src: src, prg: prg, ast: a, cost: est.Max}, nil
+	return &compiled{src: src, prg: prg, ast: a, cost: est.Max, nat: buildNative(a.NativeRep().Expr(), lists)}, nil
 }
 
 // needsRuntimeLimit reports whether a condition's runtime cost can exceed
@@ -708,6 +715,14 @@ func checkListRefs(a *cel.Ast, lists map[string][]string) error {
 
 // eval runs a condition; errors (incl. cost limit) are returned, result false.
 func (c *compiled) eval(act *activation) (bool, error) {
+	if c.nat != nil && act.ec != nil && act.ec.memo != nil {
+		switch c.nat.eval(act.ec) {
+		case triTrue:
+			return true, nil
+		case triFalse:
+			return false, nil
+		}
+	}
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
 		return false, err

@@ -1,0 +1,481 @@
+package detect
+
+import (
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Native pre-evaluation of conditions.
+//
+// Most rule conditions are conjunctions and disjunctions of cheap tests on
+// event fields (equality, list membership, contains, regexp on a field) and
+// security functions applied to a field. Interpreting them with CEL costs
+// about a microsecond per condition even when the first conjunct is false,
+// and the same function runs on the same field for several rules. A
+// condition is therefore also translated, as far as possible, into a Go
+// tree evaluated with three-valued logic (true, false, unknown):
+// sub-expressions it does not support (comprehensions over event.args,
+// double(), ...) are unknown. When the tree decides the condition (a false
+// conjunct, a true disjunct, or everything supported) that is the result —
+// the supported tests cannot fail, so CEL would give the same answer (its
+// && and || absorb errors and unknowns the same way). Otherwise CEL
+// evaluates the condition as before. Security functions on a plain event
+// field are computed at most once per event (evalCtx.memo).
+
+type tri int8
+
+const (
+	triUnknown tri = 0
+	triTrue    tri = 1
+	triFalse   tri = -1
+)
+
+func triOf(b bool) tri {
+	if b {
+		return triTrue
+	}
+	return triFalse
+}
+
+// nbool is a boolean node; total means it never returns unknown.
+type nbool struct {
+	eval  func(ec *evalCtx) tri
+	cost  int
+	total bool
+}
+
+// nstr is a string node; field ≥ 0 when it is a plain event field (memo key).
+type nstr struct {
+	get   func(ec *evalCtx) string
+	cost  int
+	field int
+}
+
+// nint is an integer node.
+type nint struct {
+	get func(ec *evalCtx) int64
+}
+
+var unknownNode = &nbool{eval: func(*evalCtx) tri { return triUnknown }, cost: 1 << 20}
+
+// buildNative translates a condition; nil when nothing of it can be decided natively.
+func buildNative(e ast.Expr, lists map[string][]string) *nbool {
+	b := &nativeBuilder{lists: lists}
+	n := b.boolNode(e)
+	if n == unknownNode {
+		return nil
+	}
+	return n
+}
+
+type nativeBuilder struct {
+	lists map[string][]string
+}
+
+func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if v, ok := e.AsLiteral().(types.Bool); ok {
+			r := triOf(bool(v))
+			return &nbool{eval: func(*evalCtx) tri { return r }, cost: 0, total: true}
+		}
+		return unknownNode
+	case ast.ComprehensionKind:
+		return b.compNode(e.AsComprehension())
+	case ast.CallKind:
+	default:
+		return unknownNode
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch fn := call.FunctionName(); fn {
+	case "_&&_", "_||_":
+		var kids []*nbool
+		b.flatten(e, fn, &kids)
+		return logic(kids, fn == "_&&_")
+	case "!_":
+		if len(args) != 1 {
+			return unknownNode
+		}
+		k := b.boolNode(args[0])
+		if k == unknownNode {
+			return unknownNode
+		}
+		return &nbool{eval: func(ec *evalCtx) tri { return -k.eval(ec) }, cost: k.cost, total: k.total}
+	case "_==_", "_!=_":
+		if len(args) != 2 {
+			return unknownNode
+		}
+		neg := fn == "_!=_"
+		if l, r := b.strNode(args[0]), b.strNode(args[1]); l != nil && r != nil {
+			return &nbool{eval: func(ec *evalCtx) tri { return triOf((l.get(ec) == r.get(ec)) != neg) }, cost: l.cost + r.cost, total: true}
+		}
+		if l, r := b.intNode(args[0]), b.intNode(args[1]); l != nil && r != nil {
+			return &nbool{eval: func(ec *evalCtx) tri { return triOf((l.get(ec) == r.get(ec)) != neg) }, cost: 1, total: true}
+		}
+		return unknownNode
+	case "_<_", "_<=_", "_>_", "_>=_":
+		if len(args) != 2 {
+			return unknownNode
+		}
+		l, r := b.intNode(args[0]), b.intNode(args[1])
+		if l == nil || r == nil {
+			return unknownNode
+		}
+		var cmp func(a, b int64) bool
+		switch fn {
+		case "_<_":
+			cmp = func(a, b int64) bool { return a < b }
+		case "_<=_":
+			cmp = func(a, b int64) bool { return a <= b }
+		case "_>_":
+			cmp = func(a, b int64) bool { return a > b }
+		default:
+			cmp = func(a, b int64) bool { return a >= b }
+		}
+		return &nbool{eval: func(ec *evalCtx) tri { return triOf(cmp(l.get(ec), r.get(ec))) }, cost: 1, total: true}
+	case "@in":
+		if len(args) != 2 {
+			return unknownNode
+		}
+		l := b.strNode(args[0])
+		set, ok := b.strSet(args[1])
+		if l == nil || !ok {
+			return unknownNode
+		}
+		return &nbool{eval: func(ec *evalCtx) tri { _, in := set[l.get(ec)]; return triOf(in) }, cost: l.cost + 2, total: true}
+	case "contains", "startsWith", "endsWith":
+		if !call.IsMemberFunction() || len(args) != 1 {
+			return unknownNode
+		}
+		t, a := b.strNode(call.Target()), b.strNode(args[0])
+		if t == nil || a == nil {
+			return unknownNode
+		}
+		var f func(s, sub string) bool
+		switch fn {
+		case "contains":
+			f = strings.Contains
+		case "startsWith":
+			f = strings.HasPrefix
+		default:
+			f = strings.HasSuffix
+		}
+		return &nbool{eval: func(ec *evalCtx) tri { return triOf(f(t.get(ec), a.get(ec))) }, cost: t.cost + a.cost + 3, total: true}
+	case "matches":
+		if !call.IsMemberFunction() || len(args) != 1 {
+			return unknownNode
+		}
+		t := b.strNode(call.Target())
+		pat, ok := stringLit(args[0])
+		if t == nil || !ok {
+			return unknownNode
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return unknownNode
+		}
+		return &nbool{eval: func(ec *evalCtx) tri { return triOf(re.MatchString(t.get(ec))) }, cost: t.cost + 40, total: true}
+	}
+	// Boolean security functions.
+	if call.IsMemberFunction() || len(args) != 1 {
+		return unknownNode
+	}
+	fi := funcIndex(call.FunctionName())
+	if fi < 0 || stringFuncs[fi].result != types.BoolType {
+		return unknownNode
+	}
+	a := b.strNode(args[0])
+	if a == nil {
+		return unknownNode
+	}
+	f := stringFuncs[fi].fn
+	cost := a.cost + 10 + int(100*stringFuncs[fi].factor)
+	if a.field >= 0 {
+		slot := fi*len(eventFields) + a.field
+		return &nbool{eval: func(ec *evalCtx) tri {
+			if r := ec.memo[slot]; r != 0 {
+				return r
+			}
+			r := triOf(f(a.get(ec)) == types.True)
+			ec.memo[slot] = r
+			return r
+		}, cost: cost, total: true}
+	}
+	return &nbool{eval: func(ec *evalCtx) tri { return triOf(f(a.get(ec)) == types.True) }, cost: cost, total: true}
+}
+
+func (b *nativeBuilder) flatten(e ast.Expr, op string, out *[]*nbool) {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == op {
+		for _, a := range e.AsCall().Args() {
+			b.flatten(a, op, out)
+		}
+		return
+	}
+	*out = append(*out, b.boolNode(e))
+}
+
+// logic combines children of && (and=true) or ||, cheapest first.
+func logic(kids []*nbool, and bool) *nbool {
+	known := kids[:0:0]
+	unk := false
+	for _, k := range kids {
+		if k == unknownNode {
+			unk = true
+			continue
+		}
+		known = append(known, k)
+	}
+	if len(known) == 0 {
+		return unknownNode
+	}
+	sort.SliceStable(known, func(i, j int) bool { return known[i].cost < known[j].cost })
+	total, cost := !unk, 0
+	for _, k := range known {
+		total = total && k.total
+		cost += k.cost
+	}
+	stop := triFalse // && stops on false, || on true
+	if !and {
+		stop = triTrue
+	}
+	return &nbool{eval: func(ec *evalCtx) tri {
+		u := unk
+		for _, k := range known {
+			switch k.eval(ec) {
+			case stop:
+				return stop
+			case triUnknown:
+				u = true
+			}
+		}
+		if u {
+			return triUnknown
+		}
+		return -stop
+	}, cost: cost, total: total}
+}
+
+// compNode decides comprehensions over urls(...) when the text has no URL:
+// the loop does not run and the result is the accumulator's initial value.
+func (b *nativeBuilder) compNode(c ast.ComprehensionExpr) *nbool {
+	init := c.AccuInit()
+	if init.Kind() != ast.LiteralKind || c.Result().Kind() != ast.IdentKind || c.Result().AsIdent() != c.AccuVar() {
+		return unknownNode
+	}
+	v, ok := init.AsLiteral().(types.Bool)
+	if !ok {
+		return unknownNode
+	}
+	r := c.IterRange()
+	if r.Kind() != ast.CallKind || r.AsCall().FunctionName() != "urls" || r.AsCall().IsMemberFunction() || len(r.AsCall().Args()) != 1 {
+		return unknownNode
+	}
+	a := b.strNode(r.AsCall().Args()[0])
+	if a == nil {
+		return unknownNode
+	}
+	res := triOf(bool(v))
+	return &nbool{eval: func(ec *evalCtx) tri {
+		s := a.get(ec)
+		if !strings.Contains(s, "://") && !strings.Contains(s, `:\/\/`) {
+			return res
+		}
+		if len(secfn.URLs(s)) == 0 {
+			return res
+		}
+		return triUnknown
+	}, cost: a.cost + 5}
+}
+
+func (b *nativeBuilder) strSet(e ast.Expr) (map[string]struct{}, bool) {
+	var vals []string
+	switch e.Kind() {
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "lists" {
+			return nil, false
+		}
+		l, ok := b.lists[sel.FieldName()]
+		if !ok {
+			return nil, false
+		}
+		vals = l
+	case ast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			s, ok := stringLit(el)
+			if !ok {
+				return nil, false
+			}
+			vals = append(vals, s)
+		}
+	default:
+		return nil, false
+	}
+	set := make(map[string]struct{}, len(vals))
+	for _, v := range vals {
+		set[v] = struct{}{}
+	}
+	return set, true
+}
+
+func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		s, ok := e.AsLiteral().(types.String)
+		if !ok {
+			return nil
+		}
+		v := string(s)
+		return &nstr{get: func(*evalCtx) string { return v }, field: -1}
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "event" {
+			return nil
+		}
+		fd, ok := eventFields[sel.FieldName()]
+		if !ok || fd.typ != types.StringType {
+			return nil
+		}
+		get := stringGetter(sel.FieldName())
+		if get == nil {
+			return nil
+		}
+		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: 1, field: fd.idx}
+	case ast.CallKind:
+	default:
+		return nil
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case "_+_":
+		if len(args) != 2 {
+			return nil
+		}
+		l, r := b.strNode(args[0]), b.strNode(args[1])
+		if l == nil || r == nil {
+			return nil
+		}
+		return &nstr{get: func(ec *evalCtx) string { return l.get(ec) + r.get(ec) }, cost: l.cost + r.cost + 3, field: -1}
+	case "replace":
+		if !call.IsMemberFunction() || len(args) != 2 {
+			return nil
+		}
+		t, o, n := b.strNode(call.Target()), b.strNode(args[0]), b.strNode(args[1])
+		if t == nil || o == nil || n == nil {
+			return nil
+		}
+		return &nstr{get: func(ec *evalCtx) string { return strings.ReplaceAll(t.get(ec), o.get(ec), n.get(ec)) }, cost: t.cost + 5, field: -1}
+	case "_?_:_":
+		if len(args) != 3 {
+			return nil
+		}
+		c := b.boolNode(args[0])
+		x, y := b.strNode(args[1]), b.strNode(args[2])
+		if !c.total || x == nil || y == nil {
+			return nil
+		}
+		return &nstr{get: func(ec *evalCtx) string {
+			if c.eval(ec) == triTrue {
+				return x.get(ec)
+			}
+			return y.get(ec)
+		}, cost: c.cost + x.cost + y.cost, field: -1}
+	}
+	return nil
+}
+
+func (b *nativeBuilder) intNode(e ast.Expr) *nint {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		v, ok := e.AsLiteral().(types.Int)
+		if !ok {
+			return nil
+		}
+		return &nint{get: func(*evalCtx) int64 { return int64(v) }}
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "event" {
+			return nil
+		}
+		get := intGetter(sel.FieldName())
+		if get == nil {
+			return nil
+		}
+		return &nint{get: func(ec *evalCtx) int64 { return get(ec.ev) }}
+	}
+	return nil
+}
+
+func funcIndex(name string) int {
+	for i, f := range stringFuncs {
+		if f.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// stringGetter returns a direct accessor for a string (or named string)
+// field of event.Event by its ch tag; nil if there is none.
+func stringGetter(name string) func(*event.Event) string {
+	switch name { // the hot ones without reflection
+	case "method":
+		return func(e *event.Event) string { return e.Method }
+	case "tool_name":
+		return func(e *event.Event) string { return e.ToolName }
+	case "server_name":
+		return func(e *event.Event) string { return e.ServerName }
+	case "arguments":
+		return func(e *event.Event) string { return e.Arguments }
+	case "result":
+		return func(e *event.Event) string { return e.Result }
+	case "kind":
+		return func(e *event.Event) string { return string(e.Kind) }
+	case "agent_id":
+		return func(e *event.Event) string { return e.AgentID }
+	case "outcome":
+		return func(e *event.Event) string { return string(e.Outcome) }
+	}
+	f, ok := fieldByTag(name)
+	if !ok || f.Type.Kind() != reflect.String {
+		return nil
+	}
+	idx := f.Index
+	return func(e *event.Event) string { return reflect.ValueOf(e).Elem().FieldByIndex(idx).String() }
+}
+
+// intGetter returns an accessor for an integer field by its ch tag; nil if none.
+func intGetter(name string) func(*event.Event) int64 {
+	f, ok := fieldByTag(name)
+	if !ok {
+		return nil
+	}
+	idx := f.Index
+	switch k := f.Type.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64:
+		return func(e *event.Event) int64 { return reflect.ValueOf(e).Elem().FieldByIndex(idx).Int() }
+	case k >= reflect.Uint && k <= reflect.Uint64:
+		return func(e *event.Event) int64 { return int64(reflect.ValueOf(e).Elem().FieldByIndex(idx).Uint()) }
+	}
+	return nil
+}
+
+func fieldByTag(name string) (reflect.StructField, bool) {
+	rt := reflect.TypeOf(event.Event{})
+	for i := 0; i < rt.NumField(); i++ {
+		if f := rt.Field(i); f.Tag.Get("ch") == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}

@@ -119,6 +119,10 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 	}
 	r.Webhooks = s.Webhook.Webhooks()
 	r.GatewayCalls = s.Webhook.GatewayCalls()
+	var err error
+	if r.Approvals, err = s.waitingApprovals(ctx, r.Incidents); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -111,6 +112,36 @@ func TestDemoEndToEnd(t *testing.T) {
 		if !n.SignatureOK {
 			t.Errorf("webhook with an invalid signature: %s", n.Body)
 		}
+	}
+
+	// Human in the loop: the exfiltration playbook waits for approval;
+	// approving it through the API makes it call the (stand-in) gateway.
+	if len(r.Approvals) == 0 {
+		t.Fatal("no playbook step waits for approval")
+	}
+	before := len(s.Webhook.GatewayCalls())
+	a := r.Approvals[0]
+	req, _ := http.NewRequest(http.MethodPost, a.ApproveURL(s.AnalyzerURL), strings.NewReader(`{"note":"demo test"}`))
+	req.Header.Set("Authorization", "Bearer "+s.APIToken)
+	req.Header.Set("X-Mcpwatch-Actor", "demo-test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("approve %s: %s", a.ApproveURL(s.AnalyzerURL), resp.Status)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(s.Webhook.GatewayCalls()) == before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	calls := s.Webhook.GatewayCalls()
+	if len(calls) == before {
+		t.Fatal("approving the step made no gateway call")
+	}
+	if !strings.Contains(calls[before].Path, "/revoke") {
+		t.Errorf("first call after approval went to %s, want the session revoke", calls[before].Path)
 	}
 
 	var out bytes.Buffer

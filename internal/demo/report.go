@@ -35,6 +35,8 @@ type Report struct {
 	// Webhooks are the notifications the local receiver got; GatewayCalls
 	// the playbooks' HTTP steps.
 	Webhooks, GatewayCalls []Notification
+	// Approvals are playbook steps waiting for a human (from the API).
+	Approvals []Approval
 	// EventsInClickHouse counts rows in events (0 without the analyzer).
 	EventsInClickHouse uint64
 }
@@ -291,7 +293,18 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 		}
 		fmt.Fprintf(w, "\nNotifications: %d webhook deliveries to the local receiver (%d with a valid HMAC signature); %d playbook calls to the stand-in gateway.\n",
 			len(r.Webhooks), valid, len(r.GatewayCalls))
-		fmt.Fprintln(w, "Playbooks that need a human wait for approval: list them with the API below (GET /api/v1/incidents/{id}).")
+		if len(r.Approvals) > 0 {
+			fmt.Fprintf(w, "\nPlaybook steps waiting for a human (%d):\n", len(r.Approvals))
+			tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  INCIDENT\tPLAYBOOK\tSTEP\tPROMPT")
+			for _, a := range r.Approvals {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.IncidentID, a.Playbook, a.Step, truncate(a.Prompt, 70))
+			}
+			tw.Flush()
+			a := r.Approvals[0]
+			fmt.Fprintf(w, "Approve one (with --keep; the playbook then calls the stand-in gateway):\n  curl -X POST -H 'Authorization: Bearer %s' -H 'X-Mcpwatch-Actor: you' -d '{\"note\":\"ok\"}' %s\n",
+				s.APIToken, a.ApproveURL(s.AnalyzerURL))
+		}
 	}
 
 	fmt.Fprintln(w, "\nWhere to look next:")

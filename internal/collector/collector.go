@@ -305,11 +305,17 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	start := time.Now()
 	acks := newAckGroup()
 	n := 0
+	// One allocation each for the request's records and keys (franz-go
+	// holds the records until their acks, which this request waits for).
+	recs := make([]kgo.Record, len(b.Events))
+	keys := make([]byte, 0, keysSize(b.Events))
 	for i := range b.Events {
 		e := &b.Events[i]
 		c.redactor.Apply(e)
 		v, err := event.Marshal(b.Events[i : i+1])
-		key := e.PartitionKey()
+		k0 := len(keys)
+		keys = appendPartitionKey(keys, e)
+		key := keys[k0:len(keys):len(keys)]
 		reason := ""
 		switch {
 		case err != nil:
@@ -327,7 +333,9 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 		}
 		acks.add()
 		n++
-		c.kcl.Produce(pctx, &kgo.Record{Key: []byte(key), Value: v}, acks.ack)
+		r := &recs[i]
+		r.Key, r.Value = key, v
+		c.kcl.Produce(pctx, r, acks.ack)
 	}
 	var parts []string
 	for r, k := range reasons {
@@ -417,4 +425,38 @@ func (c *Collector) wait(pctx context.Context, start time.Time, acks *ackGroup, 
 	}
 	c.m.produced.Add(float64(n))
 	return nil
+}
+
+// keysSize is an upper bound of the partition keys' total length, so
+// appendPartitionKey never grows the buffer (a grown buffer would still be
+// correct: earlier keys keep pointing into the old one).
+func keysSize(evs []event.Event) int {
+	n := 0
+	for i := range evs {
+		e := &evs[i]
+		n += len(e.Tenant) + len("/session:") + max(len(e.AgentID), len(e.UserID)+1+len(e.ClientName), len(e.SessionKey), len(e.TraceID))
+	}
+	return n
+}
+
+// appendPartitionKey appends e.PartitionKey() to dst without building the
+// string (TestAppendPartitionKey keeps the two equal).
+func appendPartitionKey(dst []byte, e *event.Event) []byte {
+	dst = append(dst, e.Tenant...)
+	switch {
+	case e.AgentID != "":
+		dst = append(dst, "/agent:"...)
+		return append(dst, e.AgentID...)
+	case e.UserID != "" || e.ClientName != "":
+		dst = append(dst, "/user:"...)
+		dst = append(dst, e.UserID...)
+		dst = append(dst, '@')
+		return append(dst, e.ClientName...)
+	case e.SessionKey != "":
+		dst = append(dst, "/session:"...)
+		return append(dst, e.SessionKey...)
+	default:
+		dst = append(dst, "/trace:"...)
+		return append(dst, e.TraceID...)
+	}
 }

@@ -40,7 +40,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 		b.StopTimer()
 		spans := float64(b.N * benchSpansPerRequest)
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/spans, "ns/span")
-		b.ReportMetric(float64((processCPU() - cpu0).Nanoseconds())/spans, "cpu-ns/span")
+		b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/spans, "cpu-ns/span")
 	}
 	b.Run("decode", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))

@@ -441,6 +441,18 @@ func isTraceloop(scope string, attrs pcommon.Map) bool {
 	return ok
 }
 
+// newEvent appends a zero Event to the batch and returns it.
+func (m *mapper) newEvent() *Event {
+	if n := len(m.b.Events); n < cap(m.b.Events) {
+		m.b.Events = m.b.Events[:n+1]
+		e := &m.b.Events[n]
+		*e = Event{} // the capacity beyond len is zero unless the batch was cut back
+		return e
+	}
+	m.b.Events = append(m.b.Events, Event{})
+	return &m.b.Events[len(m.b.Events)-1]
+}
+
 func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	shape := classify(scope, span)
 	if shape == shapeNone {
@@ -463,17 +475,17 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		return
 	}
 	sid := span.SpanID()
-	m.b.Events = append(m.b.Events, Event{
-		Tenant:          res.tenant,
-		Kind:            KindMessage,
-		Source:          SourceSpan,
-		ServiceName:     res.serviceName,
-		ServiceInstance: res.serviceInstance,
-		HostName:        res.hostName,
-		IngestedAt:      m.o.ReceivedAt,
-		Outcome:         OutcomeOK,
-	})
-	e := &m.b.Events[len(m.b.Events)-1]
+	// Set the fields in place: appending an Event literal copies the whole
+	// (large) struct with write barriers.
+	e := m.newEvent()
+	e.Tenant = res.tenant
+	e.Kind = KindMessage
+	e.Source = SourceSpan
+	e.ServiceName = res.serviceName
+	e.ServiceInstance = res.serviceInstance
+	e.HostName = res.hostName
+	e.IngestedAt = m.o.ReceivedAt
+	e.Outcome = OutcomeOK
 	// One allocation for event id, trace id and span id (slices of it).
 	var ids [64]byte
 	hex.Encode(ids[:32], tid[:])

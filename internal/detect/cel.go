@@ -344,6 +344,19 @@ func memoize(fn func(string) ref.Val) func(string) ref.Val {
 	}
 }
 
+// memoFns are the functions of stringFuncs as called (the expensive ones
+// memoized), shared by CEL and the native pre-evaluation.
+var memoFns = func() []func(string) ref.Val {
+	out := make([]func(string) ref.Val, len(stringFuncs))
+	for i, f := range stringFuncs {
+		out[i] = f.fn
+		if f.factor >= 0.5 {
+			out[i] = memoize(f.fn)
+		}
+	}
+	return out
+}()
+
 // FunctionDocs returns name → description of the security functions.
 func FunctionDocs() map[string]string {
 	m := map[string]string{"leafStrings": "all string leaves of a JSON value (e.g. event.args), bounded"}
@@ -397,11 +410,8 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("leafStrings", cel.Overload("leafStrings_dyn", []*types.Type{types.DynType}, types.NewListType(types.StringType),
 			cel.UnaryBinding(leafStrings))),
 	}
-	for _, f := range stringFuncs {
-		fn := f.fn
-		if f.factor >= 0.5 {
-			fn = memoize(fn)
-		}
+	for i, f := range stringFuncs {
+		fn := memoFns[i]
 		opts = append(opts, cel.Function(f.name, cel.Overload(f.name+"_string", []*types.Type{types.StringType}, f.result,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				s, ok := v.(types.String)

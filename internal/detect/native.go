@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
@@ -183,7 +184,29 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		if err != nil {
 			return unknownNode
 		}
-		return &nbool{eval: func(ec *evalCtx) tri { return triOf(re.MatchString(t.get(ec))) }, cost: t.cost + 40, total: true}
+		// Short inputs (tool names, methods) repeat across events: their
+		// results are cached per condition.
+		var mu sync.Mutex
+		cache := map[string]bool{}
+		return &nbool{eval: func(ec *evalCtx) tri {
+			s := t.get(ec)
+			if len(s) > 128 {
+				return triOf(re.MatchString(s))
+			}
+			mu.Lock()
+			m, ok := cache[s]
+			mu.Unlock()
+			if !ok {
+				m = re.MatchString(s)
+				mu.Lock()
+				if len(cache) >= 4096 {
+					clear(cache)
+				}
+				cache[strings.Clone(s)] = m
+				mu.Unlock()
+			}
+			return triOf(m)
+		}, cost: 20*t.cost + 20, total: true}
 	}
 	// Boolean security functions.
 	if call.IsMemberFunction() || len(args) != 1 {
@@ -197,8 +220,8 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 	if a == nil {
 		return unknownNode
 	}
-	f := stringFuncs[fi].fn
-	cost := a.cost + 10 + int(100*stringFuncs[fi].factor)
+	f := memoFns[fi]
+	cost := 10 + int(float64(10*a.cost)*stringFuncs[fi].factor)
 	if a.field >= 0 {
 		slot := fi*len(eventFields) + a.field
 		return &nbool{eval: func(ec *evalCtx) tri {
@@ -349,7 +372,12 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		if get == nil {
 			return nil
 		}
-		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: 1, field: fd.idx}
+		cost := 1
+		switch sel.FieldName() {
+		case "arguments", "result", "tool_description", "tool_input_schema":
+			cost = 50 // often KiBs: scanning them dominates
+		}
+		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: cost, field: fd.idx}
 	case ast.CallKind:
 	default:
 		return nil

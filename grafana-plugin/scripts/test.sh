@@ -44,8 +44,10 @@ cp -r dist "$tmp/$ID"
 rm -f "$tmp/$ID"/*.map "$tmp/$ID"/datasource/*.map
 rm -f "$ID"-*.zip
 (cd "$tmp" && zip -qr "$PLUGIN_DIR/$ID-$VERSION.zip" "$ID")
-unzip -l "$ID-$VERSION.zip" | grep -q "$ID/gpx_mcpwatch_linux_arm64"
-unzip -l "$ID-$VERSION.zip" | grep -q "$ID/module.js"
+unzip -l "$ID-$VERSION.zip" > "$tmp/zip.txt"
+for f in module.js plugin.json datasource/module.js datasource/plugin.json gpx_mcpwatch_linux_amd64 gpx_mcpwatch_linux_arm64; do
+  grep -q " $ID/$f\$" "$tmp/zip.txt" || { echo "zip lacks $ID/$f" >&2; exit 1; }
+done
 
 step "go vet + go test (real ClickHouse)"
 go vet ./...

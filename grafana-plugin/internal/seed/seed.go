@@ -310,7 +310,8 @@ func seedFindingsAndIncidents(ctx context.Context, conn driver.Conn, db string, 
 		{"act-1", t, "default", "inc-exfil-1", "notification", "webhook:secops", "", "", uint32(1), "delivered", "analyzer", `{"status":200}`, "n-1"},
 		{"act-2", t.Add(time.Second), "default", "inc-exfil-1", "playbook_run", "", "contain-agent", "", uint32(1), "started", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1"},
 		{"act-3", t.Add(2 * time.Second), "default", "inc-exfil-1", "playbook_step", "session:" + s.ExfilSession, "contain-agent", "snapshot-session", uint32(1), "succeeded", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1/snapshot-session"},
-		{"act-4", t.Add(3 * time.Second), "default", "inc-exfil-1", "playbook_step", "agent:" + a.ID, "contain-agent", "revoke-token", uint32(1), "awaiting_approval", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1/revoke-token"},
+		// As the analyzer records an approval request: kind approval, the playbook as target, outcome "requested".
+		{"act-4", t.Add(3 * time.Second), "default", "inc-exfil-1", "approval", "contain-agent", "contain-agent", "revoke-token", uint32(1), "requested", "mcpwatch", "Revoke agent-alpha's token?", "run-contain-1/revoke-token"},
 	}
 	for _, r := range acts {
 		if err := ab.Append(r...); err != nil {

@@ -89,13 +89,16 @@ func newAnalyzerStub(t *testing.T, token string) *analyzerStub {
 			http.Error(w, `{"error":"unsupported"}`, http.StatusBadRequest)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"incident_id": r.PathValue("id"), "status": status, "updated_by": r.Header.Get("X-Mcpwatch-Actor")})
+		_ = json.NewEncoder(w).Encode(map[string]any{"incident": map[string]any{"incident_id": r.PathValue("id"), "status": status, "updated_by": r.Header.Get("X-Mcpwatch-Actor")}})
 	}))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", auth(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{"run_id": r.PathValue("run"), "step": r.PathValue("step"), "status": "approved"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"run": map[string]any{"run_id": r.PathValue("run"), "status": "running",
+			"steps": []any{map[string]any{"step": r.PathValue("step"), "status": "approved", "actor": r.Header.Get("X-Mcpwatch-Actor")}}}})
 	}))
 	mux.HandleFunc("GET /api/v1/incidents/{id}", auth(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{"incident": map[string]any{"incident_id": r.PathValue("id")}, "playbook_runs": []any{}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"incident": map[string]any{"incident_id": r.PathValue("id")}, "findings": []any{}, "actions": []any{},
+			"playbook_runs": []any{map[string]any{"run_id": "run-live", "playbook": "contain-agent", "status": "waiting_approval",
+				"steps": []any{map[string]any{"step": "page-oncall", "status": "waiting_approval", "started_at": "2026-01-02T03:04:05Z"}}}}})
 	}))
 	st.srv = httptest.NewServer(mux)
 	t.Cleanup(st.srv.Close)
@@ -157,14 +160,33 @@ func TestResourcesAndIncidentActions(t *testing.T) {
 	if det.Incident.FindingCount != 2 || len(det.Findings) != 2 || len(det.Events) != len(sum.ExfilEventIDs) {
 		t.Errorf("incident detail: count %d, %d findings, %d events", det.Incident.FindingCount, len(det.Findings), len(det.Events))
 	}
+	// With the analyzer reachable, its live playbook runs are shown.
+	if len(det.PlaybookSteps) != 1 || det.PlaybookSteps[0].RunID != "run-live" || det.PlaybookSteps[0].Status != StepWaitingApproval {
+		t.Errorf("steps from analyzer runs = %+v", det.PlaybookSteps)
+	}
+	// Without it, steps come from the actions audit log (approval "requested" = waiting).
+	offline := a.settings
+	offline.AnalyzerURL = ""
+	oa, err := New(offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oa.Dispose()
+	code, b := callResource(t, oa, http.MethodGet, "incidents/"+sum.ExfilIncident, viewer, "")
+	if err := json.Unmarshal(b, &det); code != http.StatusOK || err != nil {
+		t.Fatalf("incident without analyzer = %d %s", code, b)
+	}
 	var awaiting *PlaybookStep
 	for i := range det.PlaybookSteps {
-		if det.PlaybookSteps[i].Status == "awaiting_approval" {
+		if det.PlaybookSteps[i].Status == StepWaitingApproval {
 			awaiting = &det.PlaybookSteps[i]
 		}
 	}
-	if awaiting == nil || awaiting.RunID != sum.ApprovalRun || awaiting.Step != sum.ApprovalStep {
+	if awaiting == nil || awaiting.RunID != sum.ApprovalRun || awaiting.Step != sum.ApprovalStep || awaiting.Playbook != "contain-agent" {
 		t.Fatalf("playbook steps = %+v", det.PlaybookSteps)
+	}
+	if code, _ := callResource(t, oa, http.MethodPost, "incidents/"+sum.ExfilIncident+"/acknowledge", editor, ""); code != http.StatusServiceUnavailable {
+		t.Errorf("action without analyzer URL = %d, want 503", code)
 	}
 	if code, _ := callResource(t, a, http.MethodGet, "incidents/nope", viewer, ""); code != http.StatusNotFound {
 		t.Errorf("unknown incident = %d, want 404", code)
@@ -192,7 +214,7 @@ func TestResourcesAndIncidentActions(t *testing.T) {
 	if c := stub.last(); c.Method != "" && c.Method != http.MethodGet {
 		t.Fatalf("analyzer got %+v from a viewer", c)
 	}
-	code, b := callResource(t, a, http.MethodPost, "incidents/"+sum.ExfilIncident+"/acknowledge", editor, `{"note":"looking"}`)
+	code, b = callResource(t, a, http.MethodPost, "incidents/"+sum.ExfilIncident+"/acknowledge", editor, `{"note":"looking"}`)
 	if code != http.StatusOK || !strings.Contains(string(b), `"acknowledged"`) {
 		t.Fatalf("acknowledge = %d %s", code, b)
 	}

@@ -171,7 +171,7 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ef := f
-	ef.Limit = 50
+	ef.Limit = 20
 	events, err := a.store.RecentEvents(ctx, ef)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
@@ -238,6 +238,39 @@ type PlaybookStep struct {
 	Actor    string    `json:"actor"`
 }
 
+// StepWaitingApproval is the analyzer's status of a step that needs a human.
+const StepWaitingApproval = "waiting_approval"
+
+// stepsFromRuns flattens the analyzer's playbook runs (GET
+// /api/v1/incidents/{id} → playbook_runs, docs/openapi.yaml).
+func stepsFromRuns(raw json.RawMessage) []PlaybookStep {
+	var runs []struct {
+		RunID    string `json:"run_id"`
+		Playbook string `json:"playbook"`
+		Steps    []struct {
+			Step       string    `json:"step"`
+			Status     string    `json:"status"`
+			Actor      string    `json:"actor"`
+			StartedAt  time.Time `json:"started_at"`
+			FinishedAt time.Time `json:"finished_at"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(raw, &runs); err != nil {
+		return nil
+	}
+	var out []PlaybookStep
+	for _, r := range runs {
+		for _, s := range r.Steps {
+			t := s.FinishedAt
+			if t.IsZero() {
+				t = s.StartedAt
+			}
+			out = append(out, PlaybookStep{RunID: r.RunID, Playbook: r.Playbook, Step: s.Step, Status: s.Status, Time: t, Actor: s.Actor})
+		}
+	}
+	return out
+}
+
 // stepsFromActions derives playbook steps (latest state per run/step) from
 // the actions audit log; the run id is read from detail.run_id, else the
 // idempotency key's prefix.
@@ -263,7 +296,15 @@ func stepsFromActions(acts []Action) []PlaybookStep {
 			}
 		}
 		k := run + "\x00" + a.Step
-		st := PlaybookStep{RunID: run, Playbook: a.Playbook, Step: a.Step, Target: a.Target, Status: a.Outcome, Time: a.Time, Actor: a.Actor}
+		pb := a.Playbook
+		if pb == "" && a.Kind == "approval" {
+			pb = a.Target // the analyzer records approvals with the playbook as target
+		}
+		status := a.Outcome
+		if a.Kind == "approval" && status == "requested" {
+			status = StepWaitingApproval
+		}
+		st := PlaybookStep{RunID: run, Playbook: pb, Step: a.Step, Target: a.Target, Status: status, Time: a.Time, Actor: a.Actor}
 		if i, ok := idx[k]; ok {
 			if st.Target == "" {
 				st.Target = out[i].Target
@@ -324,9 +365,10 @@ func (a *App) handleIncident(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			resp["analyzer_error"] = err.Error()
 		} else {
-			for _, k := range []string{"playbook_runs", "runs"} {
-				if v, ok := detail[k]; ok {
-					resp["playbook_runs"] = v
+			if v, ok := detail["playbook_runs"]; ok {
+				resp["playbook_runs"] = v
+				if steps := stepsFromRuns(v); len(steps) > 0 {
+					resp["playbook_steps"] = steps // live run state beats the audit log
 				}
 			}
 		}

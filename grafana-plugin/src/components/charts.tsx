@@ -4,17 +4,25 @@ import { Graph, GraphNode, Point } from '../types';
 import { fmtNum } from '../format';
 
 /** Stacked bars of ok / failed / denied calls per bucket (own SVG). */
-export function CallsChart({ series, height = 160, testId }: { series: Point[]; height?: number; testId?: string }) {
+export function CallsChart({ series, from, to, height = 160, testId }: { series: Point[]; from: number; to: number; height?: number; testId?: string }) {
   const theme = useTheme2();
   const w = 900;
   const max = Math.max(1, ...series.map((p) => p.calls));
-  const bw = series.length ? w / series.length : w;
+  // Bars sit at their bucket's time within [from, to]; the bucket width is
+  // the smallest gap between points (at least 1 px).
+  const times = series.map((p) => new Date(p.time).getTime());
+  let step = to - from;
+  for (let i = 1; i < times.length; i++) {
+    step = Math.min(step, times[i] - times[i - 1]);
+  }
+  const xOf = (t: number) => ((t - from) / (to - from)) * w;
+  const bw = Math.max(1, (step / (to - from)) * w);
   return (
     <svg viewBox={`0 0 ${w} ${height + 20}`} width="100%" height={height + 20} role="img" aria-label="calls over time" data-testid={testId}>
       {series.map((p, i) => {
         const ok = p.calls - p.errors - p.denials;
         const h = (v: number) => (v / max) * height;
-        const x = i * bw + 1;
+        const x = xOf(times[i]) + 1;
         const bwi = Math.max(1, bw - 2);
         let y = height;
         const parts: Array<[number, string, string]> = [
@@ -32,11 +40,12 @@ export function CallsChart({ series, height = 160, testId }: { series: Point[]; 
           </g>
         );
       })}
+      <line x1={0} y1={height} x2={w} y2={height} stroke={theme.colors.border.weak} />
       <text x={0} y={height + 16} fill={theme.colors.text.secondary} fontSize={11}>
-        {series.length ? new Date(series[0].time).toISOString().slice(11, 16) + 'Z' : ''}
+        {new Date(from).toISOString().slice(0, 16).replace('T', ' ') + 'Z'}
       </text>
       <text x={w} y={height + 16} fill={theme.colors.text.secondary} fontSize={11} textAnchor="end">
-        {series.length ? new Date(series[series.length - 1].time).toISOString().slice(11, 16) + 'Z' : ''}
+        {new Date(to).toISOString().slice(0, 16).replace('T', ' ') + 'Z'}
       </text>
       <text x={4} y={12} fill={theme.colors.text.secondary} fontSize={11}>
         max {fmtNum(max)}/bucket

@@ -73,7 +73,7 @@ function AgentView({ nav, id }: { nav: Nav; id: string }) {
           d && (
             <>
               <Section title="Timeline (calls per bucket)">
-                <CallsChart series={d.series} testId="agent-timeline" />
+                <CallsChart series={d.series} from={nav.from} to={nav.to} testId="agent-timeline" />
               </Section>
               <Section title="Agent → server → tool">
                 <AgentGraph graph={d.graph} />

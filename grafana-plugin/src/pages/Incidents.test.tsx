@@ -33,7 +33,7 @@ const detail = (status: string): IncidentDetail => ({
   findings: [],
   events: [],
   actions: [],
-  playbook_steps: [{ run_id: 'run-1', playbook: 'contain', step: 'revoke-token', target: 'agent', status: 'awaiting_approval', ts: '2026-01-02T03:04:05Z', actor: 'analyzer' }],
+  playbook_steps: [{ run_id: 'run-1', playbook: 'contain', step: 'revoke-token', target: 'agent', status: 'waiting_approval', ts: '2026-01-02T03:04:05Z', actor: 'analyzer' }],
 });
 
 function fakeBackend(posts: string[]) {

@@ -8,6 +8,7 @@ import { Loading, Redacted, Section, Severity, Status, useLoad, useTableStyles }
 import { EventsTable } from '../components/Events';
 
 const STATUSES = ['', 'open', 'acknowledged', 'resolved', 'suppressed'];
+const WAITING = ['waiting_approval', 'awaiting_approval', 'requested'];
 const SEVERITIES = ['', 'critical', 'high', 'medium', 'low', 'info'];
 
 export function IncidentsPage({ nav }: { nav: Nav }) {
@@ -215,7 +216,7 @@ function IncidentView({ nav, id }: { nav: Nav; id: string }) {
                         <td>{st.status}</td>
                         <td>{fmtTime(st.ts)}</td>
                         <td>
-                          {st.status === 'awaiting_approval' && (
+                          {WAITING.includes(st.status) && (
                             <Button size="sm" disabled={!canAct || busy} onClick={() => approve(st)} data-testid={`approve-${st.step}`}>
                               Approve
                             </Button>

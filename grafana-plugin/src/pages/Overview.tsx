@@ -32,7 +32,7 @@ export function OverviewPage({ nav }: { nav: Nav }) {
               </div>
             </Section>
             <Section title="Calls over time (ok / errors / denials)">
-              <CallsChart series={d.series} testId="overview-chart" />
+              <CallsChart series={d.series} from={nav.from} to={nav.to} testId="overview-chart" />
             </Section>
             <Section title="Busiest tools">
               <table className={s.table} data-testid="top-tools">

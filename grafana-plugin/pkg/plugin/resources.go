@@ -96,12 +96,7 @@ func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	totals, err := a.store.Totals(ctx, f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	series, err := a.store.CallsOverTime(ctx, f)
+	ov, err := a.store.Overview(ctx, f, 10)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -111,13 +106,7 @@ func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	tf := f
-	tf.Limit = 10
-	top, err := a.store.ToolUsage(ctx, tf)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
+	totals, series, top := ov.Totals, ov.Series, ov.TopTools
 	writeJSON(w, http.StatusOK, map[string]any{"totals": totals, "series": nonNil(series), "open_incidents": open, "top_tools": nonNil(top)})
 }
 

@@ -193,3 +193,48 @@ func TestStoreQueriesAgainstSeed(t *testing.T) {
 		t.Errorf("changed definitions = %d, want 2 (read_file's two versions)", len(changes))
 	}
 }
+
+// The one-pass overview must agree with the separate queries.
+func TestOverviewMatchesSeparateQueries(t *testing.T) {
+	fx := seeded(t, Settings{})
+	ctx := context.Background()
+	s, f := fx.app.store, fx.scope()
+	ov, err := s.Overview(ctx, f, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := s.Totals(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov.Totals != tot {
+		t.Errorf("overview totals %+v != %+v", ov.Totals, tot)
+	}
+	pts, err := s.CallsOverTime(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != len(ov.Series) {
+		t.Fatalf("series %d points, want %d", len(ov.Series), len(pts))
+	}
+	for i := range pts {
+		a, b := pts[i], ov.Series[i]
+		if !a.Time.Equal(b.Time) || a.Calls != b.Calls || a.Errors != b.Errors || a.Denials != b.Denials {
+			t.Errorf("point %d: %+v != %+v", i, ov.Series[i], pts[i])
+		}
+	}
+	tf := f
+	tf.Limit = 3
+	top, err := s.ToolUsage(ctx, tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != len(ov.TopTools) {
+		t.Fatalf("top tools %d, want %d", len(ov.TopTools), len(top))
+	}
+	for i := range top {
+		if top[i] != ov.TopTools[i] {
+			t.Errorf("top tool %d: %+v != %+v", i, ov.TopTools[i], top[i])
+		}
+	}
+}

@@ -18,7 +18,7 @@ export function CallsChart({ series, from, to, height = 160, testId }: { series:
   const xOf = (t: number) => ((t - from) / (to - from)) * w;
   const bw = Math.max(1, (step / (to - from)) * w);
   return (
-    <svg viewBox={`0 0 ${w} ${height + 20}`} width="100%" height={height + 20} role="img" aria-label="calls over time" data-testid={testId}>
+    <svg viewBox={`0 0 ${w} ${height + 20}`} width="100%" role="img" aria-label="calls over time" data-testid={testId}>
       {series.map((p, i) => {
         const ok = p.calls - p.errors - p.denials;
         const h = (v: number) => (v / max) * height;

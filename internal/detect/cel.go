@@ -146,6 +146,7 @@ type evalCtx struct {
 	argsDone bool
 	vals     []ref.Val // field values converted for CEL, per event (nil = not yet)
 	memo     []tri     // security function results per (function, field), per event
+	scratch  []byte    // native evaluation buffer
 }
 
 func (ec *evalCtx) reset(e *event.Event) {

@@ -110,6 +110,7 @@ type Engine struct {
 
 	dirty []Baseline // new_term baselines not yet saved
 	kb    []byte     // scratch for state keys
+	tb    []byte     // scratch for new_term terms
 }
 
 // ruleState is a rule plus its kind state.
@@ -580,15 +581,49 @@ func termOf(r *Rule, ev *event.Event) (string, bool) {
 	return b.String(), true
 }
 
+// termBytes is termOf built in the engine's scratch buffer (valid until the next call).
+func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
+	b := e.tb[:0]
+	for i, f := range r.Fields {
+		v := eventFields[f].str(ev)
+		if v == "" {
+			return nil, false
+		}
+		if i > 0 {
+			b = append(b, '|')
+		}
+		b = append(b, v...)
+	}
+	e.tb = b
+	return b, true
+}
+
 func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
+	// Fast path without allocations: a known term of a known group, seen
+	// within the history and the last day (no finding, no baseline write).
+	tb, ok := e.termBytes(r, ev)
+	if !ok {
+		return nil
+	}
+	t := ev.Time
+	if g, ok := rs.nt.getB(e.stateKeyBytes(r, ev)); ok {
+		if last, seen := g.terms.getB(tb); seen && t.Sub(last) <= time.Duration(r.History) && t.Sub(last) <= 24*time.Hour {
+			if t.Before(g.first) {
+				g.first = t
+			}
+			if t.After(last) {
+				g.terms.setB(tb, t)
+			}
+			return nil
+		}
+	}
 	term, ok := termOf(r, ev)
 	if !ok {
 		return nil
 	}
 	group := groupKey(r.By, ev)
 	key := ev.Tenant + "\x00" + group
-	t := ev.Time
 	g, ok := rs.nt.get(key)
 	if !ok {
 		g = &ntGroup{first: t, terms: newLRU[time.Time](e.opts.MaxTermsPerGroup, nil)}

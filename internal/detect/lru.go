@@ -39,6 +39,18 @@ func (c *lru[V]) getB(k []byte) (V, bool) {
 	return zero, false
 }
 
+// setB updates an existing key (byte-slice key, no allocation) and
+// reports whether it existed.
+func (c *lru[V]) setB(k []byte, v V) bool {
+	el, ok := c.m[string(k)]
+	if !ok {
+		return false
+	}
+	el.Value.(*lruEntry[V]).val = v
+	c.ll.MoveToFront(el)
+	return true
+}
+
 func (c *lru[V]) put(k string, v V) {
 	if el, ok := c.m[k]; ok {
 		el.Value.(*lruEntry[V]).val = v

@@ -58,6 +58,16 @@ type nstr struct {
 	get   func(ec *evalCtx) string
 	cost  int
 	field int
+	// app appends the value to dst (set for concatenations, to avoid
+	// allocating); nil = use get.
+	app func(ec *evalCtx, dst []byte) []byte
+}
+
+func (n *nstr) appendTo(ec *evalCtx, dst []byte) []byte {
+	if n.app != nil {
+		return n.app(ec, dst)
+	}
+	return append(dst, n.get(ec)...)
 }
 
 // nint is an integer node.
@@ -151,6 +161,13 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		set, ok := b.strSet(args[1])
 		if l == nil || !ok {
 			return unknownNode
+		}
+		if l.app != nil { // concatenation: build it in a scratch buffer
+			return &nbool{eval: func(ec *evalCtx) tri {
+				ec.scratch = l.app(ec, ec.scratch[:0])
+				_, in := set[string(ec.scratch)]
+				return triOf(in)
+			}, cost: l.cost + 2, total: true}
 		}
 		return &nbool{eval: func(ec *evalCtx) tri { _, in := set[l.get(ec)]; return triOf(in) }, cost: l.cost + 2, total: true}
 	case "contains", "startsWith", "endsWith":
@@ -393,7 +410,8 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		if l == nil || r == nil {
 			return nil
 		}
-		return &nstr{get: func(ec *evalCtx) string { return l.get(ec) + r.get(ec) }, cost: l.cost + r.cost + 3, field: -1}
+		return &nstr{get: func(ec *evalCtx) string { return l.get(ec) + r.get(ec) }, cost: l.cost + r.cost + 3, field: -1,
+			app: func(ec *evalCtx, dst []byte) []byte { return r.appendTo(ec, l.appendTo(ec, dst)) }}
 	case "replace":
 		if !call.IsMemberFunction() || len(args) != 2 {
 			return nil

@@ -184,3 +184,44 @@ func TestCodecRoundTripCaptures(t *testing.T) {
 		}
 	}
 }
+
+// TestCodecUnmarshalAppend: values decoded one by one into one slice equal
+// the events; a bad value in between leaves the slice as it was (length and
+// the tail zeroed), and the decoded strings do not alias the input.
+func TestCodecUnmarshalAppend(t *testing.T) {
+	in := make([]Event, 3)
+	for i := range in {
+		fillAll(t, &in[i], i)
+	}
+	var out []Event
+	for i := range in {
+		v, err := Marshal(in[i : i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err = UnmarshalAppend(out, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range v {
+			v[j] = 0 // the caller may reuse its buffer
+		}
+		if i == 0 {
+			// A value that decodes one record and then breaks.
+			good, _ := Marshal([]Event{in[1]})
+			bad := append(good[:len(good):len(good)], 0x0a, 0x7f)
+			n := len(out)
+			out, err = UnmarshalAppend(out, bad)
+			if err == nil {
+				t.Fatal("truncated value must fail")
+			}
+			eq(t, "len after error", len(out), n)
+			if tail := out[n : n+1 : cap(out)]; cap(out) > n && !reflect.DeepEqual(tail[0], Event{}) {
+				t.Errorf("tail not cleared: %+v", tail[0])
+			}
+		}
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("UnmarshalAppend differs:\n in  %+v\n out %+v", in, out)
+	}
+}

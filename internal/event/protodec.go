@@ -69,31 +69,55 @@ func pbField(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u 
 // Unmarshal decodes a value written by Marshal (or any OTLP logs request).
 // Records whose event.name is not mcpwatch.audit_event are skipped.
 func Unmarshal(b []byte) ([]Event, error) {
+	evs, err := UnmarshalAppend(nil, b)
+	if err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// UnmarshalAppend is Unmarshal appending to dst: a consumer decoding many
+// one-event values into one batch slice avoids an allocation and a copy of
+// each Event. On error dst is returned with its original length. The
+// events' strings share one copy of b, so b may be reused afterwards.
+func UnmarshalAppend(dst []Event, b []byte) ([]Event, error) {
 	d := decoder{full: b[:len(b):len(b)], str: string(b)}
-	var events []Event
+	n0 := len(dst)
+	events := dst
 	rest := d.full
 	for len(rest) > 0 {
 		num, typ, val, _, r, err := pbField(rest)
 		if err != nil {
-			return nil, fmt.Errorf("cannot unmarshal events: %w", err)
+			return clearTail(events, n0), fmt.Errorf("cannot unmarshal events: %w", err)
 		}
 		rest = r
 		if num == 1 && typ == protowire.BytesType {
 			if events, err = d.resourceLogs(val, events); err != nil {
-				return nil, fmt.Errorf("cannot unmarshal events: %w", err)
+				return clearTail(events, n0), fmt.Errorf("cannot unmarshal events: %w", err)
 			}
 		}
 	}
 	return events, nil
 }
 
+// clearTail truncates events to n, zeroing what was decoded past it so the
+// backing array keeps no references to a rejected value.
+func clearTail(events []Event, n int) []Event {
+	if events == nil {
+		return nil
+	}
+	clear(events[n:])
+	return events[:n]
+}
+
 func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
-	var res Event // resource fields only
-	var scopes [][]byte
+	var res Event           // resource fields only
+	var scopesBuf [4][]byte // one per value in practice; no allocation
+	scopes := scopesBuf[:0]
 	for len(b) > 0 {
 		num, typ, val, _, r, err := pbField(b)
 		if err != nil {
-			return nil, err
+			return events, err
 		}
 		b = r
 		if typ != protowire.BytesType {
@@ -102,7 +126,7 @@ func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
 		switch num {
 		case 1: // resource
 			if err := d.resource(val, &res); err != nil {
-				return nil, err
+				return events, err
 			}
 		case 2: // scope_logs (read after the resource, whatever the order)
 			scopes = append(scopes, val)
@@ -112,7 +136,7 @@ func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
 		for len(sl) > 0 {
 			num, typ, val, _, r, err := pbField(sl)
 			if err != nil {
-				return nil, err
+				return events, err
 			}
 			sl = r
 			if num != 2 || typ != protowire.BytesType { // log_records
@@ -122,9 +146,10 @@ func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
 				ServiceInstance: res.ServiceInstance, HostName: res.HostName})
 			ours, err := d.record(val, &events[len(events)-1])
 			if err != nil {
-				return nil, err
+				return events, err
 			}
 			if !ours {
+				events[len(events)-1] = Event{}
 				events = events[:len(events)-1]
 			}
 		}
@@ -220,6 +245,21 @@ func nanosToTime(u uint64) time.Time {
 
 // keyValue decodes a KeyValue; the value's string, int or string array.
 func (d *decoder) keyValue(b []byte, v *anyValue) (string, error) {
+	// Fast path for the layout every encoder writes (key, then the value
+	// as the last field, short lengths): no generic field walk. Anything
+	// else takes the general loop below, which accepts any valid order.
+	if len(b) >= 4 && b[0] == 0x0a && b[1] < 0x80 {
+		p := 2 + int(b[1])
+		if p+2 <= len(b) && b[p] == 0x12 && b[p+1] < 0x80 && p+2+int(b[p+1]) == len(b) {
+			val := b[p+2:]
+			if !d.simpleValue(val, v) {
+				if err := d.anyValue(val, v); err != nil {
+					return "", err
+				}
+			}
+			return d.sub(b[2:p]), nil
+		}
+	}
 	var key string
 	for len(b) > 0 {
 		num, typ, val, _, r, err := pbField(b)
@@ -240,6 +280,25 @@ func (d *decoder) keyValue(b []byte, v *anyValue) (string, error) {
 		}
 	}
 	return key, nil
+}
+
+// simpleValue decodes an AnyValue that is only a short string_value or
+// int_value; false means "use anyValue".
+func (d *decoder) simpleValue(b []byte, v *anyValue) bool {
+	switch {
+	case len(b) == 0:
+		return true
+	case len(b) >= 2 && b[0] == 0x0a && b[1] < 0x80 && 2+int(b[1]) == len(b): // string_value
+		v.s = d.sub(b[2:])
+		return true
+	case b[0] == 0x18: // int_value
+		u, n := protowire.ConsumeVarint(b[1:])
+		if n > 0 && 1+n == len(b) {
+			v.i = int64(u)
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) anyValue(b []byte, v *anyValue) error {

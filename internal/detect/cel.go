@@ -147,10 +147,23 @@ type evalCtx struct {
 	vals     []ref.Val // field values converted for CEL, per event (nil = not yet)
 	memo     []tri     // security function results per (function, field), per event
 	scratch  []byte    // native evaluation buffer
+	iter     string    // native comprehension variable
+	leaves   []string  // leafStrings(event.args), native
+	leavesOK bool
+}
+
+// argLeaves is leafStrings(event.args) for the native evaluation, once per event.
+func (ec *evalCtx) argLeaves() []string {
+	if !ec.leavesOK {
+		ec.leavesOK = true
+		ec.leaves = leafStringsOf(ec.argsVal().Value(), ec.leaves[:0])
+	}
+	return ec.leaves
 }
 
 func (ec *evalCtx) reset(e *event.Event) {
 	ec.ev, ec.args, ec.argsDone = e, nil, false
+	ec.leavesOK = false
 	if ec.vals == nil {
 		ec.vals = make([]ref.Val, len(eventFields))
 	} else {
@@ -371,7 +384,11 @@ func FunctionDocs() map[string]string {
 const maxLeafStrings = 256
 
 func leafStrings(v ref.Val) ref.Val {
-	var out []string
+	return types.NewStringList(types.DefaultTypeAdapter, leafStringsOf(v.Value(), nil))
+}
+
+// leafStringsOf appends the string leaves of a decoded JSON value to out, sorted.
+func leafStringsOf(root any, out []string) []string {
 	var walk func(x any, d int)
 	walk = func(x any, d int) {
 		if len(out) >= maxLeafStrings || d > maxArgsDepth {
@@ -390,9 +407,9 @@ func leafStrings(v ref.Val) ref.Val {
 			}
 		}
 	}
-	walk(v.Value(), 0)
+	walk(root, 0)
 	sort.Strings(out) // map order must not change results
-	return types.NewStringList(types.DefaultTypeAdapter, out)
+	return out
 }
 
 // newEnv builds the CEL environment once per engine.

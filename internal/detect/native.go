@@ -88,7 +88,58 @@ func buildNative(e ast.Expr, lists map[string][]string) *nbool {
 }
 
 type nativeBuilder struct {
-	lists map[string][]string
+	lists   map[string][]string
+	iterVar string // bound by a leafStrings(event.args) comprehension being built
+}
+
+// leafNode decides `leafStrings(event.args).exists(s, p)` (and `.all`) by
+// evaluating p natively on each leaf: exists is true if p is true for one
+// leaf, false if false for all; unknown otherwise.
+func (b *nativeBuilder) leafNode(c ast.ComprehensionExpr, init bool) *nbool {
+	r := c.IterRange()
+	if b.iterVar != "" || c.HasIterVar2() || r.Kind() != ast.CallKind || r.AsCall().FunctionName() != "leafStrings" || len(r.AsCall().Args()) != 1 {
+		return nil
+	}
+	a := r.AsCall().Args()[0]
+	if a.Kind() != ast.SelectKind || a.AsSelect().IsTestOnly() || a.AsSelect().Operand().Kind() != ast.IdentKind ||
+		a.AsSelect().Operand().AsIdent() != "event" || a.AsSelect().FieldName() != "args" {
+		return nil
+	}
+	step := c.LoopStep()
+	if step.Kind() != ast.CallKind || len(step.AsCall().Args()) != 2 {
+		return nil
+	}
+	op := step.AsCall().FunctionName()
+	acc := step.AsCall().Args()[0]
+	if acc.Kind() != ast.IdentKind || acc.AsIdent() != c.AccuVar() || !(op == "_||_" && !init || op == "_&&_" && init) {
+		return nil
+	}
+	b.iterVar = c.IterVar()
+	p := b.boolNode(step.AsCall().Args()[1])
+	b.iterVar = ""
+	if p == unknownNode {
+		return nil
+	}
+	stop := triTrue // exists stops on a true predicate, all on a false one
+	if init {
+		stop = triFalse
+	}
+	return &nbool{eval: func(ec *evalCtx) tri {
+		u := false
+		for _, s := range ec.argLeaves() {
+			ec.iter = s
+			switch p.eval(ec) {
+			case stop:
+				return stop
+			case triUnknown:
+				u = true
+			}
+		}
+		if u {
+			return triUnknown
+		}
+		return -stop
+	}, cost: 50 + 20*p.cost}
 }
 
 func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
@@ -316,6 +367,9 @@ func (b *nativeBuilder) compNode(c ast.ComprehensionExpr) *nbool {
 		return unknownNode
 	}
 	r := c.IterRange()
+	if n := b.leafNode(c, bool(v)); n != nil {
+		return n
+	}
 	if r.Kind() != ast.CallKind || r.AsCall().FunctionName() != "urls" || r.AsCall().IsMemberFunction() || len(r.AsCall().Args()) != 1 {
 		return unknownNode
 	}
@@ -376,6 +430,11 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		}
 		v := string(s)
 		return &nstr{get: func(*evalCtx) string { return v }, field: -1}
+	case ast.IdentKind:
+		if b.iterVar == "" || e.AsIdent() != b.iterVar {
+			return nil
+		}
+		return &nstr{get: func(ec *evalCtx) string { return ec.iter }, cost: 1, field: -1}
 	case ast.SelectKind:
 		sel := e.AsSelect()
 		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "event" {

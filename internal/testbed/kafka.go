@@ -189,7 +189,9 @@ func StartApacheKafka(ctx context.Context, dir string) (*Kafka, error) {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
-	format := exec.CommandContext(ctx, java, append(jvm, "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", props)...)
+	// "--cluster-id=<id>": a base64 id may start with '-', which the tool's
+	// argument parser would take for an option.
+	format := exec.CommandContext(ctx, java, append(jvm, "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+props)...)
 	if out, err := format.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("cannot format kafka storage: %w\n%s", err, out)
 	}

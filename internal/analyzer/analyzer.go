@@ -314,7 +314,15 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			continue
 		}
 		if len(cur.events) < a.cfg.BatchRows && time.Since(cur.started) < a.cfg.BatchInterval && ctx.Err() == nil {
-			continue // keep filling; rebalances wait for this batch
+			// Keep filling (rebalances wait for this batch), unless the
+			// inserter is idle and the batch already holds a quarter of
+			// BatchRows: then waiting would only leave ClickHouse idle
+			// (a backlog's first batch, or decoding slower than inserting).
+			// A trickle still waits BatchInterval, so inserts stay large.
+			idle := fl == nil || fl.finished()
+			if !idle || 4*len(cur.events) < a.cfg.BatchRows {
+				continue
+			}
 		}
 		if err := wait(); err != nil {
 			break
@@ -383,12 +391,12 @@ func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
 			b.started = time.Now()
 		}
 		b.records = append(b.records, r)
-		evs, err := event.Unmarshal(r.Value)
+		// Decoded straight into the batch: no per-record slice, no copy.
+		evs, err := event.UnmarshalAppend(b.events, r.Value)
+		b.events = evs
 		if err != nil {
 			b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
-			return
 		}
-		b.events = append(b.events, evs...)
 	})
 }
 
@@ -462,25 +470,46 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 			b.findings = fs
 		}
 	}
+	// Events and tool definitions are independent writes: run them side by
+	// side (two pooled connections) so the small upsert adds no round trip
+	// to the batch; both must succeed before the commit.
+	var evErr error
+	var evWG sync.WaitGroup
 	if !b.eventsDone && len(b.events) > 0 {
 		a.m.batchRows.Observe(float64(len(b.events)))
-		if err := a.insert(ctx, "events", len(b.events), func(ctx context.Context) error { return st.InsertEvents(ctx, b.events) }); err != nil {
-			return err
-		}
-		a.inserted.Add(uint64(len(b.events)))
+		evWG.Add(1)
+		go func() {
+			defer evWG.Done()
+			evErr = a.insert(ctx, "events", len(b.events), func(ctx context.Context) error { return st.InsertEvents(ctx, b.events) })
+			if evErr == nil {
+				a.inserted.Add(uint64(len(b.events)))
+				b.eventsDone = true
+			}
+		}()
+	} else {
+		b.eventsDone = true
 	}
-	b.eventsDone = true
+	var defErr error
 	if !b.defsDone && len(b.events) > 0 {
 		var n int
-		if err := a.insert(ctx, "tool_definitions", 0, func(ctx context.Context) (err error) {
+		defErr = a.insert(ctx, "tool_definitions", 0, func(ctx context.Context) (err error) {
 			n, err = st.UpsertToolDefinitions(ctx, b.events)
 			return err
-		}); err != nil {
-			return err
+		})
+		if defErr == nil {
+			a.m.rows.WithLabelValues("tool_definitions").Add(float64(n))
+			b.defsDone = true
 		}
-		a.m.rows.WithLabelValues("tool_definitions").Add(float64(n))
+	} else {
+		b.defsDone = true
 	}
-	b.defsDone = true
+	evWG.Wait()
+	if evErr != nil {
+		return evErr
+	}
+	if defErr != nil {
+		return defErr
+	}
 	if !b.findingsDone && len(b.findings) > 0 {
 		if err := a.insert(ctx, "findings", len(b.findings), func(ctx context.Context) error { return st.InsertFindings(ctx, b.findings) }); err != nil {
 			return err

@@ -19,10 +19,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Taken before the tests run: what exists afterwards and not now leaked.
+	before := goleak.IgnoreCurrent()
 	code := m.Run()
 	testbed.Cleanup()
 	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+		if err := goleak.Find(before); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

@@ -217,10 +217,17 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatalf("fields %+v", e)
 				}
 			}
-			hist, err := st.ToolDefinitionHistory(bg, e2eTenant, "files", "read")
-			if err != nil {
-				t.Fatal(err)
-			}
+			// The analyzer runs the tool_definitions upsert side by side with
+			// the events insert (both before the offset commit), so all events
+			// being visible does not mean the definitions are yet: wait until
+			// both tools' histories are there, then check them exactly.
+			var hist []store.ToolDefinition
+			waitFor(t, "tool definitions in ClickHouse", 2*time.Minute, func() (bool, string) {
+				var err error
+				hist, err = st.ToolDefinitionHistory(bg, e2eTenant, "files", "read")
+				w, err2 := st.ToolDefinitionHistory(bg, e2eTenant, "files", "write")
+				return err == nil && err2 == nil && len(hist) >= 2 && len(w) >= 1, fmt.Sprintf("read %+v write %+v %v %v", hist, w, err, err2)
+			})
 			if len(hist) != 2 || hist[0].DefinitionHash == hist[1].DefinitionHash || !strings.Contains(hist[0].Description+hist[1].Description, "id_rsa") {
 				t.Fatalf("read history %+v", hist)
 			}

@@ -306,35 +306,68 @@ func TestReplaceKeepsStateOfUnchangedRules(t *testing.T) {
 	}
 }
 
-func TestWatchReloadsAndRejectsBadPack(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, s string) {
+// writeRuleFile replaces dir/name atomically (temporary file, then rename),
+// the way rule files should be deployed, so the watcher never sees a
+// half-written file.
+func writeRuleFile(t *testing.T, dir, name, s string) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startWatch runs e.Watch on dir (polling every 20ms) until the test ends
+// and returns a function that waits for the next reload attempt's result.
+// The wait is bounded so a missed change fails the test with a message
+// instead of hanging the suite; the bound is generous (the watcher needs two
+// polls), it is not a latency assertion.
+func startWatch(t *testing.T, e *Engine, dir string) func(after string) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan error, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Watch(ctx, dir, 20*time.Millisecond, func(err error) { results <- err })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func(after string) error {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
+		const limit = 30 * time.Second
+		select {
+		case err := <-results:
+			return err
+		case <-time.After(limit):
+			t.Fatalf("no reload within %s after %s: the watcher missed the change", limit, after)
+			return nil
 		}
 	}
+}
+
+func TestWatchReloadsAndRejectsBadPack(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) { t.Helper(); writeRuleFile(t, dir, name, s) }
 	write("a.yaml", "id: mcp-a\n"+hdr+"kind: match\ncondition: event.tool_name == \"a\"\n")
 	p, err := LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newEngine(t, p, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	results := make(chan error, 10)
-	done := make(chan struct{})
-	go func() { e.Watch(ctx, dir, 20*time.Millisecond, func(err error) { results <- err }); close(done) }()
-	defer func() { cancel(); <-done }()
+	next := startWatch(t, e, dir)
 
 	write("b.yaml", "id: mcp-b\n"+hdr+"kind: match\ncondition: event.tool_name == \"b\"\n")
-	if err := <-results; err != nil {
+	if err := next("adding b.yaml"); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if n := len(e.Rules()); n != 2 {
 		t.Fatalf("rules after reload = %d", n)
 	}
 	write("c.yaml", "id: mcp-c\n"+hdr+"kind: match\ncondition: event.tool_name ==\n")
-	if err := <-results; err == nil || !strings.Contains(err.Error(), "c.yaml") {
+	if err := next("adding the bad c.yaml"); err == nil || !strings.Contains(err.Error(), "c.yaml") {
 		t.Fatalf("bad pack not rejected with its file name: %v", err)
 	}
 	var ids []string
@@ -347,6 +380,47 @@ func TestWatchReloadsAndRejectsBadPack(t *testing.T) {
 	}
 	if st := e.Stats(); st.ReloadOK != 1 || st.ReloadFailed != 1 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestWatchSeesEditWithSameSizeAndMtime rewrites a rule with content of the
+// same size and puts its old modification time back (as cp -p, rsync -t or
+// an edit within one timestamp tick would leave it): the watcher must still
+// reload, because it hashes contents.
+func TestWatchSeesEditWithSameSizeAndMtime(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "a.yaml")
+	rule := func(id string) string {
+		return "id: " + id + "\n" + hdr + "kind: match\ncondition: event.tool_name == \"a\"\n"
+	}
+	writeRuleFile(t, dir, "a.yaml", rule("mcp-a"))
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, p, Options{})
+	next := startWatch(t, e, dir)
+
+	writeRuleFile(t, dir, "a.yaml", rule("mcp-z"))
+	if err := os.Chtimes(name, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
+		t.Fatalf("setup: size/mtime %d/%v, want %d/%v", st2.Size(), st2.ModTime(), st.Size(), st.ModTime())
+	}
+	if err := next("rewriting a.yaml with the same size and mtime"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if rs := e.Rules(); len(rs) != 1 || rs[0].ID != "mcp-z" {
+		t.Fatalf("rules after reload = %+v, want mcp-z", rs)
 	}
 }
 

@@ -17,8 +17,13 @@ import (
 const DefaultWatchInterval = 3 * time.Second
 
 // Watch polls dir every interval (default 3s) for changed rule or list
-// files (names, sizes, modification times) and reloads the pack. A pack
-// that fails to load is rejected with a logged error (and
+// files (names, sizes, modification times and content hashes) and reloads
+// the pack. A change is acted on only once the files have settled: the
+// directory must look the same on two polls in a row, so a file caught
+// half-written (created or truncated but not yet filled) is not loaded.
+// Writers should still replace rule files atomically (write a temporary
+// file, then rename it over the old one). A pack that fails to load is
+// rejected with a logged error (and
 // mcpwatch_detect_reloads_total{result="failed"}); the running pack stays.
 // State of unchanged rules (same id and version) is kept. onReload, if not
 // nil, is called after every attempt with its error. Watch returns when ctx
@@ -33,6 +38,7 @@ func (e *Engine) Watch(ctx context.Context, dir string, interval time.Duration, 
 	if last == "" {
 		last = dirSignature(dir)
 	}
+	pending := "" // a changed signature seen on the previous poll
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -43,8 +49,16 @@ func (e *Engine) Watch(ctx context.Context, dir string, interval time.Duration, 
 		}
 		sig := dirSignature(dir)
 		if sig == last {
+			pending = ""
 			continue
 		}
+		if sig != pending {
+			// Changed since the previous poll: files may still be
+			// being written; reload when they look the same next time.
+			pending = sig
+			continue
+		}
+		pending = ""
 		last = sig
 		err := e.ReloadDir(ctx, dir)
 		if onReload != nil {
@@ -76,8 +90,10 @@ func (e *Engine) ReloadDir(ctx context.Context, dir string) error {
 	return nil
 }
 
-// dirSignature hashes the names, sizes and modification times of the YAML
-// files under dir ("" if it cannot be read).
+// dirSignature hashes the names, sizes, modification times and contents
+// of the YAML files under dir. Modification times alone miss a rewrite
+// that keeps the size within one timestamp tick, or a copy that preserves
+// times (cp -p, rsync -t, tar); the content hash catches those.
 func dirSignature(dir string) string {
 	var lines []string
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -91,7 +107,12 @@ func dirSignature(dir string) string {
 		if err != nil {
 			return nil
 		}
-		lines = append(lines, p+"\x00"+st.ModTime().UTC().Format(time.RFC3339Nano)+"\x00"+strconv.FormatInt(st.Size(), 10))
+		sum := "unreadable"
+		if b, err := os.ReadFile(p); err == nil {
+			h := sha256.Sum256(b)
+			sum = hex.EncodeToString(h[:])
+		}
+		lines = append(lines, p+"\x00"+st.ModTime().UTC().Format(time.RFC3339Nano)+"\x00"+strconv.FormatInt(st.Size(), 10)+"\x00"+sum)
 		return nil
 	})
 	sort.Strings(lines)

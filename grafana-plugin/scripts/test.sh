@@ -50,8 +50,8 @@ for f in module.js plugin.json datasource/module.js datasource/plugin.json gpx_m
 done
 
 step "go vet + go test (real ClickHouse)"
-go vet ./...
-go test -count=1 ./...
+go vet ./pkg/... ./cmd/... ./internal/... # not ./...: that walks node_modules
+go test -count=1 ./pkg/... ./cmd/... ./internal/...
 
 if [ "${MCPWATCH_SKIP_BROWSER:-}" != "1" ]; then
   step "browser tests"

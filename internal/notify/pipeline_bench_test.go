@@ -162,7 +162,7 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 	stackDone := make(chan struct{})
 	go func() { _ = stack.Run(ctx); close(stackDone) }()
 
-	acfg := analyzer.Config{AdminAddr: "-"} // default batch interval 1s; MCPWATCH_BENCH_BATCH_INTERVAL overrides
+	acfg := analyzer.Config{AdminAddr: "-"} // default batch interval (250ms); MCPWATCH_BENCH_BATCH_INTERVAL overrides
 	if d, err := time.ParseDuration(os.Getenv("MCPWATCH_BENCH_BATCH_INTERVAL")); err == nil && d > 0 {
 		acfg.BatchInterval = d
 	}

@@ -15,16 +15,16 @@ func (a *App) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /me", a.handleMe)
 	mux.HandleFunc("GET /overview", a.handleOverview)
-	mux.HandleFunc("GET /agents", a.handleAgents)
+	mux.HandleFunc("GET /agents", listHandler(a, "agents", (*Store).Agents))
 	mux.HandleFunc("GET /agents/{id}", a.handleAgent)
-	mux.HandleFunc("GET /sessions", a.handleSessions)
+	mux.HandleFunc("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
 	mux.HandleFunc("GET /sessions/{key}", a.handleSession)
 	mux.HandleFunc("GET /incidents", a.handleIncidents)
 	mux.HandleFunc("GET /incidents/{id}", a.handleIncident)
 	mux.HandleFunc("POST /incidents/{id}/{action}", a.handleIncidentAction)
 	mux.HandleFunc("POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", a.handleStepDecision)
 	mux.HandleFunc("GET /detections", a.handleDetections)
-	mux.HandleFunc("GET /tools", a.handleTools)
+	mux.HandleFunc("GET /tools", listHandler(a, "tools", (*Store).Tools))
 	mux.HandleFunc("GET /tools/definitions", a.handleToolDefinitions)
 	mux.HandleFunc("POST /query", a.handleQuery)
 	return mux
@@ -110,25 +110,29 @@ func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"totals": totals, "series": nonNil(series), "open_incidents": open, "top_tools": nonNil(top)})
 }
 
+// listHandler serves a GET endpoint that reads the Filter from the query
+// string, runs one store query and answers its rows under key ([] when none).
+func listHandler[T any](a *App, key string, query func(*Store, context.Context, Filter) ([]T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, err := a.filterFromRequest(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		rows, err := query(a.store, r.Context(), f)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{key: nonNil(rows)})
+	}
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
 	return s
-}
-
-func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
-	f, err := a.filterFromRequest(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	rows, err := a.store.Agents(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows)})
 }
 
 func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
@@ -167,20 +171,6 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
-}
-
-func (a *App) handleSessions(w http.ResponseWriter, r *http.Request) {
-	f, err := a.filterFromRequest(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	rows, err := a.store.Sessions(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": rows})
 }
 
 func (a *App) handleSession(w http.ResponseWriter, r *http.Request) {
@@ -466,20 +456,6 @@ func (a *App) handleDetections(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func (a *App) handleTools(w http.ResponseWriter, r *http.Request) {
-	f, err := a.filterFromRequest(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	tools, err := a.store.Tools(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tools": tools})
 }
 
 func (a *App) handleToolDefinitions(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
@@ -19,17 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Taken before the tests run: what exists afterwards and not now leaked.
-	before := goleak.IgnoreCurrent()
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(before); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbed.Main(m))
 }
 
 var base = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)

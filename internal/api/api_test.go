@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"go.uber.org/goleak"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,16 +32,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(before); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbed.Main(m))
 }
 
 const (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.uber.org/goleak"
 	"os"
 	"sync"
 	"testing"
@@ -17,16 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(before); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbed.Main(m))
 }
 
 type clock struct {

@@ -3,8 +3,6 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"go.uber.org/goleak"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,16 +23,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(before); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbed.Main(m))
 }
 
 // capture is a local receiver that keeps every request.

@@ -3,8 +3,6 @@ package playbook_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"go.uber.org/goleak"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -28,16 +26,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
-	before := goleak.IgnoreCurrent() // goroutines that exist before the tests
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(before); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbed.Main(m))
 }
 
 // gateway is a local stand-in for an MCP gateway's admin API

@@ -25,7 +25,10 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // installHint is appended to every "missing dependency" error.
@@ -258,4 +261,22 @@ func Cleanup() {
 	for i := len(fns) - 1; i >= 0; i-- {
 		fns[i]()
 	}
+}
+
+// Main runs a package's tests for TestMain: m.Run, then Cleanup, then — when
+// the tests passed — a goroutine-leak check against the goroutines that
+// existed before the tests. It returns the exit code:
+//
+//	func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
+func Main(m *testing.M) int {
+	before := goleak.IgnoreCurrent()
+	code := m.Run()
+	Cleanup()
+	if code == 0 {
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }

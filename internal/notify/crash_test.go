@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/notify"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 const childEnv = "MCPWATCH_NOTIFY_CRASH_CHILD"
@@ -82,13 +83,7 @@ func TestKill9DuringDeliveryLosesNothing(t *testing.T) {
 	})
 	dir := t.TempDir()
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+dir, "CHILD_URL="+srv.URL, "CHILD_N="+strconv.Itoa(total))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+		return testbed.StartTestChild(t, childEnv+"="+dir, "CHILD_URL="+srv.URL, "CHILD_N="+strconv.Itoa(total))
 	}
 	first := start()
 	select {

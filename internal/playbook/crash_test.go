@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/playbook"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 const crashChildEnv = "MCPWATCH_PLAYBOOK_CRASH_CHILD"
@@ -90,15 +91,7 @@ func TestKill9DuringHTTPStepResumes(t *testing.T) {
 		}
 	})
 	dir := t.TempDir()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "CRASH_GATEWAY="+gw.URL)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return testbed.StartTestChild(t, crashChildEnv+"="+dir, "CRASH_GATEWAY="+gw.URL) }
 	first := start()
 	select {
 	case <-stalled:

@@ -280,3 +280,17 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// StartTestChild re-executes the running test binary with no test selected
+// and env added, for crash tests: the package's TestMain sees env and runs
+// the child (a deliverer, a runner) that the test can then SIGKILL.
+func StartTestChild(t testing.TB, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start test child: %v", err)
+	}
+	return cmd
+}

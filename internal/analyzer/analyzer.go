@@ -91,6 +91,7 @@ type Analyzer struct {
 	adminMu  sync.Mutex
 	adminLn  net.Listener
 	inserted atomic.Uint64 // events inserted, for tests and logs
+	dec      event.Decoder // the consume loop's (interns low-cardinality strings)
 }
 
 // New validates the options.
@@ -269,6 +270,22 @@ func (f *inflight) finished() bool {
 func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 	cur := &batch{}
 	var fl *inflight
+	// Double buffering: a stored batch's slices are reused for the next
+	// one (no 50k-event allocation per flush for the GC to reclaim).
+	var spare *batch
+	recycle := func(b *batch) {
+		clear(b.records) // drop the references to the fetch buffers
+		clear(b.events)
+		spare = &batch{records: b.records[:0], events: b.events[:0]}
+	}
+	next := func() *batch {
+		if spare == nil {
+			return &batch{}
+		}
+		b := spare
+		spare = nil
+		return b
+	}
 	lastAllow := time.Now()
 	wait := func() error { // waits for the batch in flight
 		if fl == nil {
@@ -278,11 +295,13 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 		if fl.err != nil {
 			return fl.err // fl kept: the final flush resumes it
 		}
+		recycle(fl.b)
 		fl = nil
 		return nil
 	}
 	for ctx.Err() == nil {
 		if fl != nil && fl.finished() && fl.err == nil {
+			recycle(fl.b)
 			fl = nil
 		}
 		if len(cur.records) == 0 && fl == nil {
@@ -332,7 +351,8 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			if err := a.flush(ctx, cl, cur); err != nil {
 				break
 			}
-			cur = &batch{}
+			recycle(cur)
+			cur = next()
 			cl.AllowRebalance()
 			lastAllow = time.Now()
 			continue
@@ -342,7 +362,7 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			defer close(f.done)
 			f.err = a.flush(ctx, cl, f.b)
 		}()
-		fl, cur = f, &batch{}
+		fl, cur = f, next()
 	}
 	// Shutdown: finish (or resume) the batch in flight, then the one
 	// being filled, with a fresh deadline; what fails is replayed later.
@@ -391,8 +411,9 @@ func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
 			b.started = time.Now()
 		}
 		b.records = append(b.records, r)
-		// Decoded straight into the batch: no per-record slice, no copy.
-		evs, err := event.UnmarshalAppend(b.events, r.Value)
+		// Decoded straight into the batch: no per-record slice, no copy;
+		// one shared copy of each tenant, server, tool... name.
+		evs, err := a.dec.UnmarshalAppend(b.events, r.Value)
 		b.events = evs
 		if err != nil {
 			b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -25,8 +26,9 @@ type anyValue struct {
 }
 
 type decoder struct {
-	full []byte // the input
-	str  string // one copy of the input; strings are slices of it
+	full []byte    // the input
+	str  string    // one copy of the input; strings are slices of it
+	in   *Interner // nil: no interning
 }
 
 // sub returns the string for b, a subslice of d.full.
@@ -81,7 +83,103 @@ func Unmarshal(b []byte) ([]Event, error) {
 // each Event. On error dst is returned with its original length. The
 // events' strings share one copy of b, so b may be reused afterwards.
 func UnmarshalAppend(dst []Event, b []byte) ([]Event, error) {
-	d := decoder{full: b[:len(b):len(b)], str: string(b)}
+	return unmarshalAppend(dst, b, nil)
+}
+
+// A Decoder is UnmarshalAppend with an Interner: the strings of the
+// low-cardinality fields (see Interner.Event) of every event it decodes
+// are shared copies instead of slices of the value. A long-lived consumer
+// (the analyzer) decodes with one Decoder: a batch then holds one copy of
+// each tenant, server, tool, method... name, which keeps those columns
+// cache-friendly to encode (ClickHouse LowCardinality hashes every row's
+// string) and retains no value through them. The events are equal to
+// UnmarshalAppend's. Not safe for concurrent use.
+type Decoder struct {
+	in Interner
+}
+
+// UnmarshalAppend is the package UnmarshalAppend with interning.
+func (dec *Decoder) UnmarshalAppend(dst []Event, b []byte) ([]Event, error) {
+	return unmarshalAppend(dst, b, &dec.in)
+}
+
+// Interner hands out one shared copy of each distinct short string. It is
+// bounded: past maxInterned strings it starts over (strings already handed
+// out stay valid), so a field that turns out to be high-cardinality costs a
+// map lookup and a copy, never unbounded memory. The zero value is ready.
+type Interner struct {
+	m map[string]string
+}
+
+const (
+	maxInterned    = 1 << 14 // distinct strings kept
+	maxInternedLen = 256     // longer strings are returned as they are
+)
+
+// String returns the shared copy of s (s itself when it is empty or long).
+func (in *Interner) String(s string) string {
+	if s == "" || len(s) > maxInternedLen {
+		return s
+	}
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil {
+		in.m = make(map[string]string, 256)
+	} else if len(in.m) >= maxInterned {
+		clear(in.m)
+	}
+	v := strings.Clone(s) // never a slice of the caller's value
+	in.m[v] = v
+	return v
+}
+
+func (in *Interner) strs(ss []string) {
+	for i, s := range ss {
+		ss[i] = in.String(s)
+	}
+}
+
+// Event interns e's low-cardinality fields: the ones stored as
+// LowCardinality or used as names and enums (tenant, kind, source,
+// observer, service, host, method, protocol version, transport, agent,
+// user, client, server, tool, prompt, outcome, error type, origin, token
+// audience, user agent) and the elements of scopes, tags and attribute
+// keys. Identifiers that are unique per event or session (event, trace,
+// span, session, request ids), addresses, arguments, results and attribute
+// values are left alone.
+func (in *Interner) Event(e *Event) {
+	e.Tenant = in.String(e.Tenant)
+	e.Kind = Kind(in.String(string(e.Kind)))
+	e.Source = Source(in.String(string(e.Source)))
+	e.Observer = Observer(in.String(string(e.Observer)))
+	e.ServiceName = in.String(e.ServiceName)
+	e.ServiceInstance = in.String(e.ServiceInstance)
+	e.HostName = in.String(e.HostName)
+	e.Method = in.String(e.Method)
+	e.ProtocolVersion = in.String(e.ProtocolVersion)
+	e.Transport = in.String(e.Transport)
+	e.AgentID = in.String(e.AgentID)
+	e.AgentName = in.String(e.AgentName)
+	e.UserID = in.String(e.UserID)
+	e.ClientName = in.String(e.ClientName)
+	e.ClientVersion = in.String(e.ClientVersion)
+	e.UserAgent = in.String(e.UserAgent)
+	e.ServerName = in.String(e.ServerName)
+	e.ServerVersion = in.String(e.ServerVersion)
+	e.ToolName = in.String(e.ToolName)
+	e.PromptName = in.String(e.PromptName)
+	e.Outcome = Outcome(in.String(string(e.Outcome)))
+	e.ErrorType = in.String(e.ErrorType)
+	e.Origin = in.String(e.Origin)
+	e.TokenAudience = in.String(e.TokenAudience)
+	in.strs(e.Scopes)
+	in.strs(e.Tags)
+	in.strs(e.AttrKeys)
+}
+
+func unmarshalAppend(dst []Event, b []byte, in *Interner) ([]Event, error) {
+	d := decoder{full: b[:len(b):len(b)], str: string(b), in: in}
 	n0 := len(dst)
 	events := dst
 	rest := d.full
@@ -151,6 +249,8 @@ func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
 			if !ours {
 				events[len(events)-1] = Event{}
 				events = events[:len(events)-1]
+			} else if d.in != nil {
+				d.in.Event(&events[len(events)-1])
 			}
 		}
 	}

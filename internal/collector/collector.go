@@ -1,5 +1,6 @@
 // Package collector wires the OTLP receiver to Kafka: authenticate → limit
-// (otlpin) → normalize (event.FromTraces/FromLogs) → redact → produce each
+// (otlpin) → normalize (event.TracesFromProto for protobuf traces, else
+// event.FromTraces/FromLogs) → redact → produce each
 // event as one Kafka record, and answer the sender only after Kafka
 // acknowledged every record of its request.
 //
@@ -285,6 +286,19 @@ func (c *Collector) ConsumeLogs(ctx context.Context, tenant string, ld plog.Logs
 	return c.publish(ctx, "logs", "log records", b)
 }
 
+// ConsumeBatch implements otlpin.BatchConsumer: traces the receiver
+// mapped directly from protobuf (event.TracesFromProto).
+func (c *Collector) ConsumeBatch(ctx context.Context, signal string, b event.Batch) (otlpin.Result, error) {
+	if err := c.fastFail(); err != nil {
+		return otlpin.Result{}, err
+	}
+	noun := "spans"
+	if signal == "logs" {
+		noun = "log records"
+	}
+	return c.publish(ctx, signal, noun, b)
+}
+
 // fastFail answers 503 at once while the last ping said Kafka is down,
 // instead of holding the request until the produce deadline.
 func (c *Collector) fastFail() error {
@@ -309,17 +323,20 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	// holds the records until their acks, which this request waits for).
 	recs := make([]kgo.Record, len(b.Events))
 	keys := make([]byte, 0, keysSize(b.Events))
+	// Values go into the encoder's arena: a few large allocations per
+	// request instead of one per record.
+	enc := encoders.Get().(*event.ValueEncoder)
+	defer func() { enc.Reset(); encoders.Put(enc) }()
+	enc.ChunkSize = arenaChunk(b.Events)
 	for i := range b.Events {
 		e := &b.Events[i]
 		c.redactor.Apply(e)
-		v, err := event.Marshal(b.Events[i : i+1])
+		v := enc.Encode(e)
 		k0 := len(keys)
 		keys = appendPartitionKey(keys, e)
 		key := keys[k0:len(keys):len(keys)]
 		reason := ""
 		switch {
-		case err != nil:
-			reason = "encode"
 		case len(v)+len(key) > c.maxRecordBytes:
 			// Kafka would refuse it (MESSAGE_TOO_LARGE) on every retry.
 			reason = "event_too_large"
@@ -362,6 +379,20 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	c.m.accepted.WithLabelValues(signal).Add(float64(n))
 	return res, nil
 }
+
+// arenaChunk sizes the value arena's chunks for a request: about its
+// encoded size, between 4 KiB and 1 MiB.
+func arenaChunk(evs []event.Event) int {
+	n := 0
+	for i := range evs {
+		n += len(evs[i].Arguments) + len(evs[i].Result) + 768
+	}
+	return min(max(n, 4<<10), 1<<20)
+}
+
+// encoders keep their scratch buffer between requests; their arenas are
+// per request (Reset), since Kafka holds the values until the acks.
+var encoders = sync.Pool{New: func() any { return new(event.ValueEncoder) }}
 
 // ackGroup collects the acks of one request's records. remaining starts
 // at 1 for the producing loop itself (released by finish), so the group

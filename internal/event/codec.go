@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/hex"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -174,28 +173,43 @@ func tsNanos(t time.Time) uint64 {
 
 func traceIDFromHex(s string) (pcommon.TraceID, bool) {
 	var id pcommon.TraceID
-	if len(s) != 32 || !isLowerHex(s) {
-		return id, false
+	if len(s) != 32 || !decodeLowerHex(id[:], s) {
+		return pcommon.TraceID{}, false
 	}
-	_, err := hex.Decode(id[:], []byte(s))
-	return id, err == nil && !id.IsEmpty()
+	return id, !id.IsEmpty()
 }
 
 func spanIDFromHex(s string) (pcommon.SpanID, bool) {
 	var id pcommon.SpanID
-	if len(s) != 16 || !isLowerHex(s) {
-		return id, false
+	if len(s) != 16 || !decodeLowerHex(id[:], s) {
+		return pcommon.SpanID{}, false
 	}
-	_, err := hex.Decode(id[:], []byte(s))
-	return id, err == nil && !id.IsEmpty()
+	return id, !id.IsEmpty()
 }
 
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+// unhexLower maps '0'-'9' and 'a'-'f' to their value, anything else to 0xff.
+var unhexLower = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// decodeLowerHex decodes s (len(s) == 2*len(dst)) into dst; false unless
+// s is lowercase hex.
+func decodeLowerHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, lo := unhexLower[s[2*i]], unhexLower[s[2*i+1]]
+		if hi|lo > 0xf {
 			return false
 		}
+		dst[i] = hi<<4 | lo
 	}
 	return true
 }

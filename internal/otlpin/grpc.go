@@ -12,12 +12,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 var nowFunc = time.Now
@@ -35,7 +39,11 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	}
 	opts = append(opts, grpc.StatsHandler(payloadSize{}))
 	s := grpc.NewServer(opts...)
-	ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
+	if _, ok := r.cons.(BatchConsumer); ok {
+		s.RegisterService(&rawTraceServiceDesc, &grpcTraces{r: r})
+	} else {
+		ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
+	}
 	plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
 	pmetricotlp.RegisterGRPCServer(s, &grpcMetrics{})
 	return s
@@ -65,6 +73,88 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		resp.PartialSuccess().SetErrorMessage(res.Message)
 	}
 	return resp, nil
+}
+
+// The trace service with the request kept as protobuf bytes, so that the
+// direct decoder (event.TracesFromProto) runs on them as on OTLP/HTTP.
+// pdata registers grpc's "proto" codec; it hands any message with
+// UnmarshalProto/MarshalProto/SizeProto its bytes, which rawMessage keeps.
+var rawTraceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(rawMessage)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			g := srv.(*grpcTraces)
+			if interceptor == nil {
+				return g.exportRaw(ctx, in)
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
+			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+				return g.exportRaw(ctx, req.(*rawMessage))
+			})
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+}
+
+// rawMessage is a protobuf message kept as bytes (a copy: the codec
+// recycles its buffer).
+type rawMessage struct{ b []byte }
+
+func (m *rawMessage) UnmarshalProto(b []byte) error { m.b = append([]byte(nil), b...); return nil }
+func (m *rawMessage) SizeProto() int                { return len(m.b) }
+func (m *rawMessage) MarshalProto(buf []byte) int   { return copy(buf, m.b) }
+
+// exportRaw serves a trace export through the direct decoder, or through
+// pdata when it declines (pdata's decode errors are answered as grpc
+// answers a request its codec cannot decode).
+func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+	bc := g.r.cons.(BatchConsumer)
+	// The mapping needs the tenant; grpcConsume authenticates again and
+	// answers an unauthenticated request exactly as on the pdata path.
+	var b event.Batch
+	var n int
+	tenant, err := g.r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
+	ok := false
+	if err == nil {
+		b, n, ok = event.TracesFromProto(in.b, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
+	}
+	if !ok {
+		req := ptraceotlp.NewExportRequest()
+		if err := unmarshal(ctProto, in.b, req.UnmarshalProto, nil); err != nil {
+			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+		}
+		resp, err := g.Export(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out, err := resp.MarshalProto()
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
+		}
+		return &rawMessage{b: out}, nil
+	}
+	res, err := g.r.grpcConsume(ctx, "traces", n, func() int64 {
+		if s := requestSize(ctx); s > 0 {
+			return s
+		}
+		return int64(len(in.b))
+	}, func(ctx context.Context, _ string) (Result, error) {
+		return bc.ConsumeBatch(ctx, "traces", b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := tracesResponse(res).MarshalProto()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
+	}
+	return &rawMessage{b: out}, nil
 }
 
 type grpcLogs struct {

@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 const (
@@ -108,6 +110,21 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 	ctx := req.Context()
 	switch signal {
 	case "traces":
+		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
+			// The direct decoder maps the protobuf without pdata; it
+			// declines (ok false) what it does not handle exactly as pdata.
+			if b, n, ok := event.TracesFromProto(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()}); ok {
+				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
+				if err := r.checkRate(tenant, n); err != nil {
+					return 0, err
+				}
+				res, err := bc.ConsumeBatch(ctx, signal, b)
+				if err != nil {
+					return 0, err
+				}
+				return writeHTTPResponse(w, mt, tracesResponse(res).MarshalProto, nil)
+			}
+		}
 		ereq := ptraceotlp.NewExportRequest()
 		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
 			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP traces (%s)", mt)
@@ -122,11 +139,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		if err != nil {
 			return 0, err
 		}
-		resp := ptraceotlp.NewExportResponse()
-		if res.Rejected > 0 {
-			resp.PartialSuccess().SetRejectedSpans(res.Rejected)
-			resp.PartialSuccess().SetErrorMessage(res.Message)
-		}
+		resp := tracesResponse(res)
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	case "logs":
 		ereq := plogotlp.NewExportRequest()
@@ -217,6 +230,15 @@ func unmarshal(mt string, body []byte, fromProto, fromJSON func([]byte) error) (
 		return fromJSON(body)
 	}
 	return fromProto(body)
+}
+
+func tracesResponse(res Result) ptraceotlp.ExportResponse {
+	resp := ptraceotlp.NewExportResponse()
+	if res.Rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(res.Rejected)
+		resp.PartialSuccess().SetErrorMessage(res.Message)
+	}
+	return resp
 }
 
 func writeHTTPResponse(w http.ResponseWriter, mt string, toProto, toJSON func() ([]byte, error)) (int, error) {

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 // Result is what a Consumer did with a request it accepted.
@@ -34,6 +36,15 @@ type Result struct {
 type Consumer interface {
 	ConsumeTraces(ctx context.Context, tenant string, td ptrace.Traces) (Result, error)
 	ConsumeLogs(ctx context.Context, tenant string, ld plog.Logs) (Result, error)
+}
+
+// BatchConsumer is implemented by consumers that also take traces mapped
+// straight from OTLP protobuf by event.TracesFromProto (no pdata): the
+// receiver then uses that path for OTLP/HTTP protobuf and OTLP/gRPC
+// traces, and ConsumeTraces for JSON and for what the direct decoder
+// declines. signal is "traces".
+type BatchConsumer interface {
+	ConsumeBatch(ctx context.Context, signal string, b event.Batch) (Result, error)
 }
 
 // Metrics are the receiver's Prometheus metrics.

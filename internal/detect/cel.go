@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
@@ -77,9 +78,13 @@ func buildEventFields() map[string]*fieldDef {
 				return t.UTC().Format(time.RFC3339Nano)
 			}
 		case f.Type.Kind() == reflect.String:
+			// Direct access by offset (string and named string types share
+			// the layout): these run several times per rule and event.
+			off := f.Offset
+			str := func(e *event.Event) string { return *(*string)(unsafe.Add(unsafe.Pointer(e), off)) }
 			fd.typ = types.StringType
-			fd.get = func(ec *evalCtx) ref.Val { return types.String(reflect.ValueOf(ec.ev).Elem().Field(idx).String()) }
-			fd.str = func(e *event.Event) string { return reflect.ValueOf(e).Elem().Field(idx).String() }
+			fd.get = func(ec *evalCtx) ref.Val { return types.String(str(ec.ev)) }
+			fd.str = str
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
 			fd.typ = types.NewListType(types.StringType)
 			fd.get = func(ec *evalCtx) ref.Val {
@@ -144,12 +149,27 @@ type evalCtx struct {
 	ev       *event.Event
 	args     ref.Val
 	argsDone bool
-	vals     []ref.Val // field values converted for CEL, per event (nil = not yet)
-	memo     []tri     // security function results per (function, field), per event
-	scratch  []byte    // native evaluation buffer
-	iter     string    // native comprehension variable
-	leaves   []string  // leafStrings(event.args), native
+	vals     []ref.Val              // field values converted for CEL, per event (nil = not yet)
+	memo     []tri                  // security function results per (function, field), per event
+	scratch  []byte                 // native evaluation buffer
+	iters    [maxLoopDepth]string   // native comprehension variables by depth
+	loopBuf  [maxLoopDepth][]string // native comprehension ranges by depth
+	leaves   []string               // leafStrings(event.args), native
 	leavesOK bool
+
+	cc      *contentCache   // cross-event results by content; nil = none
+	ent     []*contentEntry // per field: its entry in cc for this event
+	entS    []string        // per field: ent's text when resolved (detects a replaced slot)
+	entUsed bool
+}
+
+// takeScratch hands out the native evaluation buffer, empty; the caller
+// puts it back (ec.scratch = buf) when done. A nested use in between gets
+// a new buffer instead of overwriting the caller's.
+func (ec *evalCtx) takeScratch() []byte {
+	b := ec.scratch[:0]
+	ec.scratch = nil
+	return b
 }
 
 // argLeaves is leafStrings(event.args) for the native evaluation, once per event.
@@ -171,8 +191,15 @@ func (ec *evalCtx) reset(e *event.Event) {
 	}
 	if ec.memo == nil {
 		ec.memo = make([]tri, len(stringFuncs)*len(eventFields))
+		ec.ent = make([]*contentEntry, len(eventFields))
+		ec.entS = make([]string, len(eventFields))
 	} else {
 		clear(ec.memo)
+		if ec.entUsed {
+			clear(ec.ent)
+			clear(ec.entS)
+			ec.entUsed = false
+		}
 	}
 }
 

@@ -109,14 +109,24 @@ type Engine struct {
 	res     []int8 // per event × condition: 1 match, -1 no match, 0 not a candidate
 
 	dirty []Baseline // new_term baselines not yet saved
-	kb    []byte     // scratch for state keys
-	tb    []byte     // scratch for new_term terms
+	keys  []stateKeyMemo
+	gen   uint64 // event generation for keys
+	tb    []byte // scratch for new_term terms
+}
+
+// stateKeyMemo is one event's state key for one `by` list: the rules that
+// group by the same fields share it (built and hashed once per event).
+type stateKeyMemo struct {
+	gen uint64
+	b   []byte
+	h   uint64
 }
 
 // ruleState is a rule plus its kind state.
 type ruleState struct {
 	rule     *Rule
 	base     int // index of conds[0] in the engine's condition index
+	sig      int // index of the rule's `by` list in Engine.keys
 	thr      *lru[*thrGroup]
 	nt       *lru[*ntGroup]
 	seq      *lru[*seqGroup]
@@ -139,6 +149,7 @@ func New(pack *Pack, opts Options) (*Engine, error) {
 	}
 	for i := 0; i < n; i++ {
 		w := &evaluator{}
+		w.ec.cc = newContentCache()
 		w.act.ec = &w.ec
 		e.workers = append(e.workers, w)
 	}
@@ -178,6 +189,7 @@ func (e *Engine) install(p *Pack) {
 	}
 	var keys []indexKey
 	rules := make([]*ruleState, 0, len(p.Rules))
+	sigs := map[string]int{}
 	for _, r := range p.Rules {
 		rs := old[r.ID+"@"+r.Version]
 		if rs != nil {
@@ -187,9 +199,16 @@ func (e *Engine) install(p *Pack) {
 		}
 		rs.base = len(keys)
 		keys = append(keys, r.index...)
+		sig := strings.Join(r.By, "\x00")
+		if _, ok := sigs[sig]; !ok {
+			sigs[sig] = len(sigs)
+		}
+		rs.sig = sigs[sig]
 		rules = append(rules, rs)
 	}
 	e.pack, e.rules = p, rules
+	e.keys = make([]stateKeyMemo, len(sigs))
+	e.gen = 0
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
 	e.nc = len(keys)
 	e.m.rules.Set(float64(len(rules)))
@@ -339,6 +358,7 @@ func (m *matcher) cond(i int) bool { return m.res[m.rs.base+i] > 0 }
 
 func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
 	e.stats.Events++
+	e.gen++ // invalidates the state keys of the previous event
 	for _, rs := range e.rules {
 		r := rs.rule
 		cand := false
@@ -398,19 +418,24 @@ func stateKey(r *Rule, ev *event.Event) string {
 	return ev.Tenant + "\x00" + groupKey(r.By, ev)
 }
 
-// stateKeyBytes is stateKey built in the engine's scratch buffer, so state
-// lookups do not allocate (valid until the next call).
-func (e *Engine) stateKeyBytes(r *Rule, ev *event.Event) []byte {
-	b := append(e.kb[:0], ev.Tenant...)
+// stateKeyBytes is stateKey and its hash (keyHash), built once per event
+// for all the rules with the same `by` list, in a reused buffer so state
+// lookups do not allocate (valid for the current event; do not modify).
+func (e *Engine) stateKeyBytes(rs *ruleState, ev *event.Event) ([]byte, uint64) {
+	km := &e.keys[rs.sig]
+	if km.gen == e.gen && e.gen != 0 {
+		return km.b, km.h
+	}
+	b := append(km.b[:0], ev.Tenant...)
 	b = append(b, 0)
-	for i, f := range r.By {
+	for i, f := range rs.rule.By {
 		if i > 0 {
 			b = append(b, '|')
 		}
 		b = append(b, eventFields[f].str(ev)...)
 	}
-	e.kb = b
-	return b
+	km.b, km.h, km.gen = b, keyHash(b), e.gen
+	return km.b, km.h
 }
 
 func evidenceOf(ev *event.Event) map[string]any {
@@ -479,30 +504,57 @@ func (e *Engine) finding(r *Rule, ev *event.Event, group string, ids []string, e
 
 // --- threshold ---
 
+// thrGroup is one group's window: the live events are times[off:] and
+// ids[off:]. Dropping the oldest advances off; an append into a full
+// slice first moves the live part to the front, so a group that stays
+// bounded never allocates again.
 type thrGroup struct {
 	times    []time.Time
 	ids      []string
+	off      int
 	distinct map[string]time.Time
+}
+
+// dropOldest forgets the n oldest events of the window.
+func (g *thrGroup) dropOldest(n int) {
+	clear(g.ids[g.off : g.off+n]) // release the ids' memory
+	g.off += n
+	if g.off == len(g.times) {
+		g.times, g.ids, g.off = g.times[:0], g.ids[:0], 0
+	}
+}
+
+func (g *thrGroup) add(t time.Time, id string) {
+	if g.off > 0 && len(g.times) == cap(g.times) {
+		n := copy(g.times, g.times[g.off:])
+		copy(g.ids, g.ids[g.off:])
+		clear(g.ids[n:])
+		g.times, g.ids, g.off = g.times[:n], g.ids[:n], 0
+	}
+	g.times = append(g.times, t)
+	g.ids = append(g.ids, id)
 }
 
 const maxEvidenceIDs = 100
 
 func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
-	kb := e.stateKeyBytes(r, ev)
-	g, ok := rs.thr.getB(kb)
+	kb, kh := e.stateKeyBytes(rs, ev)
+	g, ok := rs.thr.getH(kh, kb)
 	if !ok {
 		g = &thrGroup{}
-		rs.thr.put(string(kb), g)
+		rs.thr.putH(kh, string(kb), g)
 	}
 	t := ev.Time
 	cutoff := t.Add(-time.Duration(r.Window))
 	// Drop events that left the window.
 	n := 0
-	for n < len(g.times) && !g.times[n].After(cutoff) {
+	for g.off+n < len(g.times) && !g.times[g.off+n].After(cutoff) {
 		n++
 	}
-	g.times, g.ids = g.times[n:], g.ids[n:]
+	if n > 0 {
+		g.dropOldest(n)
+	}
 	if r.Distinct != "" {
 		if g.distinct == nil {
 			g.distinct = map[string]time.Time{}
@@ -515,23 +567,21 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		v := eventFields[r.Distinct].str(ev)
 		g.distinct[v] = t
 	}
-	g.times = append(g.times, t)
-	g.ids = append(g.ids, ev.EventID)
+	g.add(t, ev.EventID)
 	// Bound the group: counting needs the last Count events; with distinct
 	// the map holds the state and the events are only evidence.
 	keep := r.Count
 	if r.Distinct != "" {
 		keep = maxEvidenceIDs
 	}
-	if len(g.times) > keep {
-		drop := len(g.times) - keep
-		g.times, g.ids = g.times[drop:], g.ids[drop:]
+	if live := len(g.times) - g.off; live > keep {
+		g.dropOldest(live - keep)
 	}
 	var have int
 	if r.Distinct != "" {
 		have = len(g.distinct)
 	} else {
-		have = len(g.times)
+		have = len(g.times) - g.off
 	}
 	if have < r.Count {
 		return nil
@@ -548,14 +598,14 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		evidence["distinct_values"] = vals
 		extra["distinct"] = strings.Join(vals, ", ")
 	}
-	ids := g.ids
+	ids := g.ids[g.off:]
 	if len(ids) > maxEvidenceIDs {
 		ids = ids[len(ids)-maxEvidenceIDs:]
 	}
 	ids = append([]string(nil), ids...)
 	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
 	// Start a new window after firing.
-	rs.thr.del(string(kb))
+	rs.thr.delH(kh, kb)
 	return f
 }
 
@@ -607,13 +657,15 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 		return nil
 	}
 	t := ev.Time
-	if g, ok := rs.nt.getB(e.stateKeyBytes(r, ev)); ok {
-		if last, seen := g.terms.getB(tb); seen && t.Sub(last) <= time.Duration(r.History) && t.Sub(last) <= 24*time.Hour {
+	kb, kh := e.stateKeyBytes(rs, ev)
+	if g, ok := rs.nt.getH(kh, kb); ok {
+		th := keyHash(tb)
+		if last, seen := g.terms.getH(th, tb); seen && t.Sub(last) <= time.Duration(r.History) && t.Sub(last) <= 24*time.Hour {
 			if t.Before(g.first) {
 				g.first = t
 			}
 			if t.After(last) {
-				g.terms.setB(tb, t)
+				g.terms.setH(th, tb, t)
 			}
 			return nil
 		}
@@ -671,6 +723,7 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 	t := ev.Time
 	var (
 		kb      []byte
+		kh      uint64
 		g       *seqGroup
 		have    bool
 		fetched bool
@@ -683,8 +736,8 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		// Only events that match a step touch the state.
 		if !fetched {
 			fetched = true
-			kb = e.stateKeyBytes(r, ev)
-			g, have = rs.seq.getB(kb)
+			kb, kh = e.stateKeyBytes(rs, ev)
+			g, have = rs.seq.getH(kh, kb)
 		}
 		if g == nil {
 			if !steps[i].Absent && i > 0 && !(i == 1 && steps[0].Absent) {
@@ -754,9 +807,9 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		}
 		switch {
 		case empty && have:
-			rs.seq.del(string(kb))
+			rs.seq.delH(kh, kb)
 		case !empty && !have:
-			rs.seq.put(string(kb), g)
+			rs.seq.putH(kh, string(kb), g)
 		}
 	}
 	return f

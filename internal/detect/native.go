@@ -3,9 +3,11 @@ package detect
 import (
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
@@ -61,6 +63,10 @@ type nstr struct {
 	// app appends the value to dst (set for concatenations, to avoid
 	// allocating); nil = use get.
 	app func(ec *evalCtx, dst []byte) []byte
+	// fields are the plain string fields the value may be, unchanged
+	// (same memory): a field itself, either branch of a ternary, the
+	// target of a replace().
+	fields []*fieldDef
 }
 
 func (n *nstr) appendTo(ec *evalCtx, dst []byte) []byte {
@@ -88,21 +94,21 @@ func buildNative(e ast.Expr, lists map[string][]string) *nbool {
 }
 
 type nativeBuilder struct {
-	lists   map[string][]string
-	iterVar string // bound by a leafStrings(event.args) comprehension being built
+	lists map[string][]string
+	vars  []string // loop variables of the comprehensions being built, outermost first
 }
 
-// leafNode decides `leafStrings(event.args).exists(s, p)` (and `.all`) by
-// evaluating p natively on each leaf: exists is true if p is true for one
-// leaf, false if false for all; unknown otherwise.
-func (b *nativeBuilder) leafNode(c ast.ComprehensionExpr, init bool) *nbool {
-	r := c.IterRange()
-	if b.iterVar != "" || c.HasIterVar2() || r.Kind() != ast.CallKind || r.AsCall().FunctionName() != "leafStrings" || len(r.AsCall().Args()) != 1 {
-		return nil
-	}
-	a := r.AsCall().Args()[0]
-	if a.Kind() != ast.SelectKind || a.AsSelect().IsTestOnly() || a.AsSelect().Operand().Kind() != ast.IdentKind ||
-		a.AsSelect().Operand().AsIdent() != "event" || a.AsSelect().FieldName() != "args" {
+// maxLoopDepth bounds the nesting of comprehensions decided natively.
+const maxLoopDepth = 4
+
+// loopNode decides `R.exists(x, p)` and `R.all(x, p)` (the macros'
+// comprehension shape) by evaluating p natively on each element of R, for
+// ranges with string elements (rangeNode): exists is true if p is true for
+// one element, false if false for all; unknown otherwise (also when the
+// range cannot be computed natively for this event). Nested loops see the
+// outer variables (ec.iters by depth).
+func (b *nativeBuilder) loopNode(c ast.ComprehensionExpr, init bool) *nbool {
+	if c.HasIterVar2() || len(b.vars) >= maxLoopDepth {
 		return nil
 	}
 	step := c.LoopStep()
@@ -114,9 +120,14 @@ func (b *nativeBuilder) leafNode(c ast.ComprehensionExpr, init bool) *nbool {
 	if acc.Kind() != ast.IdentKind || acc.AsIdent() != c.AccuVar() || !(op == "_||_" && !init || op == "_&&_" && init) {
 		return nil
 	}
-	b.iterVar = c.IterVar()
+	depth := len(b.vars)
+	rng, rcost := b.rangeNode(c.IterRange(), depth)
+	if rng == nil {
+		return nil
+	}
+	b.vars = append(b.vars, c.IterVar())
 	p := b.boolNode(step.AsCall().Args()[1])
-	b.iterVar = ""
+	b.vars = b.vars[:depth]
 	if p == unknownNode {
 		return nil
 	}
@@ -125,9 +136,13 @@ func (b *nativeBuilder) leafNode(c ast.ComprehensionExpr, init bool) *nbool {
 		stop = triFalse
 	}
 	return &nbool{eval: func(ec *evalCtx) tri {
+		items, ok := rng(ec)
+		if !ok {
+			return triUnknown
+		}
 		u := false
-		for _, s := range ec.argLeaves() {
-			ec.iter = s
+		for _, s := range items {
+			ec.iters[depth] = s
 			switch p.eval(ec) {
 			case stop:
 				return stop
@@ -139,7 +154,92 @@ func (b *nativeBuilder) leafNode(c ast.ComprehensionExpr, init bool) *nbool {
 			return triUnknown
 		}
 		return -stop
-	}, cost: 50 + 20*p.cost}
+	}, cost: rcost + 20*p.cost}
+}
+
+// rangeNode returns the elements of a comprehension range with string
+// elements, as CEL would see them (order aside: the loops decided
+// natively do not depend on it), or ok=false when this event's range is
+// not decidable natively; nil when the range expression is not supported.
+// Supported: leafStrings(event.args), leafStrings(event.args[x]) and
+// event.args (its keys, when it is an object) with x a loop variable,
+// urls(s), injectionMarkers(s), named lists and list literals.
+func (b *nativeBuilder) rangeNode(e ast.Expr, depth int) (func(ec *evalCtx) ([]string, bool), int) {
+	if vals, ok := b.strList(e); ok {
+		return func(*evalCtx) ([]string, bool) { return vals, true }, 1 + len(vals)
+	}
+	if isEventArgs(e) { // the keys of event.args
+		return func(ec *evalCtx) ([]string, bool) {
+			m, ok := ec.argsVal().Value().(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			buf := ec.loopBuf[depth][:0]
+			for k := range m {
+				buf = append(buf, k)
+			}
+			ec.loopBuf[depth] = buf
+			return buf, true
+		}, 60
+	}
+	if e.Kind() != ast.CallKind || e.AsCall().IsMemberFunction() || len(e.AsCall().Args()) != 1 {
+		return nil, 0
+	}
+	arg := e.AsCall().Args()[0]
+	switch e.AsCall().FunctionName() {
+	case "leafStrings":
+		if isEventArgs(arg) {
+			return func(ec *evalCtx) ([]string, bool) { return ec.argLeaves(), true }, 50
+		}
+		// leafStrings(event.args[x]), x a loop variable.
+		if arg.Kind() != ast.CallKind || arg.AsCall().FunctionName() != "_[_]" || len(arg.AsCall().Args()) != 2 || !isEventArgs(arg.AsCall().Args()[0]) {
+			return nil, 0
+		}
+		k := b.strNode(arg.AsCall().Args()[1])
+		if k == nil {
+			return nil, 0
+		}
+		return func(ec *evalCtx) ([]string, bool) {
+			m, ok := ec.argsVal().Value().(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			v, ok := m[k.get(ec)]
+			if !ok {
+				return nil, false // CEL: no such key (an error)
+			}
+			ec.loopBuf[depth] = leafStringsOf(v, ec.loopBuf[depth][:0])
+			return ec.loopBuf[depth], true
+		}, 60
+	case "urls":
+		a := b.strNode(arg)
+		if a == nil {
+			return nil, 0
+		}
+		return func(ec *evalCtx) ([]string, bool) {
+			s := a.get(ec)
+			if !strings.Contains(s, "://") && !strings.Contains(s, `:\/\/`) {
+				return nil, true // no URL (the common case: no regexp)
+			}
+			return secfn.URLs(s), true
+		}, a.cost + 5
+	case "injectionMarkers":
+		a := b.strNode(arg)
+		if a == nil {
+			return nil, 0
+		}
+		return func(ec *evalCtx) ([]string, bool) { return secfn.InjectionMarkers(a.get(ec)), true }, 20 * a.cost
+	}
+	return nil, 0
+}
+
+// isEventArgs reports whether e is `event.args`.
+func isEventArgs(e ast.Expr) bool {
+	if e.Kind() != ast.SelectKind {
+		return false
+	}
+	sel := e.AsSelect()
+	return !sel.IsTestOnly() && sel.Operand().Kind() == ast.IdentKind && sel.Operand().AsIdent() == "event" && sel.FieldName() == "args"
 }
 
 func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
@@ -215,8 +315,9 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		}
 		if l.app != nil { // concatenation: build it in a scratch buffer
 			return &nbool{eval: func(ec *evalCtx) tri {
-				ec.scratch = l.app(ec, ec.scratch[:0])
-				_, in := set[string(ec.scratch)]
+				buf := l.app(ec, ec.takeScratch())
+				_, in := set[string(buf)]
+				ec.scratch = buf
 				return triOf(in)
 			}, cost: l.cost + 2, total: true}
 		}
@@ -256,6 +357,29 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		// results are cached per condition.
 		var mu sync.Mutex
 		cache := map[string]bool{}
+		if t.app != nil {
+			// A concatenation: matched in a scratch buffer, not allocated.
+			return &nbool{eval: func(ec *evalCtx) tri {
+				buf := t.app(ec, ec.takeScratch())
+				defer func() { ec.scratch = buf }()
+				if len(buf) > 128 {
+					return triOf(re.Match(buf))
+				}
+				mu.Lock()
+				m, ok := cache[string(buf)]
+				mu.Unlock()
+				if !ok {
+					m = re.Match(buf)
+					mu.Lock()
+					if len(cache) >= 4096 {
+						clear(cache)
+					}
+					cache[string(buf)] = m
+					mu.Unlock()
+				}
+				return triOf(m)
+			}, cost: 20*t.cost + 20, total: true}
+		}
 		return &nbool{eval: func(ec *evalCtx) tri {
 			s := t.get(ec)
 			if len(s) > 128 {
@@ -291,14 +415,34 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 	f := memoFns[fi]
 	cost := 10 + int(float64(10*a.cost)*stringFuncs[fi].factor)
 	if a.field >= 0 {
-		slot := fi*len(eventFields) + a.field
+		slot, field := fi*len(eventFields)+a.field, a.field
 		return &nbool{eval: func(ec *evalCtx) tri {
 			if r := ec.memo[slot]; r != 0 {
 				return r
 			}
-			r := triOf(f(a.get(ec)) == types.True)
+			r := triOf(ec.fieldFunc(fi, field, a.get(ec)))
 			ec.memo[slot] = r
 			return r
+		}, cost: cost, total: true}
+	}
+	if len(a.fields) > 0 {
+		// A derived string (ternary, replace) that is usually one of the
+		// event's fields unchanged: then it shares that field's memo.
+		fields := a.fields
+		return &nbool{eval: func(ec *evalCtx) tri {
+			s := a.get(ec)
+			for _, fd := range fields {
+				if sameString(s, fd.str(ec.ev)) {
+					slot := fi*len(eventFields) + fd.idx
+					if r := ec.memo[slot]; r != 0 {
+						return r
+					}
+					r := triOf(ec.fieldFunc(fi, fd.idx, s))
+					ec.memo[slot] = r
+					return r
+				}
+			}
+			return triOf(f(s) == types.True)
 		}, cost: cost, total: true}
 	}
 	return &nbool{eval: func(ec *evalCtx) tri { return triOf(f(a.get(ec)) == types.True) }, cost: cost, total: true}
@@ -355,8 +499,7 @@ func logic(kids []*nbool, and bool) *nbool {
 	}, cost: cost, total: total}
 }
 
-// compNode decides comprehensions over urls(...) when the text has no URL:
-// the loop does not run and the result is the accumulator's initial value.
+// compNode decides the exists/all comprehensions loopNode supports.
 func (b *nativeBuilder) compNode(c ast.ComprehensionExpr) *nbool {
 	init := c.AccuInit()
 	if init.Kind() != ast.LiteralKind || c.Result().Kind() != ast.IdentKind || c.Result().AsIdent() != c.AccuVar() {
@@ -366,31 +509,26 @@ func (b *nativeBuilder) compNode(c ast.ComprehensionExpr) *nbool {
 	if !ok {
 		return unknownNode
 	}
-	r := c.IterRange()
-	if n := b.leafNode(c, bool(v)); n != nil {
+	if n := b.loopNode(c, bool(v)); n != nil {
 		return n
 	}
-	if r.Kind() != ast.CallKind || r.AsCall().FunctionName() != "urls" || r.AsCall().IsMemberFunction() || len(r.AsCall().Args()) != 1 {
-		return unknownNode
-	}
-	a := b.strNode(r.AsCall().Args()[0])
-	if a == nil {
-		return unknownNode
-	}
-	res := triOf(bool(v))
-	return &nbool{eval: func(ec *evalCtx) tri {
-		s := a.get(ec)
-		if !strings.Contains(s, "://") && !strings.Contains(s, `:\/\/`) {
-			return res
-		}
-		if len(secfn.URLs(s)) == 0 {
-			return res
-		}
-		return triUnknown
-	}, cost: a.cost + 5}
+	return unknownNode
 }
 
 func (b *nativeBuilder) strSet(e ast.Expr) (map[string]struct{}, bool) {
+	vals, ok := b.strList(e)
+	if !ok {
+		return nil, false
+	}
+	set := make(map[string]struct{}, len(vals))
+	for _, v := range vals {
+		set[v] = struct{}{}
+	}
+	return set, true
+}
+
+// strList returns the values of a named list or a list literal of strings.
+func (b *nativeBuilder) strList(e ast.Expr) ([]string, bool) {
 	var vals []string
 	switch e.Kind() {
 	case ast.SelectKind:
@@ -414,11 +552,7 @@ func (b *nativeBuilder) strSet(e ast.Expr) (map[string]struct{}, bool) {
 	default:
 		return nil, false
 	}
-	set := make(map[string]struct{}, len(vals))
-	for _, v := range vals {
-		set[v] = struct{}{}
-	}
-	return set, true
+	return vals, true
 }
 
 func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
@@ -431,10 +565,12 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		v := string(s)
 		return &nstr{get: func(*evalCtx) string { return v }, field: -1}
 	case ast.IdentKind:
-		if b.iterVar == "" || e.AsIdent() != b.iterVar {
-			return nil
+		for i := len(b.vars) - 1; i >= 0; i-- { // innermost first
+			if b.vars[i] == e.AsIdent() {
+				return &nstr{get: func(ec *evalCtx) string { return ec.iters[i] }, cost: 1, field: -1}
+			}
 		}
-		return &nstr{get: func(ec *evalCtx) string { return ec.iter }, cost: 1, field: -1}
+		return nil
 	case ast.SelectKind:
 		sel := e.AsSelect()
 		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "event" {
@@ -453,7 +589,7 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		case "arguments", "result", "tool_description", "tool_input_schema":
 			cost = 50 // often KiBs: scanning them dominates
 		}
-		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: cost, field: fd.idx}
+		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: cost, field: fd.idx, fields: []*fieldDef{fd}}
 	case ast.CallKind:
 	default:
 		return nil
@@ -479,7 +615,8 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		if t == nil || o == nil || n == nil {
 			return nil
 		}
-		return &nstr{get: func(ec *evalCtx) string { return strings.ReplaceAll(t.get(ec), o.get(ec), n.get(ec)) }, cost: t.cost + 5, field: -1}
+		// strings.ReplaceAll returns its input itself when old does not occur.
+		return &nstr{get: func(ec *evalCtx) string { return strings.ReplaceAll(t.get(ec), o.get(ec), n.get(ec)) }, cost: t.cost + 5, field: -1, fields: t.fields}
 	case "_?_:_":
 		if len(args) != 3 {
 			return nil
@@ -494,9 +631,19 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 				return x.get(ec)
 			}
 			return y.get(ec)
-		}, cost: c.cost + x.cost + y.cost, field: -1}
+		}, cost: c.cost + x.cost + y.cost, field: -1, fields: unionFields(x.fields, y.fields)}
 	}
 	return nil
+}
+
+func unionFields(a, b []*fieldDef) []*fieldDef {
+	out := append([]*fieldDef(nil), a...)
+	for _, f := range b {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (b *nativeBuilder) intNode(e ast.Expr) *nint {
@@ -533,30 +680,11 @@ func funcIndex(name string) int {
 // stringGetter returns a direct accessor for a string (or named string)
 // field of event.Event by its ch tag; nil if there is none.
 func stringGetter(name string) func(*event.Event) string {
-	switch name { // the hot ones without reflection
-	case "method":
-		return func(e *event.Event) string { return e.Method }
-	case "tool_name":
-		return func(e *event.Event) string { return e.ToolName }
-	case "server_name":
-		return func(e *event.Event) string { return e.ServerName }
-	case "arguments":
-		return func(e *event.Event) string { return e.Arguments }
-	case "result":
-		return func(e *event.Event) string { return e.Result }
-	case "kind":
-		return func(e *event.Event) string { return string(e.Kind) }
-	case "agent_id":
-		return func(e *event.Event) string { return e.AgentID }
-	case "outcome":
-		return func(e *event.Event) string { return string(e.Outcome) }
-	}
-	f, ok := fieldByTag(name)
-	if !ok || f.Type.Kind() != reflect.String {
+	fd, ok := eventFields[name]
+	if !ok || fd.typ != types.StringType {
 		return nil
 	}
-	idx := f.Index
-	return func(e *event.Event) string { return reflect.ValueOf(e).Elem().FieldByIndex(idx).String() }
+	return fd.str
 }
 
 // intGetter returns an accessor for an integer field by its ch tag; nil if none.
@@ -565,12 +693,29 @@ func intGetter(name string) func(*event.Event) int64 {
 	if !ok {
 		return nil
 	}
-	idx := f.Index
-	switch k := f.Type.Kind(); {
-	case k >= reflect.Int && k <= reflect.Int64:
-		return func(e *event.Event) int64 { return reflect.ValueOf(e).Elem().FieldByIndex(idx).Int() }
-	case k >= reflect.Uint && k <= reflect.Uint64:
-		return func(e *event.Event) int64 { return int64(reflect.ValueOf(e).Elem().FieldByIndex(idx).Uint()) }
+	off := f.Offset
+	p := func(e *event.Event) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(e), off) }
+	switch f.Type.Kind() {
+	case reflect.Int:
+		return func(e *event.Event) int64 { return int64(*(*int)(p(e))) }
+	case reflect.Int64:
+		return func(e *event.Event) int64 { return *(*int64)(p(e)) }
+	case reflect.Int32:
+		return func(e *event.Event) int64 { return int64(*(*int32)(p(e))) }
+	case reflect.Int16:
+		return func(e *event.Event) int64 { return int64(*(*int16)(p(e))) }
+	case reflect.Int8:
+		return func(e *event.Event) int64 { return int64(*(*int8)(p(e))) }
+	case reflect.Uint:
+		return func(e *event.Event) int64 { return int64(*(*uint)(p(e))) }
+	case reflect.Uint64:
+		return func(e *event.Event) int64 { return int64(*(*uint64)(p(e))) }
+	case reflect.Uint32:
+		return func(e *event.Event) int64 { return int64(*(*uint32)(p(e))) }
+	case reflect.Uint16:
+		return func(e *event.Event) int64 { return int64(*(*uint16)(p(e))) }
+	case reflect.Uint8:
+		return func(e *event.Event) int64 { return int64(*(*uint8)(p(e))) }
 	}
 	return nil
 }

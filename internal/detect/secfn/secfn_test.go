@@ -2,6 +2,7 @@ package secfn
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -399,5 +400,33 @@ func TestHasSecretPattern(t *testing.T) {
 		if got := HasSecretPattern(in); got != want {
 			t.Errorf("HasSecretPattern(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// TestIsEgressToolMatchesSplit checks the allocation-free IsEgressTool
+// against its definition (splitIdent, lower-case, word lookup), including
+// non-ASCII and long words, and that it does not allocate.
+func TestIsEgressToolMatchesSplit(t *testing.T) {
+	ref := func(name string) bool {
+		for _, w := range splitIdent(name) {
+			if egressWords[w] {
+				return true
+			}
+		}
+		return false
+	}
+	names := []string{"", "fetch", "FETCH", "http_request", "sendEmail", "Send-Email", "slack.post_message", "uploadFile",
+		"read_file", "git_status", "ÜPLOAD_file", "upload\u0130", "x:post", "a//b", "__", "webhookPOST", "fetchURL",
+		strings.Repeat("upload", 20), "post" + strings.Repeat("x", 70), "s3Upload", "gmail.send", "curlFetch"}
+	for w := range egressWords {
+		names = append(names, w, strings.ToUpper(w), "do_"+w, "x"+strings.ToUpper(w[:1])+w[1:])
+	}
+	for _, n := range names {
+		if got, want := IsEgressTool(n), ref(n); got != want {
+			t.Errorf("IsEgressTool(%q) = %v, splitIdent gives %v", n, got, want)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { IsEgressTool("slack_postMessage_to_channel") }); a != 0 {
+		t.Errorf("IsEgressTool allocates %v times", a)
 	}
 }

@@ -284,12 +284,51 @@ var egressWords = map[string]bool{
 // (fetch, http_request, send_email, slack_post_message, upload_file, ...).
 // The name is split on _ - . / space and camelCase boundaries.
 func IsEgressTool(name string) bool {
-	for _, w := range splitIdent(name) {
-		if egressWords[w] {
-			return true
+	// The words of splitIdent, lower-cased in a stack buffer (ASCII) so
+	// that the map lookups do not allocate; it runs on every tool call.
+	var buf [64]byte
+	found := false
+	eachIdentWord(name, func(w string) bool {
+		if len(w) <= len(buf) && isASCII(w) {
+			b := buf[:len(w)]
+			for i := 0; i < len(w); i++ {
+				c := w[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b[i] = c
+			}
+			found = egressWords[string(b)]
+		} else {
+			found = egressWords[strings.ToLower(w)]
+		}
+		return !found
+	})
+	return found
+}
+
+// eachIdentWord calls f with the words of splitIdent (not lower-cased),
+// in order, while f returns true.
+func eachIdentWord(s string, f func(string) bool) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == '/' || c == ' ' || c == ':':
+			if i > start && !f(s[start:i]) {
+				return
+			}
+			start = i + 1
+		case c >= 'A' && c <= 'Z' && i > start && s[i-1] >= 'a' && s[i-1] <= 'z':
+			if !f(s[start:i]) {
+				return
+			}
+			start = i
 		}
 	}
-	return false
+	if len(s) > start {
+		f(s[start:])
+	}
 }
 
 func splitIdent(s string) []string {

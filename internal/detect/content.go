@@ -1,0 +1,95 @@
+package detect
+
+import (
+	"hash/maphash"
+	"strings"
+	"unsafe"
+
+	"cel.dev/cel-go/common/types"
+)
+
+// Results of the boolean security functions by input content, shared by
+// every rule and kept across events (tool definitions and many tool calls
+// repeat). The native pre-evaluation resolves a field's entry once per
+// event — one hash and one comparison of its text — and then every
+// function on that field of that event is a bit test: the entry holds one
+// known/result bit pair per function. Each evaluator (worker) has its own
+// cache, so there is no locking. Direct-mapped: a new text replaces the
+// entry of its slot.
+const (
+	contentEntries = 2048 // per worker, a power of two
+)
+
+type contentEntry struct {
+	h     uint64
+	s     string // a private copy: event strings may alias large decode buffers
+	known uint32 // bit i: stringFuncs[i] computed for s
+	val   uint32 // bit i: its result
+}
+
+type contentCache struct {
+	seed maphash.Seed
+	tab  []contentEntry
+}
+
+func newContentCache() *contentCache {
+	return &contentCache{seed: maphash.MakeSeed(), tab: make([]contentEntry, contentEntries)}
+}
+
+// entry returns the entry for s, replacing its slot's entry when it holds another text.
+func (c *contentCache) entry(s string) *contentEntry {
+	h := maphash.String(c.seed, s)
+	e := &c.tab[h&(contentEntries-1)]
+	if e.h == h && e.s == s {
+		return e
+	}
+	*e = contentEntry{h: h, s: strings.Clone(s)}
+	return e
+}
+
+func init() {
+	if len(stringFuncs) > 32 {
+		panic("detect: contentEntry has 32 function bits")
+	}
+}
+
+// fieldFunc is boolean security function fi applied to s, the value of
+// event field field (s may be a different string with the same content
+// only when the caller checked that). Results are memoised per event in
+// ec.memo by the caller; this adds the cross-event content cache for
+// inputs of memoMinBytes..memoMaxBytes. The expensive functions resolve the
+// field's entry; the cheap ones use it only when already resolved.
+func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
+	fn := stringFuncs[fi].fn
+	if ec.cc == nil || len(s) < memoMinBytes || len(s) > memoMaxBytes {
+		return fn(s) == types.True
+	}
+	e := ec.ent[field]
+	if e == nil || unsafe.StringData(e.s) != unsafe.StringData(ec.entS[field]) {
+		// Not resolved for this event, or the slot was since taken by
+		// another field's text.
+		if stringFuncs[fi].factor < 0.5 {
+			return fn(s) == types.True
+		}
+		e = ec.cc.entry(s)
+		ec.ent[field], ec.entS[field] = e, e.s
+		ec.entUsed = true
+	}
+	bit := uint32(1) << fi
+	if e.known&bit != 0 {
+		return e.val&bit != 0
+	}
+	r := fn(s) == types.True
+	e.known |= bit
+	if r {
+		e.val |= bit
+	}
+	return r
+}
+
+// sameString reports whether a and b are the same string value in memory
+// (same bytes at the same address), e.g. a ternary or a replace() that
+// returned its input unchanged.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}

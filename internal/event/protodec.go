@@ -4,8 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -92,8 +94,10 @@ func UnmarshalAppend(dst []Event, b []byte) ([]Event, error) {
 // (the analyzer) decodes with one Decoder: a batch then holds one copy of
 // each tenant, server, tool, method... name, which keeps those columns
 // cache-friendly to encode (ClickHouse LowCardinality hashes every row's
-// string) and retains no value through them. The events are equal to
-// UnmarshalAppend's. Not safe for concurrent use.
+// string). The other strings of an event are copied out of the value into
+// one allocation per event (the value itself, mostly attribute names, is
+// not copied), so the events never alias b either. The events are equal
+// to UnmarshalAppend's. Not safe for concurrent use.
 type Decoder struct {
 	in Interner
 }
@@ -178,8 +182,80 @@ func (in *Interner) Event(e *Event) {
 	in.strs(e.AttrKeys)
 }
 
+// The offsets in Event of its string fields and of its []string fields
+// (whatever their declared type), for own.
+var eventStrOffs, eventStrsOffs = func() (strs, slices []uintptr) {
+	t := reflect.TypeOf(Event{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch {
+		case f.Type.Kind() == reflect.String:
+			strs = append(strs, f.Offset)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+			slices = append(slices, f.Offset)
+		}
+	}
+	return strs, slices
+}()
+
+// own copies the strings of e that point into b into one allocation of
+// their own, so that e keeps nothing of b.
+func own(e *Event, b []byte) {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	hi := lo + uintptr(len(b))
+	inB := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return len(s) > 0 && p >= lo && p < hi
+	}
+	base := unsafe.Pointer(e)
+	n := 0
+	for _, off := range eventStrOffs {
+		if s := *(*string)(unsafe.Add(base, off)); inB(s) {
+			n += len(s)
+		}
+	}
+	for _, off := range eventStrsOffs {
+		for _, s := range *(*[]string)(unsafe.Add(base, off)) {
+			if inB(s) {
+				n += len(s)
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, 0, n)
+	move := func(s string) string {
+		start := len(buf)
+		buf = append(buf, s...)
+		return unsafe.String(&buf[start], len(s)) // buf is never written again
+	}
+	for _, off := range eventStrOffs {
+		if p := (*string)(unsafe.Add(base, off)); inB(*p) {
+			*p = move(*p)
+		}
+	}
+	for _, off := range eventStrsOffs {
+		ss := *(*[]string)(unsafe.Add(base, off))
+		for i, s := range ss {
+			if inB(s) {
+				ss[i] = move(s)
+			}
+		}
+	}
+}
+
 func unmarshalAppend(dst []Event, b []byte, in *Interner) ([]Event, error) {
-	d := decoder{full: b[:len(b):len(b)], str: string(b), in: in}
+	d := decoder{full: b[:len(b):len(b)], in: in}
+	if in == nil || len(b) == 0 {
+		d.str = string(b)
+	} else {
+		// The strings alias b only while decoding: each event's
+		// strings that are not interned are then copied out together
+		// (own), which is smaller than a copy of the whole value (the
+		// value is mostly attribute names).
+		d.str = unsafe.String(&b[0], len(b))
+	}
 	n0 := len(dst)
 	events := dst
 	rest := d.full
@@ -250,7 +326,9 @@ func (d *decoder) resourceLogs(b []byte, events []Event) ([]Event, error) {
 				events[len(events)-1] = Event{}
 				events = events[:len(events)-1]
 			} else if d.in != nil {
-				d.in.Event(&events[len(events)-1])
+				e := &events[len(events)-1]
+				d.in.Event(e)
+				own(e, d.full)
 			}
 		}
 	}

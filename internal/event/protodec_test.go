@@ -203,3 +203,43 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode compares, on one-event values as on the topic, the plain
+// UnmarshalAppend with the analyzer's Decoder (interning and owning).
+//
+//	go test -run '^$' -bench BenchmarkDecode -benchmem ./internal/event/
+func BenchmarkDecode(b *testing.B) {
+	const n = 1000
+	vals := make([][]byte, n)
+	for i := range vals {
+		var e Event
+		fillAll(b, &e, i%5) // five distinct events
+		e.EventID = "e-" + itoa(i)
+		e.Arguments = `{"path":"/tmp/` + itoa(i) + `"}`
+		v, err := Marshal([]Event{e})
+		if err != nil {
+			b.Fatal(err)
+		}
+		vals[i] = v
+	}
+	var dec Decoder
+	for _, c := range []struct {
+		name string
+		fn   func([]Event, []byte) ([]Event, error)
+	}{{"UnmarshalAppend", UnmarshalAppend}, {"Decoder", dec.UnmarshalAppend}} {
+		b.Run(c.name, func(b *testing.B) {
+			dst := make([]Event, 0, n)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if i%n == 0 {
+					clear(dst)
+					dst = dst[:0]
+				}
+				var err error
+				if dst, err = c.fn(dst, vals[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -13,10 +13,18 @@ import (
 // texts tool calls carry.
 type patSet struct {
 	pats []pat
-	// bigram maps the first two bytes of every needle to a slot (0 = none),
-	// so one pass over the input tells which needles can occur at all.
-	bigram map[uint16]uint8
-	table  *[65536]uint8
+	// bigram maps the first two bytes of every needle to a slot (0 = none);
+	// byBigram[slot] lists the needles starting with those bytes, so one
+	// pass over the input finds every needle that occurs (a multi-needle
+	// search) instead of one strings.Contains per needle.
+	bigram   map[uint16]uint8
+	table    *[65536]uint8
+	byBigram [][]needleRef
+}
+
+type needleRef struct {
+	needle string
+	pat    int
 }
 
 type pat struct {
@@ -26,10 +34,16 @@ type pat struct {
 	onLower bool // run re on the lower-cased input (else on the original)
 }
 
+// maxPats bounds a set (match keeps one flag per pattern on the stack).
+const maxPats = 256
+
 // newPatSet compiles each alternative with flags (e.g. "(?i)"). With (?i)
 // the expressions run on the lower-cased input, otherwise on the original.
 func newPatSet(flags string, alts []string) *patSet {
-	ps := &patSet{bigram: map[uint16]uint8{}, table: new([65536]uint8)}
+	if len(alts) > maxPats {
+		panic("secfn: too many patterns in one set")
+	}
+	ps := &patSet{bigram: map[uint16]uint8{}, table: new([65536]uint8), byBigram: make([][]needleRef, 1)}
 	for _, a := range alts {
 		re := regexp.MustCompile(flags + a)
 		p := pat{needles: requiredLiterals(flags + a), re: re, onLower: strings.Contains(flags, "i")}
@@ -42,6 +56,10 @@ func newPatSet(flags string, alts []string) *patSet {
 					slot = uint8(len(ps.bigram) + 1)
 					ps.bigram[bg] = slot
 					ps.table[bg] = slot
+					ps.byBigram = append(ps.byBigram, nil)
+				}
+				if slot != 0 {
+					ps.byBigram[slot] = append(ps.byBigram[slot], needleRef{n, len(ps.pats)})
 				}
 			}
 			p.slots = append(p.slots, slot)
@@ -52,19 +70,53 @@ func newPatSet(flags string, alts []string) *patSet {
 }
 
 // match reports whether any pattern matches; lower is strings.ToLower(orig).
+// A pattern with needles runs only when one of them occurs in lower.
 func (ps *patSet) match(orig, lower string) bool {
-	var seen [256]bool
+	var found [maxPats]bool // a needle of the pattern occurs (needles with a bigram slot)
 	for i := 0; i+1 < len(lower); i++ {
-		seen[ps.table[uint16(lower[i])<<8|uint16(lower[i+1])]] = true
+		s := ps.table[uint16(lower[i])<<8|uint16(lower[i+1])]
+		if s == 0 {
+			continue
+		}
+		for _, nr := range ps.byBigram[s] {
+			if !found[nr.pat] && strings.HasPrefix(lower[i:], nr.needle) {
+				found[nr.pat] = true
+			}
+		}
 	}
+	for i := range ps.pats {
+		p := &ps.pats[i]
+		if len(p.needles) > 0 && !found[i] {
+			hit := false
+			for j, n := range p.needles {
+				if p.slots[j] == 0 && strings.Contains(lower, n) { // no slot: search it
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		in := orig
+		if p.onLower {
+			in = lower
+		}
+		if p.re.MatchString(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchContains is match as first written: one strings.Contains per
+// needle (for the equivalence test).
+func (ps *patSet) matchContains(orig, lower string) bool {
 	for i := range ps.pats {
 		p := &ps.pats[i]
 		if len(p.needles) > 0 {
 			hit := false
-			for j, n := range p.needles {
-				if s := p.slots[j]; s != 0 && !seen[s] {
-					continue
-				}
+			for _, n := range p.needles {
 				if strings.Contains(lower, n) {
 					hit = true
 					break

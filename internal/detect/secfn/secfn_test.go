@@ -1,6 +1,7 @@
 package secfn
 
 import (
+	"math/rand"
 	"reflect"
 	"strings"
 	"testing"
@@ -428,5 +429,26 @@ func TestIsEgressToolMatchesSplit(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { IsEgressTool("slack_postMessage_to_channel") }); a != 0 {
 		t.Errorf("IsEgressTool allocates %v times", a)
+	}
+}
+
+// TestReplaceJSONWSMatchesRegexp checks the byte loop against the regexp
+// it replaces on random texts over an alphabet rich in backslashes and
+// escape letters (incl. invalid UTF-8), and on edge cases.
+func TestReplaceJSONWSMatchesRegexp(t *testing.T) {
+	cases := []string{"", `\`, `\n`, `\\n`, `\\\n`, `a\nb\tc\rd`, `\x`, `x\`, `\\`, `é\n\xff`, "\\\n", `\n\n`, `\nn`}
+	rng := rand.New(rand.NewSource(1))
+	alpha := []byte{'\\', 'n', 'r', 't', 'a', ' ', '"', 0xff, 0xc3, 0xa9}
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, rng.Intn(24))
+		for j := range b {
+			b[j] = alpha[rng.Intn(len(alpha))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		if got, want := replaceJSONWS(s), jsonWS.ReplaceAllString(s, " "); got != want {
+			t.Fatalf("replaceJSONWS(%q) = %q, regexp gives %q", s, got, want)
+		}
 	}
 }

@@ -1,0 +1,65 @@
+package secfn
+
+import (
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
+)
+
+// TestPatSetMultiNeedleMatchesContains checks the one-pass multi-needle
+// prefilter against one strings.Contains per needle, for every pattern set,
+// on the texts of the evaluation corpus (arguments, results, tool
+// definitions, every attack variant), their lower-cased and path-prepared
+// forms, and random splices of needles into them.
+func TestPatSetMultiNeedleMatchesContains(t *testing.T) {
+	sets := map[string]*patSet{"sensitive": sensitiveSet, "persistence": persistenceSet, "destructive": destructiveSet, "secret": secretSet}
+	var texts []string
+	seen := map[string]bool{}
+	for _, e := range scenario.Eval(1, 3000).Plain() {
+		for _, s := range []string{e.Arguments, e.Result, e.ToolDescription, e.ToolInputSchema, e.ResourceURI, e.ToolName} {
+			if s != "" && !seen[s] {
+				seen[s] = true
+				texts = append(texts, s)
+			}
+		}
+	}
+	var needles []string
+	for _, ps := range sets {
+		for _, p := range ps.pats {
+			needles = append(needles, p.needles...)
+		}
+	}
+	rng := rand.New(rand.NewSource(1))
+	base := len(texts)
+	for i := 0; i < 5000; i++ {
+		s := texts[rng.Intn(base)]
+		k := rng.Intn(len(s) + 1)
+		n := needles[rng.Intn(len(needles))]
+		if rng.Intn(2) == 0 {
+			n = strings.ToUpper(n)
+		}
+		texts = append(texts, s[:k]+n+s[k:], n, n[:len(n)/2])
+	}
+	texts = append(texts, "", "a", "rm -rf /", "DROP TABLE users;", "~/.ssh/id_rsa", "/etc/shadow")
+	matched := map[string]int{}
+	for _, s := range texts {
+		for name, ps := range sets {
+			for _, in := range [][2]string{{s, lower(s)}, {pathPrep(s), pathPrep(s)}} {
+				got, want := ps.match(in[0], in[1]), ps.matchContains(in[0], in[1])
+				if got != want {
+					t.Fatalf("%s.match(%q) = %v, per-needle Contains gives %v", name, in[0], got, want)
+				}
+				if got {
+					matched[name]++
+				}
+			}
+		}
+	}
+	for name := range sets {
+		if matched[name] == 0 {
+			t.Errorf("%s matched nothing: the test does not exercise it", name)
+		}
+	}
+}

@@ -44,11 +44,13 @@ const eventTypeName = "mcpwatch.Event"
 
 // fieldDef is one field of the CEL event type.
 type fieldDef struct {
-	idx  int // slot in evalCtx.vals
-	name string
-	typ  *types.Type
-	get  func(ec *evalCtx) ref.Val
-	str  func(e *event.Event) string // string form for by/fields/templates
+	idx    int // slot in evalCtx.vals
+	name   string
+	off    uintptr // offset in event.Event of a string field (strOff)
+	strOff bool
+	typ    *types.Type
+	get    func(ec *evalCtx) ref.Val
+	str    func(e *event.Event) string // string form for by/fields/templates
 }
 
 var eventFields = buildEventFields()
@@ -85,6 +87,7 @@ func buildEventFields() map[string]*fieldDef {
 			fd.typ = types.StringType
 			fd.get = func(ec *evalCtx) ref.Val { return types.String(str(ec.ev)) }
 			fd.str = str
+			fd.off, fd.strOff = off, true
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
 			fd.typ = types.NewListType(types.StringType)
 			fd.get = func(ec *evalCtx) ref.Val {

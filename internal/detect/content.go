@@ -57,8 +57,8 @@ func init() {
 // event field field (s may be a different string with the same content
 // only when the caller checked that). Results are memoised per event in
 // ec.memo by the caller; this adds the cross-event content cache for
-// inputs of memoMinBytes..memoMaxBytes. The expensive functions resolve the
-// field's entry; the cheap ones use it only when already resolved.
+// inputs of memoMinBytes..memoMaxBytes (resolving the field's entry costs
+// one hash and one comparison of the text, less than any function).
 func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
 	fn := stringFuncs[fi].fn
 	if ec.cc == nil || len(s) < memoMinBytes || len(s) > memoMaxBytes {
@@ -68,9 +68,6 @@ func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
 	if e == nil || unsafe.StringData(e.s) != unsafe.StringData(ec.entS[field]) {
 		// Not resolved for this event, or the slot was since taken by
 		// another field's text.
-		if stringFuncs[fi].factor < 0.5 {
-			return fn(s) == types.True
-		}
 		e = ec.cc.entry(s)
 		ec.ent[field], ec.entS[field] = e, e.s
 		ec.entUsed = true

@@ -513,6 +513,7 @@ type thrGroup struct {
 	ids      []string
 	off      int
 	distinct map[string]time.Time
+	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
 }
 
 // dropOldest forgets the n oldest events of the window.
@@ -559,12 +560,22 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		if g.distinct == nil {
 			g.distinct = map[string]time.Time{}
 		}
-		for v, at := range g.distinct {
-			if !at.After(cutoff) {
-				delete(g.distinct, v)
+		// Sweep only when a value may have left the window.
+		if len(g.distinct) > 0 && !g.distMin.After(cutoff) {
+			var m time.Time
+			for v, at := range g.distinct {
+				if !at.After(cutoff) {
+					delete(g.distinct, v)
+				} else if m.IsZero() || at.Before(m) {
+					m = at
+				}
 			}
+			g.distMin = m
 		}
 		v := eventFields[r.Distinct].str(ev)
+		if len(g.distinct) == 0 || t.Before(g.distMin) {
+			g.distMin = t
+		}
 		g.distinct[v] = t
 	}
 	g.add(t, ev.EventID)

@@ -63,6 +63,13 @@ type nstr struct {
 	// app appends the value to dst (set for concatenations, to avoid
 	// allocating); nil = use get.
 	app func(ec *evalCtx, dst []byte) []byte
+	// lit is the value of a string literal (isLit); fd is the field of a
+	// plain string field read by offset (nil otherwise): leaves of the
+	// common shapes (field == "x", field in set, field.contains("x"))
+	// then run as one closure.
+	lit   string
+	isLit bool
+	fd    *fieldDef
 	// fields are the plain string fields the value may be, unchanged
 	// (same memory): a field itself, either branch of a ternary, the
 	// target of a replace().
@@ -278,6 +285,13 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		}
 		neg := fn == "_!=_"
 		if l, r := b.strNode(args[0]), b.strNode(args[1]); l != nil && r != nil {
+			if l.isLit {
+				l, r = r, l
+			}
+			if l.fd != nil && r.isLit { // field == "literal"
+				off, lit := l.fd.off, r.lit
+				return &nbool{eval: func(ec *evalCtx) tri { return triOf((fieldAt(ec.ev, off) == lit) != neg) }, cost: l.cost, total: true}
+			}
 			return &nbool{eval: func(ec *evalCtx) tri { return triOf((l.get(ec) == r.get(ec)) != neg) }, cost: l.cost + r.cost, total: true}
 		}
 		if l, r := b.intNode(args[0]), b.intNode(args[1]); l != nil && r != nil {
@@ -321,6 +335,10 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 				return triOf(in)
 			}, cost: l.cost + 2, total: true}
 		}
+		if l.fd != nil {
+			off := l.fd.off
+			return &nbool{eval: func(ec *evalCtx) tri { _, in := set[fieldAt(ec.ev, off)]; return triOf(in) }, cost: l.cost + 2, total: true}
+		}
 		return &nbool{eval: func(ec *evalCtx) tri { _, in := set[l.get(ec)]; return triOf(in) }, cost: l.cost + 2, total: true}
 	case "contains", "startsWith", "endsWith":
 		if !call.IsMemberFunction() || len(args) != 1 {
@@ -338,6 +356,15 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 			f = strings.HasPrefix
 		default:
 			f = strings.HasSuffix
+		}
+		if t.fd != nil && a.isLit {
+			off, lit := t.fd.off, a.lit
+			switch fn {
+			case "contains":
+				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.Contains(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}
+			case "startsWith":
+				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.HasPrefix(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}
+			}
 		}
 		return &nbool{eval: func(ec *evalCtx) tri { return triOf(f(t.get(ec), a.get(ec))) }, cost: t.cost + a.cost + 3, total: true}
 	case "matches":
@@ -563,7 +590,7 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 			return nil
 		}
 		v := string(s)
-		return &nstr{get: func(*evalCtx) string { return v }, field: -1}
+		return &nstr{get: func(*evalCtx) string { return v }, field: -1, lit: v, isLit: true}
 	case ast.IdentKind:
 		for i := len(b.vars) - 1; i >= 0; i-- { // innermost first
 			if b.vars[i] == e.AsIdent() {
@@ -589,7 +616,11 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		case "arguments", "result", "tool_description", "tool_input_schema":
 			cost = 50 // often KiBs: scanning them dominates
 		}
-		return &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: cost, field: fd.idx, fields: []*fieldDef{fd}}
+		n := &nstr{get: func(ec *evalCtx) string { return get(ec.ev) }, cost: cost, field: fd.idx, fields: []*fieldDef{fd}}
+		if fd.strOff {
+			n.fd = fd
+		}
+		return n
 	case ast.CallKind:
 	default:
 		return nil
@@ -634,6 +665,11 @@ func (b *nativeBuilder) strNode(e ast.Expr) *nstr {
 		}, cost: c.cost + x.cost + y.cost, field: -1, fields: unionFields(x.fields, y.fields)}
 	}
 	return nil
+}
+
+// fieldAt reads the string field at offset off of ev (fieldDef.off).
+func fieldAt(ev *event.Event, off uintptr) string {
+	return *(*string)(unsafe.Add(unsafe.Pointer(ev), off))
 }
 
 func unionFields(a, b []*fieldDef) []*fieldDef {

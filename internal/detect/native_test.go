@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"fmt"
 	"os"
+	"reflect"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
@@ -137,5 +139,59 @@ func TestNativeConstructs(t *testing.T) {
 	}
 	if decided < len(conds)*len(events)/2 {
 		t.Errorf("native decided only %d of %d", decided, len(conds)*len(events))
+	}
+}
+
+// TestFieldAccessorsMatchReflection checks the offset-based field
+// accessors (strings, named strings, integers of every width) against
+// reflection on corpus events and on an event with every field set.
+func TestFieldAccessorsMatchReflection(t *testing.T) {
+	events := scenario.Eval(1, 500).Plain()
+	full := event.Event{}
+	rv := reflect.ValueOf(&full).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(fmt.Sprintf("v%d-%s", i, rv.Type().Field(i).Name))
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f.SetInt(-int64(i) - 7)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(uint64(i) + 200)
+		}
+	}
+	events = append(events, full)
+	checked := 0
+	for i := range events {
+		ev := &events[i]
+		v := reflect.ValueOf(ev).Elem()
+		for j := 0; j < v.NumField(); j++ {
+			sf := v.Type().Field(j)
+			name := sf.Tag.Get("ch")
+			if name == "" {
+				continue
+			}
+			switch sf.Type.Kind() {
+			case reflect.String:
+				fd := eventFields[name]
+				if got, want := fd.str(ev), v.Field(j).String(); got != want || fieldAt(ev, fd.off) != want || stringGetter(name)(ev) != want {
+					t.Fatalf("%s: accessor %q, reflection %q", name, got, want)
+				}
+				checked++
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+				if got, want := intGetter(name)(ev), v.Field(j).Int(); got != want {
+					t.Fatalf("%s: accessor %d, reflection %d", name, got, want)
+				}
+				checked++
+			case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				if got, want := intGetter(name)(ev), int64(v.Field(j).Uint()); got != want {
+					t.Fatalf("%s: accessor %d, reflection %d", name, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < len(events)*30 {
+		t.Fatalf("checked only %d field values", checked)
 	}
 }

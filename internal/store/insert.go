@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -52,81 +53,119 @@ func nonNil(s []string) []string {
 }
 
 // EventColumnsData is the columnar form of a slice of events, in
-// eventColumns order. Exported for the benchmark's ceiling measurement.
+// eventColumns order, in fresh slices. Exported for the benchmark.
 func EventColumnsData(evs []event.Event, now time.Time) []any {
+	return new(EventColumnBuffers).Fill(evs, now)
+}
+
+// EventColumnBuffers holds the typed column slices of an events insert and
+// keeps them for the next Fill, so a writer of many batches allocates them
+// once (the analyzer's batches are 50k rows × 56 columns). Until the next
+// Fill the slices still reference the last batch's strings. Not safe for
+// concurrent use.
+type EventColumnBuffers struct {
+	eventID, tenant, kind                        []string
+	ts                                           []time.Time
+	tsNs, dur                                    []uint64
+	source, observer                             []string
+	traceID, spanID, parentSpanID                []string
+	serviceName, serviceInstance, hostName       []string
+	method, protocolVersion, transport           []string
+	sessionID, requestID, conversationID         []string
+	sessionKey, agentID, agentName, userID       []string
+	clientName, clientVersion, clientAddr, ua    []string
+	serverName, serverVersion, serverAddr        []string
+	serverPort                                   []uint16
+	toolName, toolCallID, promptName, resURI     []string
+	args, result                                 []string
+	argsSize, resultSize                         []uint32
+	outcome, errorType                           []string
+	statusCode                                   []int32
+	origin, tokenSubject, tokenAudience          []string
+	tokenExpires                                 []time.Time
+	scopes, tags, attrKeys, attrValues           [][]string
+	toolDesc, toolSchema, toolAnnot, toolDefHash []string
+	ingestedAt                                   []time.Time
+}
+
+// sized returns s with length n, reusing its array when it is big enough.
+func sized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Fill writes the columnar form of evs, in eventColumns order, into c's
+// slices and returns them (valid until the next Fill). Empty enum fields
+// get their defaults; a zero ingested_at becomes now.
+func (c *EventColumnBuffers) Fill(evs []event.Event, now time.Time) []any {
 	n := len(evs)
-	str := func() []string { return make([]string, n) }
-	var (
-		eventID, tenant, kind                        = str(), str(), str()
-		ts                                           = make([]time.Time, n)
-		tsNs, dur                                    = make([]uint64, n), make([]uint64, n)
-		source, observer                             = str(), str()
-		traceID, spanID, parentSpanID                = str(), str(), str()
-		serviceName, serviceInstance, hostName       = str(), str(), str()
-		method, protocolVersion, transport           = str(), str(), str()
-		sessionID, requestID, conversationID         = str(), str(), str()
-		sessionKey, agentID, agentName, userID       = str(), str(), str(), str()
-		clientName, clientVersion, clientAddr, ua    = str(), str(), str(), str()
-		serverName, serverVersion, serverAddr        = str(), str(), str()
-		serverPort                                   = make([]uint16, n)
-		toolName, toolCallID, promptName, resURI     = str(), str(), str(), str()
-		args, result                                 = str(), str()
-		argsSize, resultSize                         = make([]uint32, n), make([]uint32, n)
-		outcome, errorType                           = str(), str()
-		statusCode                                   = make([]int32, n)
-		origin, tokenSubject, tokenAudience          = str(), str(), str()
-		tokenExpires                                 = make([]time.Time, n)
-		scopes, tags, attrKeys, attrValues           = make([][]string, n), make([][]string, n), make([][]string, n), make([][]string, n)
-		toolDesc, toolSchema, toolAnnot, toolDefHash = str(), str(), str(), str()
-		ingestedAt                                   = make([]time.Time, n)
-	)
+	for _, p := range []*[]string{
+		&c.eventID, &c.tenant, &c.kind, &c.source, &c.observer,
+		&c.traceID, &c.spanID, &c.parentSpanID, &c.serviceName, &c.serviceInstance, &c.hostName,
+		&c.method, &c.protocolVersion, &c.transport, &c.sessionID, &c.requestID, &c.conversationID,
+		&c.sessionKey, &c.agentID, &c.agentName, &c.userID, &c.clientName, &c.clientVersion, &c.clientAddr, &c.ua,
+		&c.serverName, &c.serverVersion, &c.serverAddr, &c.toolName, &c.toolCallID, &c.promptName, &c.resURI,
+		&c.args, &c.result, &c.outcome, &c.errorType, &c.origin, &c.tokenSubject, &c.tokenAudience,
+		&c.toolDesc, &c.toolSchema, &c.toolAnnot, &c.toolDefHash,
+	} {
+		*p = sized(*p, n)
+	}
+	c.ts, c.tokenExpires, c.ingestedAt = sized(c.ts, n), sized(c.tokenExpires, n), sized(c.ingestedAt, n)
+	c.tsNs, c.dur = sized(c.tsNs, n), sized(c.dur, n)
+	c.serverPort = sized(c.serverPort, n)
+	c.argsSize, c.resultSize = sized(c.argsSize, n), sized(c.resultSize, n)
+	c.statusCode = sized(c.statusCode, n)
+	c.scopes, c.tags, c.attrKeys, c.attrValues = sized(c.scopes, n), sized(c.tags, n), sized(c.attrKeys, n), sized(c.attrValues, n)
 	for i := range evs {
 		e := &evs[i]
-		eventID[i] = e.EventID
-		tenant[i] = e.Tenant
-		kind[i] = orDefault(e.Kind, event.KindMessage)
-		ts[i] = dt(e.Time)
+		c.eventID[i] = e.EventID
+		c.tenant[i] = e.Tenant
+		c.kind[i] = orDefault(e.Kind, event.KindMessage)
+		c.ts[i] = dt(e.Time)
+		c.tsNs[i] = 0
 		if !e.Time.IsZero() {
-			tsNs[i] = uint64(e.Time.UnixNano())
+			c.tsNs[i] = uint64(e.Time.UnixNano())
 		}
-		dur[i] = e.DurationNs
-		source[i] = orDefault(e.Source, event.SourceSpan)
-		observer[i] = orDefault(e.Observer, event.ObserverUnknown)
-		traceID[i], spanID[i], parentSpanID[i] = e.TraceID, e.SpanID, e.ParentSpanID
-		serviceName[i], serviceInstance[i], hostName[i] = e.ServiceName, e.ServiceInstance, e.HostName
-		method[i], protocolVersion[i], transport[i] = e.Method, e.ProtocolVersion, e.Transport
-		sessionID[i], requestID[i], conversationID[i] = e.SessionID, e.RequestID, e.ConversationID
-		sessionKey[i], agentID[i], agentName[i], userID[i] = e.SessionKey, e.AgentID, e.AgentName, e.UserID
-		clientName[i], clientVersion[i], clientAddr[i], ua[i] = e.ClientName, e.ClientVersion, e.ClientAddress, e.UserAgent
-		serverName[i], serverVersion[i], serverAddr[i] = e.ServerName, e.ServerVersion, e.ServerAddress
-		serverPort[i] = e.ServerPort
-		toolName[i], toolCallID[i], promptName[i], resURI[i] = e.ToolName, e.ToolCallID, e.PromptName, e.ResourceURI
-		args[i], result[i] = e.Arguments, e.Result
-		argsSize[i], resultSize[i] = e.ArgumentsSize, e.ResultSize
-		outcome[i] = orDefault(e.Outcome, event.OutcomeOK)
-		errorType[i] = e.ErrorType
-		statusCode[i] = e.StatusCode
-		origin[i], tokenSubject[i], tokenAudience[i] = e.Origin, e.TokenSubject, e.TokenAudience
-		tokenExpires[i] = dt(e.TokenExpires)
-		scopes[i], tags[i], attrKeys[i], attrValues[i] = nonNil(e.Scopes), nonNil(e.Tags), nonNil(e.AttrKeys), nonNil(e.AttrValues)
-		toolDesc[i], toolSchema[i], toolAnnot[i], toolDefHash[i] = e.ToolDescription, e.ToolInputSchema, e.ToolAnnotations, e.ToolDefinitionHash
+		c.dur[i] = e.DurationNs
+		c.source[i] = orDefault(e.Source, event.SourceSpan)
+		c.observer[i] = orDefault(e.Observer, event.ObserverUnknown)
+		c.traceID[i], c.spanID[i], c.parentSpanID[i] = e.TraceID, e.SpanID, e.ParentSpanID
+		c.serviceName[i], c.serviceInstance[i], c.hostName[i] = e.ServiceName, e.ServiceInstance, e.HostName
+		c.method[i], c.protocolVersion[i], c.transport[i] = e.Method, e.ProtocolVersion, e.Transport
+		c.sessionID[i], c.requestID[i], c.conversationID[i] = e.SessionID, e.RequestID, e.ConversationID
+		c.sessionKey[i], c.agentID[i], c.agentName[i], c.userID[i] = e.SessionKey, e.AgentID, e.AgentName, e.UserID
+		c.clientName[i], c.clientVersion[i], c.clientAddr[i], c.ua[i] = e.ClientName, e.ClientVersion, e.ClientAddress, e.UserAgent
+		c.serverName[i], c.serverVersion[i], c.serverAddr[i] = e.ServerName, e.ServerVersion, e.ServerAddress
+		c.serverPort[i] = e.ServerPort
+		c.toolName[i], c.toolCallID[i], c.promptName[i], c.resURI[i] = e.ToolName, e.ToolCallID, e.PromptName, e.ResourceURI
+		c.args[i], c.result[i] = e.Arguments, e.Result
+		c.argsSize[i], c.resultSize[i] = e.ArgumentsSize, e.ResultSize
+		c.outcome[i] = orDefault(e.Outcome, event.OutcomeOK)
+		c.errorType[i] = e.ErrorType
+		c.statusCode[i] = e.StatusCode
+		c.origin[i], c.tokenSubject[i], c.tokenAudience[i] = e.Origin, e.TokenSubject, e.TokenAudience
+		c.tokenExpires[i] = dt(e.TokenExpires)
+		c.scopes[i], c.tags[i], c.attrKeys[i], c.attrValues[i] = nonNil(e.Scopes), nonNil(e.Tags), nonNil(e.AttrKeys), nonNil(e.AttrValues)
+		c.toolDesc[i], c.toolSchema[i], c.toolAnnot[i], c.toolDefHash[i] = e.ToolDescription, e.ToolInputSchema, e.ToolAnnotations, e.ToolDefinitionHash
 		if e.IngestedAt.IsZero() {
-			ingestedAt[i] = now
+			c.ingestedAt[i] = now
 		} else {
-			ingestedAt[i] = dt(e.IngestedAt)
+			c.ingestedAt[i] = dt(e.IngestedAt)
 		}
 	}
 	return []any{
-		eventID, tenant, kind, ts, tsNs, dur, source, observer,
-		traceID, spanID, parentSpanID, serviceName, serviceInstance, hostName,
-		method, protocolVersion, transport, sessionID, requestID, conversationID,
-		sessionKey, agentID, agentName, userID, clientName, clientVersion,
-		clientAddr, ua, serverName, serverVersion, serverAddr,
-		serverPort, toolName, toolCallID, promptName, resURI, args,
-		result, argsSize, resultSize, outcome, errorType, statusCode,
-		origin, tokenSubject, tokenAudience, tokenExpires, scopes,
-		toolDesc, toolSchema, toolAnnot, toolDefHash,
-		tags, attrKeys, attrValues, ingestedAt,
+		c.eventID, c.tenant, c.kind, c.ts, c.tsNs, c.dur, c.source, c.observer,
+		c.traceID, c.spanID, c.parentSpanID, c.serviceName, c.serviceInstance, c.hostName,
+		c.method, c.protocolVersion, c.transport, c.sessionID, c.requestID, c.conversationID,
+		c.sessionKey, c.agentID, c.agentName, c.userID, c.clientName, c.clientVersion,
+		c.clientAddr, c.ua, c.serverName, c.serverVersion, c.serverAddr,
+		c.serverPort, c.toolName, c.toolCallID, c.promptName, c.resURI, c.args,
+		c.result, c.argsSize, c.resultSize, c.outcome, c.errorType, c.statusCode,
+		c.origin, c.tokenSubject, c.tokenAudience, c.tokenExpires, c.scopes,
+		c.toolDesc, c.toolSchema, c.toolAnnot, c.toolDefHash,
+		c.tags, c.attrKeys, c.attrValues, c.ingestedAt,
 	}
 }
 
@@ -157,7 +196,35 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	return s.insertColumns(ctx, "events", eventColumns, EventColumnsData(evs, time.Now().UTC().Truncate(time.Second)))
+	c := s.colBufs.get()
+	defer s.colBufs.put(c)
+	return s.insertColumns(ctx, "events", eventColumns, c.Fill(evs, time.Now().UTC().Truncate(time.Second)))
+}
+
+// colBufPool keeps a couple of EventColumnBuffers for InsertEvents (a
+// sync.Pool would drop them at every GC, which a busy analyzer runs often).
+type colBufPool struct {
+	mu   sync.Mutex
+	free []*EventColumnBuffers
+}
+
+func (p *colBufPool) get() *EventColumnBuffers {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		return c
+	}
+	return new(EventColumnBuffers)
+}
+
+func (p *colBufPool) put(c *EventColumnBuffers) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < 2 {
+		p.free = append(p.free, c)
+	}
 }
 
 var findingColumns = []string{

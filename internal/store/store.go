@@ -27,6 +27,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	toolDefs map[toolDefKey]toolDefSeen // nil until loaded
+
+	colBufs colBufPool // InsertEvents' column slices, reused
 }
 
 // Open connects to ClickHouse and checks the connection with a ping. It

@@ -203,3 +203,42 @@ func needlesOf(re *syntax.Regexp) []string {
 	}
 	return nil
 }
+
+// needleIndex finds which of a set of needles (≥ 2 bytes) occur in a text
+// in one pass: the bigram at each position selects the needles to verify.
+type needleIndex struct {
+	table [65536]uint8 // bigram → slot in by (0 = no needle starts so)
+	by    [][]needleRef
+}
+
+// add registers needle n for group g; false when the 255 slots are used up.
+func (ni *needleIndex) add(n string, g int) bool {
+	bg := uint16(n[0])<<8 | uint16(n[1])
+	slot := ni.table[bg]
+	if slot == 0 {
+		if len(ni.by) > 255 {
+			return false
+		}
+		slot = uint8(len(ni.by))
+		ni.table[bg] = slot
+		ni.by = append(ni.by, nil)
+	}
+	ni.by[slot] = append(ni.by[slot], needleRef{n, g})
+	return true
+}
+
+// find reports, per group, whether one of its needles occurs in s.
+func (ni *needleIndex) find(s string) (found [maxPats]bool) {
+	for i := 0; i+1 < len(s); i++ {
+		slot := ni.table[uint16(s[i])<<8|uint16(s[i+1])]
+		if slot == 0 {
+			continue
+		}
+		for _, nr := range ni.by[slot] {
+			if !found[nr.pat] && strings.HasPrefix(s[i:], nr.needle) {
+				found[nr.pat] = true
+			}
+		}
+	}
+	return found
+}

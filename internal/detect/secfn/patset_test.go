@@ -63,3 +63,39 @@ func TestPatSetMultiNeedleMatchesContains(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkerNeedlesMatchContains checks the one-pass needle search of
+// InjectionMarkers against one strings.Contains per needle.
+func TestMarkerNeedlesMatchContains(t *testing.T) {
+	var texts []string
+	for _, e := range scenario.Eval(1, 3000).Plain() {
+		texts = append(texts, lower(foldWidth(e.Result)), lower(foldWidth(e.ToolDescription)), lower(foldWidth(e.Arguments)))
+	}
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < 3000; i++ {
+		m := markers[rng.Intn(len(markers))]
+		n := m.needles[rng.Intn(len(m.needles))]
+		s := texts[rng.Intn(len(texts))]
+		k := rng.Intn(len(s) + 1)
+		texts = append(texts, s[:k]+n+s[k:], n, n[1:])
+	}
+	hits := 0
+	for _, s := range texts {
+		found := markerNeedles.find(s)
+		for i, m := range markers {
+			want := false
+			for _, n := range m.needles {
+				want = want || strings.Contains(s, n)
+			}
+			if found[i] != want {
+				t.Fatalf("marker %s on %q: one pass %v, Contains %v", m.id, s, found[i], want)
+			}
+			if want {
+				hits++
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no needle found: the test does not exercise the search")
+	}
+}

@@ -259,6 +259,19 @@ var markers = []marker{
 	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`)},
 }
 
+// markerNeedles finds the markers' needles in one pass.
+var markerNeedles = func() *needleIndex {
+	ni := &needleIndex{by: make([][]needleRef, 1)}
+	for i, m := range markers {
+		for _, n := range m.needles {
+			if len(n) < 2 || !ni.add(n, i) {
+				panic("secfn: marker needle without a bigram slot: " + n)
+			}
+		}
+	}
+	return ni
+}()
+
 var htmlComment = regexp.MustCompile(`<!--([\s\S]{0,1000}?)-->`)
 var commentInstr = regexp.MustCompile(`\b(?:ignore|instruction|assistant|ai|model|llm|you must|do not|don't|tool|system|prompt)\b`)
 
@@ -274,15 +287,9 @@ func InjectionMarkers(s string) []string {
 	l := lower(foldWidth(s))
 	f := ""
 	var out []string
-	for _, m := range markers {
-		hit := false
-		for _, n := range m.needles {
-			if strings.Contains(l, n) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
+	found := markerNeedles.find(l)
+	for i, m := range markers {
+		if !found[i] {
 			continue
 		}
 		if f == "" {

@@ -120,8 +120,11 @@ type ProducerConfig struct {
 	// batch is never rejected as MESSAGE_TOO_LARGE.
 	MaxBatchBytes int32 `yaml:"max_batch_bytes"`
 	// Linger waits this long for more records before sending a batch
-	// (while requests are in flight, batches also grow on their own).
-	// Default 10ms: fewer, larger produce requests; measured in
+	// (while a produce request is in flight, batches also grow on their
+	// own: an idempotent producer has one in flight per broker). Default
+	// 1ms: every OTLP request waits for its records' acks, so linger is
+	// added to its latency (p50 at 20k events/s: 5.5 ms with 1ms, 13.9 ms
+	// with 10ms; closed-loop throughput no lower). Measured in
 	// internal/collector BenchmarkEndToEnd and BenchmarkPaced20k.
 	Linger time.Duration `yaml:"linger"`
 	// MaxBufferedRecords bounds records buffered in the client. Default 100000.
@@ -141,7 +144,7 @@ func (p ProducerConfig) WithDefaults() ProducerConfig {
 		p.MaxBatchBytes = 900 << 10
 	}
 	if p.Linger == 0 {
-		p.Linger = 10 * time.Millisecond
+		p.Linger = time.Millisecond
 	}
 	if p.MaxBufferedRecords == 0 {
 		p.MaxBufferedRecords = 100000

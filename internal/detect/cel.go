@@ -159,6 +159,7 @@ type evalCtx struct {
 	loopBuf  [maxLoopDepth][]string // native comprehension ranges by depth
 	leaves   []string               // leafStrings(event.args), native
 	leavesOK bool
+	leafBuf  []string // leaves when not cached
 
 	cc      *contentCache   // cross-event results by content; nil = none
 	ent     []*contentEntry // per field: its entry in cc for this event
@@ -176,13 +177,43 @@ func (ec *evalCtx) takeScratch() []byte {
 }
 
 // argLeaves is leafStrings(event.args) for the native evaluation, once per event.
+// With a content cache the leaves are kept with the arguments' entry
+// (read-only from then on).
 func (ec *evalCtx) argLeaves() []string {
-	if !ec.leavesOK {
-		ec.leavesOK = true
-		ec.leaves = leafStringsOf(ec.argsVal().Value(), ec.leaves[:0])
+	if ec.leavesOK {
+		return ec.leaves
 	}
+	ec.leavesOK = true
+	if e := ec.argsEntry(); e != nil {
+		if !e.leavesOK {
+			e.leaves, e.leavesOK = leafStringsOf(ec.argsVal().Value(), nil), true
+		}
+		ec.leaves = e.leaves
+		return ec.leaves
+	}
+	ec.leafBuf = leafStringsOf(ec.argsVal().Value(), ec.leafBuf[:0])
+	ec.leaves = ec.leafBuf
 	return ec.leaves
 }
+
+// maxCachedArgsBytes bounds the arguments whose decoded form (and leaves)
+// the content cache keeps: decoded JSON is several times its text.
+const maxCachedArgsBytes = 1 << 10
+
+// argsEntry is the content entry of event.arguments when its decoded form
+// may be cached, else nil.
+func (ec *evalCtx) argsEntry() *contentEntry {
+	if len(ec.ev.Arguments) > maxCachedArgsBytes {
+		return nil
+	}
+	return ec.entryFor(argumentsIdx, ec.ev.Arguments)
+}
+
+// argumentsIdx is the field index of event.arguments (set in init:
+// eventFields' closures refer to argsVal).
+var argumentsIdx int
+
+func init() { argumentsIdx = eventFields["arguments"].idx }
 
 func (ec *evalCtx) reset(e *event.Event) {
 	ec.ev, ec.args, ec.argsDone = e, nil, false
@@ -225,12 +256,20 @@ func (ec *evalCtx) argsVal() ref.Val {
 		return ec.args
 	}
 	ec.argsDone = true
+	e := ec.argsEntry()
+	if e != nil && e.args != nil {
+		ec.args = e.args // decoded values are never modified
+		return ec.args
+	}
 	var v any
 	s := ec.ev.Arguments
 	if s == "" || jsonDepth(s) > maxArgsDepth || json.Unmarshal([]byte(s), &v) != nil {
 		v = map[string]any{}
 	}
 	ec.args = types.DefaultTypeAdapter.NativeToValue(v)
+	if e != nil {
+		e.args = ec.args
+	}
 	return ec.args
 }
 

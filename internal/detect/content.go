@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 )
 
 // Results of the boolean security functions by input content, shared by
@@ -25,6 +26,12 @@ type contentEntry struct {
 	s     string // a private copy: event strings may alias large decode buffers
 	known uint32 // bit i: stringFuncs[i] computed for s
 	val   uint32 // bit i: its result
+	// Derived values, computed on first use, read-only afterwards.
+	args     ref.Val  // s decoded as event.args
+	leaves   []string // leafStrings of args
+	leavesOK bool
+	urls     []string // secfn.URLs(s)
+	urlsOK   bool
 }
 
 type contentCache struct {
@@ -61,16 +68,9 @@ func init() {
 // one hash and one comparison of the text, less than any function).
 func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
 	fn := stringFuncs[fi].fn
-	if ec.cc == nil || len(s) < memoMinBytes || len(s) > memoMaxBytes {
+	e := ec.entryFor(field, s)
+	if e == nil {
 		return fn(s) == types.True
-	}
-	e := ec.ent[field]
-	if e == nil || unsafe.StringData(e.s) != unsafe.StringData(ec.entS[field]) {
-		// Not resolved for this event, or the slot was since taken by
-		// another field's text.
-		e = ec.cc.entry(s)
-		ec.ent[field], ec.entS[field] = e, e.s
-		ec.entUsed = true
 	}
 	bit := uint32(1) << fi
 	if e.known&bit != 0 {
@@ -82,6 +82,24 @@ func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
 		e.val |= bit
 	}
 	return r
+}
+
+// entryFor returns the content cache entry of s, the value of event field
+// field, resolving it at most once per event and field; nil when s is not
+// cached (no cache, shorter than memoMinBytes or longer than memoMaxBytes).
+func (ec *evalCtx) entryFor(field int, s string) *contentEntry {
+	if ec.cc == nil || len(s) < memoMinBytes || len(s) > memoMaxBytes {
+		return nil
+	}
+	e := ec.ent[field]
+	if e == nil || unsafe.StringData(e.s) != unsafe.StringData(ec.entS[field]) {
+		// Not resolved for this event, or the slot was since taken by
+		// another field's text.
+		e = ec.cc.entry(s)
+		ec.ent[field], ec.entS[field] = e, e.s
+		ec.entUsed = true
+	}
+	return e
 }
 
 // sameString reports whether a and b are the same string value in memory

@@ -228,6 +228,14 @@ func (b *nativeBuilder) rangeNode(e ast.Expr, depth int) (func(ec *evalCtx) ([]s
 			if !strings.Contains(s, "://") && !strings.Contains(s, `:\/\/`) {
 				return nil, true // no URL (the common case: no regexp)
 			}
+			if a.fd != nil { // a field: its URLs are kept with its content entry
+				if e := ec.entryFor(a.fd.idx, s); e != nil {
+					if !e.urlsOK {
+						e.urls, e.urlsOK = secfn.URLs(s), true
+					}
+					return e.urls, true
+				}
+			}
 			return secfn.URLs(s), true
 		}, a.cost + 5
 	case "injectionMarkers":

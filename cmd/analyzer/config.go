@@ -14,6 +14,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// API (internal/api, docs/api.md); absent = findings are stored but no
 	// incidents are managed and no API is served.
 	Response *api.ResponseConfig `yaml:"response"`
+	// Rollup seals closed minutes of calls_per_minute into plain counts for
+	// fast dashboards (internal/rollup; on by default).
+	Rollup rollup.Config `yaml:"rollup"`
 }
 
 // LogConfig selects the log level (debug, info, warn, error; default info)
@@ -99,6 +103,7 @@ func (c Config) withDefaults() Config {
 	c.Kafka = c.Kafka.WithDefaults()
 	c.ClickHouse = c.ClickHouse.WithDefaults()
 	c.Analyzer = c.Analyzer.WithDefaults()
+	c.Rollup = c.Rollup.WithDefaults()
 	if c.MigrateOnStart == nil {
 		t := true
 		c.MigrateOnStart = &t
@@ -114,7 +119,7 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate()}
+	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate(), c.Rollup.Validate()}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -3,6 +3,7 @@
 //
 //	analyzer [run] [flags]   consume (default; migrates first unless migrate_on_start: false)
 //	analyzer migrate [flags] apply the ClickHouse migrations and exit
+//	analyzer seal [flags]    seal every closed minute of the calls rollup once and exit
 //	analyzer rules ...       rule tooling (rules.go)
 package main
 
@@ -21,6 +22,7 @@ var subcommands = map[string]func(args []string) int{}
 func init() {
 	subcommands["run"] = runMain
 	subcommands["migrate"] = migrateMain
+	subcommands["seal"] = sealMain
 }
 
 func main() {

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
@@ -70,6 +71,9 @@ func loadWithFlags(name string, args []string) (Config, error) {
 	if *noMigrate {
 		f := false
 		c.MigrateOnStart = &f
+	}
+	if name == "seal" && len(c.Kafka.Brokers) == 0 {
+		c.Kafka.Brokers = []string{"unused:9092"} // seal talks to ClickHouse only
 	}
 	c = c.withDefaults()
 	if err := c.Validate(); err != nil {
@@ -128,6 +132,34 @@ func migrate(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
+	return nil
+}
+
+func sealMain(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return exitCode("seal", seal(ctx, args))
+}
+
+// seal runs the rollup sealer until nothing is left to seal, once (the same
+// code `run` runs every rollup.interval): for a backlog after an upgrade,
+// and for the plugin's benchmark.
+func seal(ctx context.Context, args []string) error {
+	c, err := loadWithFlags("seal", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.Log)
+	st, err := store.Open(ctx, c.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := rollup.New(st.Conn(), st.Database(), c.Rollup, log).SealAll(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("sealed closed minutes and hours", "database", st.Database(), "minutes", res.Minutes, "hours", res.Hours, "rows", res.Rows)
 	return nil
 }
 
@@ -205,6 +237,11 @@ func run(ctx context.Context, args []string) error {
 	if engine != nil && c.Detect.RulesDir != "" {
 		wg.Add(1)
 		go func() { defer wg.Done(); engine.Watch(sctx, c.Detect.RulesDir, c.Detect.WatchInterval, nil) }()
+	}
+	if !c.Rollup.Disabled {
+		sealer := rollup.New(st.Conn(), st.Database(), c.Rollup, log)
+		wg.Add(1)
+		go func() { defer wg.Done(); sealer.Run(sctx) }()
 	}
 	if stack != nil {
 		wg.Add(1)

@@ -9,8 +9,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
-// The queries below are correct under replays: calls are counted with
-// uniqExactMerge over the rollup's uniqExact(event_id) states, event lists
+// The queries below are correct under replays: calls are counted from
+// callsSource (sealed exact counts for sealed minutes, uniqExactMerge over
+// the rollup's uniqExact(event_id) states for the others), event lists
 // read `events FINAL`, and the tool inventory takes min/max/argMax over the
 // key. User input only ever travels as bound parameters; the few SQL
 // fragments chosen by a caller (a group-by column, a bucket function) come
@@ -102,8 +103,10 @@ func (s *Store) CallsOverTime(ctx context.Context, q CallsQuery) ([]CallsPoint, 
 	w.in("tool_name", q.ToolNames)
 	w.in("method", q.Methods)
 	w.in("toString(outcome)", q.Outcomes)
-	sql := "SELECT " + bucket + " AS t, " + key + " AS k, uniqExactMerge(calls_state) AS calls FROM " + s.table("calls_per_minute") +
-		" WHERE " + w.String() + " GROUP BY t, k ORDER BY t, k"
+	dims := "minute, agent_id, server_name, tool_name, method, outcome"
+	src, args := s.callsSource(dims, q.Tenant, q.From, q.To, w)
+	sql := "SELECT " + bucket + " AS t, " + key + " AS k, sum(c) AS calls FROM " + src + " GROUP BY t, k ORDER BY t, k"
+	w.args = args
 	rows, err := s.conn.Query(ctx, sql, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query calls: %w", err)
@@ -240,9 +243,14 @@ type GraphEdge struct {
 
 // AgentGraph returns the servers and tools agentID called in [from, to).
 func (s *Store) AgentGraph(ctx context.Context, tenant, agentID string, from, to time.Time) (Graph, error) {
-	rows, err := s.conn.Query(ctx, "SELECT server_name, tool_name, uniqExactMerge(calls_state) AS calls FROM "+s.table("calls_per_minute")+
-		" WHERE tenant = ? AND agent_id = ? AND minute >= ? AND minute < ? GROUP BY server_name, tool_name ORDER BY server_name, tool_name",
-		tenant, agentID, dt(from), dt(to))
+	var w where
+	w.add("tenant = ?", tenant)
+	w.add("agent_id = ?", agentID)
+	w.add("minute >= ?", dt(from))
+	w.add("minute < ?", dt(to))
+	src, args := s.callsSource("server_name, tool_name", tenant, from, to, w)
+	rows, err := s.conn.Query(ctx, "SELECT server_name, tool_name, sum(c) AS calls FROM "+src+
+		" GROUP BY server_name, tool_name ORDER BY server_name, tool_name", args...)
 	if err != nil {
 		return Graph{}, fmt.Errorf("cannot query agent graph: %w", err)
 	}
@@ -325,6 +333,28 @@ func (s *Store) ToolDefinitionHistory(ctx context.Context, tenant, serverName, t
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// callsSource is a FROM source with the columns dims plus c, the number of
+// distinct calls of each row, for the rows of calls_per_minute matching w
+// (which must bound minute to [from, to)). Minutes the analyzer's sealer
+// (internal/rollup) has sealed and that are still clean — no insert into
+// them since the seal — are read as plain counts from calls_sealed (rows of
+// the recorded seal version only); every other minute as uniqExactMerge over
+// calls_per_minute. Each call is counted exactly once either way, replays
+// or not.
+func (s *Store) callsSource(dims, tenant string, from, to time.Time, w where) (string, []any) {
+	state := "(SELECT tenant, minute, maxMerge(sealed) AS s, maxMerge(dirty) AS d FROM " + s.table("calls_seal_state") +
+		" WHERE tenant = ? AND minute >= ? AND minute < ? GROUP BY tenant, minute)"
+	sargs := []any{tenant, dt(from), dt(to)}
+	var args []any
+	sealed := "SELECT " + dims + ", calls AS c FROM " + s.table("calls_sealed") + " WHERE " + w.String() +
+		" AND (tenant, minute, version) IN (SELECT tenant, minute, s FROM " + state + " WHERE s > d)"
+	args = append(append(args, w.args...), sargs...)
+	unsealed := "SELECT " + dims + ", uniqExactMerge(calls_state) AS c FROM " + s.table("calls_per_minute") +
+		" WHERE " + w.String() + " AND (tenant, minute) NOT IN (SELECT tenant, minute FROM " + state + " WHERE s > d) GROUP BY " + dims
+	args = append(append(args, w.args...), sargs...)
+	return "(" + sealed + " UNION ALL " + unsealed + ")", args
 }
 
 // CountDistinctEvents is the number of distinct event ids of a tenant (all

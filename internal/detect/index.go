@@ -181,6 +181,7 @@ func indexValue(e *event.Event, field string) string {
 // read-only after construction; each evaluator has its own marks.
 type condIndex struct {
 	byField  map[string]map[string][]int // field → value → condition numbers
+	fields   []indexedField              // byField as a slice (iterated per event)
 	catchAll []int
 	n        int
 	disabled bool
@@ -202,7 +203,17 @@ func newCondIndex(keys []indexKey, disabled bool) *condIndex {
 			m[v] = append(m[v], c)
 		}
 	}
+	for _, f := range indexFields {
+		if m, ok := ix.byField[f]; ok {
+			ix.fields = append(ix.fields, indexedField{f, m})
+		}
+	}
 	return ix
+}
+
+type indexedField struct {
+	field string
+	conds map[string][]int
 }
 
 // marks records the candidate conditions of the current event.
@@ -224,8 +235,8 @@ func (mk *marks) prepare(ix *condIndex, e *event.Event) {
 	for _, c := range ix.catchAll {
 		mk.mark[c] = mk.gen
 	}
-	for f, m := range ix.byField {
-		for _, c := range m[indexValue(e, f)] {
+	for _, f := range ix.fields {
+		for _, c := range f.conds[indexValue(e, f.field)] {
 			mk.mark[c] = mk.gen
 		}
 	}

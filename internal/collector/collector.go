@@ -326,8 +326,18 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	// Values go into the encoder's arena: a few large allocations per
 	// request instead of one per record.
 	enc := encoders.Get().(*event.ValueEncoder)
-	defer func() { enc.Reset(); encoders.Put(enc) }()
+	acked := false
+	defer func() {
+		if acked {
+			enc.Reuse() // Kafka acked every record: nothing refers to the values
+		} else {
+			enc.Reset() // records may still be buffered: their values stay
+		}
+		encoders.Put(enc)
+	}()
 	enc.ChunkSize = arenaChunk(b.Events)
+	// Kafka holds the encoded keys and values, not the events.
+	defer b.Release()
 	for i := range b.Events {
 		e := &b.Events[i]
 		c.redactor.Apply(e)
@@ -376,6 +386,7 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	if err := c.wait(pctx, start, acks, n); err != nil {
 		return otlpin.Result{}, err
 	}
+	acked = true
 	c.m.accepted.WithLabelValues(signal).Add(float64(n))
 	return res, nil
 }
@@ -390,8 +401,8 @@ func arenaChunk(evs []event.Event) int {
 	return min(max(n, 4<<10), 1<<20)
 }
 
-// encoders keep their scratch buffer between requests; their arenas are
-// per request (Reset), since Kafka holds the values until the acks.
+// encoders keep their scratch buffer and arena chunks between requests;
+// the chunks are reused only after a request's records were all acked.
 var encoders = sync.Pool{New: func() any { return new(event.ValueEncoder) }}
 
 // ackGroup collects the acks of one request's records. remaining starts

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -30,13 +31,21 @@ import (
 // them in step (TestDirectTracesMatchPdata and FuzzDirectTraces compare the
 // two paths on every capture and on fuzzed input).
 func TracesFromProto(body []byte, o MapOptions) (b Batch, spans int, ok bool) {
+	// One copy of the input; every string is a slice of it (the caller's
+	// buffer is reused after the request).
+	return TracesFromProtoString(string(body), o)
+}
+
+// TracesFromProtoString is TracesFromProto for a body the caller already
+// holds as a string (no further copy: the events' strings slice it).
+func TracesFromProtoString(body string, o MapOptions) (b Batch, spans int, ok bool) {
 	p := rawPool.Get().(*rawTraces)
 	defer p.release()
 	if !p.parse(body) {
 		return Batch{}, 0, false
 	}
 	m := newMapper(o)
-	m.b.Events = make([]Event, 0, len(p.spans))
+	m.b.Events = getEvents(len(p.spans))
 	for ri := range p.res {
 		r := &p.res[ri]
 		res := m.rawResource(p.kvs[r.attrs.lo:r.attrs.hi])
@@ -46,6 +55,30 @@ func TracesFromProto(body []byte, o MapOptions) (b Batch, spans int, ok bool) {
 	}
 	m.propagate()
 	return m.b, len(p.spans), true
+}
+
+// eventsPool holds event slices handed back by Batch.Release.
+var eventsPool sync.Pool // *[]Event
+
+func getEvents(n int) []Event {
+	if v, ok := eventsPool.Get().(*[]Event); ok && cap(*v) >= n {
+		return (*v)[:0]
+	}
+	return make([]Event, 0, n)
+}
+
+// Release hands the batch's event slice back for reuse by a later
+// TracesFromProto (cleared, so it pins no strings). Call it only when
+// nothing refers to the events any more; b is empty afterwards.
+func (b *Batch) Release() {
+	evs := b.Events
+	b.Events = nil
+	if c := cap(evs); c == 0 || c > 1<<13 {
+		return
+	}
+	evs = evs[:cap(evs)]
+	clear(evs)
+	eventsPool.Put(&evs)
 }
 
 // span32 is a range of indexes into one of rawTraces' slices.
@@ -203,11 +236,10 @@ func skip(b []byte, pos int, wt int8) (int, bool) {
 	return 0, false
 }
 
-func (p *rawTraces) parse(body []byte) bool {
-	// One copy of the input; every string is a slice of it (the caller's
-	// buffer is reused after the request).
-	p.str = string(body)
-	p.full = body
+func (p *rawTraces) parse(s string) bool {
+	// The parser reads the string's bytes in place (read-only).
+	body := unsafe.Slice(unsafe.StringData(s), len(s))
+	p.str, p.full = s, body
 	for pos := 0; pos < len(body); {
 		num, wt, np, ok := rdTag(body, pos)
 		if !ok {

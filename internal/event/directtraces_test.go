@@ -43,6 +43,11 @@ func diffTraces(t testing.TB, body []byte, o MapOptions) bool {
 		}
 		t.Fatalf("batches differ: direct dropped %d %v, pdata %d %v", direct.Dropped, direct.DropReasons, want.Dropped, want.DropReasons)
 	}
+	// Hand the slice back: later calls map into recycled slices.
+	direct.Release()
+	if direct.Events != nil {
+		t.Fatal("Release left the events")
+	}
 	return true
 }
 

@@ -281,13 +281,57 @@ func appendRequest(b []byte, events []Event) ([]byte, error) {
 type ValueEncoder struct {
 	scratch []byte
 	arena   []byte
+	// chunks are the arena chunks in use (chunks[used-1] is arena's);
+	// those past used are free for reuse after Reuse.
+	chunks [][]byte
+	used   int
 	// ChunkSize is the arena's allocation unit (default 256 KiB).
 	ChunkSize int
 }
 
-// Reset drops the encoder's reference to its current arena chunk (values
-// already returned stay valid), e.g. before the encoder is pooled.
-func (enc *ValueEncoder) Reset() { enc.arena = nil }
+// Reset forgets the arena (values already returned stay valid: they are
+// never overwritten), e.g. before the encoder is pooled while the values
+// may still be referenced.
+func (enc *ValueEncoder) Reset() { enc.arena, enc.chunks, enc.used = nil, nil, 0 }
+
+// Reuse makes the arena's chunks available to later Encode calls, which
+// overwrite the values returned so far: call it only when none of them is
+// referenced any more (e.g. Kafka acknowledged every record).
+func (enc *ValueEncoder) Reuse() {
+	enc.used, enc.arena = 0, nil
+	kept := 0
+	for i, c := range enc.chunks {
+		if kept += cap(c); kept > maxKeptArena {
+			clear(enc.chunks[i:])
+			enc.chunks = enc.chunks[:i]
+			break
+		}
+	}
+}
+
+// maxKeptArena bounds the arena bytes an encoder keeps for reuse.
+const maxKeptArena = 4 << 20
+
+// chunk makes room for n more bytes in the arena.
+func (enc *ValueEncoder) chunk(n int) {
+	size := enc.ChunkSize
+	if size <= 0 {
+		size = 256 << 10
+	}
+	for enc.used < len(enc.chunks) {
+		c := enc.chunks[enc.used]
+		enc.used++
+		if cap(c) >= n {
+			enc.arena = c[:0]
+			return
+		}
+	}
+	enc.arena = make([]byte, 0, max(size, n))
+	if len(enc.chunks) < 64 {
+		enc.chunks = append(enc.chunks, enc.arena)
+		enc.used = len(enc.chunks)
+	}
+}
 
 // Encode returns the Kafka value of e: the same bytes as
 // Marshal([]Event{*e}).
@@ -308,11 +352,7 @@ func (enc *ValueEncoder) Encode(e *Event) []byte {
 	total := lenField(1, rl)
 
 	if cap(enc.arena)-len(enc.arena) < total {
-		size := enc.ChunkSize
-		if size <= 0 {
-			size = 256 << 10
-		}
-		enc.arena = make([]byte, 0, max(size, total))
+		enc.chunk(total)
 	}
 	start := len(enc.arena)
 	out := pbWriter{b: enc.arena[:start+total], off: start}

@@ -49,8 +49,13 @@ func TestValueEncoderMatchesMarshal(t *testing.T) {
 	if len(all) < 50 {
 		t.Fatalf("only %d events", len(all))
 	}
-	for _, chunk := range []int{0, 100} {
+	for _, chunk := range []int{0, 100, 4096} {
 		enc := ValueEncoder{ChunkSize: chunk}
+		// A first round fills the arena; Reuse lets the second overwrite it.
+		for i := len(all) - 1; i >= 0; i-- {
+			enc.Encode(&all[i])
+		}
+		enc.Reuse()
 		vals := make([][]byte, len(all))
 		for i := range all {
 			vals[i] = enc.Encode(&all[i])

@@ -102,11 +102,15 @@ var rawTraceServiceDesc = grpc.ServiceDesc{
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 }
 
-// rawMessage is a protobuf message kept as bytes (a copy: the codec
-// recycles its buffer).
-type rawMessage struct{ b []byte }
+// rawMessage is a protobuf message kept as bytes: a request as a string
+// (one copy: the codec recycles its buffer; the events' strings slice it),
+// a response as b.
+type rawMessage struct {
+	s string
+	b []byte
+}
 
-func (m *rawMessage) UnmarshalProto(b []byte) error { m.b = append([]byte(nil), b...); return nil }
+func (m *rawMessage) UnmarshalProto(b []byte) error { m.s = string(b); return nil }
 func (m *rawMessage) SizeProto() int                { return len(m.b) }
 func (m *rawMessage) MarshalProto(buf []byte) int   { return copy(buf, m.b) }
 
@@ -122,11 +126,11 @@ func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage
 	tenant, err := g.r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
 	ok := false
 	if err == nil {
-		b, n, ok = event.TracesFromProto(in.b, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
+		b, n, ok = event.TracesFromProtoString(in.s, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
 	}
 	if !ok {
 		req := ptraceotlp.NewExportRequest()
-		if err := unmarshal(ctProto, in.b, req.UnmarshalProto, nil); err != nil {
+		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 		}
 		resp, err := g.Export(ctx, req)
@@ -143,7 +147,7 @@ func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage
 		if s := requestSize(ctx); s > 0 {
 			return s
 		}
-		return int64(len(in.b))
+		return int64(len(in.s))
 	}, func(ctx context.Context, _ string) (Result, error) {
 		return bc.ConsumeBatch(ctx, "traces", b)
 	})

@@ -1,14 +1,18 @@
 // Command bench measures the app's page data endpoints over a large events
 // table: it seeds N events (default 10M) into ClickHouse with INSERT …
 // SELECT FROM numbers() (which also fills the calls_per_minute rollup through
-// its materialized view), plus findings, incidents and tool definitions, then
-// calls every page endpoint through the plugin's CallResource handler (the
+// its materialized view), plus findings, incidents and tool definitions,
+// seals the rollup with the analyzer's own sealer (`analyzer seal`, built
+// from the repository), then calls every page endpoint through the plugin's CallResource handler (the
 // same code Grafana reaches over gRPC) and prints p50/p95/max per endpoint.
 //
 // It is not part of the test run. Usage (from grafana-plugin/):
 //
-//	go run ./cmd/bench [-events 10000000] [-iterations 30] [-ch host:port]
+//	go run ./cmd/bench [-events 10000000] [-iterations 30] [-ch host:port] [-db name [-seed-only]]
 //
+// With -db the database is kept, and a later run with the same -db reuses it
+// (no seeding; the windows end at its newest event), so a locked run can
+// measure without seeding.
 // Without -ch (or MCPWATCH_TEST_CLICKHOUSE) it starts its own
 // clickhouse-server in a temp dir and stops it at the end.
 package main
@@ -50,6 +54,8 @@ func run() error {
 	events := flag.Int("events", 10_000_000, "events to seed")
 	iterations := flag.Int("iterations", 30, "requests per endpoint")
 	chAddr := flag.String("ch", os.Getenv("MCPWATCH_TEST_CLICKHOUSE"), "ClickHouse native address (empty: start one)")
+	keepDB := flag.String("db", "", "database to seed and keep; if it already holds events, seeding is skipped (needs -ch). Empty: a temporary bench_<unix> database, dropped at the end")
+	seedOnly := flag.Bool("seed-only", false, "seed (and seal) and exit without measuring (with -db: prepare a database for a later locked run)")
 	flag.Parse()
 	ctx := context.Background()
 	if *chAddr == "" {
@@ -65,27 +71,74 @@ func run() error {
 		defer srv.Stop()
 		*chAddr = srv.Addr
 	}
-	db := fmt.Sprintf("bench_%d", time.Now().Unix())
-	if err := chserver.CreateSchema(ctx, *chAddr, db); err != nil {
-		return err
+	db := *keepDB
+	if db == "" {
+		db = fmt.Sprintf("bench_%d", time.Now().Unix())
+		defer func() { _ = chserver.Exec(context.Background(), *chAddr, "DROP DATABASE IF EXISTS "+db) }()
 	}
-	defer func() { _ = chserver.Exec(context.Background(), *chAddr, "DROP DATABASE IF EXISTS "+db) }()
-	conn, err := seed.Open(*chAddr, db)
+	conn, err := seed.Open(*chAddr, "default")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	now := time.Now().UTC().Truncate(time.Minute)
-	start := time.Now()
-	if err := seedBulk(ctx, conn, db, *events, now); err != nil {
-		return err
-	}
-	seedDur := time.Since(start)
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&n); err != nil {
-		return fmt.Errorf("cannot count events: %w", err)
+		// A new database. (An existing one is not migrated again: the
+		// backfill migration would mark every minute dirty.)
+		if err := chserver.CreateSchema(ctx, *chAddr, db); err != nil {
+			return err
+		}
+		n = 0
 	}
-	fmt.Printf("seeded %d events in %s (%.0f rows/s)\n", n, seedDur.Round(time.Second), float64(n)/seedDur.Seconds())
+	now := time.Now().UTC().Truncate(time.Minute)
+	if n == 0 {
+		start := time.Now()
+		if err := seedBulk(ctx, conn, db, *events, now); err != nil {
+			return err
+		}
+		seedDur := time.Since(start)
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&n); err != nil {
+			return fmt.Errorf("cannot count events: %w", err)
+		}
+		fmt.Printf("seeded %d events in %s (%.0f rows/s)\n", n, seedDur.Round(time.Second), float64(n)/seedDur.Seconds())
+	} else {
+		// Measure at the seeded data's "now" so the 6h/24h windows cover the same rows.
+		var last time.Time
+		if err := conn.QueryRow(ctx, "SELECT max(ts) FROM "+db+".events").Scan(&last); err != nil {
+			return fmt.Errorf("cannot read newest event: %w", err)
+		}
+		now = last.UTC().Truncate(time.Minute)
+		fmt.Printf("reusing %d events in %s (newest %s)\n", n, db, now.Format(time.RFC3339))
+	}
+	// Seal the rollup as the running analyzer would (its sealer, through
+	// `analyzer seal`); margin 1s instead of 30s so that the seeding's last
+	// inserts need not age 30 s first.
+	bdir, err := os.MkdirTemp("", "mcpwatch-bench-analyzer-")
+	if err != nil {
+		return fmt.Errorf("cannot create temp dir: %w", err)
+	}
+	defer os.RemoveAll(bdir)
+	bin, err := chserver.BuildAnalyzer(ctx, bdir)
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	if _, err := chserver.Seal(ctx, bin, *chAddr, db, time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("sealed in %s\n", time.Since(start).Round(100*time.Millisecond))
+	for _, w := range []time.Duration{6 * time.Hour, 24 * time.Hour} {
+		var open, all uint64
+		if err := conn.QueryRow(ctx, "SELECT countIf(s <= d), count() FROM (SELECT minute, maxMerge(sealed) AS s, maxMerge(dirty) AS d FROM "+db+
+			".calls_seal_state WHERE minute >= toDateTime(?) GROUP BY minute)", now.Add(-w).Unix()).Scan(&open, &all); err != nil {
+			return fmt.Errorf("cannot read seal state: %w", err)
+		}
+		fmt.Printf("last %s: %d of %d minutes with calls unsealed (read by merging states)\n", w, open, all)
+	}
+	if *seedOnly {
+		return nil
+	}
 
 	app, err := plugin.New(plugin.Settings{ClickHouseAddress: *chAddr, Database: db, Username: "default", TimeoutSeconds: 60})
 	if err != nil {

@@ -263,3 +263,44 @@ const users = `<?xml version="1.0"?>
     <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 `
+
+// BuildAnalyzer builds the repository's analyzer (cmd/analyzer, the root
+// module) into dir and returns the binary's path: the plugin's tests and
+// benchmark run its `seal` subcommand to seal the rollup exactly as the
+// analyzer does, without importing the root module.
+func BuildAnalyzer(ctx context.Context, dir string) (string, error) {
+	schema, err := SchemaDir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "analyzer")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/analyzer")
+	cmd.Dir = filepath.Dir(schema)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cannot build the analyzer: %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+// Seal runs `analyzer seal` (bin from BuildAnalyzer) on database db: every
+// closed minute and hour of the calls rollup is sealed, as the running
+// analyzer does every 30 s. margin is the analyzer's rollup.margin (inserts
+// younger than it are not sealed yet).
+func Seal(ctx context.Context, bin, addr, db string, margin time.Duration) (string, error) {
+	cfg := fmt.Sprintf("clickhouse:\n  addr: [%q]\n  database: %q\nrollup:\n  margin: %s\nlog:\n  format: text\n", addr, db, margin)
+	f, err := os.CreateTemp("", "mcpwatch-seal-*.yaml")
+	if err != nil {
+		return "", fmt.Errorf("cannot write seal config: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(cfg); err != nil {
+		f.Close()
+		return "", fmt.Errorf("cannot write seal config: %w", err)
+	}
+	f.Close()
+	out, err := exec.CommandContext(ctx, bin, "seal", "-config", f.Name()).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("cannot seal: %w: %s", err, out)
+	}
+	return string(out), nil
+}

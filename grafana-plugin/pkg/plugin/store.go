@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -79,18 +80,149 @@ func (f Filter) step() int64 {
 	return 86400
 }
 
-// rollupWhere filters calls_per_minute; args are appended in order.
+// cond collects a WHERE clause and its bound arguments. Optional filters
+// are added only when set: a `(? = ” OR col = ?)` form would make
+// ClickHouse read the column for every row and keep it from using the
+// primary key (events are ordered by tenant, agent_id, ts).
+type cond struct {
+	parts []string
+	args  []any
+}
+
+func (c *cond) add(part string, args ...any) {
+	c.parts = append(c.parts, part)
+	c.args = append(c.args, args...)
+}
+
+func (c *cond) eq(col, v string) {
+	if v != "" {
+		c.add(col+" = ?", v)
+	}
+}
+
+func (c *cond) String() string { return strings.Join(c.parts, " AND ") }
+
+// rollupWhere filters calls_per_minute and calls_sealed (same columns).
 func (f Filter) rollupWhere() (string, []any) {
-	w := "minute >= toDateTime(?) AND minute <= toDateTime(?) AND method = 'tools/call'" +
-		" AND (? = '' OR tenant = ?) AND (? = '' OR agent_id = ?) AND (? = '' OR server_name = ?) AND (? = '' OR tool_name = ?)"
-	return w, []any{f.from(), f.to(), f.Tenant, f.Tenant, f.Agent, f.Agent, f.Server, f.Server, f.Tool, f.Tool}
+	var c cond
+	c.add("minute >= toDateTime(?) AND minute <= toDateTime(?)", f.from(), f.to())
+	f.rollupFilters(&c)
+	return c.String(), c.args
+}
+
+func (f Filter) rollupFilters(c *cond) {
+	c.add("method = 'tools/call'")
+	c.eq("tenant", f.Tenant)
+	c.eq("agent_id", f.Agent)
+	c.eq("server_name", f.Server)
+	c.eq("tool_name", f.Tool)
 }
 
 // eventsWhere filters events (tool calls only).
 func (f Filter) eventsWhere() (string, []any) {
-	w := "ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND method = 'tools/call'" +
-		" AND (? = '' OR tenant = ?) AND (? = '' OR agent_id = ?) AND (? = '' OR server_name = ?) AND (? = '' OR tool_name = ?)"
-	return w, []any{f.from(), f.to(), f.Tenant, f.Tenant, f.Agent, f.Agent, f.Server, f.Server, f.Tool, f.Tool}
+	var c cond
+	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND method = 'tools/call'", f.from(), f.to())
+	c.eq("tenant", f.Tenant)
+	c.eq("agent_id", f.Agent)
+	c.eq("server_name", f.Server)
+	c.eq("tool_name", f.Tool)
+	return c.String(), c.args
+}
+
+// callsSource is a FROM source with the columns dims plus c, the number of
+// distinct calls of each row, over the filter's minutes. The analyzer's
+// sealer (schema 0010–0014) stores exact counts of closed minutes and whole
+// hours; a bucket is sealed while its newest seal is newer than its newest
+// insert (late or replayed events make it dirty at once). So the source is:
+// whole hours inside the range that are sealed, from calls_sealed_hourly
+// (only when hourly is true: dims must not need minutes then); other sealed
+// minutes from calls_sealed; every other minute as uniqExactMerge over
+// calls_per_minute. Only rows of the recorded seal version are read, so each
+// call is counted exactly once either way. Sum c; distinct values of dims
+// are also exact. dims are plain column names of calls_per_minute.
+func (s *Store) callsSource(ctx context.Context, dims string, f Filter, hourly bool) (string, []any, error) {
+	w, wargs := f.rollupWhere()
+	var sc cond
+	sc.add("minute >= toDateTime(?) AND minute <= toDateTime(?)", f.from(), f.to())
+	sc.eq("tenant", f.Tenant)
+	state := "(SELECT tenant, minute, maxMerge(sealed) AS s, maxMerge(dirty) AS d FROM " + s.t("calls_seal_state") +
+		" WHERE " + sc.String() + " GROUP BY tenant, minute)"
+	var args []any
+	var parts []string
+	notHours, hargs := "", []any(nil)
+	if hourly {
+		hours := "(SELECT tenant, toStartOfHour(minute) AS h, maxMerge(hour_sealed) AS hs, maxMerge(dirty) AS hd FROM " + s.t("calls_seal_state") +
+			" WHERE " + sc.String() + " GROUP BY tenant, h HAVING hs > hd AND h >= toDateTime(?) AND toUInt32(h) + 3540 <= ?)"
+		hargs = append(append(hargs, sc.args...), f.from(), f.to())
+		// Which hours are sealed for every tenant: the minute parts below
+		// need not read them (the primary key skips them).
+		skip, err := s.sealedHours(ctx, sc, f)
+		if err != nil {
+			return "", nil, err
+		}
+		var hc cond
+		hc.add("hour >= toDateTime(?) AND hour <= toDateTime(?)", f.from(), f.to())
+		f.rollupFilters(&hc)
+		hdims := strings.ReplaceAll(dims, "minute", "hour AS minute")
+		parts = append(parts, "SELECT "+hdims+", calls AS c FROM "+s.t("calls_sealed_hourly")+" WHERE "+hc.String()+
+			" AND (tenant, hour, version) IN (SELECT tenant, h, hs FROM "+hours+")")
+		args = append(append(args, hc.args...), hargs...)
+		notHours = " AND (tenant, toStartOfHour(minute)) NOT IN (SELECT tenant, h FROM " + hours + ")"
+		if len(skip) > 0 {
+			// The range minus the skipped hours, as minute ranges.
+			var ranges []string
+			from := f.from()
+			for _, h := range skip {
+				if h > from {
+					ranges = append(ranges, "(minute >= toDateTime(?) AND minute < toDateTime(?))")
+					wargs = append(wargs, from, h)
+				}
+				from = h + 3600
+			}
+			if from <= f.to() {
+				ranges = append(ranges, "(minute >= toDateTime(?) AND minute <= toDateTime(?))")
+				wargs = append(wargs, from, f.to())
+			}
+			if len(ranges) == 0 {
+				ranges = append(ranges, "0")
+			}
+			w += " AND (" + strings.Join(ranges, " OR ") + ")"
+		}
+	}
+	parts = append(parts, "SELECT "+dims+", calls AS c FROM "+s.t("calls_sealed")+" WHERE "+w+
+		" AND (tenant, minute, version) IN (SELECT tenant, minute, s FROM "+state+" WHERE s > d)"+notHours)
+	args = append(append(append(args, wargs...), sc.args...), hargs...)
+	// The unsealed minutes are the recent tail plus any dirty ones: start at
+	// the first dirty minute or after the last sealed one, whichever is
+	// earlier, so the primary key skips the sealed past.
+	parts = append(parts, "SELECT "+dims+", uniqExactMerge(calls_state) AS c FROM "+s.t("calls_per_minute")+
+		" PREWHERE minute >= (SELECT if(countIf(s <= d) > 0, least(minIf(minute, s <= d), maxIf(minute, s > d) + 60), maxIf(minute, s > d) + 60) FROM "+state+")"+
+		" AND (tenant, minute) NOT IN (SELECT tenant, minute FROM "+state+" WHERE s > d)"+notHours+
+		" WHERE "+w+" GROUP BY "+dims)
+	args = append(append(append(append(args, sc.args...), sc.args...), hargs...), wargs...)
+	return "(" + strings.Join(parts, " UNION ALL ") + ")", args, nil
+}
+
+// sealedHours returns the starts (ascending, unix seconds) of the whole
+// hours inside f's range that are sealed and clean for every tenant with
+// calls in them.
+func (s *Store) sealedHours(ctx context.Context, sc cond, f Filter) ([]int64, error) {
+	rows, err := s.conn.Query(ctx, "SELECT toUInt32(h) AS hh FROM (SELECT tenant, toStartOfHour(minute) AS h, maxMerge(hour_sealed) AS hs, maxMerge(dirty) AS hd FROM "+
+		s.t("calls_seal_state")+" WHERE "+sc.String()+" GROUP BY tenant, h) WHERE h >= toDateTime(?) AND toUInt32(h) + 3540 <= ?"+
+		" GROUP BY hh HAVING min(hs > hd) = 1 ORDER BY hh", append(append([]any(nil), sc.args...), f.from(), f.to())...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query sealed hours: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var h uint32
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("cannot scan sealed hours: %w", err)
+		}
+		out = append(out, int64(h))
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -113,40 +245,19 @@ type Totals struct {
 func (s *Store) Totals(ctx context.Context, f Filter) (Totals, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
-	q := "SELECT toString(outcome) AS o, sum(c) FROM (SELECT minute, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
-		" WHERE " + w + " GROUP BY minute, outcome) GROUP BY o"
-	rows, err := s.conn.Query(ctx, q, args...)
+	src, args, err := s.callsSource(ctx, "agent_id, server_name, tool_name, outcome", f, true)
 	if err != nil {
-		return Totals{}, fmt.Errorf("cannot query call totals: %w", err)
+		return Totals{}, err
 	}
-	defer rows.Close()
+	q := "SELECT sum(c), sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied')," +
+		" uniqExactIf(agent_id, agent_id != ''), uniqExactIf(server_name, server_name != ''), uniqExactIf(server_name, tool_name, tool_name != '') FROM " + src
 	var t Totals
-	for rows.Next() {
-		var o string
-		var n uint64
-		if err := rows.Scan(&o, &n); err != nil {
-			return t, fmt.Errorf("cannot scan call totals: %w", err)
-		}
-		t.Calls += n
-		switch o {
-		case "error", "tool_error":
-			t.Errors += n
-		case "denied":
-			t.Denials += n
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return t, fmt.Errorf("cannot read call totals: %w", err)
+	if err := s.conn.QueryRow(ctx, q, args...).Scan(&t.Calls, &t.Errors, &t.Denials, &t.ActiveAgents, &t.Servers, &t.Tools); err != nil {
+		return t, fmt.Errorf("cannot query call totals: %w", err)
 	}
 	if t.Calls > 0 {
 		t.ErrorRate = float64(t.Errors) / float64(t.Calls)
 		t.DenialRate = float64(t.Denials) / float64(t.Calls)
-	}
-	q = "SELECT uniqExactIf(agent_id, agent_id != ''), uniqExactIf(server_name, server_name != ''), uniqExactIf(server_name, tool_name, tool_name != '') FROM " +
-		s.t("calls_per_minute") + " WHERE " + w
-	if err := s.conn.QueryRow(ctx, q, args...).Scan(&t.ActiveAgents, &t.Servers, &t.Tools); err != nil {
-		return t, fmt.Errorf("cannot query distinct agents: %w", err)
 	}
 	return t, nil
 }
@@ -163,11 +274,13 @@ type Point struct {
 func (s *Store) CallsOverTime(ctx context.Context, f Filter) ([]Point, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
 	step := f.step()
+	src, args, err := s.callsSource(ctx, "minute, outcome", f, step%3600 == 0)
+	if err != nil {
+		return nil, err
+	}
 	q := "SELECT toDateTime(intDiv(toUInt32(minute), ?) * ?) AS t, sum(c), sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied')" +
-		" FROM (SELECT minute, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") + " WHERE " + w + " GROUP BY minute, outcome)" +
-		" GROUP BY t ORDER BY t"
+		" FROM " + src + " GROUP BY t ORDER BY t"
 	rows, err := s.conn.Query(ctx, q, append([]any{step, step}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query calls over time: %w", err)
@@ -202,10 +315,15 @@ type AgentRow struct {
 func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
-	q := "SELECT agent_id, sum(c) AS calls, sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied'), uniqExact(server_name), uniqExact(server_name, tool_name)" +
-		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
-		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?"
+	src, args, err := s.callsSource(ctx, "minute, agent_id, server_name, tool_name, outcome", f, true)
+	if err != nil {
+		return nil, err
+	}
+	// Per (agent, server, tool) first, so distinct tools are a count().
+	q := "SELECT agent_id, sum(n) AS calls, sum(e), sum(dn), uniqExact(server_name), count(), max(last) FROM" +
+		" (SELECT agent_id, server_name, tool_name, sum(c) AS n, sumIf(c, outcome IN ('error', 'tool_error')) AS e, sumIf(c, outcome = 'denied') AS dn, max(minute) AS last" +
+		" FROM " + src + " GROUP BY agent_id, server_name, tool_name)" +
+		" GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?"
 	rows, err := s.conn.Query(ctx, q, append(args, f.limit(500, 5000))...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query agents: %w", err)
@@ -213,10 +331,15 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	defer rows.Close()
 	var out []AgentRow
 	idx := map[string]int{}
+	since := f.To
 	for rows.Next() {
 		var a AgentRow
-		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Errors, &a.Denials, &a.Servers, &a.Tools); err != nil {
+		var last time.Time
+		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Errors, &a.Denials, &a.Servers, &a.Tools, &last); err != nil {
 			return nil, fmt.Errorf("cannot scan agents: %w", err)
+		}
+		if last.Before(since) {
+			since = last
 		}
 		idx[a.AgentID] = len(out)
 		out = append(out, a)
@@ -227,10 +350,15 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	if len(out) == 0 {
 		return out, nil
 	}
-	// Identity columns are not in the rollup; read them for every agent of
-	// the range (a has(?, agent_id) filter would compare every row with every
-	// listed id, which is far slower than grouping them all).
-	ew, eargs := f.eventsWhere()
+	// Identity columns and the exact last call are not in the rollup. Every
+	// listed agent called in its last active minute, so reading events from
+	// the earliest of those minutes finds each agent's newest call (its
+	// max(ts) over the range) without reading the whole range.
+	ff := f
+	if since.After(ff.From) {
+		ff.From = since
+	}
+	ew, eargs := ff.eventsWhere()
 	q = "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
 		" WHERE " + ew + " GROUP BY agent_id"
 	rows2, err := s.conn.Query(ctx, q, eargs...)
@@ -265,10 +393,15 @@ type ToolUse struct {
 func (s *Store) ToolUsage(ctx context.Context, f Filter) ([]ToolUse, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
-	q := "SELECT server_name, tool_name, sum(c) AS calls, sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied'), uniqExact(agent_id)" +
-		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
-		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY server_name, tool_name ORDER BY calls DESC, server_name, tool_name LIMIT ?"
+	src, args, err := s.callsSource(ctx, "agent_id, server_name, tool_name, outcome", f, true)
+	if err != nil {
+		return nil, err
+	}
+	// Per (server, tool, agent) first, so distinct agents are a count().
+	q := "SELECT server_name, tool_name, sum(n) AS calls, sum(e), sum(dn), count() FROM" +
+		" (SELECT server_name, tool_name, agent_id, sum(c) AS n, sumIf(c, outcome IN ('error', 'tool_error')) AS e, sumIf(c, outcome = 'denied') AS dn" +
+		" FROM " + src + " GROUP BY server_name, tool_name, agent_id)" +
+		" GROUP BY server_name, tool_name ORDER BY calls DESC, server_name, tool_name LIMIT ?"
 	rows, err := s.conn.Query(ctx, q, append(args, f.limit(1000, 10000))...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query tool usage: %w", err)
@@ -313,10 +446,12 @@ type Graph struct {
 func (s *Store) AgentGraph(ctx context.Context, f Filter) (Graph, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
+	src, args, err := s.callsSource(ctx, "agent_id, server_name, tool_name, outcome", f, true)
+	if err != nil {
+		return Graph{}, err
+	}
 	q := "SELECT agent_id, server_name, tool_name, sum(c) AS calls, sumIf(c, outcome != 'ok')" +
-		" FROM (SELECT minute, agent_id, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
-		" WHERE " + w + " GROUP BY minute, agent_id, server_name, tool_name, outcome) GROUP BY agent_id, server_name, tool_name ORDER BY calls DESC LIMIT ?"
+		" FROM " + src + " GROUP BY agent_id, server_name, tool_name ORDER BY calls DESC LIMIT ?"
 	rows, err := s.conn.Query(ctx, q, append(args, f.limit(300, 2000))...)
 	if err != nil {
 		return Graph{}, fmt.Errorf("cannot query agent graph: %w", err)
@@ -438,20 +573,65 @@ type SessionRow struct {
 	LastSeen   time.Time `json:"last_seen"`
 }
 
-// Sessions lists sessions active in the range, newest first.
+// sessionWindows are the trailing windows Sessions tries before the whole
+// range when picking the newest sessions.
+var sessionWindows = []time.Duration{10 * time.Minute, time.Hour}
+
+// Sessions lists sessions active in the range, newest first. It picks the
+// sessions by their last call first, in a trailing window of the range
+// that grows until it holds enough sessions (then no session outside it
+// can be newer, so the pick is the same as over the whole range), and only
+// then counts those sessions' calls over the whole range.
 func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	limit := f.limit(200, 2000)
+	var keys []string
+	for i := 0; ; i++ {
+		wf := f
+		if i < len(sessionWindows) && f.To.Add(-sessionWindows[i]).After(f.From) {
+			wf.From = f.To.Add(-sessionWindows[i])
+		} else {
+			i = len(sessionWindows)
+		}
+		w, args := wf.eventsWhere()
+		q := "SELECT session_key, max(ts) AS last FROM " + s.t("events") + " WHERE " + w + " AND session_key != ''" +
+			" GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
+		rows, err := s.conn.Query(ctx, q, append(args, limit)...)
+		if err != nil {
+			return nil, fmt.Errorf("cannot query sessions: %w", err)
+		}
+		keys = keys[:0]
+		for rows.Next() {
+			var k string
+			var last time.Time
+			if err := rows.Scan(&k, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cannot scan sessions: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("cannot read sessions: %w", err)
+		}
+		if len(keys) >= limit || i >= len(sessionWindows) {
+			break
+		}
+	}
+	out := []SessionRow{}
+	if len(keys) == 0 {
+		return out, nil
+	}
 	w, args := f.eventsWhere()
 	q := "SELECT session_key, any(agent_id), any(user_id), uniqExact(event_id), uniqExactIf(event_id, outcome != 'ok')," +
 		" uniqExactIf(event_id, arrayExists(x -> x LIKE 'secret:%', tags)), min(ts), max(ts) AS last FROM " + s.t("events") +
-		" WHERE " + w + " AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
-	rows, err := s.conn.Query(ctx, q, append(args, f.limit(200, 2000))...)
+		" PREWHERE session_key IN (SELECT arrayJoin(?)) WHERE " + w + " GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
+	rows, err := s.conn.Query(ctx, q, append(append([]any{keys}, args...), limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query sessions: %w", err)
 	}
 	defer rows.Close()
-	out := []SessionRow{}
 	for rows.Next() {
 		var r SessionRow
 		if err := rows.Scan(&r.SessionKey, &r.AgentID, &r.UserID, &r.Calls, &r.Failures, &r.Redacted, &r.FirstSeen, &r.LastSeen); err != nil {
@@ -484,10 +664,13 @@ func (s *Store) EventsByID(ctx context.Context, f Filter, ids []string) ([]Event
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	q := "SELECT " + eventCols + " FROM " + s.t("events") +
-		" WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND (? = '' OR agent_id = ?) AND has(?, event_id)" +
+	var c cond
+	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?)", f.from(), f.to())
+	c.eq("agent_id", f.Agent)
+	c.add("has(?, event_id)", ids)
+	q := "SELECT " + eventCols + " FROM " + s.t("events") + " WHERE " + c.String() +
 		" ORDER BY ts_ns, event_id LIMIT 1 BY event_id LIMIT 1000"
-	rows, err := s.conn.Query(ctx, q, f.from(), f.to(), f.Agent, f.Agent, ids)
+	rows, err := s.conn.Query(ctx, q, c.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query events by id: %w", err)
 	}

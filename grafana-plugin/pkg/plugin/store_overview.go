@@ -14,19 +14,20 @@ type OverviewData struct {
 	TopTools []ToolUse
 }
 
-// Overview reads the calls_per_minute rollup once: the uniqExact states are
-// merged per (minute, server, tool, outcome), which is where the time goes
-// (every event id is in some state), and totals, the time series and the
-// per-tool counts are all derived from that one pass. Distinct agents come
-// from a second, state-free pass.
+// Overview reads the calls (callsSource: sealed counts plus merged states
+// for unsealed minutes) once per (bucket, server, tool, outcome); totals,
+// the time series and the per-tool counts are all derived from that pass.
+// Distinct agents per tool and overall come from one more pass.
 func (s *Store) Overview(ctx context.Context, f Filter, topN int) (OverviewData, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w, args := f.rollupWhere()
 	step := f.step()
+	src, args, err := s.callsSource(ctx, "minute, server_name, tool_name, outcome", f, step%3600 == 0)
+	if err != nil {
+		return OverviewData{}, err
+	}
 	q := "SELECT toDateTime(intDiv(toUInt32(minute), ?) * ?) AS t, server_name, tool_name, toString(outcome) AS o, sum(c)" +
-		" FROM (SELECT minute, server_name, tool_name, outcome, uniqExactMerge(calls_state) AS c FROM " + s.t("calls_per_minute") +
-		" WHERE " + w + " GROUP BY minute, server_name, tool_name, outcome) GROUP BY t, server_name, tool_name, o ORDER BY t"
+		" FROM " + src + " GROUP BY t, server_name, tool_name, o ORDER BY t"
 	rows, err := s.conn.Query(ctx, q, append([]any{step, step}, args...)...)
 	if err != nil {
 		return OverviewData{}, fmt.Errorf("cannot query overview: %w", err)
@@ -103,21 +104,27 @@ func (s *Store) Overview(ctx context.Context, f Filter, topN int) (OverviewData,
 	if len(d.TopTools) > topN {
 		d.TopTools = d.TopTools[:topN]
 	}
-	// Agents per tool and active agents: distinct values only, no state merge.
-	q = "SELECT server_name, tool_name, uniqExactIf(agent_id, agent_id != '') FROM " + s.t("calls_per_minute") + " WHERE " + w + " GROUP BY server_name, tool_name"
+	// Agents per tool and active agents: the distinct (server, tool, agent)
+	// of the same calls, counted here.
+	src, args, err = s.callsSource(ctx, "agent_id, server_name, tool_name", f, true)
+	if err != nil {
+		return d, err
+	}
+	q = "SELECT server_name, tool_name, agent_id FROM " + src + " WHERE agent_id != '' GROUP BY server_name, tool_name, agent_id"
 	rows2, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return d, fmt.Errorf("cannot query active agents: %w", err)
 	}
 	defer rows2.Close()
 	per := map[[2]string]uint64{}
+	agents := map[string]bool{}
 	for rows2.Next() {
-		var server, tool string
-		var n uint64
-		if err := rows2.Scan(&server, &tool, &n); err != nil {
+		var server, tool, agent string
+		if err := rows2.Scan(&server, &tool, &agent); err != nil {
 			return d, fmt.Errorf("cannot scan active agents: %w", err)
 		}
-		per[[2]string{server, tool}] = n
+		per[[2]string{server, tool}]++
+		agents[agent] = true
 	}
 	if err := rows2.Err(); err != nil {
 		return d, fmt.Errorf("cannot read active agents: %w", err)
@@ -125,8 +132,6 @@ func (s *Store) Overview(ctx context.Context, f Filter, topN int) (OverviewData,
 	for i := range d.TopTools {
 		d.TopTools[i].Agents = per[[2]string{d.TopTools[i].ServerName, d.TopTools[i].ToolName}]
 	}
-	if err := s.conn.QueryRow(ctx, "SELECT uniqExactIf(agent_id, agent_id != '') FROM "+s.t("calls_per_minute")+" WHERE "+w, args...).Scan(&d.Totals.ActiveAgents); err != nil {
-		return d, fmt.Errorf("cannot query active agents: %w", err)
-	}
+	d.Totals.ActiveAgents = uint64(len(agents))
 	return d, nil
 }

@@ -136,10 +136,15 @@ func (p *rawTraces) release() {
 	if cap(p.kvs) > 1<<16 || cap(p.spans) > 1<<14 { // do not pin huge buffers
 		*p = rawTraces{}
 	}
+	// The stale entries' strings all point into the last body: clearing
+	// them (with GC write barriers) costs more than keeping one small body
+	// alive until the next request overwrites them.
+	if len(p.str) > 1<<20 {
+		clear(p.kvs)
+		clear(p.spans)
+		clear(p.evs)
+	}
 	p.full, p.str = nil, ""
-	clear(p.kvs) // drop string references
-	clear(p.spans)
-	clear(p.evs)
 	p.res, p.spans, p.kvs, p.evs = p.res[:0], p.spans[:0], p.kvs[:0], p.evs[:0]
 	rawPool.Put(p)
 }
@@ -465,7 +470,10 @@ func (p *rawTraces) scope(b []byte, name string) (string, bool) {
 }
 
 func (p *rawTraces) span(b []byte, scope string) bool {
-	sp := rawSpanRec{scope: scope}
+	// Filled in place: copying the record in would cost write barriers.
+	p.spans = append(p.spans, rawSpanRec{})
+	sp := &p.spans[len(p.spans)-1]
+	sp.scope = scope
 	sp.attrs.lo = int32(len(p.kvs))
 	var evBufs [8][]byte
 	evs := evBufs[:0]
@@ -526,7 +534,7 @@ func (p *rawTraces) span(b []byte, scope string) bool {
 					return false
 				}
 			case 15:
-				if !p.status(v, &sp) {
+				if !p.status(v, sp) {
 					return false
 				}
 			}
@@ -575,7 +583,6 @@ func (p *rawTraces) span(b []byte, scope string) bool {
 		}
 	}
 	sp.events.hi = int32(len(p.evs))
-	p.spans = append(p.spans, sp)
 	return true
 }
 
@@ -1291,7 +1298,14 @@ func (m *mapper) rawSpan(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		m.drop(DropInvalidTraceID)
 		return
 	}
-	e := m.newEvent()
+	// The slice beyond its length is zero (fresh, or cleared by
+	// Batch.Release; nothing cuts it back), so the event needs no zeroing.
+	if n := len(m.b.Events); n < cap(m.b.Events) {
+		m.b.Events = m.b.Events[:n+1]
+	} else {
+		m.b.Events = append(m.b.Events, Event{})
+	}
+	e := &m.b.Events[len(m.b.Events)-1]
 	e.Tenant = res.tenant
 	e.Kind = KindMessage
 	e.Source = SourceSpan

@@ -137,14 +137,37 @@ func (w *pbWriter) strAttrN(num int, key, v string) {
 		return
 	}
 	as := anyStrSize(v)
+	kv := kvSize(key, as)
 	if w.counting {
-		w.n += lenField(num, kvSize(key, as))
+		w.n += lenField(num, kv)
 		return
 	}
-	w.kvHeader(num, key, as)
-	w.tag(1, wtBytes)
-	w.varint(uint64(len(v)))
-	w.raw(v)
+	// Room for the whole attribute at once, then unchecked writes (all
+	// the tags here are one byte: field numbers < 16).
+	w.room(lenField(num, kv))
+	b, off := w.b, w.off
+	b[off] = byte(num<<3 | wtBytes)
+	off = putUvarint(b, off+1, uint64(kv))
+	b[off] = 1<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(len(key)))
+	off += copy(b[off:], key)
+	b[off] = 2<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(as))
+	b[off] = 1<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(len(v)))
+	off += copy(b[off:], v)
+	w.off = off
+}
+
+// putUvarint writes x at b[off:] (which has room) and returns the new offset.
+func putUvarint(b []byte, off int, x uint64) int {
+	for x >= 0x80 {
+		b[off] = byte(x) | 0x80
+		off++
+		x >>= 7
+	}
+	b[off] = byte(x)
+	return off + 1
 }
 
 func (w *pbWriter) strAttr(key, v string) { w.strAttrN(attrField, key, v) }

@@ -29,6 +29,9 @@ type needleRef struct {
 
 type pat struct {
 	needles []string // any of them must occur in the lower-cased input; none = always run
+	// also are further required literal sets: one of each must occur too
+	// (e.g. `\brd\s+/s\b` needs "rd" and "/s"); checked after needles.
+	also    [][]string
 	slots   []uint8  // bigram slot of each needle (0 = needle shorter than 2 bytes)
 	re      *regexp.Regexp
 	onLower bool // run re on the lower-cased input (else on the original)
@@ -47,6 +50,7 @@ func newPatSet(flags string, alts []string) *patSet {
 	for _, a := range alts {
 		re := regexp.MustCompile(flags + a)
 		p := pat{needles: requiredLiterals(flags + a), re: re, onLower: strings.Contains(flags, "i")}
+		p.also = otherLiteralSets(flags+a, p.needles)
 		for _, n := range p.needles {
 			var slot uint8
 			if len(n) >= 2 {
@@ -98,6 +102,89 @@ func (ps *patSet) match(orig, lower string) bool {
 				continue
 			}
 		}
+		if !containsOneOfEach(lower, p.also) {
+			continue
+		}
+		in := orig
+		if p.onLower {
+			in = lower
+		}
+		if p.re.MatchString(in) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsOneOfEach(s string, sets [][]string) bool {
+	for _, set := range sets {
+		hit := false
+		for _, n := range set {
+			if strings.Contains(s, n) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// otherLiteralSets returns, for an expression whose top level is a
+// concatenation, the required literal sets of its parts other than
+// chosen (lower-cased): every match contains one literal of each.
+func otherLiteralSets(expr string, chosen []string) [][]string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	key := func(n []string) string { return strings.Join(n, "\x00") }
+	skip := key(chosen)
+	var out [][]string
+	cur := ""
+	flush := func() {
+		if cur != "" {
+			if n := []string{strings.ToLower(cur)}; key(n) != skip {
+				out = append(out, n)
+			}
+			cur = ""
+		}
+	}
+	for _, sub := range re.Sub {
+		if sub.Op == syntax.OpLiteral {
+			cur += string(sub.Rune)
+			continue
+		}
+		flush()
+		n := needlesOf(sub)
+		if len(n) == 0 {
+			continue
+		}
+		for i := range n {
+			n[i] = strings.ToLower(n[i])
+		}
+		if key(n) != skip {
+			out = append(out, n)
+		}
+	}
+	flush()
+	return out
+}
+
+// matchAll reports whether any pattern matches, without prefilters (the
+// definition match must agree with).
+func (ps *patSet) matchAll(orig, lower string) bool {
+	for i := range ps.pats {
+		p := &ps.pats[i]
 		in := orig
 		if p.onLower {
 			in = lower

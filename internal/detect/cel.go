@@ -393,6 +393,21 @@ var stringFuncs = []struct {
 	{"isDestructiveCommand", types.BoolType, "destructive shell/SQL/cloud command", func(s string) ref.Val { return types.Bool(secfn.IsDestructiveCommand(s)) }, 1},
 }
 
+// onPrep[i], when set, is stringFuncs[i] on secfn.PathPrep(s): the content
+// cache prepares a text once for all such functions.
+var onPrep = func() []func(string) bool {
+	out := make([]func(string) bool, len(stringFuncs))
+	for i, f := range stringFuncs {
+		switch f.name {
+		case "isSensitivePath", "sensitivePath":
+			out[i] = secfn.SensitivePrepared
+		case "isPersistencePath":
+			out[i] = secfn.PersistencePrepared
+		}
+	}
+	return out
+}()
+
 // Memoization of the expensive functions: several rules call the same
 // function on the same field of one event, and tool calls repeat. Results are
 // cached by input content (inputs of 16 B to 4 KiB), at most memoEntries per

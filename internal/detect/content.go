@@ -7,6 +7,8 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
 )
 
 // Results of the boolean security functions by input content, shared by
@@ -32,6 +34,8 @@ type contentEntry struct {
 	leavesOK bool
 	urls     []string // secfn.URLs(s)
 	urlsOK   bool
+	prep     string // secfn.PathPrep(s)
+	prepOK   bool
 }
 
 type contentCache struct {
@@ -76,7 +80,15 @@ func (ec *evalCtx) fieldFunc(fi, field int, s string) bool {
 	if e.known&bit != 0 {
 		return e.val&bit != 0
 	}
-	r := fn(s) == types.True
+	var r bool
+	if prepared := onPrep[fi]; prepared != nil {
+		if !e.prepOK {
+			e.prep, e.prepOK = secfn.PathPrep(s), true
+		}
+		r = prepared(e.prep)
+	} else {
+		r = fn(s) == types.True
+	}
 	e.known |= bit
 	if r {
 		e.val |= bit

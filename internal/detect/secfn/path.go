@@ -236,10 +236,18 @@ var sensitiveSet = newPatSet("", []string{
 // names credentials or secrets: SSH private keys, cloud CLI credentials,
 // kube config, .env files, /etc/shadow, git/npm/pypi credentials, browser
 // profiles, keychains, wallets, Windows SAM/credential stores and so on.
-func IsSensitivePath(s string) bool {
-	p := pathPrep(s)
-	return sensitiveSet.match(p, p)
-}
+func IsSensitivePath(s string) bool { return SensitivePrepared(PathPrep(s)) }
+
+// PathPrep is the preparation IsSensitivePath and IsPersistencePath apply
+// to their input (decoded, fullwidth folded, backslashes as slashes,
+// lower-case); callers checking one text both ways prepare it once.
+func PathPrep(s string) string { return pathPrep(s) }
+
+// SensitivePrepared is IsSensitivePath on PathPrep's output.
+func SensitivePrepared(p string) bool { return sensitiveSet.match(p, p) }
+
+// PersistencePrepared is IsPersistencePath on PathPrep's output.
+func PersistencePrepared(p string) bool { return persistenceSet.match(p, p) }
 
 var persistenceSet = newPatSet("", []string{
 	b + `\.(?:bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|zlogout|cshrc|tcshrc|kshrc|mkshrc|inputrc|xprofile|xinitrc|xsession)` + e,
@@ -263,7 +271,4 @@ var persistenceSet = newPatSet("", []string{
 // runs code later: shell rc and profile files, crontabs and cron dirs,
 // authorized_keys, LaunchAgents/LaunchDaemons, systemd units, git hooks, XDG
 // autostart, Windows Run keys and the Startup folder, editor auto-run files.
-func IsPersistencePath(s string) bool {
-	p := pathPrep(s)
-	return persistenceSet.match(p, p)
-}
+func IsPersistencePath(s string) bool { return PersistencePrepared(PathPrep(s)) }

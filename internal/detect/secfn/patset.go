@@ -32,7 +32,7 @@ type pat struct {
 	// also are further required literal sets: one of each must occur too
 	// (e.g. `\brd\s+/s\b` needs "rd" and "/s"); checked after needles.
 	also    [][]string
-	slots   []uint8  // bigram slot of each needle (0 = needle shorter than 2 bytes)
+	slots   []uint8 // bigram slot of each needle (0 = needle shorter than 2 bytes)
 	re      *regexp.Regexp
 	onLower bool // run re on the lower-cased input (else on the original)
 }

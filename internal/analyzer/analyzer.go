@@ -39,7 +39,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
-// Detector turns a batch of events into findings (internal/detect).
+// Detector turns a batch of events into findings (internal/detect). It
+// must not modify the events: their insert may already be built.
 type Detector interface {
 	Detect(ctx context.Context, events []event.Event) ([]event.Finding, error)
 }
@@ -231,6 +232,9 @@ func (a *Analyzer) dropLag(m map[string][]int32) {
 type batch struct {
 	records []*kgo.Record // every record, decoded or not, for the commit
 	events  []event.Event
+	// prep, when set, is the events INSERT already built (while the
+	// previous batch was being written); the first insert attempt sends it.
+	prep    *store.PreparedEvents
 	dead    []*kgo.Record // dead-letter copies
 	started time.Time
 
@@ -286,6 +290,13 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 		spare = nil
 		return b
 	}
+	defer func() {
+		// A batch prepared but never flushed (shutdown) releases its
+		// connection; nothing of it was sent.
+		if cur.prep != nil {
+			cur.prep.Abort()
+		}
+	}()
 	lastAllow := time.Now()
 	wait := func() error { // waits for the batch in flight
 		if fl == nil {
@@ -343,6 +354,17 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 				continue
 			}
 		}
+		if fl != nil && !fl.finished() && len(cur.events) > 0 {
+			// While the batch in flight is being written, build the next
+			// insert (the client-side half of its cost): only the data is
+			// left to send once the batch in flight is stored. Inserts
+			// stay one at a time and in order. If this fails (ClickHouse
+			// down), the flush inserts the usual way, with retries.
+			if p, err := a.o.Store.PrepareEvents(ctx, cur.events); err == nil {
+				cur.prep = p
+				a.m.prepared.Inc()
+			}
+		}
 		if err := wait(); err != nil {
 			break
 		}
@@ -368,6 +390,10 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 	// being filled, with a fresh deadline; what fails is replayed later.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	if cur.prep != nil { // prepared under the ended ctx: insert anew
+		cur.prep.Abort()
+		cur.prep = nil
+	}
 	if fl != nil {
 		<-fl.done
 		if fl.err != nil {
@@ -501,7 +527,13 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		evWG.Add(1)
 		go func() {
 			defer evWG.Done()
-			evErr = a.insert(ctx, "events", len(b.events), func(ctx context.Context) error { return st.InsertEvents(ctx, b.events) })
+			evErr = a.insert(ctx, "events", len(b.events), func(ctx context.Context) error {
+				if p := b.prep; p != nil { // first attempt: the prepared insert
+					b.prep = nil
+					return p.Send()
+				}
+				return st.InsertEvents(ctx, b.events)
+			})
 			if evErr == nil {
 				a.inserted.Add(uint64(len(b.events)))
 				b.eventsDone = true

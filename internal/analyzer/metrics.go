@@ -14,6 +14,7 @@ type metrics struct {
 	commitErrors prometheus.Counter
 	retention    *prometheus.CounterVec
 	fetchErrors  prometheus.Counter
+	prepared     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,8 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Partitions dropped by retention."}, []string{"table"}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "fetch_errors_total",
 			Help: "Errors returned by Kafka fetches."}),
+		prepared: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "prepared_inserts_total",
+			Help: "Events inserts built while the previous batch was being written."}),
 	}
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
-		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors)
+		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors, m.prepared)
 	return m
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
@@ -169,24 +171,6 @@ func (c *EventColumnBuffers) Fill(evs []event.Event, now time.Time) []any {
 	}
 }
 
-// insertColumns sends one columnar batch: cols[i] is appended to column i.
-func (s *Store) insertColumns(ctx context.Context, table string, columns []string, cols []any) error {
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table(table)+" ("+strings.Join(columns, ", ")+")")
-	if err != nil {
-		return fmt.Errorf("cannot prepare insert into %s: %w", table, err)
-	}
-	defer b.Abort() //nolint:errcheck // no-op after Send
-	for i, c := range cols {
-		if err := b.Column(i).Append(c); err != nil {
-			return fmt.Errorf("cannot append column %s of %s: %w", columns[i], table, err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("cannot insert into %s: %w", table, err)
-	}
-	return nil
-}
-
 // InsertEvents writes events in one columnar INSERT. Events with the same
 // event_id collapse on merge (ReplacingMergeTree), and the per-minute rollup
 // counts distinct event ids, so re-inserting a batch after a crash changes
@@ -196,9 +180,53 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	p, err := s.PrepareEvents(ctx, evs)
+	if err != nil {
+		return err
+	}
+	return p.Send()
+}
+
+// PreparedEvents is an events INSERT whose rows are already appended to
+// the driver's columns (the client-side work of an insert); Send writes
+// it. Exactly one of Send and Abort must be called: it holds a pooled
+// connection, on which the server waits for the data.
+type PreparedEvents struct {
+	b driver.Batch
+}
+
+// PrepareEvents opens the INSERT of evs (as InsertEvents writes them) and
+// appends every column, sending nothing but the statement. ctx also bounds
+// the later Send. The analyzer prepares its next batch this way while the
+// current one is being written. evs must not be empty.
+func (s *Store) PrepareEvents(ctx context.Context, evs []event.Event) (*PreparedEvents, error) {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("events")+" ("+strings.Join(eventColumns, ", ")+")")
+	if err != nil {
+		return nil, fmt.Errorf("cannot prepare insert into events: %w", err)
+	}
 	c := s.colBufs.get()
-	defer s.colBufs.put(c)
-	return s.insertColumns(ctx, "events", eventColumns, c.Fill(evs, time.Now().UTC().Truncate(time.Second)))
+	defer s.colBufs.put(c) // the driver copies what is appended
+	for i, col := range c.Fill(evs, time.Now().UTC().Truncate(time.Second)) {
+		if err := b.Column(i).Append(col); err != nil {
+			b.Abort() //nolint:errcheck // the append error is the one to report
+			return nil, fmt.Errorf("cannot append column %s of events: %w", eventColumns[i], err)
+		}
+	}
+	return &PreparedEvents{b: b}, nil
+}
+
+// Send writes the prepared rows and releases the connection.
+func (p *PreparedEvents) Send() error {
+	if err := p.b.Send(); err != nil {
+		return fmt.Errorf("cannot insert into events: %w", err)
+	}
+	return nil
+}
+
+// Abort drops the prepared rows (nothing is inserted) and releases the
+// connection.
+func (p *PreparedEvents) Abort() {
+	p.b.Abort() //nolint:errcheck // only "already sent", which is harmless
 }
 
 // colBufPool keeps a couple of EventColumnBuffers for InsertEvents (a

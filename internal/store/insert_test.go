@@ -56,3 +56,44 @@ func TestEventColumnBuffersReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareEvents: a prepared insert stores its rows only when sent; an
+// aborted one stores nothing and gives its connection back (more aborts
+// than the pool holds still prepare); two prepared inserts may be open at
+// once, as the analyzer has them.
+func TestPrepareEvents(t *testing.T) {
+	s := migratedStore(t)
+	ctx := ctxT(t)
+	evs := seedEvents()
+	for i := 0; i < DefaultMaxConns+2; i++ {
+		p, err := s.PrepareEvents(ctx, evs[:3])
+		if err != nil {
+			t.Fatalf("prepare %d: %v", i, err)
+		}
+		p.Abort()
+	}
+	first, err := s.PrepareEvents(ctx, evs[3:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.PrepareEvents(ctx, evs[5:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, "SELECT count() FROM "+s.table("events")); n != 0 {
+		t.Fatalf("%d rows before any Send", n)
+	}
+	if err := first.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Send(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CountDistinctEvents(ctx, "acme")
+	if err != nil || n != uint64(len(evs)-3) {
+		t.Fatalf("distinct events %d %v, want %d (the aborted rows must not be stored)", n, err, len(evs)-3)
+	}
+	if n := count(t, s, "SELECT count() FROM "+s.table("events")+" WHERE event_id IN ('ev-000', 'ev-001', 'ev-002')"); n != 0 {
+		t.Fatalf("%d aborted rows stored", n)
+	}
+}

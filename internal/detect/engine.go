@@ -514,6 +514,16 @@ type thrGroup struct {
 	off      int
 	distinct map[string]time.Time
 	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
+	// Initial storage of times and ids: most groups (e.g. one per distinct
+	// call for a loop rule) never hold more than a few events.
+	tbuf [2]time.Time
+	ibuf [2]string
+}
+
+func newThrGroup() *thrGroup {
+	g := &thrGroup{}
+	g.times, g.ids = g.tbuf[:0], g.ibuf[:0]
+	return g
 }
 
 // dropOldest forgets the n oldest events of the window.
@@ -543,7 +553,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	kb, kh := e.stateKeyBytes(rs, ev)
 	g, ok := rs.thr.getH(kh, kb)
 	if !ok {
-		g = &thrGroup{}
+		g = newThrGroup()
 		rs.thr.putH(kh, string(kb), g)
 	}
 	t := ev.Time

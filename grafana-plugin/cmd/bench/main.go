@@ -111,8 +111,10 @@ func run() error {
 		fmt.Printf("reusing %d events in %s (newest %s)\n", n, db, now.Format(time.RFC3339))
 	}
 	// Seal the rollup as the running analyzer would (its sealer, through
-	// `analyzer seal`); margin 1s instead of 30s so that the seeding's last
-	// inserts need not age 30 s first.
+	// `analyzer seal`): margin 1s instead of 30s so that the seeding's last
+	// inserts need not age 30 s first, and a grace that leaves the newest 3
+	// minutes of the data open, as a running analyzer (grace 2m, a pass
+	// every 30s) leaves the newest 2-3 minutes before now.
 	bdir, err := os.MkdirTemp("", "mcpwatch-bench-analyzer-")
 	if err != nil {
 		return fmt.Errorf("cannot create temp dir: %w", err)
@@ -124,7 +126,8 @@ func run() error {
 	}
 	time.Sleep(2 * time.Second)
 	start := time.Now()
-	if _, err := chserver.Seal(ctx, bin, *chAddr, db, time.Second); err != nil {
+	grace := time.Since(now) + 2*time.Minute
+	if _, err := chserver.Seal(ctx, bin, *chAddr, db, time.Second, grace); err != nil {
 		return err
 	}
 	fmt.Printf("sealed in %s\n", time.Since(start).Round(100*time.Millisecond))

@@ -284,10 +284,12 @@ func BuildAnalyzer(ctx context.Context, dir string) (string, error) {
 
 // Seal runs `analyzer seal` (bin from BuildAnalyzer) on database db: every
 // closed minute and hour of the calls rollup is sealed, as the running
-// analyzer does every 30 s. margin is the analyzer's rollup.margin (inserts
-// younger than it are not sealed yet).
-func Seal(ctx context.Context, bin, addr, db string, margin time.Duration) (string, error) {
-	cfg := fmt.Sprintf("clickhouse:\n  addr: [%q]\n  database: %q\nrollup:\n  margin: %s\nlog:\n  format: text\n", addr, db, margin)
+// analyzer does every 30 s. margin and grace are the analyzer's
+// rollup.margin (inserts younger than it are not sealed yet) and
+// rollup.grace (minutes that ended less than grace ago stay open); 0 means
+// the default.
+func Seal(ctx context.Context, bin, addr, db string, margin, grace time.Duration) (string, error) {
+	cfg := fmt.Sprintf("clickhouse:\n  addr: [%q]\n  database: %q\nrollup:\n  margin: %s\n  grace: %s\nlog:\n  format: text\n", addr, db, margin, grace)
 	f, err := os.CreateTemp("", "mcpwatch-seal-*.yaml")
 	if err != nil {
 		return "", fmt.Errorf("cannot write seal config: %w", err)

@@ -292,6 +292,7 @@ func (s *Store) CallsOverTime(ctx context.Context, f Filter) ([]Point, error) {
 		if err := rows.Scan(&p.Time, &p.Calls, &p.Errors, &p.Denials); err != nil {
 			return nil, fmt.Errorf("cannot scan calls over time: %w", err)
 		}
+		p.Time = p.Time.UTC()
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -359,9 +360,11 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 		ff.From = since
 	}
 	ew, eargs := ff.eventsWhere()
+	// PREWHERE on ts: the window is small, so other columns are read only
+	// for its granules.
 	q = "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
-		" WHERE " + ew + " GROUP BY agent_id"
-	rows2, err := s.conn.Query(ctx, q, eargs...)
+		" PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + ew + " GROUP BY agent_id"
+	rows2, err := s.conn.Query(ctx, q, append([]any{ff.from(), ff.to()}, eargs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query agent names: %w", err)
 	}
@@ -595,9 +598,9 @@ func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
 			i = len(sessionWindows)
 		}
 		w, args := wf.eventsWhere()
-		q := "SELECT session_key, max(ts) AS last FROM " + s.t("events") + " WHERE " + w + " AND session_key != ''" +
-			" GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
-		rows, err := s.conn.Query(ctx, q, append(args, limit)...)
+		q := "SELECT session_key, max(ts) AS last FROM " + s.t("events") + " PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + w +
+			" AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
+		rows, err := s.conn.Query(ctx, q, append(append([]any{wf.from(), wf.to()}, args...), limit)...)
 		if err != nil {
 			return nil, fmt.Errorf("cannot query sessions: %w", err)
 		}

@@ -88,7 +88,7 @@ func TestSealedCountsEqualMergedCounts(t *testing.T) {
 		t.Helper()
 		// The sealer leaves minutes dirtied within its margin (1s here) alone.
 		time.Sleep(2100 * time.Millisecond)
-		if out, err := chserver.Seal(ctx, bin, chAddr, fx.db, time.Second); err != nil {
+		if out, err := chserver.Seal(ctx, bin, chAddr, fx.db, time.Second, 0); err != nil {
 			t.Fatalf("seal: %v\n%s", err, out)
 		}
 	}

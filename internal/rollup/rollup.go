@@ -1,6 +1,8 @@
-// Package rollup seals closed minutes of the calls_per_minute rollup into
-// plain counts (schema 0010–0013), so dashboards sum UInt64s instead of
-// merging uniqExact(event_id) states over every event of their range.
+// Package rollup seals closed minutes and hours of the calls_per_minute
+// rollup into plain counts (schema 0010–0015: calls_sealed per minute,
+// calls_sealed_totals per minute by outcome only, calls_sealed_hourly per
+// whole hour), so dashboards sum UInt64s instead of merging
+// uniqExact(event_id) states over every event of their range.
 //
 // The protocol, all in ClickHouse:
 //   - calls_dirty_mv (0012) marks a minute dirty (the insert time, ns) in
@@ -117,6 +119,7 @@ type Result struct {
 // grain is one sealing granularity.
 type grain struct {
 	table  string // calls_sealed or calls_sealed_hourly
+	totals string // calls_sealed_totals for the minute grain, or ""
 	col    string // its bucket column
 	bucket string // bucket of calls_per_minute.minute
 	mark   string // calls_seal_state column that records the version
@@ -140,7 +143,7 @@ func (s *Sealer) SealOnce(ctx context.Context) (Result, error) {
 	// The newest closed minute: m is closed when m+1m <= now-grace.
 	cutoff := uint32(now.Add(-s.cfg.Grace).Add(-time.Minute).Unix())
 	var res Result
-	minutes := grain{table: "calls_sealed", col: "minute", bucket: "minute", mark: "sealed", chunk: s.cfg.ChunkMinutes, width: 60}
+	minutes := grain{table: "calls_sealed", totals: "calls_sealed_totals", col: "minute", bucket: "minute", mark: "sealed", chunk: s.cfg.ChunkMinutes, width: 60}
 	n, rows, err := s.seal(ctx, minutes, cutoff, version)
 	res.Minutes, res.Rows = n, rows
 	if err != nil {
@@ -220,6 +223,11 @@ func (s *Sealer) sealChunk(ctx context.Context, g grain, tenant string, buckets 
 		rows.Close()
 		return 0, fmt.Errorf("cannot prepare sealed calls insert: %w", err)
 	}
+	type total struct {
+		b               time.Time
+		method, outcome string
+	}
+	totals := map[total]uint64{} // minute grain: also per (minute, method, outcome)
 	n := 0
 	for rows.Next() {
 		var b time.Time
@@ -234,6 +242,9 @@ func (s *Sealer) sealChunk(ctx context.Context, g grain, tenant string, buckets 
 			rows.Close()
 			_ = batch.Abort()
 			return 0, fmt.Errorf("cannot append sealed calls: %w", err)
+		}
+		if g.totals != "" {
+			totals[total{b, method, outcome}] += calls
 		}
 		n++
 	}
@@ -250,6 +261,22 @@ func (s *Sealer) sealChunk(ctx context.Context, g grain, tenant string, buckets 
 	} else {
 		_ = batch.Abort()
 	}
+	if len(totals) > 0 {
+		tb, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.t(g.totals)+" (minute, tenant, method, outcome, calls, version)")
+		if err != nil {
+			return n, fmt.Errorf("cannot prepare sealed totals insert: %w", err)
+		}
+		for k, calls := range totals {
+			if err := tb.Append(k.b, tenant, k.method, k.outcome, calls, version); err != nil {
+				_ = tb.Abort()
+				return n, fmt.Errorf("cannot append sealed totals: %w", err)
+			}
+		}
+		if err := tb.Send(); err != nil {
+			return n, fmt.Errorf("cannot insert sealed totals: %w", err)
+		}
+	}
+	// Only now is the version recorded: readers never see part of a seal.
 	sealed, hour := "toUInt64(0)", "toUInt64(0)"
 	if g.mark == "sealed" {
 		sealed = "toUInt64(?)"

@@ -253,6 +253,20 @@ func TestSealedCountsSurviveReplaysAndLateEvents(t *testing.T) {
 		t.Fatalf("first seal sealed %+v, want 4 minutes and 1 hour", r)
 	}
 	same(t, "sealed", look(t, s), want)
+	// The three sealed tables agree with the ground truth at the recorded versions.
+	for _, q := range []string{
+		"SELECT sum(calls) FROM %s.calls_sealed WHERE (tenant, minute, version) IN (SELECT tenant, minute, maxMerge(sealed) FROM %s.calls_seal_state GROUP BY tenant, minute)",
+		"SELECT sum(calls) FROM %s.calls_sealed_totals WHERE (tenant, minute, version) IN (SELECT tenant, minute, maxMerge(sealed) FROM %s.calls_seal_state GROUP BY tenant, minute)",
+		"SELECT sum(calls) FROM %s.calls_sealed_hourly WHERE (tenant, hour, version) IN (SELECT tenant, minute, maxMerge(hour_sealed) FROM %s.calls_seal_state GROUP BY tenant, minute)",
+	} {
+		var n uint64
+		if err := s.Conn().QueryRow(ctx, fmt.Sprintf(q, "`"+s.Database()+"`", "`"+s.Database()+"`")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want.Total {
+			t.Fatalf("%s: %d calls, want %d", q, n, want.Total)
+		}
+	}
 	// Sealed minutes are read from calls_sealed: a state slipped into
 	// calls_per_minute behind the seal's back (no dirty mark) is not seen,
 	// and neither are sealed rows of a version that was never recorded.

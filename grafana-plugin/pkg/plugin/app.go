@@ -64,7 +64,7 @@ func (a *App) Store() *Store { return a.store }
 // Dispose closes the ClickHouse connection when settings change.
 func (a *App) Dispose() { _ = a.store.Close() }
 
-var requiredTables = []string{"events", "tool_definitions", "findings", "incidents", "actions", "calls_per_minute", "calls_sealed", "calls_seal_state"}
+var requiredTables = []string{"events", "tool_definitions", "findings", "incidents", "actions", "calls_per_minute", "calls_sealed", "calls_sealed_totals", "calls_sealed_hourly", "calls_seal_state"}
 
 // CheckHealth says exactly what is wrong: cannot connect, authentication,
 // database missing, tables missing, analyzer API unreachable.

@@ -131,12 +131,13 @@ func (f Filter) eventsWhere() (string, []any) {
 
 // callsSource is a FROM source with the columns dims plus c, the number of
 // distinct calls of each row, over the filter's minutes. The analyzer's
-// sealer (schema 0010–0014) stores exact counts of closed minutes and whole
+// sealer (schema 0010–0015) stores exact counts of closed minutes and whole
 // hours; a bucket is sealed while its newest seal is newer than its newest
 // insert (late or replayed events make it dirty at once). So the source is:
 // whole hours inside the range that are sealed, from calls_sealed_hourly
 // (only when hourly is true: dims must not need minutes then); other sealed
-// minutes from calls_sealed; every other minute as uniqExactMerge over
+// minutes from calls_sealed (or calls_sealed_totals when only minute,
+// method and outcome matter); every other minute as uniqExactMerge over
 // calls_per_minute. Only rows of the recorded seal version are read, so each
 // call is counted exactly once either way. Sum c; distinct values of dims
 // are also exact. dims are plain column names of calls_per_minute.
@@ -189,7 +190,13 @@ func (s *Store) callsSource(ctx context.Context, dims string, f Filter, hourly b
 			w += " AND (" + strings.Join(ranges, " OR ") + ")"
 		}
 	}
-	parts = append(parts, "SELECT "+dims+", calls AS c FROM "+s.t("calls_sealed")+" WHERE "+w+
+	// Without agent, server or tool in dims or filters, the per-outcome
+	// totals of the same seals are enough (a few rows per minute).
+	sealedMinutes := "calls_sealed"
+	if f.Agent == "" && f.Server == "" && f.Tool == "" && !strings.Contains(dims, "agent_id") && !strings.Contains(dims, "server_name") && !strings.Contains(dims, "tool_name") {
+		sealedMinutes = "calls_sealed_totals"
+	}
+	parts = append(parts, "SELECT "+dims+", calls AS c FROM "+s.t(sealedMinutes)+" WHERE "+w+
 		" AND (tenant, minute, version) IN (SELECT tenant, minute, s FROM "+state+" WHERE s > d)"+notHours)
 	args = append(append(append(args, wargs...), sc.args...), hargs...)
 	// The unsealed minutes are the recent tail plus any dirty ones: start at

@@ -44,7 +44,11 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	} else {
 		ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
 	}
-	plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
+	if _, ok := r.cons.(BatchConsumer); ok {
+		s.RegisterService(&rawLogsServiceDesc, &grpcLogs{r: r})
+	} else {
+		plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
+	}
 	pmetricotlp.RegisterGRPCServer(s, &grpcMetrics{})
 	return s
 }
@@ -79,27 +83,42 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 // direct decoder (event.TracesFromProto) runs on them as on OTLP/HTTP.
 // pdata registers grpc's "proto" codec; it hands any message with
 // UnmarshalProto/MarshalProto/SizeProto its bytes, which rawMessage keeps.
-var rawTraceServiceDesc = grpc.ServiceDesc{
-	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Export",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := new(rawMessage)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			g := srv.(*grpcTraces)
-			if interceptor == nil {
-				return g.exportRaw(ctx, in)
-			}
-			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
-			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return g.exportRaw(ctx, req.(*rawMessage))
-			})
-		},
-	}},
-	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+var (
+	rawTraceServiceDesc = rawServiceDesc("opentelemetry.proto.collector.trace.v1.TraceService",
+		"opentelemetry/proto/collector/trace/v1/trace_service.proto")
+	rawLogsServiceDesc = rawServiceDesc("opentelemetry.proto.collector.logs.v1.LogsService",
+		"opentelemetry/proto/collector/logs/v1/logs_service.proto")
+)
+
+// rawExporter serves Export with the request as raw bytes.
+type rawExporter interface {
+	exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error)
+}
+
+func rawServiceDesc(service, file string) grpc.ServiceDesc {
+	method := "/" + service + "/Export"
+	return grpc.ServiceDesc{
+		ServiceName: service,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Export",
+			Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+				in := new(rawMessage)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				g := srv.(rawExporter)
+				if interceptor == nil {
+					return g.exportRaw(ctx, in)
+				}
+				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
+				return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+					return g.exportRaw(ctx, req.(*rawMessage))
+				})
+			},
+		}},
+		Metadata: file,
+	}
 }
 
 // rawMessage is a protobuf message kept as bytes: a request as a string
@@ -183,6 +202,49 @@ func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plog
 		resp.PartialSuccess().SetErrorMessage(res.Message)
 	}
 	return resp, nil
+}
+
+// exportRaw is grpcTraces.exportRaw for logs.
+func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+	bc := g.r.cons.(BatchConsumer)
+	var b event.Batch
+	var n int
+	tenant, err := g.r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
+	ok := false
+	if err == nil {
+		b, n, ok = event.LogsFromProtoString(in.s, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
+	}
+	if !ok {
+		req := plogotlp.NewExportRequest()
+		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
+			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+		}
+		resp, err := g.Export(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out, err := resp.MarshalProto()
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
+		}
+		return &rawMessage{b: out}, nil
+	}
+	res, err := g.r.grpcConsume(ctx, "logs", n, func() int64 {
+		if s := requestSize(ctx); s > 0 {
+			return s
+		}
+		return int64(len(in.s))
+	}, func(ctx context.Context, _ string) (Result, error) {
+		return bc.ConsumeBatch(ctx, "logs", b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := logsResponse(res).MarshalProto()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
+	}
+	return &rawMessage{b: out}, nil
 }
 
 // grpcMetrics accepts and ignores metrics (see the package doc).

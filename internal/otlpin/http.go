@@ -142,6 +142,19 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		resp := tracesResponse(res)
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	case "logs":
+		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
+			if b, n, ok := event.LogsFromProto(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()}); ok {
+				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
+				if err := r.checkRate(tenant, n); err != nil {
+					return 0, err
+				}
+				res, err := bc.ConsumeBatch(ctx, signal, b)
+				if err != nil {
+					return 0, err
+				}
+				return writeHTTPResponse(w, mt, logsResponse(res).MarshalProto, nil)
+			}
+		}
 		ereq := plogotlp.NewExportRequest()
 		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
 			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP logs (%s)", mt)
@@ -156,11 +169,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		if err != nil {
 			return 0, err
 		}
-		resp := plogotlp.NewExportResponse()
-		if res.Rejected > 0 {
-			resp.PartialSuccess().SetRejectedLogRecords(res.Rejected)
-			resp.PartialSuccess().SetErrorMessage(res.Message)
-		}
+		resp := logsResponse(res)
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	default: // metrics: validated, then ignored
 		ereq := pmetricotlp.NewExportRequest()
@@ -236,6 +245,15 @@ func tracesResponse(res Result) ptraceotlp.ExportResponse {
 	resp := ptraceotlp.NewExportResponse()
 	if res.Rejected > 0 {
 		resp.PartialSuccess().SetRejectedSpans(res.Rejected)
+		resp.PartialSuccess().SetErrorMessage(res.Message)
+	}
+	return resp
+}
+
+func logsResponse(res Result) plogotlp.ExportResponse {
+	resp := plogotlp.NewExportResponse()
+	if res.Rejected > 0 {
+		resp.PartialSuccess().SetRejectedLogRecords(res.Rejected)
 		resp.PartialSuccess().SetErrorMessage(res.Message)
 	}
 	return resp

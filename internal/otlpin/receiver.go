@@ -38,11 +38,11 @@ type Consumer interface {
 	ConsumeLogs(ctx context.Context, tenant string, ld plog.Logs) (Result, error)
 }
 
-// BatchConsumer is implemented by consumers that also take traces mapped
-// straight from OTLP protobuf by event.TracesFromProto (no pdata): the
-// receiver then uses that path for OTLP/HTTP protobuf and OTLP/gRPC
-// traces, and ConsumeTraces for JSON and for what the direct decoder
-// declines. signal is "traces".
+// BatchConsumer is implemented by consumers that also take requests mapped
+// straight from OTLP protobuf by event.TracesFromProto / LogsFromProto (no
+// pdata): the receiver then uses that path for OTLP/HTTP protobuf and
+// OTLP/gRPC, and ConsumeTraces / ConsumeLogs for JSON and for what the
+// direct decoders decline. signal is "traces" or "logs".
 type BatchConsumer interface {
 	ConsumeBatch(ctx context.Context, signal string, b event.Batch) (Result, error)
 }

@@ -730,6 +730,28 @@ type partial struct {
 	start time.Time
 	ids   []string
 	steps []map[string]any
+	kept  []string // values of Rule.keep[step] from the step's event
+}
+
+// bound reports whether ev satisfies step's same/differ against the
+// partial of the previous present step (its kept values: Same then Differ).
+// Same needs equal values; differ fails only on equal non-empty values.
+func bound(step *Step, base *partial, ev *event.Event) bool {
+	if len(step.Same)+len(step.Differ) == 0 {
+		return true
+	}
+	for i, f := range step.Same {
+		if eventFields[f].str(ev) != base.kept[i] {
+			return false
+		}
+	}
+	for i, f := range step.Differ {
+		// An empty value is unknown: it cannot show the two are the same.
+		if v := eventFields[f].str(ev); v != "" && v == base.kept[len(step.Same)+i] {
+			return false
+		}
+	}
+	return true
 }
 
 type seqGroup struct {
@@ -786,7 +808,7 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 			base = &partial{start: t}
 		} else {
 			base = g.prog[prev]
-			if base == nil || t.Sub(base.start) > within || t.Before(base.start) {
+			if base == nil || t.Sub(base.start) > within || t.Before(base.start) || !bound(&steps[i], base, ev) {
 				continue
 			}
 		}
@@ -794,6 +816,12 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 			start: base.start,
 			ids:   append(append([]string(nil), base.ids...), ev.EventID),
 			steps: append(append([]map[string]any(nil), base.steps...), map[string]any{"step": steps[i].Name, "event": evidenceOf(ev)}),
+		}
+		if keep := r.keep[i]; len(keep) > 0 {
+			np.kept = make([]string, len(keep))
+			for j, fd := range keep {
+				np.kept[j] = fd.str(ev)
+			}
 		}
 		if i == len(steps)-1 {
 			if f == nil {

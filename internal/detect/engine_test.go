@@ -552,3 +552,69 @@ func TestNeedsRuntimeLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestSequenceStepBinding(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"x.yaml": "id: mcp-x\n" + hdr + `kind: sequence
+by: [tenant, session_key]
+within: 10m
+steps:
+  - {name: read, condition: 'event.tool_name == "read"'}
+  - {name: clear, absent: true, condition: 'event.tool_name == "clear"'}
+  - {name: send, condition: 'event.tool_name == "send"', differ: [server_name]}
+`,
+		"c.yaml": "id: mcp-c\n" + hdr + `kind: sequence
+by: [tenant, server_name]
+within: 1h
+steps:
+  - {name: poisoned, condition: 'event.kind == "tool_definition"'}
+  - {name: call, condition: 'event.method == "tools/call"', same: [tool_name, agent_id]}
+`})
+	e := newEngine(t, p, Options{})
+	x := func(i int, sess, srv, tool, at string) event.Event {
+		return ev(t, i, map[string]any{"tool_name": tool, "server_name": srv, "session_key": sess, "ts": at})
+	}
+	def := func(i int, srv, tool, at string) event.Event {
+		return ev(t, i, map[string]any{"kind": "tool_definition", "method": "tools/list", "server_name": srv, "tool_name": tool, "session_key": "d", "ts": at})
+	}
+	call := func(i int, srv, tool, agent, at string) event.Event {
+		return ev(t, i, map[string]any{"method": "tools/call", "server_name": srv, "tool_name": tool, "agent_id": agent, "session_key": "d" + at, "ts": at})
+	}
+	cases := []struct {
+		name string
+		evs  []event.Event
+		want []string
+	}{
+		{"other server", []event.Event{x(0, "s1", "db", "read", "+0s"), x(1, "s1", "mail", "send", "+1m")}, []string{"mcp-x"}},
+		{"same server", []event.Event{x(0, "s2", "db", "read", "+0s"), x(1, "s2", "db", "send", "+1m")}, nil},
+		{"absent step between, then other server", []event.Event{x(0, "s3", "db", "read", "+0s"), x(1, "s3", "db", "clear", "+1m"), x(2, "s3", "mail", "send", "+2m")}, nil},
+		{"server unknown on one side", []event.Event{x(0, "s5", "", "read", "+0s"), x(1, "s5", "db", "send", "+1m")}, []string{"mcp-x"}},
+		{"server unknown on both sides", []event.Event{x(0, "s6", "", "read", "+0s"), x(1, "s6", "", "send", "+1m")}, []string{"mcp-x"}},
+		{"latest read decides", []event.Event{x(0, "s4", "mail", "read", "+0s"), x(1, "s4", "db", "read", "+1m"), x(2, "s4", "mail", "send", "+2m")}, []string{"mcp-x"}},
+		{"same tool and agent called", []event.Event{def(0, "srv1", "send", "+0s"), call(1, "srv1", "send", "", "+1m")}, []string{"mcp-c"}},
+		{"another tool of the server called", []event.Event{def(0, "srv2", "send", "+0s"), call(1, "srv2", "list", "", "+1m")}, nil},
+		{"same tool, other agent", []event.Event{def(0, "srv3", "send", "+0s"), call(1, "srv3", "send", "bot", "+1m")}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, f := range detect(t, e, c.evs...) {
+				got = append(got, f.RuleID)
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+	// Load errors: binding on the first step, on an absent step, unknown field.
+	for name, steps := range map[string]string{
+		"need an earlier step": `[{name: a, condition: 'true', same: [tool_name]}, {name: b, condition: 'true'}]`,
+		"absent step cannot":   `[{name: a, condition: 'true'}, {name: b, absent: true, condition: 'true', differ: [tool_name]}, {name: c, condition: 'true'}]`,
+		`unknown event field "tool"`: `[{name: a, condition: 'true'}, {name: b, condition: 'true', same: [tool]}]`,
+	} {
+		_, err := Load(fstest.MapFS{"q.yaml": {Data: []byte("id: mcp-q\n" + hdr + "kind: sequence\nwithin: 1m\nsteps: " + steps + "\n")}}, ".")
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("steps %s: error %v, want %q", steps, err, name)
+		}
+	}
+}

@@ -70,6 +70,13 @@ type Step struct {
 	// Absent: no event matching Condition may occur between the neighbouring
 	// steps (or, as the first step, within `within` before the next step).
 	Absent bool `yaml:"absent"`
+	// Same and Differ bind this step to the event that matched the previous
+	// (not absent) step: each listed event field must be equal to, or
+	// differ from, that event's value (e.g. egress on another server than
+	// the read: differ: [server_name]). For differ an empty value is
+	// unknown and never counts as equal.
+	Same   []string `yaml:"same"`
+	Differ []string `yaml:"differ"`
 }
 
 // RuleTest is one inline test of a rule.
@@ -116,6 +123,9 @@ type Rule struct {
 	Version string // first 16 hex of sha256 of the file
 
 	conds      []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
+	// keep[i]: sequence only, the fields of step i's event the next
+	// present step compares (Same, then Differ), saved with the partial.
+	keep [][]*fieldDef
 	exceptions []*compiled
 	lists      map[string][]string // pack lists overlaid with the rule's own
 	listsVal   any                 // CEL value of lists
@@ -230,6 +240,19 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 			if s.Absent && i > 0 && r.Steps[i-1].Absent {
 				add("step %q: two absent steps in a row", s.Name)
 			}
+			if len(s.Same)+len(s.Differ) > 0 {
+				switch {
+				case s.Absent:
+					add("step %q: an absent step cannot have same/differ", s.Name)
+				case present == 1:
+					add("step %q: same/differ need an earlier step that is not absent", s.Name)
+				}
+				for _, f := range append(append([]string{}, s.Same...), s.Differ...) {
+					if fd, ok := eventFields[f]; !ok || fd.str == nil {
+						add("step %q: unknown event field %q in same/differ", s.Name, f)
+					}
+				}
+			}
 			r.conds = append(r.conds, comp("step "+s.Name, s.Condition))
 		}
 		if present < 1 {
@@ -237,6 +260,25 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		}
 		if r.Within <= 0 {
 			add("within is required for kind sequence")
+		}
+		// What each step's partial keeps for the next present step's binding.
+		r.keep = make([][]*fieldDef, len(r.Steps))
+		for i, s := range r.Steps {
+			if s.Absent || len(s.Same)+len(s.Differ) == 0 {
+				continue
+			}
+			p := i - 1
+			for p >= 0 && r.Steps[p].Absent {
+				p--
+			}
+			if p < 0 {
+				continue // reported above
+			}
+			for _, f := range append(append([]string{}, s.Same...), s.Differ...) {
+				if fd, ok := eventFields[f]; ok && fd.str != nil {
+					r.keep[p] = append(r.keep[p], fd)
+				}
+			}
 		}
 	default:
 		add("kind %q must be one of match, threshold, new_term, sequence", r.Kind)

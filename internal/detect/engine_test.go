@@ -608,8 +608,8 @@ steps:
 	}
 	// Load errors: binding on the first step, on an absent step, unknown field.
 	for name, steps := range map[string]string{
-		"need an earlier step": `[{name: a, condition: 'true', same: [tool_name]}, {name: b, condition: 'true'}]`,
-		"absent step cannot":   `[{name: a, condition: 'true'}, {name: b, absent: true, condition: 'true', differ: [tool_name]}, {name: c, condition: 'true'}]`,
+		"need an earlier step":       `[{name: a, condition: 'true', same: [tool_name]}, {name: b, condition: 'true'}]`,
+		"absent step cannot":         `[{name: a, condition: 'true'}, {name: b, absent: true, condition: 'true', differ: [tool_name]}, {name: c, condition: 'true'}]`,
 		`unknown event field "tool"`: `[{name: a, condition: 'true'}, {name: b, condition: 'true', same: [tool]}]`,
 	} {
 		_, err := Load(fstest.MapFS{"q.yaml": {Data: []byte("id: mcp-q\n" + hdr + "kind: sequence\nwithin: 1m\nsteps: " + steps + "\n")}}, ".")

@@ -122,10 +122,10 @@ type Rule struct {
 	File    string // path within the pack, for messages
 	Version string // first 16 hex of sha256 of the file
 
-	conds      []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
+	conds []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
 	// keep[i]: sequence only, the fields of step i's event the next
 	// present step compares (Same, then Differ), saved with the partial.
-	keep [][]*fieldDef
+	keep       [][]*fieldDef
 	exceptions []*compiled
 	lists      map[string][]string // pack lists overlaid with the rule's own
 	listsVal   any                 // CEL value of lists

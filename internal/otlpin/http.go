@@ -113,7 +113,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
 			// The direct decoder maps the protobuf without pdata; it
 			// declines (ok false) what it does not handle exactly as pdata.
-			if b, n, ok := event.TracesFromProto(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()}); ok {
+			if b, n, ok := direct(event.TracesFromProtoString, string(body), tenant); ok {
 				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
 				if err := r.checkRate(tenant, n); err != nil {
 					return 0, err
@@ -143,7 +143,7 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	case "logs":
 		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-			if b, n, ok := event.LogsFromProto(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()}); ok {
+			if b, n, ok := direct(event.LogsFromProtoString, string(body), tenant); ok {
 				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
 				if err := r.checkRate(tenant, n); err != nil {
 					return 0, err

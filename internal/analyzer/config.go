@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
 // Defaults for Config; each is documented on its field.
@@ -46,7 +48,7 @@ type Config struct {
 // means the default; a negative value keeps the table forever.
 type RetentionConfig struct {
 	Events         int           `yaml:"events_days"`           // default 30
-	CallsPerMinute int           `yaml:"calls_per_minute_days"` // default 30
+	CallsPerMinute int           `yaml:"calls_per_minute_days"` // default 30; also the sealed counts (calls_sealed*)
 	Findings       int           `yaml:"findings_days"`         // default 365
 	Incidents      int           `yaml:"incidents_days"`        // default 365 (monthly partitions)
 	Actions        int           `yaml:"actions_days"`          // default 365
@@ -54,12 +56,17 @@ type RetentionConfig struct {
 	Disabled       bool          `yaml:"disabled"`              // default false
 }
 
-// Days maps table → retention days.
+// Days maps table → retention days. The sealed call counts derived from
+// calls_per_minute (store.SealedCallTables) keep its retention.
 func (r RetentionConfig) Days() map[string]int {
-	return map[string]int{
+	m := map[string]int{
 		"events": r.Events, "calls_per_minute": r.CallsPerMinute, "findings": r.Findings,
 		"incidents": r.Incidents, "actions": r.Actions,
 	}
+	for _, t := range store.SealedCallTables() {
+		m[t] = r.CallsPerMinute
+	}
+	return m
 }
 
 // WithDefaults returns c with every unset field at its documented default.

@@ -10,16 +10,27 @@ import (
 // partitionUnit says how each table is partitioned (schema/): by day
 // (toYYYYMMDD, ids like 20240101) or by month (toYYYYMM, ids like 202401).
 var partitionUnit = map[string]string{
-	"events":           "day",
-	"findings":         "day",
-	"actions":          "day",
-	"calls_per_minute": "day",
-	"incidents":        "month",
+	"events":              "day",
+	"findings":            "day",
+	"actions":             "day",
+	"calls_per_minute":    "day",
+	"calls_sealed":        "day",
+	"calls_seal_state":    "day",
+	"calls_sealed_hourly": "day",
+	"calls_sealed_totals": "day",
+	"incidents":           "month",
+}
+
+// SealedCallTables are the tables internal/rollup derives from
+// calls_per_minute (schema 0010–0015); retention drops their days with
+// calls_per_minute's.
+func SealedCallTables() []string {
+	return []string{"calls_sealed", "calls_seal_state", "calls_sealed_hourly", "calls_sealed_totals"}
 }
 
 // RetentionTables lists the tables DropPartitionsOlderThan accepts.
 func RetentionTables() []string {
-	return []string{"events", "findings", "incidents", "actions", "calls_per_minute"}
+	return append([]string{"events", "findings", "incidents", "actions", "calls_per_minute"}, SealedCallTables()...)
 }
 
 // DropPartitionsOlderThan drops every partition of table whose whole period

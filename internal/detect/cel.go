@@ -408,10 +408,12 @@ var onPrep = func() []func(string) bool {
 	return out
 }()
 
-// Memoization of the expensive functions: several rules call the same
-// function on the same field of one event, and tool calls repeat. Results are
-// cached by input content (inputs of 16 B to 4 KiB), at most memoEntries per
-// function; the cache is dropped when full.
+// Memoization of the expensive functions as CEL calls them (the native
+// pre-evaluation uses the per-worker content cache of content.go instead;
+// CEL runs only for the few conditions it leaves undecided). Results are
+// cached by input content (inputs of memoMinBytes to memoMaxBytes, the
+// bounds content.go uses too), at most memoEntries per function; the cache
+// is dropped when full.
 const (
 	memoMinBytes = 16
 	memoMaxBytes = 4 << 10

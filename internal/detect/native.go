@@ -25,13 +25,15 @@ import (
 // and the same function runs on the same field for several rules. A
 // condition is therefore also translated, as far as possible, into a Go
 // tree evaluated with three-valued logic (true, false, unknown):
-// sub-expressions it does not support (comprehensions over event.args,
-// double(), ...) are unknown. When the tree decides the condition (a false
-// conjunct, a true disjunct, or everything supported) that is the result —
-// the supported tests cannot fail, so CEL would give the same answer (its
-// && and || absorb errors and unknowns the same way). Otherwise CEL
-// evaluates the condition as before. Security functions on a plain event
-// field are computed at most once per event (evalCtx.memo).
+// sub-expressions it does not support (double(), "k" in event.args,
+// comprehensions over other ranges than those of rangeNode, ...) are
+// unknown. When the tree decides the condition (a false conjunct, a true
+// disjunct, or everything supported) that is the result — the supported
+// tests cannot fail, so CEL would give the same answer (its && and ||
+// absorb errors and unknowns the same way). Otherwise CEL evaluates the
+// condition as before. Security functions on a plain event field are
+// computed at most once per event (evalCtx.memo) and their results kept
+// across events by content (content.go).
 
 type tri int8
 

@@ -180,50 +180,6 @@ func otherLiteralSets(expr string, chosen []string) [][]string {
 	return out
 }
 
-// matchAll reports whether any pattern matches, without prefilters (the
-// definition match must agree with).
-func (ps *patSet) matchAll(orig, lower string) bool {
-	for i := range ps.pats {
-		p := &ps.pats[i]
-		in := orig
-		if p.onLower {
-			in = lower
-		}
-		if p.re.MatchString(in) {
-			return true
-		}
-	}
-	return false
-}
-
-// matchContains is match as first written: one strings.Contains per
-// needle (for the equivalence test).
-func (ps *patSet) matchContains(orig, lower string) bool {
-	for i := range ps.pats {
-		p := &ps.pats[i]
-		if len(p.needles) > 0 {
-			hit := false
-			for _, n := range p.needles {
-				if strings.Contains(lower, n) {
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				continue
-			}
-		}
-		in := orig
-		if p.onLower {
-			in = lower
-		}
-		if p.re.MatchString(in) {
-			return true
-		}
-	}
-	return false
-}
-
 // requiredLiterals returns literals one of which every match must contain,
 // lower-cased (nil if none is known).
 func requiredLiterals(expr string) []string {

@@ -102,3 +102,47 @@ func TestMarkerNeedlesMatchContains(t *testing.T) {
 		t.Fatal("no needle found: the test does not exercise the search")
 	}
 }
+
+// matchAll reports whether any pattern matches, without prefilters (the
+// definition match must agree with).
+func (ps *patSet) matchAll(orig, lower string) bool {
+	for i := range ps.pats {
+		p := &ps.pats[i]
+		in := orig
+		if p.onLower {
+			in = lower
+		}
+		if p.re.MatchString(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchContains is match as first written: one strings.Contains per
+// needle (for the equivalence test).
+func (ps *patSet) matchContains(orig, lower string) bool {
+	for i := range ps.pats {
+		p := &ps.pats[i]
+		if len(p.needles) > 0 {
+			hit := false
+			for _, n := range p.needles {
+				if strings.Contains(lower, n) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		in := orig
+		if p.onLower {
+			in = lower
+		}
+		if p.re.MatchString(in) {
+			return true
+		}
+	}
+	return false
+}

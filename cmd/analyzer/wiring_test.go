@@ -65,8 +65,17 @@ log: {format: text}
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "wire.ev", Key: []byte(e.PartitionKey()), Value: v}).FirstErr(); err != nil {
-		t.Fatal(err)
+	// The analyzer creates the topic after migrating; until then the
+	// produce fails with UNKNOWN_TOPIC_OR_PARTITION.
+	for start := time.Now(); ; {
+		err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "wire.ev", Key: []byte(e.PartitionKey()), Value: v}).FirstErr()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	get := func(path string, auth bool) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+admin+path, nil)

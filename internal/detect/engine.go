@@ -106,7 +106,8 @@ type Engine struct {
 	nc    int // conditions in the index
 
 	workers []*evaluator
-	res     []int8 // per event × condition: 1 match, -1 no match, 0 not a candidate
+	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
+	assign  []int32 // per event: the worker evaluating it
 
 	dirty []Baseline // new_term baselines not yet saved
 	keys  []stateKeyMemo
@@ -278,19 +279,36 @@ func (e *Engine) evaluate(evs []event.Event) {
 			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
 		}
 	} else {
-		var wg sync.WaitGroup
+		// Events go to workers by server and tool, so that the texts that
+		// repeat (a tool's definition, its usual arguments and results)
+		// meet the same worker's content cache; a worker takes at most
+		// its share plus a quarter, the rest overflows to the next one,
+		// so the load stays balanced. Results do not depend on it.
 		per := (len(evs) + workers - 1) / workers
-		for k := 0; k < workers; k++ {
-			lo, hi := k*per, min((k+1)*per, len(evs))
-			if lo >= hi {
-				break
+		limit := per + per/4
+		if cap(e.assign) < len(evs) {
+			e.assign = make([]int32, len(evs))
+		}
+		e.assign = e.assign[:len(evs)]
+		counts := make([]int, workers)
+		for i := range evs {
+			k := int(toolHash(&evs[i]) % uint64(workers))
+			for counts[k] >= limit {
+				k = (k + 1) % workers
 			}
+			counts[k]++
+			e.assign[i] = int32(k)
+		}
+		var wg sync.WaitGroup
+		for k := 0; k < workers; k++ {
 			w := e.workers[k]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := lo; i < hi; i++ {
-					w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+				for i := range evs {
+					if e.assign[i] == int32(k) {
+						w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+					}
 				}
 			}()
 		}
@@ -301,6 +319,18 @@ func (e *Engine) evaluate(evs []event.Event) {
 		e.stats.EvalErrors += w.errs
 		w.evals, w.errs = 0, 0
 	}
+}
+
+// toolHash spreads events over workers by server and tool name (FNV-1a).
+func toolHash(ev *event.Event) uint64 {
+	h := uint64(14695981039346656037)
+	for _, s := range [2]string{ev.ServerName, ev.ToolName} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+		h = (h ^ 0xff) * 1099511628211
+	}
+	return h
 }
 
 // evalEvent evaluates every candidate condition of every rule for ev

@@ -618,3 +618,36 @@ steps:
 		}
 	}
 }
+
+// TestWorkerAssignmentBalancedAndComplete: events go to workers by tool,
+// capped at a share plus a quarter; every event is evaluated exactly once
+// and the findings equal those of one worker, even when one tool makes up
+// the whole batch.
+func TestWorkerAssignmentBalancedAndComplete(t *testing.T) {
+	p := loadYAML(t, map[string]string{"m.yaml": "id: mcp-m\n" + hdr + "kind: match\ncondition: event.arguments.contains(\"x\")\n"})
+	for _, tools := range [][]string{{"same"}, {"a", "b", "c", "d", "e"}} {
+		var evs []event.Event
+		for i := 0; i < 400; i++ {
+			arg := "y"
+			if i%3 == 0 {
+				arg = "x"
+			}
+			evs = append(evs, ev(t, i, map[string]any{"tool_name": tools[i%len(tools)], "arguments": arg}))
+		}
+		one, two := newEngine(t, p, Options{Workers: 1}), newEngine(t, p, Options{Workers: 2})
+		f1, f2 := detect(t, one, evs...), detect(t, two, evs...)
+		if len(f1) != 134 || len(f1) != len(f2) {
+			t.Fatalf("tools %v: %d findings with 1 worker, %d with 2", tools, len(f1), len(f2))
+		}
+		counts := map[int32]int{}
+		for _, k := range two.assign {
+			counts[k]++
+		}
+		if len(two.assign) != len(evs) || counts[0]+counts[1] != len(evs) || counts[0] > 250 || counts[1] > 250 {
+			t.Fatalf("tools %v: assignment %v", tools, counts)
+		}
+		if s := two.Stats(); s.Evaluations != one.Stats().Evaluations {
+			t.Fatalf("evaluations %d vs %d", s.Evaluations, one.Stats().Evaluations)
+		}
+	}
+}

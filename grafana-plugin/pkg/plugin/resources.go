@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -143,32 +144,40 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Agent = r.PathValue("id")
 	ctx := r.Context()
-	series, err := a.store.CallsOverTime(ctx, f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	graph, err := a.store.AgentGraph(ctx, f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	incs, err := a.store.Incidents(ctx, IncidentFilter{Agent: f.Agent, Tenant: f.Tenant, Limit: 100})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	sessions, err := a.store.Sessions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Agent: f.Agent, Limit: 50})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
+	// Five independent reads, run at once.
+	var (
+		series   []Point
+		graph    Graph
+		incs     []Incident
+		sessions []SessionRow
+		events   []Event
+		wg       sync.WaitGroup
+		errs     [5]error
+	)
 	ef := f
 	ef.Limit = 20
-	events, err := a.store.RecentEvents(ctx, ef)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
+	for i, fn := range []func() error{
+		func() (err error) { series, err = a.store.CallsOverTime(ctx, f); return err },
+		func() (err error) { graph, err = a.store.AgentGraph(ctx, f); return err },
+		func() (err error) {
+			incs, err = a.store.Incidents(ctx, IncidentFilter{Agent: f.Agent, Tenant: f.Tenant, Limit: 100})
+			return err
+		},
+		func() (err error) {
+			sessions, err = a.store.Sessions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Agent: f.Agent, Limit: 50})
+			return err
+		},
+		func() (err error) { events, err = a.store.RecentEvents(ctx, ef); return err },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = fn() }()
+	}
+	wg.Wait()
+	for _, err := range errs { // the first failure, in the order above
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
 }

@@ -369,9 +369,15 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	ew, eargs := ff.eventsWhere()
 	// PREWHERE on ts: the window is small, so other columns are read only
 	// for its granules.
+	// Only the listed agents: with a short list (top N) the primary key
+	// skips the others' granules.
+	ids := make([]string, len(out))
+	for i, a := range out {
+		ids[i] = a.AgentID
+	}
 	q = "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
-		" PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + ew + " GROUP BY agent_id"
-	rows2, err := s.conn.Query(ctx, q, append([]any{ff.from(), ff.to()}, eargs...)...)
+		" PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + ew + " AND agent_id IN (SELECT arrayJoin(?)) GROUP BY agent_id"
+	rows2, err := s.conn.Query(ctx, q, append(append([]any{ff.from(), ff.to()}, eargs...), ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query agent names: %w", err)
 	}

@@ -710,13 +710,12 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	t := ev.Time
 	kb, kh := e.stateKeyBytes(rs, ev)
 	if g, ok := rs.nt.getH(kh, kb); ok {
-		th := keyHash(tb)
-		if last, seen := g.terms.getH(th, tb); seen && t.Sub(last) <= time.Duration(r.History) && t.Sub(last) <= 24*time.Hour {
+		if n := g.terms.lookupH(keyHash(tb), tb); n != nil && t.Sub(n.val) <= time.Duration(r.History) && t.Sub(n.val) <= 24*time.Hour {
 			if t.Before(g.first) {
 				g.first = t
 			}
-			if t.After(last) {
-				g.terms.setH(th, tb, t)
+			if t.After(n.val) {
+				n.val = t // already the most recent entry
 			}
 			return nil
 		}

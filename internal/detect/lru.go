@@ -129,6 +129,16 @@ func (c *lru[V]) getH(h uint64, k []byte) (V, bool) {
 	return zero, false
 }
 
+// lookupH is getH returning the entry itself (touched), so that the
+// caller can update its value without a second lookup; nil if absent.
+func (c *lru[V]) lookupH(h uint64, k []byte) *lruNode[V] {
+	n := c.find(h, k)
+	if n != nil {
+		c.touch(n)
+	}
+	return n
+}
+
 // setB updates an existing key (byte-slice key, no allocation) and
 // reports whether it existed.
 func (c *lru[V]) setB(k []byte, v V) bool { return c.setH(keyHash(k), k, v) }

@@ -80,6 +80,17 @@ func TestLRUMatchesReference(t *testing.T) {
 				c.putH(h(k), k, i)
 				ref.put(k, i)
 			case 3:
+				if rng.Intn(2) == 0 { // lookupH + direct update, as new_term does
+					n := c.lookupH(h(k), []byte(k))
+					if _, wok := ref.m[k]; (n != nil) != wok {
+						t.Fatalf("lookupH(%s) = %v, want present %v", k, n, wok)
+					}
+					if n != nil {
+						n.val = i
+						ref.put(k, i)
+					}
+					continue
+				}
 				ok := c.setH(h(k), []byte(k), i)
 				_, wok := ref.m[k]
 				if ok != wok {

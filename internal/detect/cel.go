@@ -153,6 +153,7 @@ type evalCtx struct {
 	args     ref.Val
 	argsDone bool
 	vals     []ref.Val              // field values converted for CEL, per event (nil = not yet)
+	valsUsed bool                   // vals holds values of the current event
 	memo     []tri                  // security function results per (function, field), per event
 	scratch  []byte                 // native evaluation buffer
 	iters    [maxLoopDepth]string   // native comprehension variables by depth
@@ -220,9 +221,10 @@ func (ec *evalCtx) reset(e *event.Event) {
 	ec.leavesOK = false
 	if ec.vals == nil {
 		ec.vals = make([]ref.Val, len(eventFields))
-	} else {
+	} else if ec.valsUsed { // only CEL fills it: most events need no clearing
 		clear(ec.vals)
 	}
+	ec.valsUsed = false
 	if ec.memo == nil {
 		ec.memo = make([]tri, len(stringFuncs)*len(eventFields))
 		ec.ent = make([]*contentEntry, len(eventFields))
@@ -246,6 +248,7 @@ func (ec *evalCtx) field(fd *fieldDef) ref.Val {
 	if v == nil {
 		v = fd.get(ec)
 		ec.vals[fd.idx] = v
+		ec.valsUsed = true
 	}
 	return v
 }

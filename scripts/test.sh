@@ -93,7 +93,7 @@ main() {
   step go-vet go vet ./...
   step gofmt gofmt_check
   step go-test go test ./... -count=1 -timeout 15m -p 2
-  for t in FuzzFromTraces FuzzFromLogs; do
+  for t in FuzzFromTraces FuzzFromLogs FuzzDirectTraces FuzzDirectLogs FuzzDecoder; do
     if has_fuzz internal/event "$t"; then step "fuzz-$t" fuzz_smoke ./internal/event "$t"; fi
   done
   if has_rules_cmd; then

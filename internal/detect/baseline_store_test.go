@@ -7,25 +7,13 @@ import (
 	"testing/fstest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
 
 // TestNewTermBaselinesSurviveRestart runs a new_term rule against a real
 // ClickHouse (schema migrated by internal/store), restarts the engine, and

@@ -8,23 +8,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbed.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
 
 func sample() []event.Finding {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -111,56 +111,47 @@ func exitCode(name string, err error) int {
 }
 
 func migrateMain(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return exitCode("migrate", migrate(ctx, args))
+	return storeCommand("migrate", args, func(ctx context.Context, c Config, log *slog.Logger, st *store.Store) error {
+		res, err := st.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
+		return nil
+	})
 }
 
-func migrate(ctx context.Context, args []string) error {
-	c, err := loadWithFlags("migrate", args)
-	if err != nil {
-		return err
-	}
-	log := newLogger(c.Log)
-	st, err := store.Open(ctx, c.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	res, err := st.Migrate(ctx)
-	if err != nil {
-		return err
-	}
-	log.Info("migrations done", "database", st.Database(), "applied", res.Applied, "already_applied", len(res.Skipped))
-	return nil
-}
-
+// sealMain runs the rollup sealer until nothing is left to seal, once (the
+// same code `run` runs every rollup.interval): for a backlog after an
+// upgrade, and for the plugin's benchmark.
 func sealMain(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return exitCode("seal", seal(ctx, args))
+	return storeCommand("seal", args, func(ctx context.Context, c Config, log *slog.Logger, st *store.Store) error {
+		res, err := rollup.New(st.Conn(), st.Database(), c.Rollup, log).SealAll(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("sealed closed minutes and hours", "database", st.Database(), "minutes", res.Minutes, "hours", res.Hours, "rows", res.Rows)
+		return nil
+	})
 }
 
-// seal runs the rollup sealer until nothing is left to seal, once (the same
-// code `run` runs every rollup.interval): for a backlog after an upgrade,
-// and for the plugin's benchmark.
-func seal(ctx context.Context, args []string) error {
-	c, err := loadWithFlags("seal", args)
-	if err != nil {
-		return err
-	}
-	log := newLogger(c.Log)
-	st, err := store.Open(ctx, c.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	res, err := rollup.New(st.Conn(), st.Database(), c.Rollup, log).SealAll(ctx)
-	if err != nil {
-		return err
-	}
-	log.Info("sealed closed minutes and hours", "database", st.Database(), "minutes", res.Minutes, "hours", res.Hours, "rows", res.Rows)
-	return nil
+// storeCommand runs a one-shot subcommand that needs only the config and an
+// open store, and turns its error into the exit code.
+func storeCommand(name string, args []string, do func(context.Context, Config, *slog.Logger, *store.Store) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return exitCode(name, func() error {
+		c, err := loadWithFlags(name, args)
+		if err != nil {
+			return err
+		}
+		st, err := store.Open(ctx, c.ClickHouse)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return do(ctx, c, newLogger(c.Log), st)
+	}())
 }
 
 func runMain(args []string) int {

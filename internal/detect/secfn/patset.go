@@ -3,6 +3,7 @@ package secfn
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,10 @@ type patSet struct {
 	bigram   map[uint16]uint8
 	table    *[65536]uint8
 	byBigram [][]needleRef
+	// unslotted lists the patterns with a needle without a bigram slot
+	// (searched with strings.Contains); the others are candidates only
+	// when the one pass found one of their needles.
+	unslotted []int
 }
 
 type needleRef struct {
@@ -68,15 +73,24 @@ func newPatSet(flags string, alts []string) *patSet {
 			}
 			p.slots = append(p.slots, slot)
 		}
+		if len(p.needles) == 0 || slices.Contains(p.slots, 0) {
+			ps.unslotted = append(ps.unslotted, len(ps.pats))
+		}
 		ps.pats = append(ps.pats, p)
 	}
 	return ps
 }
 
 // match reports whether any pattern matches; lower is strings.ToLower(orig).
-// A pattern with needles runs only when one of them occurs in lower.
+// A pattern with needles runs only when one of them occurs in lower. Only
+// the candidates are visited (the patterns whose needle the one pass found,
+// and those with a needle it cannot find), so a text without any needle
+// costs one pass, whatever the number of patterns. Which pattern matches
+// first does not matter: the result is whether any does.
 func (ps *patSet) match(orig, lower string) bool {
 	var found [maxPats]bool // a needle of the pattern occurs (needles with a bigram slot)
+	var cand [maxPats]uint8
+	nc := 0
 	for i := 0; i+1 < len(lower); i++ {
 		s := ps.table[uint16(lower[i])<<8|uint16(lower[i+1])]
 		if s == 0 {
@@ -85,23 +99,31 @@ func (ps *patSet) match(orig, lower string) bool {
 		for _, nr := range ps.byBigram[s] {
 			if !found[nr.pat] && strings.HasPrefix(lower[i:], nr.needle) {
 				found[nr.pat] = true
+				cand[nc] = uint8(nr.pat)
+				nc++
 			}
 		}
 	}
-	for i := range ps.pats {
+	for _, i := range ps.unslotted {
+		if found[i] {
+			continue // already a candidate
+		}
 		p := &ps.pats[i]
-		if len(p.needles) > 0 && !found[i] {
-			hit := false
-			for j, n := range p.needles {
-				if p.slots[j] == 0 && strings.Contains(lower, n) { // no slot: search it
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				continue
+		hit := len(p.needles) == 0
+		for j, n := range p.needles {
+			if p.slots[j] == 0 && strings.Contains(lower, n) { // no slot: search it
+				hit = true
+				break
 			}
 		}
+		if hit {
+			found[i] = true
+			cand[nc] = uint8(i)
+			nc++
+		}
+	}
+	for _, i := range cand[:nc] {
+		p := &ps.pats[i]
 		if !containsOneOfEach(lower, p.also) {
 			continue
 		}

@@ -247,16 +247,35 @@ type marker struct {
 	id      string
 	needles []string // at least one must occur in the lower-cased text
 	re      *regexp.Regexp
+	// also are further literal sets, one of each must occur too: every
+	// alternative of re contains one of each set's words (words without
+	// whitespace or backslash, so a word in the folded text is in the
+	// lower-cased one). Checked before the regexp runs.
+	also [][]string
+}
+
+// markerAlso are the markers' further required words (by id); see marker.also.
+var markerAlso = map[string][][]string{
+	"important-tag":       {{"<"}, {">"}},
+	"system-tag":          {{"<", "[", "##"}, {">", "]", "##"}},
+	"ignore-instructions": {{"instructions", "prompt", "rules", "guidelines", "directives", "context"}},
+	"conceal-from-user": {
+		{"not", "don't", "dont", "never", "without", "hide"},
+		{"tell", "inform", "mention", "notif", "alert", "show", "reveal", "let", "from", "must", "should"},
+	},
+	"system-prompt":     {{"prompt", "instructions:", "now", "developer"}},
+	"tool-override":     {{"before", "instead", "when"}},
+	"exfil-instruction": {{"read", "send", "include", "pass", "upload", "forward", "append"}},
 }
 
 var markers = []marker{
-	{"important-tag", []string{"important"}, regexp.MustCompile(`< ?/? ?important ?>`)},
-	{"system-tag", []string{"sys", "instruction", "admin", "developer", "inst]", "<|", "##"}, regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`)},
-	{"ignore-instructions", []string{"ignore", "disregard", "forget", "override", "bypass"}, regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`)},
-	{"conceal-from-user", []string{"user"}, regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`)},
-	{"system-prompt", []string{"system", "instructions", "mode"}, regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`)},
-	{"tool-override", []string{"tool"}, regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`)},
-	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`)},
+	{"important-tag", []string{"important"}, regexp.MustCompile(`< ?/? ?important ?>`), markerAlso["important-tag"]},
+	{"system-tag", []string{"sys", "instruction", "admin", "developer", "inst]", "<|", "##"}, regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`), markerAlso["system-tag"]},
+	{"ignore-instructions", []string{"ignore", "disregard", "forget", "override", "bypass"}, regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`), markerAlso["ignore-instructions"]},
+	{"conceal-from-user", []string{"user"}, regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`), markerAlso["conceal-from-user"]},
+	{"system-prompt", []string{"system", "instructions", "mode"}, regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`), markerAlso["system-prompt"]},
+	{"tool-override", []string{"tool"}, regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`), markerAlso["tool-override"]},
+	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`), markerAlso["exfil-instruction"]},
 }
 
 // markerNeedles finds the markers' needles in one pass.
@@ -289,7 +308,7 @@ func InjectionMarkers(s string) []string {
 	var out []string
 	found := markerNeedles.find(l)
 	for i, m := range markers {
-		if !found[i] {
+		if !found[i] || !containsOneOfEach(l, m.also) {
 			continue
 		}
 		if f == "" {

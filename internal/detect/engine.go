@@ -458,11 +458,11 @@ func (e *Engine) stateKeyBytes(rs *ruleState, ev *event.Event) ([]byte, uint64) 
 	}
 	b := append(km.b[:0], ev.Tenant...)
 	b = append(b, 0)
-	for i, f := range rs.rule.By {
+	for i, str := range rs.rule.byStr {
 		if i > 0 {
 			b = append(b, '|')
 		}
-		b = append(b, eventFields[f].str(ev)...)
+		b = append(b, str(ev)...)
 	}
 	km.b, km.h, km.gen = b, keyHash(b), e.gen
 	return km.b, km.h
@@ -612,7 +612,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 			}
 			g.distMin = m
 		}
-		v := eventFields[r.Distinct].str(ev)
+		v := r.distinctStr(ev)
 		if len(g.distinct) == 0 || t.Before(g.distMin) {
 			g.distMin = t
 		}
@@ -685,8 +685,8 @@ func termOf(r *Rule, ev *event.Event) (string, bool) {
 // termBytes is termOf built in the engine's scratch buffer (valid until the next call).
 func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 	b := e.tb[:0]
-	for i, f := range r.Fields {
-		v := eventFields[f].str(ev)
+	for i, str := range r.fieldsStr {
+		v := str(ev)
 		if v == "" {
 			return nil, false
 		}

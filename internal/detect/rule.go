@@ -131,6 +131,20 @@ type Rule struct {
 	listsVal   any                 // CEL value of lists
 	summary    []tmplPart
 	index      []indexKey // per cond: index constraint (zero = catch-all)
+	// String accessors of By, Fields and Distinct (resolved once, not
+	// looked up by name per event).
+	byStr       []func(*event.Event) string
+	fieldsStr   []func(*event.Event) string
+	distinctStr func(*event.Event) string
+}
+
+// strAccessors returns the string accessors of the named event fields.
+func strAccessors(names []string) []func(*event.Event) string {
+	out := make([]func(*event.Event) string, len(names))
+	for i, f := range names {
+		out[i] = eventFields[f].str
+	}
+	return out
 }
 
 // Dedup returns the rule's dedup window (default 1h).
@@ -333,6 +347,10 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 	for i, c := range r.conds {
 		r.index = append(r.index, indexOf(c))
 		_ = i
+	}
+	r.byStr, r.fieldsStr = strAccessors(r.By), strAccessors(r.Fields)
+	if r.Distinct != "" {
+		r.distinctStr = eventFields[r.Distinct].str
 	}
 	return r, nil
 }

@@ -1,13 +1,17 @@
 package collector
 
 import (
+	"bytes"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
 )
 
@@ -75,6 +79,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 		})
 	})
 	batch := event.FromTraces(req.Traces(), event.MapOptions{Tenant: "t", ReceivedAt: time.Now()})
+	var enc0 event.ValueEncoder
 	b.Run("redact", func(b *testing.B) {
 		evs := make([]event.Event, len(batch.Events))
 		run(b, func() {
@@ -94,6 +99,30 @@ func BenchmarkPipelineStages(b *testing.B) {
 			enc.Reuse() // as publish does once Kafka acked every record
 		})
 	})
+	// compress: lz4 over the request's keys and values (about a produce
+	// batch's bytes), with the collector's compressor and franz-go's.
+	var raw []byte
+	for j := range batch.Events {
+		raw = appendPartitionKey(raw, &batch.Events[j])
+		raw = append(raw, enc0.Encode(&batch.Events[j])...)
+	}
+	franz, err := kgo.DefaultCompressor(kgo.Lz4Compression())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		c    kgo.Compressor
+	}{{"compress", kafka.NewLZ4Compressor()}, {"compress-franz-go", franz}} {
+		b.Run(c.name, func(b *testing.B) {
+			var dst bytes.Buffer
+			b.SetBytes(int64(len(raw)))
+			run(b, func() {
+				dst.Reset()
+				c.c.Compress(&dst, raw)
+			})
+		})
+	}
 	b.Run("marshal", func(b *testing.B) {
 		run(b, func() {
 			for j := range batch.Events {

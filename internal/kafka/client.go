@@ -204,10 +204,14 @@ func codec(name string) (kgo.CompressionCodec, error) {
 func ProducerOpts(topic string, p ProducerConfig) []kgo.Opt {
 	p = p.WithDefaults()
 	c, _ := codec(p.Compression)
+	comp := kgo.ProducerBatchCompression(c)
+	if p.Compression == "lz4" {
+		comp = kgo.WithCompressor(newLZ4Frames()) // same codec, ~5x less CPU (lz4.go)
+	}
 	return []kgo.Opt{
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(c),
+		comp,
 		kgo.ProducerBatchMaxBytes(p.MaxBatchBytes),
 		kgo.ProducerLinger(p.Linger),
 		kgo.MaxBufferedRecords(p.MaxBufferedRecords),

@@ -261,9 +261,77 @@ func URLs(s string) []string {
 	if strings.Contains(s, `\/`) {
 		s = strings.ReplaceAll(s, `\/`, "/")
 	}
-	out := urlRe.FindAllString(s, maxURLs)
+	out := findURLs(s, maxURLs)
 	for i, u := range out {
 		out[i] = strings.TrimRight(u, ".,;:)]")
 	}
 	return out
 }
+
+// urlSchemes are urlRe's schemes.
+var urlSchemes = []string{"http", "https", "ftp", "file", "gopher", "dict", "ldap", "ws", "wss", "sftp", "tftp"}
+
+// findURLs is urlRe.FindAllString(s, n) without the regexp engine (which
+// tries the scheme alternation at every byte of a text of KiBs): every
+// match contains "://" right after its scheme, so the matches are found
+// from the occurrences of "://". The scheme is the run of ASCII letters
+// before it (a match starts at a word boundary, and no boundary is inside
+// a run of letters), preceded by the start or a non-word byte, one of
+// urlSchemes case-insensitively; the URL runs on to the first byte urlRe
+// excludes, at least one byte. Leftmost first, not overlapping, like
+// FindAllString (TestFindURLsMatchesRegexp, FuzzFindURLs).
+func findURLs(s string, n int) []string {
+	if strings.Contains(s, "\u017f") {
+		// (?i) folds "ſ" (U+017F) to "s": leave such texts to the regexp.
+		return urlRe.FindAllString(s, n)
+	}
+	var out []string
+	next := 0 // matches do not overlap: the next one starts here or later
+	for i := 0; len(out) < n; {
+		k := strings.Index(s[i:], "://")
+		if k < 0 {
+			break
+		}
+		c := i + k // the colon
+		i = c + 1
+		j := c
+		for j > next && isASCIILetter(s[j-1]) {
+			j--
+		}
+		if j > 0 && isWordByte(s[j-1]) || !isURLScheme(s[j:c]) {
+			continue
+		}
+		e := c + 3
+		for e < len(s) && !urlStop[s[e]] {
+			e++
+		}
+		if e == c+3 {
+			continue
+		}
+		out = append(out, s[j:e])
+		next, i = e, e
+	}
+	return out
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isWordByte(c byte) bool { return isASCIILetter(c) || c >= '0' && c <= '9' || c == '_' }
+
+func isURLScheme(w string) bool {
+	for _, sc := range urlSchemes {
+		if strings.EqualFold(w, sc) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlStop are the bytes urlRe's `[^\s"'<>` + "`" + `\\{}|^]` does not match
+// (\s is ASCII white space in Go's syntax: \t \n \f \r and space).
+var urlStop = func() (t [256]bool) {
+	for _, c := range "\t\n\f\r \"'<>`\\{}|^" {
+		t[c] = true
+	}
+	return t
+}()

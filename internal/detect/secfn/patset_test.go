@@ -238,3 +238,68 @@ func TestInjectionMarkersMatchUnfiltered(t *testing.T) {
 	}
 	t.Logf("%d texts, %d with markers", len(texts), hits)
 }
+
+// TestFindURLsMatchesRegexp checks findURLs against urlRe.FindAllString on
+// the evaluation corpus's texts and on splices of URL fragments (schemes in
+// any case, word bytes before them, stop bytes, nested "://", "ſ").
+func TestFindURLsMatchesRegexp(t *testing.T) {
+	var texts []string
+	for _, seed := range []int64{1, 2} {
+		for _, e := range scenario.Eval(seed, 3000).Plain() {
+			for _, s := range []string{e.Arguments, e.Result, e.ToolDescription, e.ToolInputSchema, e.ResourceURI} {
+				if strings.Contains(s, "://") {
+					texts = append(texts, strings.ReplaceAll(s, `\/`, "/"))
+				}
+			}
+		}
+	}
+	frags := []string{"http://", "HTTPS://", "hTTp://", "xhttp://", "1http://", "_ftp://", "-ftp://", "ws://", "wss://", "wsss://",
+		"sftp://", "tftp://", "gopher://", "dict://", "ldap://", "file:///etc/passwd", "mailto://", "://", ":///", "http:// ",
+		"a.b/c?d=http://e", "\"", "'", "<", ">", "`", "\\", "{", "}", "|", "^", " ", "\t", "\n", "\r", "\f", "\u00e9",
+		"httpſ://x", "\xff", ")", ".", "169.254.169.254", "localhost:8080/x"}
+	rng := rand.New(rand.NewSource(4))
+	base := len(texts)
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		if base > 0 && rng.Intn(2) == 0 {
+			s := texts[rng.Intn(base)]
+			k := rng.Intn(len(s) + 1)
+			b.WriteString(s[:k])
+			for j := rng.Intn(4); j >= 0; j-- {
+				b.WriteString(frags[rng.Intn(len(frags))])
+			}
+			b.WriteString(s[k:])
+		} else {
+			for j := rng.Intn(8); j >= 0; j-- {
+				b.WriteString(frags[rng.Intn(len(frags))])
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	found := 0
+	for _, s := range texts {
+		for _, n := range []int{maxURLs, 1, 2} {
+			got, want := findURLs(s, n), urlRe.FindAllString(s, n)
+			if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+				t.Fatalf("findURLs(%q, %d) = %q, urlRe gives %q", s, n, got, want)
+			}
+			found += len(got)
+		}
+	}
+	if found < 1000 {
+		t.Fatalf("only %d URLs found: the test does not exercise findURLs", found)
+	}
+}
+
+// FuzzFindURLs checks findURLs against urlRe.FindAllString on any input.
+func FuzzFindURLs(f *testing.F) {
+	for _, s := range []string{"see http://a.b/c and HTTPS://x", "xhttp://a 1ftp://b ws://c", "file:///etc", "httpſ://x", "http://", "a://b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, want := findURLs(s, maxURLs), urlRe.FindAllString(s, maxURLs)
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+			t.Fatalf("findURLs(%q) = %q, urlRe gives %q", s, got, want)
+		}
+	})
+}

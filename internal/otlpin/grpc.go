@@ -3,6 +3,7 @@ package otlpin
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
@@ -37,7 +40,7 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
 	}
-	opts = append(opts, grpc.StatsHandler(payloadSize{}))
+	opts = append(opts, grpc.StatsHandler(payloadSize{}), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(protoCodecName)}))
 	s := grpc.NewServer(opts...)
 	if _, ok := r.cons.(BatchConsumer); ok {
 		s.RegisterService(&rawTraceServiceDesc, &grpcTraces{r: r})
@@ -131,6 +134,28 @@ func direct(decode func(string, event.MapOptions) (event.Batch, int, bool), body
 		}
 	}()
 	return decode(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
+}
+
+const protoCodecName = "proto"
+
+// rawCodec is the server's codec: grpc's registered "proto" codec (pdata's),
+// except that a rawMessage request is copied once, straight from grpc's
+// receive buffers into its string; the registered codec would first copy
+// the message into one pooled buffer, and rawMessage copy that again.
+type rawCodec struct{ encoding.CodecV2 }
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*rawMessage)
+	if !ok {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	var sb strings.Builder
+	sb.Grow(data.Len())
+	for _, b := range data {
+		sb.Write(b.ReadOnlyData())
+	}
+	m.s = sb.String()
+	return nil
 }
 
 // rawMessage is a protobuf message kept as bytes: a request as a string

@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unsafe"
 )
 
 // foldWidth maps fullwidth ASCII forms (U+FF01–U+FF5E) and a few look-alike
@@ -184,12 +185,29 @@ func isASCII(s string) bool {
 	return true
 }
 
-// lower is strings.ToLower without allocating for lower-case ASCII input.
+// lower is strings.ToLower without allocating for lower-case ASCII input,
+// and with one allocation and a byte loop for other ASCII input
+// (strings.ToLower scans it again and appends byte by byte).
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x80 || (c >= 'A' && c <= 'Z') {
+		if c >= 0x80 {
 			return strings.ToLower(s)
+		}
+		if c >= 'A' && c <= 'Z' {
+			b := make([]byte, len(s))
+			copy(b, s[:i])
+			for ; i < len(s); i++ {
+				c := s[i]
+				if c >= 0x80 {
+					return strings.ToLower(s)
+				}
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b[i] = c
+			}
+			return unsafe.String(&b[0], len(b))
 		}
 	}
 	return s

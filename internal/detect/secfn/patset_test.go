@@ -303,3 +303,27 @@ func FuzzFindURLs(f *testing.F) {
 		}
 	})
 }
+
+// TestLowerMatchesToLower checks lower against strings.ToLower on ASCII,
+// mixed-case and non-ASCII texts (incl. invalid UTF-8 and non-ASCII after
+// an upper-case letter).
+func TestLowerMatchesToLower(t *testing.T) {
+	texts := []string{"", "a", "A", "abc", "ABC", "aBc/ÄÖ", "Ä", "x\xffY", "Y\xff", "İstanbul", "MIXED case Ω text", "K"}
+	for _, e := range scenario.Eval(1, 2000).Plain() {
+		texts = append(texts, e.Arguments, e.Result, e.ToolDescription, e.ToolName)
+	}
+	rng := rand.New(rand.NewSource(5))
+	alphabet := []string{"a", "Z", "M", "0", " ", "/", "é", "É", "\xff", "ß", "ſ", "K"}
+	for i := 0; i < 5000; i++ {
+		var b strings.Builder
+		for j := rng.Intn(12); j >= 0; j-- {
+			b.WriteString(alphabet[rng.Intn(len(alphabet))])
+		}
+		texts = append(texts, b.String())
+	}
+	for _, s := range texts {
+		if got, want := lower(s), strings.ToLower(s); got != want {
+			t.Fatalf("lower(%q) = %q, strings.ToLower gives %q", s, got, want)
+		}
+	}
+}

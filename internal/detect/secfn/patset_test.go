@@ -327,3 +327,63 @@ func TestLowerMatchesToLower(t *testing.T) {
 		}
 	}
 }
+
+// hasHiddenUnicodeRef is HasHiddenUnicode as first written (every rune
+// decoded from the start), the definition the ASCII skip must agree with.
+func hasHiddenUnicodeRef(s string) bool {
+	var prev rune
+	for i, r := range s {
+		if r < 0x80 {
+			prev = r
+			continue
+		}
+		switch {
+		case r == 0xFE0E || r == 0xFE0F:
+			if prev < 0x80 || prev == 0xFE0F || prev == 0xFE0E || i == 0 {
+				return true
+			}
+		case r == 0x200D:
+			if prev < 0x2000 {
+				return true
+			}
+		case r == 0xFEFF && i == 0:
+		case isInvisible(r):
+			return true
+		}
+		prev = r
+	}
+	return strings.Contains(s, `\u`) && escapedHidden.MatchString(s) || strings.Contains(s, `\U000E00`)
+}
+
+// TestHasHiddenUnicodeMatchesReference checks HasHiddenUnicode (ASCII
+// prefix skipped 8 bytes at a time) against decoding every rune, on the
+// corpus and on random mixes of ASCII, selectors, ZWJ, BOM, emoji, tag
+// characters and invalid UTF-8 at every offset.
+func TestHasHiddenUnicodeMatchesReference(t *testing.T) {
+	var texts []string
+	for _, e := range scenario.Eval(1, 3000).Plain() {
+		texts = append(texts, e.Arguments, e.Result, e.ToolDescription, e.ToolInputSchema)
+	}
+	parts := []string{"a", "abcdefgh", "0123456", " ", "\ufe0f", "\ufe0e", "\u200d", "\ufeff", "\u200b", "😀", "✓", "é", "\U000e0041", "\xff", "\\u200b", "\\U000E0041"}
+	rng := rand.New(rand.NewSource(6))
+	hits := 0
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for j := rng.Intn(10); j >= 0; j-- {
+			b.WriteString(parts[rng.Intn(len(parts))])
+		}
+		texts = append(texts, b.String())
+	}
+	for _, s := range texts {
+		got, want := HasHiddenUnicode(s), hasHiddenUnicodeRef(s)
+		if got != want {
+			t.Fatalf("HasHiddenUnicode(%q) = %v, reference %v", s, got, want)
+		}
+		if got {
+			hits++
+		}
+	}
+	if hits < 100 {
+		t.Fatalf("only %d hidden: the test does not exercise it", hits)
+	}
+}

@@ -152,8 +152,11 @@ var escapedHidden = regexp.MustCompile(`(?i)\\u(?:200[b-f]|202[a-e]|206[0-9a-f]|
 // emoji-capable character, Hangul fillers, soft hyphen — raw or as JSON
 // \uXXXX escapes.
 func HasHiddenUnicode(s string) bool {
+	// The ASCII prefix only matters as "prev < 0x80": skip it 8 bytes at a time.
+	k := asciiPrefix(s)
 	var prev rune
-	for i, r := range s {
+	for i, r := range s[k:] {
+		i += k
 		if r < 0x80 {
 			prev = r
 			continue
@@ -184,6 +187,21 @@ var ansiRe = regexp.MustCompile(`(?i)\\u001b|\\x1b|\\033|\\e\[`)
 
 // HasANSIEscape reports ANSI/VT escape sequences (ESC or C1 CSI), raw or as
 // \u001b, \x1b, \033 or \e[ escapes.
+// asciiPrefix returns the length of s's leading run of ASCII bytes.
+func asciiPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56 // one 8-byte load
+		if x&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for ; i < len(s) && s[i] < 0x80; i++ {
+	}
+	return i
+}
+
 func HasANSIEscape(s string) bool {
 	if strings.IndexByte(s, 0x1b) >= 0 || strings.ContainsRune(s, 0x9b) {
 		return true

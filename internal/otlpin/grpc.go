@@ -171,20 +171,9 @@ func (m *rawMessage) SizeProto() int                { return len(m.b) }
 func (m *rawMessage) MarshalProto(buf []byte) int   { return copy(buf, m.b) }
 
 // exportRaw serves a trace export through the direct decoder, or through
-// pdata when it declines (pdata's decode errors are answered as grpc
-// answers a request its codec cannot decode).
+// pdata when it declines.
 func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	bc := g.r.cons.(BatchConsumer)
-	// The mapping needs the tenant; grpcConsume authenticates again and
-	// answers an unauthenticated request exactly as on the pdata path.
-	var b event.Batch
-	var n int
-	tenant, err := g.r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
-	ok := false
-	if err == nil {
-		b, n, ok = direct(event.TracesFromProtoString, in.s, tenant)
-	}
-	if !ok {
+	return g.r.exportRaw(ctx, in, "traces", event.TracesFromProtoString, func() ([]byte, error) {
 		req := ptraceotlp.NewExportRequest()
 		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
@@ -197,24 +186,8 @@ func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
 		}
-		return &rawMessage{b: out}, nil
-	}
-	res, err := g.r.grpcConsume(ctx, "traces", n, func() int64 {
-		if s := requestSize(ctx); s > 0 {
-			return s
-		}
-		return int64(len(in.s))
-	}, func(ctx context.Context, _ string) (Result, error) {
-		return bc.ConsumeBatch(ctx, "traces", b)
-	})
-	if err != nil {
-		return nil, err
-	}
-	out, err := tracesResponse(res).MarshalProto()
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
-	}
-	return &rawMessage{b: out}, nil
+		return out, nil
+	}, func(res Result) ([]byte, error) { return tracesResponse(res).MarshalProto() })
 }
 
 type grpcLogs struct {
@@ -243,15 +216,7 @@ func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plog
 
 // exportRaw is grpcTraces.exportRaw for logs.
 func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	bc := g.r.cons.(BatchConsumer)
-	var b event.Batch
-	var n int
-	tenant, err := g.r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
-	ok := false
-	if err == nil {
-		b, n, ok = direct(event.LogsFromProtoString, in.s, tenant)
-	}
-	if !ok {
+	return g.r.exportRaw(ctx, in, "logs", event.LogsFromProtoString, func() ([]byte, error) {
 		req := plogotlp.NewExportRequest()
 		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
@@ -264,20 +229,46 @@ func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, 
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
 		}
+		return out, nil
+	}, func(res Result) ([]byte, error) { return logsResponse(res).MarshalProto() })
+}
+
+// exportRaw decodes a raw export request of signal with decode and hands
+// the batch to the consumer. When the direct decoder declines (or the
+// sender is not authenticated), viaPdata serves the request the slow way
+// and its answer or error is returned as it is, so pdata's decode errors
+// and grpcConsume's auth answers stay exactly as on the pdata path. respond encodes the answer for a consumed batch.
+func (r *Receiver) exportRaw(ctx context.Context, in *rawMessage, signal string,
+	decode func(string, event.MapOptions) (event.Batch, int, bool),
+	viaPdata func() ([]byte, error), respond func(Result) ([]byte, error)) (*rawMessage, error) {
+	// The mapping needs the tenant; grpcConsume authenticates again and
+	// answers an unauthenticated request exactly as on the pdata path.
+	var b event.Batch
+	var n int
+	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
+	ok := false
+	if err == nil {
+		b, n, ok = direct(decode, in.s, tenant)
+	}
+	if !ok {
+		out, err := viaPdata()
+		if err != nil {
+			return nil, err
+		}
 		return &rawMessage{b: out}, nil
 	}
-	res, err := g.r.grpcConsume(ctx, "logs", n, func() int64 {
+	res, err := r.grpcConsume(ctx, signal, n, func() int64 {
 		if s := requestSize(ctx); s > 0 {
 			return s
 		}
 		return int64(len(in.s))
 	}, func(ctx context.Context, _ string) (Result, error) {
-		return bc.ConsumeBatch(ctx, "logs", b)
+		return r.cons.(BatchConsumer).ConsumeBatch(ctx, signal, b)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out, err := logsResponse(res).MarshalProto()
+	out, err := respond(res)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
 	}

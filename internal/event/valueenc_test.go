@@ -16,7 +16,7 @@ func captureTraceFiles(t testing.TB) []string {
 	for _, root := range []string{"testdata", filepath.Join("..", "..", "..", "shared", "testdata", "otlp")} {
 		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".pb")) &&
-				!strings.Contains(p, "capture") {
+				!strings.Contains(p, "capture") && !strings.Contains(p, "golden") {
 				files = append(files, p)
 			}
 			return nil

@@ -1,24 +1,16 @@
 package event
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"hash"
-	"sort"
-	"strconv"
 	"sync"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-// LogsFromProto is TracesFromProto for an OTLP ExportLogsServiceRequest:
-// FromLogs of the decoded request, without pdata. ok=false (nothing
-// mapped) for whatever it does not handle exactly as pdata; records is
-// the request's log record count. It mirrors mapper.log and logEventID of
-// mapping.go and values.go (TestDirectLogsMatchPdata, FuzzDirectLogs).
+// LogsFromProto is TracesFromProto for an OTLP ExportLogsServiceRequest,
+// the only mapping of logs (FromLogs maps pdata's encoding with it).
+// ok=false (nothing mapped) as for TracesFromProto; records is the
+// request's log record count.
 func LogsFromProto(body []byte, o MapOptions) (b Batch, records int, ok bool) {
 	return LogsFromProtoString(string(body), o)
 }
@@ -35,9 +27,9 @@ func LogsFromProtoString(body string, o MapOptions) (b Batch, records int, ok bo
 	for ri := range p.lres {
 		r := &p.lres[ri]
 		resAttrs := p.kvs[r.attrs.lo:r.attrs.hi]
-		res := m.rawResource(resAttrs)
+		res := m.resource(resAttrs)
 		for li := r.recs.lo; li < r.recs.hi; li++ {
-			m.rawLog(p, &res, resAttrs, &p.recs[li])
+			m.log(p, &res, resAttrs, &p.recs[li])
 		}
 	}
 	m.propagate()
@@ -124,7 +116,7 @@ func (p *rawLogs) resourceLogs(b []byte) bool {
 			if v, pos, ok = rdLen(b, pos); !ok {
 				return false
 			}
-			if num == 1 && !p.resource(v) || num == 1000 {
+			if num == 1 && !p.resource(v) {
 				return false
 			}
 		default:
@@ -137,11 +129,17 @@ func (p *rawLogs) resourceLogs(b []byte) bool {
 	for pos := 0; pos < len(b); {
 		num, wt, np, _ := rdTag(b, pos)
 		pos = np
-		if num == 2 {
+		if num == 2 || num == 1000 {
 			v, np, _ := rdLen(b, pos)
 			pos = np
+			// 1000, the deprecated instrumentation_library_logs: decoded
+			// by pdata (it must be valid), not mapped.
+			nrecs, nkvs := len(p.recs), len(p.kvs)
 			if !p.scopeLogs(v) {
 				return false
+			}
+			if num == 1000 {
+				p.recs, p.kvs = p.recs[:nrecs], p.kvs[:nkvs]
 			}
 			continue
 		}
@@ -279,168 +277,4 @@ func (p *rawLogs) logRecord(b []byte) bool {
 	}
 	lr.attrs.hi = int32(len(p.kvs))
 	return true
-}
-
-// rawHashValue is hashValue.
-func rawHashValue(h hash.Hash, v *rawVal, depth int) {
-	switch v.typ {
-	case pcommon.ValueTypeStr, pcommon.ValueTypeInt:
-		h.Write([]byte{byte(v.typ)})
-		if depth > maxValueDepth {
-			return
-		}
-		hashString(h, v.str())
-	default:
-		hashValue(h, v.pv(), depth)
-	}
-}
-
-// rawHashMap is hashMap over kvs (a key's first value, for every key in
-// sorted order, duplicates included, as pcommon.Map.Get and Range give).
-func (p *rawLogs) rawHashMap(h hash.Hash, kvs []rawKV, depth int) {
-	keys := p.keys[:0]
-	for i := range kvs {
-		keys = append(keys, kvs[i].key)
-	}
-	sort.Strings(keys)
-	h.Write([]byte{'{'})
-	for _, k := range keys {
-		v, _ := getRaw(kvs, k)
-		hashString(h, k)
-		rawHashValue(h, v, depth+1)
-	}
-	h.Write([]byte{'}'})
-	p.keys = keys[:0]
-}
-
-// rawLogEventID is logEventID.
-func (p *rawLogs) rawLogEventID(lr *rawLogRec, resAttrs []rawKV) string {
-	h := sha256.New()
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], lr.time)
-	h.Write(buf[:])
-	h.Write(lr.tid[:])
-	h.Write(lr.sid[:])
-	binary.BigEndian.PutUint64(buf[:], uint64(int64(lr.severity)))
-	h.Write(buf[:])
-	hashString(h, lr.eventName)
-	rawHashValue(h, &lr.body, 0)
-	p.rawHashMap(h, p.kvs[lr.attrs.lo:lr.attrs.hi], 0)
-	p.rawHashMap(h, resAttrs, 0)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return hex.EncodeToString(sum[:16])
-}
-
-// rawLog is mapper.log.
-func (m *mapper) rawLog(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) {
-	attrs := p.kvs[lr.attrs.lo:lr.attrs.hi]
-	name := lr.eventName
-	if name == "" {
-		if v, ok := getRaw(attrs, "event.name"); ok {
-			name = v.Str()
-		}
-	}
-	if name != LogEventAudit && name != LogEventToolsSnapshot {
-		m.drop(DropNotMCP)
-		return
-	}
-	e := Event{
-		EventID:         p.rawLogEventID(lr, resAttrs),
-		Tenant:          res.tenant,
-		Kind:            KindMessage,
-		Source:          SourceLog,
-		ServiceName:     res.serviceName,
-		ServiceInstance: res.serviceInstance,
-		HostName:        res.hostName,
-		IngestedAt:      m.o.ReceivedAt,
-		Outcome:         OutcomeOK,
-	}
-	switch {
-	case lr.time != 0:
-		e.Time = pcommon.Timestamp(lr.time).AsTime().UTC()
-	case lr.observed != 0:
-		e.Time = pcommon.Timestamp(lr.observed).AsTime().UTC()
-	default:
-		e.Time = m.o.ReceivedAt
-	}
-	if lr.tid != [16]byte{} {
-		e.TraceID = hex.EncodeToString(lr.tid[:])
-	}
-	if lr.sid != [8]byte{} {
-		e.SpanID = hex.EncodeToString(lr.sid[:])
-	}
-	var s scratch
-	m.rawApplyAttrs(&e, &s, attrs)
-	e.Observer = s.observer
-	if e.Observer == "" {
-		e.Observer = res.observer
-	}
-	if e.Observer == "" {
-		e.Observer = ObserverUnknown
-	}
-	m.finishSession(&e)
-
-	if name == LogEventToolsSnapshot {
-		var d toolDef
-		switch lr.body.typ {
-		case pcommon.ValueTypeStr, pcommon.ValueTypeMap:
-			d = toolDefFromBody(lr.body.pv())
-		}
-		if e.ToolName != "" {
-			d.Name = e.ToolName
-		}
-		if e.ToolDescription != "" {
-			d.Description, d.hasDescription = e.ToolDescription, true
-		}
-		if e.ToolInputSchema != "" {
-			d.InputSchema = e.ToolInputSchema
-		}
-		if e.ToolAnnotations != "" {
-			d.Annotations = e.ToolAnnotations
-		}
-		if d.Name == "" {
-			m.drop(DropToolDefNoName)
-			return
-		}
-		e.Kind = KindToolDefinition
-		if e.Method == "" {
-			e.Method = "tools/list"
-		}
-		e.ToolName = d.Name
-		d.fill(&e)
-		m.b.Events = append(m.b.Events, e)
-		return
-	}
-
-	if e.StatusCode == 0 && e.ErrorType != "" {
-		if n, err := strconv.ParseInt(e.ErrorType, 10, 32); err == nil {
-			e.StatusCode = int32(n)
-		}
-	}
-	if e.ErrorType != "" && e.ErrorType != "tool_error" {
-		e.Outcome = OutcomeError
-	}
-	if plog.SeverityNumber(lr.severity) >= plog.SeverityNumberError && e.Outcome == OutcomeOK && e.ErrorType != "" {
-		e.Outcome = OutcomeError
-	}
-	m.finishOutcome(&e, &s)
-	if e.Method == "" {
-		if e.ToolName != "" {
-			e.Method = "tools/call"
-		} else {
-			m.drop(DropNotMCP)
-			return
-		}
-	}
-	var defs []toolDef
-	if s.toolDefs != "" {
-		parsed, ok := parseToolDefinitions(s.toolDefs)
-		if !ok {
-			m.drop(DropInvalidToolDefs)
-		}
-		defs = parsed
-	}
-	m.b.Events = append(m.b.Events, e)
-	m.emitToolDefs(&e, defs)
 }

@@ -2,46 +2,12 @@ package event
 
 import (
 	"fmt"
-	"reflect"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 )
-
-// diffLogs is diffTraces for logs: LogsFromProto must equal pdata +
-// FromLogs whenever it accepts a body, and never accept what pdata rejects.
-func diffLogs(t testing.TB, body []byte, o MapOptions) bool {
-	t.Helper()
-	direct, n, ok := LogsFromProto(body, o)
-	req := plogotlp.NewExportRequest()
-	err := req.UnmarshalProto(body)
-	if !ok {
-		return false
-	}
-	if err != nil {
-		t.Fatalf("direct path accepted a body pdata rejects (%v)", err)
-	}
-	ld := req.Logs()
-	want := FromLogs(ld, o)
-	if n != ld.LogRecordCount() {
-		t.Fatalf("record count %d, pdata %d", n, ld.LogRecordCount())
-	}
-	if !reflect.DeepEqual(direct, want) {
-		if len(direct.Events) != len(want.Events) {
-			t.Fatalf("direct path: %d events (dropped %v), pdata: %d (dropped %v)", len(direct.Events), direct.DropReasons, len(want.Events), want.DropReasons)
-		}
-		for i := range want.Events {
-			if !reflect.DeepEqual(direct.Events[i], want.Events[i]) {
-				t.Fatalf("event %d differs\n direct %+v\n pdata  %+v", i, direct.Events[i], want.Events[i])
-			}
-		}
-		t.Fatalf("batches differ: direct dropped %d %v, pdata %d %v", direct.Dropped, direct.DropReasons, want.Dropped, want.DropReasons)
-	}
-	direct.Release()
-	return true
-}
 
 func logsProto(t testing.TB, ld plog.Logs) []byte {
 	t.Helper()
@@ -142,16 +108,26 @@ func syntheticLogs() map[string]plog.Logs {
 	return out
 }
 
-// TestDirectLogsMatchPdata: the direct logs decoder gives exactly
-// FromLogs' batch on synthetic requests covering mapper.log.
-func TestDirectLogsMatchPdata(t *testing.T) {
+// TestDirectLogs: every synthetic request maps directly; the deprecated
+// instrumentation_library_logs is read and not mapped; malformed requests
+// are declined.
+func TestDirectLogs(t *testing.T) {
 	for name, ld := range syntheticLogs() {
 		for _, o := range []MapOptions{{Tenant: "acme", ReceivedAt: received}, {ReceivedAt: received}} {
-			// "deep" nests further than the direct path validates: pdata's.
-			if !diffLogs(t, logsProto(t, ld), o) && name != "deep" {
+			if !checkDirect(t, logs, logsProto(t, ld), o) {
 				t.Errorf("%s: the direct path declined", name)
 			}
 		}
+	}
+	// resource_logs { scope_logs { record }, 1000 { record } }, the records
+	// mcp.audit with a tool name, the body a string table index.
+	rec := pbLen(2, pbLen(12, []byte(LogEventAudit)), pbLen(6, pbLen(1, []byte("gen_ai.tool.name")), pbLen(2, pbStr("t"))), pbLen(5, pbVarint(8, 1)))
+	body := pbLen(1, pbLen(2, rec), pbLen(1000, rec))
+	if !checkDirect(t, logs, body, MapOptions{ReceivedAt: received}) {
+		t.Error("deprecated scope logs: declined")
+	}
+	if b, n, _ := LogsFromProto(body, MapOptions{ReceivedAt: received}); len(b.Events) != 1 || n != 1 {
+		t.Errorf("deprecated scope logs: %d events of %d records, want 1 of 1", len(b.Events), n)
 	}
 	for name, body := range map[string][]byte{
 		"truncated":     logsProto(t, sampleLogs())[:20],
@@ -181,6 +157,6 @@ func FuzzDirectLogs(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		diffLogs(t, data, MapOptions{Tenant: "t", ReceivedAt: received})
+		checkDirect(t, logs, data, MapOptions{Tenant: "t", ReceivedAt: received})
 	})
 }

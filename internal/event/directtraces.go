@@ -2,7 +2,6 @@ package event
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"math"
 	"strconv"
 	"strings"
@@ -11,25 +10,23 @@ import (
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // TracesFromProto maps an OTLP ExportTraceServiceRequest, as protobuf
-// bytes, directly onto events, without building pdata: FromTraces of the
-// decoded request, at a fraction of the cost (no per-attribute objects;
-// every string is a slice of one copy of the input).
+// bytes, directly onto events, without building pdata (no per-attribute
+// objects; every string is a slice of one copy of the input).
 //
-// It returns ok=false, having mapped nothing, for any input it does not
-// handle exactly as pdata would: malformed protobuf, array or map
-// attribute values, groups, the deprecated instrumentation_library_spans
-// field. The caller then decodes with pdata (which also reports malformed
-// input) and calls FromTraces. spans is the request's span count.
-//
-// The mapping below mirrors mapper.span, mapper.resource, classify and
-// exceptionType of mapping.go line by line on the raw representation; keep
-// them in step (TestDirectTracesMatchPdata and FuzzDirectTraces compare the
-// two paths on every capture and on fuzzed input).
+// It is the only mapping of traces (FromTraces maps pdata's protobuf
+// encoding with it) and reads every request pdata writes. It returns
+// ok=false, having mapped nothing, for malformed protobuf and for the
+// encodings pdata reads but never writes (a KeyValue with two keys or
+// values, an AnyValue with two values, which pdata merges); the caller
+// then decodes with pdata (which also reports malformed input) and calls
+// FromTraces, which maps pdata's re-encoding. spans is the request's span
+// count. testdata/golden pins the result; FuzzDirectTraces checks that it
+// accepts nothing pdata rejects, reads pdata's encoding of anything pdata
+// reads, and maps a body as it maps pdata's re-encoding of it.
 func TracesFromProto(body []byte, o MapOptions) (b Batch, spans int, ok bool) {
 	// One copy of the input; every string is a slice of it (the caller's
 	// buffer is reused after the request).
@@ -48,9 +45,9 @@ func TracesFromProtoString(body string, o MapOptions) (b Batch, spans int, ok bo
 	m.b.Events = getEvents(len(p.spans))
 	for ri := range p.res {
 		r := &p.res[ri]
-		res := m.rawResource(p.kvs[r.attrs.lo:r.attrs.hi])
+		res := m.resource(p.kvs[r.attrs.lo:r.attrs.hi])
 		for si := r.spans.lo; si < r.spans.hi; si++ {
-			m.rawSpan(p, &res, &p.spans[si])
+			m.span(p, &res, &p.spans[si])
 		}
 	}
 	m.propagate()
@@ -290,7 +287,7 @@ func (p *rawTraces) resourceSpans(b []byte) bool {
 			if v, pos, ok = rdLen(b, pos); !ok {
 				return false
 			}
-			if num == 1 && !p.resource(v) || num == 1000 {
+			if num == 1 && !p.resource(v) {
 				return false
 			}
 		default:
@@ -303,11 +300,17 @@ func (p *rawTraces) resourceSpans(b []byte) bool {
 	for pos := 0; pos < len(b); {
 		num, wt, np, _ := rdTag(b, pos)
 		pos = np
-		if num == 2 {
+		if num == 2 || num == 1000 {
 			v, np, _ := rdLen(b, pos)
 			pos = np
+			// 1000, the deprecated instrumentation_library_spans: pdata
+			// decodes it (it must be valid) but maps only scope_spans.
+			nspans, nkvs, nevs := len(p.spans), len(p.kvs), len(p.evs)
 			if !p.scopeSpans(v) {
 				return false
+			}
+			if num == 1000 {
+				p.spans, p.kvs, p.evs = p.spans[:nspans], p.kvs[:nkvs], p.evs[:nevs]
 			}
 			continue
 		}
@@ -708,8 +711,8 @@ func (p *rawTraces) validLink(b []byte) bool {
 	return true
 }
 
-// keyValue appends one KeyValue with a scalar value. A repeated key or
-// value field (which pdata merges), arrays and maps are not handled.
+// keyValue appends one KeyValue. A repeated key or value field (which
+// pdata merges) is not handled.
 func (p *rawTraces) keyValue(b []byte) bool {
 	kv := rawKV{v: rawVal{typ: pcommon.ValueTypeEmpty}}
 	seenKey, seenVal := false, false
@@ -740,8 +743,13 @@ func (p *rawTraces) keyValue(b []byte) bool {
 				}
 				seenVal = true
 			}
-		case 3: // key_strindex (profiles): not handled
-			return false
+		case 3: // key_strindex (profiles): read, not used, as in pdata
+			if wt != wireVarint {
+				return false
+			}
+			if _, pos, ok = rdVarint(b, pos); !ok {
+				return false
+			}
 		default:
 			if pos, ok = skip(b, pos, wt); !ok {
 				return false
@@ -752,8 +760,9 @@ func (p *rawTraces) keyValue(b []byte) bool {
 	return true
 }
 
-// anyValue reads a scalar AnyValue (1 string, 2 bool, 3 int, 4 double,
-// 7 bytes); 5 array and 6 kvlist, or two value fields, are not handled.
+// anyValue reads an AnyValue (1 string, 2 bool, 3 int, 4 double, 7 bytes,
+// 5 array and 6 kvlist kept as their encoding, 8 string_value_strindex
+// which pdata's Value reads as empty); two value fields are not handled.
 func (p *rawTraces) anyValue(b []byte, out *rawVal) bool {
 	seen := false
 	for pos := 0; pos < len(b); {
@@ -824,7 +833,13 @@ func (p *rawTraces) anyValue(b []byte, out *rawVal) bool {
 				out.typ = pcommon.ValueTypeMap
 			}
 		case 8: // string_value_strindex (profiles)
-			return false
+			if wt != wireVarint {
+				return false
+			}
+			if _, pos, ok = rdVarint(b, pos); !ok {
+				return false
+			}
+			*out = rawVal{typ: pcommon.ValueTypeEmpty}
 		default:
 			if pos, ok = skip(b, pos, wt); !ok {
 				return false
@@ -834,19 +849,12 @@ func (p *rawTraces) anyValue(b []byte, out *rawVal) bool {
 	return true
 }
 
-// maxRawDepth bounds the validation of nested arrays and maps; deeper
-// values take the pdata path.
-const maxRawDepth = 64
-
 // validArray and validKVList check nested values as pdata decodes them:
 // ArrayValue{1: AnyValue}, KeyValueList{1: KeyValue}.
 func validArray(b []byte, depth int) bool  { return validRepeated(b, depth, validAny) }
 func validKVList(b []byte, depth int) bool { return validRepeated(b, depth, validKV) }
 
 func validRepeated(b []byte, depth int, elem func([]byte, int) bool) bool {
-	if depth > maxRawDepth {
-		return false
-	}
 	for pos := 0; pos < len(b); {
 		num, wt, np, ok := rdTag(b, pos)
 		if !ok {
@@ -1026,6 +1034,19 @@ func (v *rawVal) time() time.Time {
 	return valueTime(v.pv())
 }
 
+// strings reads an array of strings, or a space/comma-separated string.
+func (v *rawVal) strings() []string {
+	if v.typ != pcommon.ValueTypeSlice {
+		return splitScopes(v.short())
+	}
+	sl := v.pv().Slice()
+	out := make([]string, 0, sl.Len())
+	for i := 0; i < sl.Len() && i < MaxExtraAttrs; i++ {
+		out = append(out, truncateUTF8(valueString(sl.At(i)), MaxExtraValueLen))
+	}
+	return out
+}
+
 func getRaw(kvs []rawKV, key string) (*rawVal, bool) {
 	for i := range kvs {
 		if kvs[i].key == key {
@@ -1036,424 +1057,3 @@ func getRaw(kvs []rawKV, key string) (*rawVal, bool) {
 }
 
 // --- mapping: mapping.go on the raw representation -----------------------
-
-func (m *mapper) rawResource(attrs []rawKV) resInfo {
-	var r resInfo
-	if v, ok := getRaw(attrs, "service.name"); ok {
-		r.serviceName = v.short()
-	}
-	if v, ok := getRaw(attrs, "service.instance.id"); ok {
-		r.serviceInstance = v.short()
-	}
-	if v, ok := getRaw(attrs, "host.name"); ok {
-		r.hostName = v.short()
-	}
-	if v, ok := getRaw(attrs, "mcpwatch.observer"); ok {
-		r.observer = parseObserver(v.short())
-	}
-	r.tenant = m.o.Tenant
-	if r.tenant == "" {
-		if v, ok := getRaw(attrs, "mcpwatch.tenant"); ok {
-			r.tenant = v.short()
-		}
-	}
-	if r.tenant == "" {
-		r.tenant = DefaultTenant
-	}
-	return r
-}
-
-// rawApplyAttrs is applyAttrs.
-func (m *mapper) rawApplyAttrs(e *Event, s *scratch, attrs []rawKV) {
-	s.attrCount = len(attrs)
-	for i := range attrs {
-		k, v := attrs[i].key, &attrs[i].v
-		a, ok := attrIndex[k]
-		if !ok {
-			switch k {
-			case "traceloop.entity.input":
-				s.tlInput, s.hasTraceloop = v.str(), true
-				continue
-			case "traceloop.entity.output":
-				s.tlOutput, s.hasTraceloop = v.str(), true
-				continue
-			case "traceloop.span.kind":
-				s.tlSpanKind, s.hasTraceloop = v.short(), true
-				continue
-			case "traceloop.entity.name":
-				s.tlName, s.hasTraceloop = v.short(), true
-				continue
-			case "traceloop.workflow.name":
-				s.tlWorkflow = v.short()
-				continue
-			}
-			rawAddExtra(e, s, k, v)
-			continue
-		}
-		if !s.take(a) {
-			continue
-		}
-		rawSetField(e, s, a.Field, v)
-	}
-	if s.extrasDropped > 0 {
-		e.AttrKeys = append(e.AttrKeys, "mcpwatch.attrs_dropped")
-		e.AttrValues = append(e.AttrValues, strconv.Itoa(s.extrasDropped))
-	}
-}
-
-func rawAddExtra(e *Event, s *scratch, k string, v *rawVal) {
-	if len(e.AttrKeys) >= MaxExtraAttrs {
-		s.extrasDropped++
-		return
-	}
-	if e.AttrKeys == nil {
-		n := min(s.attrCount, MaxExtraAttrs) + 1
-		e.AttrKeys, e.AttrValues = make([]string, 0, n), make([]string, 0, n)
-	}
-	e.AttrKeys = append(e.AttrKeys, truncateUTF8(k, MaxExtraKeyLen))
-	e.AttrValues = append(e.AttrValues, truncateUTF8(v.str(), MaxExtraValueLen))
-}
-
-// rawSetField is setField: string and int values natively, other scalars
-// through their pdata value.
-func rawSetField(e *Event, s *scratch, f field, v *rawVal) {
-	if v.typ != pcommon.ValueTypeStr && v.typ != pcommon.ValueTypeInt {
-		setField(e, s, f, v.pv())
-		return
-	}
-	switch f {
-	case fMethod:
-		e.Method = v.short()
-	case fProtocolVersion:
-		e.ProtocolVersion = v.short()
-	case fTransport:
-		e.Transport = v.short()
-	case fSessionID:
-		e.SessionID = v.short()
-	case fRequestID:
-		e.RequestID = v.short()
-	case fConversationID:
-		e.ConversationID = v.short()
-	case fAgentID:
-		e.AgentID = v.short()
-	case fAgentName:
-		e.AgentName = v.short()
-	case fUserID:
-		e.UserID = v.short()
-	case fClientName:
-		e.ClientName = v.short()
-	case fClientVersion:
-		e.ClientVersion = v.short()
-	case fClientAddress:
-		e.ClientAddress = v.short()
-	case fUserAgent:
-		e.UserAgent = v.short()
-	case fServerName:
-		e.ServerName = v.short()
-	case fServerVersion:
-		e.ServerVersion = v.short()
-	case fServerAddress:
-		e.ServerAddress = v.short()
-	case fServerPort:
-		if n, ok := v.int(); ok && n >= 0 && n <= 65535 {
-			e.ServerPort = uint16(n)
-		}
-	case fToolName:
-		e.ToolName = v.short()
-	case fToolCallID:
-		e.ToolCallID = v.short()
-	case fPromptName:
-		e.PromptName = v.short()
-	case fResourceURI:
-		e.ResourceURI = v.short()
-	case fArguments:
-		e.Arguments = v.str()
-		e.ArgumentsSize = clampU32(len(e.Arguments))
-	case fResult:
-		e.Result = v.str()
-		e.ResultSize = clampU32(len(e.Result))
-	case fErrorType:
-		e.ErrorType = v.short()
-	case fStatusCode:
-		if n, ok := v.int(); ok && n >= -1<<31 && n < 1<<31 {
-			e.StatusCode = int32(n)
-		}
-	case fOrigin:
-		e.Origin = v.short()
-	case fTokenSubject:
-		e.TokenSubject = v.short()
-	case fTokenAudience:
-		e.TokenAudience = v.str()
-	case fTokenExpires:
-		e.TokenExpires = v.time()
-	case fScopes:
-		f := strings.FieldsFunc(v.short(), func(r rune) bool { return r == ' ' || r == ',' })
-		if len(f) == 0 {
-			f = nil
-		}
-		if len(f) > MaxExtraAttrs {
-			f = f[:MaxExtraAttrs]
-		}
-		e.Scopes = f
-	case fToolDescription:
-		e.ToolDescription = v.str()
-	case fToolInputSchema:
-		e.ToolInputSchema = canonicalOrRaw(v.str())
-	case fToolAnnotations:
-		e.ToolAnnotations = canonicalOrRaw(v.str())
-	case fObserver:
-		s.observer = parseObserver(v.short())
-	case fDecision:
-		s.decision = v.short()
-	case fIsError:
-		s.isError, _ = strconv.ParseBool(v.short())
-	case fOperation:
-		s.operation = v.short()
-	case fToolDefinitions:
-		s.toolDefs = v.str()
-	case fEventName:
-		s.eventName = v.short()
-	case fTenant:
-		// Only the resource attribute (or the sender) sets the tenant.
-	}
-}
-
-// rawClassify is classify.
-func rawClassify(scope string, sp *rawSpanRec, attrs []rawKV) spanShape {
-	if v, ok := getRaw(attrs, "mcp.method.name"); ok && v.Str() != "" {
-		return shapeSemconv
-	}
-	if v, ok := getRaw(attrs, "mcp.method"); ok && v.Str() != "" {
-		return shapeSemconv
-	}
-	if v, ok := getRaw(attrs, "gen_ai.operation.name"); ok && v.Str() == "execute_tool" {
-		return shapeExecTool
-	}
-	name := sp.name
-	if strings.HasSuffix(name, ".mcp") && len(name) > 4 && rawIsTraceloop(scope, attrs) {
-		if name == "mcp.client.session" || name == "mcp.server.session" {
-			return shapeNone
-		}
-		return shapeTLMethod
-	}
-	if strings.HasSuffix(name, ".tool") && len(name) > 5 && rawIsTraceloop(scope, attrs) {
-		return shapeTLTool
-	}
-	if _, ok := getRaw(attrs, "mcp.tool.name"); ok {
-		return shapeToolAlias
-	}
-	if _, ok := gatewaySpanMethods[name]; ok {
-		return shapeGatewayName
-	}
-	return shapeNone
-}
-
-func rawIsTraceloop(scope string, attrs []rawKV) bool {
-	if strings.Contains(scope, "traceloop") || strings.Contains(scope, "instrumentation.mcp") ||
-		strings.Contains(scope, "instrumentation-mcp") {
-		return true
-	}
-	if _, ok := getRaw(attrs, "traceloop.span.kind"); ok {
-		return true
-	}
-	if _, ok := getRaw(attrs, "traceloop.entity.input"); ok {
-		return true
-	}
-	_, ok := getRaw(attrs, "traceloop.entity.output")
-	return ok
-}
-
-// rawExceptionType is exceptionType.
-func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
-	for _, ev := range p.evs[sp.events.lo:sp.events.hi] {
-		if ev.name != "exception" {
-			continue
-		}
-		if v, ok := getRaw(p.kvs[ev.attrs.lo:ev.attrs.hi], "exception.type"); ok {
-			return v.short()
-		}
-	}
-	return ""
-}
-
-func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
-
-// rawSpan is mapper.span.
-func (m *mapper) rawSpan(p *rawTraces, res *resInfo, sp *rawSpanRec) {
-	attrs := p.kvs[sp.attrs.lo:sp.attrs.hi]
-	shape := rawClassify(sp.scope, sp, attrs)
-	if shape == shapeNone {
-		m.drop(DropNotMCP)
-		if v, ok := getRaw(attrs, "mcp.request.id"); ok {
-			if !isZero8(&sp.psid) {
-				if m.childRequestIDs == nil {
-					m.childRequestIDs = make(map[pcommon.SpanID]string)
-				}
-				m.childRequestIDs[pcommon.SpanID(sp.psid)] = v.short()
-			}
-		}
-		return
-	}
-	if sp.tid == [16]byte{} {
-		m.drop(DropInvalidTraceID)
-		return
-	}
-	// The slice beyond its length is zero (fresh, or cleared by
-	// Batch.Release; nothing cuts it back), so the event needs no zeroing.
-	if n := len(m.b.Events); n < cap(m.b.Events) {
-		m.b.Events = m.b.Events[:n+1]
-	} else {
-		m.b.Events = append(m.b.Events, Event{})
-	}
-	e := &m.b.Events[len(m.b.Events)-1]
-	e.Tenant = res.tenant
-	e.Kind = KindMessage
-	e.Source = SourceSpan
-	e.ServiceName = res.serviceName
-	e.ServiceInstance = res.serviceInstance
-	e.HostName = res.hostName
-	e.IngestedAt = m.o.ReceivedAt
-	e.Outcome = OutcomeOK
-	var ids [64]byte
-	hex.Encode(ids[:32], sp.tid[:])
-	n := 32
-	if !isZero8(&sp.sid) {
-		hex.Encode(ids[32:48], sp.sid[:])
-		n = 48
-	}
-	e.EventID = string(ids[:n])
-	e.TraceID = e.EventID[:32]
-	e.SpanID = e.EventID[32:n]
-	if !isZero8(&sp.psid) {
-		e.ParentSpanID = hex.EncodeToString(sp.psid[:])
-	}
-	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
-	if start != 0 {
-		e.Time = start.AsTime().UTC()
-	} else {
-		e.Time = m.o.ReceivedAt
-	}
-	if end > start && start != 0 {
-		e.DurationNs = uint64(end - start)
-	}
-
-	var s scratch
-	m.rawApplyAttrs(e, &s, attrs)
-
-	e.Observer = s.observer
-	if e.Observer == "" {
-		e.Observer = res.observer
-	}
-	if e.Observer == "" {
-		switch ptrace.SpanKind(sp.kind) {
-		case ptrace.SpanKindServer:
-			e.Observer = ObserverServer
-		case ptrace.SpanKindClient:
-			e.Observer = ObserverClient
-		case ptrace.SpanKindInternal, ptrace.SpanKindUnspecified:
-			switch {
-			case shape == shapeTLTool && strings.HasSuffix(s.tlWorkflow, ".mcp"):
-				e.Observer = ObserverServer
-			case shape == shapeTLMethod || shape == shapeTLTool:
-				e.Observer = ObserverClient
-			default:
-				e.Observer = ObserverUnknown
-			}
-		default:
-			e.Observer = ObserverUnknown
-		}
-	}
-
-	name := sp.name
-	switch shape {
-	case shapeExecTool, shapeToolAlias:
-		if e.Method == "" {
-			e.Method = "tools/call"
-		}
-	case shapeGatewayName:
-		if e.Method == "" {
-			e.Method = gatewaySpanMethods[name]
-		}
-	case shapeTLMethod:
-		if e.Method == "" {
-			e.Method = name[:len(name)-len(".mcp")]
-		}
-	case shapeTLTool:
-		if e.Method == "" {
-			e.Method = "tools/call"
-		}
-		if e.ToolName == "" {
-			if s.tlName != "" {
-				e.ToolName = s.tlName
-			} else {
-				e.ToolName = name[:len(name)-len(".tool")]
-			}
-		}
-	}
-	if shape == shapeSemconv || shape == shapeExecTool {
-		if i := strings.Index(name, e.Method+" "); e.Method != "" && i >= 0 {
-			target := name[i+len(e.Method)+1:]
-			switch e.Method {
-			case "tools/call":
-				if e.ToolName == "" {
-					e.ToolName = target
-				}
-			case "prompts/get":
-				if e.PromptName == "" {
-					e.PromptName = target
-				}
-			}
-		}
-	}
-
-	if e.ServerName == "" && len(s.tlWorkflow) > len(".mcp") && strings.HasSuffix(s.tlWorkflow, ".mcp") {
-		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
-	}
-	var defs []toolDef
-	if s.hasTraceloop {
-		defs = m.traceloop(e, &s)
-	}
-
-	if ptrace.StatusCode(sp.statusCode) == ptrace.StatusCodeError {
-		e.Outcome = OutcomeError
-		if e.ErrorType == "" || e.StatusCode == 0 {
-			excType := p.exceptionType(sp)
-			if e.ErrorType == "" {
-				e.ErrorType = excType
-			}
-			if e.StatusCode == 0 {
-				if n, err := strconv.ParseInt(excType, 10, 32); err == nil {
-					e.StatusCode = int32(n)
-				}
-			}
-		}
-		if e.ErrorType == "" && e.StatusCode == 0 {
-			if n, ok := mcpErrorCode(sp.statusMsg); ok {
-				e.StatusCode = n
-				e.ErrorType = strconv.Itoa(int(n))
-			}
-		}
-		if e.ErrorType == "" {
-			e.ErrorType = "_OTHER"
-		}
-	}
-	if e.StatusCode == 0 && e.ErrorType != "" {
-		if n, err := strconv.ParseInt(e.ErrorType, 10, 32); err == nil {
-			e.StatusCode = int32(n)
-		}
-	}
-	m.finishOutcome(e, &s)
-	m.finishSession(e)
-
-	if s.toolDefs != "" {
-		parsed, ok := parseToolDefinitions(s.toolDefs)
-		if !ok {
-			m.drop(DropInvalidToolDefs)
-		}
-		defs = append(defs, parsed...)
-	}
-	if len(defs) > 0 {
-		msg := *e
-		m.emitToolDefs(&msg, defs)
-	}
-}

@@ -1,55 +1,90 @@
 package event
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// diffTraces maps the protobuf request body both ways: pdata + FromTraces
-// (the oracle) and TracesFromProto. When the direct path accepts the body
-// its result must equal the oracle's; it must never accept what pdata
-// rejects. It reports whether the direct path took the body.
-func diffTraces(t testing.TB, body []byte, o MapOptions) bool {
+// checkDirect maps body with direct and through pdata: decode, then
+// FromTraces/FromLogs, which map pdata's own encoding of the request with
+// the same direct mapper. It asserts that the direct mapper
+//   - never accepts a body pdata rejects,
+//   - always reads pdata's encoding (FromTraces/FromLogs never fall back),
+//   - maps a body it accepts exactly as pdata's re-encoding of it (so
+//     field order, unknown fields, merged repeats and the other liberties
+//     of the wire format do not change the events),
+//   - counts the spans/records as pdata does,
+//
+// and that every batch satisfies checkBatch. It reports whether direct
+// accepted the body.
+func checkDirect(t *testing.T, sig signal, body []byte, o MapOptions) bool {
 	t.Helper()
-	direct, n, ok := TracesFromProto(body, o)
-	req := ptraceotlp.NewExportRequest()
-	err := req.UnmarshalProto(body)
+	got, n, ok := sig.direct(body, o)
+	want, wantN, err := sig.viaPdata(body, o)
+	if err != nil {
+		if ok {
+			t.Fatalf("direct path accepted a body pdata rejects (%v)", err)
+		}
+		return false
+	}
+	if want.DropReasons[DropUnreadable] != 0 {
+		t.Fatalf("the direct mapper declined pdata's encoding of a request")
+	}
+	checkBatch(t, want)
 	if !ok {
 		return false
 	}
-	if err != nil {
-		t.Fatalf("direct path accepted a body pdata rejects (%v)", err)
+	if n != wantN {
+		t.Fatalf("count %d, pdata %d", n, wantN)
 	}
-	td := req.Traces()
-	want := FromTraces(td, o)
-	if n != td.SpanCount() {
-		t.Fatalf("span count %d, pdata %d", n, td.SpanCount())
-	}
-	if !reflect.DeepEqual(direct, want) {
-		if len(direct.Events) != len(want.Events) {
-			t.Fatalf("direct path: %d events (dropped %v), pdata: %d (dropped %v)", len(direct.Events), direct.DropReasons, len(want.Events), want.DropReasons)
+	if !reflect.DeepEqual(got, want) {
+		if len(got.Events) != len(want.Events) {
+			t.Fatalf("direct path: %d events (dropped %v), via pdata: %d (dropped %v)", len(got.Events), got.DropReasons, len(want.Events), want.DropReasons)
 		}
 		for i := range want.Events {
-			if !reflect.DeepEqual(direct.Events[i], want.Events[i]) {
-				t.Fatalf("event %d differs\n direct %+v\n pdata  %+v", i, direct.Events[i], want.Events[i])
+			if !reflect.DeepEqual(got.Events[i], want.Events[i]) {
+				t.Fatalf("event %d differs\n direct    %+v\n via pdata %+v", i, got.Events[i], want.Events[i])
 			}
 		}
-		t.Fatalf("batches differ: direct dropped %d %v, pdata %d %v", direct.Dropped, direct.DropReasons, want.Dropped, want.DropReasons)
+		t.Fatalf("batches differ: direct dropped %d %v, via pdata %d %v", got.Dropped, got.DropReasons, want.Dropped, want.DropReasons)
 	}
 	// Hand the slice back: later calls map into recycled slices.
-	direct.Release()
-	if direct.Events != nil {
+	got.Release()
+	if got.Events != nil {
 		t.Fatal("Release left the events")
 	}
 	return true
 }
+
+// signal is one signal's two ways from protobuf to events.
+type signal struct {
+	direct   func([]byte, MapOptions) (Batch, int, bool)
+	viaPdata func([]byte, MapOptions) (Batch, int, error)
+}
+
+var (
+	traces = signal{TracesFromProto, func(body []byte, o MapOptions) (Batch, int, error) {
+		req := ptraceotlp.NewExportRequest()
+		err := req.UnmarshalProto(body) // on error the batch is not looked at
+		return FromTraces(req.Traces(), o), req.Traces().SpanCount(), err
+	}}
+	logs = signal{LogsFromProto, func(body []byte, o MapOptions) (Batch, int, error) {
+		req := plogotlp.NewExportRequest()
+		err := req.UnmarshalProto(body)
+		return FromLogs(req.Logs(), o), req.Logs().LogRecordCount(), err
+	}}
+)
 
 func tracesProto(t testing.TB, td ptrace.Traces) []byte {
 	t.Helper()
@@ -60,29 +95,30 @@ func tracesProto(t testing.TB, td ptrace.Traces) []byte {
 	return b
 }
 
-// TestDirectTracesMatchPdata: on every real capture, and on synthetic
-// requests covering every attribute-table row with every scalar value
-// type, errors with exception events, and traceloop shapes, the direct
-// decoder gives exactly FromTraces' batch.
-func TestDirectTracesMatchPdata(t *testing.T) {
+// TestDirectTracesCaptures: every real capture, as its sender encoded it
+// (.pb) or as pdata encodes it (.json), and every synthetic request maps
+// directly, as its pdata re-encoding does.
+func TestDirectTracesCaptures(t *testing.T) {
 	opts := []MapOptions{{Tenant: "acme", ReceivedAt: received}, {ReceivedAt: received}}
-	direct := 0
 	files := captureTraceFiles(t)
 	for _, f := range files {
 		body := tracesProto(t, loadTraces(t, f))
+		if strings.HasSuffix(f, ".pb") {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = raw
+		}
 		for _, o := range opts {
-			if diffTraces(t, body, o) {
-				direct++
+			if !checkDirect(t, traces, body, o) {
+				t.Errorf("%s: the direct path declined", f)
 			}
 		}
 	}
-	// Every capture takes the direct path (none needs pdata).
-	if direct != 2*len(files) {
-		t.Errorf("direct path took only %d of %d capture mappings", direct, 2*len(files))
-	}
 	for name, td := range syntheticTraces() {
 		for _, o := range opts {
-			if !diffTraces(t, tracesProto(t, td), o) && !strings.HasPrefix(name, "fallback") {
+			if !checkDirect(t, traces, tracesProto(t, td), o) {
 				t.Errorf("%s: the direct path declined", name)
 			}
 		}
@@ -225,6 +261,65 @@ func syntheticTraces() map[string]ptrace.Traces {
 	return out
 }
 
+// Protobuf built by hand: pbLen is a length-delimited field of the
+// concatenated parts, pbVarint a varint field.
+func pbLen(num int, parts ...[]byte) []byte {
+	return protowireAppendLen(nil, num, string(bytes.Join(parts, nil)))
+}
+
+func pbVarint(num int, v uint64) []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(nil, uint64(num)<<3|wireVarint), v)
+}
+
+// pbSpan is a ScopeSpans with one span named name carrying attrs.
+func pbSpan(name string, attrs ...[]byte) []byte {
+	tid := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	return pbLen(2, pbLen(2, append([][]byte{pbLen(1, tid), pbLen(5, []byte(name))}, attrs...)...))
+}
+
+// pbAttr is a span attribute (KeyValue, field 9) with the given AnyValue fields.
+func pbAttr(key string, value ...[]byte) []byte {
+	return pbLen(9, pbLen(1, []byte(key)), pbLen(2, value...))
+}
+
+func pbStr(s string) []byte { return pbLen(1, []byte(s)) }
+
+// TestDirectTracesEncodings: the direct mapper reads every encoding pdata
+// writes (deprecated instrumentation_library_spans, the profiles' string
+// table indexes, deep nesting) and declines, for the pdata re-encoding,
+// only those pdata reads but never writes.
+func TestDirectTracesEncodings(t *testing.T) {
+	method := pbAttr("mcp.method.name", pbStr("tools/call"))
+	deep := pbStr("leaf")
+	for i := 0; i < 300; i++ {
+		deep = pbLen(5, pbLen(1, deep)) // an array holding the previous value
+	}
+	for _, c := range []struct {
+		name   string
+		rs     []byte // the ResourceSpans
+		direct bool
+		events int
+	}{
+		{"deprecated scope spans", bytes.Join([][]byte{pbSpan("a", method), pbLen(1000, pbLen(2, pbLen(5, []byte("b")), method))}, nil), true, 1},
+		{"key_strindex", pbSpan("a", pbLen(9, pbLen(1, []byte("mcp.method.name")), pbLen(2, pbStr("tools/call")), pbVarint(3, 7))), true, 1},
+		{"string_value_strindex", pbSpan("a", method, pbAttr("custom.x", pbVarint(8, 3))), true, 1},
+		{"deep array", pbSpan("a", method, pbAttr("custom.deep", deep)), true, 1},
+		{"two values", pbSpan("a", method, pbAttr("custom.x", pbStr("s"), pbVarint(3, 1))), false, 1},
+		{"two keys", pbSpan("a", method, pbLen(9, pbLen(1, []byte("x")), pbLen(1, []byte("y")), pbLen(2, pbStr("v")))), false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := pbLen(1, c.rs)
+			if got := checkDirect(t, traces, body, MapOptions{ReceivedAt: received}); got != c.direct {
+				t.Errorf("direct: %v, want %v", got, c.direct)
+			}
+			b, _, err := traces.viaPdata(body, MapOptions{ReceivedAt: received})
+			if err != nil || len(b.Events) != c.events {
+				t.Errorf("via pdata: %d events (%v), want %d", len(b.Events), err, c.events)
+			}
+		})
+	}
+}
+
 // TestDirectTracesDeclines: malformed and unhandled inputs are declined
 // (the caller then uses pdata), never half-mapped.
 func TestDirectTracesDeclines(t *testing.T) {
@@ -243,7 +338,7 @@ func TestDirectTracesDeclines(t *testing.T) {
 		if _, _, ok := TracesFromProto(body, MapOptions{}); ok {
 			t.Errorf("%s: accepted", name)
 		}
-		diffTraces(t, body, MapOptions{ReceivedAt: received})
+		checkDirect(t, traces, body, MapOptions{ReceivedAt: received})
 	}
 	// An empty request is a valid one.
 	if b, n, ok := TracesFromProto(nil, MapOptions{}); !ok || n != 0 || len(b.Events) != 0 {
@@ -275,6 +370,6 @@ func FuzzDirectTraces(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		diffTraces(t, data, MapOptions{Tenant: "t", ReceivedAt: received})
+		checkDirect(t, traces, data, MapOptions{Tenant: "t", ReceivedAt: received})
 	})
 }

@@ -68,10 +68,14 @@ func deepLogs() plog.Logs {
 	return l.ld
 }
 
-// checkBatch asserts invariants of any mapping result and that the codec
+// checkBatch asserts invariants of any mapping result (FromTraces and
+// FromLogs always read pdata's encoding of their input) and that the codec
 // round-trips it.
 func checkBatch(t *testing.T, b Batch) {
 	t.Helper()
+	if n := b.DropReasons[DropUnreadable]; n != 0 {
+		t.Fatalf("%d spans/records unreadable: the direct mapper declined pdata's encoding", n)
+	}
 	for i := range b.Events {
 		e := &b.Events[i]
 		if e.EventID == "" || e.Tenant == "" || e.Method == "" || e.Outcome == "" || e.Observer == "" {

@@ -2,14 +2,20 @@ package event
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"hash"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // MapOptions parameterise one mapping call.
@@ -37,6 +43,7 @@ const (
 	DropInvalidTraceID  = "invalid_trace_id" // an MCP span without a trace id
 	DropToolDefNoName   = "tool_definition_without_name"
 	DropInvalidToolDefs = "invalid_tool_definitions" // unparsable gen_ai.tool.definitions / tools/list output
+	DropUnreadable      = "unreadable"               // FromTraces/FromLogs could not read their own encoding (not reached)
 )
 
 // Limits on what one event may carry besides its canonical fields.
@@ -66,46 +73,47 @@ const (
 
 // FromTraces maps the MCP spans of an OTLP traces request onto events.
 // Non-MCP spans are dropped and counted. It never panics on any input.
+// There is one mapping: FromTraces maps the request's protobuf encoding
+// with TracesFromProto, which reads every request pdata can encode.
 func FromTraces(td ptrace.Traces, o MapOptions) Batch {
-	m := newMapper(o)
-	m.b.Events = make([]Event, 0, td.SpanCount())
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		res := m.resource(rs.Resource().Attributes())
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			ss := sss.At(j)
-			scope := ss.Scope().Name()
-			spans := ss.Spans()
-			for k := 0; k < spans.Len(); k++ {
-				m.span(&res, scope, spans.At(k))
-			}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err == nil {
+		if b, _, ok := TracesFromProtoString(ownedString(body), o); ok {
+			return b
 		}
 	}
-	m.propagate()
-	return m.b
+	return unreadable(td.SpanCount())
 }
 
 // FromLogs maps log records with event.name mcp.audit and mcp.tools.snapshot
-// onto events. Other records are dropped and counted. It never panics.
+// onto events. Other records are dropped and counted. It never panics. Like
+// FromTraces it maps the request's protobuf encoding (LogsFromProto).
 func FromLogs(ld plog.Logs, o MapOptions) Batch {
-	m := newMapper(o)
-	m.b.Events = make([]Event, 0, ld.LogRecordCount())
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		res := m.resource(rl.Resource().Attributes())
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				m.log(&res, rl.Resource(), lrs.At(k))
-			}
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err == nil {
+		if b, _, ok := LogsFromProtoString(ownedString(body), o); ok {
+			return b
 		}
 	}
-	m.propagate()
-	return m.b
+	return unreadable(ld.LogRecordCount())
+}
+
+// ownedString is b as a string without a copy; b must never change again.
+func ownedString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// unreadable is the batch of a request whose protobuf encoding the direct
+// mapper declined: not reached for anything pdata encodes (FuzzFromTraces,
+// FuzzFromLogs), but never a panic.
+func unreadable(n int) Batch {
+	if n == 0 {
+		return Batch{}
+	}
+	return Batch{Dropped: n, DropReasons: map[string]int{DropUnreadable: n}}
 }
 
 type mapper struct {
@@ -140,24 +148,24 @@ type resInfo struct {
 	observer        Observer
 }
 
-func (m *mapper) resource(attrs pcommon.Map) resInfo {
+func (m *mapper) resource(attrs []rawKV) resInfo {
 	var r resInfo
-	if v, ok := attrs.Get("service.name"); ok {
-		r.serviceName = short(v)
+	if v, ok := getRaw(attrs, "service.name"); ok {
+		r.serviceName = v.short()
 	}
-	if v, ok := attrs.Get("service.instance.id"); ok {
-		r.serviceInstance = short(v)
+	if v, ok := getRaw(attrs, "service.instance.id"); ok {
+		r.serviceInstance = v.short()
 	}
-	if v, ok := attrs.Get("host.name"); ok {
-		r.hostName = short(v)
+	if v, ok := getRaw(attrs, "host.name"); ok {
+		r.hostName = v.short()
 	}
-	if v, ok := attrs.Get("mcpwatch.observer"); ok {
-		r.observer = parseObserver(short(v))
+	if v, ok := getRaw(attrs, "mcpwatch.observer"); ok {
+		r.observer = parseObserver(v.short())
 	}
 	r.tenant = m.o.Tenant
 	if r.tenant == "" {
-		if v, ok := attrs.Get("mcpwatch.tenant"); ok {
-			r.tenant = short(v)
+		if v, ok := getRaw(attrs, "mcpwatch.tenant"); ok {
+			r.tenant = v.short()
 		}
 	}
 	if r.tenant == "" {
@@ -209,45 +217,44 @@ func (s *scratch) take(a alias) bool {
 }
 
 // applyAttrs reads attrs onto e. Unknown attributes become extras.
-func (m *mapper) applyAttrs(e *Event, s *scratch, attrs pcommon.Map) {
-	s.attrCount = attrs.Len()
-	attrs.Range(func(k string, v pcommon.Value) bool {
+func (m *mapper) applyAttrs(e *Event, s *scratch, attrs []rawKV) {
+	s.attrCount = len(attrs)
+	for i := range attrs {
+		k, v := attrs[i].key, &attrs[i].v
 		a, ok := attrIndex[k]
 		if !ok {
 			switch k {
 			case "traceloop.entity.input":
-				s.tlInput, s.hasTraceloop = valueString(v), true
-				return true
+				s.tlInput, s.hasTraceloop = v.str(), true
+				continue
 			case "traceloop.entity.output":
-				s.tlOutput, s.hasTraceloop = valueString(v), true
-				return true
+				s.tlOutput, s.hasTraceloop = v.str(), true
+				continue
 			case "traceloop.span.kind":
-				s.tlSpanKind, s.hasTraceloop = short(v), true
-				return true
+				s.tlSpanKind, s.hasTraceloop = v.short(), true
+				continue
 			case "traceloop.entity.name":
-				s.tlName, s.hasTraceloop = short(v), true
-				return true
+				s.tlName, s.hasTraceloop = v.short(), true
+				continue
 			case "traceloop.workflow.name":
-				// FastMCP server instrumentation: "<server name>.mcp".
-				s.tlWorkflow = short(v)
-				return true
+				s.tlWorkflow = v.short()
+				continue
 			}
 			addExtra(e, s, k, v)
-			return true
+			continue
 		}
 		if !s.take(a) {
-			return true
+			continue
 		}
 		setField(e, s, a.Field, v)
-		return true
-	})
+	}
 	if s.extrasDropped > 0 {
 		e.AttrKeys = append(e.AttrKeys, "mcpwatch.attrs_dropped")
 		e.AttrValues = append(e.AttrValues, strconv.Itoa(s.extrasDropped))
 	}
 }
 
-func addExtra(e *Event, s *scratch, k string, v pcommon.Value) {
+func addExtra(e *Event, s *scratch, k string, v *rawVal) {
 	if len(e.AttrKeys) >= MaxExtraAttrs {
 		s.extrasDropped++
 		return
@@ -257,102 +264,102 @@ func addExtra(e *Event, s *scratch, k string, v pcommon.Value) {
 		e.AttrKeys, e.AttrValues = make([]string, 0, n), make([]string, 0, n)
 	}
 	e.AttrKeys = append(e.AttrKeys, truncateUTF8(k, MaxExtraKeyLen))
-	e.AttrValues = append(e.AttrValues, truncateUTF8(valueString(v), MaxExtraValueLen))
+	e.AttrValues = append(e.AttrValues, truncateUTF8(v.str(), MaxExtraValueLen))
 }
 
-func setField(e *Event, s *scratch, f field, v pcommon.Value) {
+// setField sets the field an attribute alias names from its value.
+func setField(e *Event, s *scratch, f field, v *rawVal) {
 	switch f {
 	case fMethod:
-		e.Method = short(v)
+		e.Method = v.short()
 	case fProtocolVersion:
-		e.ProtocolVersion = short(v)
+		e.ProtocolVersion = v.short()
 	case fTransport:
-		e.Transport = short(v)
+		e.Transport = v.short()
 	case fSessionID:
-		e.SessionID = short(v)
+		e.SessionID = v.short()
 	case fRequestID:
-		e.RequestID = short(v)
+		e.RequestID = v.short()
 	case fConversationID:
-		e.ConversationID = short(v)
+		e.ConversationID = v.short()
 	case fAgentID:
-		e.AgentID = short(v)
+		e.AgentID = v.short()
 	case fAgentName:
-		e.AgentName = short(v)
+		e.AgentName = v.short()
 	case fUserID:
-		e.UserID = short(v)
+		e.UserID = v.short()
 	case fClientName:
-		e.ClientName = short(v)
+		e.ClientName = v.short()
 	case fClientVersion:
-		e.ClientVersion = short(v)
+		e.ClientVersion = v.short()
 	case fClientAddress:
-		e.ClientAddress = short(v)
+		e.ClientAddress = v.short()
 	case fUserAgent:
-		e.UserAgent = short(v)
+		e.UserAgent = v.short()
 	case fServerName:
-		e.ServerName = short(v)
+		e.ServerName = v.short()
 	case fServerVersion:
-		e.ServerVersion = short(v)
+		e.ServerVersion = v.short()
 	case fServerAddress:
-		e.ServerAddress = short(v)
+		e.ServerAddress = v.short()
 	case fServerPort:
-		if n, ok := valueInt(v); ok && n >= 0 && n <= 65535 {
+		if n, ok := v.int(); ok && n >= 0 && n <= 65535 {
 			e.ServerPort = uint16(n)
 		}
 	case fToolName:
-		e.ToolName = short(v)
+		e.ToolName = v.short()
 	case fToolCallID:
-		e.ToolCallID = short(v)
+		e.ToolCallID = v.short()
 	case fPromptName:
-		e.PromptName = short(v)
+		e.PromptName = v.short()
 	case fResourceURI:
-		e.ResourceURI = short(v)
+		e.ResourceURI = v.short()
 	case fArguments:
-		e.Arguments = valueString(v)
+		e.Arguments = v.str()
 		e.ArgumentsSize = clampU32(len(e.Arguments))
 	case fResult:
-		e.Result = valueString(v)
+		e.Result = v.str()
 		e.ResultSize = clampU32(len(e.Result))
 	case fErrorType:
-		e.ErrorType = short(v)
+		e.ErrorType = v.short()
 	case fStatusCode:
-		if n, ok := valueInt(v); ok && n >= -1<<31 && n < 1<<31 {
+		if n, ok := v.int(); ok && n >= -1<<31 && n < 1<<31 {
 			e.StatusCode = int32(n)
 		}
 	case fOrigin:
-		e.Origin = short(v)
+		e.Origin = v.short()
 	case fTokenSubject:
-		e.TokenSubject = short(v)
+		e.TokenSubject = v.short()
 	case fTokenAudience:
-		e.TokenAudience = valueString(v)
+		e.TokenAudience = v.str()
 	case fTokenExpires:
-		e.TokenExpires = valueTime(v)
+		e.TokenExpires = v.time()
 	case fScopes:
-		e.Scopes = valueStrings(v)
+		e.Scopes = v.strings()
 	case fToolDescription:
-		e.ToolDescription = valueString(v)
+		e.ToolDescription = v.str()
 	case fToolInputSchema:
-		e.ToolInputSchema = canonicalOrRaw(valueString(v))
+		e.ToolInputSchema = canonicalOrRaw(v.str())
 	case fToolAnnotations:
-		e.ToolAnnotations = canonicalOrRaw(valueString(v))
+		e.ToolAnnotations = canonicalOrRaw(v.str())
 	case fObserver:
-		s.observer = parseObserver(short(v))
+		s.observer = parseObserver(v.short())
 	case fDecision:
-		s.decision = short(v)
+		s.decision = v.short()
 	case fIsError:
-		if v.Type() == pcommon.ValueTypeBool {
-			s.isError = v.Bool()
+		if v.typ == pcommon.ValueTypeBool {
+			s.isError = v.n != 0
 		} else {
-			s.isError, _ = strconv.ParseBool(short(v))
+			s.isError, _ = strconv.ParseBool(v.short())
 		}
 	case fOperation:
-		s.operation = short(v)
+		s.operation = v.short()
 	case fToolDefinitions:
-		s.toolDefs = valueString(v)
+		s.toolDefs = v.str()
 	case fEventName:
-		s.eventName = short(v)
+		s.eventName = v.short()
 	case fTenant:
-		// Only the resource attribute (or the sender) sets the tenant; a
-		// record-level mcpwatch.tenant is ignored so a sender cannot spoof it.
+		// Only the resource attribute (or the sender) sets the tenant.
 	}
 }
 
@@ -379,18 +386,17 @@ const (
 )
 
 // classify decides cheaply, before any allocation, whether a span is MCP.
-func classify(scope string, span ptrace.Span) spanShape {
-	attrs := span.Attributes()
-	if v, ok := attrs.Get("mcp.method.name"); ok && v.Str() != "" {
+func classify(scope string, sp *rawSpanRec, attrs []rawKV) spanShape {
+	if v, ok := getRaw(attrs, "mcp.method.name"); ok && v.Str() != "" {
 		return shapeSemconv
 	}
-	if v, ok := attrs.Get("mcp.method"); ok && v.Str() != "" {
+	if v, ok := getRaw(attrs, "mcp.method"); ok && v.Str() != "" {
 		return shapeSemconv
 	}
-	if v, ok := attrs.Get("gen_ai.operation.name"); ok && v.Str() == "execute_tool" {
+	if v, ok := getRaw(attrs, "gen_ai.operation.name"); ok && v.Str() == "execute_tool" {
 		return shapeExecTool
 	}
-	name := span.Name()
+	name := sp.name
 	if strings.HasSuffix(name, ".mcp") && len(name) > 4 && isTraceloop(scope, attrs) {
 		if name == "mcp.client.session" || name == "mcp.server.session" {
 			return shapeNone
@@ -400,7 +406,7 @@ func classify(scope string, span ptrace.Span) spanShape {
 	if strings.HasSuffix(name, ".tool") && len(name) > 5 && isTraceloop(scope, attrs) {
 		return shapeTLTool
 	}
-	if _, ok := attrs.Get("mcp.tool.name"); ok {
+	if _, ok := getRaw(attrs, "mcp.tool.name"); ok {
 		return shapeToolAlias
 	}
 	if _, ok := gatewaySpanMethods[name]; ok {
@@ -424,60 +430,64 @@ var gatewaySpanMethods = map[string]string{
 	"mcp.list.resourceTemplates": "resources/templates/list",
 }
 
-// isTraceloop reports whether a span comes from OpenLLMetry's MCP
-// instrumentation: its scope, or its traceloop.* attributes.
-func isTraceloop(scope string, attrs pcommon.Map) bool {
+func isTraceloop(scope string, attrs []rawKV) bool {
 	if strings.Contains(scope, "traceloop") || strings.Contains(scope, "instrumentation.mcp") ||
 		strings.Contains(scope, "instrumentation-mcp") {
 		return true
 	}
-	if _, ok := attrs.Get("traceloop.span.kind"); ok {
+	if _, ok := getRaw(attrs, "traceloop.span.kind"); ok {
 		return true
 	}
-	if _, ok := attrs.Get("traceloop.entity.input"); ok {
+	if _, ok := getRaw(attrs, "traceloop.entity.input"); ok {
 		return true
 	}
-	_, ok := attrs.Get("traceloop.entity.output")
+	_, ok := getRaw(attrs, "traceloop.entity.output")
 	return ok
 }
 
-// newEvent appends a zero Event to the batch and returns it.
-func (m *mapper) newEvent() *Event {
-	if n := len(m.b.Events); n < cap(m.b.Events) {
-		m.b.Events = m.b.Events[:n+1]
-		e := &m.b.Events[n]
-		*e = Event{} // the capacity beyond len is zero unless the batch was cut back
-		return e
+// exceptionType returns exception.type of the span's first exception event.
+func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
+	for _, ev := range p.evs[sp.events.lo:sp.events.hi] {
+		if ev.name != "exception" {
+			continue
+		}
+		if v, ok := getRaw(p.kvs[ev.attrs.lo:ev.attrs.hi], "exception.type"); ok {
+			return v.short()
+		}
 	}
-	m.b.Events = append(m.b.Events, Event{})
-	return &m.b.Events[len(m.b.Events)-1]
+	return ""
 }
 
-func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
-	shape := classify(scope, span)
+func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
+
+// span maps one span.
+func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
+	attrs := p.kvs[sp.attrs.lo:sp.attrs.hi]
+	shape := classify(sp.scope, sp, attrs)
 	if shape == shapeNone {
 		m.drop(DropNotMCP)
-		// OpenLLMetry for Python puts the JSON-RPC id on a child span
-		// ("ResponseStreamWriter", mcp.request.id) of the request span.
-		if v, ok := span.Attributes().Get("mcp.request.id"); ok {
-			if p := span.ParentSpanID(); !p.IsEmpty() {
+		if v, ok := getRaw(attrs, "mcp.request.id"); ok {
+			if !isZero8(&sp.psid) {
 				if m.childRequestIDs == nil {
 					m.childRequestIDs = make(map[pcommon.SpanID]string)
 				}
-				m.childRequestIDs[p] = short(v)
+				m.childRequestIDs[pcommon.SpanID(sp.psid)] = v.short()
 			}
 		}
 		return
 	}
-	tid := span.TraceID()
-	if tid.IsEmpty() {
+	if sp.tid == [16]byte{} {
 		m.drop(DropInvalidTraceID)
 		return
 	}
-	sid := span.SpanID()
-	// Set the fields in place: appending an Event literal copies the whole
-	// (large) struct with write barriers.
-	e := m.newEvent()
+	// The slice beyond its length is zero (fresh, or cleared by
+	// Batch.Release; nothing cuts it back), so the event needs no zeroing.
+	if n := len(m.b.Events); n < cap(m.b.Events) {
+		m.b.Events = m.b.Events[:n+1]
+	} else {
+		m.b.Events = append(m.b.Events, Event{})
+	}
+	e := &m.b.Events[len(m.b.Events)-1]
 	e.Tenant = res.tenant
 	e.Kind = KindMessage
 	e.Source = SourceSpan
@@ -486,21 +496,20 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	e.HostName = res.hostName
 	e.IngestedAt = m.o.ReceivedAt
 	e.Outcome = OutcomeOK
-	// One allocation for event id, trace id and span id (slices of it).
 	var ids [64]byte
-	hex.Encode(ids[:32], tid[:])
+	hex.Encode(ids[:32], sp.tid[:])
 	n := 32
-	if !sid.IsEmpty() {
-		hex.Encode(ids[32:48], sid[:])
+	if !isZero8(&sp.sid) {
+		hex.Encode(ids[32:48], sp.sid[:])
 		n = 48
 	}
 	e.EventID = string(ids[:n])
 	e.TraceID = e.EventID[:32]
 	e.SpanID = e.EventID[32:n]
-	if p := span.ParentSpanID(); !p.IsEmpty() {
-		e.ParentSpanID = hex.EncodeToString(p[:])
+	if !isZero8(&sp.psid) {
+		e.ParentSpanID = hex.EncodeToString(sp.psid[:])
 	}
-	start, end := span.StartTimestamp(), span.EndTimestamp()
+	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
 	if start != 0 {
 		e.Time = start.AsTime().UTC()
 	} else {
@@ -511,25 +520,21 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 	}
 
 	var s scratch
-	m.applyAttrs(e, &s, span.Attributes())
+	m.applyAttrs(e, &s, attrs)
 
-	// Observer: attribute, else resource, else span kind.
 	e.Observer = s.observer
 	if e.Observer == "" {
 		e.Observer = res.observer
 	}
 	if e.Observer == "" {
-		switch span.Kind() {
+		switch ptrace.SpanKind(sp.kind) {
 		case ptrace.SpanKindServer:
 			e.Observer = ObserverServer
 		case ptrace.SpanKindClient:
 			e.Observer = ObserverClient
 		case ptrace.SpanKindInternal, ptrace.SpanKindUnspecified:
-			// OpenLLMetry for Python records its request spans (which wrap
-			// the sender's send_request) as INTERNAL: the sender is the client.
 			switch {
 			case shape == shapeTLTool && strings.HasSuffix(s.tlWorkflow, ".mcp"):
-				// The FastMCP server instrumentation's tool span.
 				e.Observer = ObserverServer
 			case shape == shapeTLMethod || shape == shapeTLTool:
 				e.Observer = ObserverClient
@@ -541,7 +546,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		}
 	}
 
-	name := span.Name()
+	name := sp.name
 	switch shape {
 	case shapeExecTool, shapeToolAlias:
 		if e.Method == "" {
@@ -567,9 +572,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 			}
 		}
 	}
-	// Semconv span name "{method} {target}": the target names the tool or prompt.
 	if shape == shapeSemconv || shape == shapeExecTool {
-		// Also "MCP send {method} {target}" (the MCP Python SDK's client spans).
 		if i := strings.Index(name, e.Method+" "); e.Method != "" && i >= 0 {
 			target := name[i+len(e.Method)+1:]
 			switch e.Method {
@@ -593,11 +596,10 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		defs = m.traceloop(e, &s)
 	}
 
-	// Outcome: status, exceptions, error.type, isError, gateway decision.
-	if span.Status().Code() == ptrace.StatusCodeError {
+	if ptrace.StatusCode(sp.statusCode) == ptrace.StatusCodeError {
 		e.Outcome = OutcomeError
 		if e.ErrorType == "" || e.StatusCode == 0 {
-			excType := exceptionType(span)
+			excType := p.exceptionType(sp)
 			if e.ErrorType == "" {
 				e.ErrorType = excType
 			}
@@ -608,8 +610,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 			}
 		}
 		if e.ErrorType == "" && e.StatusCode == 0 {
-			// "MCP error -32602: ..." (the MCP SDKs' McpError message).
-			if n, ok := mcpErrorCode(span.Status().Message()); ok {
+			if n, ok := mcpErrorCode(sp.statusMsg); ok {
 				e.StatusCode = n
 				e.ErrorType = strconv.Itoa(int(n))
 			}
@@ -634,7 +635,7 @@ func (m *mapper) span(res *resInfo, scope string, span ptrace.Span) {
 		defs = append(defs, parsed...)
 	}
 	if len(defs) > 0 {
-		msg := *e // emitToolDefs appends to m.b.Events: e may move
+		msg := *e
 		m.emitToolDefs(&msg, defs)
 	}
 }
@@ -664,21 +665,6 @@ func (m *mapper) finishSession(e *Event) {
 	case e.UserID != "" || e.ClientName != "":
 		e.SessionKey = e.UserID + "@" + e.ClientName
 	}
-}
-
-// exceptionType returns exception.type of the span's first exception event.
-func exceptionType(span ptrace.Span) string {
-	evs := span.Events()
-	for i := 0; i < evs.Len(); i++ {
-		ev := evs.At(i)
-		if ev.Name() != "exception" {
-			continue
-		}
-		if v, ok := ev.Attributes().Get("exception.type"); ok {
-			return short(v)
-		}
-	}
-	return ""
 }
 
 // emitToolDefs appends one KindToolDefinition event per definition, carrying
@@ -734,11 +720,66 @@ func shortHash(s string) string {
 	return hex.EncodeToString(h[:8])
 }
 
+// rawHashValue hashes v as hashValue hashes its pdata value.
+func rawHashValue(h hash.Hash, v *rawVal, depth int) {
+	switch v.typ {
+	case pcommon.ValueTypeStr, pcommon.ValueTypeInt:
+		h.Write([]byte{byte(v.typ)})
+		if depth > maxValueDepth {
+			return
+		}
+		hashString(h, v.str())
+	default:
+		hashValue(h, v.pv(), depth)
+	}
+}
+
+// rawHashMap is hashMap over kvs (a key's first value, for every key in
+// sorted order, duplicates included, as pcommon.Map.Get and Range give).
+func (p *rawLogs) rawHashMap(h hash.Hash, kvs []rawKV, depth int) {
+	keys := p.keys[:0]
+	for i := range kvs {
+		keys = append(keys, kvs[i].key)
+	}
+	sort.Strings(keys)
+	h.Write([]byte{'{'})
+	for _, k := range keys {
+		v, _ := getRaw(kvs, k)
+		hashString(h, k)
+		rawHashValue(h, v, depth+1)
+	}
+	h.Write([]byte{'}'})
+	p.keys = keys[:0]
+}
+
+// logEventID is the deterministic id of a log record: the first 32 hex of
+// SHA-256 over its time, trace and span id, severity, event name, body,
+// attributes (sorted by key) and resource attributes (sorted by key). The
+// observed timestamp is left out: pipelines rewrite it on replay.
+func (p *rawLogs) logEventID(lr *rawLogRec, resAttrs []rawKV) string {
+	h := sha256.New()
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], lr.time)
+	h.Write(buf[:])
+	h.Write(lr.tid[:])
+	h.Write(lr.sid[:])
+	binary.BigEndian.PutUint64(buf[:], uint64(int64(lr.severity)))
+	h.Write(buf[:])
+	hashString(h, lr.eventName)
+	rawHashValue(h, &lr.body, 0)
+	p.rawHashMap(h, p.kvs[lr.attrs.lo:lr.attrs.hi], 0)
+	p.rawHashMap(h, resAttrs, 0)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return hex.EncodeToString(sum[:16])
+}
+
 // log maps one log record.
-func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord) {
-	name := lr.EventName()
+func (m *mapper) log(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) {
+	attrs := p.kvs[lr.attrs.lo:lr.attrs.hi]
+	name := lr.eventName
 	if name == "" {
-		if v, ok := lr.Attributes().Get("event.name"); ok {
+		if v, ok := getRaw(attrs, "event.name"); ok {
 			name = v.Str()
 		}
 	}
@@ -747,7 +788,7 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 		return
 	}
 	e := Event{
-		EventID:         logEventID(lr, resource),
+		EventID:         p.logEventID(lr, resAttrs),
 		Tenant:          res.tenant,
 		Kind:            KindMessage,
 		Source:          SourceLog,
@@ -758,21 +799,21 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 		Outcome:         OutcomeOK,
 	}
 	switch {
-	case lr.Timestamp() != 0:
-		e.Time = lr.Timestamp().AsTime().UTC()
-	case lr.ObservedTimestamp() != 0:
-		e.Time = lr.ObservedTimestamp().AsTime().UTC()
+	case lr.time != 0:
+		e.Time = pcommon.Timestamp(lr.time).AsTime().UTC()
+	case lr.observed != 0:
+		e.Time = pcommon.Timestamp(lr.observed).AsTime().UTC()
 	default:
 		e.Time = m.o.ReceivedAt
 	}
-	if t := lr.TraceID(); !t.IsEmpty() {
-		e.TraceID = hex.EncodeToString(t[:])
+	if lr.tid != [16]byte{} {
+		e.TraceID = hex.EncodeToString(lr.tid[:])
 	}
-	if sp := lr.SpanID(); !sp.IsEmpty() {
-		e.SpanID = hex.EncodeToString(sp[:])
+	if lr.sid != [8]byte{} {
+		e.SpanID = hex.EncodeToString(lr.sid[:])
 	}
 	var s scratch
-	m.applyAttrs(&e, &s, lr.Attributes())
+	m.applyAttrs(&e, &s, attrs)
 	e.Observer = s.observer
 	if e.Observer == "" {
 		e.Observer = res.observer
@@ -783,8 +824,11 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 	m.finishSession(&e)
 
 	if name == LogEventToolsSnapshot {
-		d := toolDefFromBody(lr.Body())
-		// Attributes win over the body.
+		var d toolDef
+		switch lr.body.typ {
+		case pcommon.ValueTypeStr, pcommon.ValueTypeMap:
+			d = toolDefFromBody(lr.body.pv())
+		}
 		if e.ToolName != "" {
 			d.Name = e.ToolName
 		}
@@ -819,7 +863,7 @@ func (m *mapper) log(res *resInfo, resource pcommon.Resource, lr plog.LogRecord)
 	if e.ErrorType != "" && e.ErrorType != "tool_error" {
 		e.Outcome = OutcomeError
 	}
-	if lr.SeverityNumber() >= plog.SeverityNumberError && e.Outcome == OutcomeOK && e.ErrorType != "" {
+	if plog.SeverityNumber(lr.severity) >= plog.SeverityNumberError && e.Outcome == OutcomeOK && e.ErrorType != "" {
 		e.Outcome = OutcomeError
 	}
 	m.finishOutcome(&e, &s)

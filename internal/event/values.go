@@ -1,9 +1,7 @@
 package event
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"hash"
 	"math"
 	"sort"
@@ -13,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // valueString renders an attribute value as a string: strings as they are,
@@ -28,11 +25,6 @@ func valueString(v pcommon.Value) string {
 		return string(b)
 	}
 	return v.AsString()
-}
-
-// short renders v as a string of at most MaxFieldLen bytes.
-func short(v pcommon.Value) string {
-	return truncateUTF8(valueString(v), MaxFieldLen)
 }
 
 // appendValueJSON writes v as JSON; nesting deeper than maxValueDepth is
@@ -169,17 +161,9 @@ func valueTime(v pcommon.Value) time.Time {
 	return time.Time{}
 }
 
-// valueStrings reads an array of strings, or a space/comma-separated string.
-func valueStrings(v pcommon.Value) []string {
-	if v.Type() == pcommon.ValueTypeSlice {
-		s := v.Slice()
-		out := make([]string, 0, s.Len())
-		for i := 0; i < s.Len() && i < MaxExtraAttrs; i++ {
-			out = append(out, truncateUTF8(valueString(s.At(i)), MaxExtraValueLen))
-		}
-		return out
-	}
-	f := strings.FieldsFunc(short(v), func(r rune) bool { return r == ' ' || r == ',' })
+// splitScopes reads a space/comma-separated list of scopes.
+func splitScopes(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 	if len(f) == 0 {
 		return nil
 	}
@@ -198,28 +182,6 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// logEventID is the deterministic id of a log record: the first 32 hex of
-// SHA-256 over its time, trace and span id, severity, event name, body,
-// attributes (sorted by key) and resource attributes (sorted by key). The
-// observed timestamp is left out: pipelines rewrite it on replay.
-func logEventID(lr plog.LogRecord, res pcommon.Resource) string {
-	h := sha256.New()
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(lr.Timestamp()))
-	h.Write(buf[:])
-	t, s := lr.TraceID(), lr.SpanID()
-	h.Write(t[:])
-	h.Write(s[:])
-	binary.BigEndian.PutUint64(buf[:], uint64(lr.SeverityNumber()))
-	h.Write(buf[:])
-	hashString(h, lr.EventName())
-	hashValue(h, lr.Body(), 0)
-	hashMap(h, lr.Attributes(), 0)
-	hashMap(h, res.Attributes(), 0)
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
 }
 
 func hashString(h hash.Hash, s string) {

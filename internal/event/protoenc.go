@@ -358,7 +358,18 @@ func (enc *ValueEncoder) chunk(n int) {
 
 // Encode returns the Kafka value of e: the same bytes as
 // Marshal([]Event{*e}).
-func (enc *ValueEncoder) Encode(e *Event) []byte {
+func (enc *ValueEncoder) Encode(e *Event) []byte { return enc.EncodeAppend(nil, e, 0) }
+
+// EncodeAppend returns prev extended by the value of e when prev is the
+// last value this encoder returned (since the last Reset or Reuse) and
+// the two fit in maxLen bytes; otherwise (prev nil, maxLen exceeded, or
+// prev in an earlier arena chunk) it returns e's value alone, and prev is
+// unchanged. An extended value is one ExportLogsServiceRequest holding
+// both: the request's only field is its repeated resource_logs, so two
+// encoded requests concatenated are the request with the records of both
+// (the producer's one Kafka record per agent and request). The caller
+// tells which happened by the returned length.
+func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte {
 	if enc.scratch == nil {
 		enc.scratch = make([]byte, 4096)
 	}
@@ -374,7 +385,9 @@ func (enc *ValueEncoder) Encode(e *Event) []byte {
 	rl := lenField(1, rw.n) + lenField(2, sl)
 	total := lenField(1, rl)
 
-	if cap(enc.arena)-len(enc.arena) < total {
+	extend := len(prev) > 0 && len(prev)+total <= maxLen && enc.endsWith(prev) &&
+		cap(enc.arena)-len(enc.arena) >= total
+	if !extend && cap(enc.arena)-len(enc.arena) < total {
 		enc.chunk(total)
 	}
 	start := len(enc.arena)
@@ -393,5 +406,14 @@ func (enc *ValueEncoder) Encode(e *Event) []byte {
 	out.varint(uint64(len(rec)))
 	out.off += copy(out.b[out.off:], rec)
 	enc.arena = out.b[:out.off]
+	if extend {
+		start -= len(prev)
+	}
 	return out.b[start:out.off:out.off]
+}
+
+// endsWith reports whether v is the tail of the current arena chunk.
+func (enc *ValueEncoder) endsWith(v []byte) bool {
+	n := len(enc.arena)
+	return n >= len(v) && &enc.arena[n-len(v)] == &v[0]
 }

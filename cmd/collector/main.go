@@ -1,6 +1,7 @@
 // Command collector receives MCP telemetry over OTLP (gRPC :4317, HTTP
 // :4318), normalizes it into canonical audit events, redacts secrets and
-// produces one Kafka record per event, answering senders only after Kafka
+// produces them to Kafka (one agent's events of a request share a record),
+// answering senders only after Kafka
 // acknowledged their records. See docs/collector.md.
 package main
 

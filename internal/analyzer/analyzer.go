@@ -159,7 +159,8 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Records are small (one event each); let one fetch carry many.
+		// Records hold one agent's events of one collector request (≤ 64 KiB
+		// by default); let one fetch carry many.
 		kgo.FetchMaxBytes(64 << 20),
 		kgo.FetchMaxPartitionBytes(16 << 20),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // dead-letter produce

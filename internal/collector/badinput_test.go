@@ -186,8 +186,8 @@ func TestPartialSuccess(t *testing.T) {
 			t.Errorf("%s: partial success %d %q, want 1 rejected with the reason", ct, ps.RejectedSpans(), ps.ErrorMessage())
 		}
 	}
-	if n := len(readTopic(t, k.Brokers, testTopic)); n != 4 {
-		t.Errorf("%d records in Kafka, want 4 (2 good spans × 2 requests)", n)
+	if n := len(decodeAll(t, readTopic(t, k.Brokers, testTopic))); n != 4 {
+		t.Errorf("%d events in Kafka, want 4 (2 good spans × 2 requests)", n)
 	}
 }
 

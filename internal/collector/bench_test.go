@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
@@ -34,8 +36,18 @@ import (
 const (
 	benchSpansPerRequest = 500
 	benchConns           = 8
-	benchRequests        = 400 // 200k spans per measured run
+	// benchRequests per measured run: 1600 requests are 800k spans, ~2 s
+	// at the rates seen here (400 requests ended in 0.5 s, too short a
+	// window on a shared machine). MCPWATCH_BENCH_REQUESTS overrides it.
+	defaultBenchRequests = 1600
 )
+
+var benchRequests = func() int {
+	if n, err := strconv.Atoi(os.Getenv("MCPWATCH_BENCH_REQUESTS")); err == nil && n > 0 {
+		return n
+	}
+	return defaultBenchRequests
+}()
 
 type target struct {
 	pid      int    // process to account CPU for (0 = none)
@@ -45,7 +57,7 @@ type target struct {
 	grpcAddr string
 	topic    string
 	brokers  []string
-	perEvent bool // one event per record (mcpwatch) or OTLP batches (peer)
+	events   bool // mcpwatch audit events (mcpwatch) or OTLP spans (peer)
 }
 
 type loadResult struct {
@@ -156,13 +168,18 @@ func runLoad(tb testing.TB, tg target, transport string, n int, interval time.Du
 	return res
 }
 
-// countSpansInKafka consumes the topic to its end and counts spans: one per
-// record for mcpwatch, the spans inside each OTLP record for the peer.
+// countSpansInKafka consumes the topic to its end and counts spans: the
+// events in each record for mcpwatch, the spans inside each OTLP record
+// for the peer.
 func countSpansInKafka(tb testing.TB, tg target) int {
 	n := 0
 	for _, r := range readTopic(tb, tg.brokers, tg.topic) {
-		if tg.perEvent {
-			n++
+		if tg.events {
+			evs, err := event.Unmarshal(r.Value)
+			if err != nil {
+				tb.Fatalf("cannot decode mcpwatch record: %v", err)
+			}
+			n += len(evs)
 			continue
 		}
 		req := ptraceotlp.NewExportRequest()
@@ -216,7 +233,7 @@ produce_timeout: 30s
 log: {level: warn}
 `, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
 	return startProcess(b, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_FLAGS")), target{
-		name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, perEvent: true})
+		name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, events: true})
 }
 
 // startProcess runs bin --config <cfg> until the benchmark ends and waits
@@ -363,7 +380,7 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 	}
 	res := runLoad(b, tg, transport, benchRequests, 0, bodies, reqs)
 	var inKafka int
-	if tg.perEvent {
+	if tg.events {
 		inKafka = countSpansInKafka(b, tg)
 	} else {
 		// the peer acks before its batches reach Kafka; wait until they

@@ -1,8 +1,8 @@
 // Package collector wires the OTLP receiver to Kafka: authenticate → limit
 // (otlpin) → normalize (event.TracesFromProto for protobuf traces, else
-// event.FromTraces/FromLogs) → redact → produce each
-// event as one Kafka record, and answer the sender only after Kafka
-// acknowledged every record of its request.
+// event.FromTraces/FromLogs) → redact → produce the events, one agent's
+// events of the request per Kafka record (groupByKey), and answer the
+// sender only after Kafka acknowledged every record of its request.
 //
 // Delivery is at-least-once: when some records of a request were acked and
 // others failed, the sender gets a retryable error and resends the whole
@@ -318,11 +318,7 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	defer cancel()
 	start := time.Now()
 	acks := newAckGroup()
-	n := 0
-	// One allocation each for the request's records and keys (franz-go
-	// holds the records until their acks, which this request waits for).
-	recs := make([]kgo.Record, len(b.Events))
-	keys := make([]byte, 0, keysSize(b.Events))
+	n, events := 0, 0 // records produced, events in them
 	// Values go into the encoder's arena: a few large allocations per
 	// request instead of one per record.
 	enc := encoders.Get().(*event.ValueEncoder)
@@ -339,30 +335,47 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	// Kafka holds the encoded keys and values, not the events.
 	defer b.Release()
 	for i := range b.Events {
-		e := &b.Events[i]
-		c.redactor.Apply(e)
-		v := enc.Encode(e)
-		k0 := len(keys)
-		keys = appendPartitionKey(keys, e)
-		key := keys[k0:len(keys):len(keys)]
-		reason := ""
-		switch {
-		case len(v)+len(key) > c.maxRecordBytes:
-			// Kafka would refuse it (MESSAGE_TOO_LARGE) on every retry.
-			reason = "event_too_large"
-		}
-		if reason != "" {
-			if reasons == nil {
-				reasons = map[string]int{}
-			}
-			reasons[reason]++
-			continue
-		}
+		c.redactor.Apply(&b.Events[i])
+	}
+	g := groupByKey(b.Events)
+	// One allocation for the request's records (franz-go holds them until
+	// their acks, which this request waits for).
+	recs := make([]kgo.Record, 0, len(b.Events))
+	produce := func(key, v []byte) {
 		acks.add()
 		n++
-		r := &recs[i]
-		r.Key, r.Value = key, v
-		c.kcl.Produce(pctx, r, acks.ack)
+		recs = append(recs, kgo.Record{Key: key, Value: v})
+		c.kcl.Produce(pctx, &recs[len(recs)-1], acks.ack)
+	}
+	groupMax := min(c.cfg.Kafka.Producer.RecordGroupBytes, c.maxRecordBytes)
+	for gi := range g.heads {
+		key := g.key(gi)
+		var cur []byte // the group's record being filled
+		for i := g.heads[gi]; i >= 0; i = g.next[i] {
+			v := enc.EncodeAppend(cur, &b.Events[i], groupMax-len(key))
+			if len(cur) > 0 && len(v) > len(cur) && &v[0] == &cur[0] {
+				cur = v // appended to the group's record
+				events++
+				continue
+			}
+			if cur != nil {
+				produce(key, cur)
+				cur = nil
+			}
+			if len(v)+len(key) > c.maxRecordBytes {
+				// Kafka would refuse it (MESSAGE_TOO_LARGE) on every retry.
+				if reasons == nil {
+					reasons = map[string]int{}
+				}
+				reasons["event_too_large"]++
+				continue
+			}
+			cur = v
+			events++
+		}
+		if cur != nil {
+			produce(key, cur)
+		}
 	}
 	var parts []string
 	for r, k := range reasons {
@@ -387,7 +400,7 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 		return otlpin.Result{}, err
 	}
 	acked = true
-	c.m.accepted.WithLabelValues(signal).Add(float64(n))
+	c.m.accepted.WithLabelValues(signal).Add(float64(events))
 	return res, nil
 }
 

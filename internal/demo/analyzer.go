@@ -81,8 +81,8 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 	if s.AnalyzerURL == "" {
 		return nil
 	}
-	s.log.Info("waiting for the analyzer to write every event to ClickHouse", "events", r.KafkaRecords)
-	if _, err := s.waitForEvents(ctx, uint64(r.KafkaRecords), 2*time.Minute); err != nil {
+	s.log.Info("waiting for the analyzer to write every event to ClickHouse", "events", r.KafkaEvents)
+	if _, err := s.waitForEvents(ctx, uint64(r.KafkaEvents), 2*time.Minute); err != nil {
 		return fmt.Errorf("cannot see every event in ClickHouse: %w\n%s", err, tailLog(s, "analyzer"))
 	}
 	// Detections run as events arrive; findings and incidents follow their

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -19,7 +18,8 @@ import (
 // Report is what the demo found.
 type Report struct {
 	Replay       ReplayStats
-	KafkaRecords int64 // records on the events topic
+	KafkaEvents  int   // events on the events topic
+	KafkaRecords int64 // the records they came in
 	// Calls counts MCP messages by tool (or method) and outcome, as decoded
 	// from the Kafka topic.
 	Calls []CallRow
@@ -76,56 +76,28 @@ type IncidentRow struct {
 	Findings                                             uint64
 }
 
-// WaitForKafka waits until the events topic holds at least want records.
-func (s *Stack) WaitForKafka(ctx context.Context, want int64, timeout time.Duration) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.Brokers...))
-	if err != nil {
-		return 0, fmt.Errorf("cannot create kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(timeout)
-	var n int64
-	for {
-		ends, err := adm.ListEndOffsets(ctx, s.Topic)
-		if err == nil {
-			n = 0
-			ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-			if n >= want {
-				return n, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return n, fmt.Errorf("kafka holds %d records, want %d", n, want)
-		}
-		select {
-		case <-ctx.Done():
-			return n, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// ReadKafka decodes every record of the events topic (n records).
-func (s *Stack) ReadKafka(ctx context.Context, n int64) ([]event.Event, error) {
+// ReadKafka consumes the events topic from its start until it has decoded
+// want events (a record holds one agent's events of one OTLP request) or
+// timeout passes, and returns the events and the records they came in.
+func (s *Stack) ReadKafka(ctx context.Context, want int, timeout time.Duration) ([]event.Event, int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka.Brokers...), kgo.ConsumeTopics(s.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		return nil, fmt.Errorf("cannot create kafka consumer: %w", err)
+		return nil, 0, fmt.Errorf("cannot create kafka consumer: %w", err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var out []event.Event
-	var read int64
-	for read < n {
+	var records int64
+	for len(out) < want {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return out, fmt.Errorf("cannot read kafka: read %d of %d records: %w", read, n, err)
+			return out, records, fmt.Errorf("kafka holds %d events in %d records, want %d: %w", len(out), records, want, err)
 		}
 		var decodeErr error
 		fs.EachRecord(func(r *kgo.Record) {
-			read++
+			records++
 			evs, err := event.Unmarshal(r.Value)
 			if err != nil && decodeErr == nil {
 				decodeErr = fmt.Errorf("cannot decode record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -133,10 +105,10 @@ func (s *Stack) ReadKafka(ctx context.Context, n int64) ([]event.Event, error) {
 			out = append(out, evs...)
 		})
 		if decodeErr != nil {
-			return out, decodeErr
+			return out, records, decodeErr
 		}
 	}
-	return out, nil
+	return out, records, nil
 }
 
 // Summarize tallies decoded events into the report's tables.
@@ -195,7 +167,7 @@ func Summarize(r *Report, evs []event.Event) {
 func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 	fmt.Fprintf(w, "\nReplayed %d events (%d MCP messages, %d tool definitions; %d in attack cases) in %d OTLP/HTTP requests, %s.\n",
 		r.Replay.Events, r.Replay.Messages, r.Replay.Events-r.Replay.Messages, r.Replay.Attacks, r.Replay.Requests, r.Replay.Took.Round(time.Millisecond))
-	fmt.Fprintf(w, "Collector rejected %d; Kafka topic %s holds %d records.\n", r.Replay.Rejected, s.Topic, r.KafkaRecords)
+	fmt.Fprintf(w, "Collector rejected %d; Kafka topic %s holds %d events in %d records.\n", r.Replay.Rejected, s.Topic, r.KafkaEvents, r.KafkaRecords)
 	if r.EventsInClickHouse > 0 {
 		fmt.Fprintf(w, "ClickHouse %s.events holds %d events.\n", s.CH.Database, r.EventsInClickHouse)
 	}
@@ -316,7 +288,7 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 	fmt.Fprintf(w, "  OTLP endpoints     %s/v1/traces  (gRPC %s)\n", s.OTLPHTTP, s.OTLPGRPC)
 	fmt.Fprintf(w, "  sender tokens      %s  (demo only; Authorization: Bearer <token>)\n", strings.Join(toks, "  "))
 	fmt.Fprintf(w, "  collector admin    %s/metrics  %s/readyz\n", s.CollectorAdm, s.CollectorAdm)
-	fmt.Fprintf(w, "  Kafka              %s  topic %s (OTLP logs protobuf, one event per record)\n", strings.Join(s.Kafka.Brokers, ","), s.Topic)
+	fmt.Fprintf(w, "  Kafka              %s  topic %s (OTLP logs protobuf, one agent's events per record)\n", strings.Join(s.Kafka.Brokers, ","), s.Topic)
 	fmt.Fprintf(w, "  ClickHouse         clickhouse-client --port %s --database %s   (tables: events, tool_definitions, findings, incidents, actions, calls_per_minute)\n", portOf(s.CH.Addr), s.CH.Database)
 	if s.AnalyzerURL != "" {
 		fmt.Fprintf(w, "  analyzer API       curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", s.APIToken, s.AnalyzerURL)

@@ -186,31 +186,80 @@ func isASCII(s string) bool {
 }
 
 // lower is strings.ToLower without allocating for lower-case ASCII input,
-// and with one allocation and a byte loop for other ASCII input
-// (strings.ToLower scans it again and appends byte by byte).
+// and with one allocation for other ASCII input; ASCII is scanned and
+// lower-cased 8 bytes at a time (strings.ToLower scans it again and
+// appends byte by byte).
 func lower(s string) string {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := load8(s, i)
+		if x&highBits != 0 {
+			return strings.ToLower(s)
+		}
+		if upperBytes(x) != 0 {
+			return lowerFrom(s, i)
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x80 {
 			return strings.ToLower(s)
 		}
-		if c >= 'A' && c <= 'Z' {
-			b := make([]byte, len(s))
-			copy(b, s[:i])
-			for ; i < len(s); i++ {
-				c := s[i]
-				if c >= 0x80 {
-					return strings.ToLower(s)
-				}
-				if c >= 'A' && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				b[i] = c
-			}
-			return unsafe.String(&b[0], len(b))
+		if 'A' <= c && c <= 'Z' {
+			return lowerFrom(s, i)
 		}
 	}
 	return s
+}
+
+// lowerFrom is lower for s whose bytes before i are lower-case ASCII.
+func lowerFrom(s string, i int) string {
+	b := make([]byte, len(s))
+	copy(b, s[:i])
+	for ; i+8 <= len(s); i += 8 {
+		x := load8(s, i)
+		if x&highBits != 0 {
+			return strings.ToLower(s)
+		}
+		x |= upperBytes(x) >> 2 // 0x80 → 0x20: set the lower-case bit
+		b[i], b[i+1], b[i+2], b[i+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+		b[i+4], b[i+5], b[i+6], b[i+7] = byte(x>>32), byte(x>>40), byte(x>>48), byte(x>>56)
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return strings.ToLower(s)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// Byte-parallel tests on 8 bytes in a uint64 (SWAR).
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// load8 is s[i:i+8] as a little-endian uint64 (one 8-byte load).
+func load8(s string, i int) uint64 {
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// upperBytes sets 0x80 in each byte of x that is 'A'..'Z' (x: ASCII bytes).
+func upperBytes(x uint64) uint64 {
+	return (x + lowBits*(0x80-'A')) &^ (x + lowBits*(0x80-'Z'-1)) & highBits
+}
+
+// eqBytes sets 0x80 in each byte of x equal to c, and possibly in a byte
+// right after one that is (the borrow); never misses one.
+func eqBytes(x uint64, c byte) uint64 {
+	y := x ^ lowBits*uint64(c)
+	return (y - lowBits) &^ y & highBits
 }
 
 // b is the boundary before a path component: start, separator, quote, space, '=' or ':'.

@@ -30,6 +30,8 @@ type patSet struct {
 type needleRef struct {
 	needle string
 	pat    int
+	split  bool // needleIndex: found when splitAt matches, not HasPrefix
+	mid    bool // splitAt's mid
 }
 
 type pat struct {
@@ -68,7 +70,7 @@ func newPatSet(flags string, alts []string) *patSet {
 					ps.byBigram = append(ps.byBigram, nil)
 				}
 				if slot != 0 {
-					ps.byBigram[slot] = append(ps.byBigram[slot], needleRef{n, len(ps.pats)})
+					ps.byBigram[slot] = append(ps.byBigram[slot], needleRef{needle: n, pat: len(ps.pats)})
 				}
 			}
 			p.slots = append(p.slots, slot)
@@ -278,7 +280,23 @@ type needleIndex struct {
 
 // add registers needle n for group g; false when the 255 slots are used up.
 func (ni *needleIndex) add(n string, g int) bool {
-	bg := uint16(n[0])<<8 | uint16(n[1])
+	return ni.addRef(uint16(n[0])<<8|uint16(n[1]), needleRef{needle: n, pat: g})
+}
+
+// addSplit registers keyword kw for group g as split words (see splitAt)
+// under every bigram such a word can start with: its first letter and a
+// separator, and (mid) its first two letters.
+func (ni *needleIndex) addSplit(kw string, g int, mid bool) bool {
+	nr := needleRef{kw, g, true, mid}
+	ok := !mid || ni.addRef(uint16(kw[0])<<8|uint16(kw[1]), nr)
+	for i := 0; i < len(splitSeps); i++ {
+		ok = ok && ni.addRef(uint16(kw[0])<<8|uint16(splitSeps[i]), nr)
+	}
+	return ok
+}
+
+// addRef registers nr under bigram bg; false when the 255 slots are used up.
+func (ni *needleIndex) addRef(bg uint16, nr needleRef) bool {
 	slot := ni.table[bg]
 	if slot == 0 {
 		if len(ni.by) > 255 {
@@ -288,11 +306,12 @@ func (ni *needleIndex) add(n string, g int) bool {
 		ni.table[bg] = slot
 		ni.by = append(ni.by, nil)
 	}
-	ni.by[slot] = append(ni.by[slot], needleRef{n, g})
+	ni.by[slot] = append(ni.by[slot], nr)
 	return true
 }
 
-// find reports, per group, whether one of its needles occurs in s.
+// find reports, per group, whether one of its needles occurs in s (for a
+// split keyword: whether splitAt matches at some position).
 func (ni *needleIndex) find(s string) (found [maxPats]bool) {
 	for i := 0; i+1 < len(s); i++ {
 		slot := ni.table[uint16(s[i])<<8|uint16(s[i+1])]
@@ -300,8 +319,17 @@ func (ni *needleIndex) find(s string) (found [maxPats]bool) {
 			continue
 		}
 		for _, nr := range ni.by[slot] {
-			if !found[nr.pat] && strings.HasPrefix(s[i:], nr.needle) {
-				found[nr.pat] = true
+			if found[nr.pat] {
+				continue
+			}
+			if nr.split {
+				// Most bigram hits fail on the third byte: check it inline.
+				if i+2 < len(s) {
+					c := s[i+2]
+					found[nr.pat] = (splitSep[c] || c == nr.needle[1] || c == nr.needle[2]) && splitAt(s[i:], nr.needle, nr.mid)
+				}
+			} else {
+				found[nr.pat] = strings.HasPrefix(s[i:], nr.needle)
 			}
 		}
 	}

@@ -72,7 +72,7 @@ func TestPatSetMultiNeedleMatchesContains(t *testing.T) {
 func TestMarkerNeedlesMatchContains(t *testing.T) {
 	var texts []string
 	for _, e := range scenario.Eval(1, 3000).Plain() {
-		texts = append(texts, lower(foldWidth(e.Result)), lower(foldWidth(e.ToolDescription)), lower(foldWidth(e.Arguments)))
+		texts = append(texts, foldMarkers(e.Result), foldMarkers(e.ToolDescription), foldMarkers(e.Arguments))
 	}
 	rng := rand.New(rand.NewSource(2))
 	for i := 0; i < 3000; i++ {
@@ -148,17 +148,29 @@ func (ps *patSet) matchContains(orig, lower string) bool {
 }
 
 // injectionMarkersAll is InjectionMarkers without any prefilter: every
-// marker's regexp on the folded text (the definition the prefiltered
+// marker's regexp on the folded text, and the glued markers around every
+// position where a split keyword starts (the definition the prefiltered
 // function must agree with).
 func injectionMarkersAll(s string) []string {
 	if s == "" {
 		return nil
 	}
-	l := lower(foldWidth(s))
+	l := foldMarkers(s)
 	f := foldText(l)
+	var glued [maxPats]bool
+	n := 0
+	for i := 0; i < len(l) && n < 16; i++ {
+		for k, kw := range splitKeywords {
+			if splitAt(l[i:], kw, k < midSplit) {
+				n++
+				gluedAround(l, i, kw, &glued)
+				break
+			}
+		}
+	}
 	var out []string
-	for _, m := range markers {
-		if m.re.MatchString(f) {
+	for i, m := range markers {
+		if glued[i] || m.re.MatchString(f) {
 			out = append(out, m.id)
 		}
 	}
@@ -172,11 +184,13 @@ func injectionMarkersAll(s string) []string {
 }
 
 // TestInjectionMarkersMatchUnfiltered checks InjectionMarkers (needles and
-// further required words before each regexp) against running every
-// marker's regexp, on the evaluation corpus's texts (every attack variant),
-// TestInjectionMarkers' cases, and random splices of marker phrases and
-// needles into corpus texts (upper-cased, fullwidth, with JSON escapes and
-// whitespace runs between words).
+// further required words before each regexp, split keywords found by the
+// needle pass) against running every marker's regexp and looking for split
+// keywords everywhere, on the evaluation corpus's texts (every attack
+// variant), TestInjectionMarkers' cases, and random splices of marker
+// phrases and needles into corpus texts (upper-cased, fullwidth, with JSON
+// escapes and whitespace runs between words, letter-spaced or split with
+// punctuation).
 func TestInjectionMarkersMatchUnfiltered(t *testing.T) {
 	var texts []string
 	seen := map[string]bool{}
@@ -213,6 +227,8 @@ func TestInjectionMarkersMatchUnfiltered(t *testing.T) {
 		case 2:
 			ws := strings.Fields(p)
 			p = strings.Join(ws[:rng.Intn(len(ws))+1], " ") // a prefix: needles without the rest
+		case 3:
+			p = splitPhrase(rng, p)
 		}
 		s := texts[rng.Intn(base)]
 		k := rng.Intn(len(s) + 1)
@@ -237,6 +253,35 @@ func TestInjectionMarkersMatchUnfiltered(t *testing.T) {
 		t.Fatalf("only %d texts with markers: the test does not exercise the markers", hits)
 	}
 	t.Logf("%d texts, %d with markers", len(texts), hits)
+}
+
+// splitPhrase writes p the ways splitAt looks for: letter-spaced (words
+// apart by two spaces, or by one), words split or joined by punctuation.
+func splitPhrase(rng *rand.Rand, p string) string {
+	seps := []string{"-", ".", "_", "*", " ", "–", "·"}
+	sep := seps[rng.Intn(len(seps))]
+	var b strings.Builder
+	switch rng.Intn(3) {
+	case 0: // letter-spaced
+		gap := []string{"  ", " ", " / "}[rng.Intn(3)]
+		for i, w := range strings.Fields(p) {
+			if i > 0 {
+				b.WriteString(gap)
+			}
+			b.WriteString(strings.Join(strings.Split(w, ""), sep))
+		}
+	case 1: // a separator inside words
+		for i, w := range strings.Fields(p) {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			k := 1 + rng.Intn(max(1, len(w)-1))
+			b.WriteString(w[:k] + sep + w[k:])
+		}
+	default: // words joined by punctuation
+		b.WriteString(strings.Join(strings.Fields(p), sep))
+	}
+	return b.String()
 }
 
 // TestFindURLsMatchesRegexp checks findURLs against urlRe.FindAllString on
@@ -313,13 +358,9 @@ func TestLowerMatchesToLower(t *testing.T) {
 		texts = append(texts, e.Arguments, e.Result, e.ToolDescription, e.ToolName)
 	}
 	rng := rand.New(rand.NewSource(5))
-	alphabet := []string{"a", "Z", "M", "0", " ", "/", "é", "É", "\xff", "ß", "ſ", "K"}
-	for i := 0; i < 5000; i++ {
-		var b strings.Builder
-		for j := rng.Intn(12); j >= 0; j-- {
-			b.WriteString(alphabet[rng.Intn(len(alphabet))])
-		}
-		texts = append(texts, b.String())
+	alphabet := []string{"a", "Z", "M", "0", " ", "/", "é", "É", "\xff", "ß", "ſ", "K", "A", "z", "@", "[", "`", "{", "\x7f", "abcdefgh"}
+	for i := 0; i < 20000; i++ {
+		texts = append(texts, randText(rng, alphabet, 40))
 	}
 	for _, s := range texts {
 		if got, want := lower(s), strings.ToLower(s); got != want {
@@ -368,11 +409,7 @@ func TestHasHiddenUnicodeMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewSource(6))
 	hits := 0
 	for i := 0; i < 20000; i++ {
-		var b strings.Builder
-		for j := rng.Intn(10); j >= 0; j-- {
-			b.WriteString(parts[rng.Intn(len(parts))])
-		}
-		texts = append(texts, b.String())
+		texts = append(texts, randText(rng, parts, 10))
 	}
 	for _, s := range texts {
 		got, want := HasHiddenUnicode(s), hasHiddenUnicodeRef(s)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -191,9 +192,7 @@ var ansiRe = regexp.MustCompile(`(?i)\\u001b|\\x1b|\\033|\\e\[`)
 func asciiPrefix(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56 // one 8-byte load
-		if x&0x8080808080808080 != 0 {
+		if load8(s, i)&highBits != 0 {
 			break
 		}
 	}
@@ -209,11 +208,9 @@ func HasANSIEscape(s string) bool {
 	return strings.IndexByte(s, '\\') >= 0 && ansiRe.MatchString(s)
 }
 
-// foldText prepares text for phrase matching: fullwidth folded, invisible
-// characters removed, lower-case, whitespace runs and JSON "\n" escapes
-// collapsed to one space.
+// foldText prepares foldMarkers' output for phrase matching: whitespace
+// runs and JSON "\n" escapes collapsed to one space.
 func foldText(s string) string {
-	s = lower(foldWidth(s))
 	if strings.IndexByte(s, '\\') >= 0 {
 		s = replaceJSONWS(s)
 	}
@@ -296,7 +293,8 @@ var markers = []marker{
 	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`), markerAlso["exfil-instruction"]},
 }
 
-// markerNeedles finds the markers' needles in one pass.
+// markerNeedles finds the markers' needles in one pass, and whether a split
+// keyword occurs (group splitGroup).
 var markerNeedles = func() *needleIndex {
 	ni := &needleIndex{by: make([][]needleRef, 1)}
 	for i, m := range markers {
@@ -306,26 +304,188 @@ var markerNeedles = func() *needleIndex {
 			}
 		}
 	}
+	for i, kw := range splitKeywords {
+		if !ni.addSplit(kw, splitGroup, i < midSplit) {
+			panic("secfn: split keyword without a bigram slot: " + kw)
+		}
+	}
 	return ni
+}()
+
+// Split words. An attacker spaces out the letters of a phrase ("i g n o r e
+// a l l  p r e v i o u s"), splits its words with punctuation ("ign-ore",
+// "i.g.n.o.r.e") or joins its words with it ("ignore_all_previous-
+// instructions"); models read all of these. The one needle pass also looks
+// for the keywords below written so (splitAt); only then are the regions
+// around them glued (separators removed) and matched against the glued
+// forms of the markers (gluedMarkers). Ordinary text has no split keyword,
+// so this costs it nothing beyond the needle pass.
+
+// splitGroup is the needle group that reports a split keyword.
+var splitGroup = len(markers)
+
+// splitKeywords are the words looked for split; joinKeywords (a prefix of
+// them) are also looked for whole but followed by punctuation and a
+// letter. Only the words up to midSplit (a prefix) are looked for split
+// after their second letter ("ign-ore"); the others, whose first two
+// letters are frequent ("in", "sy", "pr", "de", "us"), only letter-spaced
+// or split after the first ("s-ystem").
+var (
+	splitKeywords = []string{"ignore", "disregard", "forget", "override", "bypass", "important", "instructions", "system", "prompt", "developer", "user"}
+	joinKeywords  = splitKeywords[:5]
+	midSplit      = 6
+)
+
+// splitSeps are the separators splitAt skips between letters ("\t" and
+// " " included; folded Unicode dashes and dots arrive as - and .).
+const splitSeps = " \t-._*~`+|/,"
+
+func isSplitSep(c byte) bool { return splitSep[c] }
+
+var splitSep = func() (t [256]bool) {
+	for i := 0; i < len(splitSeps); i++ {
+		t[splitSeps[i]] = true
+	}
+	return t
+}()
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' }
+
+// splitAt reports whether s starts with keyword kw written split: its
+// letters with up to 3 separators between two of them, either between
+// every two (letter-spacing: "i g n o r e", "i.g.n.o.r.e") or only
+// punctuation ("ign-ore", "ig.no.re"), with one after the first letter
+// unless mid; or, for joinKeywords, kw itself followed by punctuation and
+// a letter ("ignore_all").
+func splitAt(s, kw string, mid bool) bool {
+	if len(s) < 2 || s[0] != kw[0] || !mid && !splitSep[s[1]] {
+		return false
+	}
+	j, gaps, spaces := 1, 0, false
+	for k := 1; k < len(kw); k++ {
+		n := 0
+		for j < len(s) && isSplitSep(s[j]) {
+			if n == 3 {
+				return false
+			}
+			spaces = spaces || s[j] == ' ' || s[j] == '\t'
+			j++
+			n++
+		}
+		if j >= len(s) || s[j] != kw[k] {
+			return false
+		}
+		if n > 0 {
+			gaps++
+		}
+		j++
+	}
+	if gaps == 0 {
+		return j+1 < len(s) && s[j] != ' ' && s[j] != '\t' && isSplitSep(s[j]) && isLetter(s[j+1]) && slices.Contains(joinKeywords, kw)
+	}
+	return !spaces || gaps == len(kw)-1
+}
+
+// gluedMarkers are markers' expressions for glued text (separators removed,
+// so no word boundaries): the markers made of words and tags. The glued
+// ignore-instructions needs a word between the verb and the object
+// ("ignore_rules" is an ordinary option name).
+var gluedMarkers = []struct {
+	id string
+	re *regexp.Regexp
+}{
+	{"important-tag", regexp.MustCompile(`<important>`)},
+	{"system-tag", regexp.MustCompile(`<(?:system|sys|systemprompt|instructions?|admin|developer)>|\[(?:system|inst)\]|#{2,}(?:system|instructions?)`)},
+	{"ignore-instructions", regexp.MustCompile(`(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|of|my|previous|prior|above|earlier|preceding|system|original|existing){1,4}(?:instructions|prompts?|rules|guidelines|directives|context)`)},
+	{"conceal-from-user", regexp.MustCompile(`(?:donot|dont|never|without)(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let)(?:thisto|itto|anythingto)?(?:the|your)?user|hide(?:this|it)from(?:the)?user|theuser(?:must|should)not(?:know|see|betold)`)},
+	{"system-prompt", regexp.MustCompile(`systemprompt|(?:new|updated)instructions:|youarenow(?:in)?(?:developer|dan|admin|god)mode|developermode(?:enabled|on)`)},
+}
+
+// glue removes whitespace, splitSeps and apostrophes from s.
+func glue(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isSplitSep(c) && c != '\'' && c != '\n' && c != '\r' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// splitMarkers returns, per marker, whether its glued form matches the
+// glued text around a split keyword in l (folded text: 160 bytes before
+// the keyword to 240 after) in a match that takes in the keyword, for at
+// most 16 keywords. ("override_defaults(system_prompt=...)" is not a
+// system-prompt marker: the match does not take in "override".)
+func splitMarkers(l string) (hit [maxPats]bool) {
+	n := 0
+	ni := markerNeedles
+	for i := 0; i+1 < len(l) && n < 16; i++ {
+		slot := ni.table[uint16(l[i])<<8|uint16(l[i+1])]
+		if slot == 0 {
+			continue
+		}
+		for _, nr := range ni.by[slot] {
+			if nr.split && splitAt(l[i:], nr.needle, nr.mid) {
+				n++
+				gluedAround(l, i, nr.needle, &hit)
+				break
+			}
+		}
+	}
+	return hit
+}
+
+// gluedAround matches gluedMarkers around the split keyword kw at l[i:].
+func gluedAround(l string, i int, kw string, hit *[maxPats]bool) {
+	pre := glue(l[max(0, i-160):i])
+	g := pre + glue(l[i:min(len(l), i+240)])
+	from, to := len(pre), len(pre)+len(kw) // glue(l[i:]) starts with kw
+	for _, m := range gluedMarkers {
+		for _, loc := range m.re.FindAllStringIndex(g, 8) {
+			if loc[0] < to && loc[1] > from {
+				hit[markerIndex[m.id]] = true
+				break
+			}
+		}
+	}
+}
+
+// markerIndex is the index of each marker id in markers.
+var markerIndex = func() map[string]int {
+	idx := map[string]int{}
+	for i, m := range markers {
+		idx[m.id] = i
+	}
+	return idx
 }()
 
 var htmlComment = regexp.MustCompile(`<!--([\s\S]{0,1000}?)-->`)
 var commentInstr = regexp.MustCompile(`\b(?:ignore|instruction|assistant|ai|model|llm|you must|do not|don't|tool|system|prompt)\b`)
 
 // InjectionMarkers returns the ids of prompt-injection markers found in s
-// (case-, whitespace- and fullwidth-insensitive, invisible characters
-// ignored): important-tag, system-tag, ignore-instructions,
+// (case-, whitespace-, fullwidth- and look-alike-insensitive, invisible
+// characters and combining marks ignored, \uXXXX escapes decoded: see
+// foldMarkers): important-tag, system-tag, ignore-instructions,
 // conceal-from-user, system-prompt, tool-override, exfil-instruction,
 // html-comment (a hidden HTML comment addressing the model).
 func InjectionMarkers(s string) []string {
 	if s == "" {
 		return nil
 	}
-	l := lower(foldWidth(s))
+	l := foldMarkers(s)
 	f := ""
 	var out []string
 	found := markerNeedles.find(l)
+	var glued [maxPats]bool
+	if found[splitGroup] {
+		glued = splitMarkers(l)
+	}
 	for i, m := range markers {
+		if glued[i] {
+			out = append(out, m.id)
+			continue
+		}
 		if !found[i] || !containsOneOfEach(l, m.also) {
 			continue
 		}

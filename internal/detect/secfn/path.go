@@ -165,15 +165,39 @@ func HasTraversal(s string) bool {
 }
 
 // pathPrep prepares text for the path pattern tables: decoded, fullwidth
-// folded, backslashes as slashes, lower-case. (Home-directory forms need no
-// rewriting: the tables match the part below the home directory.)
+// folded, backslashes as slashes, "//" and "/./" as "/", lower-case.
+// (Home-directory forms need no rewriting: the tables match the part below
+// the home directory.)
 func pathPrep(s string) string {
 	s = urlDecode(foldWidth(s))
 	if strings.IndexByte(s, '\\') >= 0 {
 		s = strings.ReplaceAll(s, `\\`, "/")
 		s = strings.ReplaceAll(s, `\`, "/")
 	}
+	if strings.Contains(s, "//") || strings.Contains(s, "/./") {
+		s = squeezeSlashes(s)
+	}
 	return lower(s)
+}
+
+// squeezeSlashes turns "//" (but not "://") and "/./" into "/", as the
+// file system reads them: "~/.ssh//id_rsa" and "/etc/./shadow" name
+// ~/.ssh/id_rsa and /etc/shadow (so do JSON's "\/" escapes, "//" once the
+// backslash is a slash).
+func squeezeSlashes(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '/' && len(b) > 0 && b[len(b)-1] == '/' && !(len(b) > 1 && b[len(b)-2] == ':') {
+			continue
+		}
+		if c == '.' && len(b) > 0 && b[len(b)-1] == '/' && i+1 < len(s) && s[i+1] == '/' {
+			i++ // "/./": drop "./"
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
 
 func isASCII(s string) bool {
@@ -283,7 +307,7 @@ var sensitiveSet = newPatSet("", []string{
 	b + `\.npmrc` + e, b + `\.pypirc` + e, b + `\.pgpass` + e, b + `\.my\.cnf` + e,
 	b + `\.env(?:\.[a-z0-9_-]+)?` + e, b + `\.envrc` + e,
 	`/etc/(?:shadow|gshadow|master\.passwd|sudoers)` + e, `/etc/security/opasswd`,
-	`/proc/(?:self|\d+)/(?:environ|mem|maps)`,
+	`/proc/(?:self|thread-self|\d+)/(?:task/\d+/)?(?:environ|mem|maps)`,
 	`\.gnupg/`, `\.password-store/`,
 	`library/keychains/`, `\.keychain(?:-db)?` + e, `login\.keychain`,
 	`(?:google/chrome|chromium|bravesoftware/brave-browser|microsoft/edge|opera software|vivaldi)/.*(?:login data|cookies|web data|local state)`,

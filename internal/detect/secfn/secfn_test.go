@@ -3,6 +3,7 @@ package secfn
 import (
 	"math/rand"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -427,6 +428,10 @@ func TestIsEgressToolMatchesSplit(t *testing.T) {
 // TestReplaceJSONWSMatchesRegexp checks the byte loop against the regexp
 // it replaces on random texts over an alphabet rich in backslashes and
 // escape letters (incl. invalid UTF-8), and on edge cases.
+// jsonWS is what replaceJSONWS replaces (\n, \r, \t), leftmost first and
+// not overlapping, and what it keeps (\\).
+var jsonWS = regexp.MustCompile(`\\[nrt]|\\\\`)
+
 func TestReplaceJSONWSMatchesRegexp(t *testing.T) {
 	cases := []string{"", `\`, `\n`, `\\n`, `\\\n`, `a\nb\tc\rd`, `\x`, `x\`, `\\`, `é\n\xff`, "\\\n", `\n\n`, `\nn`}
 	rng := rand.New(rand.NewSource(1))
@@ -439,8 +444,56 @@ func TestReplaceJSONWSMatchesRegexp(t *testing.T) {
 		cases = append(cases, string(b))
 	}
 	for _, s := range cases {
-		if got, want := replaceJSONWS(s), jsonWS.ReplaceAllString(s, " "); got != want {
+		if got, want := replaceJSONWS(s), jsonWS.ReplaceAllStringFunc(s, func(m string) string {
+			if m == `\\` {
+				return m
+			}
+			return " "
+		}); got != want {
 			t.Fatalf("replaceJSONWS(%q) = %q, regexp gives %q", s, got, want)
+		}
+	}
+}
+
+// TestPathAndCommandEvasions: spellings the file system or the shell read
+// as the sensitive path or destructive command. (Homoglyphs are not among
+// them: "~/.ѕsh/id_rsa" with a Cyrillic ѕ names another file, "гm" is no
+// command; they stay unmatched.)
+func TestPathAndCommandEvasions(t *testing.T) {
+	sensitive := map[string]bool{
+		"~/.ssh//id_rsa":                       true,
+		"~/.ssh/./id_rsa":                      true,
+		"/etc//shadow":                         true,
+		"/etc/./././shadow":                    true,
+		`{"path":"~\/.aws\/credentials"}`:      true, // JSON "\/" escapes
+		"/proc/thread-self/environ":            true,
+		"/proc/self/task/123/environ":          true,
+		"https://example.com//docs/./intro.md": false,
+		"~/.ѕsh/id_rsa":                        false, // another file
+		"~/.ssh/id_rsa.pub//":                  false,
+	}
+	for in, want := range sensitive {
+		if got := IsSensitivePath(in); got != want {
+			t.Errorf("IsSensitivePath(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if got := squeezeSlashes("a//b/./c///d/.e/../f://g"); got != "a/b/c/d/.e/../f://g" {
+		t.Errorf("squeezeSlashes = %q", got)
+	}
+	destructive := map[string]bool{
+		"rm -rf -- /":                         true,
+		`{"command":"\\rm -rf /"}`:            true, // escaped backslash, not \r
+		"rm${IFS}-rf${IFS}/":                  true,
+		"rm$IFS-rf$IFS~":                      true,
+		"Remove-Item C:\\src \u2013Recurse":   true,  // en dash: PowerShell reads -Recurse
+		`{"command":"echo ok\\\\nrm -rf /x"}`: false, // a literal backslash-n, then "nrm"
+		"rm -rf -- ./build":                   false,
+		"echo $IFS":                           false,
+		"гm -rf /":                            false, // no such command
+	}
+	for in, want := range destructive {
+		if got := IsDestructiveCommand(in); got != want {
+			t.Errorf("IsDestructiveCommand(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
@@ -149,4 +150,25 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTracesFromProto measures the mapping alone on request500's
+// protobuf encoding (the collector's path for OTLP protobuf).
+func BenchmarkTracesFromProto(b *testing.B) {
+	body, err := ptraceotlp.NewExportRequestFromTraces(request500()).MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var spans int
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch, n, ok := event.TracesFromProto(body, event.MapOptions{})
+		if !ok {
+			b.Fatal("declined")
+		}
+		spans += n
+		batch.Release()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(spans), "ns/span")
 }

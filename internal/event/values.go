@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // valueString renders an attribute value as a string: strings as they are,
@@ -228,3 +229,127 @@ func hashValue(h hash.Hash, v pcommon.Value, depth int) {
 		hashString(h, v.AsString())
 	}
 }
+
+// complexValue builds the pdata value of an AnyValue's protobuf bytes (an
+// array or map) by letting pdata decode it as a resource attribute.
+func complexValue(anyValue string) pcommon.Value {
+	kv := protowireAppendLen(nil, 2, anyValue)
+	res := protowireAppendLen(nil, 1, string(kv))
+	rs := protowireAppendLen(nil, 1, string(res))
+	req := protowireAppendLen(nil, 1, string(rs))
+	er := ptraceotlp.NewExportRequest()
+	if err := er.UnmarshalProto(req); err != nil || er.Traces().ResourceSpans().Len() != 1 {
+		return pcommon.NewValueEmpty() // validated before: not reached
+	}
+	v, ok := er.Traces().ResourceSpans().At(0).Resource().Attributes().Get("")
+	if !ok {
+		return pcommon.NewValueEmpty()
+	}
+	return v
+}
+
+func protowireAppendLen(b []byte, num int, v string) []byte {
+	b = binary.AppendUvarint(b, uint64(num)<<3|wireLen)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// The rawVal counterparts of the helpers above: strings and ints natively,
+// the rarer types through their pdata value.
+
+// pv builds the pdata value (for the rare non-string types, so that their
+// rendering is pdata's own).
+func (v *rawVal) pv() pcommon.Value {
+	switch v.typ {
+	case pcommon.ValueTypeStr:
+		return pcommon.NewValueStr(v.s)
+	case pcommon.ValueTypeInt:
+		return pcommon.NewValueInt(int64(v.n))
+	case pcommon.ValueTypeDouble:
+		return pcommon.NewValueDouble(math.Float64frombits(v.n))
+	case pcommon.ValueTypeBool:
+		return pcommon.NewValueBool(v.n != 0)
+	case pcommon.ValueTypeBytes:
+		x := pcommon.NewValueBytes()
+		x.Bytes().FromRaw([]byte(v.s))
+		return x
+	case pcommon.ValueTypeSlice, pcommon.ValueTypeMap:
+		return complexValue(v.s)
+	}
+	return pcommon.NewValueEmpty()
+}
+
+// Str is pcommon.Value.Str: "" unless a string.
+func (v *rawVal) Str() string {
+	if v.typ == pcommon.ValueTypeStr {
+		return v.s
+	}
+	return ""
+}
+
+// str is valueString.
+func (v *rawVal) str() string {
+	switch v.typ {
+	case pcommon.ValueTypeStr:
+		return v.s
+	case pcommon.ValueTypeInt:
+		return strconv.FormatInt(int64(v.n), 10)
+	}
+	return valueString(v.pv())
+}
+
+// short is short.
+func (v *rawVal) short() string { return truncateUTF8(v.str(), MaxFieldLen) }
+
+func (v *rawVal) int() (int64, bool) {
+	switch v.typ {
+	case pcommon.ValueTypeInt:
+		return int64(v.n), true
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(strings.TrimSpace(v.s), 10, 64)
+		return n, err == nil
+	}
+	return valueInt(v.pv())
+}
+
+func (v *rawVal) time() time.Time {
+	if v.typ == pcommon.ValueTypeStr || v.typ == pcommon.ValueTypeInt {
+		if n, ok := v.int(); ok {
+			if n <= 0 || n > 1<<40 {
+				return time.Time{}
+			}
+			return time.Unix(n, 0).UTC()
+		}
+		if v.typ == pcommon.ValueTypeStr {
+			if t, err := time.Parse(time.RFC3339Nano, v.s); err == nil {
+				return t.UTC()
+			}
+		}
+		return time.Time{}
+	}
+	return valueTime(v.pv())
+}
+
+// strings reads an array of strings, or a space/comma-separated string.
+func (v *rawVal) strings() []string {
+	if v.typ != pcommon.ValueTypeSlice {
+		return splitScopes(v.short())
+	}
+	sl := v.pv().Slice()
+	out := make([]string, 0, sl.Len())
+	for i := 0; i < sl.Len() && i < MaxExtraAttrs; i++ {
+		out = append(out, truncateUTF8(valueString(sl.At(i)), MaxExtraValueLen))
+	}
+	return out
+}
+
+func getRaw(kvs []rawKV, key string) (*rawVal, bool) {
+	for i := range kvs {
+		if kvs[i].key == key {
+			return &kvs[i].v, true
+		}
+	}
+	return nil, false
+}
+
+// --- mapping: mapping.go on the raw representation -----------------------

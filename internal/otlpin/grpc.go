@@ -7,10 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -62,24 +60,11 @@ type grpcTraces struct {
 }
 
 func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	resp := ptraceotlp.NewExportResponse()
-	td := req.Traces()
-	res, err := g.r.grpcConsume(ctx, "traces", td.SpanCount(), func() int64 {
-		if n := requestSize(ctx); n > 0 {
-			return n
-		}
-		return int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
-	}, func(ctx context.Context, tenant string) (Result, error) {
-		return g.r.cons.ConsumeTraces(ctx, tenant, td)
-	})
-	if err != nil {
-		return resp, err
-	}
-	if res.Rejected > 0 {
-		resp.PartialSuccess().SetRejectedSpans(res.Rejected)
-		resp.PartialSuccess().SetErrorMessage(res.Message)
-	}
-	return resp, nil
+	return exportPdata(ctx, g.r, tracesSignal, req)
+}
+
+func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+	return exportRaw(ctx, g.r, tracesSignal, in)
 }
 
 // The trace service with the request kept as protobuf bytes, so that the
@@ -170,77 +155,39 @@ func (m *rawMessage) UnmarshalProto(b []byte) error { m.s = string(b); return ni
 func (m *rawMessage) SizeProto() int                { return len(m.b) }
 func (m *rawMessage) MarshalProto(buf []byte) int   { return copy(buf, m.b) }
 
-// exportRaw serves a trace export through the direct decoder, or through
-// pdata when it declines.
-func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	return g.r.exportRaw(ctx, in, "traces", event.TracesFromProtoString, func() ([]byte, error) {
-		req := ptraceotlp.NewExportRequest()
-		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
-			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
-		}
-		resp, err := g.Export(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		out, err := resp.MarshalProto()
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
-		}
-		return out, nil
-	}, func(res Result) ([]byte, error) { return tracesResponse(res).MarshalProto() })
-}
-
 type grpcLogs struct {
 	plogotlp.UnimplementedGRPCServer
 	r *Receiver
 }
 
 func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	resp := plogotlp.NewExportResponse()
-	ld := req.Logs()
-	res, err := g.r.grpcConsume(ctx, "logs", ld.LogRecordCount(), func() int64 {
+	return exportPdata(ctx, g.r, logsSignal, req)
+}
+
+func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+	return exportRaw(ctx, g.r, logsSignal, in)
+}
+
+// exportPdata serves an export of sig decoded by pdata.
+func exportPdata[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, sig *otlpSignal[Req, Resp], req Req) (Resp, error) {
+	res, err := r.grpcConsume(ctx, sig.name, sig.items(req), func() int64 {
 		if n := requestSize(ctx); n > 0 {
 			return n
 		}
-		return int64((&plog.ProtoMarshaler{}).LogsSize(ld))
-	}, func(ctx context.Context, tenant string) (Result, error) { return g.r.cons.ConsumeLogs(ctx, tenant, ld) })
+		return int64(sig.size(req))
+	}, func(ctx context.Context, tenant string) (Result, error) { return sig.consume(r.cons, ctx, tenant, req) })
 	if err != nil {
-		return resp, err
+		return sig.response(Result{}), err
 	}
-	if res.Rejected > 0 {
-		resp.PartialSuccess().SetRejectedLogRecords(res.Rejected)
-		resp.PartialSuccess().SetErrorMessage(res.Message)
-	}
-	return resp, nil
+	return sig.response(res), nil
 }
 
-// exportRaw is grpcTraces.exportRaw for logs.
-func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	return g.r.exportRaw(ctx, in, "logs", event.LogsFromProtoString, func() ([]byte, error) {
-		req := plogotlp.NewExportRequest()
-		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
-			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
-		}
-		resp, err := g.Export(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		out, err := resp.MarshalProto()
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
-		}
-		return out, nil
-	}, func(res Result) ([]byte, error) { return logsResponse(res).MarshalProto() })
-}
-
-// exportRaw decodes a raw export request of signal with decode and hands
-// the batch to the consumer. When the direct decoder declines (or the
-// sender is not authenticated), viaPdata serves the request the slow way
-// and its answer or error is returned as it is, so pdata's decode errors
-// and grpcConsume's auth answers stay exactly as on the pdata path. respond encodes the answer for a consumed batch.
-func (r *Receiver) exportRaw(ctx context.Context, in *rawMessage, signal string,
-	decode func(string, event.MapOptions) (event.Batch, int, bool),
-	viaPdata func() ([]byte, error), respond func(Result) ([]byte, error)) (*rawMessage, error) {
+// exportRaw serves a raw export request of sig: mapped by the direct
+// decoder and handed to the consumer as a batch. When the direct decoder
+// declines (or the sender is not authenticated), pdata decodes it and
+// exportPdata serves it, so pdata's decode errors and grpcConsume's auth
+// answers stay exactly as on the pdata path.
+func exportRaw[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, sig *otlpSignal[Req, Resp], in *rawMessage) (*rawMessage, error) {
 	// The mapping needs the tenant; grpcConsume authenticates again and
 	// answers an unauthenticated request exactly as on the pdata path.
 	var b event.Batch
@@ -248,27 +195,32 @@ func (r *Receiver) exportRaw(ctx context.Context, in *rawMessage, signal string,
 	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
 	ok := false
 	if err == nil {
-		b, n, ok = direct(decode, in.s, tenant)
+		b, n, ok = direct(sig.direct, in.s, tenant)
 	}
-	if !ok {
-		out, err := viaPdata()
+	var resp Resp
+	if ok {
+		res, err := r.grpcConsume(ctx, sig.name, n, func() int64 {
+			if s := requestSize(ctx); s > 0 {
+				return s
+			}
+			return int64(len(in.s))
+		}, func(ctx context.Context, _ string) (Result, error) {
+			return r.cons.(BatchConsumer).ConsumeBatch(ctx, sig.name, b)
+		})
 		if err != nil {
 			return nil, err
 		}
-		return &rawMessage{b: out}, nil
-	}
-	res, err := r.grpcConsume(ctx, signal, n, func() int64 {
-		if s := requestSize(ctx); s > 0 {
-			return s
+		resp = sig.response(res)
+	} else {
+		req := sig.request()
+		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
+			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 		}
-		return int64(len(in.s))
-	}, func(ctx context.Context, _ string) (Result, error) {
-		return r.cons.(BatchConsumer).ConsumeBatch(ctx, signal, b)
-	})
-	if err != nil {
-		return nil, err
+		if resp, err = exportPdata(ctx, r, sig, req); err != nil {
+			return nil, err
+		}
 	}
-	out, err := respond(res)
+	out, err := resp.MarshalProto()
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
 	}

@@ -3,6 +3,7 @@ package otlpin
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +12,10 @@ import (
 	"strconv"
 	"sync"
 
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -110,67 +113,9 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 	ctx := req.Context()
 	switch signal {
 	case "traces":
-		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-			// The direct decoder maps the protobuf without pdata; it
-			// declines (ok false) what it does not handle exactly as pdata.
-			if b, n, ok := direct(event.TracesFromProtoString, string(body), tenant); ok {
-				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
-				if err := r.checkRate(tenant, n); err != nil {
-					return 0, err
-				}
-				res, err := bc.ConsumeBatch(ctx, signal, b)
-				if err != nil {
-					return 0, err
-				}
-				return writeHTTPResponse(w, mt, tracesResponse(res).MarshalProto, nil)
-			}
-		}
-		ereq := ptraceotlp.NewExportRequest()
-		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
-			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP traces (%s)", mt)
-		}
-		td := ereq.Traces()
-		n := td.SpanCount()
-		r.m.Items.WithLabelValues("http", signal).Add(float64(n))
-		if err := r.checkRate(tenant, n); err != nil {
-			return 0, err
-		}
-		res, err := r.cons.ConsumeTraces(ctx, tenant, td)
-		if err != nil {
-			return 0, err
-		}
-		resp := tracesResponse(res)
-		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
+		return exportHTTP(ctx, r, w, tracesSignal, mt, body, tenant)
 	case "logs":
-		if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-			if b, n, ok := direct(event.LogsFromProtoString, string(body), tenant); ok {
-				r.m.Items.WithLabelValues("http", signal).Add(float64(n))
-				if err := r.checkRate(tenant, n); err != nil {
-					return 0, err
-				}
-				res, err := bc.ConsumeBatch(ctx, signal, b)
-				if err != nil {
-					return 0, err
-				}
-				return writeHTTPResponse(w, mt, logsResponse(res).MarshalProto, nil)
-			}
-		}
-		ereq := plogotlp.NewExportRequest()
-		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
-			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP logs (%s)", mt)
-		}
-		ld := ereq.Logs()
-		n := ld.LogRecordCount()
-		r.m.Items.WithLabelValues("http", signal).Add(float64(n))
-		if err := r.checkRate(tenant, n); err != nil {
-			return 0, err
-		}
-		res, err := r.cons.ConsumeLogs(ctx, tenant, ld)
-		if err != nil {
-			return 0, err
-		}
-		resp := logsResponse(res)
-		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
+		return exportHTTP(ctx, r, w, logsSignal, mt, body, tenant)
 	default: // metrics: validated, then ignored
 		ereq := pmetricotlp.NewExportRequest()
 		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
@@ -239,6 +184,84 @@ func unmarshal(mt string, body []byte, fromProto, fromJSON func([]byte) error) (
 		return fromJSON(body)
 	}
 	return fromProto(body)
+}
+
+// otlpSignal is what the receivers need to know of a signal (traces or
+// logs): its direct decoder and its pdata request and response types.
+type otlpSignal[Req otlpRequest, Resp otlpResponse] struct {
+	name     string
+	direct   func(string, event.MapOptions) (event.Batch, int, bool)
+	request  func() Req
+	items    func(Req) int // spans or log records
+	size     func(Req) int // protobuf size
+	consume  func(Consumer, context.Context, string, Req) (Result, error)
+	response func(Result) Resp
+}
+
+type otlpRequest interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}
+
+type otlpResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+var (
+	tracesSignal = &otlpSignal[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
+		name:    "traces",
+		direct:  event.TracesFromProtoString,
+		request: ptraceotlp.NewExportRequest,
+		items:   func(q ptraceotlp.ExportRequest) int { return q.Traces().SpanCount() },
+		size:    func(q ptraceotlp.ExportRequest) int { return (&ptrace.ProtoMarshaler{}).TracesSize(q.Traces()) },
+		consume: func(c Consumer, ctx context.Context, tenant string, q ptraceotlp.ExportRequest) (Result, error) {
+			return c.ConsumeTraces(ctx, tenant, q.Traces())
+		},
+		response: tracesResponse,
+	}
+	logsSignal = &otlpSignal[plogotlp.ExportRequest, plogotlp.ExportResponse]{
+		name:    "logs",
+		direct:  event.LogsFromProtoString,
+		request: plogotlp.NewExportRequest,
+		items:   func(q plogotlp.ExportRequest) int { return q.Logs().LogRecordCount() },
+		size:    func(q plogotlp.ExportRequest) int { return (&plog.ProtoMarshaler{}).LogsSize(q.Logs()) },
+		consume: func(c Consumer, ctx context.Context, tenant string, q plogotlp.ExportRequest) (Result, error) {
+			return c.ConsumeLogs(ctx, tenant, q.Logs())
+		},
+		response: logsResponse,
+	}
+)
+
+// exportHTTP serves an OTLP/HTTP export of sig. A consumer of batches gets
+// protobuf mapped by the direct decoder; JSON, other consumers and what the
+// direct decoder declines are decoded by pdata.
+func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, w http.ResponseWriter,
+	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string) (int, error) {
+	var n int
+	var consume func() (Result, error)
+	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
+		if b, bn, ok := direct(sig.direct, string(body), tenant); ok {
+			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
+		}
+	}
+	if consume == nil {
+		req := sig.request()
+		if err := unmarshal(mt, body, req.UnmarshalProto, req.UnmarshalJSON); err != nil {
+			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP %s (%s)", sig.name, mt)
+		}
+		n, consume = sig.items(req), func() (Result, error) { return sig.consume(r.cons, ctx, tenant, req) }
+	}
+	r.m.Items.WithLabelValues("http", sig.name).Add(float64(n))
+	if err := r.checkRate(tenant, n); err != nil {
+		return 0, err
+	}
+	res, err := consume()
+	if err != nil {
+		return 0, err
+	}
+	resp := sig.response(res)
+	return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 }
 
 func tracesResponse(res Result) ptraceotlp.ExportResponse {

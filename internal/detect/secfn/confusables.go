@@ -262,36 +262,30 @@ func foldRunes(s string) string {
 }
 
 // decodeUnicodeEscapes decodes the JSON escapes \uXXXX (surrogate pairs
-// too; \U as well) of non-ASCII characters and of < > & ' in s; an escaped backslash
-// (\\) is skipped, so "\\u0069" stays as it is.
+// too; \U as well) of non-ASCII characters and of < > & ' in s. A run of
+// backslashes before the u counts as one: JSON text inside JSON (a tool
+// returning JSON as its text) escapes the escape, "\\u043e".
 func decodeUnicodeEscapes(s string) string {
 	var b []byte
 	last := 0
-	for i := 0; i+1 < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		if s[i] != '\\' {
 			continue
 		}
-		if s[i+1] != 'u' && s[i+1] != 'U' {
-			i++ // an escape pair: \\, \n, \" ...
+		r, end := escapeAt(s, i)
+		if end < 0 {
+			for i+1 < len(s) && s[i+1] == '\\' {
+				i++
+			}
 			continue
 		}
-		r, n := hex4(s, i+2)
-		if n == 0 {
-			continue
-		}
-		end := i + 6
-		if 0xD800 <= r && r < 0xDC00 {
-			if end+1 < len(s) && s[end] == '\\' && (s[end+1] == 'u' || s[end+1] == 'U') {
-				if lo, m := hex4(s, end+2); m != 0 && 0xDC00 <= lo && lo < 0xE000 {
-					r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-					end += 6
-				}
+		if 0xD800 <= r && r < 0xDC00 && end < len(s) && s[end] == '\\' {
+			if lo, e := escapeAt(s, end); e >= 0 && 0xDC00 <= lo && lo < 0xE000 {
+				r, end = 0x10000+(r-0xD800)<<10+(lo-0xDC00), e
 			}
 		}
-		if 0xD800 <= r && r < 0xE000 { // a lone surrogate
-			continue
-		}
-		if r < utf8.RuneSelf && r != '<' && r != '>' && r != '&' && r != '\'' {
+		if 0xD800 <= r && r < 0xE000 || r < utf8.RuneSelf && r != '<' && r != '>' && r != '&' && r != '\'' {
+			i = end - 1
 			continue
 		}
 		if b == nil {
@@ -308,17 +302,21 @@ func decodeUnicodeEscapes(s string) string {
 	return string(append(b, s[last:]...))
 }
 
-// hex4 parses 4 hex digits at s[i:]; n is 4, or 0 when they are not.
-func hex4(s string, i int) (rune, int) {
-	if i+4 > len(s) {
-		return 0, 0
+// escapeAt parses a run of backslashes at s[i:], then u or U and 4 hex
+// digits: the code unit and the end of the escape, or end -1.
+func escapeAt(s string, i int) (rune, int) {
+	for i < len(s) && s[i] == '\\' {
+		i++
+	}
+	if i+5 > len(s) || s[i] != 'u' && s[i] != 'U' {
+		return 0, -1
 	}
 	var r rune
-	for _, c := range []byte(s[i : i+4]) {
+	for _, c := range []byte(s[i+1 : i+5]) {
 		if !isHex(c) {
-			return 0, 0
+			return 0, -1
 		}
 		r = r<<4 | rune(hexVal(c))
 	}
-	return r, 4
+	return r, i + 5
 }

@@ -170,7 +170,7 @@ func injectionMarkersAll(s string) []string {
 	}
 	var out []string
 	for i, m := range markers {
-		if glued[i] || m.re.MatchString(f) {
+		if glued[i] || m.re.MatchString(f) || i == ignoreMarker && m.re.MatchString(foldText(depunct(l))) {
 			out = append(out, m.id)
 		}
 	}

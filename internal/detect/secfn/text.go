@@ -292,7 +292,7 @@ var markers = []marker{
 	{"system-tag", []string{"sys", "instruction", "admin", "developer", "inst]", "<|", "##"}, regexp.MustCompile(`< ?/? ?(?:system|sys|system_prompt|instructions?|admin|developer) ?>|\[/?(?:system|inst)\]|<\|(?:im_start|im_end|system|endoftext)\|>|#{2,} ?(?:system|instructions?)\b`), markerAlso["system-tag"]},
 	{"ignore-instructions", []string{"ignore", "disregard", "forget", "override", "bypass"}, regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any |the |your )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|system|original|existing)? ?(?:instructions|prompts?|rules|guidelines|directives|context)\b`), markerAlso["ignore-instructions"]},
 	{"conceal-from-user", []string{"user"}, regexp.MustCompile(`\b(?:do not|don't|dont|never|without) (?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let) (?:this to |it to |anything to )?(?:the |your )?user\b|\bhide (?:this|it) from (?:the )?user\b|\bthe user (?:must|should) not (?:know|see|be told)\b`), markerAlso["conceal-from-user"]},
-	{"system-prompt", []string{"system", "instructions", "mode"}, regexp.MustCompile(`\b(?:system prompt|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`), markerAlso["system-prompt"]},
+	{"system-prompt", []string{"system", "instructions", "mode"}, regexp.MustCompile(`\b(?:(?:new|updated|real|true|hidden|secret|original) system prompt|system prompt ?:|new instructions:|updated instructions:|you are now (?:in )?(?:developer|dan|admin|god) mode|developer mode (?:enabled|on))`), markerAlso["system-prompt"]},
 	{"tool-override", []string{"tool"}, regexp.MustCompile(`\b(?:before (?:using|calling) (?:this|any other) tool,? (?:you must|always|first)|instead of (?:calling|using) the .{0,40}tool,? (?:call|use)|when (?:this|the) tool is (?:available|present),? .{0,60}(?:must|should) )`), markerAlso["tool-override"]},
 	{"exfil-instruction", []string{"ssh", "id_rsa", ".aws", ".env", "mcp.json", "/etc/passwd", "private"}, regexp.MustCompile(`\b(?:read|send|include|pass|upload|forward|append) (?:the )?(?:contents? of |content of )?(?:~/\.ssh|\.ssh/id_|id_rsa|~/\.aws|\.env\b|mcp\.json|/etc/passwd|private key)`), markerAlso["exfil-instruction"]},
 }
@@ -393,7 +393,9 @@ func splitAt(s, kw string, mid bool) bool {
 // gluedMarkers are markers' expressions for glued text (separators removed,
 // so no word boundaries): the markers made of words and tags. The glued
 // ignore-instructions needs a word between the verb and the object
-// ("ignore_rules" is an ordinary option name).
+// ("ignore_rules" is an ordinary option name); gluedJoined, for a keyword
+// joined to the next word ("ignore_all_..."), a determiner right after the
+// verb ("forget_previous_context" is an option name too).
 var gluedMarkers = []struct {
 	id string
 	re *regexp.Regexp
@@ -402,8 +404,10 @@ var gluedMarkers = []struct {
 	{"system-tag", regexp.MustCompile(`<(?:system|sys|systemprompt|instructions?|admin|developer)>|\[(?:system|inst)\]|#{2,}(?:system|instructions?)`)},
 	{"ignore-instructions", regexp.MustCompile(`(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|of|my|previous|prior|above|earlier|preceding|system|original|existing){1,4}(?:instructions|prompts?|rules|guidelines|directives|context)`)},
 	{"conceal-from-user", regexp.MustCompile(`(?:donot|dont|never|without)(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let)(?:thisto|itto|anythingto)?(?:the|your)?user|hide(?:this|it)from(?:the)?user|theuser(?:must|should)not(?:know|see|betold)`)},
-	{"system-prompt", regexp.MustCompile(`systemprompt|(?:new|updated)instructions:|youarenow(?:in)?(?:developer|dan|admin|god)mode|developermode(?:enabled|on)`)},
+	{"system-prompt", regexp.MustCompile(`(?:new|updated|real|true|hidden|secret|original)systemprompt|systemprompt:|(?:new|updated)instructions:|youarenow(?:in)?(?:developer|dan|admin|god)mode|developermode(?:enabled|on)`)},
 }
+
+var gluedJoined = regexp.MustCompile(`(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your)(?:of)?(?:the|your|my)?(?:previous|prior|above|earlier|preceding|system|original|existing)?(?:instructions|prompts?|rules|guidelines|directives|context)`)
 
 // glue removes whitespace, splitSeps and apostrophes from s.
 func glue(s string) string {
@@ -445,14 +449,62 @@ func gluedAround(l string, i int, kw string, hit *[maxPats]bool) {
 	pre := glue(l[max(0, i-160):i])
 	g := pre + glue(l[i:min(len(l), i+240)])
 	from, to := len(pre), len(pre)+len(kw) // glue(l[i:]) starts with kw
-	for _, m := range gluedMarkers {
-		for _, loc := range m.re.FindAllStringIndex(g, 8) {
+	overlaps := func(re *regexp.Regexp) bool {
+		for _, loc := range re.FindAllStringIndex(g, 8) {
 			if loc[0] < to && loc[1] > from {
-				hit[markerIndex[m.id]] = true
-				break
+				return true
 			}
 		}
+		return false
 	}
+	if strings.HasPrefix(l[i:], kw) { // joined, not split: only ignore-instructions takes it in
+		if overlaps(gluedJoined) {
+			hit[markerIndex["ignore-instructions"]] = true
+		}
+		return
+	}
+	for _, m := range gluedMarkers {
+		if overlaps(m.re) {
+			hit[markerIndex[m.id]] = true
+		}
+	}
+}
+
+// ignoreMarker is the index of ignore-instructions in markers.
+var ignoreMarker = markerIndex["ignore-instructions"]
+
+// depunctIgnore reports whether ignore-instructions matches l with the
+// punctuation inside words removed ("ignore all prev.ious instruc-tions"):
+// spaces stay, so "don't forget, the rules" is still no marker. Run when
+// l has the verb (its regexp did not match) or a split keyword.
+func depunctIgnore(l string) bool {
+	v := depunct(l)
+	if len(v) == len(l) {
+		return false // nothing removed: the regexp already ran on l
+	}
+	m := &markers[ignoreMarker]
+	return containsOneOfEach(v, m.also) && m.re.MatchString(foldText(v))
+}
+
+// depunct removes each punctuation byte of splitSeps that stands between
+// two letters.
+func depunct(l string) string {
+	var b []byte
+	for i := 1; i+1 < len(l); i++ {
+		if c := l[i]; c != ' ' && c != '\t' && splitSep[c] && isLetter(l[i-1]) && isLetter(l[i+1]) {
+			if b == nil {
+				b = append(make([]byte, 0, len(l)), l[:i]...)
+			}
+			continue
+		}
+		if b != nil {
+			b = append(b, l[i])
+		}
+	}
+	if b == nil {
+		return l
+	}
+	return string(append(b, l[len(l)-1]))
 }
 
 // markerIndex is the index of each marker id in markers.
@@ -490,13 +542,22 @@ func InjectionMarkers(s string) []string {
 			out = append(out, m.id)
 			continue
 		}
-		if !found[i] || !containsOneOfEach(l, m.also) {
+		if !found[i] {
+			if i == ignoreMarker && found[splitGroup] && depunctIgnore(l) {
+				out = append(out, m.id) // the verb itself split ("ig-nore")
+			}
 			continue
 		}
-		if f == "" {
-			f = foldText(l)
+		if containsOneOfEach(l, m.also) {
+			if f == "" {
+				f = foldText(l)
+			}
+			if m.re.MatchString(f) {
+				out = append(out, m.id)
+				continue
+			}
 		}
-		if m.re.MatchString(f) {
+		if i == ignoreMarker && depunctIgnore(l) {
 			out = append(out, m.id)
 		}
 	}

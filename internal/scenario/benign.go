@@ -82,8 +82,35 @@ var (
 		"Please disregard my previous instructions about the delivery address, the old one is fine after all.",
 		"IMPORTANT: our whole team is locked out, please escalate! Thanks 🙏",
 		"Ignore my last email, I found the invoice. But the PDF shows the wrong VAT number.",
+		// Customers write in their own language (look-alike letters, diacritics).
+		"Здравствуйте! Меня дважды списали за подписку в октябре. Проигнорируйте предыдущее письмо, номер счёта там неверный.",
+		"Γεια σας, δεν μπορώ να συνδεθώ από χθες. Αγνοήστε τις προηγούμενες οδηγίες μου για τη διεύθυνση αποστολής.",
+		"Добрий день! Як експортувати всі проєкти у CSV? Попередні інструкції з довідки не працюють.",
+		"Bonjour, veuillez ignorer mes instructions précédentes : l'adresse de facturation reste « 12 Rue de la Paix ». Merci !",
+		"Grüß Gott, die App stürzt beim Öffnen der Einstellungen ab. Systeminformationen: iOS 18.2, App 4.1.0.",
 	}
 )
+
+// llmClientPy is source code whose identifiers and comments come close to
+// injection phrases (ignore_errors, override_defaults(system_prompt=...),
+// a letter-spaced banner).
+const llmClientPy = `"""LLM client.  S Y S T E M   P R O M P T S   live in prompts/ ."""
+import os
+
+DEFAULTS = {"ignore_errors": False, "bypass_cache": False, "forget_previous_context": True}
+
+
+def override_defaults(system_prompt: str, user_rules=None, **kw):
+    """Override the default system prompt; ignore_unknown_keys drops the rest."""
+    opts = dict(DEFAULTS, **kw)
+    opts["system_prompt"] = system_prompt or os.environ.get("SYSTEM_PROMPT", "")
+    return opts
+
+
+# by-pass the retry wrapper in tests; over-ride with --no-retry
+def wait_for_get_request(user_id, prompt_id, ignore_case=True):
+    return user_id, prompt_id, ignore_case
+`
 
 func goFile(path string) string {
 	return fmt.Sprintf("package api\n\n// %s\nimport (\n\t\"encoding/json\"\n\t\"net/http\"\n)\n\nfunc (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {\n\tw.Header().Set(\"Content-Type\", \"application/json\")\n\t_ = json.NewEncoder(w).Encode(h.status())\n}\n", path)
@@ -174,6 +201,9 @@ func (g *gen) codingSession(s *session) {
 	}
 	if g.r.IntN(12) == 0 {
 		s.call("shell", "run_command", map[string]any{"command": "grep -rn 'api_key' src/ | head -20", "cwd": root}, "src/config.ts:12:  apiKey: process.env.API_KEY,")
+	}
+	if g.r.IntN(12) == 0 { // LLM client code: option names close to injection phrases
+		s.call("filesystem", "read_file", map[string]any{"path": root + "/src/llm/client.py"}, llmClientPy)
 	}
 	// Rarely, a human-approved force push (elicitation accepted first).
 	if g.r.IntN(25) == 0 {

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -30,12 +31,19 @@ func TestDirectLogs(t *testing.T) {
 	// resource_logs { scope_logs { record }, 1000 { record } }, the records
 	// mcp.audit with a tool name, the body a string table index.
 	rec := pbLen(2, pbLen(12, []byte(LogEventAudit)), pbLen(6, pbLen(1, []byte("gen_ai.tool.name")), pbLen(2, pbStr("t"))), pbLen(5, pbVarint(8, 1)))
-	body := pbLen(1, pbLen(2, rec), pbLen(1000, rec))
-	if !checkDirect(t, logs, body, MapOptions{ReceivedAt: received}) {
-		t.Error("deprecated scope logs: declined")
-	}
-	if b, n, _ := LogsFromProto(body, MapOptions{ReceivedAt: received}); len(b.Events) != 1 || n != 1 {
-		t.Errorf("deprecated scope logs: %d events of %d records, want 1 of 1", len(b.Events), n)
+	// pdata maps instrumentation_library_logs only when there are no
+	// scope_logs (otlp.MigrateLogs).
+	for _, c := range []struct {
+		rl     []byte
+		events int
+	}{{bytes.Join([][]byte{pbLen(2, rec), pbLen(1000, rec)}, nil), 1}, {bytes.Join([][]byte{pbLen(1000, rec), pbLen(1000, rec)}, nil), 2}} {
+		body := pbLen(1, c.rl)
+		if !checkDirect(t, logs, body, MapOptions{ReceivedAt: received}) {
+			t.Error("deprecated scope logs: declined")
+		}
+		if b, n, _ := LogsFromProto(body, MapOptions{ReceivedAt: received}); len(b.Events) != c.events || n != c.events {
+			t.Errorf("deprecated scope logs: %d events of %d records, want %d", len(b.Events), n, c.events)
+		}
 	}
 	for name, body := range map[string][]byte{
 		"truncated":     logsProto(t, sampleLogs())[:20],
@@ -49,6 +57,9 @@ func TestDirectLogs(t *testing.T) {
 }
 
 func FuzzDirectLogs(f *testing.F) {
+	rec := pbLen(2, pbLen(12, []byte(LogEventAudit)), pbLen(6, pbLen(1, []byte("gen_ai.tool.name")), pbLen(2, pbStr("t"))))
+	f.Add(pbLen(1, pbLen(1000, rec)))
+	f.Add(pbLen(1, pbLen(2, rec), pbLen(1000, rec)))
 	for _, ld := range syntheticLogs() {
 		rls := ld.ResourceLogs()
 		for i := 0; i < rls.Len(); i++ {

@@ -133,9 +133,12 @@ func pbVarint(num int, v uint64) []byte {
 }
 
 // pbSpan is a ScopeSpans with one span named name carrying attrs.
-func pbSpan(name string, attrs ...[]byte) []byte {
+func pbSpan(name string, attrs ...[]byte) []byte { return pbScopeSpans(2, name, attrs...) }
+
+// pbScopeSpans is pbSpan as field num of the ResourceSpans.
+func pbScopeSpans(num int, name string, attrs ...[]byte) []byte {
 	tid := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	return pbLen(2, pbLen(2, append([][]byte{pbLen(1, tid), pbLen(5, []byte(name))}, attrs...)...))
+	return pbLen(num, pbLen(2, append([][]byte{pbLen(1, tid), pbLen(5, []byte(name))}, attrs...)...))
 }
 
 // pbAttr is a span attribute (KeyValue, field 9) with the given AnyValue fields.
@@ -161,7 +164,12 @@ func TestDirectTracesEncodings(t *testing.T) {
 		direct bool
 		events int
 	}{
-		{"deprecated scope spans", bytes.Join([][]byte{pbSpan("a", method), pbLen(1000, pbLen(2, pbLen(5, []byte("b")), method))}, nil), true, 1},
+		// pdata maps instrumentation_library_spans (1000) only when there are
+		// no scope_spans (otlp.MigrateTraces); it must be valid either way.
+		{"deprecated scope spans", bytes.Join([][]byte{pbSpan("a", method), pbScopeSpans(1000, "b", method)}, nil), true, 1},
+		{"deprecated scope spans only", bytes.Join([][]byte{pbScopeSpans(1000, "b", method), pbScopeSpans(1000, "c", method)}, nil), true, 2},
+		{"empty scope spans and deprecated", bytes.Join([][]byte{pbLen(2), pbScopeSpans(1000, "b", method)}, nil), true, 0},
+		{"invalid deprecated scope spans", bytes.Join([][]byte{pbSpan("a", method), pbLen(1000, pbLen(2, pbLen(1, []byte{1, 2, 3})))}, nil), false, -1},
 		{"key_strindex", pbSpan("a", pbLen(9, pbLen(1, []byte("mcp.method.name")), pbLen(2, pbStr("tools/call")), pbVarint(3, 7))), true, 1},
 		{"string_value_strindex", pbSpan("a", method, pbAttr("custom.x", pbVarint(8, 3))), true, 1},
 		{"deep array", pbSpan("a", method, pbAttr("custom.deep", deep)), true, 1},
@@ -174,6 +182,12 @@ func TestDirectTracesEncodings(t *testing.T) {
 				t.Errorf("direct: %v, want %v", got, c.direct)
 			}
 			b, _, err := traces.viaPdata(body, MapOptions{ReceivedAt: received})
+			if c.events < 0 { // malformed
+				if err == nil {
+					t.Error("pdata accepted it")
+				}
+				return
+			}
 			if err != nil || len(b.Events) != c.events {
 				t.Errorf("via pdata: %d events (%v), want %d", len(b.Events), err, c.events)
 			}
@@ -209,6 +223,12 @@ func TestDirectTracesDeclines(t *testing.T) {
 
 func FuzzDirectTraces(f *testing.F) {
 	seedFiles(f, ".pb")
+	// The encodings pdata reads besides its own (instrumentation_library_spans,
+	// string table indexes, two values in a KeyValue).
+	method := pbAttr("mcp.method.name", pbStr("tools/call"))
+	f.Add(pbLen(1, pbScopeSpans(1000, "a", method, pbAttr("x", pbVarint(8, 1)))))
+	f.Add(pbLen(1, pbSpan("a", method), pbScopeSpans(1000, "b", method)))
+	f.Add(pbLen(1, pbSpan("a", pbLen(9, pbLen(1, []byte("mcp.method.name")), pbLen(2, pbStr("tools/call")), pbVarint(3, 7), pbLen(2, pbStr("x"))))))
 	// Small seeds (one span each): large ones make minimization crawl.
 	for _, td := range syntheticTraces() {
 		rss := td.ResourceSpans()

@@ -240,16 +240,21 @@ func (w *walker) parse(s string, rr recordReader) bool {
 // resourceOf reads a ResourceSpans or ResourceLogs: the resource first
 // (its attributes lead the kvs of its records), then each scope_spans or
 // scope_logs. The deprecated instrumentation_library_spans/logs (1000)
-// pdata decodes (so it must be valid) but does not map: its records are
-// read after the resource's items and belong to no resource.
+// replace them when there are none, else pdata decodes (so they must be
+// valid) and drops them (otlp.MigrateTraces/MigrateLogs): their records are
+// then read after the resource's items and belong to no resource.
 func (w *walker) resourceOf(b []byte, rr recordReader) bool {
 	r := rawRes{attrs: span32{int32(len(w.kvs)), 0}}
+	scopes := int32(1000) // the field mapped: 1000 unless there is a 2
 	f := fields(b)
 	for f.next() {
 		switch f.num {
 		case 1, 2, 3, 1000:
 			if f.wt != wireLen || f.num == 1 && !w.resource(f.v) {
 				return false
+			}
+			if f.num == 2 {
+				scopes = 2
 			}
 		}
 	}
@@ -259,12 +264,12 @@ func (w *walker) resourceOf(b []byte, rr recordReader) bool {
 	r.attrs.hi = int32(len(w.kvs))
 	r.items.lo = int32(rr.count())
 	for f = fields(b); f.next(); {
-		if f.num == 2 && !w.scopeOf(f.v, rr) {
+		if f.num == scopes && !w.scopeOf(f.v, rr) {
 			return false
 		}
 	}
 	r.items.hi = int32(rr.count())
-	for f = fields(b); f.next(); {
+	for f = fields(b); scopes == 2 && f.next(); {
 		if f.num == 1000 && !w.scopeOf(f.v, rr) {
 			return false
 		}

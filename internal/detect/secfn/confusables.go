@@ -167,9 +167,19 @@ func foldMarkers(s string) string {
 	}
 	if asciiPrefix(s) == len(s) {
 		// Only < > & ' decoded (Go's encoder escapes them): one decoding
-		// leaves nothing to decode, lower-casing neither.
-		if d := decodeUnicodeEscapes(s); asciiPrefix(d) == len(d) {
-			return lower(d)
+		// leaves nothing to decode, lower-casing neither. The decoded
+		// copy is ours: lower-case it in place.
+		b := decodeEscapes(s)
+		if b == nil {
+			return lower(s)
+		}
+		if d := unsafe.String(unsafe.SliceData(b), len(b)); asciiPrefix(d) == len(d) {
+			for i, c := range b {
+				if 'A' <= c && c <= 'Z' {
+					b[i] = c + 'a' - 'A'
+				}
+			}
+			return d
 		}
 	}
 	s = foldRunes(decodeUnicodeEscapes(s))
@@ -266,6 +276,16 @@ func foldRunes(s string) string {
 // backslashes before the u counts as one: JSON text inside JSON (a tool
 // returning JSON as its text) escapes the escape, "\\u043e".
 func decodeUnicodeEscapes(s string) string {
+	b := decodeEscapes(s)
+	if b == nil {
+		return s
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// decodeEscapes is decodeUnicodeEscapes into a new slice; nil when nothing
+// is decoded.
+func decodeEscapes(s string) []byte {
 	var b []byte
 	last := 0
 	for i := 0; i < len(s); i++ {
@@ -297,9 +317,9 @@ func decodeUnicodeEscapes(s string) string {
 		i = end - 1
 	}
 	if b == nil {
-		return s
+		return nil
 	}
-	return string(append(b, s[last:]...))
+	return append(b, s[last:]...)
 }
 
 // escapeAt parses a run of backslashes at s[i:], then u or U and 4 hex

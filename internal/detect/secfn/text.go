@@ -396,18 +396,84 @@ func splitAt(s, kw string, mid bool) bool {
 // ("ignore_rules" is an ordinary option name); gluedJoined, for a keyword
 // joined to the next word ("ignore_all_..."), a determiner right after the
 // verb ("forget_previous_context" is an option name too).
-var gluedMarkers = []struct {
-	id string
-	re *regexp.Regexp
-}{
-	{"important-tag", regexp.MustCompile(`<important>`)},
-	{"system-tag", regexp.MustCompile(`<(?:system|sys|systemprompt|instructions?|admin|developer)>|\[(?:system|inst)\]|#{2,}(?:system|instructions?)`)},
-	{"ignore-instructions", regexp.MustCompile(`(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|of|my|previous|prior|above|earlier|preceding|system|original|existing){1,4}(?:instructions|prompts?|rules|guidelines|directives|context)`)},
-	{"conceal-from-user", regexp.MustCompile(`(?:donot|dont|never|without)(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let)(?:thisto|itto|anythingto)?(?:the|your)?user|hide(?:this|it)from(?:the)?user|theuser(?:must|should)not(?:know|see|betold)`)},
-	{"system-prompt", regexp.MustCompile(`(?:new|updated|real|true|hidden|secret|original)systemprompt|systemprompt:|(?:new|updated)instructions:|youarenow(?:in)?(?:developer|dan|admin|god)mode|developermode(?:enabled|on)`)},
+var (
+	gluedMarkers = newGlued(map[string][]string{
+		"important-tag": {"<important>"},
+		"system-tag": append(each("system|sys|systemprompt|instructions|instruction|admin|developer", "<", ">"),
+			`\[system\]`, `\[inst\]`, "##system", "##instruction"),
+		"ignore-instructions": each(ignoreVerbs, "", `(?:all|any|the|your|of|my|previous|prior|above|earlier|preceding|system|original|existing){1,4}`+ignoreObjects),
+		"conceal-from-user": append(each("donot|dont|never|without", "", `(?:tell|telling|inform|informing|mention|mentioning|notify|notifying|alert|alerting|show|showing|reveal|revealing|let)(?:thisto|itto|anythingto)?(?:the|your)?user`),
+			`hide(?:this|it)from(?:the)?user`, `theuser(?:must|should)not(?:know|see|betold)`),
+		"system-prompt": append(each("new|updated|real|true|hidden|secret|original", "", "systemprompt"),
+			"systemprompt:", "newinstructions:", "updatedinstructions:", `youarenow(?:in)?(?:developer|dan|admin|god)mode`, `developermode(?:enabled|on)`),
+	})
+	gluedJoined = newGlued(map[string][]string{
+		"ignore-instructions": each(ignoreVerbs, "", `(?:all|any|the|your)(?:of)?(?:the|your|my)?(?:previous|prior|above|earlier|preceding|system|original|existing)?`+ignoreObjects),
+	})
+)
+
+const (
+	ignoreVerbs   = "ignore|disregard|forget|override|bypass"
+	ignoreObjects = `(?:instructions|prompts?|rules|guidelines|directives|context)`
+)
+
+// each returns pre+w+post for every w of the |-separated words.
+func each(words, pre, post string) []string {
+	var out []string
+	for _, w := range strings.Split(words, "|") {
+		out = append(out, pre+w+post)
+	}
+	return out
 }
 
-var gluedJoined = regexp.MustCompile(`(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your)(?:of)?(?:the|your|my)?(?:previous|prior|above|earlier|preceding|system|original|existing)?(?:instructions|prompts?|rules|guidelines|directives|context)`)
+// gluedPat is one expression of a glued marker; each starts with a literal
+// (so the regexp skips to it with a string search), many are one.
+type gluedPat struct {
+	marker int
+	lit    string         // the whole expression, when it is a literal
+	re     *regexp.Regexp // else
+}
+
+func newGlued(exprs map[string][]string) []gluedPat {
+	var ps []gluedPat
+	for id, es := range exprs {
+		for _, e := range es {
+			re := regexp.MustCompile(e)
+			lit, complete := re.LiteralPrefix()
+			if lit == "" {
+				panic("secfn: glued marker expression without a literal prefix: " + e)
+			}
+			p := gluedPat{marker: markerIndex[id], re: re}
+			if complete {
+				p.lit, p.re = lit, nil
+			}
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// overlaps reports whether p matches g somewhere in [from, to).
+func (p *gluedPat) overlaps(g string, from, to int) bool {
+	if p.re == nil {
+		for k := 0; ; {
+			j := strings.Index(g[k:], p.lit)
+			if j < 0 || k+j >= to {
+				return false
+			}
+			if k+j+len(p.lit) > from {
+				return true
+			}
+			k += j + 1
+		}
+	}
+	for _, loc := range p.re.FindAllStringIndex(g, 8) {
+		if loc[0] < to && loc[1] > from {
+			return true
+		}
+	}
+	return false
+}
 
 // glue removes whitespace, splitSeps and apostrophes from s.
 func glue(s string) string {
@@ -449,23 +515,13 @@ func gluedAround(l string, i int, kw string, hit *[maxPats]bool) {
 	pre := glue(l[max(0, i-160):i])
 	g := pre + glue(l[i:min(len(l), i+240)])
 	from, to := len(pre), len(pre)+len(kw) // glue(l[i:]) starts with kw
-	overlaps := func(re *regexp.Regexp) bool {
-		for _, loc := range re.FindAllStringIndex(g, 8) {
-			if loc[0] < to && loc[1] > from {
-				return true
-			}
-		}
-		return false
+	ps := gluedMarkers
+	if strings.HasPrefix(l[i:], kw) { // joined, not split
+		ps = gluedJoined
 	}
-	if strings.HasPrefix(l[i:], kw) { // joined, not split: only ignore-instructions takes it in
-		if overlaps(gluedJoined) {
-			hit[markerIndex["ignore-instructions"]] = true
-		}
-		return
-	}
-	for _, m := range gluedMarkers {
-		if overlaps(m.re) {
-			hit[markerIndex[m.id]] = true
+	for k := range ps {
+		if p := &ps[k]; !hit[p.marker] && p.overlaps(g, from, to) {
+			hit[p.marker] = true
 		}
 	}
 }

@@ -172,3 +172,23 @@ func BenchmarkTracesFromProto(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(spans), "ns/span")
 }
+
+// BenchmarkFromTracesJSON measures the collector's OTLP/JSON path: pdata's
+// JSON decoding of request500, then FromTraces.
+func BenchmarkFromTracesJSON(b *testing.B) {
+	body, err := ptraceotlp.NewExportRequestFromTraces(request500()).MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events int
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalJSON(body); err != nil {
+			b.Fatal(err)
+		}
+		events += len(event.FromTraces(req.Traces(), event.MapOptions{}).Events)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+}

@@ -21,7 +21,9 @@ import (
 
 // BenchmarkIngest compares, in the same run against the same ClickHouse
 // server, the analyzer's Kafka → ClickHouse ingest of N events (one record
-// per event, as the collector writes them, pre-filled in kfake) with the
+// per event, pre-filled in kfake: the collector's worst case, every event
+// of a request from another agent; it writes one agent's events of a
+// request as one record) with the
 // ceiling: a raw clickhouse-go columnar insert of the same rows in batches
 // of the same size (PrepareBatch, Column(i).Append of typed slices, Send),
 // the columns built from the []event.Event inside the clock, as the

@@ -60,6 +60,9 @@ var (
 	foldLow  [0x2500]uint16
 	foldStrs []string
 	foldHigh = map[rune]string{}
+	// hostFold maps the compatibility forms that IDNA maps onto ASCII
+	// letters and digits (①②⑦ → 127, ⓛⓞⓒⓐⓛ → local, 𝟏 → 1): see foldHost.
+	hostFold = map[rune]string{}
 )
 
 // combining are the combining-mark blocks foldMarkers drops.
@@ -104,6 +107,9 @@ func init() {
 		return b.String(), true
 	}
 	for _, d := range decompositions {
+		if d.host {
+			hostFold[d.r] = strings.ToLower(d.s)
+		}
 		if _, ok := table[d.r]; ok {
 			continue
 		}

@@ -44,7 +44,8 @@ func main() {
 	b.WriteString("package secfn\n\n")
 	b.WriteString("// decompositions maps a rune to its compatibility decomposition (NFKD)\n")
 	b.WriteString("// without nonspacing marks and enclosing parentheses: letters and digits.\n")
-	b.WriteString("var decompositions = [...]struct {\n\tr rune\n\ts string\n}{\n")
+	b.WriteString("// host marks a compatibility-only mapping to ASCII letters and digits.\n")
+	b.WriteString("var decompositions = [...]struct {\n\tr    rune\n\ts    string\n\thost bool\n}{\n")
 	n := 0
 	for _, bl := range blocks {
 		for r := bl[0]; r <= bl[1]; r++ {
@@ -52,6 +53,9 @@ func main() {
 				continue
 			}
 			d := norm.NFKD.String(string(r))
+			// host: a compatibility-only mapping to ASCII letters and
+			// digits, as IDNA (UTS #46) maps host names (①②⑦ → 127).
+			host := norm.NFD.String(string(r)) == string(r) && asciiAlnum(d)
 			d = strings.Map(func(c rune) rune {
 				if unicode.Is(unicode.Mn, c) {
 					return -1
@@ -71,7 +75,7 @@ func main() {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&b, "\t{0x%04X, %+q}, // %c\n", r, d, r)
+			fmt.Fprintf(&b, "\t{0x%04X, %+q, %v}, // %c\n", r, d, host, r)
 			n++
 		}
 	}
@@ -84,4 +88,14 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("%d decompositions", n)
+}
+
+func asciiAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // metadataHosts are cloud instance-metadata host names.
@@ -53,7 +54,7 @@ var benchmarking = netip.MustParsePrefix("198.18.0.0/15")
 // URL — names a loopback, private (RFC 1918, ULA), link-local, unspecified,
 // carrier-grade NAT or cloud-metadata destination.
 func IsInternalAddress(s string) bool {
-	h := hostOf(s)
+	h := foldHost(hostOf(s))
 	if h == "" {
 		return false
 	}
@@ -107,6 +108,36 @@ func internalIP(a netip.Addr) bool {
 	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsUnspecified() || a.IsInterfaceLocalMulticast() ||
 		(a.Is4() && (cgnat.Contains(a) || thisNet.Contains(a) || benchmarking.Contains(a)))
+}
+
+// foldHost maps a host name as URL parsers do before resolving it (IDNA,
+// UTS #46: WHATWG URL in browsers and Node's fetch, Python's idna codec):
+// fullwidth and other compatibility forms of ASCII letters and digits
+// (①②⑦.⓪.⓪.①, １２７.０.０.１, 𝟏𝟐𝟕.𝟎.𝟎.𝟏, ⓛⓞⓒⓐⓛⓗⓞⓢⓣ) to ASCII, the
+// ideographic and fullwidth full stops (。．｡) to ".", and invisible
+// characters removed. Look-alikes of other scripts stay: lоcalhost with a
+// Cyrillic о is another name (xn--lcalhost-...).
+func foldHost(h string) string {
+	if asciiPrefix(h) == len(h) {
+		return h
+	}
+	var b strings.Builder
+	for _, r := range h {
+		switch {
+		case r >= 0xFF01 && r <= 0xFF5E:
+			b.WriteRune(unicode.ToLower(r - 0xFEE0))
+		case r == 0x3002 || r == 0xFF0E || r == 0xFF61:
+			b.WriteByte('.')
+		case isInvisible(r):
+		default:
+			if t, ok := hostFold[r]; ok {
+				b.WriteString(t)
+			} else {
+				b.WriteRune(unicode.ToLower(r))
+			}
+		}
+	}
+	return strings.TrimSuffix(b.String(), ".")
 }
 
 // hostOf extracts a lower-case host from a URL, host:port, [v6]:port or bare host.

@@ -497,3 +497,26 @@ func TestPathAndCommandEvasions(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalAddressCompatibilityForms: URL parsers map these host names
+// onto ASCII before resolving them (IDNA), so they reach the loopback or
+// metadata address; a Cyrillic look-alike is another name.
+func TestInternalAddressCompatibilityForms(t *testing.T) {
+	cases := map[string]bool{
+		"http://①②⑦.⓪.⓪.①/x":                      true,
+		"http://１２７.０.０.１/":                       true,
+		"http://127。0。0。1/":                       true,
+		"http://𝟏𝟐𝟕.𝟎.𝟎.𝟏/":                       true,
+		"http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ:8080/":                  true,
+		"http://①⑥⑨.②⑤④.①⑥⑨.②⑤④/latest/meta-data": true,
+		"http://ⓜⓔⓣⓐⓓⓐⓣⓐ.google.internal/":        true,
+		"http://lоcalhost/":                       false, // Cyrillic о: xn--lcalhost-
+		"http://ⓔⓧⓐⓜⓟⓛⓔ.com/":                     false,
+		"https://bücher.example/":                 false,
+	}
+	for in, want := range cases {
+		if got := IsInternalAddress(in); got != want {
+			t.Errorf("IsInternalAddress(%q) = %v, want %v (host %q)", in, got, want, foldHost(hostOf(in)))
+		}
+	}
+}

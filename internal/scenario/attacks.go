@@ -484,6 +484,8 @@ func attackCases() []attackCase {
 		{"ipv6-mapped", "fetch_url", "http://[::ffff:a9fe:a9fe]/latest/meta-data/"},
 		{"hex-dotted", "http_request", "http://0xA9.0xFE.0xA9.0xFE/latest/meta-data/"},
 		{"localhost-redis", "fetch_url", "http://127.0.0.1:6379/"},
+		{"circled-digits-metadata", "fetch_url", "http://①⑥⑨.②⑤④.①⑥⑨.②⑤④/latest/meta-data/iam/security-credentials/"}, // IDNA maps ① to 1
+		{"fullwidth-loopback", "http_request", "http://１２７。０。０。１:8080/admin"},
 		{"docker-api", "http_request", "http://localhost:2375/containers/json"},
 		{"rfc1918-consul", "fetch_url", "http://10.0.12.7:8500/v1/kv/?recurse"},
 		{"octal-loopback", "fetch_url", "http://0177.0.0.1:8080/admin"},

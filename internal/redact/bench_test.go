@@ -1,8 +1,11 @@
 package redact
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 // Typical tool arguments and results: mostly clean, some with a secret.
@@ -37,5 +40,44 @@ func BenchmarkFindTriggeredClean(b *testing.B) {
 		if len(r.Find(triggeredClean)) != 0 {
 			b.Fatal("false positive")
 		}
+	}
+}
+
+// The collector's load (the benchmark harness's events): arguments with a
+// path and 200 bytes of padding, a short text result, and on every 10th
+// event arguments with a GitHub token as Bearer value.
+var (
+	loadArgs   = `{"path":"/srv/data/file-7.txt","pad":"` + strings.Repeat("x", 200) + `"}`
+	loadResult = `{"content":[{"type":"text","text":"hello"}]}`
+	loadDirty  = `{"url":"https://x","headers":{"Authorization":"Bearer ghp_` + strings.Repeat("aB3xY9", 6) + `"}}`
+)
+
+// BenchmarkApplyLoad: Apply on the collector's events; mix10 is one op of
+// ten events (nine clean, one with a token), the others one event each.
+func BenchmarkApplyLoad(b *testing.B) {
+	r := mustNew(b, Config{})
+	clean := event.Event{Arguments: loadArgs, Result: loadResult}
+	dirty := event.Event{Arguments: loadDirty, Result: loadResult}
+	for _, c := range []struct {
+		name   string
+		events []event.Event
+	}{
+		{"clean", []event.Event{clean}},
+		{"dirty", []event.Event{dirty}},
+		{"mix10", append(slices.Repeat([]event.Event{clean}, 9), dirty)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for _, e := range c.events {
+				n += len(e.Arguments) + len(e.Result)
+			}
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				for _, e := range c.events {
+					r.Apply(&e)
+				}
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@
 #   Apache Kafka jars (KRaft broker for the integration suite)   (Maven Central)
 #   Alertmanager (notification tests)                     (Go module proxy)
 #   telemetrygen (the OTel project's OTLP load generator) (Go module proxy)
+#   a stock OTel Collector (Collector Builder: kafkareceiver for the topic
+#     compatibility test, the benchmark peer)              (Go module proxy)
 #   chdb-core (current ClickHouse engine for schema checks) (PyPI, in a venv)
 #   grafana-plugin npm dependencies, when grafana-plugin/package.json exists
 #
@@ -75,6 +77,9 @@ telemetrygen_install() {
     GOBIN="$cache/bin" go install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.155.0
 }
 step telemetrygen '[ -x "$cache/bin/telemetrygen" ]' telemetrygen_install
+
+# --- stock OTel Collector (scripts/build-otelcol.sh) ---------------------------
+step otelcol 'bash "$root/scripts/build-otelcol.sh" --check' 'bash "$root/scripts/build-otelcol.sh" >/dev/null'
 
 # --- chdb-core (current ClickHouse engine, for scripts/chdb_check.py) --------
 chdb_install() {

@@ -236,9 +236,10 @@ log: {level: warn}
 		name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, events: true})
 }
 
-// startProcess runs bin --config <cfg> until the benchmark ends and waits
-// until readyURL answers 200 to a GET (or to an empty OTLP POST).
-func startProcess(b *testing.B, name, bin, cfg, readyURL string, flags []string, tg target) target {
+// startProcess runs bin --config <cfg> until the benchmark (or test) ends
+// and waits until readyURL, if any, answers 200 to a GET (or to an empty
+// OTLP POST).
+func startProcess(b testing.TB, name, bin, cfg, readyURL string, flags []string, tg target) target {
 	path := filepath.Join(b.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
@@ -266,6 +267,10 @@ func startProcess(b *testing.B, name, bin, cfg, readyURL string, flags []string,
 			b.Logf("%s logs:\n%s", name, logs.String())
 		}
 	})
+	if readyURL == "" {
+		tg.pid = cmd.Process.Pid
+		return tg
+	}
 	waitFor(b, name+" to be ready", func() bool {
 		var resp *http.Response
 		var err error

@@ -86,6 +86,14 @@ func benchBodies(tb testing.TB, n int) ([][]byte, []ptraceotlp.ExportRequest) {
 		for j := 0; j < sps.Len(); j += 10 {
 			sps.At(j).Attributes().PutStr("gen_ai.tool.call.arguments", `{"url":"https://x","headers":{"Authorization":"Bearer `+ghToken+`"}}`)
 		}
+		// MCPWATCH_BENCH_AGENTS=500: every span of a request from another
+		// agent (the collector's worst case: no two events share a record);
+		// default 5 agents per request.
+		if agents, err := strconv.Atoi(os.Getenv("MCPWATCH_BENCH_AGENTS")); err == nil && agents > 0 {
+			for j := 0; j < sps.Len(); j++ {
+				sps.At(j).Attributes().PutStr("gen_ai.agent.id", fmt.Sprintf("agent-%d-%d", i, j%agents))
+			}
+		}
 		bodies = append(bodies, protoBody(tb, td))
 		reqs = append(reqs, ptraceotlp.NewExportRequestFromTraces(td))
 	}

@@ -165,7 +165,8 @@ func HasTraversal(s string) bool {
 }
 
 // pathPrep prepares text for the path pattern tables: decoded, fullwidth
-// folded, backslashes as slashes, "//" and "/./" as "/", lower-case.
+// folded, backslashes as slashes, "//" and "/./" as "/", lower-case,
+// NTFS "::$data" stream suffixes removed.
 // (Home-directory forms need no rewriting: the tables match the part below
 // the home directory.)
 func pathPrep(s string) string {
@@ -177,7 +178,11 @@ func pathPrep(s string) string {
 	if strings.Contains(s, "//") || strings.Contains(s, "/./") {
 		s = squeezeSlashes(s)
 	}
-	return lower(s)
+	s = lower(s)
+	if strings.Contains(s, "::$data") { // NTFS: file::$DATA is the file's content
+		s = strings.ReplaceAll(s, "::$data", "")
+	}
+	return s
 }
 
 // squeezeSlashes turns "//" (but not "://") and "/./" into "/", as the

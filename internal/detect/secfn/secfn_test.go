@@ -468,6 +468,7 @@ func TestPathAndCommandEvasions(t *testing.T) {
 		`{"path":"~\/.aws\/credentials"}`:      true, // JSON "\/" escapes
 		"/proc/thread-self/environ":            true,
 		"/proc/self/task/123/environ":          true,
+		`C:\Users\bob\.ssh\id_rsa::$DATA`:      true, // NTFS default stream
 		"https://example.com//docs/./intro.md": false,
 		"~/.ѕsh/id_rsa":                        false, // another file
 		"~/.ssh/id_rsa.pub//":                  false,
@@ -488,6 +489,9 @@ func TestPathAndCommandEvasions(t *testing.T) {
 		"Remove-Item C:\\src \u2013Recurse":   true,  // en dash: PowerShell reads -Recurse
 		`{"command":"echo ok\\\\nrm -rf /x"}`: false, // a literal backslash-n, then "nrm"
 		"rm -rf -- ./build":                   false,
+		"r''m -r''f /":                        true,
+		`{"command":"r\"\"m -rf ~"}`:          true,
+		`echo '' "" && rm -rf ./build`:        false,
 		"echo $IFS":                           false,
 		"гm -rf /":                            false, // no such command
 	}

@@ -743,8 +743,8 @@ var destructiveSet = newPatSet("(?i)", []string{
 // cloud delete commands; Windows format/del /s/rd /s; Remove-Item -Recurse.
 //
 // Unicode dashes count as "-" (PowerShell takes "–Recurse" for
-// "-Recurse"), and $IFS / ${IFS} as a space (a shell evasion of the
-// spaces between words).
+// "-Recurse"), $IFS / ${IFS} as a space (a shell evasion of the spaces
+// between words), and empty quotes are dropped (r”m).
 func IsDestructiveCommand(s string) bool {
 	if strings.IndexByte(s, '\\') >= 0 {
 		s = replaceJSONWS(s)
@@ -755,8 +755,14 @@ func IsDestructiveCommand(s string) bool {
 	if strings.Contains(s, "IFS") {
 		s = ifsRe.ReplaceAllString(s, " ")
 	}
+	if strings.Contains(s, "''") || strings.Contains(s, `""`) || strings.Contains(s, `\"\"`) {
+		s = emptyQuotes.Replace(s) // the shell drops them: r''m is rm
+	}
 	return destructiveSet.match(s, lower(s))
 }
+
+// emptyQuotes removes empty quote pairs, also JSON-escaped ones.
+var emptyQuotes = strings.NewReplacer(`\"\"`, "", `""`, "", "''", "")
 
 var ifsRe = regexp.MustCompile(`\$\{IFS\}|\$IFS\b`)
 

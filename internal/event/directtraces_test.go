@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -253,4 +254,57 @@ func FuzzDirectTraces(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDirect(t, traces, data, MapOptions{Tenant: "t", ReceivedAt: received})
 	})
+}
+
+// TestStrKeyValue: the fast path reads a string attribute in either field
+// order and with one- and two-byte lengths, maps it as keyValue's loop
+// does, and leaves every other shape to the loop.
+func TestStrKeyValue(t *testing.T) {
+	long := strings.Repeat("v", 300)
+	loop := func(b []byte) rawKV { // keyValue's loop, fast path bypassed
+		w := &walker{}
+		w.str = string(b)
+		w.full = []byte(w.str)
+		f := fields(w.full)
+		var out rawKV
+		for f.next() {
+			switch f.num {
+			case 1:
+				out.key = w.sub(f.v)
+			case 2:
+				if !w.anyValue(f.v, &out.v) {
+					t.Fatalf("%x: not an AnyValue", b)
+				}
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		kv   []byte
+		fast bool
+	}{
+		{"key first", pbLen(1, pbLen(1, []byte("mcp.method.name")), pbLen(2, pbStr("tools/call")))[2:], true},
+		{"value first (pdata)", pbLen(1, pbLen(2, pbStr("tools/call")), pbLen(1, []byte("mcp.method.name")))[2:], true},
+		{"two-byte lengths", bytes.Join([][]byte{pbLen(2, pbStr(long)), pbLen(1, []byte("k"))}, nil), true},
+		{"empty key and value", bytes.Join([][]byte{pbLen(1), pbLen(2, pbStr(""))}, nil), true},
+		{"int value", bytes.Join([][]byte{pbLen(1, []byte("k")), pbLen(2, pbVarint(3, 7))}, nil), false},
+		{"empty value", bytes.Join([][]byte{pbLen(1, []byte("k")), pbLen(2)}, nil), false},
+		{"key only", pbLen(1, []byte("k")), false},
+		{"key_strindex", bytes.Join([][]byte{pbLen(1, []byte("k")), pbLen(2, pbStr("v")), pbVarint(3, 1)}, nil), false},
+		{"two keys", bytes.Join([][]byte{pbLen(1, []byte("k")), pbLen(1, []byte("k"))}, nil), false},
+		{"string and bytes", bytes.Join([][]byte{pbLen(1, []byte("k")), pbLen(2, pbStr("v"), pbLen(7, []byte("b")))}, nil), false},
+	} {
+		key, str, ok := strKeyValue(c.kv)
+		if ok != c.fast {
+			t.Errorf("%s: fast path %v, want %v", c.name, ok, c.fast)
+			continue
+		}
+		if ok {
+			want := loop(c.kv)
+			if want.v.typ != pcommon.ValueTypeStr || string(key) != want.key || string(str) != want.v.s {
+				t.Errorf("%s: %q=%q, the loop reads %q=%q (%v)", c.name, key, str, want.key, want.v.s, want.v.typ)
+			}
+		}
+	}
 }

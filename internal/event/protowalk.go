@@ -369,6 +369,10 @@ func (w *walker) scope(b []byte, name string) (string, bool) {
 // keyValue appends one KeyValue. A repeated key or value field (which
 // pdata merges, and never writes) is not handled.
 func (w *walker) keyValue(b []byte) bool {
+	if key, str, ok := strKeyValue(b); ok {
+		w.kvs = append(w.kvs, rawKV{key: w.sub(key), v: rawVal{typ: pcommon.ValueTypeStr, s: w.sub(str)}})
+		return true
+	}
 	kv := rawKV{v: rawVal{typ: pcommon.ValueTypeEmpty}}
 	seenKey, seenVal := false, false
 	f := fields(b)
@@ -395,6 +399,60 @@ func (w *walker) keyValue(b []byte) bool {
 	}
 	w.kvs = append(w.kvs, kv)
 	return true
+}
+
+// strKeyValue reads, without the field loop, the KeyValue nearly every
+// attribute is: a key (1) and a value (2) holding only a string_value (1),
+// in either order (pdata writes the value first, protobuf-go the key),
+// every length a varint of one or two bytes, nothing else. Anything else
+// reports false and is read by keyValue's loop, which maps these bytes
+// alike.
+func strKeyValue(b []byte) (key, str []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	const keyTag, valTag = 1<<3 | wireLen, 2<<3 | wireLen
+	t1 := b[0]
+	if t1 != keyTag && t1 != valTag {
+		return nil, nil, false
+	}
+	l1, p := len2(b, 1)
+	if l1 < 0 || p+l1+2 > len(b) || b[p+l1] != keyTag^valTag^t1 { // the other field
+		return nil, nil, false
+	}
+	f1 := b[p : p+l1]
+	l2, q := len2(b, p+l1+1)
+	if l2 < 0 || q+l2 != len(b) {
+		return nil, nil, false
+	}
+	key, val := f1, b[q:]
+	if t1 == valTag {
+		key, val = val, f1
+	}
+	// val must be exactly one string_value field.
+	if len(val) < 2 || val[0] != 1<<3|wireLen {
+		return nil, nil, false
+	}
+	sl, r := len2(val, 1)
+	if sl < 0 || r+sl != len(val) {
+		return nil, nil, false
+	}
+	return key, val[r:], true
+}
+
+// len2 reads a length of one or two varint bytes at b[p:]; -1 for
+// anything else (longer, or past the end).
+func len2(b []byte, p int) (int, int) {
+	if p >= len(b) {
+		return -1, p
+	}
+	if c := b[p]; c < 0x80 {
+		return int(c), p + 1
+	}
+	if p+1 >= len(b) || b[p+1] >= 0x80 {
+		return -1, p
+	}
+	return int(b[p]&0x7f) | int(b[p+1])<<7, p + 2
 }
 
 // validKV checks a KeyValue without keeping it.

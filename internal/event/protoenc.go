@@ -63,7 +63,13 @@ func (w *pbWriter) varint(x uint64) {
 	w.off++
 }
 
-func (w *pbWriter) tag(num, wt int) { w.varint(uint64(num)<<3 | uint64(wt)) }
+// tag writes a field's tag: one byte, as every field number written here
+// is below 16 (the tests compare the output with pdata's).
+func (w *pbWriter) tag(num, wt int) {
+	w.room(1)
+	w.b[w.off] = byte(num<<3 | wt)
+	w.off++
+}
 
 func (w *pbWriter) raw(s string) {
 	w.room(len(s))
@@ -170,12 +176,21 @@ func putUvarint(b []byte, off int, x uint64) int {
 	return off + 1
 }
 
-func (w *pbWriter) strAttr(key, v string) { w.strAttrN(attrField, key, v) }
+// strAttr and intAttr test for the zero value inline: most of an event's
+// fields are empty, and a call per field costs more than the test.
+func (w *pbWriter) strAttr(key, v string) {
+	if v != "" {
+		w.strAttrN(attrField, key, v)
+	}
+}
 
 func (w *pbWriter) intAttr(key string, v int64) {
-	if v == 0 {
-		return
+	if v != 0 {
+		w.intAttrNZ(key, v)
 	}
+}
+
+func (w *pbWriter) intAttrNZ(key string, v int64) {
 	as := tagLen(3) + sov(uint64(v))
 	if w.counting {
 		w.n += lenField(attrField, kvSize(key, as))

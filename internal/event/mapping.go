@@ -121,6 +121,7 @@ type mapper struct {
 	b Batch
 	// childRequestIDs: request ids found on non-MCP child spans, by parent.
 	childRequestIDs map[pcommon.SpanID]string
+	ids             []byte // what idBytes has not handed out yet
 }
 
 func newMapper(o MapOptions) *mapper {
@@ -460,6 +461,36 @@ func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
 
 func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
 
+// idBytes returns 64 bytes for a span event's id strings, carved from
+// chunks of idChunk events: an allocation per chunk, not per event (a
+// retained event keeps its chunk alive).
+func (m *mapper) idBytes() []byte {
+	const size, idChunk = 64, 64
+	if len(m.ids) < size {
+		m.ids = make([]byte, size*idChunk)
+	}
+	b := m.ids[:size:size]
+	m.ids = m.ids[size:]
+	return b
+}
+
+// hexPairs holds every byte's two lowercase hex digits.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return t
+}()
+
+// encodeHex is hex.Encode with a digit pair per byte (a third of its
+// instructions).
+func encodeHex(dst, src []byte) {
+	_ = dst[2*len(src)-1]
+	for i, c := range src {
+		dst[2*i], dst[2*i+1] = hexPairs[c][0], hexPairs[c][1]
+	}
+}
+
 // span maps one span.
 func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	attrs := p.kvs[sp.attrs.lo:sp.attrs.hi]
@@ -496,18 +527,21 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	e.HostName = res.hostName
 	e.IngestedAt = m.o.ReceivedAt
 	e.Outcome = OutcomeOK
-	var ids [64]byte
-	hex.Encode(ids[:32], sp.tid[:])
+	// The event id is the trace id then the span id, in hex; the parent
+	// span id follows them in the same bytes.
+	ids := m.idBytes()
+	encodeHex(ids[:32], sp.tid[:])
 	n := 32
 	if !isZero8(&sp.sid) {
-		hex.Encode(ids[32:48], sp.sid[:])
+		encodeHex(ids[32:48], sp.sid[:])
 		n = 48
 	}
-	e.EventID = string(ids[:n])
+	e.EventID = ownedString(ids[:n])
 	e.TraceID = e.EventID[:32]
 	e.SpanID = e.EventID[32:n]
 	if !isZero8(&sp.psid) {
-		e.ParentSpanID = hex.EncodeToString(sp.psid[:])
+		encodeHex(ids[48:64], sp.psid[:])
+		e.ParentSpanID = ownedString(ids[48:64])
 	}
 	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
 	if start != 0 {

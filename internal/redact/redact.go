@@ -161,10 +161,22 @@ func New(cfg Config) (*Redactor, error) {
 // prefilter finds, in one pass over a text, which detector triggers occur
 // in it; only the detectors whose triggers occur run their regexp.
 type prefilter struct {
-	trigs  []trigger
-	first  [256][]uint8    // byte -> indices of triggers starting with it
-	bigram [1 << 10]uint64 // bitset over the first two bytes of every trigger
+	trigs []trigger
+	first [256][]uint8 // byte -> indices of triggers starting with it
+	// pairs says, for the byte pair at an even offset i (index a | b<<8),
+	// where a trigger may start: at i (the pair is a trigger's first two
+	// bytes), at i-1 (its second and third) or at i+1 (the pair ends in
+	// the first byte of a two-byte trigger). Every occurrence of a trigger
+	// has one of these pairs at an even offset.
+	pairs [1 << 16]uint8
 }
+
+// Where a pair hit lets a trigger start.
+const (
+	atPair   = 1 << iota // at the pair
+	atBefore             // one byte before it
+	atAfter              // one byte after its start
+)
 
 type trigger struct {
 	s    string // lowercase when fold
@@ -196,39 +208,49 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 	if fold && upper(c) != c {
 		p.first[upper(c)] = append(p.first[upper(c)], i)
 	}
-	c1 := s[1]
-	p.setBigram(c, c1)
-	if fold {
-		p.setBigram(upper(c), c1)
-		p.setBigram(c, upper(c1))
-		p.setBigram(upper(c), upper(c1))
+	p.setPair(s[0], s[1], fold, atPair)
+	if len(s) >= 3 {
+		p.setPair(s[1], s[2], fold, atBefore)
+	} else {
+		for x := 0; x < 256; x++ {
+			p.setPair(byte(x), s[0], fold, atAfter)
+		}
 	}
 	return 1 << i
 }
 
-func (p *prefilter) setBigram(a, b byte) {
-	k := uint16(a)<<8 | uint16(b)
-	p.bigram[k>>6] |= 1 << (k & 63)
+// setPair marks the pair a, b (and with fold its case variants).
+func (p *prefilter) setPair(a, b byte, fold bool, where uint8) {
+	p.pairs[pairKey(a, b)] |= where
+	if fold {
+		p.pairs[pairKey(upper(a), b)] |= where
+		p.pairs[pairKey(a, upper(b))] |= where
+		p.pairs[pairKey(upper(a), upper(b))] |= where
+	}
 }
 
-// scan returns the set of triggers occurring in s: one pass over the
-// bytes that tests each byte pair against a bitset of the triggers' first
-// two bytes, and compares whole triggers only where a pair is in the set.
+func pairKey(a, b byte) uint16 { return uint16(a) | uint16(b)<<8 }
+
+// scan returns the set of triggers occurring in s. It looks up the byte
+// pairs at even offsets (two bytes per step) and compares whole triggers
+// only where a pair says one may start.
 func (p *prefilter) scan(s string) uint64 {
-	if len(s) < 2 {
-		return 0
-	}
 	var found uint64
-	bg := &p.bigram
-	c0 := s[0]
-	for i := 1; i < len(s); i++ {
-		c1 := s[i]
-		k := uint16(c0)<<8 | uint16(c1)
-		c0 = c1
-		if bg[k>>6]&(1<<(k&63)) == 0 {
+	pairs := &p.pairs
+	for i := 1; i < len(s); i += 2 {
+		w := pairs[pairKey(s[i-1], s[i])]
+		if w == 0 {
 			continue
 		}
-		found |= p.matchAt(s, i-1, found)
+		if w&atBefore != 0 && i > 1 {
+			found |= p.matchAt(s, i-2, found)
+		}
+		if w&atPair != 0 {
+			found |= p.matchAt(s, i-1, found)
+		}
+		if w&atAfter != 0 {
+			found |= p.matchAt(s, i, found)
+		}
 	}
 	return found
 }

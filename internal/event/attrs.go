@@ -1,5 +1,7 @@
 package event
 
+import "math/bits"
+
 // field identifies a canonical Event field that an OTLP attribute maps onto.
 type field uint8
 
@@ -153,11 +155,63 @@ var attributeTable = []alias{
 	{"enduser.scope", fScopes, 2, "semconv enduser (deprecated)"},
 }
 
-// attrIndex is attributeTable keyed by attribute name.
-var attrIndex = func() map[string]alias {
-	m := make(map[string]alias, len(attributeTable))
-	for _, a := range attributeTable {
-		m[a.Key] = a
+// lookupAlias finds key's row of attributeTable (nil if none) with a hash of three
+// 8-byte words of it and one string comparison (cheaper than a map lookup;
+// it runs once per attribute of every span).
+func lookupAlias(key string) *alias {
+	i := attrSlots[attrHash(key, attrSeed)]
+	if i == 0 || attributeTable[i-1].Key != key {
+		return nil
 	}
-	return m
+	return &attributeTable[i-1]
+}
+
+const attrSlotBits = 10
+
+// attrHash mixes the key's first, middle and last eight bytes (which tell
+// apart every key of the table, e.g. mcp.session.id and mcp.session_id)
+// and its length.
+func attrHash(key string, seed uint64) uint32 {
+	n := len(key)
+	var x uint64
+	if n >= 8 {
+		x = load64(key, 0) ^ bits.RotateLeft64(load64(key, n/2-4), 21) ^ bits.RotateLeft64(load64(key, n-8), 42)
+	} else {
+		for i := 0; i < n; i++ {
+			x = x<<8 | uint64(key[i])
+		}
+	}
+	x ^= uint64(n)
+	return uint32(x * seed >> (64 - attrSlotBits))
+}
+
+// load64 reads s[i:i+8] little-endian (one load once compiled).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// attrSlots maps attrHash to 1 + the row's index in attributeTable (0:
+// none); attrSeed is the first multiplier of a fixed sequence under which
+// no two keys share a slot (found at init, in a few tries).
+var attrSlots, attrSeed = func() (*[1 << attrSlotBits]uint8, uint64) {
+	seed := uint64(0x9e3779b97f4a7c15)
+	for try := 0; try < 1e5; try++ {
+		seed = seed*0x2c1b3c6d297a2d39 + 0x7f4a7c15 | 1
+		var t [1 << attrSlotBits]uint8
+		ok := true
+		for i, a := range attributeTable {
+			h := attrHash(a.Key, seed)
+			if t[h] != 0 {
+				ok = false
+				break
+			}
+			t[h] = uint8(i + 1)
+		}
+		if ok {
+			return &t, seed
+		}
+	}
+	panic("event: no collision-free hash for attributeTable; widen attrHash")
 }()

@@ -210,3 +210,18 @@ func TestAttributeTableDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupAlias: every row is found by its key, and nothing else is (the
+// hash only picks the candidate; the key comparison decides).
+func TestLookupAlias(t *testing.T) {
+	for i := range attributeTable {
+		if a := lookupAlias(attributeTable[i].Key); a != &attributeTable[i] {
+			t.Errorf("%s: found %v", attributeTable[i].Key, a)
+		}
+	}
+	for _, k := range []string{"", "u", "user.i", "user.idx", "mcp.session-id", "MCP.METHOD.NAME", "traceloop.span.kind", "mcp.method.name "} {
+		if a := lookupAlias(k); a != nil {
+			t.Errorf("%q: found %v", k, a.Key)
+		}
+	}
+}

@@ -208,7 +208,7 @@ type scratch struct {
 
 // take reports whether the alias may set its field (no better-ranked alias
 // already did) and records it.
-func (s *scratch) take(a alias) bool {
+func (s *scratch) take(a *alias) bool {
 	cur := s.rank[a.Field]
 	if cur != 0 && cur <= a.Rank+1 {
 		return false
@@ -222,8 +222,8 @@ func (m *mapper) applyAttrs(e *Event, s *scratch, attrs []rawKV) {
 	s.attrCount = len(attrs)
 	for i := range attrs {
 		k, v := attrs[i].key, &attrs[i].v
-		a, ok := attrIndex[k]
-		if !ok {
+		a := lookupAlias(k)
+		if a == nil {
 			switch k {
 			case "traceloop.entity.input":
 				s.tlInput, s.hasTraceloop = v.str(), true

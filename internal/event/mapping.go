@@ -607,7 +607,7 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		}
 	}
 	if shape == shapeSemconv || shape == shapeExecTool {
-		if i := strings.Index(name, e.Method+" "); e.Method != "" && i >= 0 {
+		if i := indexWord(name, e.Method); e.Method != "" && i >= 0 {
 			target := name[i+len(e.Method)+1:]
 			switch e.Method {
 			case "tools/call":
@@ -671,6 +671,23 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	if len(defs) > 0 {
 		msg := *e
 		m.emitToolDefs(&msg, defs)
+	}
+}
+
+// indexWord is strings.Index(s, w+" ") without building w+" ".
+func indexWord(s, w string) int {
+	if w == "" {
+		return strings.IndexByte(s, ' ')
+	}
+	for i := 0; ; i++ {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+len(w) < len(s) && s[i+len(w)] == ' ' {
+			return i
+		}
 	}
 }
 

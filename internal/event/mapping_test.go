@@ -730,3 +730,14 @@ func TestTraceloopFastMCPServerSpan(t *testing.T) {
 	eq(t, "arguments", e.Arguments, `{"path": "/etc/passwd"}`)
 	eq(t, "result", e.Result, `[{"type": "text", "content": "root:x:0:0"}]`)
 }
+
+func TestIndexWord(t *testing.T) {
+	for _, c := range [][2]string{
+		{"tools/call read_file", "tools/call"}, {"x tools/call y", "tools/call"}, {"tools/call", "tools/call"},
+		{"tools/callx tools/call y", "tools/call"}, {"aaa aa", "aa"}, {"", "a"}, {"a b", ""}, {"ab", ""}, {"", ""}, {"tools/call ", "tools/call"},
+	} {
+		if got, want := indexWord(c[0], c[1]), strings.Index(c[0], c[1]+" "); got != want {
+			t.Errorf("indexWord(%q, %q) = %d, want %d", c[0], c[1], got, want)
+		}
+	}
+}

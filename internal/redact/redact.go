@@ -69,6 +69,7 @@ type Match struct {
 type Redactor struct {
 	detectors []detector
 	pre       prefilter
+	always    bool // some detector always runs
 	maxArgs   int
 	maxResult int
 }
@@ -154,6 +155,7 @@ func New(cfg Config) (*Redactor, error) {
 		if len(d.triggers) == 0 {
 			d.always = true
 		}
+		r.always = r.always || d.always
 	}
 	return r, nil
 }
@@ -181,6 +183,29 @@ const (
 type trigger struct {
 	s    string // lowercase when fold
 	fold bool
+	// The first up to 8 bytes: the trigger occurs at s[i] (with 8 bytes
+	// left) iff load64(s[i:])|lower&mask == head, where lower sets the
+	// case bit of the trigger's letters when fold.
+	head, lower, mask uint64
+}
+
+func newTrigger(s string, fold bool) trigger {
+	t := trigger{s: s, fold: fold}
+	for i := 0; i < len(s) && i < 8; i++ {
+		t.head |= uint64(s[i]) << (8 * i)
+		t.mask |= 0xff << (8 * i)
+		if fold && s[i] >= 'a' && s[i] <= 'z' {
+			t.lower |= 0x20 << (8 * i)
+		}
+	}
+	return t
+}
+
+// load64 reads s[0:8] little-endian (one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // maxTriggers is the number of distinct triggers the one-pass prefilter
@@ -202,7 +227,7 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 		return 0 // untracked: the detector always runs
 	}
 	i := uint8(len(p.trigs))
-	p.trigs = append(p.trigs, trigger{s: s, fold: fold})
+	p.trigs = append(p.trigs, newTrigger(s, fold))
 	c := s[0]
 	p.first[c] = append(p.first[c], i)
 	if fold && upper(c) != c {
@@ -267,6 +292,15 @@ func (p *prefilter) matchAt(s string, i int, found uint64) uint64 {
 		if len(s)-i < len(t.s) {
 			continue
 		}
+		if len(s)-i >= 8 {
+			if (load64(s[i:])|t.lower)&t.mask != t.head {
+				continue
+			}
+			if len(t.s) <= 8 {
+				add |= bit
+				continue
+			}
+		}
 		if t.fold {
 			if equalFoldLower(s[i:i+len(t.s)], t.s) {
 				add |= bit
@@ -306,6 +340,9 @@ func (r *Redactor) Find(s string) []Match {
 		return nil
 	}
 	found := r.pre.scan(s)
+	if found == 0 && !r.always {
+		return nil
+	}
 	var out []Match
 	for i := range r.detectors {
 		d := &r.detectors[i]

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 )
@@ -110,13 +111,35 @@ var genericKeyExcluded = []string{"count", "type", "len", "length", "limit", "si
 // secretKey reports whether a key that mentions a secret word names the
 // secret itself (not its type, count, expiry, ...).
 func secretKey(k string) bool {
-	l := strings.ToLower(k)
+	var buf [128]byte
+	l, ok := lowerInto(&buf, k)
+	if !ok {
+		l = []byte(strings.ToLower(k))
+	}
+	if bytes.HasSuffix(l, []byte("key")) {
+		return true
+	}
 	for _, x := range genericKeyExcluded {
-		if strings.HasSuffix(l, x) && !strings.HasSuffix(l, "key") {
+		if bytes.HasSuffix(l, []byte(x)) {
 			return false
 		}
 	}
 	return true
+}
+
+// lowerInto writes k with ASCII letters lowered into buf, if it fits.
+func lowerInto(buf *[128]byte, k string) ([]byte, bool) {
+	if len(k) > len(buf) {
+		return nil, false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(k)], true
 }
 
 func hasDigit(s string) bool {
@@ -168,11 +191,11 @@ func notPlaceholder(s string) bool {
 }
 
 // JSON keys that name a secret contain one of these (lowercase).
-var jsonSecretWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey",
-	"access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "credential", "authorization"}
+var jsonSecretWords = newWordSet([]string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey",
+	"access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "credential", "authorization"})
 
 // key=value keys that name a secret contain one of these (lowercase).
-var kvSecretWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey"}
+var kvSecretWords = newWordSet([]string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey"})
 
 func isKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
@@ -180,36 +203,33 @@ func isKeyChar(c byte) bool {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// hasWordFold reports whether key contains one of the lowercase words,
-// ignoring ASCII case.
-func hasWordFold(key string, words []string) bool {
-	if len(key) > 128 {
+// hasWordFold reports whether key contains one of the words, ignoring
+// ASCII case.
+func hasWordFold(key string, words *wordSet) bool {
+	var buf [128]byte
+	l, ok := lowerInto(&buf, key)
+	if !ok {
 		return false
 	}
-	var buf [128]byte
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	l := buf[:len(key)]
-	for _, w := range words {
-		if bytesContains(l, w) {
-			return true
+	for i, c := range l {
+		for _, w := range words[c] {
+			if len(l)-i >= len(w) && string(l[i:i+len(w)]) == w {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-func bytesContains(b []byte, w string) bool {
-	for i := 0; i+len(w) <= len(b); i++ {
-		if string(b[i:i+len(w)]) == w {
-			return true
-		}
+// wordSet holds lowercase words by their first byte.
+type wordSet [256][]string
+
+func newWordSet(words []string) *wordSet {
+	var ws wordSet
+	for _, w := range words {
+		ws[w[0]] = append(ws[w[0]], w)
 	}
-	return false
+	return &ws
 }
 
 // scanJSONPairs finds "key": "value" pairs (also with escaped quotes, as in

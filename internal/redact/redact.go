@@ -351,13 +351,15 @@ func (r *Redactor) Find(s string) []Match {
 		}
 		if d.scan != nil {
 			for _, sp := range d.scan(s) {
+				// The overlap test first: it is cheaper than the validators.
+				if overlaps(out, sp.start, sp.end) {
+					continue
+				}
 				secret := s[sp.start:sp.end]
 				if d.valid != nil && !d.valid(secret) || d.validKey != nil && !d.validKey(s[sp.keyStart:sp.keyEnd]) {
 					continue
 				}
-				if !overlaps(out, sp.start, sp.end) {
-					out = append(out, Match{Kind: d.kind, Start: sp.start, End: sp.end, Hash: hash8(secret)})
-				}
+				out = append(out, Match{Kind: d.kind, Start: sp.start, End: sp.end, Hash: hash8(secret)})
 			}
 			continue
 		}
@@ -366,14 +368,14 @@ func (r *Redactor) Find(s string) []Match {
 			if start < 0 || end <= start {
 				continue
 			}
+			if overlaps(out, start, end) {
+				continue
+			}
 			secret := s[start:end]
 			if d.valid != nil && !d.valid(secret) {
 				continue
 			}
 			if d.validKey != nil && loc[2*d.keyGroup] >= 0 && !d.validKey(s[loc[2*d.keyGroup]:loc[2*d.keyGroup+1]]) {
-				continue
-			}
-			if overlaps(out, start, end) {
 				continue
 			}
 			out = append(out, Match{Kind: d.kind, Start: start, End: end, Hash: hash8(secret)})

@@ -78,7 +78,8 @@ func (w *pbWriter) raw(s string) {
 
 func sov(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
-func tagLen(num int) int { return sov(uint64(num) << 3) }
+// tagLen is a tag's size: one byte, as for tag.
+func tagLen(int) int { return 1 }
 
 // lenField is the size of a length-delimited field with an n-byte payload.
 func lenField(num, n int) int { return tagLen(num) + sov(uint64(n)) + n }
@@ -192,13 +193,23 @@ func (w *pbWriter) intAttr(key string, v int64) {
 
 func (w *pbWriter) intAttrNZ(key string, v int64) {
 	as := tagLen(3) + sov(uint64(v))
+	kv := kvSize(key, as)
 	if w.counting {
-		w.n += lenField(attrField, kvSize(key, as))
+		w.n += lenField(attrField, kv)
 		return
 	}
-	w.kvHeader(attrField, key, as)
-	w.tag(3, wtVarint)
-	w.varint(uint64(v))
+	// As strAttrN: room once, then unchecked writes.
+	w.room(lenField(attrField, kv))
+	b, off := w.b, w.off
+	b[off] = attrField<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(kv))
+	b[off] = 1<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(len(key)))
+	off += copy(b[off:], key)
+	b[off] = 2<<3 | wtBytes
+	off = putUvarint(b, off+1, uint64(as))
+	b[off] = 3<<3 | wtVarint
+	w.off = putUvarint(b, off+1, uint64(v))
 }
 
 func (w *pbWriter) strsAttr(key string, vs []string) {

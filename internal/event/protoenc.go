@@ -140,10 +140,16 @@ func (w *pbWriter) kvHeader(num int, key string, anySize int) {
 // strAttrN writes a string attribute as field num (6 for log records,
 // 1 for resources); empty values are omitted.
 func (w *pbWriter) strAttrN(num int, key, v string) {
-	if v == "" {
-		return
+	if v != "" {
+		w.attr(num, key, 1<<3|wtBytes, uint64(len(v)), v)
 	}
-	as := anyStrSize(v)
+}
+
+// attr writes attribute field num whose AnyValue is the one-byte tag t,
+// the varint x, then v: a string (t string_value, x its length) or an int
+// (t int_value, x the int, v empty). Both share this code without a branch.
+func (w *pbWriter) attr(num int, key string, t byte, x uint64, v string) {
+	as := 1 + sov(x) + len(v)
 	kv := kvSize(key, as)
 	if w.counting {
 		w.n += lenField(num, kv)
@@ -160,10 +166,9 @@ func (w *pbWriter) strAttrN(num int, key, v string) {
 	off += copy(b[off:], key)
 	b[off] = 2<<3 | wtBytes
 	off = putUvarint(b, off+1, uint64(as))
-	b[off] = 1<<3 | wtBytes
-	off = putUvarint(b, off+1, uint64(len(v)))
-	off += copy(b[off:], v)
-	w.off = off
+	b[off] = t
+	off = putUvarint(b, off+1, x)
+	w.off = off + copy(b[off:], v)
 }
 
 // putUvarint writes x at b[off:] (which has room) and returns the new offset.
@@ -187,29 +192,8 @@ func (w *pbWriter) strAttr(key, v string) {
 
 func (w *pbWriter) intAttr(key string, v int64) {
 	if v != 0 {
-		w.intAttrNZ(key, v)
+		w.attr(attrField, key, 3<<3|wtVarint, uint64(v), "")
 	}
-}
-
-func (w *pbWriter) intAttrNZ(key string, v int64) {
-	as := tagLen(3) + sov(uint64(v))
-	kv := kvSize(key, as)
-	if w.counting {
-		w.n += lenField(attrField, kv)
-		return
-	}
-	// As strAttrN: room once, then unchecked writes.
-	w.room(lenField(attrField, kv))
-	b, off := w.b, w.off
-	b[off] = attrField<<3 | wtBytes
-	off = putUvarint(b, off+1, uint64(kv))
-	b[off] = 1<<3 | wtBytes
-	off = putUvarint(b, off+1, uint64(len(key)))
-	off += copy(b[off:], key)
-	b[off] = 2<<3 | wtBytes
-	off = putUvarint(b, off+1, uint64(as))
-	b[off] = 3<<3 | wtVarint
-	w.off = putUvarint(b, off+1, uint64(v))
 }
 
 func (w *pbWriter) strsAttr(key string, vs []string) {

@@ -257,25 +257,45 @@ func (p *prefilter) setPair(a, b byte, fold bool, where uint8) {
 func pairKey(a, b byte) uint16 { return uint16(a) | uint16(b)<<8 }
 
 // scan returns the set of triggers occurring in s. It looks up the byte
-// pairs at even offsets (two bytes per step) and compares whole triggers
-// only where a pair says one may start.
+// pairs at even offsets (two bytes per step, two steps per iteration) and
+// compares whole triggers only where a pair says one may start.
 func (p *prefilter) scan(s string) uint64 {
 	var found uint64
 	pairs := &p.pairs
-	for i := 1; i < len(s); i += 2 {
-		w := pairs[pairKey(s[i-1], s[i])]
-		if w == 0 {
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		q := s[i : i+4]
+		w0 := pairs[pairKey(q[0], q[1])]
+		w1 := pairs[pairKey(q[2], q[3])]
+		if w0|w1 == 0 {
 			continue
 		}
-		if w&atBefore != 0 && i > 1 {
-			found |= p.matchAt(s, i-2, found)
+		if w0 != 0 {
+			found = p.hit(s, i, w0, found)
 		}
-		if w&atPair != 0 {
-			found |= p.matchAt(s, i-1, found)
+		if w1 != 0 {
+			found = p.hit(s, i+2, w1, found)
 		}
-		if w&atAfter != 0 {
-			found |= p.matchAt(s, i, found)
+	}
+	if i+2 <= len(s) {
+		if w := pairs[pairKey(s[i], s[i+1])]; w != 0 {
+			found = p.hit(s, i, w, found)
 		}
+	}
+	return found
+}
+
+// hit adds to found the triggers starting where the pair hit w at s[i]
+// allows.
+func (p *prefilter) hit(s string, i int, w uint8, found uint64) uint64 {
+	if w&atBefore != 0 && i > 0 {
+		found |= p.matchAt(s, i-1, found)
+	}
+	if w&atPair != 0 {
+		found |= p.matchAt(s, i, found)
+	}
+	if w&atAfter != 0 {
+		found |= p.matchAt(s, i+1, found)
 	}
 	return found
 }

@@ -106,12 +106,12 @@ func encodeRecord(w *pbWriter, e *Event) {
 		w.bytes(10, sid[:])
 	}
 	w.str(12, AuditEventName)
-	w.strAttr(attrEventName, AuditEventName)
+	w.constAttr(&eventNameAttrs, AuditEventName)
 	w.strAttr(attrEventID, e.EventID)
-	w.strAttr(attrKind, string(e.Kind))
+	w.constAttr(&kindAttrs, string(e.Kind))
 	w.intAttr(attrDurationNs, int64(e.DurationNs))
-	w.strAttr(attrSource, string(e.Source))
-	w.strAttr(attrObserver, string(e.Observer))
+	w.constAttr(&sourceAttrs, string(e.Source))
+	w.constAttr(&observerAttrs, string(e.Observer))
 	if !tidOK {
 		w.strAttr(attrTraceID, e.TraceID)
 	}
@@ -145,7 +145,7 @@ func encodeRecord(w *pbWriter, e *Event) {
 	w.strAttr(attrResult, e.Result)
 	w.intAttr(attrArgumentsSize, int64(e.ArgumentsSize))
 	w.intAttr(attrResultSize, int64(e.ResultSize))
-	w.strAttr(attrOutcome, string(e.Outcome))
+	w.constAttr(&outcomeAttrs, string(e.Outcome))
 	w.strAttr(attrErrorType, e.ErrorType)
 	w.intAttr(attrStatusCode, int64(e.StatusCode))
 	w.strAttr(attrOrigin, e.Origin)

@@ -221,6 +221,50 @@ func (w *pbWriter) strsAttr(key string, vs []string) {
 	}
 }
 
+// constAttrs holds the encodings of a record attribute for the few values
+// it nearly always has: writing one of them is a single copy instead of
+// sizing and writing four fields.
+type constAttrs struct {
+	key        string
+	vals, encs []string
+}
+
+func newConstAttrs(key string, vals ...string) constAttrs {
+	c := constAttrs{key: key, vals: vals}
+	for _, v := range vals {
+		w := pbWriter{grow: true}
+		w.strAttr(key, v)
+		c.encs = append(c.encs, string(w.b[:w.off]))
+	}
+	return c
+}
+
+var (
+	eventNameAttrs = newConstAttrs(attrEventName, AuditEventName)
+	kindAttrs      = newConstAttrs(attrKind, string(KindMessage), string(KindToolDefinition))
+	sourceAttrs    = newConstAttrs(attrSource, string(SourceSpan), string(SourceLog))
+	observerAttrs  = newConstAttrs(attrObserver, string(ObserverServer), string(ObserverClient),
+		string(ObserverGateway), string(ObserverUnknown))
+	outcomeAttrs = newConstAttrs(attrOutcome, string(OutcomeOK), string(OutcomeError),
+		string(OutcomeToolError), string(OutcomeDenied))
+)
+
+// constAttr writes c's attribute with value v (omitted if empty, as
+// strAttr does).
+func (w *pbWriter) constAttr(c *constAttrs, v string) {
+	for i, x := range c.vals {
+		if v == x {
+			if w.counting {
+				w.n += len(c.encs[i])
+			} else {
+				w.raw(c.encs[i])
+			}
+			return
+		}
+	}
+	w.strAttr(c.key, v)
+}
+
 func recordSize(e *Event) int {
 	w := pbWriter{counting: true}
 	encodeRecord(&w, e)

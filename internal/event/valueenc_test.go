@@ -138,3 +138,21 @@ func TestEncodeAppendGroups(t *testing.T) {
 		t.Fatal("extended a value that was not the last one")
 	}
 }
+
+// TestConstAttrs: a prepared encoding is the bytes strAttr writes, in both
+// passes, and other values (and "") fall back to strAttr.
+func TestConstAttrs(t *testing.T) {
+	for _, c := range []*constAttrs{&eventNameAttrs, &kindAttrs, &sourceAttrs, &observerAttrs, &outcomeAttrs} {
+		for _, v := range append([]string{"", "other", strings.ToUpper(c.vals[0])}, c.vals...) {
+			want := pbWriter{grow: true}
+			want.strAttr(c.key, v)
+			got := pbWriter{grow: true}
+			got.constAttr(c, v)
+			n := pbWriter{counting: true}
+			n.constAttr(c, v)
+			if !bytes.Equal(got.b[:got.off], want.b[:want.off]) || n.n != want.off {
+				t.Errorf("%s=%q: %x (counted %d), want %x", c.key, v, got.b[:got.off], n.n, want.b[:want.off])
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"strings"
 )
 
 // A direct protobuf encoder for ExportLogsServiceRequest
@@ -364,6 +365,13 @@ type ValueEncoder struct {
 	used   int
 	// ChunkSize is the arena's allocation unit (default 256 KiB).
 	ChunkSize int
+	// res is the resource (tenant, service name and instance, host) of
+	// the last event, as copies (an event's strings may pin a request
+	// body); resEnc its encoded attributes, reused while consecutive events
+	// share it, as they mostly do.
+	res    [4]string
+	resEnc []byte
+	resOK  bool
 }
 
 // Reset forgets the arena (values already returned stay valid: they are
@@ -432,11 +440,10 @@ func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte 
 	enc.scratch = w.b
 	rec := w.b[:w.off]
 
-	rw := pbWriter{counting: true}
-	resourceAttrs(&rw, e)
+	res := enc.resource(e)
 	scopeSize := lenField(1, len(ScopeName))
 	sl := lenField(1, scopeSize) + lenField(2, len(rec))
-	rl := lenField(1, rw.n) + lenField(2, sl)
+	rl := lenField(1, len(res)) + lenField(2, sl)
 	total := lenField(1, rl)
 
 	extend := len(prev) > 0 && len(prev)+total <= maxLen && enc.endsWith(prev) &&
@@ -449,8 +456,8 @@ func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte 
 	out.tag(1, wtBytes) // resource_logs
 	out.varint(uint64(rl))
 	out.tag(1, wtBytes) // resource
-	out.varint(uint64(rw.n))
-	resourceAttrs(&out, e)
+	out.varint(uint64(len(res)))
+	out.off += copy(out.b[out.off:], res)
 	out.tag(2, wtBytes) // scope_logs
 	out.varint(uint64(sl))
 	out.tag(1, wtBytes) // scope
@@ -464,6 +471,20 @@ func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte 
 		start -= len(prev)
 	}
 	return out.b[start:out.off:out.off]
+}
+
+// resource returns the encoded resource attributes of e.
+func (enc *ValueEncoder) resource(e *Event) []byte {
+	if r := [4]string{e.Tenant, e.ServiceName, e.ServiceInstance, e.HostName}; !enc.resOK || r != enc.res {
+		w := pbWriter{b: enc.resEnc[:cap(enc.resEnc)], grow: true}
+		resourceAttrs(&w, e)
+		enc.resEnc = w.b[:w.off]
+		for i := range r {
+			enc.res[i] = strings.Clone(r[i])
+		}
+		enc.resOK = true
+	}
+	return enc.resEnc
 }
 
 // endsWith reports whether v is the tail of the current arena chunk.

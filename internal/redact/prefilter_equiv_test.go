@@ -9,7 +9,7 @@ import (
 // refPrefilter is the previous prefilter scan (a bitset of the triggers'
 // first two bytes tested at every byte, whole triggers compared at each
 // hit), kept as the reference that the two-bytes-per-step scan must agree
-// with. Trigger registration and comparison are the prefilter's own.
+// with. Trigger registration (bits, fold) is the prefilter's own.
 type refPrefilter struct {
 	p      prefilter
 	bigram [1 << 10]uint64
@@ -51,9 +51,34 @@ func (r *refPrefilter) scan(s string) uint64 {
 		if r.bigram[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
-		found |= r.p.matchAt(s, i-1, found)
+		found |= r.matchAt(s, i-1, found)
 	}
 	return found
+}
+
+// matchAt compares every trigger not yet found with s at i.
+func (r *refPrefilter) matchAt(s string, i int, found uint64) uint64 {
+	var add uint64
+	for ti, t := range r.p.trigs {
+		bit := uint64(1) << ti
+		if found&bit != 0 || len(s)-i < len(t.s) {
+			continue
+		}
+		if t.fold && asciiLower(s[i:i+len(t.s)]) == t.s || !t.fold && s[i:i+len(t.s)] == t.s {
+			add |= bit
+		}
+	}
+	return add
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // refFor registers r's triggers in the reference in the order New does.

@@ -164,7 +164,10 @@ func New(cfg Config) (*Redactor, error) {
 // in it; only the detectors whose triggers occur run their regexp.
 type prefilter struct {
 	trigs []trigger
-	first [256][]uint8 // byte -> indices of triggers starting with it
+	// byFold lists the triggers by their first two bytes, case folded
+	// (foldKey): byFold[starts[k]] for the pair k; starts[k] == 0: none.
+	starts [1 << 14]uint8
+	byFold [][]uint8
 	// pairs says, for the byte pair at an even offset i (index a | b<<8),
 	// where a trigger may start: at i (the pair is a trigger's first two
 	// bytes), at i-1 (its second and third) or at i+1 (the pair ends in
@@ -228,11 +231,15 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 	}
 	i := uint8(len(p.trigs))
 	p.trigs = append(p.trigs, newTrigger(s, fold))
-	c := s[0]
-	p.first[c] = append(p.first[c], i)
-	if fold && upper(c) != c {
-		p.first[upper(c)] = append(p.first[upper(c)], i)
+	k := foldKey(s[0], s[1])
+	if p.starts[k] == 0 {
+		if len(p.byFold) == 0 {
+			p.byFold = append(p.byFold, nil)
+		}
+		p.starts[k] = uint8(len(p.byFold))
+		p.byFold = append(p.byFold, nil)
 	}
+	p.byFold[p.starts[k]] = append(p.byFold[p.starts[k]], i)
 	p.setPair(s[0], s[1], fold, atPair)
 	if len(s) >= 3 {
 		p.setPair(s[1], s[2], fold, atBefore)
@@ -255,6 +262,10 @@ func (p *prefilter) setPair(a, b byte, fold bool, where uint8) {
 }
 
 func pairKey(a, b byte) uint16 { return uint16(a) | uint16(b)<<8 }
+
+// foldKey maps a byte pair to 14 bits, equal for the ASCII case variants
+// of a pair (and for some other pairs: it only narrows the candidates).
+func foldKey(a, b byte) uint16 { return uint16(a&0x5f) | uint16(b&0x5f)<<7 }
 
 // scan returns the set of triggers occurring in s. It looks up the byte
 // pairs at even offsets (two bytes per step, two steps per iteration) and
@@ -302,8 +313,11 @@ func (p *prefilter) hit(s string, i int, w uint8, found uint64) uint64 {
 
 // matchAt returns the bits of the triggers (not yet in found) starting at s[i].
 func (p *prefilter) matchAt(s string, i int, found uint64) uint64 {
+	if len(s)-i < 2 {
+		return 0
+	}
 	var add uint64
-	for _, ti := range p.first[s[i]] {
+	for _, ti := range p.byFold[p.starts[foldKey(s[i], s[i+1])]] {
 		bit := uint64(1) << ti
 		if found&bit != 0 {
 			continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
+	"unsafe"
 )
 
 // A direct protobuf encoder for ExportLogsServiceRequest
@@ -93,31 +94,28 @@ func (w *pbWriter) fixed64(num int, v uint64) {
 		w.n += tagLen(num) + 8
 		return
 	}
-	w.tag(num, wtFixed64)
-	w.room(8)
-	binary.LittleEndian.PutUint64(w.b[w.off:], v)
-	w.off += 8
+	w.room(9)
+	w.b[w.off] = byte(num<<3 | wtFixed64)
+	binary.LittleEndian.PutUint64(w.b[w.off+1:], v)
+	w.off += 9
 }
 
-func (w *pbWriter) bytes(num int, v []byte) {
-	if w.counting {
-		w.n += lenField(num, len(v))
-		return
-	}
-	w.tag(num, wtBytes)
-	w.varint(uint64(len(v)))
-	w.room(len(v))
-	w.off += copy(w.b[w.off:], v)
-}
+// bytes is str for a byte slice (only read: no copy needed to view it as
+// a string).
+func (w *pbWriter) bytes(num int, v []byte) { w.str(num, unsafe.String(unsafe.SliceData(v), len(v))) }
 
+// str writes a string field: room once, then unchecked writes.
 func (w *pbWriter) str(num int, v string) {
+	n := lenField(num, len(v))
 	if w.counting {
-		w.n += lenField(num, len(v))
+		w.n += n
 		return
 	}
-	w.tag(num, wtBytes)
-	w.varint(uint64(len(v)))
-	w.raw(v)
+	w.room(n)
+	b := w.b
+	b[w.off] = byte(num<<3 | wtBytes)
+	off := putUvarint(b, w.off+1, uint64(len(v)))
+	w.off = off + copy(b[off:], v)
 }
 
 // attrField is the attributes field number of both Resource and LogRecord.

@@ -155,33 +155,48 @@ var attributeTable = []alias{
 	{"enduser.scope", fScopes, 2, "semconv enduser (deprecated)"},
 }
 
-// lookupAlias finds key's row of attributeTable (nil if none) with a hash of three
-// 8-byte words of it and one string comparison (cheaper than a map lookup;
-// it runs once per attribute of every span).
+// lookupAlias finds key's row of attributeTable (nil if none): a hash of
+// the key's words picks the only row it can be, and comparing the words
+// (which, up to 24 bytes, are the whole key) or else the strings decides.
+// Cheaper than a map lookup; it runs for every attribute of every span.
 func lookupAlias(key string) *alias {
-	i := attrSlots[attrHash(key, attrSeed)]
-	if i == 0 || attributeTable[i-1].Key != key {
+	w := keyWords(key)
+	i := attrSlots[attrHash(w, len(key), attrSeed)]
+	if i == 0 {
 		return nil
 	}
-	return &attributeTable[i-1]
+	a := &attributeTable[i-1]
+	if len(key) <= 24 {
+		if len(a.Key) != len(key) || attrWords[i-1] != w {
+			return nil
+		}
+		return a
+	}
+	if a.Key != key {
+		return nil
+	}
+	return a
 }
 
 const attrSlotBits = 10
 
-// attrHash mixes the key's first, middle and last eight bytes (which tell
-// apart every key of the table, e.g. mcp.session.id and mcp.session_id)
-// and its length.
-func attrHash(key string, seed uint64) uint32 {
+// keyWords returns key's first, middle and last eight bytes; a key
+// shorter than eight bytes is the first word alone. They tell apart every
+// key of the table (e.g. mcp.session.id and mcp.session_id) and cover
+// all of a key of up to 24 bytes.
+func keyWords(key string) (w [3]uint64) {
 	n := len(key)
-	var x uint64
-	if n >= 8 {
-		x = load64(key, 0) ^ bits.RotateLeft64(load64(key, n/2-4), 21) ^ bits.RotateLeft64(load64(key, n-8), 42)
-	} else {
+	if n < 8 {
 		for i := 0; i < n; i++ {
-			x = x<<8 | uint64(key[i])
+			w[0] = w[0]<<8 | uint64(key[i])
 		}
+		return w
 	}
-	x ^= uint64(n)
+	return [3]uint64{load64(key, 0), load64(key, n/2-4), load64(key, n-8)}
+}
+
+func attrHash(w [3]uint64, n int, seed uint64) uint32 {
+	x := w[0] ^ bits.RotateLeft64(w[1], 21) ^ bits.RotateLeft64(w[2], 42) ^ uint64(n)
 	return uint32(x * seed >> (64 - attrSlotBits))
 }
 
@@ -191,6 +206,15 @@ func load64(s string, i int) uint64 {
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
+
+// attrWords holds the keyWords of every row of attributeTable.
+var attrWords = func() [][3]uint64 {
+	ws := make([][3]uint64, len(attributeTable))
+	for i, a := range attributeTable {
+		ws[i] = keyWords(a.Key)
+	}
+	return ws
+}()
 
 // attrSlots maps attrHash to 1 + the row's index in attributeTable (0:
 // none); attrSeed is the first multiplier of a fixed sequence under which
@@ -202,7 +226,7 @@ var attrSlots, attrSeed = func() (*[1 << attrSlotBits]uint8, uint64) {
 		var t [1 << attrSlotBits]uint8
 		ok := true
 		for i, a := range attributeTable {
-			h := attrHash(a.Key, seed)
+			h := attrHash(keyWords(a.Key), len(a.Key), seed)
 			if t[h] != 0 {
 				ok = false
 				break

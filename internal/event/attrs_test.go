@@ -219,7 +219,8 @@ func TestLookupAlias(t *testing.T) {
 			t.Errorf("%s: found %v", attributeTable[i].Key, a)
 		}
 	}
-	for _, k := range []string{"", "u", "user.i", "user.idx", "mcp.session-id", "MCP.METHOD.NAME", "traceloop.span.kind", "mcp.method.name "} {
+	for _, k := range []string{"", "u", "user.i", "user.idx", "mcp.session-id", "MCP.METHOD.NAME", "traceloop.span.kind", "mcp.method.name ",
+		"gen_ai.tool.call.argumentX", "gen_ai.tool.call.xrguments", "mcpwatch.tool_annotationz", "enduser.scopE"} {
 		if a := lookupAlias(k); a != nil {
 			t.Errorf("%q: found %v", k, a.Key)
 		}

@@ -116,7 +116,21 @@ func (p *rawTraces) record(b []byte, scope string) bool {
 	var evBufs [8][]byte
 	evs := evBufs[:0]
 	f := fields(b)
-	for f.next() {
+	for {
+		// Attributes are most of a span's fields: read them here without
+		// next when the length is one or two bytes.
+		if f.pos < len(b) && b[f.pos] == 9<<3|wireLen {
+			if l, q := len2(b, f.pos+1); l >= 0 && q+l <= len(b) {
+				f.pos = q + l
+				if !p.keyValue(b[q:f.pos]) {
+					return false
+				}
+				continue
+			}
+		}
+		if !f.next() {
+			break
+		}
 		switch f.num {
 		case 1, 2, 3, 4, 5, 9, 11, 13, 15: // length-delimited
 			if f.wt != wireLen {

@@ -283,6 +283,16 @@ func sameResource(a, b *Event) bool {
 		a.ServiceInstance == b.ServiceInstance && a.HostName == b.HostName
 }
 
+// scopeField is every ScopeLogs' scope field (1): InstrumentationScope{name:
+// ScopeName}, encoded once.
+var scopeField = func() string {
+	w := pbWriter{grow: true}
+	w.tag(1, wtBytes)
+	w.varint(uint64(lenField(1, len(ScopeName))))
+	w.str(1, ScopeName)
+	return string(w.b[:w.off])
+}()
+
 // appendRequest appends the ExportLogsServiceRequest for events to b.
 func appendRequest(b []byte, events []Event) ([]byte, error) {
 	var sizesBuf [8]int
@@ -293,7 +303,6 @@ func appendRequest(b []byte, events []Event) ([]byte, error) {
 	for i := range events {
 		sizes = append(sizes, recordSize(&events[i]))
 	}
-	scopeSize := lenField(1, len(ScopeName)) // InstrumentationScope{name}
 	// First pass: the total, to allocate once.
 	total := 0
 	for i := 0; i < len(events); {
@@ -303,7 +312,7 @@ func appendRequest(b []byte, events []Event) ([]byte, error) {
 		}
 		rw := pbWriter{counting: true}
 		resourceAttrs(&rw, &events[i])
-		sl := lenField(1, scopeSize) + recs
+		sl := len(scopeField) + recs
 		rl := lenField(1, rw.n) + lenField(2, sl)
 		total += lenField(1, rl)
 		i = j
@@ -322,7 +331,7 @@ func appendRequest(b []byte, events []Event) ([]byte, error) {
 		}
 		rw := pbWriter{counting: true}
 		resourceAttrs(&rw, &events[i])
-		sl := lenField(1, scopeSize) + recs
+		sl := len(scopeField) + recs
 		rl := lenField(1, rw.n) + lenField(2, sl)
 		w.tag(1, wtBytes) // resource_logs
 		w.varint(uint64(rl))
@@ -331,9 +340,7 @@ func appendRequest(b []byte, events []Event) ([]byte, error) {
 		resourceAttrs(&w, &events[i])
 		w.tag(2, wtBytes) // scope_logs
 		w.varint(uint64(sl))
-		w.tag(1, wtBytes) // scope
-		w.varint(uint64(scopeSize))
-		w.str(1, ScopeName)
+		w.raw(scopeField)
 		for k := i; k < j; k++ {
 			w.tag(2, wtBytes) // log_records
 			w.varint(uint64(sizes[k]))
@@ -439,8 +446,7 @@ func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte 
 	rec := w.b[:w.off]
 
 	res := enc.resource(e)
-	scopeSize := lenField(1, len(ScopeName))
-	sl := lenField(1, scopeSize) + lenField(2, len(rec))
+	sl := len(scopeField) + lenField(2, len(rec))
 	rl := lenField(1, len(res)) + lenField(2, sl)
 	total := lenField(1, rl)
 
@@ -458,9 +464,7 @@ func (enc *ValueEncoder) EncodeAppend(prev []byte, e *Event, maxLen int) []byte 
 	out.off += copy(out.b[out.off:], res)
 	out.tag(2, wtBytes) // scope_logs
 	out.varint(uint64(sl))
-	out.tag(1, wtBytes) // scope
-	out.varint(uint64(scopeSize))
-	out.str(1, ScopeName)
+	out.off += copy(out.b[out.off:], scopeField)
 	out.tag(2, wtBytes) // log_records
 	out.varint(uint64(len(rec)))
 	out.off += copy(out.b[out.off:], rec)

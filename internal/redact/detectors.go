@@ -43,10 +43,12 @@ type detector struct {
 	validKey func(string) bool
 	// scan, when set, replaces re: a linear hand-written matcher that
 	// reports key and secret offsets (the generic rules, whose regexps
-	// would have no literal prefix and cost O(text × pattern)).
-	scan   func(s string) []span // nil when nothing found
-	mask   uint64                // the detector's trigger bits in the Redactor's prefilter
-	always bool                  // no (trackable) triggers: always run
+	// would have no literal prefix and cost O(text × pattern)). It starts
+	// at from, the first occurrence of one of the triggers: no match of a
+	// scanner begins before its triggers do.
+	scan   func(s string, from int) []span // nil when nothing found
+	mask   uint64                          // the detector's trigger bits in the Redactor's prefilter
+	always bool                            // no (trackable) triggers: always run
 }
 
 // builtin returns the built-in detectors in priority order: when two
@@ -74,7 +76,7 @@ func builtin() []detector {
 		// Same language as githubTokenPattern (a hand-written scan: the regexp
 		// with its {36,255} bounds runs on the NFA and costs ~10 µs per text).
 		{kind: KindGitHubToken, triggers: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
-			scan: scanGitHubTokens},
+			scan: scanGitHubTokensFrom},
 		{kind: KindSlackWebhook, triggers: []string{"hooks.slack.com"},
 			re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,}`)},
 		{kind: KindSlackToken, triggers: []string{"xox"},
@@ -87,18 +89,18 @@ func builtin() []detector {
 		{kind: KindStripeKey, triggers: []string{"_live_", "_test_", "whsec_"},
 			re: regexp.MustCompile(`\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|whsec_[A-Za-z0-9]{24,})`)},
 		{kind: KindURLPassword, triggers: []string{"://"},
-			scan: scanURLPasswords, valid: notPlaceholder},
+			scan: scanURLPasswordsFrom, valid: notPlaceholder},
 		{kind: KindBearer, triggers: []string{"bearer"}, fold: true,
-			scan: scanBearer, valid: hasDigit},
+			scan: scanBearerFrom, valid: hasDigit},
 		{kind: KindBasicAuth, triggers: []string{"basic"}, fold: true,
 			re:    regexp.MustCompile(`(?i)authorization\\?["']?\s*[:=]\s*\\?["']?basic\s+([A-Za-z0-9+/]{8,}={0,2})`),
 			group: 1},
 		// "password": "…", "api_key": "…" (also with escaped quotes inside a
 		// JSON string) and password=… / token=… in URLs, env and CLIs.
 		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "pwd", "credential", "authorization"}, fold: true,
-			scan: scanJSONPairs, valid: notPlaceholder, validKey: secretKey},
+			scan: scanJSONPairsFrom, valid: notPlaceholder, validKey: secretKey},
 		{kind: KindGeneric, triggers: []string{"pass", "secret", "token", "api_key", "apikey", "api-key", "pwd"}, fold: true,
-			scan: scanKeyEquals, valid: notPlaceholder, validKey: secretKey},
+			scan: scanKeyEqualsFrom, valid: notPlaceholder, validKey: secretKey},
 	}
 }
 
@@ -235,11 +237,15 @@ func newWordSet(words []string) *wordSet {
 // scanJSONPairs finds "key": "value" pairs (also with escaped quotes, as in
 // JSON inside a JSON string) whose key names a secret, and reports the value.
 // The value ends at the first " or \".
-func scanJSONPairs(s string) (out []span) {
-	for i := 0; i < len(s); i++ {
-		if s[i] != ':' {
-			continue
+func scanJSONPairs(s string) []span { return scanJSONPairsFrom(s, 0) }
+
+func scanJSONPairsFrom(s string, from int) (out []span) {
+	for i := from; i < len(s); i++ {
+		c := strings.IndexByte(s[i:], ':')
+		if c < 0 {
+			break
 		}
+		i += c
 		j := i - 1
 		for j >= 0 && isSpace(s[j]) {
 			j--
@@ -296,11 +302,15 @@ func scanJSONPairs(s string) (out []span) {
 // scanKeyEquals finds key=value where the key names a secret (password=…,
 // --api-key=…, DB_PASSWORD=…, ?access_token=…) and reports the value, which
 // ends at & whitespace " ' \ , or ;.
-func scanKeyEquals(s string) (out []span) {
-	for i := 1; i < len(s); i++ {
-		if s[i] != '=' {
-			continue
+func scanKeyEquals(s string) []span { return scanKeyEqualsFrom(s, 0) }
+
+func scanKeyEqualsFrom(s string, from int) (out []span) {
+	for i := max(from, 1); i < len(s); i++ {
+		e := strings.IndexByte(s[i:], '=')
+		if e < 0 {
+			break
 		}
+		i += e
 		k := i - 1
 		for k >= 0 && isKeyChar(s[k]) {
 			k--
@@ -340,11 +350,15 @@ func isWordChar(c byte) bool {
 // (scheme: a letter then 1-20 of [A-Za-z0-9+.-], at a word boundary; user
 // and password: 1-256 bytes without whitespace, quotes, backslash, / and @;
 // the user also without :).
-func scanURLPasswords(s string) (out []span) {
-	for i := 0; i+3 <= len(s); i++ {
-		if s[i] != ':' || s[i+1] != '/' || s[i+2] != '/' {
-			continue
+func scanURLPasswords(s string) []span { return scanURLPasswordsFrom(s, 0) }
+
+func scanURLPasswordsFrom(s string, from int) (out []span) {
+	for i := from; i+3 <= len(s); i++ {
+		j := strings.Index(s[i:], "://")
+		if j < 0 {
+			break
 		}
+		i += j
 		// Scheme: the longest run of scheme chars before "://" (up to 21),
 		// starting with a letter at a word boundary.
 		k := i
@@ -392,8 +406,10 @@ func isTokenChar(c byte) bool {
 // scanBearer finds "bearer" (any case, at a word start) followed by
 // whitespace and a token of 16+ token68 chars (plus trailing =), and
 // reports the token.
-func scanBearer(s string) (out []span) {
-	for i := 0; i+7 < len(s); i++ {
+func scanBearer(s string) []span { return scanBearerFrom(s, 0) }
+
+func scanBearerFrom(s string, from int) (out []span) {
+	for i := from; i+7 < len(s); i++ {
 		if s[i]|0x20 != 'b' || (i > 0 && isWordChar(s[i-1])) {
 			continue
 		}
@@ -434,8 +450,10 @@ func isAlnum(c byte) bool {
 // scanGitHubTokens finds gh[pousr]_ + 36-255 alphanumerics and github_pat_
 // + 60-255 word chars, each at word boundaries on both sides, and reports
 // the whole token (the leftmost-first matches of githubTokenPattern).
-func scanGitHubTokens(s string) (out []span) {
-	for i := 0; i+4 <= len(s); i++ {
+func scanGitHubTokens(s string) []span { return scanGitHubTokensFrom(s, 0) }
+
+func scanGitHubTokensFrom(s string, from int) (out []span) {
+	for i := from; i+4 <= len(s); i++ {
 		j := strings.IndexByte(s[i:], 'g')
 		if j < 0 {
 			break

@@ -120,6 +120,8 @@ func prefilterConfigs() map[string]Config {
 // prefixes and suffixes, the test secrets and single bytes.
 func prefilterPieces(r *Redactor) []string {
 	pieces := []string{" ", "\"", ":", "=", "x", "Q", "q", "~", "é", "\xff", "\x00", "ab", "A",
+		`{"password":"`, `"api_key": "`, `\"token\":\"`, `"Authorization":"Bearer `, "--password=", "?access_token=",
+		"DB_PWD=", "Bearer ", "postgres://u:", "@h", "hunter22", "0123456789abcdefXYZ",
 		awsKeyID, awsSecret, gcpKey, azureStorage, azureSecret, ghp, ghPAT, slackBot, slackHook, anthropic,
 		openaiProj, openaiLegacy, stripeLive, jwt, pemKey, bearerTok, cleanArgs, dirtyArgs, loadArgs, loadResult, loadDirty}
 	pieces = append(pieces, scannerSeeds...)
@@ -139,9 +141,17 @@ func TestPrefilterMatchesReference(t *testing.T) {
 			pieces := prefilterPieces(r)
 			check := func(s string) {
 				t.Helper()
-				if got, want := r.pre.scan(s), ref.scan(s); got != want {
+				var pos [maxTriggers]int32
+				got, want := r.pre.scanPos(s, &pos), ref.scan(s)
+				if got != want {
 					t.Fatalf("%q: scan %x, reference %x", s, got, want)
 				}
+				for ti, tr := range r.pre.trigs {
+					if got&(1<<ti) != 0 && int(pos[ti]) != firstIndex(s, tr) {
+						t.Fatalf("%q: trigger %q at %d, first occurrence at %d", s, tr.s, pos[ti], firstIndex(s, tr))
+					}
+				}
+				checkScanFrom(t, r, s, got, &pos)
 			}
 			for _, p := range pieces {
 				for pad := 0; pad < 3; pad++ {
@@ -160,5 +170,38 @@ func TestPrefilterMatchesReference(t *testing.T) {
 				check(b.String())
 			}
 		})
+	}
+}
+
+func firstIndex(s string, t trigger) int {
+	if t.fold {
+		return strings.Index(asciiLower(s), t.s)
+	}
+	return strings.Index(s, t.s)
+}
+
+// checkScanFrom: each hand-written scanner started at the first occurrence
+// of its detector's triggers finds what it finds from the start.
+func checkScanFrom(t *testing.T, r *Redactor, s string, found uint64, pos *[maxTriggers]int32) {
+	t.Helper()
+	for _, d := range r.detectors {
+		if d.scan == nil || d.mask&found == 0 {
+			continue
+		}
+		from := len(s)
+		for ti := range r.pre.trigs {
+			if d.mask&found&(1<<ti) != 0 {
+				from = min(from, int(pos[ti]))
+			}
+		}
+		got, want := d.scan(s, from), d.scan(s, 0)
+		if len(got) != len(want) {
+			t.Fatalf("%s %q: from %d found %v, from 0 %v", d.kind, s, from, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s %q: from %d found %v, from 0 %v", d.kind, s, from, got, want)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"slices"
 	"strings"
@@ -178,9 +179,9 @@ type prefilter struct {
 
 // Where a pair hit lets a trigger start.
 const (
-	atPair   = 1 << iota // at the pair
-	atBefore             // one byte before it
-	atAfter              // one byte after its start
+	atBefore = 1 << iota // one byte before the pair
+	atPair               // at the pair
+	atAfter              // one byte after the pair's start
 )
 
 type trigger struct {
@@ -271,6 +272,13 @@ func foldKey(a, b byte) uint16 { return uint16(a&0x5f) | uint16(b&0x5f)<<7 }
 // pairs at even offsets (two bytes per step, two steps per iteration) and
 // compares whole triggers only where a pair says one may start.
 func (p *prefilter) scan(s string) uint64 {
+	var pos [maxTriggers]int32
+	return p.scanPos(s, &pos)
+}
+
+// scanPos is scan that also sets pos[t] to the offset of the first
+// occurrence of each trigger t found.
+func (p *prefilter) scanPos(s string, pos *[maxTriggers]int32) uint64 {
 	var found uint64
 	pairs := &p.pairs
 	i := 0
@@ -282,37 +290,38 @@ func (p *prefilter) scan(s string) uint64 {
 			continue
 		}
 		if w0 != 0 {
-			found = p.hit(s, i, w0, found)
+			found = p.hit(s, i, w0, found, pos)
 		}
 		if w1 != 0 {
-			found = p.hit(s, i+2, w1, found)
+			found = p.hit(s, i+2, w1, found, pos)
 		}
 	}
 	if i+2 <= len(s) {
 		if w := pairs[pairKey(s[i], s[i+1])]; w != 0 {
-			found = p.hit(s, i, w, found)
+			found = p.hit(s, i, w, found, pos)
 		}
 	}
 	return found
 }
 
-// hit adds to found the triggers starting where the pair hit w at s[i]
-// allows.
-func (p *prefilter) hit(s string, i int, w uint8, found uint64) uint64 {
+// hit adds to found (and pos) the triggers starting where the pair hit w
+// at s[i] allows.
+func (p *prefilter) hit(s string, i int, w uint8, found uint64, pos *[maxTriggers]int32) uint64 {
 	if w&atBefore != 0 && i > 0 {
-		found |= p.matchAt(s, i-1, found)
+		found |= p.matchAt(s, i-1, found, pos)
 	}
 	if w&atPair != 0 {
-		found |= p.matchAt(s, i, found)
+		found |= p.matchAt(s, i, found, pos)
 	}
 	if w&atAfter != 0 {
-		found |= p.matchAt(s, i+1, found)
+		found |= p.matchAt(s, i+1, found, pos)
 	}
 	return found
 }
 
-// matchAt returns the bits of the triggers (not yet in found) starting at s[i].
-func (p *prefilter) matchAt(s string, i int, found uint64) uint64 {
+// matchAt returns the bits of the triggers (not yet in found) starting at
+// s[i], and sets their pos to i.
+func (p *prefilter) matchAt(s string, i int, found uint64, pos *[maxTriggers]int32) uint64 {
 	if len(s)-i < 2 {
 		return 0
 	}
@@ -332,15 +341,18 @@ func (p *prefilter) matchAt(s string, i int, found uint64) uint64 {
 			}
 			if len(t.s) <= 8 {
 				add |= bit
+				pos[ti] = int32(i)
 				continue
 			}
 		}
 		if t.fold {
 			if equalFoldLower(s[i:i+len(t.s)], t.s) {
 				add |= bit
+				pos[ti] = int32(i)
 			}
 		} else if s[i:i+len(t.s)] == t.s {
 			add |= bit
+			pos[ti] = int32(i)
 		}
 	}
 	return add
@@ -373,7 +385,8 @@ func (r *Redactor) Find(s string) []Match {
 	if len(s) < 8 {
 		return nil
 	}
-	found := r.pre.scan(s)
+	var pos [maxTriggers]int32
+	found := r.pre.scanPos(s, &pos)
 	if found == 0 && !r.always {
 		return nil
 	}
@@ -384,7 +397,14 @@ func (r *Redactor) Find(s string) []Match {
 			continue
 		}
 		if d.scan != nil {
-			for _, sp := range d.scan(s) {
+			from := 0
+			if !d.always {
+				from = len(s)
+				for b := d.mask & found; b != 0; b &= b - 1 {
+					from = min(from, int(pos[bits.TrailingZeros64(b)]))
+				}
+			}
+			for _, sp := range d.scan(s, from) {
 				// The overlap test first: it is cheaper than the validators.
 				if overlaps(out, sp.start, sp.end) {
 					continue

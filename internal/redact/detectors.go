@@ -46,9 +46,10 @@ type detector struct {
 	// would have no literal prefix and cost O(text × pattern)). It starts
 	// at from, the first occurrence of one of the triggers: no match of a
 	// scanner begins before its triggers do.
-	scan   func(s string, from int) []span // nil when nothing found
-	mask   uint64                          // the detector's trigger bits in the Redactor's prefilter
-	always bool                            // no (trackable) triggers: always run
+	scan   func(s string, from int, out []span) []span // appends to out
+	tag    string                                      // secret:<kind>
+	mask   uint64                                      // the detector's trigger bits in the Redactor's prefilter
+	always bool                                        // no (trackable) triggers: always run
 }
 
 // builtin returns the built-in detectors in priority order: when two
@@ -237,9 +238,9 @@ func newWordSet(words []string) *wordSet {
 // scanJSONPairs finds "key": "value" pairs (also with escaped quotes, as in
 // JSON inside a JSON string) whose key names a secret, and reports the value.
 // The value ends at the first " or \".
-func scanJSONPairs(s string) []span { return scanJSONPairsFrom(s, 0) }
+func scanJSONPairs(s string) []span { return scanJSONPairsFrom(s, 0, nil) }
 
-func scanJSONPairsFrom(s string, from int) (out []span) {
+func scanJSONPairsFrom(s string, from int, out []span) []span {
 	for i := from; i < len(s); i++ {
 		c := strings.IndexByte(s[i:], ':')
 		if c < 0 {
@@ -302,9 +303,9 @@ func scanJSONPairsFrom(s string, from int) (out []span) {
 // scanKeyEquals finds key=value where the key names a secret (password=…,
 // --api-key=…, DB_PASSWORD=…, ?access_token=…) and reports the value, which
 // ends at & whitespace " ' \ , or ;.
-func scanKeyEquals(s string) []span { return scanKeyEqualsFrom(s, 0) }
+func scanKeyEquals(s string) []span { return scanKeyEqualsFrom(s, 0, nil) }
 
-func scanKeyEqualsFrom(s string, from int) (out []span) {
+func scanKeyEqualsFrom(s string, from int, out []span) []span {
 	for i := max(from, 1); i < len(s); i++ {
 		e := strings.IndexByte(s[i:], '=')
 		if e < 0 {
@@ -350,9 +351,9 @@ func isWordChar(c byte) bool {
 // (scheme: a letter then 1-20 of [A-Za-z0-9+.-], at a word boundary; user
 // and password: 1-256 bytes without whitespace, quotes, backslash, / and @;
 // the user also without :).
-func scanURLPasswords(s string) []span { return scanURLPasswordsFrom(s, 0) }
+func scanURLPasswords(s string) []span { return scanURLPasswordsFrom(s, 0, nil) }
 
-func scanURLPasswordsFrom(s string, from int) (out []span) {
+func scanURLPasswordsFrom(s string, from int, out []span) []span {
 	for i := from; i+3 <= len(s); i++ {
 		j := strings.Index(s[i:], "://")
 		if j < 0 {
@@ -406,9 +407,9 @@ func isTokenChar(c byte) bool {
 // scanBearer finds "bearer" (any case, at a word start) followed by
 // whitespace and a token of 16+ token68 chars (plus trailing =), and
 // reports the token.
-func scanBearer(s string) []span { return scanBearerFrom(s, 0) }
+func scanBearer(s string) []span { return scanBearerFrom(s, 0, nil) }
 
-func scanBearerFrom(s string, from int) (out []span) {
+func scanBearerFrom(s string, from int, out []span) []span {
 	for i := from; i+7 < len(s); i++ {
 		if s[i]|0x20 != 'b' || (i > 0 && isWordChar(s[i-1])) {
 			continue
@@ -450,9 +451,9 @@ func isAlnum(c byte) bool {
 // scanGitHubTokens finds gh[pousr]_ + 36-255 alphanumerics and github_pat_
 // + 60-255 word chars, each at word boundaries on both sides, and reports
 // the whole token (the leftmost-first matches of githubTokenPattern).
-func scanGitHubTokens(s string) []span { return scanGitHubTokensFrom(s, 0) }
+func scanGitHubTokens(s string) []span { return scanGitHubTokensFrom(s, 0, nil) }
 
-func scanGitHubTokensFrom(s string, from int) (out []span) {
+func scanGitHubTokensFrom(s string, from int, out []span) []span {
 	for i := from; i+4 <= len(s); i++ {
 		j := strings.IndexByte(s[i:], 'g')
 		if j < 0 {

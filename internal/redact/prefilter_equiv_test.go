@@ -194,7 +194,7 @@ func checkScanFrom(t *testing.T, r *Redactor, s string, found uint64, pos *[maxT
 				from = min(from, int(pos[ti]))
 			}
 		}
-		got, want := d.scan(s, from), d.scan(s, 0)
+		got, want := d.scan(s, from, nil), d.scan(s, 0, nil)
 		if len(got) != len(want) {
 			t.Fatalf("%s %q: from %d found %v, from 0 %v", d.kind, s, from, got, want)
 		}

@@ -146,6 +146,7 @@ func New(cfg Config) (*Redactor, error) {
 	}
 	for i := range r.detectors {
 		d := &r.detectors[i]
+		d.tag = "secret:" + d.kind
 		for _, t := range d.triggers {
 			bit := r.pre.add(t, d.fold)
 			if bit == 0 {
@@ -382,15 +383,36 @@ func upper(c byte) byte {
 // Find returns the secrets in s, ordered by position, without overlaps
 // (an earlier detector wins over a later one on the same bytes).
 func (r *Redactor) Find(s string) []Match {
-	if len(s) < 8 {
+	var buf [4]match
+	ms := r.find(s, buf[:0])
+	if len(ms) == 0 {
 		return nil
+	}
+	out := make([]Match, len(ms))
+	for i, m := range ms {
+		out[i] = Match{Kind: r.detectors[m.det].kind, Start: m.start, End: m.end, Hash: hex.EncodeToString(m.sum[:])}
+	}
+	return out
+}
+
+// match is a Match before its kind and hash are spelled out.
+type match struct {
+	det        int // index in Redactor.detectors
+	start, end int
+	sum        [4]byte // first bytes of sha256(secret)
+}
+
+// find appends the secrets in s to out as Find orders them.
+func (r *Redactor) find(s string, out []match) []match {
+	if len(s) < 8 {
+		return out
 	}
 	var pos [maxTriggers]int32
 	found := r.pre.scanPos(s, &pos)
 	if found == 0 && !r.always {
-		return nil
+		return out
 	}
-	var out []Match
+	var spans []span // reused by the scanners
 	for i := range r.detectors {
 		d := &r.detectors[i]
 		if !d.always && d.mask&found == 0 {
@@ -404,7 +426,8 @@ func (r *Redactor) Find(s string) []Match {
 					from = min(from, int(pos[bits.TrailingZeros64(b)]))
 				}
 			}
-			for _, sp := range d.scan(s, from) {
+			spans = d.scan(s, from, spans[:0])
+			for _, sp := range spans {
 				// The overlap test first: it is cheaper than the validators.
 				if overlaps(out, sp.start, sp.end) {
 					continue
@@ -413,7 +436,7 @@ func (r *Redactor) Find(s string) []Match {
 				if d.valid != nil && !d.valid(secret) || d.validKey != nil && !d.validKey(s[sp.keyStart:sp.keyEnd]) {
 					continue
 				}
-				out = append(out, Match{Kind: d.kind, Start: sp.start, End: sp.end, Hash: hash8(secret)})
+				out = append(out, match{det: i, start: sp.start, end: sp.end, sum: sum4(secret)})
 			}
 			continue
 		}
@@ -432,55 +455,75 @@ func (r *Redactor) Find(s string) []Match {
 			if d.validKey != nil && loc[2*d.keyGroup] >= 0 && !d.validKey(s[loc[2*d.keyGroup]:loc[2*d.keyGroup+1]]) {
 				continue
 			}
-			out = append(out, Match{Kind: d.kind, Start: start, End: end, Hash: hash8(secret)})
+			out = append(out, match{det: i, start: start, end: end, sum: sum4(secret)})
 		}
 	}
 	// Matches never overlap, so their starts differ and the order is total.
 	if len(out) > 1 {
-		slices.SortFunc(out, func(a, b Match) int { return a.Start - b.Start })
+		slices.SortFunc(out, func(a, b match) int { return a.start - b.start })
 	}
 	return out
 }
 
-func overlaps(ms []Match, start, end int) bool {
+func overlaps(ms []match, start, end int) bool {
 	for _, m := range ms {
-		if start < m.End && m.Start < end {
+		if start < m.end && m.start < end {
 			return true
 		}
 	}
 	return false
 }
 
-func hash8(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:4])
+// sum4 returns the first 4 bytes of sha256(secret), hashing a stack copy
+// of short secrets (no allocation).
+func sum4(secret string) (p [4]byte) {
+	var buf [256]byte
+	var sum [sha256.Size]byte
+	if len(secret) <= len(buf) {
+		sum = sha256.Sum256(buf[:copy(buf[:], secret)])
+	} else {
+		sum = sha256.Sum256([]byte(secret))
+	}
+	copy(p[:], sum[:])
+	return p
 }
 
 // Redact returns s with every secret replaced, and the kinds found (each
 // once, in order of first appearance).
 func (r *Redactor) Redact(s string) (string, []string) {
-	ms := r.Find(s)
+	var buf [4]match
+	ms := r.find(s, buf[:0])
 	if len(ms) == 0 {
 		return s, nil
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 32*len(ms))
 	var kinds []string
-	prev := 0
 	for _, m := range ms {
-		b.WriteString(s[prev:m.Start])
-		b.WriteString("[REDACTED:")
-		b.WriteString(m.Kind)
-		b.WriteByte(':')
-		b.WriteString(m.Hash)
-		b.WriteByte(']')
-		prev = m.End
-		if !slices.Contains(kinds, m.Kind) {
-			kinds = append(kinds, m.Kind)
+		if k := r.detectors[m.det].kind; !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
 		}
 	}
+	return r.replace(s, ms), kinds
+}
+
+// replace returns s with the matches replaced by
+// [REDACTED:<kind>:<8 hex>].
+func (r *Redactor) replace(s string, ms []match) string {
+	var b strings.Builder
+	b.Grow(len(s) + 32*len(ms))
+	var hx [8]byte
+	prev := 0
+	for _, m := range ms {
+		b.WriteString(s[prev:m.start])
+		b.WriteString("[REDACTED:")
+		b.WriteString(r.detectors[m.det].kind)
+		b.WriteByte(':')
+		hex.Encode(hx[:], m.sum[:])
+		b.Write(hx[:])
+		b.WriteByte(']')
+		prev = m.end
+	}
 	b.WriteString(s[prev:])
-	return b.String(), kinds
+	return b.String()
 }
 
 // Apply redacts e in place: Arguments, Result and the extra attribute
@@ -502,9 +545,8 @@ func (r *Redactor) Apply(e *event.Event) {
 		e.Result = r.field(e, e.Result, r.maxResult, "truncated:result")
 	}
 	for i, v := range e.AttrValues {
-		if red, kinds := r.Redact(v); len(kinds) > 0 {
+		if red, ok := r.redactTagging(e, v); ok {
 			e.AttrValues[i] = red
-			addKinds(e, kinds)
 		}
 	}
 }
@@ -514,8 +556,7 @@ func (r *Redactor) field(e *event.Event, s string, max int, truncTag string) str
 	if len(scan) > max+scanSlack {
 		scan = scan[:max+scanSlack]
 	}
-	red, kinds := r.Redact(scan)
-	addKinds(e, kinds)
+	red, _ := r.redactTagging(e, scan)
 	if len(red) > max || len(scan) < len(s) {
 		red = Truncate(red, max)
 		e.AddTag(truncTag)
@@ -523,10 +564,18 @@ func (r *Redactor) field(e *event.Event, s string, max int, truncTag string) str
 	return red
 }
 
-func addKinds(e *event.Event, kinds []string) {
-	for _, k := range kinds {
-		e.AddTag("secret:" + k)
+// redactTagging is Redact that adds the tag secret:<kind> to e per kind
+// found; ok reports whether there was any.
+func (r *Redactor) redactTagging(e *event.Event, s string) (red string, ok bool) {
+	var buf [4]match
+	ms := r.find(s, buf[:0])
+	if len(ms) == 0 {
+		return s, false
 	}
+	for _, m := range ms {
+		e.AddTag(r.detectors[m.det].tag)
+	}
+	return r.replace(s, ms), true
 }
 
 // Truncate cuts s to at most max bytes including TruncatedMarker: at a

@@ -270,7 +270,7 @@ func pairKey(a, b byte) uint16 { return uint16(a) | uint16(b)<<8 }
 func foldKey(a, b byte) uint16 { return uint16(a&0x5f) | uint16(b&0x5f)<<7 }
 
 // scan returns the set of triggers occurring in s. It looks up the byte
-// pairs at even offsets (two bytes per step, two steps per iteration) and
+// pairs at even offsets (two bytes per step, four steps per iteration) and
 // compares whole triggers only where a pair says one may start.
 func (p *prefilter) scan(s string) uint64 {
 	var pos [maxTriggers]int32
@@ -283,11 +283,13 @@ func (p *prefilter) scanPos(s string, pos *[maxTriggers]int32) uint64 {
 	var found uint64
 	pairs := &p.pairs
 	i := 0
-	for ; i+4 <= len(s); i += 4 {
-		q := s[i : i+4]
+	for ; i+8 <= len(s); i += 8 {
+		q := s[i : i+8]
 		w0 := pairs[pairKey(q[0], q[1])]
 		w1 := pairs[pairKey(q[2], q[3])]
-		if w0|w1 == 0 {
+		w2 := pairs[pairKey(q[4], q[5])]
+		w3 := pairs[pairKey(q[6], q[7])]
+		if w0|w1|w2|w3 == 0 {
 			continue
 		}
 		if w0 != 0 {
@@ -296,8 +298,14 @@ func (p *prefilter) scanPos(s string, pos *[maxTriggers]int32) uint64 {
 		if w1 != 0 {
 			found = p.hit(s, i+2, w1, found, pos)
 		}
+		if w2 != 0 {
+			found = p.hit(s, i+4, w2, found, pos)
+		}
+		if w3 != 0 {
+			found = p.hit(s, i+6, w3, found, pos)
+		}
 	}
-	if i+2 <= len(s) {
+	for ; i+2 <= len(s); i += 2 {
 		if w := pairs[pairKey(s[i], s[i+1])]; w != 0 {
 			found = p.hit(s, i, w, found, pos)
 		}

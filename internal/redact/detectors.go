@@ -200,11 +200,39 @@ var jsonSecretWords = newWordSet([]string{"password", "passwd", "pwd", "secret",
 // key=value keys that name a secret contain one of these (lowercase).
 var kvSecretWords = newWordSet([]string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey"})
 
-func isKeyChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
-}
+// Byte classes of the scanners: one table load per byte tested.
+const (
+	clsAlnum  = 1 << iota // [A-Za-z0-9]
+	clsWord               // [A-Za-z0-9_]
+	clsKey                // [A-Za-z0-9_.-]
+	clsScheme             // [A-Za-z0-9+.-]
+	clsToken              // [A-Za-z0-9._~+/-]
+	clsSpace              // space \t \n \r
+)
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+var charClass = func() (t [256]uint8) {
+	for c := range 256 {
+		b := byte(c)
+		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+		for cls, in := range map[uint8]bool{
+			clsAlnum:  alnum,
+			clsWord:   alnum || b == '_',
+			clsKey:    alnum || b != 0 && strings.IndexByte("_.-", b) >= 0,
+			clsScheme: alnum || b != 0 && strings.IndexByte("+.-", b) >= 0,
+			clsToken:  alnum || b != 0 && strings.IndexByte("-._~+/", b) >= 0,
+			clsSpace:  b != 0 && strings.IndexByte(" \t\n\r", b) >= 0,
+		} {
+			if in {
+				t[c] |= cls
+			}
+		}
+	}
+	return t
+}()
+
+func isKeyChar(c byte) bool { return charClass[c]&clsKey != 0 }
+
+func isSpace(c byte) bool { return charClass[c]&clsSpace != 0 }
 
 // hasWordFold reports whether key contains one of the words, ignoring
 // ASCII case.
@@ -339,13 +367,9 @@ func scanKeyEqualsFrom(s string, from int, out []span) []span {
 // span locates a key and its secret value in a text.
 type span struct{ keyStart, keyEnd, start, end int }
 
-func isSchemeChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'
-}
+func isSchemeChar(c byte) bool { return charClass[c]&clsScheme != 0 }
 
-func isWordChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
+func isWordChar(c byte) bool { return charClass[c]&clsWord != 0 }
 
 // scanURLPasswords finds scheme://user:password@ and reports the password
 // (scheme: a letter then 1-20 of [A-Za-z0-9+.-], at a word boundary; user
@@ -399,10 +423,7 @@ func stopUserinfo(c byte) bool {
 	return c == '@' || c == '/' || c == '"' || c == '\'' || c == '\\' || isSpace(c) || c == '\f'
 }
 
-func isTokenChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
-}
+func isTokenChar(c byte) bool { return charClass[c]&clsToken != 0 }
 
 // scanBearer finds "bearer" (any case, at a word start) followed by
 // whitespace and a token of 16+ token68 chars (plus trailing =), and
@@ -444,9 +465,7 @@ func scanBearerFrom(s string, from int, out []span) []span {
 // the equivalence test).
 const githubTokenPattern = `\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b`
 
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
+func isAlnum(c byte) bool { return charClass[c]&clsAlnum != 0 }
 
 // scanGitHubTokens finds gh[pousr]_ + 36-255 alphanumerics and github_pat_
 // + 60-255 word chars, each at word boundaries on both sides, and reports

@@ -160,8 +160,14 @@ var attributeTable = []alias{
 // (which, up to 24 bytes, are the whole key) or else the strings decides.
 // Cheaper than a map lookup; it runs for every attribute of every span.
 func lookupAlias(key string) *alias {
-	w := keyWords(key)
-	i := attrSlots[attrHash(w, len(key), attrSeed)]
+	n := len(key)
+	var w [3]uint64
+	if n >= 8 { // keyWords, inline for the common case
+		w = [3]uint64{load64(key, 0), load64(key, n/2-4), load64(key, n-8)}
+	} else {
+		w = keyWords(key)
+	}
+	i := attrSlots[attrHash(w, n, attrSeed)]
 	if i == 0 {
 		return nil
 	}

@@ -122,7 +122,9 @@ func (p *rawTraces) record(b []byte, scope string) bool {
 		if f.pos < len(b) && b[f.pos] == 9<<3|wireLen {
 			if l, q := len2(b, f.pos+1); l >= 0 && q+l <= len(b) {
 				f.pos = q + l
-				if !p.keyValue(b[q:f.pos]) {
+				if key, str, ok := strKeyValue(b[q:f.pos]); ok {
+					p.addStrKV(key, str) // keyValue's fast path, one call less
+				} else if !p.keyValue(b[q:f.pos]) {
 					return false
 				}
 				continue

@@ -370,7 +370,7 @@ func (w *walker) scope(b []byte, name string) (string, bool) {
 // pdata merges, and never writes) is not handled.
 func (w *walker) keyValue(b []byte) bool {
 	if key, str, ok := strKeyValue(b); ok {
-		w.kvs = append(w.kvs, rawKV{key: w.sub(key), v: rawVal{typ: pcommon.ValueTypeStr, s: w.sub(str)}})
+		w.addStrKV(key, str)
 		return true
 	}
 	kv := rawKV{v: rawVal{typ: pcommon.ValueTypeEmpty}}
@@ -399,6 +399,11 @@ func (w *walker) keyValue(b []byte) bool {
 	}
 	w.kvs = append(w.kvs, kv)
 	return true
+}
+
+// addStrKV appends the string attribute strKeyValue read.
+func (w *walker) addStrKV(key, str []byte) {
+	w.kvs = append(w.kvs, rawKV{key: w.sub(key), v: rawVal{typ: pcommon.ValueTypeStr, s: w.sub(str)}})
 }
 
 // strKeyValue reads, without the field loop, the KeyValue nearly every

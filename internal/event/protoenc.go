@@ -252,7 +252,9 @@ var (
 // strAttr does).
 func (w *pbWriter) constAttr(c *constAttrs, v string) {
 	for i, x := range c.vals {
-		if v == x {
+		// Events hold these very constants: equal data pointers settle
+		// most comparisons without comparing bytes.
+		if len(v) == len(x) && (unsafe.StringData(v) == unsafe.StringData(x) || v == x) {
 			if w.counting {
 				w.n += len(c.encs[i])
 			} else {

@@ -168,8 +168,9 @@ type prefilter struct {
 	trigs []trigger
 	// byFold lists the triggers by their first two bytes, case folded
 	// (foldKey): byFold[starts[k]] for the pair k; starts[k] == 0: none.
-	starts [1 << 14]uint8
-	byFold [][]uint8
+	starts     [1 << 14]uint8
+	byFold     [][]uint8
+	bucketBits [maxTriggers + 1]uint64 // the trigger bits in each byFold list
 	// pairs says, for the byte pair at an even offset i (index a | b<<8),
 	// where a trigger may start: at i (the pair is a trigger's first two
 	// bytes), at i-1 (its second and third) or at i+1 (the pair ends in
@@ -242,6 +243,7 @@ func (p *prefilter) add(s string, fold bool) uint64 {
 		p.byFold = append(p.byFold, nil)
 	}
 	p.byFold[p.starts[k]] = append(p.byFold[p.starts[k]], i)
+	p.bucketBits[p.starts[k]] |= 1 << i
 	p.setPair(s[0], s[1], fold, atPair)
 	if len(s) >= 3 {
 		p.setPair(s[1], s[2], fold, atBefore)
@@ -317,25 +319,36 @@ func (p *prefilter) scanPos(s string, pos *[maxTriggers]int32) uint64 {
 // at s[i] allows.
 func (p *prefilter) hit(s string, i int, w uint8, found uint64, pos *[maxTriggers]int32) uint64 {
 	if w&atBefore != 0 && i > 0 {
-		found |= p.matchAt(s, i-1, found, pos)
+		found = p.try(s, i-1, found, pos)
 	}
 	if w&atPair != 0 {
-		found |= p.matchAt(s, i, found, pos)
+		found = p.try(s, i, found, pos)
 	}
 	if w&atAfter != 0 {
-		found |= p.matchAt(s, i+1, found, pos)
+		found = p.try(s, i+1, found, pos)
 	}
 	return found
 }
 
-// matchAt returns the bits of the triggers (not yet in found) starting at
-// s[i], and sets their pos to i.
-func (p *prefilter) matchAt(s string, i int, found uint64, pos *[maxTriggers]int32) uint64 {
-	if len(s)-i < 2 {
-		return 0
+// try adds to found the triggers starting at s[i], unless none can (no
+// trigger starts with the pair there, or all that do are found already).
+func (p *prefilter) try(s string, i int, found uint64, pos *[maxTriggers]int32) uint64 {
+	if i+1 >= len(s) {
+		return found
 	}
+	b := p.starts[foldKey(s[i], s[i+1])]
+	if p.bucketBits[b]&^found == 0 {
+		return found
+	}
+	return found | p.matchAt(s, i, b, found, pos)
+}
+
+// matchAt returns the bits of the triggers (not yet in found) starting at
+// s[i] (those in byFold[bucket], the bucket of the pair at s[i]), and sets
+// their pos to i.
+func (p *prefilter) matchAt(s string, i int, bucket uint8, found uint64, pos *[maxTriggers]int32) uint64 {
 	var add uint64
-	for _, ti := range p.byFold[p.starts[foldKey(s[i], s[i+1])]] {
+	for _, ti := range p.byFold[bucket] {
 		bit := uint64(1) << ti
 		if found&bit != 0 {
 			continue

@@ -307,7 +307,12 @@ func scanJSONPairsFrom(s string, from int, out []span) []span {
 			continue
 		}
 		start, end := v, -1
-		for p := v; p < len(s); p++ {
+		// Commonly the value has no backslash before its closing quote.
+		q := strings.IndexByte(s[v:], '"')
+		if q >= 0 && strings.IndexByte(s[v:v+q], '\\') < 0 {
+			end = v + q
+		}
+		for p := v; end < 0 && p < len(s); p++ {
 			if s[p] == '"' {
 				end = p
 				break

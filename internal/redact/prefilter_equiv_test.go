@@ -109,7 +109,7 @@ func prefilterConfigs() map[string]Config {
 		"extra": {Rules: []Rule{
 			{Kind: "two", Pattern: "id=(\\d+)", Triggers: []string{"id", "Zz", "~!"}},
 			{Kind: "one", Pattern: "x", Triggers: []string{"x"}},
-			{Kind: "utf8", Pattern: "é+", Triggers: []string{"éé", "ÄÖ"}},
+			{Kind: "utf8", Pattern: "éé+|äö", Triggers: []string{"éé", "ÄÖ"}},
 			{Kind: "three", Pattern: "abc", Triggers: []string{"ABC", "a b", "\x00\xff\x80"}},
 		}},
 		"overflow": {Rules: []Rule{{Kind: "many", Pattern: "q", Triggers: many}}},
@@ -203,5 +203,38 @@ func checkScanFrom(t *testing.T, r *Redactor, s string, found uint64, pos *[maxT
 				t.Fatalf("%s %q: from %d found %v, from 0 %v", d.kind, s, from, got, want)
 			}
 		}
+	}
+}
+
+// TestFindMatchesUnfiltered: Find with the prefilter (and the scanners
+// started at their triggers) finds what every detector run on the whole
+// text finds.
+func TestFindMatchesUnfiltered(t *testing.T) {
+	for name, cfg := range prefilterConfigs() {
+		t.Run(name, func(t *testing.T) {
+			r, all := mustNew(t, cfg), mustNew(t, cfg)
+			for i := range all.detectors {
+				all.detectors[i].always = true
+			}
+			all.always = true
+			pieces := prefilterPieces(r)
+			rng := rand.New(rand.NewSource(3))
+			for n := 0; n < 5000; n++ {
+				var b strings.Builder
+				for k := rng.Intn(10); k >= 0; k-- {
+					b.WriteString(pieces[rng.Intn(len(pieces))])
+				}
+				s := b.String()
+				got, want := r.Find(s), all.Find(s)
+				if len(got) != len(want) {
+					t.Fatalf("%q: found %v, unfiltered %v", s, got, want)
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%q: found %v, unfiltered %v", s, got, want)
+					}
+				}
+			}
+		})
 	}
 }

@@ -158,6 +158,27 @@ func KafkaLibDir() string { return filepath.Join(CacheDir(), "kafka", "lib") }
 // single-node Apache Kafka (broker + controller) from the Maven jars on Java,
 // on free loopback ports; it waits until a client can read metadata.
 func StartApacheKafka(ctx context.Context, dir string) (*Kafka, error) {
+	var err error
+	// A free port can be taken by another test between choosing and
+	// binding (the broker then exits with a BindException); start again on
+	// other ports, in a fresh directory, a few times.
+	for attempt := range 3 {
+		var k *Kafka
+		k, err = startApacheKafkaOnce(ctx, filepath.Join(dir, fmt.Sprint("attempt-", attempt)))
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "Address already in use") {
+			return k, err
+		}
+	}
+	return nil, err
+}
+
+// kafkaPorts picks the broker's ports (a variable for the retry test).
+var kafkaPorts = freePorts
+
+func startApacheKafkaOnce(ctx context.Context, dir string) (*Kafka, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
 	lib := KafkaLibDir()
 	jars, _ := filepath.Glob(filepath.Join(lib, "kafka_2.13-*.jar"))
 	if len(jars) == 0 {
@@ -167,7 +188,7 @@ func StartApacheKafka(ctx context.Context, dir string) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find java (Java 17): %s: %w", installHint, err)
 	}
-	ports, err := freePorts(2)
+	ports, err := kafkaPorts(2)
 	if err != nil {
 		return nil, err
 	}

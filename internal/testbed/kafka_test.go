@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -101,4 +102,37 @@ func TestApacheKafkaProduceConsumeAndRestart(t *testing.T) {
 	}
 	produceN(t, k, "events", 300, 50)
 	checkValues(t, consumeAll(t, k, "events", 350), 350)
+}
+
+// A port taken between choosing and binding: the first start finds its
+// controller port in use, StartApacheKafka starts again on other ports.
+func TestApacheKafkaRetriesWhenAPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	kafkaPorts = func(n int) ([]int, error) {
+		calls++
+		ps, err := freePorts(n)
+		if calls == 1 && err == nil {
+			ps[1] = taken.Addr().(*net.TCPAddr).Port // the controller's
+		}
+		return ps, err
+	}
+	defer func() { kafkaPorts = freePorts }()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	k, err := StartApacheKafka(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	if calls != 2 {
+		t.Errorf("ports chosen %d times, want 2 (one retry)", calls)
+	}
+	if err := pingKafka(ctx, k.Brokers); err != nil {
+		t.Errorf("kafka started on the second attempt does not answer: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,6 +33,24 @@ receivers:
 // data in dir on a free loopback port, waits until /-/ready answers, and
 // returns its base URL ("http://127.0.0.1:port") and a stop function.
 func StartAlertmanager(ctx context.Context, dir string) (string, func(), error) {
+	var err error
+	// A free port can be taken between choosing and binding; start again on
+	// another, in a fresh directory, a few times (as StartApacheKafka).
+	for attempt := range 3 {
+		var url string
+		var stop func()
+		url, stop, err = startAlertmanagerOnce(ctx, filepath.Join(dir, fmt.Sprint("attempt-", attempt)))
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
+			return url, stop, err
+		}
+	}
+	return "", nil, err
+}
+
+func startAlertmanagerOnce(ctx context.Context, dir string) (string, func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
 	bin := AlertmanagerBinary()
 	if _, err := os.Stat(bin); err != nil {
 		return "", nil, fmt.Errorf("cannot find alertmanager at %s (%s): %w", bin, installHint, err)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,11 @@ type Options struct {
 	Logger *slog.Logger
 	// DisableIndex evaluates every rule on every event (for tests and comparison).
 	DisableIndex bool
+	// Repartition (the analyzer's ingest role) leaves the state of rules
+	// whose group is wider than one agent (Rule.Remote) to the detect role:
+	// DetectSplit returns their detection inputs instead of applying them.
+	// Default false: every rule is applied here (one engine, tests, eval).
+	Repartition bool
 	// Workers evaluate the conditions of a batch in parallel (state is then
 	// updated in event order by one goroutine, so results do not depend on
 	// it). Default GOMAXPROCS; 1 = no extra goroutines.
@@ -109,6 +115,10 @@ type Engine struct {
 	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
 	assign  []int32 // per event: the worker evaluating it
 
+	byID   map[string]*ruleState // rules by id (detect role: inputs name their rule)
+	inputs []Input               // detection inputs of the current DetectSplit
+	groups map[string]dirtyGroup // detect role: groups changed since the last Changelog
+
 	dirty []Baseline // new_term baselines not yet saved
 	keys  []stateKeyMemo
 	gen   uint64 // event generation for keys
@@ -126,8 +136,9 @@ type stateKeyMemo struct {
 // ruleState is a rule plus its kind state.
 type ruleState struct {
 	rule     *Rule
-	base     int // index of conds[0] in the engine's condition index
-	sig      int // index of the rule's `by` list in Engine.keys
+	base     int  // index of conds[0] in the engine's condition index
+	sig      int  // index of the rule's `by` list in Engine.keys
+	remote   bool // stateful, grouped wider than one agent
 	thr      *lru[*thrGroup]
 	nt       *lru[*ntGroup]
 	seq      *lru[*seqGroup]
@@ -208,6 +219,11 @@ func (e *Engine) install(p *Pack) {
 		rules = append(rules, rs)
 	}
 	e.pack, e.rules = p, rules
+	e.byID = make(map[string]*ruleState, len(rules))
+	for _, rs := range rules {
+		rs.remote = rs.rule.Remote()
+		e.byID[rs.rule.ID] = rs
+	}
 	e.keys = make([]stateKeyMemo, len(sigs))
 	e.gen = 0
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
@@ -380,11 +396,11 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 
 // matcher reads a rule's precomputed condition results for one event.
 type matcher struct {
-	rs  *ruleState
-	res []int8 // this event's results, indexed by condition number
+	res  []int8 // this event's results, indexed by condition number
+	base int    // index of the rule's first condition in res
 }
 
-func (m *matcher) cond(i int) bool { return m.res[m.rs.base+i] > 0 }
+func (m *matcher) cond(i int) bool { return m.res[m.base+i] > 0 }
 
 func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
 	e.stats.Events++
@@ -401,7 +417,13 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 		if !cand {
 			continue
 		}
-		m := matcher{rs: rs, res: res}
+		m := matcher{res: res, base: rs.base}
+		if rs.remote && e.opts.Repartition {
+			// Its group is wider than the agent: the detect role that owns
+			// the group applies the state (repartition.go).
+			e.addInput(rs, ev, &m)
+			continue
+		}
 		var f *event.Finding
 		switch r.Kind {
 		case KindMatch:
@@ -544,6 +566,7 @@ type thrGroup struct {
 	off      int
 	distinct map[string]time.Time
 	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
+	spent    []string  // ids of the window that fired last (replays are ignored)
 	// Initial storage of times and ids: most groups (e.g. one per distinct
 	// call for a loop rule) never hold more than a few events.
 	tbuf [2]time.Time
@@ -585,6 +608,9 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	if !ok {
 		g = newThrGroup()
 		rs.thr.putH(kh, string(kb), g)
+	}
+	if ok && (slices.Contains(g.ids[g.off:], ev.EventID) || slices.Contains(g.spent, ev.EventID)) {
+		return nil // a replayed input (detect role after a retry): counted once
 	}
 	t := ev.Time
 	cutoff := t.Add(-time.Duration(r.Window))
@@ -655,8 +681,12 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	}
 	ids = append([]string(nil), ids...)
 	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
-	// Start a new window after firing.
-	rs.thr.delH(kh, kb)
+	// Start a new window after firing; the fired window's ids stay known,
+	// so a replayed input of it (detect role) cannot count again.
+	g.spent = append(g.spent[:0], ids...)
+	clear(g.ids)
+	g.times, g.ids, g.off = g.times[:0], g.ids[:0], 0
+	g.distinct, g.distMin = nil, time.Time{}
 	return f
 }
 
@@ -837,7 +867,8 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 			base = &partial{start: t}
 		} else {
 			base = g.prog[prev]
-			if base == nil || t.Sub(base.start) > within || t.Before(base.start) || !bound(&steps[i], base, ev) {
+			if base == nil || t.Sub(base.start) > within || t.Before(base.start) || !bound(&steps[i], base, ev) ||
+				slices.Contains(base.ids, ev.EventID) {
 				continue
 			}
 		}

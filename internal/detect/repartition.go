@@ -1,0 +1,183 @@
+package detect
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// Remote reports whether the rule keeps state grouped by more than one
+// agent: a threshold, new_term or sequence whose `by` does not name
+// agent_id. Events reach the analyzer partitioned by tenant and agent, so
+// such a group (a session id reused by another agent, a server's tool
+// baseline across agents, a tenant-wide count) is split between instances
+// unless its inputs are repartitioned by the group key (the detect role).
+func (r *Rule) Remote() bool {
+	return r.Kind != KindMatch && !slices.Contains(r.By, "agent_id")
+}
+
+// Input is one detection input of a remote rule: an event that satisfied
+// at least one of the rule's conditions, with the results of all of them,
+// for the detect role that owns the group (Kafka topic mcpwatch.detect.v1,
+// key = Key).
+type Input struct {
+	RuleID, RuleVersion string
+	Tenant, Group       string // the group: the rule's `by` values joined
+	Conds               uint64 // bit i: condition (sequence: step) i held
+	Event               event.Event
+}
+
+// Key is the record key: tenant/rule/group, the incident key of its
+// findings (the detect and findings topics are partitioned by it).
+func (in *Input) Key() []byte { return GroupKey(in.Tenant, in.RuleID, in.Group) }
+
+// GroupKey is tenant/rule/group.
+func GroupKey(tenant, rule, group string) []byte {
+	b := make([]byte, 0, len(tenant)+len(rule)+len(group)+2)
+	b = append(b, tenant...)
+	b = append(b, '/')
+	b = append(b, rule...)
+	b = append(b, '/')
+	return append(b, group...)
+}
+
+// maxInputText caps the long texts an input carries unless its rule reads
+// them (evidence shows at most 512 bytes of them).
+const maxInputText = 512
+
+// addInput records ev as an input of rs when a condition of the rule held.
+func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {
+	var bits uint64
+	for i := range rs.rule.conds {
+		if m.cond(i) {
+			bits |= 1 << uint(i)
+		}
+	}
+	if bits == 0 {
+		return
+	}
+	in := Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: groupKey(rs.rule.By, ev), Conds: bits, Event: *ev}
+	trimInput(rs.rule, &in.Event)
+	e.inputs = append(e.inputs, in)
+}
+
+// trimInput drops what the detect role cannot use: extra attributes, and
+// long texts beyond what evidence shows unless the rule reads them.
+func trimInput(r *Rule, ev *event.Event) {
+	ev.AttrKeys, ev.AttrValues = nil, nil
+	reads := r.readsFields()
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"arguments", &ev.Arguments}, {"result", &ev.Result}, {"tool_description", &ev.ToolDescription},
+		{"tool_input_schema", &ev.ToolInputSchema}, {"tool_annotations", &ev.ToolAnnotations}} {
+		if len(*f.v) > maxInputText && !slices.Contains(reads, f.name) {
+			*f.v = (*f.v)[:maxInputText]
+		}
+	}
+}
+
+// readsFields are the event fields the rule's state and summary read.
+func (r *Rule) readsFields() []string {
+	out := append(append([]string(nil), r.By...), r.Fields...)
+	if r.Distinct != "" {
+		out = append(out, r.Distinct)
+	}
+	for _, s := range r.Steps {
+		out = append(append(out, s.Same...), s.Differ...)
+	}
+	for _, p := range r.summary {
+		if p.field != "" {
+			out = append(out, p.field)
+		}
+	}
+	return out
+}
+
+// DetectSplit is Detect for the ingest role (Options.Repartition): it
+// returns the findings of the rules applied here and the inputs of the
+// remote rules, in event order.
+func (e *Engine) DetectSplit(ctx context.Context, events []event.Event) ([]event.Finding, []Input, error) {
+	e.mu.Lock()
+	e.inputs = e.inputs[:0]
+	e.mu.Unlock()
+	fs, err := e.Detect(ctx, events)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ins := slices.Clone(e.inputs)
+	clear(e.inputs)
+	e.inputs = e.inputs[:0]
+	return fs, ins, err
+}
+
+// dirtyGroup is a group the detect role changed: its changelog record is
+// written with the batch's findings.
+type dirtyGroup struct {
+	rs       *ruleState
+	tenant   string
+	group    string
+	stateKey string
+}
+
+// Apply is the detect role's half: it applies inputs (in order) to the
+// state of their rules and returns the findings. Inputs of rules the pack
+// no longer has are skipped; a rule whose version changed applies the
+// inputs of the older version (the conditions were evaluated by it).
+// Replayed inputs are recognised by event id and change nothing.
+func (e *Engine) Apply(ins []Input) []event.Finding {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.groups == nil {
+		e.groups = map[string]dirtyGroup{}
+	}
+	var out []event.Finding
+	var res [64]int8
+	for i := range ins {
+		in := &ins[i]
+		rs := e.byID[in.RuleID]
+		if rs == nil || rs.rule.Kind == KindMatch {
+			continue
+		}
+		n := len(rs.rule.conds)
+		for c := 0; c < n; c++ {
+			res[c] = -1
+			if in.Conds&(1<<uint(c)) != 0 {
+				res[c] = 1
+			}
+		}
+		m := matcher{res: res[:n], base: 0}
+		e.gen++
+		ev := &in.Event
+		var f *event.Finding
+		switch rs.rule.Kind {
+		case KindThreshold:
+			if m.cond(0) {
+				f = e.threshold(rs, ev)
+			}
+		case KindNewTerm:
+			if m.cond(0) {
+				f = e.newTerm(rs, ev)
+			}
+		case KindSequence:
+			f = e.sequence(rs, ev, &m)
+		}
+		kb, _ := e.stateKeyBytes(rs, ev)
+		e.groups[string(in.Key())] = dirtyGroup{rs: rs, tenant: in.Tenant, group: in.Group, stateKey: string(kb)}
+		e.stats.Events++
+		if f != nil {
+			rs.finds.Inc()
+			e.stats.Findings++
+			out = append(out, *f)
+		}
+	}
+	e.dirty = e.dirty[:0] // the detect role's new_term state is its changelog
+	return out
+}
+
+// splitStateKey turns a state key (tenant NUL group) into tenant and group.
+func splitStateKey(k string) (tenant, group string) {
+	tenant, group, _ = strings.Cut(k, "\x00")
+	return tenant, group
+}

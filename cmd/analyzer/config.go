@@ -11,7 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
-	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
@@ -33,7 +32,7 @@ type Config struct {
 	// Response configures incidents, notifications, playbooks and the HTTP
 	// API (internal/api, docs/api.md); absent = findings are stored but no
 	// incidents are managed and no API is served.
-	Response *api.ResponseConfig `yaml:"response"`
+	Response *analyzer.ResponseConfig `yaml:"response"`
 	// Rollup seals closed minutes of calls_per_minute into plain counts for
 	// fast dashboards (internal/rollup; on by default).
 	Rollup rollup.Config `yaml:"rollup"`

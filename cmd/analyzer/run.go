@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
-	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/store"
@@ -191,19 +190,31 @@ func run(ctx context.Context, args []string) error {
 		o.Detector = engine
 		log.Info("detections loaded", "rules", len(engine.Rules()), "rules_dir", c.Detect.RulesDir)
 	}
-	var stack *api.Stack
-	if c.Response != nil {
-		so := api.StackOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			Ready:   func(ctx context.Context) error { return a.Ready(ctx) }}
-		if engine != nil {
-			so.Pack = engine.Pack
+	var resp *analyzer.Responder
+	if c.Analyzer.Has(analyzer.RoleRespond) {
+		if c.Response != nil {
+			ro := analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg,
+				Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+				Ready:   func(ctx context.Context) error { return a.Ready(ctx) }}
+			if engine != nil {
+				ro.Pack = engine.Pack
+			}
+			if resp, err = analyzer.NewResponder(ctx, *c.Response, ro); err != nil {
+				return err
+			}
+			o.Sink, o.Handler = resp.Manager, resp.Handler
+		} else {
+			// Incidents without notifications, playbooks or API.
+			ro := analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg}
+			if engine != nil {
+				ro.Pack = engine.Pack
+			}
+			mgr, _, err := analyzer.NewIncidentManager(ctx, ro, 0)
+			if err != nil {
+				return err
+			}
+			o.Sink = mgr
 		}
-		stack, err = api.NewStack(ctx, *c.Response, so)
-		if err != nil {
-			return err
-		}
-		o.Sink, o.Handler = stack.Manager, stack.Handler
 	}
 	if v := os.Getenv(crashEnv); v != "" {
 		n, err := strconv.Atoi(v)
@@ -234,11 +245,11 @@ func run(ctx context.Context, args []string) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); sealer.Run(sctx) }()
 	}
-	if stack != nil {
+	if resp != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := stack.Run(sctx); err != nil {
+			if err := resp.Run(sctx); err != nil {
 				log.Error("incident response stopped", "err", err)
 			}
 		}()

@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/store"
@@ -88,7 +89,9 @@ type Analyzer struct {
 	reg *prometheus.Registry
 	m   *metrics
 
-	ready    atomic.Bool // joined and ClickHouse writable
+	ready    atomic.Bool // ClickHouse writable (last write or ping)
+	roleMu   sync.Mutex
+	roles    map[string]*roleStatus
 	adminMu  sync.Mutex
 	adminLn  net.Listener
 	inserted atomic.Uint64 // events inserted, for tests and logs
@@ -126,11 +129,71 @@ func (a *Analyzer) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
 }
 
-// Ready reports nil once the consumer runs and its last ClickHouse write
-// (or ping) succeeded.
+// roleStatus is one role's readiness: running and owning partitions.
+type roleStatus struct {
+	running  bool
+	assigned int
+}
+
+// roleAssigned adds delta to the partitions role owns (negative: revoked).
+func (a *Analyzer) roleAssigned(role string, delta int) {
+	a.roleMu.Lock()
+	defer a.roleMu.Unlock()
+	st := a.roleState(role)
+	st.running = true
+	st.assigned = max(st.assigned+delta, 0)
+	a.m.assigned.WithLabelValues(role).Set(float64(st.assigned))
+}
+
+// roleReady marks a role as stopped (false) or running without partitions yet.
+func (a *Analyzer) roleReady(role string, running bool) {
+	a.roleMu.Lock()
+	defer a.roleMu.Unlock()
+	st := a.roleState(role)
+	st.running = running
+	if !running {
+		st.assigned = 0
+		a.m.assigned.WithLabelValues(role).Set(0)
+	}
+}
+
+func (a *Analyzer) roleState(role string) *roleStatus {
+	if a.roles == nil {
+		a.roles = map[string]*roleStatus{}
+	}
+	st := a.roles[role]
+	if st == nil {
+		st = &roleStatus{}
+		a.roles[role] = st
+	}
+	return st
+}
+
+// Ready reports nil when ClickHouse is writable and every role this process
+// runs owns partitions and consumes them: an instance that waits for its
+// group (a restart within the session timeout) or got no partition (more
+// instances than partitions) is not ready, and says which role is not.
 func (a *Analyzer) Ready(ctx context.Context) error {
+	var errs []error
 	if !a.ready.Load() {
-		return errors.New("analyzer not ready: not consuming or clickhouse failing")
+		errs = append(errs, errors.New("clickhouse failing"))
+	}
+	a.roleMu.Lock()
+	for _, r := range a.cfg.Roles {
+		if _, ok := a.roleLoops()[r]; !ok {
+			continue
+		}
+		st := a.roles[r]
+		switch {
+		case st == nil || !st.running:
+			errs = append(errs, fmt.Errorf("%s role not consuming", r))
+		case st.assigned == 0:
+			errs = append(errs, fmt.Errorf("%s role owns no partition", r))
+		}
+	}
+	a.roleMu.Unlock()
+	if len(errs) > 0 {
+		return fmt.Errorf("analyzer not ready: %w", errors.Join(errs...))
 	}
 	return nil
 }
@@ -148,10 +211,93 @@ func (a *Analyzer) AdminAddr() string {
 // Inserted is the number of events inserted so far (replays included).
 func (a *Analyzer) Inserted() uint64 { return a.inserted.Load() }
 
-// Run consumes until ctx is done, then flushes what it holds (bounded by
-// ShutdownTimeout), commits, and leaves the group. It returns nil on a
-// clean shutdown.
+// Run runs the configured roles (Config.Roles) until ctx is done: each
+// flushes what it holds, commits, and leaves its group. It returns nil on a
+// clean shutdown, or the first role's error (the others are stopped).
 func (a *Analyzer) Run(ctx context.Context) error {
+	if *a.o.Kafka.CreateTopics {
+		if err := a.ensureTopics(ctx); err != nil {
+			return err
+		}
+	}
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer func() { stopBG(); bg.Wait() }()
+	if a.cfg.AdminAddr != "-" {
+		if err := a.startAdmin(bgCtx, &bg); err != nil {
+			return err
+		}
+	}
+	if !a.cfg.Retention.Disabled && a.cfg.Has(RoleIngest) {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.retentionLoop(bgCtx) }()
+	}
+	if err := a.o.Store.Ping(ctx); err == nil {
+		a.setUp(true)
+	}
+	roles := a.roleLoops()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errs := make(chan error, len(roles))
+	n := 0
+	for _, r := range a.cfg.Roles {
+		run, ok := roles[r]
+		if !ok {
+			continue // detect without stateful rules to repartition
+		}
+		n++
+		go func() {
+			err := run(rctx)
+			a.roleReady(r, false)
+			if err != nil {
+				err = fmt.Errorf("%s role: %w", r, err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for ; n > 0; n-- {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			stop()
+		}
+	}
+	a.ready.Store(false)
+	return first
+}
+
+// roleLoops are the consume loops of the roles, by name.
+func (a *Analyzer) roleLoops() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{RoleIngest: a.ingest, RoleRespond: a.respond}
+}
+
+// ensureTopics creates the topics the roles consume and produce.
+func (a *Analyzer) ensureTopics(ctx context.Context) error {
+	cl, err := kafka.NewClient(a.o.Kafka)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	k := a.o.Kafka
+	if err := kafka.EnsureTopics(ctx, cl, k, k.Topic, k.DeadLetterTopic, k.FindingsTopic, k.DetectTopic); err != nil {
+		return err
+	}
+	return kafka.EnsureCompactedTopics(ctx, cl, k, k.DetectStateTopic)
+}
+
+// roleOpts are the options every role's client shares: static membership
+// when an instance id is configured, and the test options.
+func (a *Analyzer) roleOpts(role string) []kgo.Opt {
+	var opts []kgo.Opt
+	if a.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID+"-"+role))
+	}
+	return append(opts, a.o.KafkaOpts...)
+}
+
+// ingest is the ingest role: events topic → decode → detect → ClickHouse,
+// findings and detection inputs to their topics → commit.
+func (a *Analyzer) ingest(ctx context.Context) error {
 	var revokedMu sync.Mutex
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(a.cfg.Group),
@@ -163,53 +309,36 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		// by default); let one fetch carry many.
 		kgo.FetchMaxBytes(64 << 20),
 		kgo.FetchMaxPartitionBytes(16 << 20),
-		kgo.RequiredAcks(kgo.AllISRAcks()), // dead-letter produce
+		kgo.RequiredAcks(kgo.AllISRAcks()), // findings, detection inputs, dead letters
+		kgo.RecordPartitioner(kafka.KeyPartitioner()),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			a.roleAssigned(RoleIngest, len(m[a.o.Kafka.Topic]))
+		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			// Nothing is pending here: rebalances are only allowed between
 			// batches, after the commit. Drop the lag series we no longer own.
 			revokedMu.Lock()
 			defer revokedMu.Unlock()
+			a.roleAssigned(RoleIngest, -len(m[a.o.Kafka.Topic]))
 			a.dropLag(m)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			revokedMu.Lock()
 			defer revokedMu.Unlock()
+			a.roleAssigned(RoleIngest, -len(m[a.o.Kafka.Topic]))
 			a.dropLag(m)
 		}),
 	}
-	opts = append(opts, a.o.KafkaOpts...)
+	opts = append(opts, a.roleOpts(RoleIngest)...)
 	cl, err := kafka.NewClient(a.o.Kafka, opts...)
 	if err != nil {
 		return err
 	}
 	// With BlockRebalanceOnPoll a plain Close could wait for AllowRebalance.
 	defer cl.CloseAllowingRebalance()
-	if *a.o.Kafka.CreateTopics {
-		if err := kafka.EnsureTopics(ctx, cl, a.o.Kafka, a.o.Kafka.Topic, a.o.Kafka.DeadLetterTopic); err != nil {
-			return err
-		}
-	}
-
-	var bg sync.WaitGroup
-	bgCtx, stopBG := context.WithCancel(ctx)
-	defer func() { stopBG(); bg.Wait() }()
-	if a.cfg.AdminAddr != "-" {
-		if err := a.startAdmin(bgCtx, &bg); err != nil {
-			return err
-		}
-	}
-	if !a.cfg.Retention.Disabled {
-		bg.Add(1)
-		go func() { defer bg.Done(); a.retentionLoop(bgCtx) }()
-	}
-	if err := a.o.Store.Ping(ctx); err == nil {
-		a.setUp(true)
-	}
-	a.log.Info("analyzer consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
+	a.log.Info("ingest role consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
 		"batch_rows", a.cfg.BatchRows, "batch_interval", a.cfg.BatchInterval)
-	err = a.consume(ctx, cl)
-	a.ready.Store(false)
-	return err
+	return a.consume(ctx, cl)
 }
 
 func (a *Analyzer) setUp(up bool) {
@@ -565,12 +694,13 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		return defErr
 	}
 	if !b.findingsDone && len(b.findings) > 0 {
-		if err := a.insert(ctx, "findings", len(b.findings), func(ctx context.Context) error { return st.InsertFindings(ctx, b.findings) }); err != nil {
+		// To the respond role, which owns incidents and is the one writer of
+		// findings; acknowledged before the offsets are committed.
+		pub := findingsout.NewPublisher(cl, a.o.Kafka.FindingsTopic)
+		if err := a.retry(ctx, "produce findings", func(ctx context.Context) error { return pub.HandleFindings(ctx, b.findings) }); err != nil {
 			return err
 		}
-		if a.o.Sink != nil {
-			a.handleFindings(ctx, b.findings)
-		}
+		a.m.findingsOut.Add(float64(len(b.findings)))
 	}
 	b.findingsDone = true
 	if !b.deadDone && len(b.dead) > 0 {
@@ -606,26 +736,6 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		a.log.Warn("cannot commit offsets; the batch will be replayed", "err", err)
 	}
 	return nil
-}
-
-// handleFindings gives the sink a few attempts; a sink that keeps failing
-// must not stop ingestion (the findings are already stored).
-func (a *Analyzer) handleFindings(ctx context.Context, fs []event.Finding) {
-	wait := a.cfg.RetryInitial
-	for attempt := 1; attempt <= 5; attempt++ {
-		err := a.o.Sink.HandleFindings(ctx, fs)
-		if err == nil {
-			return
-		}
-		a.m.hookErrors.WithLabelValues("sink").Inc()
-		a.log.Error("finding sink failed", "attempt", attempt, "findings", len(fs), "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
 }
 
 func (a *Analyzer) startAdmin(ctx context.Context, wg *sync.WaitGroup) error {

@@ -3,6 +3,8 @@ package analyzer
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/store"
@@ -21,8 +23,22 @@ const (
 
 // Config tunes the consume loop.
 type Config struct {
-	// Group is the Kafka consumer group. Default "mcpwatch-analyzer".
+	// Group is the ingest role's Kafka consumer group (events topic).
+	// Default "mcpwatch-analyzer".
 	Group string `yaml:"group"`
+	// RespondGroup and DetectGroup are the respond and detect roles'
+	// consumer groups. Defaults: Group + "-respond", Group + "-detect".
+	RespondGroup string `yaml:"respond_group"`
+	DetectGroup  string `yaml:"detect_group"`
+	// Roles this process runs: ingest, detect, respond. Default all three
+	// (one process is a whole pipeline); each scales by its topic's
+	// partitions (docs/analyzer.md).
+	Roles []string `yaml:"roles"`
+	// InstanceID, when set, makes this process a static member of every
+	// group (KIP-345; "<instance_id>-<role>"): a restart within the
+	// session timeout keeps its partitions without a rebalance. Use a
+	// stable per-replica name, e.g. the StatefulSet pod name. Default "".
+	InstanceID string `yaml:"instance_id"`
 	// BatchRows flushes a batch once it holds this many events. Default 50000.
 	BatchRows int `yaml:"batch_rows"`
 	// BatchInterval flushes a non-empty batch this long after its first
@@ -73,6 +89,15 @@ func (r RetentionConfig) Days() map[string]int {
 func (c Config) WithDefaults() Config {
 	if c.Group == "" {
 		c.Group = DefaultGroup
+	}
+	if c.RespondGroup == "" {
+		c.RespondGroup = c.Group + "-respond"
+	}
+	if c.DetectGroup == "" {
+		c.DetectGroup = c.Group + "-detect"
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = append([]string(nil), AllRoles...)
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = DefaultBatchRows
@@ -125,5 +150,30 @@ func (c Config) Validate() error {
 	if c.Retention.Interval <= 0 {
 		errs = append(errs, errors.New("analyzer.retention.interval: must be positive"))
 	}
+	seen := map[string]bool{}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			errs = append(errs, fmt.Errorf("analyzer.roles: unknown role %q (want %s)", r, strings.Join(AllRoles, ", ")))
+		} else if seen[r] {
+			errs = append(errs, fmt.Errorf("analyzer.roles: %q listed twice", r))
+		}
+		seen[r] = true
+	}
+	if c.Group == c.RespondGroup || c.Group == c.DetectGroup || c.RespondGroup == c.DetectGroup {
+		errs = append(errs, errors.New("analyzer.group/respond_group/detect_group: each role needs its own consumer group"))
+	}
 	return errors.Join(errs...)
 }
+
+// The analyzer's roles (DESIGN: one binary, each role scaled by its topic).
+const (
+	RoleIngest  = "ingest"
+	RoleDetect  = "detect"
+	RoleRespond = "respond"
+)
+
+// AllRoles is the default: every role in one process.
+var AllRoles = []string{RoleIngest, RoleDetect, RoleRespond}
+
+// Has reports whether role is among c's roles.
+func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }

@@ -15,6 +15,10 @@ type metrics struct {
 	retention    *prometheus.CounterVec
 	fetchErrors  prometheus.Counter
 	prepared     prometheus.Counter
+	findingsOut  prometheus.Counter
+	findingsIn   prometheus.Counter
+	undecodable  *prometheus.CounterVec
+	assigned     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,7 +48,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Errors returned by Kafka fetches."}),
 		prepared: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "prepared_inserts_total",
 			Help: "Events inserts built while the previous batch was being written."}),
+		findingsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_produced_total",
+			Help: "Findings produced to the findings topic (replays included)."}),
+		findingsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_consumed_total",
+			Help: "Findings the respond role consumed and stored (replays included)."}),
+		undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undecodable_records_total",
+			Help: "Records of the keyed topics that did not decode (skipped and committed), by role."}, []string{"role"}),
+		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
+			Help: "Partitions this instance owns, by role."}, []string{"role"}),
 	}
+	reg.MustRegister(m.findingsOut, m.findingsIn, m.undecodable, m.assigned)
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
 		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors, m.prepared)
 	return m

@@ -1,4 +1,4 @@
-package api
+package analyzer
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/notify"
@@ -37,24 +38,18 @@ type ResponseConfig struct {
 
 // TokenConfig is an API token whose value is read from env or a file.
 type TokenConfig struct {
-	Name string `yaml:"name"`
-	Role Role   `yaml:"role"`
-	Env  string `yaml:"env"`
-	File string `yaml:"file"`
+	Name string   `yaml:"name"`
+	Role api.Role `yaml:"role"`
+	Env  string   `yaml:"env"`
+	File string   `yaml:"file"`
 }
 
-// StackOptions are the runtime parts the analyzer supplies.
-type StackOptions struct {
+// ResponderOptions are the runtime parts the analyzer supplies.
+type ResponderOptions struct {
 	Conn     driver.Conn // clickhouse-go native connection
 	Database string
 	// DedupWindow per rule id from the rule pack (nil = 1h for all).
 	DedupWindow func(ruleID string) time.Duration
-	// SkipFindingInsert stops the incident manager from storing findings
-	// again with their incident_id. Leave it false with internal/analyzer,
-	// which stores findings before the sink sees them (so their first copy
-	// has no incident_id); set it only when the caller inserts findings
-	// after HandleFindings.
-	SkipFindingInsert bool
 	// Pack, when set (e.g. engine.Pack), fills DedupWindow and Rules when
 	// those are nil.
 	Pack    func() *detect.Pack
@@ -67,19 +62,19 @@ type StackOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// Stack is everything wired together: Manager is the analyzer's
-// FindingSink, Handler serves the API; Run drives notifications, playbooks
-// and suppression expiry.
-type Stack struct {
+// Responder is the respond role's parts wired together: Manager owns the
+// incidents (the findings consumer feeds it), Handler serves the API; Run
+// drives notifications, playbooks and suppression expiry.
+type Responder struct {
 	Manager  *incident.Manager
 	Store    *incident.CHStore
 	Notifier *notify.Notifier
 	Runner   *playbook.Runner
-	Handler  *Server
+	Handler  *api.Server
 }
 
-// NewStack loads state and builds the stack.
-func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, error) {
+// NewResponder loads state and wires the respond role.
+func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (*Responder, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("cannot build incident response: data_dir is required")
 	}
@@ -88,15 +83,10 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 			o.DedupWindow = DedupFromPack(o.Pack)
 		}
 		if o.Rules == nil {
-			o.Rules = RulesFromPack(o.Pack)
+			o.Rules = api.RulesFromPack(o.Pack)
 		}
 	}
-	store, err := incident.NewCHStore(o.Conn, o.Database)
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := incident.NewManager(ctx, incident.Config{Store: store, DedupWindow: o.DedupWindow,
-		ReopenWithin: cfg.ReopenWithin, InsertFindings: !o.SkipFindingInsert, Logger: o.Logger, Registerer: o.Registerer})
+	mgr, store, err := NewIncidentManager(ctx, o, cfg.ReopenWithin)
 	if err != nil {
 		return nil, err
 	}
@@ -119,27 +109,43 @@ func NewStack(ctx context.Context, cfg ResponseConfig, o StackOptions) (*Stack, 
 	if err != nil {
 		return nil, err
 	}
-	var tokens []Token
+	var tokens []api.Token
 	for i, tc := range cfg.Tokens {
 		v, err := notify.Secret{Env: tc.Env, File: tc.File}.Value()
 		if err != nil {
 			return nil, fmt.Errorf("cannot read api_tokens[%d] (%s): %w", i, tc.Name, err)
 		}
-		tokens = append(tokens, Token{Name: tc.Name, Role: tc.Role, Value: v})
+		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v})
 	}
-	srv, err := New(Config{Tokens: tokens, Incidents: mgr, Queries: store, Playbooks: runner, Rules: o.Rules,
+	srv, err := api.New(api.Config{Tokens: tokens, Incidents: mgr, Queries: store, Playbooks: runner, Rules: o.Rules,
 		Ready: o.Ready, Metrics: o.Metrics, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 	mgr.Subscribe(n)
 	mgr.Subscribe(runner)
-	return &Stack{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv}, nil
+	return &Responder{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv}, nil
+}
+
+// NewIncidentManager is the respond role's incident owner on ClickHouse.
+// It does not store findings: the respond loop stores them once, after the
+// manager has set their incident ids.
+func NewIncidentManager(ctx context.Context, o ResponderOptions, reopenWithin time.Duration) (*incident.Manager, *incident.CHStore, error) {
+	if o.Pack != nil && o.DedupWindow == nil {
+		o.DedupWindow = DedupFromPack(o.Pack)
+	}
+	store, err := incident.NewCHStore(o.Conn, o.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	mgr, err := incident.NewManager(ctx, incident.Config{Store: store, DedupWindow: o.DedupWindow,
+		ReopenWithin: reopenWithin, Logger: o.Logger, Registerer: o.Registerer})
+	return mgr, store, err
 }
 
 // Run delivers notifications, drives playbooks and expires suppressions
 // until ctx ends; it returns when all three have stopped.
-func (s *Stack) Run(ctx context.Context) error {
+func (s *Responder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, f := range []func(context.Context) error{s.Notifier.Run, s.Runner.Run,
 		func(ctx context.Context) error { return s.Manager.Run(ctx, 30*time.Second) }} {
@@ -148,4 +154,17 @@ func (s *Stack) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// DedupFromPack returns each rule's dedup window from the current pack
+// (0 for unknown rules: the manager's default).
+func DedupFromPack(pack func() *detect.Pack) func(string) time.Duration {
+	return func(id string) time.Duration {
+		if p := pack(); p != nil {
+			if r := p.Rule(id); r != nil {
+				return r.DedupWindow()
+			}
+		}
+		return 0
+	}
 }

@@ -1,4 +1,4 @@
-package api_test
+package analyzer_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpwatch/mcpwatch/detections"
+	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/api"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -25,6 +26,8 @@ import (
 // TestStackFindingToSignedWebhook: findings through the wired stack open an
 // incident, a signed webhook arrives and verifies, and the API shows the
 // incident with its delivery in actions.
+const responderToken = "responder-token-0123456789"
+
 func TestStackFindingToSignedWebhook(t *testing.T) {
 	ch := testbed.ClickHouse(t)
 	conn := ch.Conn(t)
@@ -51,14 +54,14 @@ func TestStackFindingToSignedWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	st, err := api.NewStack(context.Background(), api.ResponseConfig{
+	st, err := analyzer.NewResponder(context.Background(), analyzer.ResponseConfig{
 		DataDir: t.TempDir(),
 		Notify: notify.Config{
 			Receivers: []notify.ReceiverConfig{{Name: "hook", Type: notify.TypeWebhook, URL: hook.URL, Secret: notify.Secret{Env: "HOOK_SECRET"}}},
 			Routes:    []notify.Route{{MinSeverity: event.SeverityMedium, Receivers: []string{"hook"}}},
 		},
-		Tokens: []api.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
-	}, api.StackOptions{Conn: conn, Database: ch.Database, Pack: func() *detect.Pack { return pack }, Registerer: reg})
+		Tokens: []analyzer.TokenConfig{{Name: "grafana", Role: api.RoleResponder, Env: "API_TOKEN"}},
+	}, analyzer.ResponderOptions{Conn: conn, Database: ch.Database, Pack: func() *detect.Pack { return pack }, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func TestRulesFromPack(t *testing.T) {
 			t.Fatalf("rule %+v", r)
 		}
 	}
-	dedup := api.DedupFromPack(func() *detect.Pack { return pack })
+	dedup := analyzer.DedupFromPack(func() *detect.Pack { return pack })
 	if got := dedup(pack.Rules[0].ID); got != pack.Rules[0].DedupWindow() || got <= 0 {
 		t.Fatalf("dedup = %v", got)
 	}

@@ -47,16 +47,3 @@ func RulesFromPack(pack func() *detect.Pack) func(context.Context) (any, error) 
 		return out, nil
 	}
 }
-
-// DedupFromPack returns each rule's dedup window from the current pack
-// (default 1h for unknown rules).
-func DedupFromPack(pack func() *detect.Pack) func(string) time.Duration {
-	return func(id string) time.Duration {
-		if p := pack(); p != nil {
-			if r := p.Rule(id); r != nil {
-				return r.DedupWindow()
-			}
-		}
-		return 0
-	}
-}

@@ -26,9 +26,11 @@ type Store interface {
 	FindingIDs(ctx context.Context, incidentIDs []string) (map[string][]string, error)
 }
 
-// Listener is told about every stored incident change (notifiers, playbooks).
-// It is called after the Manager's lock is released, in change order; it
-// should be quick (enqueue, not deliver).
+// Listener is told about every incident change (notifiers, playbooks), in
+// change order. For changes caused by findings it is called under the
+// Manager's lock, before the version is stored (see HandleFindings), so it
+// must be quick (enqueue durably, not deliver), must not call back into the
+// Manager, and must drop a change it has already queued (same ids).
 type Listener interface {
 	IncidentChanged(ctx context.Context, c Change)
 }
@@ -125,19 +127,38 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 			active.Collect(ch)
 		}))
 	}
-	since := cfg.Now().Add(-max(cfg.ReopenWithin, 0))
-	incs, err := cfg.Store.LoadActive(ctx, since)
+	if err := m.Reload(ctx, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Reload replaces what the Manager holds with the active (and recently
+// resolved) incidents of the store for which owns(tenant, rule, group key)
+// is true; nil owns keeps all. The respond role calls it whenever its
+// findings partitions change, so it holds exactly the incidents of the
+// partitions it owns, as their last owner stored them.
+func (m *Manager) Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error {
+	since := m.cfg.Now().Add(-max(m.cfg.ReopenWithin, 0))
+	all, err := m.cfg.Store.LoadActive(ctx, since)
 	if err != nil {
-		return nil, fmt.Errorf("cannot load incidents: %w", err)
+		return fmt.Errorf("cannot load incidents: %w", err)
 	}
-	ids := make([]string, 0, len(incs))
-	for _, inc := range incs {
-		ids = append(ids, inc.IncidentID)
+	incs := all[:0:0]
+	ids := make([]string, 0, len(all))
+	for _, inc := range all {
+		if owns == nil || owns(inc.Tenant, inc.RuleID, inc.GroupKey) {
+			incs = append(incs, inc)
+			ids = append(ids, inc.IncidentID)
+		}
 	}
-	seen, err := cfg.Store.FindingIDs(ctx, ids)
+	seen, err := m.cfg.Store.FindingIDs(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("cannot load incident findings: %w", err)
+		return fmt.Errorf("cannot load incident findings: %w", err)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byID, m.byKey = map[string]*entry{}, map[groupKey]string{}
 	for _, inc := range incs {
 		e := &entry{inc: inc, seen: map[string]struct{}{}}
 		for _, f := range seen[inc.IncidentID] {
@@ -150,8 +171,8 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 		m.lastVersion = max(m.lastVersion, inc.Version)
 	}
-	m.log.Info("incidents loaded", "active", len(incs))
-	return m, nil
+	m.log.Info("incidents loaded", "active", len(incs), "of", len(all))
+	return nil
 }
 
 // Subscribe adds a listener for incident changes.
@@ -346,13 +367,31 @@ func (m *Manager) HandleFindings(ctx context.Context, findings []event.Finding) 
 	versions := make([]Incident, 0, len(order))
 	for _, id := range order {
 		inc := &staged[id].inc
-		inc.Version = m.nextVersion()
+		// Deterministic: the same findings on the same stored incident give
+		// the same version, so a replay (crash, rebalance) recomputes the
+		// change a listener may already have queued, under the same id.
+		v := uint64(inc.LastSeen.UnixNano())
+		if p := prev[id]; p != nil && v <= p.Version {
+			v = p.Version + 1
+		}
+		inc.Version = v
+		m.lastVersion = max(m.lastVersion, v)
 		inc.UpdatedAt = now
 		if kinds[id] != ChangeUpdated && kinds[id] != ChangeEscalated {
 			inc.UpdatedBy = "mcpwatch"
 		}
 		versions = append(versions, inc.clone())
 	}
+	changes := make([]Change, 0, len(order))
+	for i, id := range order {
+		changes = append(changes, Change{Kind: kinds[id], Incident: versions[i], Previous: prev[id], Findings: joined[id]})
+	}
+	// Listeners queue durably (the notification outbox, playbook runs)
+	// before the versions are stored: a crash in between replays these
+	// findings onto the old version and queues the same changes again under
+	// the same ids (dropped as duplicates), whereas storing first would let
+	// the replay find the findings counted and never queue them.
+	m.emit(ctx, changes)
 	if err := m.cfg.Store.InsertIncidentVersions(ctx, versions); err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("cannot store incident versions: %w", err)
@@ -371,12 +410,7 @@ func (m *Manager) HandleFindings(ctx context.Context, findings []event.Finding) 
 	for k, id := range stagedKeys {
 		m.byKey[k] = id
 	}
-	changes := make([]Change, 0, len(order))
-	for i, id := range order {
-		changes = append(changes, Change{Kind: kinds[id], Incident: versions[i], Previous: prev[id], Findings: joined[id]})
-	}
 	m.mu.Unlock()
-	m.emit(ctx, changes)
 	return nil
 }
 

@@ -242,9 +242,13 @@ func ProducerOpts(topic string, p ProducerConfig) []kgo.Opt {
 // EnsureTopics creates the topics with cfg's partitions and replication
 // factor; topics that already exist are fine.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) error {
+	return ensureTopics(ctx, cl, cfg, nil, topics...)
+}
+
+func ensureTopics(ctx context.Context, cl *kgo.Client, cfg Config, configs map[string]*string, topics ...string) error {
 	cfg = cfg.WithDefaults()
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, topics...)
+	resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, configs, topics...)
 	if err != nil {
 		return fmt.Errorf("cannot create kafka topics %v: %w", topics, err)
 	}
@@ -255,4 +259,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...str
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// EnsureCompactedTopics creates compacted topics (changelogs: the newest
+// record of each key is kept) like EnsureTopics.
+func EnsureCompactedTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) error {
+	compact := "compact"
+	return ensureTopics(ctx, cl, cfg, map[string]*string{"cleanup.policy": &compact}, topics...)
 }

@@ -12,6 +12,8 @@ import (
 const (
 	DefaultEventsTopic   = "mcpwatch.events.v1"
 	DefaultFindingsTopic = "mcpwatch.findings.v1"
+	DefaultDetectTopic   = "mcpwatch.detect.v1"
+	DefaultDetectState   = "mcpwatch.detect.state.v1"
 	DefaultDeadLetter    = "mcpwatch.events.dlq.v1"
 	DefaultPartitions    = 12
 )
@@ -22,8 +24,18 @@ type Config struct {
 	Brokers []string `yaml:"brokers"`
 	// Topic carries canonical events. Default mcpwatch.events.v1.
 	Topic string `yaml:"topic"`
-	// FindingsTopic carries findings for SIEMs. Default mcpwatch.findings.v1.
+	// FindingsTopic carries findings from the ingest and detect roles to the
+	// respond role (and to SIEMs), keyed by the incident key
+	// tenant/rule/group. Default mcpwatch.findings.v1.
 	FindingsTopic string `yaml:"findings_topic"`
+	// DetectTopic carries the inputs of stateful rules whose group is wider
+	// than one agent from the ingest role to the detect role, keyed by
+	// tenant/rule/group. Default mcpwatch.detect.v1.
+	DetectTopic string `yaml:"detect_topic"`
+	// DetectStateTopic is the detect role's compacted changelog: the state
+	// of the groups of detect partition p is in its partition p. Default
+	// mcpwatch.detect.state.v1.
+	DetectStateTopic string `yaml:"detect_state_topic"`
 	// DeadLetterTopic receives records the analyzer cannot decode.
 	// Default mcpwatch.events.dlq.v1.
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
@@ -70,6 +82,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FindingsTopic == "" {
 		c.FindingsTopic = DefaultFindingsTopic
+	}
+	if c.DetectTopic == "" {
+		c.DetectTopic = DefaultDetectTopic
+	}
+	if c.DetectStateTopic == "" {
+		c.DetectStateTopic = DefaultDetectState
 	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = DefaultDeadLetter

@@ -193,7 +193,7 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 				continue
 			}
 			queued[rn] = true
-			id := MessageID(rn, inc.IncidentID, fmt.Sprint(inc.Version), action)
+			id := MessageID(rn, inc.IncidentID, changeKey(c), action)
 			if skip != "" {
 				n.record(ctx, &Message{ID: id, Receiver: rn, Route: rt.Name, Incident: inc}, 0, skip, "")
 				continue
@@ -214,6 +214,23 @@ func (n *Notifier) IncidentChanged(ctx context.Context, c incident.Change) {
 			break
 		}
 	}
+}
+
+// changeKey names a change the same way however often it is computed: a
+// replay after a crash or rebalance recomputes changes caused by findings,
+// and their message ids must match those already queued. An incident opens
+// once, escalates once per severity, and is reopened or unsuppressed once
+// per stored version it leaves; other changes are named by their version.
+func changeKey(c incident.Change) string {
+	switch {
+	case c.Kind == incident.ChangeOpened:
+		return "opened"
+	case c.Kind == incident.ChangeEscalated:
+		return "escalated:" + string(c.Incident.Severity)
+	case (c.Kind == incident.ChangeReopened || c.Kind == incident.ChangeUnsuppressed) && c.Previous != nil:
+		return string(c.Kind) + ":" + fmt.Sprint(c.Previous.Version)
+	}
+	return fmt.Sprint(c.Incident.Version)
 }
 
 func routeKeyName(rt Route, i int) string {

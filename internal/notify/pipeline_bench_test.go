@@ -135,14 +135,14 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 	defer hook.Close()
 	b.Setenv("BENCH_HOOK_SECRET", "bench-secret")
 	b.Setenv("BENCH_API_TOKEN", "bench-api-token-0123456789")
-	stack, err := api.NewStack(ctx, api.ResponseConfig{
+	stack, err := analyzer.NewResponder(ctx, analyzer.ResponseConfig{
 		DataDir: b.TempDir(),
 		Notify: notify.Config{
 			Receivers: []notify.ReceiverConfig{{Name: "hook", Type: notify.TypeWebhook, URL: hook.URL, Secret: notify.Secret{Env: "BENCH_HOOK_SECRET"}}},
 			Routes:    []notify.Route{{RuleIDs: []string{"mcp-ssrf-internal-address"}, Receivers: []string{"hook"}}},
 		},
-		Tokens: []api.TokenConfig{{Name: "bench", Role: api.RoleViewer, Env: "BENCH_API_TOKEN"}},
-	}, api.StackOptions{Conn: st.Conn(), Database: st.Database(), Logger: quiet})
+		Tokens: []analyzer.TokenConfig{{Name: "bench", Role: api.RoleViewer, Env: "BENCH_API_TOKEN"}},
+	}, analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,225 @@
+package analyzer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
+)
+
+// IncidentOwner is the respond role's state (internal/incident.Manager): it
+// groups findings into incidents and sets each finding's IncidentID in
+// place. Reload makes it hold exactly the incidents whose key the given
+// function accepts, as stored; the respond loop calls it whenever its
+// findings partitions change.
+type IncidentOwner interface {
+	FindingSink
+	Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error
+}
+
+// FindingKey is the findings topic's record key, the incident key
+// (findingsout.Publisher writes it).
+func FindingKey(tenant, rule, group string) []byte {
+	return []byte(tenant + "/" + rule + "/" + group)
+}
+
+// ownership is the set of partitions of one topic this instance owns.
+type ownership struct {
+	mu    sync.Mutex
+	parts map[int32]bool
+	n     int // the topic's partition count
+}
+
+func (o *ownership) set(add, remove []int32, n int) (owned []int32, count int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.parts == nil {
+		o.parts = map[int32]bool{}
+	}
+	for _, p := range remove {
+		delete(o.parts, p)
+	}
+	for _, p := range add {
+		o.parts[p] = true
+	}
+	if n > 0 {
+		o.n = n
+	}
+	for p := range o.parts {
+		owned = append(owned, p)
+	}
+	slices.Sort(owned)
+	return owned, o.n
+}
+
+// owns reports whether key's partition is owned.
+func (o *ownership) owns(key []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.parts[kafka.PartitionOf(key, o.n)]
+}
+
+func (o *ownership) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.parts)
+}
+
+// partitionCount asks the brokers how many partitions topic has.
+func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, err)
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil {
+		return 0, fmt.Errorf("cannot read partitions of %s: %v", topic, t.Err)
+	}
+	return len(t.Partitions), nil
+}
+
+// respond is the respond role: it consumes the findings topic, hands each
+// batch to the incident owner (which stores incident versions and queues
+// notifications), stores the findings with their incident ids — the only
+// place findings are written — and then commits. It owns the incidents of
+// the partitions it is assigned; on every change of assignment the owner
+// reloads them from ClickHouse as their previous owner stored them
+// (rebalances happen only between batches, after the commit).
+func (a *Analyzer) respond(ctx context.Context) error {
+	topic := a.o.Kafka.FindingsTopic
+	var own ownership
+	reload := func(ctx context.Context, cl *kgo.Client, add, remove []int32) {
+		n := 0
+		if len(add) > 0 {
+			var err error
+			for n == 0 && ctx.Err() == nil {
+				if n, err = partitionCount(ctx, cl, topic); err != nil {
+					a.log.Warn("respond: cannot read the findings topic's partitions; retrying", "err", err)
+					time.Sleep(a.cfg.RetryInitial)
+				}
+			}
+		}
+		owned, _ := own.set(add, remove, n)
+		a.roleAssigned(RoleRespond, len(add)-len(remove))
+		if a.o.Sink == nil {
+			return
+		}
+		io, ok := a.o.Sink.(IncidentOwner)
+		if !ok {
+			return
+		}
+		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error {
+			return io.Reload(ctx, func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) })
+		})
+		if err != nil {
+			a.log.Warn("respond: incidents not reloaded", "err", err)
+		}
+		a.log.Info("respond: findings partitions", "owned", owned)
+	}
+	parts := func(m map[string][]int32) []int32 { return m[topic] }
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(a.cfg.RespondGroup),
+		kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// The detect role produces findings in transactions.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			reload(ctx, cl, parts(m), nil)
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			reload(ctx, cl, nil, parts(m))
+		}),
+		kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			reload(ctx, cl, nil, parts(m))
+		}),
+	}
+	opts = append(opts, a.roleOpts("respond")...)
+	cl, err := kafka.NewClient(a.o.Kafka, opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.CloseAllowingRebalance()
+	a.log.Info("respond role consuming", "topic", topic, "group", a.cfg.RespondGroup)
+	for ctx.Err() == nil {
+		cl.AllowRebalance()
+		fetches := cl.PollRecords(ctx, a.cfg.BatchRows)
+		if fetches.IsClientClosed() {
+			break
+		}
+		a.fetchErrs(fetches)
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		var fs []event.Finding
+		for _, r := range recs {
+			got, err := findingsout.Unmarshal(r.Value)
+			if err != nil {
+				// A record we cannot read never blocks its partition.
+				a.m.undecodable.WithLabelValues("respond").Inc()
+				a.log.Warn("respond: undecodable findings record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			fs = append(fs, got...)
+		}
+		if err := a.storeFindings(ctx, fs); err != nil {
+			break // ctx ended; nothing committed, the batch is replayed
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := cl.CommitRecords(cctx, recs...); err != nil {
+			a.m.commitErrors.Inc()
+			a.log.Warn("respond: cannot commit offsets; the batch will be replayed", "err", err)
+		}
+		cancel()
+	}
+	return nil
+}
+
+// storeFindings hands fs to the incident owner, then stores them with their
+// incident ids, retrying until both succeed or ctx ends. Replays are
+// harmless: the owner ignores findings it has counted, and findings are
+// stored by their deterministic id.
+func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if a.o.Sink != nil {
+		err := a.retry(ctx, "group findings into incidents", func(ctx context.Context) error {
+			err := a.o.Sink.HandleFindings(ctx, fs)
+			if err != nil {
+				a.m.hookErrors.WithLabelValues("sink").Inc()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := a.insert(ctx, "findings", len(fs), func(ctx context.Context) error { return a.o.Store.InsertFindings(ctx, fs) }); err != nil {
+		return err
+	}
+	a.m.findingsIn.Add(float64(len(fs)))
+	return nil
+}
+
+// fetchErrs counts and logs fetch errors other than the poll's own end.
+func (a *Analyzer) fetchErrs(fetches kgo.Fetches) {
+	fetches.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		a.m.fetchErrors.Inc()
+		a.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+	})
+}

@@ -181,13 +181,26 @@ func run(ctx context.Context, args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o := analyzer.Options{Kafka: c.Kafka, Config: c.Analyzer, Store: st, Logger: log, Registry: reg}
 	var a *analyzer.Analyzer
-	var engine *detect.Engine
+	var engine, groups *detect.Engine
 	if !c.Detect.Disabled {
-		engine, err = detect.Open(ctx, c.Detect, st.Conn(), st.Database(), reg, log)
+		// The ingest role's engine applies the rules grouped by agent and
+		// hands the others to the detect role (whichever process runs it),
+		// whose engine owns their groups (docs/analyzer.md, "Roles").
+		engine, err = detect.Open(ctx, c.Detect, st.Conn(), st.Database(),
+			prometheus.WrapRegistererWith(prometheus.Labels{"role": analyzer.RoleIngest}, reg), log)
 		if err != nil {
 			return err
 		}
+		engine.SetRepartition(true)
 		o.Detector = engine
+		if c.Analyzer.Has(analyzer.RoleDetect) {
+			groups, err = detect.New(engine.Pack(), detect.Options{MaxKeysPerRule: c.Detect.MaxKeysPerRule, Workers: 1, Logger: log,
+				Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"role": analyzer.RoleDetect}, reg)})
+			if err != nil {
+				return err
+			}
+			o.DetectState = groups
+		}
 		log.Info("detections loaded", "rules", len(engine.Rules()), "rules_dir", c.Detect.RulesDir)
 	}
 	var resp *analyzer.Responder
@@ -238,7 +251,14 @@ func run(ctx context.Context, args []string) error {
 	sctx, stopStack := context.WithCancel(ctx)
 	if engine != nil && c.Detect.RulesDir != "" {
 		wg.Add(1)
-		go func() { defer wg.Done(); engine.Watch(sctx, c.Detect.RulesDir, c.Detect.WatchInterval, nil) }()
+		go func() {
+			defer wg.Done()
+			engine.Watch(sctx, c.Detect.RulesDir, c.Detect.WatchInterval, func(err error) {
+				if err == nil && groups != nil {
+					groups.Replace(engine.Pack()) // same pack in both roles
+				}
+			})
+		}()
 	}
 	if !c.Rollup.Disabled {
 		sealer := rollup.New(st.Conn(), st.Database(), c.Rollup, log)

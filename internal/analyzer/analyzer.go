@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
@@ -65,9 +66,14 @@ type Options struct {
 	Kafka  kafka.Config
 	Config Config
 	Store  *store.Store // required; migrated
-	// Detector and Sink are optional (nil = disabled).
-	Detector Detector
-	Sink     FindingSink
+	// Detector runs in the ingest role; when it is an InputDetector, the
+	// inputs of rules grouped wider than an agent go to the detect role.
+	// Sink owns incidents in the respond role (an IncidentOwner reloads
+	// on rebalances). DetectState is the detect role's group state; without
+	// it the role does not run. All optional (nil = disabled).
+	Detector    Detector
+	Sink        FindingSink
+	DetectState GroupState
 	// Handler, when set, is mounted at /api/ on the admin listener.
 	Handler http.Handler
 	// Registry collects the analyzer's metrics; nil = a new registry.
@@ -268,7 +274,11 @@ func (a *Analyzer) Run(ctx context.Context) error {
 
 // roleLoops are the consume loops of the roles, by name.
 func (a *Analyzer) roleLoops() map[string]func(context.Context) error {
-	return map[string]func(context.Context) error{RoleIngest: a.ingest, RoleRespond: a.respond}
+	m := map[string]func(context.Context) error{RoleIngest: a.ingest, RoleRespond: a.respond}
+	if a.o.DetectState != nil {
+		m[RoleDetect] = a.detect
+	}
+	return m
 }
 
 // ensureTopics creates the topics the roles consume and produce.
@@ -372,6 +382,7 @@ type batch struct {
 	// outage): the final flush resumes instead of redoing stored steps.
 	detected, eventsDone, defsDone, findingsDone, deadDone bool
 	findings                                               []event.Finding
+	inputs                                                 []detect.Input
 	pollDur, decodeDur                                     time.Duration
 }
 
@@ -639,7 +650,13 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	if !b.detected {
 		b.detected = true
 		if a.o.Detector != nil && len(b.events) > 0 {
-			fs, err := a.o.Detector.Detect(ctx, b.events)
+			var fs []event.Finding
+			var err error
+			if sd, ok := a.o.Detector.(InputDetector); ok {
+				fs, b.inputs, err = sd.DetectSplit(ctx, b.events)
+			} else {
+				fs, err = a.o.Detector.Detect(ctx, b.events)
+			}
 			if err != nil {
 				a.m.hookErrors.WithLabelValues("detector").Inc()
 				a.log.Error("detector failed; batch stored without its findings", "err", err)
@@ -693,14 +710,22 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	if defErr != nil {
 		return defErr
 	}
-	if !b.findingsDone && len(b.findings) > 0 {
-		// To the respond role, which owns incidents and is the one writer of
-		// findings; acknowledged before the offsets are committed.
-		pub := findingsout.NewPublisher(cl, a.o.Kafka.FindingsTopic)
-		if err := a.retry(ctx, "produce findings", func(ctx context.Context) error { return pub.HandleFindings(ctx, b.findings) }); err != nil {
+	if !b.findingsDone && len(b.findings)+len(b.inputs) > 0 {
+		// Findings to the respond role (it owns incidents and is the one
+		// writer of findings), detection inputs to the detect role (it owns
+		// the wider groups); acknowledged before the offsets are committed.
+		// A crash in between produces them again: both roles drop replays.
+		recs, err := a.keyedRecords(b)
+		if err != nil {
+			return err
+		}
+		if err := a.retry(ctx, "produce findings and detection inputs", func(ctx context.Context) error {
+			return cl.ProduceSync(ctx, recs...).FirstErr()
+		}); err != nil {
 			return err
 		}
 		a.m.findingsOut.Add(float64(len(b.findings)))
+		a.m.inputsOut.Add(float64(len(b.inputs)))
 	}
 	b.findingsDone = true
 	if !b.deadDone && len(b.dead) > 0 {
@@ -736,6 +761,27 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		a.log.Warn("cannot commit offsets; the batch will be replayed", "err", err)
 	}
 	return nil
+}
+
+// keyedRecords encodes a batch's findings and detection inputs.
+func (a *Analyzer) keyedRecords(b *batch) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, 0, len(b.findings)+len(b.inputs))
+	for i := range b.findings {
+		f := &b.findings[i]
+		v, err := findingsout.Marshal(b.findings[i : i+1])
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, &kgo.Record{Topic: a.o.Kafka.FindingsTopic, Key: FindingKey(f.Tenant, f.RuleID, f.GroupKey), Value: v})
+	}
+	for i := range b.inputs {
+		r, err := inputRecord(a.o.Kafka.DetectTopic, &b.inputs[i])
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
 }
 
 func (a *Analyzer) startAdmin(ctx context.Context, wg *sync.WaitGroup) error {

@@ -19,6 +19,9 @@ type metrics struct {
 	findingsIn   prometheus.Counter
 	undecodable  *prometheus.CounterVec
 	assigned     *prometheus.GaugeVec
+	detectInputs prometheus.Counter
+	inputsOut    prometheus.Counter
+	detectAborts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,7 +59,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records of the keyed topics that did not decode (skipped and committed), by role."}, []string{"role"}),
 		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
 			Help: "Partitions this instance owns, by role."}, []string{"role"}),
+		detectInputs: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_inputs_applied_total",
+			Help: "Detection inputs the detect role applied in committed transactions."}),
+		inputsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_inputs_produced_total",
+			Help: "Detection inputs the ingest role produced to the detect topic (replays included)."}),
+		detectAborts: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_transactions_aborted_total",
+			Help: "Detect role transactions aborted (rebalance or produce failure); the batch is applied again."}),
 	}
+	reg.MustRegister(m.detectInputs, m.inputsOut, m.detectAborts)
 	reg.MustRegister(m.findingsOut, m.findingsIn, m.undecodable, m.assigned)
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
 		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors, m.prepared)

@@ -96,6 +96,14 @@ func (r *Rule) readsFields() []string {
 	return out
 }
 
+// SetRepartition switches Options.Repartition (the analyzer turns it on
+// for the ingest role's engine when the detect role runs).
+func (e *Engine) SetRepartition(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opts.Repartition = on
+}
+
 // DetectSplit is Detect for the ingest role (Options.Repartition): it
 // returns the findings of the rules applied here and the inputs of the
 // remote rules, in event order.

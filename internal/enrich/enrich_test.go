@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -357,27 +356,5 @@ func TestForgetDropsMemoryState(t *testing.T) {
 	}
 	if st := x.Stats(); st.PendingServerRows != 0 || st.PendingSessionRows != 1 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	if err := (Config{}).Validate(); err != nil {
-		t.Fatal(err)
-	}
-	err := Config{SessionGap: time.Millisecond, MaxAgents: -1, KeepSessions: 5000}.Validate()
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, w := range []string{"session_gap", "max_agents", "keep_sessions"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not mention %s", err, w)
-		}
-	}
-	c := Config{}.WithDefaults()
-	if c.SessionGap != 30*time.Minute || c.MaxAgents != 100000 || c.KeepSessions != 8 {
-		t.Fatalf("defaults %+v", c)
-	}
-	if _, err := New(Config{SessionGap: -time.Second}, Options{}); err == nil {
-		t.Fatal("New accepted an invalid config")
 	}
 }

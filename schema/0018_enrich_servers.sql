@@ -7,8 +7,11 @@
 --             'transport' conn_client = client name, conn_target = transport (no server address)
 --             'agent'     the agent alone (conn_client, conn_target empty)
 -- first_seen_ns/last_seen_ns are event times (unix ns); updated_at is the
--- wall-clock time of the write. Rows carry the writer's cumulative state;
--- readers aggregate: min(first_seen_ns), max(last_seen_ns) GROUP BY the key.
+-- wall-clock time of the write. Rows carry the writer's cumulative state,
+-- so the row with the greatest last_seen_ns (the one ReplacingMergeTree
+-- keeps) holds it all; readers still aggregate over what is not merged yet
+-- (other months, other writers): min(first_seen_ns), max(last_seen_ns)
+-- GROUP BY the key.
 -- Partitioned by the month of the write (one partition per insert whatever
 -- the event times); a key in use is written again at least every hour of
 -- event time, so dropping old months forgets only what is no longer used.

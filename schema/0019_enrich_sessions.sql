@@ -5,8 +5,9 @@
 -- start_ns), start_ns being the event time (unix ns) of the event that
 -- opened the session; first_ns/last_ns bound the event times it holds so far;
 -- updated_at is the wall-clock time of the write. Rows carry the writer's
--- cumulative state; readers aggregate: min(first_ns), max(last_ns) GROUP BY
--- the key. Partitioned by the month of the write, as enrich_servers.
+-- cumulative state (the row with the greatest last_ns holds it all);
+-- readers aggregate: min(first_ns), max(last_ns) GROUP BY the key.
+-- Partitioned by the month of the write, as enrich_servers.
 CREATE TABLE IF NOT EXISTS {db}.enrich_sessions (
     tenant LowCardinality(String),
     agent_id String,

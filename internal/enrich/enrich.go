@@ -124,10 +124,10 @@ func (x *Enricher) Stats() Stats {
 }
 
 // Forget drops the in-memory state, changes not yet flushed included. The
-// analyzer calls it when partitions are revoked or lost: the next owner of
-// an agent (this instance or another) loads it from ClickHouse, and the
-// batches whose changes were dropped were not committed, so they are
-// replayed.
+// analyzer calls it when partitions are revoked or lost, at a point where
+// no Flush is running: the next owner of an agent (this instance or
+// another) loads it from ClickHouse, and the batches whose changes were
+// dropped were not committed, so they are replayed.
 func (x *Enricher) Forget() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -180,6 +180,9 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		}
 		e := &events[i]
 		t := eventTime(e)
+		if t <= 0 {
+			continue
+		}
 		if a.gen != x.gen {
 			a.gen, a.lastT, a.unsorted = x.gen, t, false
 		} else if t < a.lastT {
@@ -187,7 +190,7 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		} else {
 			a.lastT = t
 		}
-		if e.ServerName != "" && t > 0 && !e.HasTag(TagServer) {
+		if e.ServerName != "" && !e.HasTag(TagServer) {
 			x.learn(a, e, t)
 		}
 	}
@@ -211,7 +214,7 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		if t > 0 {
 			tags |= x.fillServer(a, e, t, &c)
 			if e.SessionID == "" && e.ConversationID == "" {
-				if a.unsorted {
+				if a.unsorted && a.gen == x.gen {
 					deferred = append(deferred, i)
 				} else {
 					x.setSession(a, e, t)

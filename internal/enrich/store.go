@@ -11,8 +11,10 @@ import (
 
 // The SQL of enrich_servers and enrich_sessions (DDL: schema/0018, 0019).
 // Both tables hold cumulative rows (every row is the writer's whole state
-// of its key); readers aggregate per key, so replays, retries and a second
-// writer during a rebalance only add rows that merge to the same answer.
+// of its key: first only moves earlier, last only later), so the row
+// ReplacingMergeTree keeps (greatest last; the latest inserted on a tie)
+// is the whole state, and readers aggregate per key over the rows not yet
+// merged. Replays and retries only add rows that merge to the same answer.
 const (
 	// loadServersLimit bounds the server rows loaded per agent (the most
 	// recently seen first; the agent-level keys are always among them).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/store"
@@ -33,6 +34,9 @@ type Config struct {
 	// API (internal/api, docs/api.md); absent = findings are stored but no
 	// incidents are managed and no API is served.
 	Response *analyzer.ResponseConfig `yaml:"response"`
+	// Enrich fills server identity and derived sessions from earlier
+	// events of the same agent (internal/enrich; docs/event.md).
+	Enrich enrich.Config `yaml:"enrich"`
 	// Rollup seals closed minutes of calls_per_minute into plain counts for
 	// fast dashboards (internal/rollup; on by default).
 	Rollup rollup.Config `yaml:"rollup"`
@@ -118,7 +122,7 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate(), c.Rollup.Validate()}
+	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate(), c.Rollup.Validate(), c.Enrich.Validate()}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

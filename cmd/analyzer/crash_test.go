@@ -37,7 +37,7 @@ func crashEvents(n int) []event.Event {
 	for i := range evs {
 		evs[i] = event.Event{EventID: fmt.Sprintf("c-%05d", i), Tenant: "acme", Kind: event.KindMessage,
 			Time: base.Add(time.Duration(i) * 37 * time.Millisecond), Source: event.SourceSpan, Observer: event.ObserverServer,
-			Method: "tools/call", AgentID: fmt.Sprintf("agent-%d", i%4), SessionKey: fmt.Sprintf("s-%d", i%9),
+			Method: "tools/call", AgentID: fmt.Sprintf("agent-%d", i%4), SessionID: fmt.Sprintf("s-%d", i%9), SessionKey: fmt.Sprintf("s-%d", i%9),
 			ServerName: "files", ToolName: fmt.Sprintf("t%d", i%3), Outcome: event.OutcomeOK, Arguments: `{"n":1}`}
 		if i%7 == 0 {
 			evs[i].Outcome = event.OutcomeToolError

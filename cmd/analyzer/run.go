@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/analyzer"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
@@ -202,6 +203,13 @@ func run(ctx context.Context, args []string) error {
 			o.DetectState = groups
 		}
 		log.Info("detections loaded", "rules", len(engine.Rules()), "rules_dir", c.Detect.RulesDir)
+	}
+	if c.Analyzer.Has(analyzer.RoleIngest) {
+		enr, err := enrich.New(c.Enrich, enrich.Options{Conn: st.Conn(), Database: st.Database(), Registerer: reg})
+		if err != nil {
+			return err
+		}
+		o.Enricher = enr
 	}
 	var resp *analyzer.Responder
 	if c.Analyzer.Has(analyzer.RoleRespond) {

@@ -47,6 +47,13 @@ type Detector interface {
 	Detect(ctx context.Context, events []event.Event) ([]event.Finding, error)
 }
 
+// Enricher is per-agent state of the ingest role (internal/enrich).
+type Enricher interface {
+	Enrich(ctx context.Context, events []event.Event) error
+	Flush(ctx context.Context) error
+	Forget()
+}
+
 // FindingSink receives the findings of a batch after they were stored
 // (internal/incident).
 type FindingSink interface {
@@ -74,6 +81,11 @@ type Options struct {
 	Detector    Detector
 	Sink        FindingSink
 	DetectState GroupState
+	// Enricher fills what an event lacks from what earlier events of its
+	// agent said (internal/enrich: server memory, derived sessions); it runs
+	// in the ingest role before detection and insert, and its state is
+	// flushed before each commit. Optional.
+	Enricher Enricher
 	// Handler, when set, is mounted at /api/ on the admin listener.
 	Handler http.Handler
 	// Registry collects the analyzer's metrics; nil = a new registry.
@@ -331,12 +343,18 @@ func (a *Analyzer) ingest(ctx context.Context) error {
 			defer revokedMu.Unlock()
 			a.roleAssigned(RoleIngest, -len(m[a.o.Kafka.Topic]))
 			a.dropLag(m)
+			if a.o.Enricher != nil {
+				a.o.Enricher.Forget() // the next owner of these agents loads them
+			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			revokedMu.Lock()
 			defer revokedMu.Unlock()
 			a.roleAssigned(RoleIngest, -len(m[a.o.Kafka.Topic]))
 			a.dropLag(m)
+			if a.o.Enricher != nil {
+				a.o.Enricher.Forget()
+			}
 		}),
 	}
 	opts = append(opts, a.roleOpts(RoleIngest)...)
@@ -380,7 +398,7 @@ type batch struct {
 
 	// Progress of a flush that was interrupted (shutdown during an
 	// outage): the final flush resumes instead of redoing stored steps.
-	detected, eventsDone, defsDone, findingsDone, deadDone bool
+	enriched, detected, eventsDone, defsDone, findingsDone, deadDone bool
 	findings                                               []event.Finding
 	inputs                                                 []detect.Input
 	pollDur, decodeDur                                     time.Duration
@@ -494,6 +512,9 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			if !idle || 4*len(cur.events) < a.cfg.BatchRows {
 				continue
 			}
+		}
+		if err := a.enrich(ctx, cur); err != nil {
+			break
 		}
 		if fl != nil && !fl.finished() && len(cur.events) > 0 {
 			// While the batch in flight is being written, build the next
@@ -647,6 +668,9 @@ func (a *Analyzer) insert(ctx context.Context, table string, rows int, fn func(c
 // ctx ended before the writes succeeded; nothing is committed then.
 func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	st := a.o.Store
+	if err := a.enrich(ctx, b); err != nil {
+		return err
+	}
 	if !b.detected {
 		b.detected = true
 		if a.o.Detector != nil && len(b.events) > 0 {
@@ -749,6 +773,13 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		}
 		a.log.Debug("batch stored", "poll", b.pollDur, "decode", b.decodeDur, "age", time.Since(b.started), "records", len(b.records), "events", len(b.events), "offsets", fmt.Sprint(ranges))
 	}
+	if a.o.Enricher != nil {
+		// What this batch taught about its agents is durable before its
+		// offsets are: the next owner of a partition loads it.
+		if err := a.retry(ctx, "store enrichment state", a.o.Enricher.Flush); err != nil {
+			return err
+		}
+	}
 	if a.o.BeforeCommit != nil {
 		a.o.BeforeCommit()
 	}
@@ -760,6 +791,21 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		a.m.commitErrors.Inc()
 		a.log.Warn("cannot commit offsets; the batch will be replayed", "err", err)
 	}
+	return nil
+}
+
+// enrich runs the enricher once over a complete batch (before its insert
+// is prepared and before detection), retrying while its state cannot be
+// loaded; an error means ctx ended.
+func (a *Analyzer) enrich(ctx context.Context, b *batch) error {
+	if b.enriched || a.o.Enricher == nil || len(b.events) == 0 {
+		b.enriched = true
+		return nil
+	}
+	if err := a.retry(ctx, "enrich events", func(ctx context.Context) error { return a.o.Enricher.Enrich(ctx, b.events) }); err != nil {
+		return err
+	}
+	b.enriched = true
 	return nil
 }
 

@@ -399,9 +399,9 @@ type batch struct {
 	// Progress of a flush that was interrupted (shutdown during an
 	// outage): the final flush resumes instead of redoing stored steps.
 	enriched, detected, eventsDone, defsDone, findingsDone, deadDone bool
-	findings                                               []event.Finding
-	inputs                                                 []detect.Input
-	pollDur, decodeDur                                     time.Duration
+	findings                                                         []event.Finding
+	inputs                                                           []detect.Input
+	pollDur, decodeDur                                               time.Duration
 }
 
 // maxRebalanceBlock bounds how long the pipelined loop keeps rebalances

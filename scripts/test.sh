@@ -101,6 +101,11 @@ main() {
     step rules-test go run ./cmd/analyzer rules test
   fi
   step schema-chdb "$cache/venv/bin/python" scripts/chdb_check.py schema
+  # The MCP capture packages, each tested in its own ecosystem against the
+  # real SDK (instrumentation/*/test.sh installs its pinned dependencies).
+  for d in instrumentation/*/; do
+    if [ -f "$d/test.sh" ]; then step "instrumentation-$(basename "$d")" bash "$d/test.sh"; fi
+  done
   # Hook for grafana-plugin/ (its own Go module and npm project): its npm
   # "ci" script (or "test") runs its whole suite, Go backend included; without
   # one, at least its Go tests run here.

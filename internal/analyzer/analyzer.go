@@ -250,6 +250,8 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		bg.Add(1)
 		go func() { defer bg.Done(); a.retentionLoop(bgCtx) }()
 	}
+	bg.Add(1)
+	go func() { defer bg.Done(); a.lagLoop(bgCtx, a.cfg.LagInterval) }()
 	if err := a.o.Store.Ping(ctx); err == nil {
 		a.setUp(true)
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	// session timeout keeps its partitions without a rebalance. Use a
 	// stable per-replica name, e.g. the StatefulSet pod name. Default "".
 	InstanceID string `yaml:"instance_id"`
+	// LagInterval is how often the roles' consumer lag is read from the
+	// brokers (mcpwatch_analyzer_group_lag). Default 15s.
+	LagInterval time.Duration `yaml:"lag_interval"`
 	// BatchRows flushes a batch once it holds this many events. Default 50000.
 	BatchRows int `yaml:"batch_rows"`
 	// BatchInterval flushes a non-empty batch this long after its first
@@ -96,6 +99,9 @@ func (c Config) WithDefaults() Config {
 	if c.DetectGroup == "" {
 		c.DetectGroup = c.Group + "-detect"
 	}
+	if c.LagInterval == 0 {
+		c.LagInterval = 15 * time.Second
+	}
 	if len(c.Roles) == 0 {
 		c.Roles = append([]string(nil), AllRoles...)
 	}
@@ -149,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention.Interval <= 0 {
 		errs = append(errs, errors.New("analyzer.retention.interval: must be positive"))
+	}
+	if c.LagInterval <= 0 {
+		errs = append(errs, errors.New("analyzer.lag_interval: must be positive"))
 	}
 	seen := map[string]bool{}
 	for _, r := range c.Roles {

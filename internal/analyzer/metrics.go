@@ -22,6 +22,8 @@ type metrics struct {
 	detectInputs prometheus.Counter
 	inputsOut    prometheus.Counter
 	detectAborts prometheus.Counter
+	groupLag     *prometheus.GaugeVec
+	lagErrors    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,6 +68,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		detectAborts: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_transactions_aborted_total",
 			Help: "Detect role transactions aborted (rebalance or produce failure); the batch is applied again."}),
 	}
+	m.groupLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "group_lag",
+		Help: "Records between a consumer group's committed offset and the high watermark, per partition, from the brokers every lag_interval (whole group, from every instance)."},
+		[]string{"group", "topic", "partition"})
+	m.lagErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "group_lag_errors_total",
+		Help: "Failed consumer lag queries."})
+	reg.MustRegister(m.groupLag, m.lagErrors)
 	reg.MustRegister(m.detectInputs, m.inputsOut, m.detectAborts)
 	reg.MustRegister(m.findingsOut, m.findingsIn, m.undecodable, m.assigned)
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,

@@ -66,6 +66,8 @@ var envOverrides = []struct {
 	}},
 	{"MCPWATCH_ANALYZER_GROUP", func(c *Config, v string) { c.Analyzer.Group = v }},
 	{"MCPWATCH_ANALYZER_ADMIN_ADDR", func(c *Config, v string) { c.Analyzer.AdminAddr = v }},
+	{"MCPWATCH_ANALYZER_INSTANCE_ID", func(c *Config, v string) { c.Analyzer.InstanceID = v }},
+	{"MCPWATCH_ANALYZER_ROLES", func(c *Config, v string) { c.Analyzer.Roles = splitList(v) }},
 }
 
 func splitList(v string) []string {

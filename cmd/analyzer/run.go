@@ -38,6 +38,7 @@ func loadWithFlags(name string, args []string) (Config, error) {
 	chDB := fs.String("clickhouse-database", "", "ClickHouse database (env MCPWATCH_CLICKHOUSE_DATABASE)")
 	group := fs.String("group", "", "Kafka consumer group (env MCPWATCH_ANALYZER_GROUP)")
 	admin := fs.String("admin-addr", "", `admin listener, "-" disables (env MCPWATCH_ANALYZER_ADMIN_ADDR)`)
+	roles := fs.String("roles", "", "roles to run, comma separated: ingest,detect,respond (default all; env MCPWATCH_ANALYZER_ROLES)")
 	noMigrate := fs.Bool("no-migrate", false, "do not migrate on start (run only)")
 	checkOnly := fs.Bool("check-config", false, "load and validate the config, print \"config ok\" and exit")
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +68,9 @@ func loadWithFlags(name string, args []string) (Config, error) {
 	}
 	if *admin != "" {
 		c.Analyzer.AdminAddr = *admin
+	}
+	if *roles != "" {
+		c.Analyzer.Roles = splitList(*roles)
 	}
 	if *noMigrate {
 		f := false

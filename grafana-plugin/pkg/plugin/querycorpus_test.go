@@ -162,8 +162,8 @@ func TestPluginQueryCorpus(t *testing.T) {
 func restoreSealState(ctx context.Context, rec *recorder, db string) error {
 	e := corpusEntry{Kind: "restore", Table: db + ".calls_seal_state", Rows: [][]any{},
 		Columns: []string{"tenant", "minute", "sealed", "dirty", "hour_sealed"},
-		SQL: "INSERT INTO " + db + ".calls_seal_state (tenant, minute, sealed, dirty, hour_sealed) SELECT tenant, minute, maxState(sealed), maxState(dirty), maxState(hour_sealed) FROM {input} GROUP BY tenant, minute",
-		Args: []corpusArg{{T: "s", V: "tenant String, minute DateTime, sealed UInt64, dirty UInt64, hour_sealed UInt64"}}}
+		SQL:     "INSERT INTO " + db + ".calls_seal_state (tenant, minute, sealed, dirty, hour_sealed) SELECT tenant, minute, maxState(sealed), maxState(dirty), maxState(hour_sealed) FROM {input} GROUP BY tenant, minute",
+		Args:    []corpusArg{{T: "s", V: "tenant String, minute DateTime, sealed UInt64, dirty UInt64, hour_sealed UInt64"}}}
 	rows, err := rec.Conn.Query(ctx, "SELECT toString(tenant), minute, maxMerge(sealed), maxMerge(dirty), maxMerge(hour_sealed) FROM "+db+".calls_seal_state GROUP BY tenant, minute")
 	if err != nil {
 		return err

@@ -5,8 +5,8 @@ package store
 // it scanned, the rows it inserted — so that scripts/chdb_queries.py can
 // run the same statements in the same order on a current ClickHouse (chdb)
 // and compare. The plugin backend (its own Go module) keeps a copy of this
-// file's recorder in grafana-plugin/pkg/plugin/querycorpus_test.go; the
-// two write the same corpus format:
+// file in grafana-plugin/pkg/plugin/sqlrecord_test.go; the two write the
+// same corpus format:
 //
 //	{"db": name, "entries": [entry…], "cluster_ddl": [sql…]}
 //	entry: {"kind": "exec"|"query"|"batch"|"restore"|"schema", "site": "file.go:line",

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
@@ -24,7 +25,7 @@ import (
 // sqlPackages are the packages whose statements the corpus must cover: the
 // analyzer's writers and readers (store, the rollup sealer, the detect
 // baseline store) and the respond role's incident store behind the API.
-var sqlPackages = []string{".", "../incident", "../rollup", "../detect"}
+var sqlPackages = []string{".", "../incident", "../rollup", "../detect", "../enrich"}
 
 // TestQueryCorpus runs every statement of those packages through a
 // recording connection on ClickHouse 18.16, over a small deterministic
@@ -85,6 +86,21 @@ func TestQueryCorpus(t *testing.T) {
 		{RuleID: "r-new-tool", Tenant: "acme", GroupKey: "a1", Term: "fs|read_file", FirstSeen: hour, LastSeen: hour.Add(2 * time.Hour)},
 		{RuleID: "r-other", Tenant: "globex", GroupKey: "g1", Term: "x", FirstSeen: hour, LastSeen: hour},
 	}))
+
+	// The ingest role's server memory and derived sessions: written by one
+	// enricher, loaded by another (a restart).
+	for i := 0; i < 2; i++ {
+		enr, err := enrich.New(enrich.Config{}, enrich.Options{Conn: rec, Database: ch.Database})
+		must(err)
+		cp := append([]event.Event(nil), evs...)
+		for j := range cp {
+			if j%2 == 0 {
+				cp[j].SessionID, cp[j].ConversationID, cp[j].SessionKey = "", "", ""
+			}
+		}
+		must(enr.Enrich(ctx, cp))
+		must(enr.Flush(ctx))
+	}
 
 	// The dirty marks of calls_seal_state come from now() at insert time:
 	// chdb gets 18.16's, so that seals decide the same on both.

@@ -86,6 +86,21 @@ plugin_npm_script() {
   node -e 'const s=(require("./grafana-plugin/package.json").scripts||{}); for (const n of ["ci","test"]) if (s[n]) { console.log(n); process.exit(0) } process.exit(1)'
 }
 
+# queries_chdb: the query corpora (every statement of the analyzer, the
+# incident store, the sealer, the baseline store and the plugin backend, as
+# run on ClickHouse 18.16 by TestQueryCorpus and TestPluginQueryCorpus)
+# replayed and compared on chdb, plus the cluster profile's DDL parsed.
+queries_chdb() {
+  local dir rc
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/mcpwatch-corpus-XXXXXX")"
+  MCPWATCH_QUERY_CORPUS="$dir" go test ./internal/store -run '^TestQueryCorpus$' -count=1 &&
+    (cd grafana-plugin && MCPWATCH_QUERY_CORPUS="$dir" go test ./pkg/plugin -run '^TestPluginQueryCorpus$' -count=1) &&
+    "$cache/venv/bin/python" scripts/chdb_queries.py "$dir/main.json" "$dir/plugin.json"
+  rc=$?
+  rm -rf "$dir"
+  return $rc
+}
+
 # The whole run is one function so that bash has parsed all of it before it
 # starts (editing this file during a run cannot change the run).
 main() {
@@ -101,6 +116,7 @@ main() {
     step rules-test go run ./cmd/analyzer rules test
   fi
   step schema-chdb "$cache/venv/bin/python" scripts/chdb_check.py schema
+  step queries-chdb queries_chdb
   # The MCP capture packages, each tested in its own ecosystem against the
   # real SDK (instrumentation/*/test.sh installs its pinned dependencies).
   for d in instrumentation/*/; do

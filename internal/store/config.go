@@ -47,7 +47,30 @@ type Config struct {
 	MaxOpenConns int `yaml:"max_open_conns"`
 	// TLS to the server (native secure port, usually 9440).
 	TLS TLSConfig `yaml:"tls"`
+	// Cluster selects the cluster profile: every table is created ON CLUSTER
+	// as a local (Replicated)MergeTree table behind a Distributed table of
+	// the name the code queries (see cluster.go and docs/deploy.md).
+	// Default: unset, a single server.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
+
+// ClusterConfig is the cluster profile of the schema. With Name empty (the
+// default) mcpwatch runs on one server and nothing here applies.
+type ClusterConfig struct {
+	// Name is the cluster as the servers' remote_servers configuration names
+	// it; DDL runs ON CLUSTER Name and the Distributed tables spread over it.
+	// Letters, digits and underscore only. Default "" (single server).
+	Name string `yaml:"name"`
+	// Replicated makes the local tables Replicated*MergeTree with the
+	// ZooKeeper path /clickhouse/tables/{shard}/<database>/<table> and
+	// replica name {replica} (macros every server defines). false: plain
+	// *MergeTree local tables, sharded without replicas. Default false; a
+	// production cluster sets true.
+	Replicated bool `yaml:"replicated"`
+}
+
+// Enabled says whether the cluster profile is on.
+func (c ClusterConfig) Enabled() bool { return c.Name != "" }
 
 // TLSConfig enables TLS to ClickHouse.
 type TLSConfig struct {
@@ -114,6 +137,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOpenConns < 0 {
 		errs = append(errs, errors.New("clickhouse.max_open_conns: must not be negative"))
+	}
+	if c.Cluster.Name != "" && !identRE.MatchString(c.Cluster.Name) {
+		errs = append(errs, fmt.Errorf("clickhouse.cluster.name: %q must be letters, digits and underscore", c.Cluster.Name))
+	}
+	if c.Cluster.Name == "" && c.Cluster.Replicated {
+		errs = append(errs, errors.New("clickhouse.cluster.replicated: set but clickhouse.cluster.name is empty (the single-server profile has no replicas)"))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("clickhouse.tls: cert_file and key_file go together"))

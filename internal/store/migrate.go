@@ -56,9 +56,15 @@ func loadMigrations(fsys fs.FS) ([]Migration, error) {
 }
 
 // Statements splits a migration into its statements (separated by a `;` at
-// the end of a line) with {db} replaced by the quoted database name.
+// the end of a line) with {db} replaced by the quoted database name: what
+// the single-server profile runs.
 func (m Migration) Statements(db string) []string {
-	sql := strings.ReplaceAll(m.SQL, "{db}", "`"+db+"`")
+	return splitStatements(strings.ReplaceAll(m.SQL, "{db}", "`"+db+"`"))
+}
+
+// splitStatements splits SQL at each `;` that ends a line (not in a `--`
+// comment line); comment-only pieces are dropped, comments kept otherwise.
+func splitStatements(sql string) []string {
 	var out []string
 	var cur strings.Builder
 	flush := func() {
@@ -116,7 +122,10 @@ func (s *Store) ddlContext(ctx context.Context) (context.Context, error) {
 // Migrate creates the database and applies every embedded migration not yet
 // recorded in schema_migrations, in version order. It is idempotent. It
 // fails, before applying anything, when a recorded migration's checksum
-// differs from the shipped file: edit schema by adding a migration.
+// differs from the shipped file: edit schema by adding a migration. With
+// the cluster profile (Config.Cluster) every migration runs transformed
+// (ClusterStatements), ON CLUSTER; a migration the transformer cannot
+// handle fails the run before anything is applied.
 func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
 	ms, err := Migrations()
 	if err != nil {
@@ -127,11 +136,29 @@ func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
 
 func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, error) {
 	var res MigrateResult
+	stmts := make([][]string, len(ms))
+	if s.cluster.Enabled() {
+		var err error
+		if stmts, err = ClusterStatements(ms, s.db, s.cluster); err != nil {
+			return res, err
+		}
+	} else {
+		for i, m := range ms {
+			stmts[i] = m.Statements(s.db)
+		}
+	}
 	ctx, err := s.ddlContext(ctx)
 	if err != nil {
 		return res, err
 	}
-	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"); err != nil {
+	if err := s.checkProfile(ctx); err != nil {
+		return res, err
+	}
+	onCluster := ""
+	if s.cluster.Enabled() {
+		onCluster = " ON CLUSTER `" + s.cluster.Name + "`"
+	}
+	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+s.db+"`"+onCluster); err != nil {
 		return res, fmt.Errorf("cannot create database %s: %w", s.db, err)
 	}
 	applied, err := s.appliedMigrations(ctx)
@@ -143,12 +170,12 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, err
 			return res, fmt.Errorf("cannot migrate: migration %s was applied with checksum %s but the shipped file has %s; never edit an applied migration, add a new one", m.Name, short(sum), short(m.Checksum))
 		}
 	}
-	for _, m := range ms {
+	for i, m := range ms {
 		if _, ok := applied[m.Version]; ok {
 			res.Skipped = append(res.Skipped, m.Name)
 			continue
 		}
-		for _, stmt := range m.Statements(s.db) {
+		for _, stmt := range stmts[i] {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return res, fmt.Errorf("cannot apply migration %s: %w", m.Name, err)
 			}
@@ -159,6 +186,51 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, err
 		res.Applied = append(res.Applied, m.Name)
 	}
 	return res, nil
+}
+
+// checkProfile refuses a database created by the other profile (moving one
+// server's data onto a cluster is a data migration, docs/deploy.md), and,
+// with the cluster profile, a user whose distributed_product_mode is not
+// 'global': the readers' `(tenant, minute) IN (SELECT … calls_seal_state)`
+// subqueries must see every shard's seal records, not the local shard's.
+func (s *Store) checkProfile(ctx context.Context) error {
+	var engines []string
+	rows, err := s.conn.Query(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", s.db, migrationsTable)
+	if err != nil {
+		return fmt.Errorf("cannot look up schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot look up schema_migrations: %w", err)
+		}
+		engines = append(engines, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot look up schema_migrations: %w", err)
+	}
+	for _, e := range engines {
+		clustered := e == "Distributed" || strings.HasPrefix(e, "Replicated")
+		if clustered && !s.cluster.Enabled() {
+			return fmt.Errorf("cannot migrate database %s with the single-server profile: it was created by the cluster profile (schema_migrations is %s); set clickhouse.cluster", s.db, e)
+		}
+		if !clustered && s.cluster.Enabled() {
+			return fmt.Errorf("cannot migrate database %s with the cluster profile: it was created by the single-server profile (schema_migrations is %s); moving data onto a cluster is a data migration, see docs/deploy.md", s.db, e)
+		}
+	}
+	if !s.cluster.Enabled() {
+		return nil
+	}
+	var mode string
+	if err := s.conn.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = 'distributed_product_mode'").Scan(&mode); err != nil {
+		return fmt.Errorf("cannot read distributed_product_mode: %w", err)
+	}
+	if mode != "global" {
+		return fmt.Errorf("cannot use the cluster profile: distributed_product_mode is %q for this user; set it to 'global' in the users' profile on every server (docs/deploy.md), or queries that read seal state in a subquery fail or count a shard's calls twice", mode)
+	}
+	return nil
 }
 
 func short(s string) string {

@@ -37,6 +37,8 @@ func RetentionTables() []string {
 // (day, or month for incidents) ends more than days days before now, and
 // returns the dropped partition ids. days ≤ 0 keeps everything. The partition
 // is named by its number (`DROP PARTITION 20240101`), the form 18.16 needs.
+// With the cluster profile it drops from table's local table on every
+// server (ON CLUSTER), listing partitions with cluster(…, system.parts).
 func (s *Store) DropPartitionsOlderThan(ctx context.Context, table string, days int, now time.Time) ([]string, error) {
 	unit, ok := partitionUnit[table]
 	if !ok {
@@ -46,7 +48,14 @@ func (s *Store) DropPartitionsOlderThan(ctx context.Context, table string, days 
 		return nil, nil
 	}
 	cutoff := now.UTC().AddDate(0, 0, -days)
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, table)
+	// With the cluster profile the rows are in the local tables of every
+	// server: list their partitions on all of them, drop ON CLUSTER.
+	local, from, onCluster := s.clusterLocalTable(table), "system.parts", ""
+	if s.cluster.Enabled() {
+		from = "cluster('" + s.cluster.Name + "', system.parts)"
+		onCluster = " ON CLUSTER `" + s.cluster.Name + "`"
+	}
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM "+from+" WHERE database = ? AND table = ? AND active", s.db, local)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list partitions of %s: %w", table, err)
 	}
@@ -87,7 +96,7 @@ func (s *Store) DropPartitionsOlderThan(ctx context.Context, table string, days 
 		}
 		// The id is a parsed number re-formatted, never raw input.
 		id := strconv.FormatUint(n, 10)
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.table(table)+" DROP PARTITION "+id); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.table(local)+onCluster+" DROP PARTITION "+id); err != nil {
 			return dropped, fmt.Errorf("cannot drop partition %s of %s: %w", id, table, err)
 		}
 		dropped = append(dropped, id)

@@ -22,8 +22,9 @@ import (
 
 // Store is a connection pool to one mcpwatch database.
 type Store struct {
-	conn driver.Conn
-	db   string
+	conn    driver.Conn
+	db      string
+	cluster ClusterConfig // the cluster profile; zero = one server
 
 	mu       sync.Mutex
 	toolDefs map[toolDefKey]toolDefSeen // nil until loaded
@@ -63,11 +64,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
 		ClientInfo:       clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "mcpwatch", Version: "1"}}},
+		Settings:         cfg.Cluster.connSettings(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open clickhouse: %w", err)
 	}
-	s := &Store{conn: conn, db: cfg.Database}
+	s := &Store{conn: conn, db: cfg.Database, cluster: cfg.Cluster}
 	if err := s.Ping(ctx); err != nil {
 		conn.Close()
 		return nil, err

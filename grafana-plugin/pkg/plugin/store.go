@@ -467,7 +467,7 @@ func (s *Store) AgentGraph(ctx context.Context, f Filter) (Graph, error) {
 		return Graph{}, err
 	}
 	q := "SELECT agent_id, server_name, tool_name, sum(c) AS calls, sumIf(c, outcome != 'ok')" +
-		" FROM " + src + " GROUP BY agent_id, server_name, tool_name ORDER BY calls DESC LIMIT ?"
+		" FROM " + src + " GROUP BY agent_id, server_name, tool_name ORDER BY calls DESC, agent_id, server_name, tool_name LIMIT ?"
 	rows, err := s.conn.Query(ctx, q, append(args, f.limit(300, 2000))...)
 	if err != nil {
 		return Graph{}, fmt.Errorf("cannot query agent graph: %w", err)

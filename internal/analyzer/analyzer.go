@@ -81,6 +81,9 @@ type Options struct {
 	Detector    Detector
 	Sink        FindingSink
 	DetectState GroupState
+	// Router, when set, is the API's incident changes: respond binds it to
+	// the partitions it owns and forwards the others to their owner.
+	Router *IncidentRouter
 	// Enricher fills what an event lacks from what earlier events of its
 	// agent said (internal/enrich: server memory, derived sessions); it runs
 	// in the ingest role before detection and insert, and its state is

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 )
 
@@ -134,6 +135,7 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// The detect role produces findings in transactions.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RecordPartitioner(kafka.KeyPartitioner()), // forwarded incident commands
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 			reload(ctx, cl, parts(m), nil)
 		}),
@@ -150,6 +152,13 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		return err
 	}
 	defer cl.CloseAllowingRebalance()
+	if a.o.Router != nil {
+		a.o.Router.bind(own.owns, func(ctx context.Context, r *kgo.Record) error {
+			r.Topic = topic
+			return cl.ProduceSync(ctx, r).FirstErr()
+		})
+		defer a.o.Router.bind(nil, nil)
+	}
 	a.log.Info("respond role consuming", "topic", topic, "group", a.cfg.RespondGroup)
 	for ctx.Err() == nil {
 		cl.AllowRebalance()
@@ -163,7 +172,30 @@ func (a *Analyzer) respond(ctx context.Context) error {
 			continue
 		}
 		var fs []event.Finding
+		failed := false
 		for _, r := range recs {
+			kind, id, u, isCmd, err := decodeCommand(r)
+			if isCmd {
+				// A person's change, forwarded by another instance's API:
+				// after the findings before it, in partition order.
+				if err == nil {
+					if err = a.storeFindings(ctx, fs); err != nil {
+						failed = true
+						break
+					}
+					fs = fs[:0]
+					err = a.applyCommand(ctx, id, kind, u)
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						failed = true
+						break
+					}
+					a.m.undecodable.WithLabelValues("respond-command").Inc()
+					a.log.Warn("respond: incident command not applied", "incident_id", id, "change", kind, "err", err)
+				}
+				continue
+			}
 			got, err := findingsout.Unmarshal(r.Value)
 			if err != nil {
 				// A record we cannot read never blocks its partition.
@@ -172,6 +204,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 				continue
 			}
 			fs = append(fs, got...)
+		}
+		if failed {
+			break
 		}
 		if err := a.storeFindings(ctx, fs); err != nil {
 			break // ctx ended; nothing committed, the batch is replayed
@@ -211,6 +246,31 @@ func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error 
 	}
 	a.m.findingsIn.Add(float64(len(fs)))
 	return nil
+}
+
+// applyCommand makes a forwarded change to an incident this instance owns,
+// retrying store failures; a change that is not allowed (any more) is
+// reported and dropped.
+func (a *Analyzer) applyCommand(ctx context.Context, id string, kind incident.ChangeKind, u incident.Update) error {
+	ap, ok := a.o.Sink.(interface {
+		Apply(ctx context.Context, id string, kind incident.ChangeKind, u incident.Update) (incident.Incident, error)
+	})
+	if !ok {
+		return errors.New("no incident owner in this process")
+	}
+	var permanent error
+	err := a.retry(ctx, "apply incident change", func(ctx context.Context) error {
+		_, err := ap.Apply(ctx, id, kind, u)
+		if errors.Is(err, incident.ErrIllegalTransition) || errors.Is(err, incident.ErrInvalid) || errors.Is(err, incident.ErrNotFound) {
+			permanent = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return permanent
 }
 
 // fetchErrs counts and logs fetch errors other than the poll's own end.

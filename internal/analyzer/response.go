@@ -71,6 +71,9 @@ type Responder struct {
 	Notifier *notify.Notifier
 	Runner   *playbook.Runner
 	Handler  *api.Server
+	// Router makes the API's incident changes through their owner
+	// (analyzer Options.Router).
+	Router *IncidentRouter
 }
 
 // NewResponder loads state and wires the respond role.
@@ -117,14 +120,15 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 		}
 		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v})
 	}
-	srv, err := api.New(api.Config{Tokens: tokens, Incidents: mgr, Queries: store, Playbooks: runner, Rules: o.Rules,
+	router := &IncidentRouter{Manager: mgr, Store: store}
+	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: runner, Rules: o.Rules,
 		Ready: o.Ready, Metrics: o.Metrics, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 	mgr.Subscribe(n)
 	mgr.Subscribe(runner)
-	return &Responder{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv}, nil
+	return &Responder{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv, Router: router}, nil
 }
 
 // NewIncidentManager is the respond role's incident owner on ClickHouse.

@@ -439,56 +439,92 @@ type Update struct {
 
 // Acknowledge moves open (or suppressed) → acknowledged.
 func (m *Manager) Acknowledge(ctx context.Context, id string, u Update) (Incident, error) {
-	return m.change(ctx, id, u, ChangeAcknowledged, func(i *Incident) error {
-		if i.Status != StatusOpen && i.Status != StatusSuppressed {
-			return fmt.Errorf("%w: cannot acknowledge a %s incident", ErrIllegalTransition, i.Status)
-		}
-		i.Status, i.SuppressedUntil = StatusAcknowledged, time.Time{}
-		return nil
-	})
+	return m.Apply(ctx, id, ChangeAcknowledged, u)
 }
 
 // Resolve moves any unresolved incident → resolved.
 func (m *Manager) Resolve(ctx context.Context, id string, u Update) (Incident, error) {
-	return m.change(ctx, id, u, ChangeResolved, func(i *Incident) error {
-		if i.Status == StatusResolved {
-			return fmt.Errorf("%w: incident is already resolved", ErrIllegalTransition)
-		}
-		i.Status, i.SuppressedUntil = StatusResolved, time.Time{}
-		return nil
-	})
+	return m.Apply(ctx, id, ChangeResolved, u)
 }
 
 // Suppress moves open/acknowledged/suppressed → suppressed until u.Until
 // (required, in the future). Findings keep joining; notifications stop.
 func (m *Manager) Suppress(ctx context.Context, id string, u Update) (Incident, error) {
-	now := m.cfg.Now()
-	return m.change(ctx, id, u, ChangeSuppressed, func(i *Incident) error {
-		if i.Status == StatusResolved {
-			return fmt.Errorf("%w: cannot suppress a resolved incident", ErrIllegalTransition)
-		}
-		if !u.Until.After(now) {
-			return fmt.Errorf("%w: suppression must end in the future", ErrInvalid)
-		}
-		i.Status, i.SuppressedUntil = StatusSuppressed, u.Until.UTC().Truncate(time.Second)
-		return nil
-	})
+	return m.Apply(ctx, id, ChangeSuppressed, u)
 }
 
 // Assign sets the assignee of an unresolved incident.
 func (m *Manager) Assign(ctx context.Context, id string, u Update) (Incident, error) {
-	return m.change(ctx, id, u, ChangeAssigned, func(i *Incident) error {
-		if i.Status == StatusResolved {
-			return fmt.Errorf("%w: cannot assign a resolved incident", ErrIllegalTransition)
-		}
-		i.Assignee = u.Assignee
-		return nil
-	})
+	return m.Apply(ctx, id, ChangeAssigned, u)
 }
 
 // Annotate adds a note (a new version with the note; status unchanged).
 func (m *Manager) Annotate(ctx context.Context, id string, u Update) (Incident, error) {
-	return m.change(ctx, id, u, ChangeAnnotated, func(i *Incident) error { return nil })
+	return m.Apply(ctx, id, ChangeAnnotated, u)
+}
+
+// Apply makes a human (or playbook) change of kind to an incident.
+func (m *Manager) Apply(ctx context.Context, id string, kind ChangeKind, u Update) (Incident, error) {
+	fn, err := transition(kind, u, m.cfg.Now())
+	if err != nil {
+		return Incident{}, err
+	}
+	return m.change(ctx, id, u, kind, fn)
+}
+
+// Check reports whether a change of kind may be made to inc now, without
+// making it (the API checks a change it forwards to the incident's owner).
+func Check(inc Incident, kind ChangeKind, u Update, now time.Time) error {
+	fn, err := transition(kind, u, now)
+	if err != nil {
+		return err
+	}
+	c := inc.clone()
+	return fn(&c)
+}
+
+// transition is the status change of a human change kind.
+func transition(kind ChangeKind, u Update, now time.Time) (func(*Incident) error, error) {
+	switch kind {
+	case ChangeAcknowledged:
+		return func(i *Incident) error {
+			if i.Status != StatusOpen && i.Status != StatusSuppressed {
+				return fmt.Errorf("%w: cannot acknowledge a %s incident", ErrIllegalTransition, i.Status)
+			}
+			i.Status, i.SuppressedUntil = StatusAcknowledged, time.Time{}
+			return nil
+		}, nil
+	case ChangeResolved:
+		return func(i *Incident) error {
+			if i.Status == StatusResolved {
+				return fmt.Errorf("%w: incident is already resolved", ErrIllegalTransition)
+			}
+			i.Status, i.SuppressedUntil = StatusResolved, time.Time{}
+			return nil
+		}, nil
+	case ChangeSuppressed:
+		return func(i *Incident) error {
+			if i.Status == StatusResolved {
+				return fmt.Errorf("%w: cannot suppress a resolved incident", ErrIllegalTransition)
+			}
+			if !u.Until.After(now) {
+				return fmt.Errorf("%w: suppression must end in the future", ErrInvalid)
+			}
+			i.Status, i.SuppressedUntil = StatusSuppressed, u.Until.UTC().Truncate(time.Second)
+			return nil
+		}, nil
+	case ChangeAssigned:
+		return func(i *Incident) error {
+			if i.Status == StatusResolved {
+				return fmt.Errorf("%w: cannot assign a resolved incident", ErrIllegalTransition)
+			}
+			i.Assignee = u.Assignee
+			return nil
+		}, nil
+	case ChangeAnnotated:
+		return func(*Incident) error { return nil }, nil
+	}
+	return nil, fmt.Errorf("%w: %q is not a change a person can make", ErrInvalid, kind)
 }
 
 // ErrInvalid marks a request that is wrong in itself (400).

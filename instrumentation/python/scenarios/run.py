@@ -20,7 +20,10 @@ The agent connects to every server, lists its tools, makes a few benign calls,
 then the planted attacks (stacks.ATTACKS). By default the whole session runs
 under one ``invoke_agent`` span (the agent application's span, as agent
 frameworks create), so all its MCP spans share a trace; ``--no-agent-span``
-leaves the SDK's spans as roots (one trace per request).
+leaves the SDK's spans as roots (one trace per request). The agent also puts a
+conversation id (``--conversation-id``, default a new one; ``--no-conversation``
+for none) in W3C baggage, which the SDK carries in ``_meta``; ``+capture``
+stacks record it as ``gen_ai.conversation.id`` on both sides.
 
 Prints one JSON summary on stdout (stack, versions, every call with its
 JSON-RPC request id and trace id, span and export counts); everything else goes
@@ -55,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--agent-id", default="", help="gen_ai.agent.id (resource; + span attribute with capture); "
                    "also the agent's service.instance.id")
     p.add_argument("--no-agent-span", action="store_true", help="no invoke_agent parent span")
+    p.add_argument("--conversation-id", default="", help="gen_ai.conversation.id put in W3C baggage "
+                   "(default: a new id per run)")
+    p.add_argument("--no-conversation", action="store_true", help="no conversation id in the baggage")
     p.add_argument("--timeout", type=float, default=120, help="seconds for the whole run")
     p.add_argument("--no-reexec", action="store_true", help="run with this interpreter even if it is not the stack's venv")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # internal: the server process
@@ -261,8 +267,10 @@ def agent(args: argparse.Namespace, out: Any) -> int:
     instrument_stack(args)
     quiet_logs()
     import stacks
-    from opentelemetry import trace
+    from opentelemetry import baggage, trace
+    from opentelemetry import context as otel_context
 
+    conversation = "" if args.no_conversation else (args.conversation_id or "conv-" + uuid.uuid4().hex)
     calls: list[dict[str, Any]] = []
     errors: list[str] = []
     proc, ports = start_servers(args)
@@ -309,16 +317,28 @@ def agent(args: argparse.Namespace, out: Any) -> int:
                     await step(conns, kind, server, "tools/call", tool, arguments)
 
         async def main() -> None:
-            with anyio.fail_after(args.timeout):
-                if args.no_agent_span:
-                    await session()
-                    return
-                tracer = trace.get_tracer("mcpwatch-scenario")
-                span_attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": stacks.AGENT_NAME}
-                if args.agent_id:
-                    span_attrs["gen_ai.agent.id"] = args.agent_id
-                with tracer.start_as_current_span(f"invoke_agent {stacks.AGENT_NAME}", attributes=span_attrs):
-                    await session()
+            token = None
+            if conversation:
+                # The agent's conversation id travels as W3C baggage (the SDK
+                # injects it into `_meta`); only stacks that copy baggage to
+                # spans (+capture) record it.
+                token = otel_context.attach(baggage.set_baggage("gen_ai.conversation.id", conversation))
+            try:
+                with anyio.fail_after(args.timeout):
+                    if args.no_agent_span:
+                        await session()
+                        return
+                    tracer = trace.get_tracer("mcpwatch-scenario")
+                    span_attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": stacks.AGENT_NAME}
+                    if args.agent_id:
+                        span_attrs["gen_ai.agent.id"] = args.agent_id
+                    if conversation:
+                        span_attrs["gen_ai.conversation.id"] = conversation
+                    with tracer.start_as_current_span(f"invoke_agent {stacks.AGENT_NAME}", attributes=span_attrs):
+                        await session()
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
 
         anyio.run(main)
     except BaseException as e:  # report, still stop the servers and flush
@@ -336,7 +356,8 @@ def agent(args: argparse.Namespace, out: Any) -> int:
         "versions": versions(),
         "capture": args.stack.endswith("+capture"),
         "agent": {"service.name": "mcpwatch-scenario-agent", "service.instance.id": instance,
-                  "gen_ai.agent.id": args.agent_id or None, "agent_span_trace_id": agent_span_trace},
+                  "gen_ai.agent.id": args.agent_id or None, "agent_span_trace_id": agent_span_trace,
+                  "gen_ai.conversation.id": conversation or None},
         "servers": {name: {"port": port, "version": stacks.SERVERS[name][0]} for name, port in ports.items()},
         "calls": calls,
         "client": {"spans_exported": exporter.spans, "export_requests": exporter.requests,

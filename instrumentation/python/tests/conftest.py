@@ -34,6 +34,7 @@ CAPTURE_KEYS = (
     "mcp.client.name",
     "mcp.client.version",
     "gen_ai.agent.id",
+    "gen_ai.conversation.id",
 )
 
 

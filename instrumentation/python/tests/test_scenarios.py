@@ -94,6 +94,9 @@ def test_stack(stack, tmp_path):
         defs = [json.loads(s["attrs"]["gen_ai.tool.definitions"]) for _, _, s in got
                 if "gen_ai.tool.definitions" in s["attrs"] and s["attrs"].get("mcp.server.name") == "calc-utils"]
         assert defs and all("<IMPORTANT>" in d[0]["description"] for d in defs)
+        conv = summary["agent"]["gen_ai.conversation.id"]
+        mcp_spans = [s for _, scope, s in got if scope == "mcp-python-sdk" or s["kind"] == 2]
+        assert conv and {s["attrs"].get("gen_ai.conversation.id") for s in mcp_spans} == {conv}
     elif stack == "openllmetry":
         inputs = [s["attrs"].get("traceloop.entity.input", "") for _, _, s in got]
         assert any("169.254.169.254" in i for i in inputs)
@@ -109,11 +112,12 @@ def test_stack(stack, tmp_path):
 def test_no_agent_span_and_wrong_token(tmp_path):
     out = str(tmp_path / "recv")
     with receiver(out, "right") as port:
-        code, summary = run("sdk+capture", port, "right", "--no-agent-span")
+        code, summary = run("sdk+capture", port, "right", "--no-agent-span", "--no-conversation")
         assert code == 0, summary
         sdk_client = [s for _, scope, s in spans(out) if scope == "mcp-python-sdk" and s["kind"] == 3]
         assert sdk_client and all(s["parent"] == "" for s in sdk_client)  # each request its own trace
         assert summary["agent"]["agent_span_trace_id"] is None
+        assert not [s for _, _, s in spans(out) if "gen_ai.conversation.id" in s["attrs"]]
 
         code, summary = run("sdk", port, "wrong")
     assert code == 1

@@ -139,6 +139,44 @@ async def test_streamable_http_2026(spans, capture):
     assert one(got, "MCP send prompts/get summarize", SpanKind.CLIENT).attributes["gen_ai.prompt.name"] == "summarize"
 
 
+async def test_conversation_id_from_baggage(spans, capture):
+    # The agent puts its conversation id in W3C baggage; the SDK carries it in
+    # `_meta`; the capture copies it onto the client and the server spans.
+    from opentelemetry import baggage, context
+
+    token = context.attach(baggage.set_baggage("gen_ai.conversation.id", "conv-42"))
+    try:
+        await run_http()
+    finally:
+        context.detach(token)
+    got = spans.get_finished_spans()
+    for name, kind in (("MCP send tools/call read_file", SpanKind.CLIENT), ("tools/call read_file", SpanKind.SERVER),
+                       ("MCP send server/discover", SpanKind.CLIENT), ("server/discover", SpanKind.SERVER)):
+        assert one(got, name, kind).attributes["gen_ai.conversation.id"] == "conv-42"
+    spans.clear()
+    await run_http()  # no baggage: no attribute
+    assert not [s.name for s in spans.get_finished_spans() if "gen_ai.conversation.id" in s.attributes]
+
+
+async def test_baggage_keys_configurable(spans, monkeypatch):
+    from opentelemetry import baggage, context
+
+    monkeypatch.setenv("MCPWATCH_CAPTURE_BAGGAGE_KEYS", "user.id, tenant")
+    assert mcpwatch_mcp_capture.instrument()
+    ctx = baggage.set_baggage("gen_ai.conversation.id", "conv-1")
+    ctx = baggage.set_baggage("user.id", "alice", ctx)
+    token = context.attach(ctx)
+    try:
+        await run_http()
+    finally:
+        context.detach(token)
+        mcpwatch_mcp_capture.uninstrument()
+    for span in (one(spans.get_finished_spans(), "MCP send tools/call read_file", SpanKind.CLIENT),
+                 one(spans.get_finished_spans(), "tools/call read_file", SpanKind.SERVER)):
+        assert span.attributes["user.id"] == "alice"
+        assert "gen_ai.conversation.id" not in span.attributes
+
+
 async def test_no_extra_spans_and_bare_mode_has_nothing(spans, bare):
     await run_http()
     bare_spans = spans.get_finished_spans()

@@ -54,6 +54,13 @@ def _env_int(name: str) -> int | None:
         return None
 
 
+def _env_list(name: str) -> list[str] | None:
+    v = os.environ.get(name)
+    if v is None:
+        return None
+    return [k.strip() for k in v.split(",") if k.strip()]
+
+
 def _pick(arg: Any, env: Any, default: Any) -> Any:
     if arg is not None:
         return arg
@@ -134,6 +141,7 @@ def instrument(
     max_value_bytes: int | None = None,
     max_definitions_bytes: int | None = None,
     agent_id: str | None = None,
+    baggage_keys: tuple[str, ...] | list[str] | None = None,
 ) -> bool:
     """Add content and identity attributes to the MCP SDK's spans. Idempotent.
 
@@ -142,7 +150,10 @@ def instrument(
     ``MCPWATCH_CAPTURE_TOOL_DEFINITIONS`` (default on),
     ``MCPWATCH_CAPTURE_MAX_BYTES`` (arguments, results: 16384),
     ``MCPWATCH_CAPTURE_MAX_DEFINITIONS_BYTES`` (65536), ``MCPWATCH_AGENT_ID``
-    (``gen_ai.agent.id`` on client spans). A cap of 0 means no cap.
+    (``gen_ai.agent.id`` on client spans), ``MCPWATCH_CAPTURE_BAGGAGE_KEYS``
+    (comma-separated W3C baggage entries copied to span attributes, client side
+    from the current context, server side from the request's ``_meta``;
+    default ``gen_ai.conversation.id``, empty for none). A cap of 0 means no cap.
 
     Calling it again replaces the configuration. Returns False (and changes
     nothing) when ``mcp`` is not importable or its hook points changed shape.
@@ -155,6 +166,7 @@ def instrument(
         max_value_bytes=_pick(max_value_bytes, _env_int("MCPWATCH_CAPTURE_MAX_BYTES"), 16384),
         max_definitions_bytes=_pick(max_definitions_bytes, _env_int("MCPWATCH_CAPTURE_MAX_DEFINITIONS_BYTES"), 65536),
         agent_id=_pick(agent_id, os.environ.get("MCPWATCH_AGENT_ID") or None, None),
+        baggage_keys=tuple(_pick(baggage_keys, _env_list("MCPWATCH_CAPTURE_BAGGAGE_KEYS"), ("gen_ai.conversation.id",))),
     )
     with _lock:
         _capture.config = cfg

@@ -43,7 +43,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.trace import SpanKind
 
 from ._values import cap, to_json, tool_definitions, without_meta
@@ -61,6 +62,7 @@ PROMPT_NAME = "gen_ai.prompt.name"
 RESOURCE_URI = "mcp.resource.uri"
 SESSION_ID = "mcp.session.id"
 AGENT_ID = "gen_ai.agent.id"
+CONVERSATION_ID = "gen_ai.conversation.id"
 ERROR_TYPE = "error.type"
 SERVER_NAME = "mcp.server.name"
 SERVER_VERSION = "mcp.server.version"
@@ -87,6 +89,7 @@ class Config:
     max_value_bytes: int = 16384
     max_definitions_bytes: int = 65536
     agent_id: str | None = None
+    baggage_keys: tuple[str, ...] = (CONVERSATION_ID,)
 
 
 config = Config()
@@ -173,6 +176,17 @@ def _result_attrs(out: dict[str, Any], span: Any, method: str, result: Any) -> N
             out[DEFINITIONS_DROPPED] = dropped
 
 
+_BAGGAGE = W3CBaggagePropagator()
+
+
+def _baggage_attrs(out: dict[str, Any], ctx: Any = None) -> None:
+    """Copy the configured W3C baggage entries (by default gen_ai.conversation.id) to attributes."""
+    for key in config.baggage_keys:
+        value = baggage.get_baggage(key, ctx)
+        if isinstance(value, str) and value:
+            out[key] = value
+
+
 def _set(span: Any, attrs: dict[str, Any]) -> None:
     if attrs and span.is_recording():
         span.set_attributes(attrs)
@@ -228,6 +242,7 @@ def client_request(dispatcher: Any, message: Any) -> None:
     _identity_attrs(attrs, state.server, SERVER_NAME, SERVER_VERSION)
     if config.agent_id:
         attrs[AGENT_ID] = config.agent_id
+    _baggage_attrs(attrs)  # the application's context, e.g. its conversation id
     _request_attrs(attrs, method, params)
     _set(span, attrs)
     # Forget requests the dispatcher no longer waits for (timed out, cancelled,
@@ -281,6 +296,13 @@ def _server_request_attrs(runner: Any, ctx: Any) -> dict[str, Any]:
     session_id = getattr(connection, "session_id", None)
     if isinstance(session_id, str) and session_id:
         attrs[SESSION_ID] = session_id
+    meta = _meta_of(params)
+    if config.baggage_keys and "baggage" in meta:
+        # The client's SDK injects its context into `_meta` (traceparent, and
+        # baggage with the default propagators). The server's SDK uses the
+        # extracted context only as the span's parent; its baggage never
+        # becomes current, so it is read from `_meta` here.
+        _baggage_attrs(attrs, _BAGGAGE.extract(meta))
     _request_attrs(attrs, ctx.method, params)
     return attrs
 

@@ -34,6 +34,7 @@ otherwise, 3 when the stack's venv is missing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -303,7 +304,7 @@ def agent(args: argparse.Namespace, out: Any) -> int:
             calls.append(entry)
 
         async def session() -> None:
-            async with contextlib_asyncexit() as stack:
+            async with contextlib.AsyncExitStack() as stack:
                 conns = {}
                 for name, port in ports.items():
                     before = len(recorder.ended)
@@ -368,12 +369,6 @@ def agent(args: argparse.Namespace, out: Any) -> int:
     out.write(json.dumps(summary, indent=2) + "\n")
     out.flush()
     return 0 if ok else 1
-
-
-def contextlib_asyncexit() -> Any:
-    import contextlib
-
-    return contextlib.AsyncExitStack()
 
 
 def main(argv: list[str]) -> int:

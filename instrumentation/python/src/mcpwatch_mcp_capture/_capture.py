@@ -33,6 +33,10 @@ Server side, ``mcp.server.runner.ServerRunner._compose_server_middleware``:
   ``mcp.method.name`` is the request's method; with the SDK's middleware
   removed (and no fastmcp) there is no such span and nothing is added.
 
+Both sides also copy configured W3C baggage entries (by default
+``gen_ai.conversation.id``) to the span: the client from its current context,
+the server from the ``baggage`` entry the client's SDK injected into ``_meta``.
+
 Every hook calls the original unconditionally and never lets its own error
 escape into MCP traffic.
 """

@@ -1265,7 +1265,7 @@ func TestStrimziExample(t *testing.T) {
 		if err := yaml.Unmarshal(readFile(t, rel), &c); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"topic", "findings_topic", "dead_letter_topic"} {
+		for _, k := range []string{"topic", "findings_topic", "detect_topic", "detect_state_topic", "dead_letter_topic"} {
 			name := str(c, "kafka", k)
 			p, ok := topics[name]
 			if !ok {

@@ -98,8 +98,12 @@ type Options struct {
 	// BeforeCommit, when set, runs after a batch's inserts succeeded and
 	// before its offsets are committed (tests use it to crash there).
 	BeforeCommit func()
-	// KafkaOpts are extra franz-go options (tests).
+	// KafkaOpts are extra franz-go options (tests); they must not set the
+	// partition callbacks, which the roles need (use OnAssigned).
 	KafkaOpts []kgo.Opt
+	// OnAssigned, when set, is called when a role is assigned partitions
+	// (benchmarks start their clocks there).
+	OnAssigned func(role string, partitions int)
 }
 
 // Analyzer is the consume loop plus its admin listener and retention.
@@ -164,6 +168,9 @@ func (a *Analyzer) roleAssigned(role string, delta int) {
 	st.running = true
 	st.assigned = max(st.assigned+delta, 0)
 	a.m.assigned.WithLabelValues(role).Set(float64(st.assigned))
+	if delta > 0 && a.o.OnAssigned != nil {
+		a.o.OnAssigned(role, delta)
+	}
 }
 
 // roleReady marks a role as stopped (false) or running without partitions yet.

@@ -131,12 +131,15 @@ func BenchmarkIngest(b *testing.B) {
 		// The analyzer, from Kafka, with a fresh consumer group.
 		assigned := make(chan time.Time, 1)
 		a, err := New(Options{Kafka: kc, Store: st2, Logger: log,
-			KafkaOpts: []kgo.Opt{kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			OnAssigned: func(role string, _ int) {
+				if role != RoleIngest {
+					return
+				}
 				select {
 				case assigned <- time.Now():
 				default:
 				}
-			})},
+			},
 			Config: Config{Group: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), it), AdminAddr: "-", BatchRows: batchRows,
 				Retention: RetentionConfig{Disabled: true}}})
 		if err != nil {

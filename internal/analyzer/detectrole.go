@@ -170,8 +170,31 @@ func (a *Analyzer) detect(ctx context.Context) error {
 		return err
 	}
 	defer restoreCl.Close()
-	if err := samePartitions(ctx, restoreCl, k.DetectTopic, k.DetectStateTopic); err != nil {
+	var mismatch error
+	// Just-created topics take a moment to show in the brokers' metadata.
+	if err := a.retry(ctx, "read the detect topics' partitions", func(ctx context.Context) error {
+		mismatch = nil
+		n, err := partitionCount(ctx, restoreCl, k.DetectTopic)
+		if err != nil {
+			return err
+		}
+		m, err := partitionCount(ctx, restoreCl, k.DetectStateTopic)
+		if err != nil {
+			return err
+		}
+		if n != m {
+			mismatch = fmt.Errorf("cannot run the detect role: %s has %d partitions and its changelog %s has %d; they must be equal",
+				k.DetectTopic, n, k.DetectStateTopic, m)
+		}
+		return nil
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil // shut down while waiting
+		}
 		return err
+	}
+	if mismatch != nil {
+		return mismatch
 	}
 	sess, err := kgo.NewGroupTransactSession(append(base, opts...)...)
 	if err != nil {
@@ -327,21 +350,4 @@ func readChangelog(ctx context.Context, cl *kgo.Client, topic string, parts []in
 		})
 	}
 	return out, nil
-}
-
-// samePartitions checks that the changelog has as many partitions as the
-// detect topic: group state of input partition p lives in its partition p.
-func samePartitions(ctx context.Context, cl *kgo.Client, in, changelog string) error {
-	a, err := partitionCount(ctx, cl, in)
-	if err != nil {
-		return err
-	}
-	b, err := partitionCount(ctx, cl, changelog)
-	if err != nil {
-		return err
-	}
-	if a != b {
-		return fmt.Errorf("cannot run the detect role: %s has %d partitions and its changelog %s has %d; they must be equal", in, a, changelog, b)
-	}
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
@@ -32,14 +31,14 @@ func TestRebalanceLosesNothing(t *testing.T) {
 	waitUntil(t, "first analyzer consuming", time.Minute, func() (bool, string) { return a1.Inserted() > 0, "" })
 	assigned := make(chan struct{}, 1)
 	a2, stop2 := running(t, Options{Kafka: kc, Store: st, Config: cfg,
-		KafkaOpts: []kgo.Opt{kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			if len(m["rb"]) > 0 {
+		OnAssigned: func(role string, _ int) {
+			if role == RoleIngest {
 				select {
 				case assigned <- struct{}{}:
 				default:
 				}
 			}
-		})}})
+		}})
 	select {
 	case <-assigned: // partitions moved from the first analyzer
 	case <-time.After(time.Minute):

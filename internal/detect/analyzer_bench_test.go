@@ -83,12 +83,15 @@ func BenchmarkAnalyzerDetectionsOnOff(b *testing.B) {
 			opts.Detector = eng
 		}
 		assigned := make(chan time.Time, 1)
-		opts.KafkaOpts = []kgo.Opt{kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+		opts.OnAssigned = func(role string, _ int) {
+			if role != analyzer.RoleIngest {
+				return
+			}
 			select {
 			case assigned <- time.Now():
 			default:
 			}
-		})}
+		}
 		opts.Config = analyzer.Config{Group: fmt.Sprintf("bench-detect-%d-%d-%v", time.Now().UnixNano(), it, withDetect), AdminAddr: "-",
 			Retention: analyzer.RetentionConfig{Disabled: true}}
 		a, err := analyzer.New(opts)

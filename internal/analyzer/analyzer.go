@@ -121,6 +121,9 @@ type Analyzer struct {
 	adminLn  net.Listener
 	inserted atomic.Uint64 // events inserted, for tests and logs
 	dec      event.Decoder // the consume loop's (interns low-cardinality strings)
+	// detectParts is the detect topic's partition count (ingest groups its
+	// detection inputs by partition).
+	detectParts int
 }
 
 // New validates the options.
@@ -376,6 +379,15 @@ func (a *Analyzer) ingest(ctx context.Context) error {
 	}
 	// With BlockRebalanceOnPoll a plain Close could wait for AllowRebalance.
 	defer cl.CloseAllowingRebalance()
+	if _, ok := a.o.Detector.(InputDetector); ok {
+		// Inputs are grouped per partition of the detect topic.
+		if err := a.retry(ctx, "read the detect topic's partitions", func(ctx context.Context) (err error) {
+			a.detectParts, err = partitionCount(ctx, cl, a.o.Kafka.DetectTopic)
+			return err
+		}); err != nil {
+			return nil
+		}
+	}
 	a.log.Info("ingest role consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
 		"batch_rows", a.cfg.BatchRows, "batch_interval", a.cfg.BatchInterval)
 	return a.consume(ctx, cl)
@@ -832,12 +844,12 @@ func (a *Analyzer) keyedRecords(b *batch) ([]*kgo.Record, error) {
 		}
 		recs = append(recs, &kgo.Record{Topic: a.o.Kafka.FindingsTopic, Key: FindingKey(f.Tenant, f.RuleID, f.GroupKey), Value: v})
 	}
-	for i := range b.inputs {
-		r, err := inputRecord(a.o.Kafka.DetectTopic, &b.inputs[i])
+	if len(b.inputs) > 0 {
+		ins, err := inputRecords(a.o.Kafka.DetectTopic, a.detectParts, a.o.Detector.(InputDetector).Pack(), b.inputs)
 		if err != nil {
 			return nil, err
 		}
-		recs = append(recs, r)
+		recs = append(recs, ins...)
 	}
 	return recs, nil
 }

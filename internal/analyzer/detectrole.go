@@ -32,59 +32,91 @@ type GroupState interface {
 // agent to the detect role (detect.Engine with Options.Repartition).
 type InputDetector interface {
 	DetectSplit(ctx context.Context, events []event.Event) ([]event.Finding, []detect.Input, error)
+	Pack() *detect.Pack
 }
 
-// Detection input record headers (mcpwatch.detect.v1). The value is the
-// event as on the events topic (an OTLP logs request of one log record).
+// Detection inputs travel as the events they are (OTLP logs, as on the
+// events topic) with four extra attributes per log record. One record
+// carries the inputs of one ingest batch bound for one partition of
+// mcpwatch.detect.v1, in order: per-record work (franz-go, the broker, the
+// consumer) dominated when every input was its own record. Its key is the
+// first input's key, tenant/rule/group; every input in it maps to the same
+// partition (kafka.PartitionOf).
 const (
-	HeaderRule        = "mcpwatch-rule"
-	HeaderRuleVersion = "mcpwatch-rule-version"
-	HeaderGroup       = "mcpwatch-group"
-	HeaderConds       = "mcpwatch-conds"
+	AttrInputRule        = "mcpwatch.detect.rule"
+	AttrInputRuleVersion = "mcpwatch.detect.rule_version"
+	AttrInputGroup       = "mcpwatch.detect.group"
+	AttrInputConds       = "mcpwatch.detect.conds"
 )
 
-// inputRecord encodes a detection input.
-func inputRecord(topic string, in *detect.Input) (*kgo.Record, error) {
-	v, err := event.Marshal([]event.Event{in.Event})
-	if err != nil {
-		return nil, err
-	}
-	return &kgo.Record{Topic: topic, Key: in.Key(), Value: v, Headers: []kgo.RecordHeader{
-		{Key: HeaderRule, Value: []byte(in.RuleID)},
-		{Key: HeaderRuleVersion, Value: []byte(in.RuleVersion)},
-		{Key: HeaderGroup, Value: []byte(in.Group)},
-		{Key: HeaderConds, Value: strconv.AppendUint(nil, in.Conds, 16)},
-	}}, nil
-}
+// maxInputsPerRecord bounds a record (trimmed inputs are ≤ a few KiB).
+const maxInputsPerRecord = 256
 
-// decodeInput is inputRecord's inverse.
-func decodeInput(r *kgo.Record) (detect.Input, error) {
-	var in detect.Input
-	for _, h := range r.Headers {
-		switch h.Key {
-		case HeaderRule:
-			in.RuleID = string(h.Value)
-		case HeaderRuleVersion:
-			in.RuleVersion = string(h.Value)
-		case HeaderGroup:
-			in.Group = string(h.Value)
-		case HeaderConds:
-			c, err := strconv.ParseUint(string(h.Value), 16, 64)
-			if err != nil {
-				return in, fmt.Errorf("bad %s header: %w", HeaderConds, err)
+// inputRecords groups ins by their partition among n and encodes them.
+func inputRecords(topic string, n int, pack *detect.Pack, ins []detect.Input) ([]*kgo.Record, error) {
+	byPart := map[int32][]int{}
+	var order []int32
+	for i := range ins {
+		p := kafka.PartitionOf(ins[i].Key(), n)
+		if _, ok := byPart[p]; !ok {
+			order = append(order, p)
+		}
+		byPart[p] = append(byPart[p], i)
+	}
+	var out []*kgo.Record
+	evs := make([]event.Event, 0, maxInputsPerRecord)
+	for _, p := range order {
+		idx := byPart[p]
+		for start := 0; start < len(idx); start += maxInputsPerRecord {
+			evs = evs[:0]
+			for _, i := range idx[start:min(start+maxInputsPerRecord, len(idx))] {
+				in := &ins[i]
+				ev := in.Trimmed(pack)
+				ev.AttrKeys = []string{AttrInputRule, AttrInputRuleVersion, AttrInputGroup, AttrInputConds}
+				ev.AttrValues = []string{in.RuleID, in.RuleVersion, in.Group, strconv.FormatUint(in.Conds, 16)}
+				evs = append(evs, ev)
 			}
-			in.Conds = c
+			v, err := event.Marshal(evs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &kgo.Record{Topic: topic, Key: ins[idx[start]].Key(), Value: v})
 		}
 	}
+	return out, nil
+}
+
+// decodeInputs is inputRecords' inverse for one record.
+func decodeInputs(r *kgo.Record, dst []detect.Input) ([]detect.Input, error) {
 	evs, err := event.Unmarshal(r.Value)
 	if err != nil {
-		return in, err
+		return dst, err
 	}
-	if len(evs) != 1 || in.RuleID == "" {
-		return in, fmt.Errorf("not a detection input (%d events, rule %q)", len(evs), in.RuleID)
+	for i := range evs {
+		ev := &evs[i]
+		in := detect.Input{Event: ev}
+		var conds string
+		for k, key := range ev.AttrKeys {
+			switch key {
+			case AttrInputRule:
+				in.RuleID = ev.AttrValues[k]
+			case AttrInputRuleVersion:
+				in.RuleVersion = ev.AttrValues[k]
+			case AttrInputGroup:
+				in.Group = ev.AttrValues[k]
+			case AttrInputConds:
+				conds = ev.AttrValues[k]
+			}
+		}
+		c, err := strconv.ParseUint(conds, 16, 64)
+		if err != nil || in.RuleID == "" {
+			return dst, fmt.Errorf("not a detection input (rule %q, conds %q)", in.RuleID, conds)
+		}
+		in.Conds, in.Tenant = c, ev.Tenant
+		ev.AttrKeys, ev.AttrValues = nil, nil
+		dst = append(dst, in)
 	}
-	in.Event, in.Tenant = evs[0], evs[0].Tenant
-	return in, nil
+	return dst, nil
 }
 
 // detect is the detect role: it consumes mcpwatch.detect.v1 in a
@@ -214,13 +246,11 @@ func (a *Analyzer) detect(ctx context.Context) error {
 		}
 		ins := make([]detect.Input, 0, len(recs))
 		for _, r := range recs {
-			in, err := decodeInput(r)
-			if err != nil {
+			var err error
+			if ins, err = decodeInputs(r, ins); err != nil {
 				a.m.undecodable.WithLabelValues(RoleDetect).Inc()
 				a.log.Warn("detect: undecodable input skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
-				continue
 			}
-			ins = append(ins, in)
 		}
 		committed, err := a.detectBatch(ctx, sess, ins)
 		if err != nil {

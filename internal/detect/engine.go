@@ -118,6 +118,7 @@ type Engine struct {
 	byID   map[string]*ruleState // rules by id (detect role: inputs name their rule)
 	inputs []Input               // detection inputs of the current DetectSplit
 	groups map[string]dirtyGroup // detect role: groups changed since the last Changelog
+	fwd    *lru[time.Time]       // ingest role: new_term (group, term) last forwarded
 
 	dirty []Baseline // new_term baselines not yet saved
 	keys  []stateKeyMemo

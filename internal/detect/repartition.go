@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
@@ -26,7 +27,31 @@ type Input struct {
 	RuleID, RuleVersion string
 	Tenant, Group       string // the group: the rule's `by` values joined
 	Conds               uint64 // bit i: condition (sequence: step) i held
-	Event               event.Event
+	// Event is the event (not copied: the caller's batch must outlive the
+	// input; encode it with Trimmed).
+	Event *event.Event
+}
+
+// Trimmed is the input's event as it travels: without what the detect role
+// cannot use — extra attributes, and long texts beyond what evidence shows
+// unless the rule reads them.
+func (in *Input) Trimmed(pack *Pack) event.Event {
+	ev := *in.Event
+	ev.AttrKeys, ev.AttrValues = nil, nil
+	var reads []string
+	if r := pack.Rule(in.RuleID); r != nil {
+		reads = r.readsFields()
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"arguments", &ev.Arguments}, {"result", &ev.Result}, {"tool_description", &ev.ToolDescription},
+		{"tool_input_schema", &ev.ToolInputSchema}, {"tool_annotations", &ev.ToolAnnotations}} {
+		if len(*f.v) > maxInputText && !slices.Contains(reads, f.name) {
+			*f.v = (*f.v)[:maxInputText]
+		}
+	}
+	return ev
 }
 
 // Key is the record key: tenant/rule/group, the incident key of its
@@ -58,29 +83,49 @@ func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {
 	if bits == 0 {
 		return
 	}
-	in := Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: groupKey(rs.rule.By, ev), Conds: bits, Event: *ev}
-	trimInput(rs.rule, &in.Event)
-	e.inputs = append(e.inputs, in)
-}
-
-// trimInput drops what the detect role cannot use: extra attributes, and
-// long texts beyond what evidence shows unless the rule reads them.
-func trimInput(r *Rule, ev *event.Event) {
-	ev.AttrKeys, ev.AttrValues = nil, nil
-	reads := r.readsFields()
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"arguments", &ev.Arguments}, {"result", &ev.Result}, {"tool_description", &ev.ToolDescription},
-		{"tool_input_schema", &ev.ToolInputSchema}, {"tool_annotations", &ev.ToolAnnotations}} {
-		if len(*f.v) > maxInputText && !slices.Contains(reads, f.name) {
-			*f.v = (*f.v)[:maxInputText]
-		}
+	group := groupKey(rs.rule.By, ev)
+	if rs.rule.Kind == KindNewTerm && !e.mustForwardTerm(rs, ev, group) {
+		return
 	}
+	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: group, Conds: bits, Event: ev})
 }
 
-// readsFields are the event fields the rule's state and summary read.
+// termRefresh is how long the ingest role leaves a new_term (group, term)
+// it has forwarded unrepeated. The detect role's state for a known term only
+// moves its last-seen time forward, which matters once it is `history`
+// (days) old, so skipping repeats for an hour changes no finding; a term it
+// has not forwarded, an earlier time, or an hour later is forwarded. This
+// keeps the busiest inputs (every event names a server) off the topic.
+const termRefresh = time.Hour
+
+// mustForwardTerm reports whether a new_term input must go to the detect
+// role, and remembers it when it must.
+func (e *Engine) mustForwardTerm(rs *ruleState, ev *event.Event, group string) bool {
+	tb, ok := e.termBytes(rs.rule, ev)
+	if !ok {
+		return false // an empty field: newTerm ignores the event
+	}
+	if e.fwd == nil {
+		e.fwd = newLRU[time.Time](4*e.opts.MaxKeysPerRule, nil)
+	}
+	k := make([]byte, 0, len(rs.rule.ID)+len(ev.Tenant)+len(group)+len(tb)+3)
+	k = append(append(append(append(append(append(append(k, rs.rule.ID...), 0), ev.Tenant...), 0), group...), 0), tb...)
+	h := keyHash(k)
+	if last, ok := e.fwd.getH(h, k); ok && !ev.Time.Before(last) && ev.Time.Sub(last) < termRefresh {
+		return false
+	}
+	e.fwd.putH(h, string(k), ev.Time)
+	return true
+}
+
+// readsFields are the event fields the rule's state and summary read
+// (computed once per rule).
 func (r *Rule) readsFields() []string {
+	r.readsOnce.Do(func() { r.reads = r.computeReads() })
+	return r.reads
+}
+
+func (r *Rule) computeReads() []string {
 	out := append(append([]string(nil), r.By...), r.Fields...)
 	if r.Distinct != "" {
 		out = append(out, r.Distinct)
@@ -114,9 +159,8 @@ func (e *Engine) DetectSplit(ctx context.Context, events []event.Event) ([]event
 	fs, err := e.Detect(ctx, events)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ins := slices.Clone(e.inputs)
-	clear(e.inputs)
-	e.inputs = e.inputs[:0]
+	ins := e.inputs
+	e.inputs = nil // handed over: the caller's batch keeps them
 	return fs, ins, err
 }
 
@@ -157,7 +201,7 @@ func (e *Engine) Apply(ins []Input) []event.Finding {
 		}
 		m := matcher{res: res[:n], base: 0}
 		e.gen++
-		ev := &in.Event
+		ev := in.Event
 		var f *event.Finding
 		switch rs.rule.Kind {
 		case KindThreshold:

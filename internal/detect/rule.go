@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -136,6 +137,9 @@ type Rule struct {
 	byStr       []func(*event.Event) string
 	fieldsStr   []func(*event.Event) string
 	distinctStr func(*event.Event) string
+	// reads: the fields the detect role needs whole (readsFields).
+	readsOnce sync.Once
+	reads     []string
 }
 
 // strAccessors returns the string accessors of the named event fields.

@@ -384,9 +384,10 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	}
 	var parts []string
 	for r, k := range reasons {
-		if r == event.DropNotMCP {
-			// Not MCP telemetry (e.g. the app's HTTP spans): ignored, not
-			// an error for the sender, so whole-app exporters can point here.
+		if event.Ignored(r) {
+			// Not MCP telemetry (e.g. the app's HTTP spans, or spans that
+			// only carry an MCP request id): ignored, not an error for the
+			// sender, so whole-app exporters can point here.
 			c.m.ignored.WithLabelValues(r).Add(float64(k))
 			continue
 		}

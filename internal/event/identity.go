@@ -110,17 +110,27 @@ func resourceAgent(attrs []rawKV, groups [][]string) string {
 	return ""
 }
 
-// callHash is the FNV-1a 64 hash of the request id and method (a 0 byte
-// between them): with the trace id it identifies one request in a trace.
+// callHash hashes the request id and the method: with the trace id it
+// identifies one request in a trace. It is part of the call id's
+// definition (docs/event.md): changing it changes every call id.
+//
+//	callHash(r, m) = mix(fnv1a64(r) ^ rotl(fnv1a64(m), 1))
 func callHash(requestID, method string) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(requestID); i++ {
-		h = (h ^ uint64(requestID[i])) * prime
-	}
-	h *= prime // the 0 byte
-	for i := 0; i < len(method); i++ {
-		h = (h ^ uint64(method[i])) * prime
+	return mixCall(fnv1a(requestID), fnv1a(method))
+}
+
+func mixCall(r, m uint64) uint64 {
+	h := r ^ (m<<1 | m>>63)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	return h ^ h>>33
+}
+
+// fnv1a is FNV-1a, 64 bits.
+func fnv1a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
 	}
 	return h
 }
@@ -131,11 +141,24 @@ func hasCallKey(e *Event) bool {
 	return len(e.TraceID) == 32 && e.RequestID != "" && e.Method != ""
 }
 
-// putCallHash writes the 16 hex digits of e's call hash into dst.
-func putCallHash(dst []byte, e *Event) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], callHash(e.RequestID, e.Method))
-	encodeHex(dst[:16], b[:])
+// putCallHash writes the 16 lowercase hex digits of h into dst: each half
+// of h spread to one nibble per byte, then the digits made eight at a
+// time (no table, no loop: this runs for every span).
+func putCallHash(dst []byte, h uint64) {
+	_ = dst[15]
+	binary.BigEndian.PutUint64(dst[:8], hexWord(uint32(h>>32)))
+	binary.BigEndian.PutUint64(dst[8:16], hexWord(uint32(h)))
+}
+
+// hexWord returns the 8 ASCII hex digits of v, most significant first
+// when stored big-endian.
+func hexWord(v uint32) uint64 {
+	x := uint64(v)
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	letters := (x + 0x0606060606060606) >> 4 & 0x0101010101010101 // 1 where the nibble is ≥ 10
+	return x + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // setCallID sets e.CallID on its own (a new string): 16 hex digits of
@@ -147,7 +170,7 @@ func setCallID(e *Event) {
 		return
 	}
 	b := make([]byte, 48)
-	putCallHash(b, e)
+	putCallHash(b, callHash(e.RequestID, e.Method))
 	copy(b[16:], e.TraceID)
 	e.CallID = ownedString(b)
 }
@@ -163,24 +186,11 @@ type postItem struct {
 	res int32 // index in mapper.res
 }
 
-// deferIdentity records, for the event just appended, what finishIdentity
-// must fill: an agent (none from the span or its resource, or a server or
-// gateway observation, whose resource is not the caller) or a server
-// observation's server name.
-func (m *mapper) deferIdentity(e *Event, res int32) {
-	if e.AgentID != "" && (e.ServerName != "" || e.Observer != ObserverServer) {
-		return
-	}
+// deferIdentity records the event just appended, which has no agent yet
+// (none from the span or its resource, or a server or gateway
+// observation, whose resource is not the caller), for finishIdentity.
+func (m *mapper) deferIdentity(res int32) {
 	m.post = append(m.post, postItem{int32(len(m.b.Events) - 1), res})
-}
-
-// agentFromResource sets the agent of a client-side (or unknown) event
-// from its resource; server and gateway observations wait for
-// finishIdentity.
-func agentFromResource(e *Event, res *resInfo) {
-	if e.AgentID == "" && e.Observer != ObserverServer && e.Observer != ObserverGateway {
-		e.AgentID = res.agent
-	}
 }
 
 // finishIdentity runs after propagate: it links the observations of one
@@ -190,14 +200,8 @@ func (m *mapper) finishIdentity() {
 	if len(evs) == 0 {
 		return
 	}
-	m.linkCalls()
-	// A server observation with no server name: its own resource names
-	// the server.
-	for _, p := range m.post {
-		e := &evs[p.i]
-		if e.ServerName == "" && e.Observer == ObserverServer {
-			e.ServerName = m.res[p.res].server
-		}
+	if m.lacking && m.parented {
+		m.linkCalls()
 	}
 	var byCall map[string]int32 // call id → client observation, when needed
 	if m.nClient > 0 && (m.nServer > 0 || len(m.post) > 0) {
@@ -278,26 +282,10 @@ func orUnknown(s string) string {
 // whose parent span is an MCP span of the same trace and method (the
 // MCP SDK's "MCP send" span under fastmcp's CLIENT span; a SERVER span
 // under its CLIENT span when one process exports both) takes the call id
-// of the one that has a request id. Only requests that hold an event
-// without a request-derived call id and an event with a parent pay for it.
+// of the one that has a request id. Only requests that hold a span event
+// without a request-derived call id and one with a parent pay for it.
 func (m *mapper) linkCalls() {
 	evs := m.b.Events
-	lacking, parented := false, false
-	for i := range evs {
-		e := &evs[i]
-		if e.Kind != KindMessage || e.Source != SourceSpan {
-			continue
-		}
-		if !callFromRequest(e) {
-			lacking = true
-		}
-		if e.ParentSpanID != "" {
-			parented = true
-		}
-	}
-	if !lacking || !parented {
-		return
-	}
 	bySpan := make(map[string]int32, len(evs))
 	for i := range evs {
 		e := &evs[i]

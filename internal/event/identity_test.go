@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -295,4 +296,14 @@ func TestCorrelationSpansIgnored(t *testing.T) {
 	b := FromTraces(s.td, MapOptions{})
 	eq(t, "correlation", b.DropReasons[DropCorrelation], 1)
 	eq(t, "ignored", Ignored(DropCorrelation) && Ignored(DropNotMCP) && !Ignored(DropInvalidTraceID), true)
+}
+
+func TestPutCallHash(t *testing.T) {
+	for _, h := range []uint64{0, 1, 0x0123456789abcdef, 0xfedcba9876543210, ^uint64(0), 0xa0b1c2d3e4f50617} {
+		var b [16]byte
+		putCallHash(b[:], h)
+		if want := fmt.Sprintf("%016x", h); string(b[:]) != want {
+			t.Errorf("%x: %s, want %s", h, b[:], want)
+		}
+	}
 }

@@ -136,6 +136,11 @@ type mapper struct {
 	// post lists the events finishIdentity completes.
 	post             []postItem
 	nClient, nServer int // client and server message events
+	// lacking: a span event's call id is its event id; parented: a span
+	// event has a parent (linkCalls is needed only with both).
+	lacking, parented bool
+	lastMethod        string // and its fnv1a, for call ids
+	lastMethodHash    uint64
 	// childRequestIDs: request ids found on non-MCP child spans, by parent.
 	childRequestIDs map[pcommon.SpanID]string
 	ids             []byte // what idBytes has not handed out yet
@@ -579,6 +584,7 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	if !isZero8(&sp.psid) {
 		encodeHex(ids[64:80], sp.psid[:])
 		e.ParentSpanID = ownedString(ids[64:80])
+		m.parented = true
 	}
 	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
 	if start != 0 {
@@ -663,10 +669,14 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
 	}
 	if hasCallKey(e) {
-		putCallHash(ids, e)
+		if e.Method != m.lastMethod { // one method hash per run of spans
+			m.lastMethod, m.lastMethodHash = e.Method, fnv1a(e.Method)
+		}
+		putCallHash(ids, mixCall(fnv1a(e.RequestID), m.lastMethodHash))
 		e.CallID = ownedString(ids[:48])
 	} else {
 		e.CallID = e.EventID
+		m.lacking = true
 	}
 	// fastmcp's own CLIENT span wraps the MCP SDK's "MCP send" span of
 	// the same request (which has the request id): a second client
@@ -827,11 +837,25 @@ func (m *mapper) observed(e *Event, res *resInfo) {
 	switch e.Observer {
 	case ObserverClient:
 		m.nClient++
+		if e.AgentID == "" {
+			e.AgentID = res.agent
+		}
 	case ObserverServer:
 		m.nServer++
+		// A server observation that names no server: its own resource
+		// names it (an initialize in the request may still override it).
+		if e.ServerName == "" {
+			e.ServerName = res.server
+		}
+	case ObserverGateway:
+	default:
+		if e.AgentID == "" {
+			e.AgentID = res.agent
+		}
 	}
-	agentFromResource(e, res)
-	m.deferIdentity(e, int32(len(m.res)-1))
+	if e.AgentID == "" {
+		m.deferIdentity(int32(len(m.res) - 1))
+	}
 }
 
 func shortHash(s string) string {
@@ -941,9 +965,6 @@ func (m *mapper) log(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) 
 		e.Observer = ObserverUnknown
 	}
 	m.finishSession(&e)
-	if e.ServerName == "" && e.Observer == ObserverServer {
-		e.ServerName = res.server
-	}
 
 	if name == LogEventToolsSnapshot {
 		var d toolDef
@@ -1081,7 +1102,9 @@ func (m *mapper) propagate() {
 		if id == nil || id.ambiguous {
 			continue
 		}
-		if e.ServerName == "" {
+		// A server observation's name from its resource (service.name)
+		// gives way to the one the server announced.
+		if e.ServerName == "" || e.Observer == ObserverServer && e.ServerName == e.ServiceName && id.serverName != "" {
 			e.ServerName, e.ServerVersion = id.serverName, id.serverVersion
 		}
 		if e.ClientName == "" {

@@ -175,6 +175,14 @@ func setCallID(e *Event) {
 	e.CallID = ownedString(b)
 }
 
+// CallIDOf returns the call id the mapping gives an event with e's trace
+// id, request id, method and event id (for generators of canonical events).
+func CallIDOf(e *Event) string {
+	c := *e
+	setCallID(&c)
+	return c.CallID
+}
+
 // callFromRequest reports whether e's call id was derived from its request
 // (and so is shared with the other observations of the call).
 func callFromRequest(e *Event) bool { return e.CallID != "" && e.CallID != e.EventID }

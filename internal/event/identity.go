@@ -85,13 +85,20 @@ func resourceAgent(attrs []rawKV, groups [][]string) string {
 	if groups == nil {
 		groups = DefaultAgentResourceAttributes
 	}
+	sdkDefault := ""
 	for _, g := range groups {
 		first, ok := getRaw(attrs, g[0])
 		if !ok {
 			continue
 		}
 		s := first.short()
-		if s == "" || g[0] == "service.name" && isUnknownService(s) {
+		if s == "" {
+			continue
+		}
+		if g[0] == "service.name" && isUnknownService(s) {
+			if sdkDefault == "" {
+				sdkDefault = s
+			}
 			continue
 		}
 		for _, name := range g[1:] {
@@ -103,11 +110,9 @@ func resourceAgent(attrs []rawKV, groups [][]string) string {
 		}
 		return truncateUTF8(s, MaxFieldLen)
 	}
-	// Last resort before the user or client: the SDK's default name.
-	if v, ok := getRaw(attrs, "service.name"); ok {
-		return v.short()
-	}
-	return ""
+	// Last resort before the user or client: the SDK's default name, when
+	// the chain asked for service.name.
+	return sdkDefault
 }
 
 // callHash hashes the request id and the method: with the trace id it

@@ -215,6 +215,8 @@ func TestAgentChain(t *testing.T) {
 		{"client only", C, nil, map[string]string{"mcp.client.name": "cursor"}, nil, "@cursor"},
 		{"nothing", C, nil, nil, nil, "unknown"},
 		{"configured chain", C, map[string]string{"k8s.pod.name": "p-1", "service.name": "svc"}, nil, pod, "p-1"},
+		{"configured chain without service.name ignores it", C, map[string]string{"service.name": "svc"}, nil, [][]string{{"k8s.pod.name"}}, "unknown"},
+		{"empty chain", C, map[string]string{"service.name": "svc"}, map[string]string{"user.id": "bob"}, [][]string{}, "bob@"},
 		{"configured chain, second group", C, map[string]string{"service.name": "svc", "service.instance.id": "i"}, nil, pod, "svc/i"},
 		{"server: agent id", S, map[string]string{"service.name": "srv"}, map[string]string{"gen_ai.agent.id": "a1"}, nil, "a1"},
 		{"server: the caller the request names", S, map[string]string{"service.name": "srv"}, map[string]string{"enduser.id": "bob", "mcp.client.name": "cursor"}, nil, "bob@cursor"},

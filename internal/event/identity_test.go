@@ -257,8 +257,11 @@ func TestCallIDs(t *testing.T) {
 	a.attrs().PutStr("mcp.method.name", "tools/call")
 	a.attrs().PutStr("jsonrpc.request.id", "7")
 	e := a.one(t, MapOptions{})
-	eq(t, "call id shape", len(e.CallID), 48)
-	eq(t, "call id ends with the trace", e.CallID[16:], testTrace)
+	eq(t, "call id", e.CallID, testTrace+":tools/call:7")
+	long := strings.Repeat("r", 65)
+	a.attrs().PutStr("jsonrpc.request.id", long)
+	eq(t, "long request id hashed", a.one(t, MapOptions{}).CallID, testTrace+":tools/call#"+fmt.Sprintf("%016x", fnv1a(long)))
+	a.attrs().PutStr("jsonrpc.request.id", "7")
 	a.attrs().PutStr("mcp.method.name", "prompts/get")
 	if p := a.one(t, MapOptions{}); p.CallID == e.CallID {
 		t.Error("another method, the same call id")

@@ -139,8 +139,6 @@ type mapper struct {
 	// lacking: a span event's call id is its event id; parented: a span
 	// event has a parent (linkCalls is needed only with both).
 	lacking, parented bool
-	lastMethod        string // and its fnv1a, for call ids
-	lastMethodHash    uint64
 	// childRequestIDs: request ids found on non-MCP child spans, by parent.
 	childRequestIDs map[pcommon.SpanID]string
 	ids             []byte // what idBytes has not handed out yet
@@ -496,16 +494,19 @@ func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
 
 func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
 
-// idBytes returns 80 bytes for a span event's id strings, carved from
-// chunks of idChunk events: an allocation per chunk, not per event (a
-// retained event keeps its chunk alive).
-func (m *mapper) idBytes() []byte {
-	const size, idChunk = 80, 64
-	if len(m.ids) < size {
-		m.ids = make([]byte, size*idChunk)
+// idBytes returns 64 bytes for a span event's id strings.
+func (m *mapper) idBytes() []byte { return m.carve(64) }
+
+// carve returns n bytes for strings of span events, carved from chunks of
+// about 64 events' ids and call ids: an allocation per chunk, not per
+// event (a retained event keeps its chunk alive).
+func (m *mapper) carve(n int) []byte {
+	const chunk = 64 * 128
+	if len(m.ids) < n {
+		m.ids = make([]byte, max(n, chunk))
 	}
-	b := m.ids[:size:size]
-	m.ids = m.ids[size:]
+	b := m.ids[:n:n]
+	m.ids = m.ids[n:]
 	return b
 }
 
@@ -569,21 +570,20 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	e.Outcome = OutcomeOK
 	// The event id is the trace id then the span id, in hex; the parent
 	// span id follows them in the same bytes.
-	// The call id's hash comes first in the same bytes, so that a call id
-	// (hash + trace id) is a string of them too.
+	// ids: trace id, span id, parent span id, in hex.
 	ids := m.idBytes()
-	encodeHex(ids[16:48], sp.tid[:])
-	n := 48
+	encodeHex(ids[:32], sp.tid[:])
+	n := 32
 	if !isZero8(&sp.sid) {
-		encodeHex(ids[48:64], sp.sid[:])
-		n = 64
+		encodeHex(ids[32:48], sp.sid[:])
+		n = 48
 	}
-	e.EventID = ownedString(ids[16:n])
+	e.EventID = ownedString(ids[:n])
 	e.TraceID = e.EventID[:32]
 	e.SpanID = e.EventID[32:]
 	if !isZero8(&sp.psid) {
-		encodeHex(ids[64:80], sp.psid[:])
-		e.ParentSpanID = ownedString(ids[64:80])
+		encodeHex(ids[48:64], sp.psid[:])
+		e.ParentSpanID = ownedString(ids[48:64])
 		m.parented = true
 	}
 	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
@@ -669,11 +669,9 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
 	}
 	if hasCallKey(e) {
-		if e.Method != m.lastMethod { // one method hash per run of spans
-			m.lastMethod, m.lastMethodHash = e.Method, fnv1a(e.Method)
-		}
-		putCallHash(ids, mixCall(fnv1a(e.RequestID), m.lastMethodHash))
-		e.CallID = ownedString(ids[:48])
+		b := m.carve(callIDLen(e))
+		putCallID(b, e)
+		e.CallID = ownedString(b)
 	} else {
 		e.CallID = e.EventID
 		m.lacking = true

@@ -119,25 +119,42 @@ func resourceAgent(attrs []rawKV, groups [][]string) string {
 // a longer one is replaced by its hash.
 const maxCallRequestID = 64
 
+// callerSpan is the span id of the client side of e's request: the
+// client observation's own span, the parent span of a server or gateway
+// observation (the MCP SDKs carry the client span's context in _meta, so
+// the server span is its child). An agent talking to several servers in
+// one trace numbers each connection's requests from 1: the caller span
+// tells their calls apart.
+func callerSpan(e *Event) string {
+	if e.Observer == ObserverServer || e.Observer == ObserverGateway {
+		return e.ParentSpanID
+	}
+	return e.SpanID
+}
+
 // callIDLen is the length of the call id of an event with hasCallKey.
 func callIDLen(e *Event) int {
+	n := 32 + 1 + len(callerSpan(e)) + 1 + len(e.Method) + 1
 	if len(e.RequestID) > maxCallRequestID {
-		return 32 + 1 + len(e.Method) + 1 + 16
+		return n + 16
 	}
-	return 32 + 1 + len(e.Method) + 1 + len(e.RequestID)
+	return n + len(e.RequestID)
 }
 
 // putCallID writes the call id of e (hasCallKey) into b (callIDLen bytes):
 //
-//	<trace id>:<method>:<request id>     request ids up to 64 bytes
-//	<trace id>:<method>#<16 hex>         longer ones: their FNV-1a 64 hash
+//	<trace id>:<caller span id>:<method>:<request id>   request ids up to 64 bytes
+//	<trace id>:<caller span id>:<method>#<16 hex>       longer ones: their FNV-1a 64 hash
 //
 // MCP methods contain neither ':' nor '#', so the form is unambiguous. It
 // is readable, and on the Kafka topic it is nearly free to compress: the
-// trace id repeats the event id's start and the method the method's
-// attribute (a hashed form cost lz4 ~18% more per event).
+// trace and span ids repeat the event's ids and the method its attribute
+// (a hashed form cost lz4 ~18% more per event).
 func putCallID(b []byte, e *Event) {
 	n := copy(b, e.TraceID)
+	b[n] = ':'
+	n++
+	n += copy(b[n:], callerSpan(e))
 	b[n] = ':'
 	n++
 	n += copy(b[n:], e.Method)
@@ -162,7 +179,7 @@ func fnv1a(s string) uint64 {
 // hasCallKey reports whether e's call id can be derived from the request
 // rather than the observation.
 func hasCallKey(e *Event) bool {
-	return len(e.TraceID) == 32 && e.RequestID != "" && e.Method != ""
+	return len(e.TraceID) == 32 && e.RequestID != "" && e.Method != "" && callerSpan(e) != ""
 }
 
 // putCallHash writes the 16 lowercase hex digits of h into dst: each half
@@ -186,7 +203,8 @@ func hexWord(v uint32) uint64 {
 }
 
 // setCallID sets e.CallID on its own (a new string): putCallID's form
-// when e has a trace id, a request id and a method, else the event id.
+// when e has a trace id, a caller span, a request id and a method, else
+// the event id.
 func setCallID(e *Event) {
 	if !hasCallKey(e) {
 		e.CallID = e.EventID

@@ -1,7 +1,10 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -257,10 +260,11 @@ func TestCallIDs(t *testing.T) {
 	a.attrs().PutStr("mcp.method.name", "tools/call")
 	a.attrs().PutStr("jsonrpc.request.id", "7")
 	e := a.one(t, MapOptions{})
-	eq(t, "call id", e.CallID, testTrace+":tools/call:7")
+	const client = "0a0b0c0d01020304"
+	eq(t, "call id", e.CallID, testTrace+":"+client+":tools/call:7")
 	long := strings.Repeat("r", 65)
 	a.attrs().PutStr("jsonrpc.request.id", long)
-	eq(t, "long request id hashed", a.one(t, MapOptions{}).CallID, testTrace+":tools/call#"+fmt.Sprintf("%016x", fnv1a(long)))
+	eq(t, "long request id hashed", a.one(t, MapOptions{}).CallID, testTrace+":"+client+":tools/call#"+fmt.Sprintf("%016x", fnv1a(long)))
 	a.attrs().PutStr("jsonrpc.request.id", "7")
 	a.attrs().PutStr("mcp.method.name", "prompts/get")
 	if p := a.one(t, MapOptions{}); p.CallID == e.CallID {
@@ -269,7 +273,17 @@ func TestCallIDs(t *testing.T) {
 	a.attrs().PutStr("mcp.method.name", "tools/call")
 	a.span.SetKind(ptrace.SpanKindServer)
 	a.span.SetSpanID(pcommon.SpanID{9})
-	eq(t, "the server side's call id", a.one(t, MapOptions{}).CallID, e.CallID)
+	a.span.SetParentSpanID(pcommon.SpanID{0xa, 0xb, 0xc, 0xd, 1, 2, 3, 4})
+	eq(t, "the server side's call id (its parent is the client span)", a.one(t, MapOptions{}).CallID, e.CallID)
+	a.span.SetParentSpanID(pcommon.SpanID{8})
+	if x := a.one(t, MapOptions{}); x.CallID == e.CallID {
+		t.Error("the same request id on another connection (another client span), the same call id")
+	}
+	a.span.SetParentSpanID(pcommon.SpanID{})
+	if x := a.one(t, MapOptions{}); x.CallID != x.EventID {
+		t.Errorf("a server span without a parent: call id %q, want its event id", x.CallID)
+	}
+	a.span.SetParentSpanID(pcommon.SpanID{0xa, 0xb, 0xc, 0xd, 1, 2, 3, 4})
 	a.span.SetTraceID(pcommon.TraceID{9})
 	if x := a.one(t, MapOptions{}); x.CallID == e.CallID {
 		t.Error("another trace, the same call id")
@@ -310,5 +324,79 @@ func TestPutCallHash(t *testing.T) {
 		if want := fmt.Sprintf("%016x", h); string(b[:]) != want {
 			t.Errorf("%x: %s, want %s", h, b[:], want)
 		}
+	}
+}
+
+// TestRealSendersPython maps the wire captures of five Python stacks (one
+// agent session against four servers, all in one trace, request ids
+// numbered per connection; testdata/realsenders/python), each POST as its own
+// request as the collector sees them: every event has an agent and a call
+// id; with the MCP SDK's own spans each tool call of the runner is one
+// call id holding one client and one server observation (plus fastmcp's
+// tagged duplicate), never the calls of two connections that share a
+// request id.
+func TestRealSendersPython(t *testing.T) {
+	root := "testdata/realsenders/python/"
+	for _, stack := range []string{"sdk", "sdk+capture", "fastmcp", "fastmcp+capture", "openllmetry"} {
+		t.Run(stack, func(t *testing.T) {
+			files, _ := filepath.Glob(root + stack + "/*.binpb")
+			if len(files) == 0 {
+				t.Skip("no capture")
+			}
+			var evs []Event
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				batch, _, ok := TracesFromProto(b, MapOptions{})
+				if !ok {
+					t.Fatalf("%s: not mapped", f)
+				}
+				evs = append(evs, batch.Events...)
+			}
+			for _, e := range evs {
+				if e.AgentID == "" || e.CallID == "" {
+					t.Errorf("event %s: agent %q call %q", e.EventID, e.AgentID, e.CallID)
+				}
+				if e.Observer == ObserverServer && e.ServerName == "" {
+					t.Errorf("server observation %s without a server name", e.EventID)
+				}
+			}
+			var run struct {
+				Calls []struct{ Method, Tool, Server string } `json:"calls"`
+			}
+			if b, err := os.ReadFile(root + stack + "/run-stdout.txt"); err != nil || json.Unmarshal(b, &run) != nil {
+				t.Fatalf("run-stdout.txt: %v", err)
+			}
+			want := 0
+			for _, c := range run.Calls {
+				if c.Method == "tools/call" {
+					want++
+				}
+			}
+			got := map[string][]*Event{}
+			for i := range evs {
+				if e := &evs[i]; e.Kind == KindMessage && e.Method == "tools/call" && !e.HasTag(TagDuplicate) {
+					got[e.CallID] = append(got[e.CallID], e)
+				}
+			}
+			if stack == "openllmetry" { // client side only, no request ids on the server
+				eq(t, "tool calls", len(got), want)
+				return
+			}
+			eq(t, "tool calls (distinct call ids)", len(got), want)
+			for id, obs := range got {
+				var kinds []string
+				for _, e := range obs {
+					kinds = append(kinds, string(e.Observer))
+				}
+				sort.Strings(kinds)
+				eq(t, id+" observations counted", strings.Join(kinds, ","), "client,server")
+				if len(obs) == 2 && obs[0].ToolName != obs[1].ToolName {
+					t.Errorf("%s joins %s and %s", id, obs[0].ToolName, obs[1].ToolName)
+				}
+			}
+		})
 	}
 }

@@ -261,10 +261,10 @@ func TestCallIDs(t *testing.T) {
 	a.attrs().PutStr("jsonrpc.request.id", "7")
 	e := a.one(t, MapOptions{})
 	const client = "0a0b0c0d01020304"
-	eq(t, "call id", e.CallID, testTrace+":"+client+":tools/call:7")
+	eq(t, "call id", e.CallID, testTrace+client+":tools/call:7")
 	long := strings.Repeat("r", 65)
 	a.attrs().PutStr("jsonrpc.request.id", long)
-	eq(t, "long request id hashed", a.one(t, MapOptions{}).CallID, testTrace+":"+client+":tools/call#"+fmt.Sprintf("%016x", fnv1a(long)))
+	eq(t, "long request id hashed", a.one(t, MapOptions{}).CallID, testTrace+client+":tools/call#"+fmt.Sprintf("%016x", fnv1a(long)))
 	a.attrs().PutStr("jsonrpc.request.id", "7")
 	a.attrs().PutStr("mcp.method.name", "prompts/get")
 	if p := a.one(t, MapOptions{}); p.CallID == e.CallID {

@@ -494,14 +494,15 @@ func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
 
 func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
 
-// idBytes returns 64 bytes for a span event's id strings.
-func (m *mapper) idBytes() []byte { return m.carve(64) }
+// idBytes returns 144 bytes for a span event's id strings: trace, span
+// and parent span id in hex, then room for most call ids (spanCallID).
+func (m *mapper) idBytes() []byte { return m.carve(144) }
 
 // carve returns n bytes for strings of span events, carved from chunks of
 // about 64 events' ids and call ids: an allocation per chunk, not per
 // event (a retained event keeps its chunk alive).
 func (m *mapper) carve(n int) []byte {
-	const chunk = 64 * 128
+	const chunk = 64 * 144
 	if len(m.ids) < n {
 		m.ids = make([]byte, max(n, chunk))
 	}
@@ -669,9 +670,7 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
 	}
 	if hasCallKey(e) {
-		b := m.carve(callIDLen(e))
-		putCallID(b, e)
-		e.CallID = ownedString(b)
+		e.CallID = m.spanCallID(e, ids)
 	} else {
 		e.CallID = e.EventID
 		m.lacking = true
@@ -730,6 +729,36 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		msg := *e
 		m.emitToolDefs(&msg, defs)
 	}
+}
+
+// spanCallID is putCallID for a span event (hasCallKey) whose trace,
+// span and parent span ids are hex in ids (idBytes): the ids are moved as
+// fixed-size arrays, into the room idBytes left (this runs for nearly
+// every span).
+func (m *mapper) spanCallID(e *Event, ids []byte) string {
+	if len(e.RequestID) > maxCallRequestID {
+		b := m.carve(callIDLen(e))
+		putCallID(b, e)
+		return ownedString(b)
+	}
+	n := 32 + 16 + 1 + len(e.Method) + 1 + len(e.RequestID)
+	var b []byte
+	if n <= len(ids)-64 {
+		b = ids[64 : 64+n : 64+n] // room idBytes left after the ids
+	} else {
+		b = m.carve(n)
+	}
+	if e.Observer == ObserverServer || e.Observer == ObserverGateway {
+		*(*[32]byte)(b) = [32]byte(ids[:32])
+		*(*[16]byte)(b[32:]) = [16]byte(ids[48:64]) // the parent: the client span
+	} else {
+		*(*[48]byte)(b) = [48]byte(ids[:48]) // the event id
+	}
+	b[48] = ':'
+	k := 49 + copy(b[49:], e.Method)
+	b[k] = ':'
+	copy(b[k+1:], e.RequestID)
+	return ownedString(b)
 }
 
 // indexWord is strings.Index(s, w+" ") without building w+" ".

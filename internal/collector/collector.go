@@ -49,6 +49,7 @@ type Collector struct {
 	recv     *otlpin.Receiver
 	admin    *http.Server
 	adminLn  net.Listener
+	mapOpts  event.MapOptions // identity config; tenant and time added per request
 
 	notReady     atomic.Pointer[string] // nil = ready
 	shuttingDown atomic.Bool
@@ -78,7 +79,8 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		return nil, fmt.Errorf("cannot build redactor: %w", err)
 	}
 	c := &Collector{cfg: cfg, log: log, redactor: redactor, reg: prometheus.NewRegistry(),
-		maxRecordBytes: int(cfg.Kafka.Producer.MaxBatchBytes) - 1024} // batch and record headers
+		maxRecordBytes: int(cfg.Kafka.Producer.MaxBatchBytes) - 1024, // batch and record headers
+		mapOpts:        cfg.Identity.MapOptions()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.m = metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_accepted_events_total",
@@ -268,12 +270,21 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// MapOptions implements otlpin.MapOptionsConsumer: the identity config.
+func (c *Collector) MapOptions() event.MapOptions { return c.mapOpts }
+
+func (c *Collector) mapOptions(tenant string) event.MapOptions {
+	o := c.mapOpts
+	o.Tenant, o.ReceivedAt = tenant, time.Now()
+	return o
+}
+
 // ConsumeTraces implements otlpin.Consumer.
 func (c *Collector) ConsumeTraces(ctx context.Context, tenant string, td ptrace.Traces) (otlpin.Result, error) {
 	if err := c.fastFail(); err != nil {
 		return otlpin.Result{}, err
 	}
-	b := event.FromTraces(td, event.MapOptions{Tenant: tenant, ReceivedAt: time.Now()})
+	b := event.FromTraces(td, c.mapOptions(tenant))
 	return c.publish(ctx, "traces", "spans", b)
 }
 
@@ -282,7 +293,7 @@ func (c *Collector) ConsumeLogs(ctx context.Context, tenant string, ld plog.Logs
 	if err := c.fastFail(); err != nil {
 		return otlpin.Result{}, err
 	}
-	b := event.FromLogs(ld, event.MapOptions{Tenant: tenant, ReceivedAt: time.Now()})
+	b := event.FromLogs(ld, c.mapOptions(tenant))
 	return c.publish(ctx, "logs", "log records", b)
 }
 
@@ -384,9 +395,10 @@ func (c *Collector) publish(ctx context.Context, signal, noun string, b event.Ba
 	}
 	var parts []string
 	for r, k := range reasons {
-		if r == event.DropNotMCP {
-			// Not MCP telemetry (e.g. the app's HTTP spans): ignored, not
-			// an error for the sender, so whole-app exporters can point here.
+		if event.Ignored(r) {
+			// Not MCP telemetry (e.g. the app's HTTP spans, or spans that
+			// only carry an MCP request id): ignored, not an error for the
+			// sender, so whole-app exporters can point here.
 			c.m.ignored.WithLabelValues(r).Add(float64(k))
 			continue
 		}

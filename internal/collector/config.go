@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/otlpin"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
@@ -20,6 +21,9 @@ type Config struct {
 	// Redact: secret detectors and size caps for arguments and results
 	// (every built-in detector on, 64 KiB caps by default).
 	Redact redact.Config `yaml:"redact"`
+	// Identity: how an event gets its agent when it names none
+	// (docs/event.md, "Identity and correlation").
+	Identity IdentityConfig `yaml:"identity"`
 	// Admin serves /healthz, /readyz and /metrics.
 	Admin AdminConfig `yaml:"admin"`
 	// ProduceTimeout bounds how long a request waits for Kafka's acks
@@ -35,6 +39,26 @@ type Config struct {
 	// Log: level (debug, info, warn, error; default info) and format
 	// (json, text; default json).
 	Log LogConfig `yaml:"log"`
+}
+
+// IdentityConfig configures the agent identity chain of the mapping.
+type IdentityConfig struct {
+	// AgentResourceAttributes: groups of resource attributes that name an
+	// event's agent when the event has no gen_ai.agent.id, tried in order.
+	// A group is attribute names joined with "+"; it applies when its first
+	// attribute is set, and the agent is the group's set values joined
+	// with "/" (e.g. "checkout-agent/7f3c…"). After the groups: user.id +
+	// "@" + client name, else "unknown". At most 8 groups of 4 attributes;
+	// an empty list skips the resource. Default
+	// [service.name+service.instance.id, host.name].
+	AgentResourceAttributes []string `yaml:"agent_resource_attributes"`
+}
+
+// MapOptions are the mapping options the identity config sets (the
+// receiver adds the tenant and the receive time). Call on a validated config.
+func (c IdentityConfig) MapOptions() event.MapOptions {
+	groups, _ := event.ParseAgentResourceAttributes(c.AgentResourceAttributes)
+	return event.MapOptions{AgentResourceAttributes: groups}
 }
 
 // RuntimeConfig tunes the Go garbage collector.
@@ -73,6 +97,9 @@ func (c Config) WithDefaults() Config {
 		c.Kafka.Producer.DeliveryTimeout = c.ProduceTimeout
 	}
 	c.Kafka.Producer = c.Kafka.Producer.WithDefaults()
+	if c.Identity.AgentResourceAttributes == nil {
+		c.Identity.AgentResourceAttributes = event.FormatAgentResourceAttributes(event.DefaultAgentResourceAttributes)
+	}
 	if c.Admin.Endpoint == "" {
 		c.Admin.Endpoint = ":8888"
 	}
@@ -99,6 +126,9 @@ func (c Config) Validate() error {
 	errs := []error{c.Receiver.Validate(), c.Kafka.Validate(), c.Kafka.Producer.Validate()}
 	if _, err := redact.New(c.Redact); err != nil {
 		errs = append(errs, fmt.Errorf("redact: %w", err))
+	}
+	if _, err := event.ParseAgentResourceAttributes(c.Identity.AgentResourceAttributes); err != nil {
+		errs = append(errs, fmt.Errorf("identity.agent_resource_attributes: %w", err))
 	}
 	if _, _, err := net.SplitHostPort(c.Admin.Endpoint); err != nil {
 		errs = append(errs, fmt.Errorf("admin.endpoint: %q is not host:port", c.Admin.Endpoint))

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 func TestLoadConfigFiles(t *testing.T) {
@@ -20,6 +24,7 @@ func TestLoadConfigFiles(t *testing.T) {
 			"receiver.http.endpoint", "receiver.http.tls: cert_file and key_file", "tokens[0]: set exactly one",
 			"tokens[0].tenant", "max_request_bytes 1000 exceeds max_in_flight_bytes", "kafka.brokers",
 			"kafka.sasl.mechanism", "max_batch_bytes", "compression", "log.level", "produce_timeout",
+			`identity.agent_resource_attributes: group "service.name+": "" is not an attribute name`, "group 2 is empty",
 		}},
 	}
 	for _, tt := range tests {
@@ -56,6 +61,37 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if cfg.ProduceTimeout != 10*time.Second || cfg.Kafka.Topic != "mcpwatch.events.v1" || cfg.Kafka.Producer.MaxBatchBytes != 900<<10 {
 		t.Errorf("defaults: produce_timeout %s topic %q max_batch_bytes %d", cfg.ProduceTimeout, cfg.Kafka.Topic, cfg.Kafka.Producer.MaxBatchBytes)
+	}
+	if got := strings.Join(cfg.Identity.AgentResourceAttributes, ","); got != "service.name+service.instance.id,host.name" {
+		t.Errorf("identity.agent_resource_attributes default %q", got)
+	}
+}
+
+// TestIdentityConfigReachesMapping: the configured chain is what both
+// mapping paths (direct protobuf and pdata) use.
+func TestIdentityConfigReachesMapping(t *testing.T) {
+	cfg, err := LoadConfig("testdata/minimal.yaml", []string{"MCPWATCH_COLLECTOR_IDENTITY_AGENT_RESOURCE_ATTRIBUTES=k8s.pod.name,service.name+service.instance.id"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Identity.MapOptions()
+	if len(o.AgentResourceAttributes) != 2 || o.AgentResourceAttributes[0][0] != "k8s.pod.name" || o.AgentResourceAttributes[1][1] != "service.instance.id" {
+		t.Fatalf("map options %v", o.AgentResourceAttributes)
+	}
+	td := mcpTraces(1, 1)
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("k8s.pod.name", "pod-1")
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Remove("gen_ai.agent.id")
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetKind(ptrace.SpanKindClient)
+	o.Tenant = "t"
+	if b := event.FromTraces(td, o); len(b.Events) != 1 || b.Events[0].AgentID != "pod-1" {
+		t.Fatalf("agent %+v", b.Events)
+	}
+	b, _, ok := event.TracesFromProto(protoBody(t, td), o)
+	if !ok || len(b.Events) != 1 || b.Events[0].AgentID != "pod-1" {
+		t.Fatalf("direct path: agent %+v", b.Events)
 	}
 }
 

@@ -136,6 +136,7 @@ var attributeTable = []alias{
 	{"session.id", fSessionID, 2, "semconv session (generic)"},
 	{"mcp.server.name", fServerName, 1, "docker/mcp-gateway, gateways"},
 	{"mcp.server", fServerName, 2, "gateways"},
+	{"fastmcp.server.name", fServerName, 3, "fastmcp 4.x (SERVER spans)"},
 	{"mcp.server.version", fServerVersion, 1, "gateways"},
 	{"mcp.client.name", fClientName, 1, "gateways"},
 	{"mcp.client.version", fClientVersion, 1, "gateways"},

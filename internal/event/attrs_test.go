@@ -106,6 +106,7 @@ func TestAttributeTable(t *testing.T) {
 		"session.id":                 {"s3", "s3", session, false},
 		"mcp.server.name":            {"srv", "srv", server, false},
 		"mcp.server":                 {"srv2", "srv2", server, false},
+		"fastmcp.server.name":        {"srv3", "srv3", server, false},
 		"mcp.server.version":         {"3", "3", str(func(e *Event) string { return e.ServerVersion }), false},
 		"mcp.client.name":            {"cl", "cl", client, false},
 		"mcp.client.version":         {"4", "4", str(func(e *Event) string { return e.ClientVersion }), false},

@@ -46,6 +46,7 @@ const (
 	attrTransport       = "network.transport"
 	attrSessionID       = "mcp.session.id"
 	attrRequestID       = "jsonrpc.request.id"
+	attrCallID          = "mcpwatch.call_id"
 	attrConversationID  = "gen_ai.conversation.id"
 	attrSessionKey      = "mcpwatch.session_key"
 	attrAgentID         = "gen_ai.agent.id"
@@ -124,6 +125,7 @@ func encodeRecord(w *pbWriter, e *Event) {
 	w.strAttr(attrTransport, e.Transport)
 	w.strAttr(attrSessionID, e.SessionID)
 	w.strAttr(attrRequestID, e.RequestID)
+	w.strAttr(attrCallID, e.CallID)
 	w.strAttr(attrConversationID, e.ConversationID)
 	w.strAttr(attrSessionKey, e.SessionKey)
 	w.strAttr(attrAgentID, e.AgentID)
@@ -244,6 +246,8 @@ func decodeAttr(e *Event, k string, v *anyValue) {
 		e.SessionID = v.s
 	case attrRequestID:
 		e.RequestID = v.s
+	case attrCallID:
+		e.CallID = v.s
 	case attrConversationID:
 		e.ConversationID = v.s
 	case attrSessionKey:

@@ -68,12 +68,16 @@ type Event struct {
 	ProtocolVersion string `ch:"protocol_version"`
 	Transport       string `ch:"transport"`
 
-	SessionID      string `ch:"session_id"`
-	RequestID      string `ch:"request_id"`
+	SessionID string `ch:"session_id"`
+	RequestID string `ch:"request_id"`
+	// CallID is shared by the client, server and gateway observations of
+	// one call: derived from the trace id, request id and method when the
+	// observation has both ids, else the event id (see docs/event.md).
+	CallID         string `ch:"call_id"`
 	ConversationID string `ch:"conversation_id"`
 	SessionKey     string `ch:"session_key"` // session, else conversation, else trace, else user+client
 
-	AgentID   string `ch:"agent_id"`
+	AgentID   string `ch:"agent_id"` // never empty after mapping (identity.go)
 	AgentName string `ch:"agent_name"`
 	UserID    string `ch:"user_id"`
 
@@ -119,6 +123,11 @@ type Event struct {
 
 	IngestedAt time.Time `ch:"ingested_at"`
 }
+
+// TagDuplicate marks an observation that another observation by the same
+// observer already records (fastmcp's CLIENT span around the MCP SDK's own
+// "MCP send" span): it keeps its call_id, and counts of calls skip it.
+const TagDuplicate = "duplicate_observation"
 
 // HasTag reports whether the event carries tag t.
 func (e *Event) HasTag(t string) bool {

@@ -78,7 +78,7 @@ func checkBatch(t *testing.T, b Batch) {
 	}
 	for i := range b.Events {
 		e := &b.Events[i]
-		if e.EventID == "" || e.Tenant == "" || e.Method == "" || e.Outcome == "" || e.Observer == "" {
+		if e.EventID == "" || e.AgentID == "" || e.CallID == "" || e.Tenant == "" || e.Method == "" || e.Outcome == "" || e.Observer == "" {
 			t.Fatalf("event %d lacks a required field: %+v", i, e)
 		}
 		if len(e.AttrKeys) != len(e.AttrValues) || len(e.AttrKeys) > MaxExtraAttrs+1 {

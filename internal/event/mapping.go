@@ -26,6 +26,12 @@ type MapOptions struct {
 	// ReceivedAt is the collector's receive time (Event.IngestedAt). Zero means
 	// time.Now() at the start of the call.
 	ReceivedAt time.Time
+	// AgentResourceAttributes names an event's agent when the event has no
+	// gen_ai.agent.id: groups of resource attributes, tried in order; the
+	// first group whose first attribute is set gives the values of its
+	// attributes that are set, joined with "/". nil means
+	// DefaultAgentResourceAttributes. See identity.go.
+	AgentResourceAttributes [][]string
 }
 
 // Batch is the result of mapping one OTLP request.
@@ -40,11 +46,16 @@ type Batch struct {
 // Reasons a span or log record produced no event.
 const (
 	DropNotMCP          = "not_mcp"          // no MCP or GenAI tool semantics found
+	DropCorrelation     = "correlation"      // no MCP message of its own, only an MCP request id (read for correlation)
 	DropInvalidTraceID  = "invalid_trace_id" // an MCP span without a trace id
 	DropToolDefNoName   = "tool_definition_without_name"
 	DropInvalidToolDefs = "invalid_tool_definitions" // unparsable gen_ai.tool.definitions / tools/list output
 	DropUnreadable      = "unreadable"               // FromTraces/FromLogs could not read their own encoding (not reached)
 )
+
+// Ignored reports whether a drop reason is not an error of the sender:
+// telemetry that is not an MCP message (not_mcp, correlation).
+func Ignored(reason string) bool { return reason == DropNotMCP || reason == DropCorrelation }
 
 // Limits on what one event may carry besides its canonical fields.
 const (
@@ -119,6 +130,15 @@ func unreadable(n int) Batch {
 type mapper struct {
 	o MapOptions
 	b Batch
+	// res holds the resources mapped so far (postItem.res indexes it).
+	res    []resInfo
+	resBuf [2]resInfo
+	// post lists the events finishIdentity completes.
+	post             []postItem
+	nClient, nServer int // client and server message events
+	// lacking: a span event's call id is its event id; parented: a span
+	// event has a parent (linkCalls is needed only with both).
+	lacking, parented bool
 	// childRequestIDs: request ids found on non-MCP child spans, by parent.
 	childRequestIDs map[pcommon.SpanID]string
 	ids             []byte // what idBytes has not handed out yet
@@ -129,7 +149,9 @@ func newMapper(o MapOptions) *mapper {
 		o.ReceivedAt = time.Now()
 	}
 	o.ReceivedAt = o.ReceivedAt.UTC()
-	return &mapper{o: o}
+	m := &mapper{o: o}
+	m.res = m.resBuf[:0]
+	return m
 }
 
 func (m *mapper) drop(reason string) {
@@ -147,13 +169,24 @@ type resInfo struct {
 	serviceInstance string
 	hostName        string
 	observer        Observer
+	// agent: the agent chain's resource part (AgentResourceAttributes);
+	// server: the server's name when this resource is a server process
+	// (service.name unless the SDK default).
+	agent, server string
+	// serverAgent, gatewayAgent: the marked fallback agents of server and
+	// gateway observations, made when first needed.
+	serverAgent, gatewayAgent string
 }
 
 func (m *mapper) resource(attrs []rawKV) resInfo {
 	var r resInfo
 	if v, ok := getRaw(attrs, "service.name"); ok {
 		r.serviceName = v.short()
+		if !isUnknownService(r.serviceName) {
+			r.server = r.serviceName
+		}
 	}
+	r.agent = resourceAgent(attrs, m.o.AgentResourceAttributes)
 	if v, ok := getRaw(attrs, "service.instance.id"); ok {
 		r.serviceInstance = v.short()
 	}
@@ -461,16 +494,20 @@ func (p *rawTraces) exceptionType(sp *rawSpanRec) string {
 
 func isZero8(b *[8]byte) bool { return *b == [8]byte{} }
 
-// idBytes returns 64 bytes for a span event's id strings, carved from
-// chunks of idChunk events: an allocation per chunk, not per event (a
-// retained event keeps its chunk alive).
-func (m *mapper) idBytes() []byte {
-	const size, idChunk = 64, 64
-	if len(m.ids) < size {
-		m.ids = make([]byte, size*idChunk)
+// idBytes returns 144 bytes for a span event's id strings: trace, span
+// and parent span id in hex, then room for most call ids (spanCallID).
+func (m *mapper) idBytes() []byte { return m.carve(144) }
+
+// carve returns n bytes for strings of span events, carved from chunks of
+// about 64 events' ids and call ids: an allocation per chunk, not per
+// event (a retained event keeps its chunk alive).
+func (m *mapper) carve(n int) []byte {
+	const chunk = 64 * 144
+	if len(m.ids) < n {
+		m.ids = make([]byte, max(n, chunk))
 	}
-	b := m.ids[:size:size]
-	m.ids = m.ids[size:]
+	b := m.ids[:n:n]
+	m.ids = m.ids[n:]
 	return b
 }
 
@@ -496,14 +533,19 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	attrs := p.kvs[sp.attrs.lo:sp.attrs.hi]
 	shape := classify(sp.scope, sp, attrs)
 	if shape == shapeNone {
-		m.drop(DropNotMCP)
-		if v, ok := getRaw(attrs, "mcp.request.id"); ok {
-			if !isZero8(&sp.psid) {
-				if m.childRequestIDs == nil {
-					m.childRequestIDs = make(map[pcommon.SpanID]string)
-				}
-				m.childRequestIDs[pcommon.SpanID(sp.psid)] = v.short()
+		v, ok := getRaw(attrs, "mcp.request.id")
+		if !ok {
+			m.drop(DropNotMCP)
+			return
+		}
+		// OpenLLMetry Python's ResponseStreamWriter spans: no MCP message
+		// of their own, but the request id of their parent's.
+		m.drop(DropCorrelation)
+		if !isZero8(&sp.psid) {
+			if m.childRequestIDs == nil {
+				m.childRequestIDs = make(map[pcommon.SpanID]string)
 			}
+			m.childRequestIDs[pcommon.SpanID(sp.psid)] = v.short()
 		}
 		return
 	}
@@ -529,6 +571,7 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	e.Outcome = OutcomeOK
 	// The event id is the trace id then the span id, in hex; the parent
 	// span id follows them in the same bytes.
+	// ids: trace id, span id, parent span id, in hex.
 	ids := m.idBytes()
 	encodeHex(ids[:32], sp.tid[:])
 	n := 32
@@ -538,10 +581,11 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	}
 	e.EventID = ownedString(ids[:n])
 	e.TraceID = e.EventID[:32]
-	e.SpanID = e.EventID[32:n]
+	e.SpanID = e.EventID[32:]
 	if !isZero8(&sp.psid) {
 		encodeHex(ids[48:64], sp.psid[:])
 		e.ParentSpanID = ownedString(ids[48:64])
+		m.parented = true
 	}
 	start, end := pcommon.Timestamp(sp.start), pcommon.Timestamp(sp.end)
 	if start != 0 {
@@ -625,6 +669,18 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	if e.ServerName == "" && len(s.tlWorkflow) > len(".mcp") && strings.HasSuffix(s.tlWorkflow, ".mcp") {
 		e.ServerName = strings.TrimSuffix(s.tlWorkflow, ".mcp")
 	}
+	if hasCallKey(e) {
+		e.CallID = m.spanCallID(e, ids)
+	} else {
+		e.CallID = e.EventID
+		m.lacking = true
+	}
+	// fastmcp's own CLIENT span wraps the MCP SDK's "MCP send" span of
+	// the same request (which has the request id): a second client
+	// observation of one call.
+	if ptrace.SpanKind(sp.kind) == ptrace.SpanKindClient && e.RequestID == "" && strings.HasPrefix(sp.scope, "fastmcp") {
+		e.Tags = append(e.Tags, TagDuplicate)
+	}
 	var defs []toolDef
 	if s.hasTraceloop {
 		defs = m.traceloop(e, &s)
@@ -660,6 +716,7 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	}
 	m.finishOutcome(e, &s)
 	m.finishSession(e)
+	m.observed(e, res)
 
 	if s.toolDefs != "" {
 		parsed, ok := parseToolDefinitions(s.toolDefs)
@@ -672,6 +729,36 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 		msg := *e
 		m.emitToolDefs(&msg, defs)
 	}
+}
+
+// spanCallID is putCallID for a span event (hasCallKey) whose trace,
+// span and parent span ids are hex in ids (idBytes): the ids are moved as
+// fixed-size arrays, into the room idBytes left (this runs for nearly
+// every span).
+func (m *mapper) spanCallID(e *Event, ids []byte) string {
+	if len(e.RequestID) > maxCallRequestID {
+		b := m.carve(callIDLen(e))
+		putCallID(b, e)
+		return ownedString(b)
+	}
+	n := 32 + 16 + 1 + len(e.Method) + 1 + len(e.RequestID)
+	var b []byte
+	if n <= len(ids)-64 {
+		b = ids[64 : 64+n : 64+n] // room idBytes left after the ids
+	} else {
+		b = m.carve(n)
+	}
+	if e.Observer == ObserverServer || e.Observer == ObserverGateway {
+		*(*[32]byte)(b) = [32]byte(ids[:32])
+		*(*[16]byte)(b[32:]) = [16]byte(ids[48:64]) // the parent: the client span
+	} else {
+		*(*[48]byte)(b) = [48]byte(ids[:48]) // the event id
+	}
+	b[48] = ':'
+	k := 49 + copy(b[49:], e.Method)
+	b[k] = ':'
+	copy(b[k+1:], e.RequestID)
+	return ownedString(b)
 }
 
 // indexWord is strings.Index(s, w+" ") without building w+" ".
@@ -721,6 +808,7 @@ func (m *mapper) finishSession(e *Event) {
 // emitToolDefs appends one KindToolDefinition event per definition, carrying
 // the context of the message event e that advertised them.
 func (m *mapper) emitToolDefs(e *Event, defs []toolDef) {
+	post := len(m.post) > 0 && int(m.post[len(m.post)-1].i) == len(m.b.Events)-1
 	for _, d := range defs {
 		if d.Name == "" {
 			m.drop(DropToolDefNoName)
@@ -744,6 +832,7 @@ func (m *mapper) emitToolDefs(e *Event, defs []toolDef) {
 			Transport:       e.Transport,
 			SessionID:       e.SessionID,
 			RequestID:       e.RequestID,
+			CallID:          e.CallID,
 			ConversationID:  e.ConversationID,
 			SessionKey:      e.SessionKey,
 			AgentID:         e.AgentID,
@@ -763,6 +852,36 @@ func (m *mapper) emitToolDefs(e *Event, defs []toolDef) {
 		}
 		d.fill(&td)
 		m.b.Events = append(m.b.Events, td)
+		if post {
+			m.post = append(m.post, postItem{int32(len(m.b.Events) - 1), m.post[len(m.post)-1].res})
+		}
+	}
+}
+
+// observed finishes the identity of the message event e just appended
+// (the last of m.b.Events) as far as one event can tell, and counts it.
+func (m *mapper) observed(e *Event, res *resInfo) {
+	switch e.Observer {
+	case ObserverClient:
+		m.nClient++
+		if e.AgentID == "" {
+			e.AgentID = res.agent
+		}
+	case ObserverServer:
+		m.nServer++
+		// A server observation that names no server: its own resource
+		// names it (an initialize in the request may still override it).
+		if e.ServerName == "" {
+			e.ServerName = res.server
+		}
+	case ObserverGateway:
+	default:
+		if e.AgentID == "" {
+			e.AgentID = res.agent
+		}
+	}
+	if e.AgentID == "" {
+		m.deferIdentity(int32(len(m.res) - 1))
 	}
 }
 
@@ -902,7 +1021,9 @@ func (m *mapper) log(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) 
 		}
 		e.ToolName = d.Name
 		d.fill(&e)
+		setCallID(&e)
 		m.b.Events = append(m.b.Events, e)
+		m.observed(&m.b.Events[len(m.b.Events)-1], res)
 		return
 	}
 
@@ -934,8 +1055,10 @@ func (m *mapper) log(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) 
 		}
 		defs = parsed
 	}
+	setCallID(&e)
 	m.b.Events = append(m.b.Events, e)
-	m.emitToolDefs(&e, defs)
+	m.observed(&m.b.Events[len(m.b.Events)-1], res)
+	m.emitToolDefs(&m.b.Events[len(m.b.Events)-1], defs)
 }
 
 // propagate fills server and client identity learnt from an initialize
@@ -955,6 +1078,9 @@ func (m *mapper) propagate() {
 			}
 			if sid, ok := spanIDFromHex(e.SpanID); ok {
 				e.RequestID = m.childRequestIDs[sid]
+				if e.RequestID != "" { // the call id was the fallback
+					setCallID(e)
+				}
 			}
 		}
 	}
@@ -976,7 +1102,7 @@ func (m *mapper) propagate() {
 	}
 	for i := range m.b.Events {
 		e := &m.b.Events[i]
-		if e.Method != "initialize" || (e.ServerName == "" && e.ClientName == "") {
+		if e.Method != "initialize" && e.Method != "server/discover" || (e.ServerName == "" && e.ClientName == "") {
 			continue
 		}
 		k := key(e)
@@ -1003,7 +1129,9 @@ func (m *mapper) propagate() {
 		if id == nil || id.ambiguous {
 			continue
 		}
-		if e.ServerName == "" {
+		// A server observation's name from its resource (service.name)
+		// gives way to the one the server announced.
+		if e.ServerName == "" || e.Observer == ObserverServer && e.ServerName == e.ServiceName && id.serverName != "" {
 			e.ServerName, e.ServerVersion = id.serverName, id.serverVersion
 		}
 		if e.ClientName == "" {

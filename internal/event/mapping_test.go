@@ -217,8 +217,11 @@ func TestOpenInferenceCapture(t *testing.T) {
 // 0.62.4 (Python, mcp 1.30.0) exported; see testdata/traceloop-python-0.62.4.
 func TestTraceloopPythonCapture(t *testing.T) {
 	b := FromTraces(loadTraces(t, "testdata/traceloop-python-0.62.4/client.pb"), MapOptions{ReceivedAt: received})
-	// 13 request spans; 14 ResponseStreamWriter spans are not MCP events.
-	eq(t, "dropped not_mcp", b.DropReasons[DropNotMCP], 14)
+	// 13 request spans; 14 ResponseStreamWriter spans are not MCP events:
+	// 13 carry the request id of their parent (read for correlation), one
+	// carries nothing.
+	eq(t, "dropped correlation", b.DropReasons[DropCorrelation], 13)
+	eq(t, "dropped not_mcp", b.DropReasons[DropNotMCP], 1)
 	msgs, defs := bySpan(t, b.Events)
 	eq(t, "messages", len(msgs), 13)
 	eq(t, "tool defs", len(defs), 3)
@@ -269,7 +272,8 @@ func TestTraceloopPythonCapture(t *testing.T) {
 	// ResponseStreamWriter spans without a method: nothing to map.
 	sb := FromTraces(loadTraces(t, "testdata/traceloop-python-0.62.4/server.pb"), MapOptions{})
 	eq(t, "server events", len(sb.Events), 0)
-	eq(t, "server dropped", sb.DropReasons[DropNotMCP], 13)
+	eq(t, "server dropped", sb.DropReasons[DropCorrelation], 13)
+	eq(t, "server not_mcp", sb.DropReasons[DropNotMCP], 0)
 }
 
 // spanBuilder makes single-span requests for the synthetic cases.

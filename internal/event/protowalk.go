@@ -207,7 +207,8 @@ type walker struct {
 	str  string
 	res  []rawRes
 	kvs  []rawKV
-	n    int // records in res: those to map
+	n    int        // records in res: those to map
+	post []postItem // the mapper's, kept for the next request
 }
 
 func (w *walker) reset() {
@@ -548,14 +549,18 @@ func (w *walker) validList(b []byte, kind int32) bool {
 func (w *walker) mapRecords(o MapOptions, item func(m *mapper, res *resInfo, resAttrs []rawKV, i int32)) Batch {
 	m := newMapper(o)
 	m.b.Events = getEvents(w.n)
+	m.post = w.post[:0]
 	for ri := range w.res {
 		r := &w.res[ri]
 		attrs := w.kvs[r.attrs.lo:r.attrs.hi]
-		res := m.resource(attrs)
+		m.res = append(m.res, m.resource(attrs))
+		res := &m.res[len(m.res)-1]
 		for i := r.items.lo; i < r.items.hi; i++ {
-			item(m, &res, attrs, i)
+			item(m, res, attrs, i)
 		}
 	}
 	m.propagate()
+	m.finishIdentity()
+	w.post = m.post[:0]
 	return m.b
 }

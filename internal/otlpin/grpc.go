@@ -112,13 +112,15 @@ func rawServiceDesc(service, file string) grpc.ServiceDesc {
 // direct runs a direct decoder; a panic (a bug: the decoders are fuzzed)
 // declines the request to the pdata path instead of taking the process
 // down (grpc does not recover handler panics).
-func direct(decode func(string, event.MapOptions) (event.Batch, int, bool), body, tenant string) (b event.Batch, n int, ok bool) {
+func (r *Receiver) direct(decode func(string, event.MapOptions) (event.Batch, int, bool), body, tenant string) (b event.Batch, n int, ok bool) {
 	defer func() {
 		if recover() != nil {
 			b, n, ok = event.Batch{}, 0, false
 		}
 	}()
-	return decode(body, event.MapOptions{Tenant: tenant, ReceivedAt: nowFunc()})
+	o := r.mapOpts
+	o.Tenant, o.ReceivedAt = tenant, nowFunc()
+	return decode(body, o)
 }
 
 const protoCodecName = "proto"
@@ -195,7 +197,7 @@ func exportRaw[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Recei
 	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
 	ok := false
 	if err == nil {
-		b, n, ok = direct(sig.direct, in.s, tenant)
+		b, n, ok = r.direct(sig.direct, in.s, tenant)
 	}
 	var resp Resp
 	if ok {

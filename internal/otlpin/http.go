@@ -241,7 +241,7 @@ func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Rece
 	var n int
 	var consume func() (Result, error)
 	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-		if b, bn, ok := direct(sig.direct, string(body), tenant); ok {
+		if b, bn, ok := r.direct(sig.direct, string(body), tenant); ok {
 			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
 		}
 	}

@@ -47,6 +47,13 @@ type BatchConsumer interface {
 	ConsumeBatch(ctx context.Context, signal string, b event.Batch) (Result, error)
 }
 
+// MapOptionsConsumer is implemented by batch consumers whose mapping takes
+// options besides the tenant and the receive time (the agent identity
+// chain); the receiver reads them once, in New.
+type MapOptionsConsumer interface {
+	MapOptions() event.MapOptions
+}
+
 // Metrics are the receiver's Prometheus metrics.
 type Metrics struct {
 	Requests      *prometheus.CounterVec // transport, signal, code
@@ -65,6 +72,8 @@ type Receiver struct {
 	sem   *byteSem
 	m     *Metrics
 	ready func() error
+	// mapOpts: the consumer's mapping options (MapOptionsConsumer).
+	mapOpts event.MapOptions
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
@@ -86,6 +95,9 @@ func New(cfg Config, cons Consumer, log *slog.Logger, reg prometheus.Registerer)
 	}
 	r := &Receiver{cfg: cfg, cons: cons, log: log, auth: a, rate: newTenantLimiter(cfg.Limits),
 		sem: &byteSem{max: cfg.Limits.MaxInFlightBytes}}
+	if mc, ok := cons.(MapOptionsConsumer); ok {
+		r.mapOpts = mc.MapOptions()
+	}
 	r.m = &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_requests_total",
 			Help: "OTLP requests answered, by transport, signal and status code."}, []string{"transport", "signal", "code"}),

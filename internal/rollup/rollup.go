@@ -1,8 +1,9 @@
 // Package rollup seals closed minutes and hours of the calls_per_minute
 // rollup into plain counts (schema 0010–0015: calls_sealed per minute,
 // calls_sealed_totals per minute by outcome only, calls_sealed_hourly per
-// whole hour), so dashboards sum UInt64s instead of merging
-// uniqExact(event_id) states over every event of their range.
+// whole hour), so dashboards sum UInt64s instead of merging uniqExact
+// states of call ids (schema 0017: one call's observations share a call_id;
+// rows from before 0016 count by event_id) over every event of their range.
 //
 // The protocol, all in ClickHouse:
 //   - calls_dirty_mv (0012) marks a minute dirty (the insert time, ns) in

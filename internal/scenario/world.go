@@ -288,6 +288,7 @@ func (s *session) base(method string, srv *Server) event.Event {
 		}
 	}
 	e.EventID = e.TraceID + e.SpanID
+	e.CallID = event.CallIDOf(&e)
 	if e.SessionID != "" {
 		e.SessionKey = e.SessionID
 	} else {
@@ -429,7 +430,7 @@ func (s *session) list(srv *Server, tools []Tool) {
 			TraceID: msg.TraceID, SpanID: msg.SpanID, ParentSpanID: msg.ParentSpanID,
 			ServiceName: msg.ServiceName, ServiceInstance: msg.ServiceInstance, HostName: msg.HostName,
 			Method: "tools/list", ProtocolVersion: msg.ProtocolVersion, Transport: msg.Transport,
-			SessionID: msg.SessionID, RequestID: msg.RequestID, ConversationID: msg.ConversationID, SessionKey: msg.SessionKey,
+			SessionID: msg.SessionID, RequestID: msg.RequestID, CallID: msg.CallID, ConversationID: msg.ConversationID, SessionKey: msg.SessionKey,
 			AgentID: msg.AgentID, AgentName: msg.AgentName, UserID: msg.UserID,
 			ClientName: msg.ClientName, ClientVersion: msg.ClientVersion, ClientAddress: msg.ClientAddress, UserAgent: msg.UserAgent,
 			ServerName: msg.ServerName, ServerVersion: msg.ServerVersion, ServerAddress: msg.ServerAddress, ServerPort: msg.ServerPort,

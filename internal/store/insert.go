@@ -24,7 +24,7 @@ var eventColumns = []string{
 	"result", "arguments_size", "result_size", "outcome", "error_type", "status_code",
 	"origin", "token_subject", "token_audience", "token_expires", "scopes",
 	"tool_description", "tool_input_schema", "tool_annotations", "tool_definition_hash",
-	"tags", "attr_keys", "attr_values", "ingested_at",
+	"tags", "attr_keys", "attr_values", "ingested_at", "call_id",
 }
 
 // EventColumns returns the events column list InsertEvents writes.
@@ -73,7 +73,7 @@ type EventColumnBuffers struct {
 	traceID, spanID, parentSpanID                []string
 	serviceName, serviceInstance, hostName       []string
 	method, protocolVersion, transport           []string
-	sessionID, requestID, conversationID         []string
+	sessionID, requestID, conversationID, callID []string
 	sessionKey, agentID, agentName, userID       []string
 	clientName, clientVersion, clientAddr, ua    []string
 	serverName, serverVersion, serverAddr        []string
@@ -110,7 +110,7 @@ func (c *EventColumnBuffers) Fill(evs []event.Event, now time.Time) []any {
 		&c.sessionKey, &c.agentID, &c.agentName, &c.userID, &c.clientName, &c.clientVersion, &c.clientAddr, &c.ua,
 		&c.serverName, &c.serverVersion, &c.serverAddr, &c.toolName, &c.toolCallID, &c.promptName, &c.resURI,
 		&c.args, &c.result, &c.outcome, &c.errorType, &c.origin, &c.tokenSubject, &c.tokenAudience,
-		&c.toolDesc, &c.toolSchema, &c.toolAnnot, &c.toolDefHash,
+		&c.toolDesc, &c.toolSchema, &c.toolAnnot, &c.toolDefHash, &c.callID,
 	} {
 		*p = sized(*p, n)
 	}
@@ -137,6 +137,7 @@ func (c *EventColumnBuffers) Fill(evs []event.Event, now time.Time) []any {
 		c.serviceName[i], c.serviceInstance[i], c.hostName[i] = e.ServiceName, e.ServiceInstance, e.HostName
 		c.method[i], c.protocolVersion[i], c.transport[i] = e.Method, e.ProtocolVersion, e.Transport
 		c.sessionID[i], c.requestID[i], c.conversationID[i] = e.SessionID, e.RequestID, e.ConversationID
+		c.callID[i] = e.CallID
 		c.sessionKey[i], c.agentID[i], c.agentName[i], c.userID[i] = e.SessionKey, e.AgentID, e.AgentName, e.UserID
 		c.clientName[i], c.clientVersion[i], c.clientAddr[i], c.ua[i] = e.ClientName, e.ClientVersion, e.ClientAddress, e.UserAgent
 		c.serverName[i], c.serverVersion[i], c.serverAddr[i] = e.ServerName, e.ServerVersion, e.ServerAddress
@@ -167,7 +168,7 @@ func (c *EventColumnBuffers) Fill(evs []event.Event, now time.Time) []any {
 		c.result, c.argsSize, c.resultSize, c.outcome, c.errorType, c.statusCode,
 		c.origin, c.tokenSubject, c.tokenAudience, c.tokenExpires, c.scopes,
 		c.toolDesc, c.toolSchema, c.toolAnnot, c.toolDefHash,
-		c.tags, c.attrKeys, c.attrValues, c.ingestedAt,
+		c.tags, c.attrKeys, c.attrValues, c.ingestedAt, c.callID,
 	}
 }
 

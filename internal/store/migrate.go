@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,6 +177,11 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) (MigrateResult, err
 			continue
 		}
 		for _, stmt := range stmts[i] {
+			if done, err := s.columnAdded(ctx, stmt); err != nil {
+				return res, fmt.Errorf("cannot apply migration %s: %w", m.Name, err)
+			} else if done {
+				continue
+			}
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return res, fmt.Errorf("cannot apply migration %s: %w", m.Name, err)
 			}
@@ -304,4 +310,28 @@ func (s *Store) recordMigration(ctx context.Context, m Migration) error {
 		return fmt.Errorf("cannot record migration %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// addColumnRE matches a migration's ALTER TABLE `db`.table [ON CLUSTER
+// `c`] ADD COLUMN name (as written, or as the cluster profile transforms it).
+var addColumnRE = regexp.MustCompile("(?is)^ALTER\\s+TABLE\\s+`[^`]+`\\.`?(\\w+)`?(?:\\s+ON\\s+CLUSTER\\s+`[^`]*`)?\\s+ADD\\s+COLUMN\\s+(\\w+)\\s")
+
+// columnAdded reports whether stmt adds a column that already exists.
+// ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS; this check keeps such
+// a migration idempotent (re-run after a failure between the ALTER and
+// the migration's record) on every version.
+func (s *Store) columnAdded(ctx context.Context, stmt string) (bool, error) {
+	for strings.HasPrefix(stmt, "--") { // the file's leading comment
+		_, stmt, _ = strings.Cut(stmt, "\n")
+		stmt = strings.TrimSpace(stmt)
+	}
+	m := addColumnRE.FindStringSubmatch(stmt)
+	if m == nil {
+		return false, nil
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", s.db, m[1], m[2]).Scan(&n); err != nil {
+		return false, fmt.Errorf("cannot check column %s.%s: %w", m[1], m[2], err)
+	}
+	return n > 0, nil
 }

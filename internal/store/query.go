@@ -200,7 +200,7 @@ func (s *Store) queryEvents(ctx context.Context, tail string, args ...any) ([]ev
 			&e.Result, &e.ArgumentsSize, &e.ResultSize, &outcome, &e.ErrorType, &e.StatusCode,
 			&e.Origin, &e.TokenSubject, &e.TokenAudience, &e.TokenExpires, &e.Scopes,
 			&e.ToolDescription, &e.ToolInputSchema, &e.ToolAnnotations, &e.ToolDefinitionHash,
-			&e.Tags, &e.AttrKeys, &e.AttrValues, &e.IngestedAt); err != nil {
+			&e.Tags, &e.AttrKeys, &e.AttrValues, &e.IngestedAt, &e.CallID); err != nil {
 			return nil, fmt.Errorf("cannot read event: %w", err)
 		}
 		e.Kind, e.Source, e.Observer, e.Outcome = event.Kind(kind), event.Source(source), event.Observer(observer), event.Outcome(outcome)

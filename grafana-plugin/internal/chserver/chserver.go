@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -193,12 +194,34 @@ func CreateSchema(ctx context.Context, addr, db string) error {
 		if err != nil {
 			return fmt.Errorf("cannot read migration: %w", err)
 		}
-		sql := replaceDB(string(b), db)
-		if err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("cannot apply migration %s: %w", filepath.Base(f), err)
+		for _, sql := range statements(replaceDB(string(b), db)) {
+			if err := conn.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("cannot apply migration %s: %w", filepath.Base(f), err)
+			}
 		}
 	}
 	return nil
+}
+
+// statements splits a migration on a ';' that ends a line (as the
+// analyzer's migration runner does); comment lines are kept.
+func statements(sql string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.SplitAfter(sql, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasSuffix(t, ";") && !strings.HasPrefix(t, "--") {
+			cur.WriteString(strings.TrimSuffix(strings.TrimRight(line, " \t\r\n"), ";"))
+			out = append(out, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	if s := cur.String(); strings.TrimSpace(s) != "" {
+		out = append(out, s)
+	}
+	return out
 }
 
 func replaceDB(s, db string) string {

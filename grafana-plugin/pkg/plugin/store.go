@@ -14,8 +14,8 @@ import (
 // Store runs the plugin's read queries. Every query is parameterized (`?`);
 // only the validated database name is spliced in. The SQL stays inside the
 // 18.16-compatible subset (DESIGN §4). Counts survive replays: events are
-// counted with uniqExact(event_id) (or from the calls_per_minute rollup via
-// uniqExactMerge), incidents are read with FINAL.
+// counted as distinct calls (call_id, else event_id; or from the
+// calls_per_minute rollup via uniqExactMerge), incidents are read with FINAL.
 type Store struct {
 	conn    driver.Conn
 	db      string
@@ -640,8 +640,12 @@ func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
 		return out, nil
 	}
 	w, args := f.eventsWhere()
-	q := "SELECT session_key, any(agent_id), any(user_id), uniqExact(event_id), uniqExactIf(event_id, outcome != 'ok')," +
-		" uniqExactIf(event_id, arrayExists(x -> x LIKE 'secret:%', tags)), min(ts), max(ts) AS last FROM " + s.t("events") +
+	// Calls, not observations: the observations of one call share its
+	// call_id (event_id for rows written before it existed), and fastmcp's
+	// duplicate client observation is not counted.
+	q := "SELECT session_key, any(agent_id), any(user_id), uniqExactIf(" + callKey + ", " + counted + ")," +
+		" uniqExactIf(" + callKey + ", " + counted + " AND outcome != 'ok')," +
+		" uniqExactIf(" + callKey + ", " + counted + " AND arrayExists(x -> x LIKE 'secret:%', tags)), min(ts), max(ts) AS last FROM " + s.t("events") +
 		" PREWHERE session_key IN (SELECT arrayJoin(?)) WHERE " + w + " GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?"
 	rows, err := s.conn.Query(ctx, q, append(append([]any{keys}, args...), limit)...)
 	if err != nil {
@@ -658,6 +662,13 @@ func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
 	}
 	return out, rows.Err()
 }
+
+// callKey is what identifies a call in events (schema 0016); counted
+// excludes observations that another one of the same call already records.
+const (
+	callKey = "if(call_id = '', event_id, call_id)"
+	counted = "NOT has(tags, 'duplicate_observation')"
+)
 
 // SessionEvents returns one session's calls in order (deduplicated).
 func (s *Store) SessionEvents(ctx context.Context, f Filter, session string) ([]Event, error) {

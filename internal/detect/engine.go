@@ -405,6 +405,11 @@ func (m *matcher) cond(i int) bool { return m.res[m.base+i] > 0 }
 
 func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
 	e.stats.Events++
+	if ev.HasTag(event.TagDuplicate) {
+		// A second observation by the same observer of a call already
+		// seen (fastmcp's span around the SDK's): stored, not detected.
+		return out
+	}
 	e.gen++ // invalidates the state keys of the previous event
 	for _, rs := range e.rules {
 		r := rs.rule
@@ -429,7 +434,14 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 		switch r.Kind {
 		case KindMatch:
 			if m.cond(0) {
-				f = e.finding(r, ev, groupKey(r.By, ev), []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
+				group := groupKey(r.By, ev)
+				f = e.finding(r, ev, group, []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
+				if ev.CallID != "" && ev.CallID != ev.EventID {
+					// One call is one call: the client, server and gateway
+					// observations of a call give one finding id, which the
+					// respond role counts once.
+					f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
+				}
 			}
 		case KindThreshold:
 			if m.cond(0) {
@@ -513,15 +525,6 @@ func evidenceOf(ev *event.Event) map[string]any {
 
 // finding builds a finding from the last event of a detection.
 func (e *Engine) finding(r *Rule, ev *event.Event, group string, ids []string, evidence map[string]any, extra map[string]string) *event.Finding {
-	h := sha256.New()
-	for _, s := range []string{r.ID, r.Version, ev.Tenant, group} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	for _, id := range ids {
-		h.Write([]byte(id))
-		h.Write([]byte{0})
-	}
 	evidence["rule_kind"] = r.Kind
 	ev_, _ := json.Marshal(evidence)
 	if extra == nil {
@@ -534,7 +537,7 @@ func (e *Engine) finding(r *Rule, ev *event.Event, group string, ids []string, e
 	}
 	tags := append([]string(nil), r.Tags...)
 	return &event.Finding{
-		FindingID:   hex.EncodeToString(h.Sum(nil)[:16]),
+		FindingID:   findingID(r, ev.Tenant, group, ids),
 		Tenant:      ev.Tenant,
 		Time:        ev.Time,
 		RuleID:      r.ID,
@@ -553,6 +556,21 @@ func (e *Engine) finding(r *Rule, ev *event.Event, group string, ids []string, e
 		EventIDs:    ids,
 		Evidence:    string(ev_),
 	}
+}
+
+// findingID is deterministic: rule, version, tenant, group and the ids of
+// what completed it.
+func findingID(r *Rule, tenant, group string, ids []string) string {
+	h := sha256.New()
+	for _, s := range []string{r.ID, r.Version, tenant, group} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // --- threshold ---

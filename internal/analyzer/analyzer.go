@@ -325,7 +325,7 @@ func (a *Analyzer) ensureTopics(ctx context.Context) error {
 // roleOpts are the options every role's client shares: static membership
 // when an instance id is configured, and the test options.
 func (a *Analyzer) roleOpts(role string) []kgo.Opt {
-	var opts []kgo.Opt
+	opts := []kgo.Opt{kgo.SessionTimeout(a.cfg.SessionTimeout)}
 	if a.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID+"-"+role))
 	}

@@ -241,6 +241,17 @@ func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error 
 			return err
 		}
 	}
+	// The observations of one call give one finding id (detect): store it
+	// once per batch.
+	seen := make(map[string]bool, len(fs))
+	uniq := fs[:0:0]
+	for _, f := range fs {
+		if !seen[f.FindingID] {
+			seen[f.FindingID] = true
+			uniq = append(uniq, f)
+		}
+	}
+	fs = uniq
 	if err := a.insert(ctx, "findings", len(fs), func(ctx context.Context) error { return a.o.Store.InsertFindings(ctx, fs) }); err != nil {
 		return err
 	}

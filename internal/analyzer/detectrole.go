@@ -86,16 +86,35 @@ func inputRecords(topic string, n int, pack *detect.Pack, ins []detect.Input) ([
 	return out, nil
 }
 
-// decodeInputs is inputRecords' inverse for one record.
-func decodeInputs(r *kgo.Record, dst []detect.Input) ([]detect.Input, error) {
-	evs, err := event.Unmarshal(r.Value)
-	if err != nil {
-		return dst, err
+// inputDecoder is inputRecords' inverse. It keeps its event slice and
+// interner from record to record: the detect role applies a record's
+// inputs before it decodes the next (the engine keeps no pointer to them),
+// so one slice of at most maxInputsPerRecord events serves every batch
+// instead of a batch-sized one (tens of MiB) allocated and cleared anew.
+type inputDecoder struct {
+	dec         event.Decoder
+	evs         []event.Event
+	ins         []detect.Input
+	undecodable func(r *kgo.Record, err error)
+}
+
+// decode returns the inputs of r, in order, valid until the next call; an
+// undecodable record is reported and has none.
+func (d *inputDecoder) decode(r *kgo.Record) []detect.Input {
+	clear(d.evs) // drop the previous record's strings
+	evs, err := d.dec.UnmarshalAppend(d.evs[:0], r.Value)
+	d.evs = evs
+	if err == nil {
+		err = checkInputs(d.evs)
 	}
-	for i := range evs {
-		ev := &evs[i]
-		in := detect.Input{Event: ev}
-		var conds string
+	if err != nil {
+		d.evs = d.evs[:0]
+		d.undecodable(r, err)
+	}
+	d.ins = d.ins[:0]
+	for i := range d.evs {
+		ev := &d.evs[i]
+		in := detect.Input{Event: ev, Tenant: ev.Tenant}
 		for k, key := range ev.AttrKeys {
 			switch key {
 			case AttrInputRule:
@@ -105,18 +124,33 @@ func decodeInputs(r *kgo.Record, dst []detect.Input) ([]detect.Input, error) {
 			case AttrInputGroup:
 				in.Group = ev.AttrValues[k]
 			case AttrInputConds:
-				conds = ev.AttrValues[k]
+				in.Conds, _ = strconv.ParseUint(ev.AttrValues[k], 16, 64)
 			}
 		}
-		c, err := strconv.ParseUint(conds, 16, 64)
-		if err != nil || in.RuleID == "" {
-			return dst, fmt.Errorf("not a detection input (rule %q, conds %q)", in.RuleID, conds)
-		}
-		in.Conds, in.Tenant = c, ev.Tenant
 		ev.AttrKeys, ev.AttrValues = nil, nil
-		dst = append(dst, in)
+		d.ins = append(d.ins, in)
 	}
-	return dst, nil
+	return d.ins
+}
+
+// checkInputs reports an event that is not a detection input: no rule, or
+// no conditions.
+func checkInputs(evs []event.Event) error {
+	for i := range evs {
+		var rule, conds string
+		for k, key := range evs[i].AttrKeys {
+			switch key {
+			case AttrInputRule:
+				rule = evs[i].AttrValues[k]
+			case AttrInputConds:
+				conds = evs[i].AttrValues[k]
+			}
+		}
+		if _, err := strconv.ParseUint(conds, 16, 64); err != nil || rule == "" {
+			return fmt.Errorf("not a detection input (rule %q, conds %q)", rule, conds)
+		}
+	}
+	return nil
 }
 
 // detect is the detect role: it consumes mcpwatch.detect.v1 in a
@@ -234,6 +268,10 @@ func (a *Analyzer) detect(ctx context.Context) error {
 	}
 	defer sess.Close()
 	a.log.Info("detect role consuming", "topic", k.DetectTopic, "group", a.cfg.DetectGroup)
+	dec := &inputDecoder{undecodable: func(r *kgo.Record, err error) {
+		a.m.undecodable.WithLabelValues(RoleDetect).Inc()
+		a.log.Warn("detect: undecodable input skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+	}}
 	for ctx.Err() == nil {
 		fetches := sess.PollRecords(ctx, a.cfg.BatchRows)
 		if fetches.IsClientClosed() {
@@ -244,15 +282,7 @@ func (a *Analyzer) detect(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
-		ins := make([]detect.Input, 0, len(recs))
-		for _, r := range recs {
-			var err error
-			if ins, err = decodeInputs(r, ins); err != nil {
-				a.m.undecodable.WithLabelValues(RoleDetect).Inc()
-				a.log.Warn("detect: undecodable input skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
-			}
-		}
-		committed, err := a.detectBatch(ctx, sess, ins)
+		committed, err := a.detectBatch(ctx, sess, recs, dec)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -276,14 +306,20 @@ func (a *Analyzer) detect(ctx context.Context) error {
 	return nil
 }
 
-// detectBatch applies ins and ends the transaction that carries its
-// findings, changelog records and offsets.
-func (a *Analyzer) detectBatch(ctx context.Context, sess *kgo.GroupTransactSession, ins []detect.Input) (bool, error) {
+// detectBatch applies the inputs of recs and ends the transaction that
+// carries their findings, changelog records and offsets.
+func (a *Analyzer) detectBatch(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record, dec *inputDecoder) (bool, error) {
 	st, k := a.o.DetectState, a.o.Kafka
 	if err := sess.Begin(); err != nil {
 		return false, fmt.Errorf("cannot begin transaction: %w", err)
 	}
-	fs := st.Apply(ins)
+	var fs []event.Finding
+	inputs := 0
+	for _, r := range recs {
+		ins := dec.decode(r)
+		inputs += len(ins)
+		fs = append(fs, st.Apply(ins)...)
+	}
 	changes, err := st.Changelog()
 	if err != nil {
 		a.log.Error("detect: changelog not written", "err", err)
@@ -316,7 +352,7 @@ func (a *Analyzer) detectBatch(ctx context.Context, sess *kgo.GroupTransactSessi
 	}
 	if committed {
 		a.m.findingsOut.Add(float64(len(fs)))
-		a.m.detectInputs.Add(float64(len(ins)))
+		a.m.detectInputs.Add(float64(inputs))
 	}
 	return committed, nil
 }

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -32,26 +33,62 @@ type Input struct {
 	Event *event.Event
 }
 
-// Trimmed is the input's event as it travels: without what the detect role
-// cannot use — extra attributes, and long texts beyond what evidence shows
-// unless the rule reads them.
+// Trimmed is the input's event as it travels: only what the detect role
+// uses — the fields the rule reads (group, term, distinct, sequence
+// bindings, summary), what a finding and its evidence carry, and long
+// texts cut to what evidence shows unless the rule reads them. Every other
+// field is zeroed: an input is decoded once per rule it feeds, so its size
+// is most of the repartition's cost.
 func (in *Input) Trimmed(pack *Pack) event.Event {
 	ev := *in.Event
-	ev.AttrKeys, ev.AttrValues = nil, nil
-	var reads []string
-	if r := pack.Rule(in.RuleID); r != nil {
-		reads = r.readsFields()
+	var r *Rule
+	if pack != nil {
+		r = pack.Rule(in.RuleID)
 	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"arguments", &ev.Arguments}, {"result", &ev.Result}, {"tool_description", &ev.ToolDescription},
-		{"tool_input_schema", &ev.ToolInputSchema}, {"tool_annotations", &ev.ToolAnnotations}} {
-		if len(*f.v) > maxInputText && !slices.Contains(reads, f.name) {
-			*f.v = (*f.v)[:maxInputText]
+	if r == nil {
+		ev.AttrKeys, ev.AttrValues = nil, nil
+		return ev
+	}
+	v := reflect.ValueOf(&ev).Elem()
+	for _, i := range r.inputTrim().zero {
+		v.Field(i).SetZero()
+	}
+	for _, i := range r.inputTrim().cut {
+		if f := v.Field(i); f.Len() > maxInputText {
+			f.SetString(f.String()[:maxInputText])
 		}
 	}
 	return ev
+}
+
+// inputKeeps are the fields every input keeps: the finding's and its
+// evidence's (Engine.finding, evidenceOf) and the engine's own.
+var inputKeeps = []string{"event_id", "tenant", "kind", "ts", "method", "call_id", "agent_id", "user_id",
+	"session_key", "server_name", "tool_name", "arguments", "outcome"}
+
+// trim is a rule's plan for Trimmed: the Event fields (indices) to zero and
+// the long texts to cut.
+type trim struct{ zero, cut []int }
+
+func (r *Rule) inputTrim() *trim {
+	r.trimOnce.Do(func() {
+		reads := r.readsFields()
+		rt := reflect.TypeOf(event.Event{})
+		t := &trim{}
+		for i := 0; i < rt.NumField(); i++ {
+			name := rt.Field(i).Tag.Get("ch")
+			read := slices.Contains(reads, name)
+			switch {
+			case name == "arguments" && !read:
+				t.cut = append(t.cut, i)
+			case read || slices.Contains(inputKeeps, name):
+			default:
+				t.zero = append(t.zero, i)
+			}
+		}
+		r.trim = t
+	})
+	return r.trim
 }
 
 // Key is the record key: tenant/rule/group, the incident key of its
@@ -68,9 +105,10 @@ func GroupKey(tenant, rule, group string) []byte {
 	return append(b, group...)
 }
 
-// maxInputText caps the long texts an input carries unless its rule reads
-// them (evidence shows at most 512 bytes of them).
-const maxInputText = 512
+// maxInputText caps the arguments an input carries unless its rule reads
+// them: evidence shows 512 bytes and a mark that there was more
+// (evidenceOf), which one byte more keeps.
+const maxInputText = 513
 
 // addInput records ev as an input of rs when a condition of the rule held.
 func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {

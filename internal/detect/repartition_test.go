@@ -71,6 +71,9 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 			}
 			got = append(got, fs...)
 			for _, in := range ins {
+				// As it travels: trimmed (what the finding needs must survive).
+				ev := in.Trimmed(pack)
+				in.Event = &ev
 				q := part(string(in.Key()), n)
 				inputs[q] = append(inputs[q], in)
 			}
@@ -103,6 +106,16 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 	}
 	if g, w := findingIDs(got), findingIDs(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("split pipeline: %d findings, one engine: %d\nonly split: %v\nonly one: %v", len(g), len(w), minus(g, w), minus(w, g))
+	}
+	// Not only the ids: summaries, evidence and entities too.
+	byID := map[string]event.Finding{}
+	for _, f := range want {
+		byID[f.FindingID] = f
+	}
+	for _, f := range got {
+		if w := byID[f.FindingID]; !reflect.DeepEqual(f, w) {
+			t.Fatalf("finding %s differs:\nsplit: %+v\none:   %+v", f.FindingID, f, w)
+		}
 	}
 	t.Logf("%d events, %d inputs repartitioned, %d findings", len(events), remoteInputs, len(want))
 }

@@ -140,6 +140,9 @@ type Rule struct {
 	// reads: the fields the detect role needs whole (readsFields).
 	readsOnce sync.Once
 	reads     []string
+	// trim: what Trimmed zeroes and cuts (inputTrim).
+	trimOnce sync.Once
+	trim     *trim
 }
 
 // strAccessors returns the string accessors of the named event fields.

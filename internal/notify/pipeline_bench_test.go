@@ -35,9 +35,10 @@ import (
 )
 
 // BenchmarkOTLPToWebhookLatency measures, through the whole pipeline
-// (OTLP/HTTP → collector → Kafka (kfake) → analyzer (decode, detect with the
-// shipped rule pack, insert into ClickHouse) → incident manager → outbox →
-// webhook), the time from sending an OTLP request that carries an attack
+// (OTLP/HTTP → collector → Kafka (kfake) → analyzer with its three roles
+// (ingest: decode, detect with the shipped rule pack, insert into
+// ClickHouse; detect: the rules grouped wider than an agent; respond:
+// findings topic → incident manager → outbox → webhook)), the time from sending an OTLP request that carries an attack
 // span to the signed webhook that reports its finding arriving at a local
 // receiver, while benign traffic flows at MCPWATCH_BENCH_RATE events/s
 // (default 5000) in requests of 250 spans, with about 5 attack spans/s.
@@ -105,7 +106,14 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := detect.New(pack, detect.Options{Logger: quiet})
+	// As `analyzer run` wires it: the ingest role's engine hands the rules
+	// grouped wider than an agent to the detect role's (all three roles
+	// in this one analyzer).
+	eng, err := detect.New(pack, detect.Options{Logger: quiet, Repartition: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	groups, err := detect.New(pack, detect.Options{Logger: quiet, Workers: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +175,7 @@ func BenchmarkOTLPToWebhookLatency(b *testing.B) {
 		acfg.BatchInterval = d
 	}
 	an, err := analyzer.New(analyzer.Options{Kafka: kcfg, Config: acfg, Store: st,
-		Detector: eng, Sink: stack.Manager, Handler: stack.Handler, Logger: quiet})
+		Detector: eng, DetectState: groups, Sink: stack.Manager, Handler: stack.Handler, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

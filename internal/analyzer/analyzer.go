@@ -381,7 +381,7 @@ func (a *Analyzer) ingest(ctx context.Context) error {
 	defer cl.CloseAllowingRebalance()
 	if _, ok := a.o.Detector.(InputDetector); ok {
 		// Inputs are grouped per partition of the detect topic.
-		if err := a.retry(ctx, "read the detect topic's partitions", func(ctx context.Context) (err error) {
+		if err := a.awaitMetadata(ctx, "read the detect topic's partitions", func(ctx context.Context) (err error) {
 			a.detectParts, err = partitionCount(ctx, cl, a.o.Kafka.DetectTopic)
 			return err
 		}); err != nil {
@@ -668,6 +668,31 @@ func (a *Analyzer) retry(ctx context.Context, what string, fn func(context.Conte
 		wait *= 2
 		if wait > a.cfg.RetryMax {
 			wait = a.cfg.RetryMax
+		}
+	}
+}
+
+// awaitMetadata runs fn until it succeeds or ctx ends, every 100 ms: a
+// topic just created (ensureTopics) shows in the brokers' metadata a few
+// seconds later, and retry's doubling backoff would wait up to twice that.
+// A failure is logged every 5 s.
+func (a *Analyzer) awaitMetadata(ctx context.Context, what string, fn func(context.Context) error) error {
+	var logged time.Time
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
+		}
+		if time.Since(logged) >= 5*time.Second {
+			logged = time.Now()
+			a.log.Warn("kafka metadata not ready; retrying", "what", what, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

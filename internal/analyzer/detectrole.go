@@ -237,8 +237,7 @@ func (a *Analyzer) detect(ctx context.Context) error {
 	}
 	defer restoreCl.Close()
 	var mismatch error
-	// Just-created topics take a moment to show in the brokers' metadata.
-	if err := a.retry(ctx, "read the detect topics' partitions", func(ctx context.Context) error {
+	if err := a.awaitMetadata(ctx, "read the detect topics' partitions", func(ctx context.Context) error {
 		mismatch = nil
 		n, err := partitionCount(ctx, restoreCl, k.DetectTopic)
 		if err != nil {

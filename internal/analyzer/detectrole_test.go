@@ -10,6 +10,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 // The inputs the ingest role encodes come back equal, in order, across
@@ -73,5 +74,24 @@ func TestInputRecordsRoundTrip(t *testing.T) {
 	}
 	if len(bad) != 2*len(want) {
 		t.Fatalf("undecodable records reported %d times, want %d", len(bad), 2*len(want))
+	}
+}
+
+// TestPartitionCountSeesANewTopic: a role asks for a topic's partitions
+// before it exists and again right after it is created. The answer must
+// come from the brokers, not from a client cache that keeps "unknown
+// topic" for MetadataMinAge (the detect role waited 5 s at every start).
+func TestPartitionCountSeesANewTopic(t *testing.T) {
+	k := testbed.Kfake(t)
+	cl := k.Client(t)
+	ctx := context.Background()
+	if n, err := partitionCount(ctx, cl, "late"); err == nil {
+		t.Fatalf("partitions of a missing topic: %d, no error", n)
+	}
+	if err := k.CreateTopic(ctx, "late", 5); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := partitionCount(ctx, cl, "late"); err != nil || n != 5 {
+		t.Fatalf("partitions right after creation: %d, %v; want 5", n, err)
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -77,15 +78,27 @@ func (o *ownership) count() int {
 
 // partitionCount asks the brokers how many partitions topic has.
 func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	// A direct metadata request: kadm's answers come from the client's
+	// metadata cache, which keeps "unknown topic" for MetadataMinAge (5 s)
+	// after a topic was just created.
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, err)
 	}
-	t, ok := td[topic]
-	if !ok || t.Err != nil {
-		return 0, fmt.Errorf("cannot read partitions of %s: %v", topic, t.Err)
+	for _, rt := range resp.Topics {
+		if rt.Topic == nil || *rt.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			return 0, fmt.Errorf("cannot read partitions of %s: %w", topic, err)
+		}
+		return len(rt.Partitions), nil
 	}
-	return len(t.Partitions), nil
+	return 0, fmt.Errorf("cannot read partitions of %s: not in the metadata", topic)
 }
 
 // respond is the respond role: it consumes the findings topic, hands each

@@ -737,6 +737,33 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 			b.findings = fs
 		}
 	}
+	// Findings to the respond role (it owns incidents and is the one writer
+	// of findings), detection inputs to the detect role (it owns the wider
+	// groups): produced while the events are inserted, both acknowledged
+	// before the offsets are committed. A crash in between produces them
+	// again: both roles drop replays.
+	var prodErr error
+	var prodWG sync.WaitGroup
+	if !b.findingsDone && len(b.findings)+len(b.inputs) > 0 {
+		recs, err := a.keyedRecords(b)
+		if err != nil {
+			return err
+		}
+		prodWG.Add(1)
+		go func() {
+			defer prodWG.Done()
+			prodErr = a.retry(ctx, "produce findings and detection inputs", func(ctx context.Context) error {
+				return cl.ProduceSync(ctx, recs...).FirstErr()
+			})
+			if prodErr == nil {
+				a.m.findingsOut.Add(float64(len(b.findings)))
+				a.m.inputsOut.Add(float64(len(b.inputs)))
+				b.findingsDone = true
+			}
+		}()
+	} else {
+		b.findingsDone = true
+	}
 	// Events and tool definitions are independent writes: run them side by
 	// side (two pooled connections) so the small upsert adds no round trip
 	// to the batch; both must succeed before the commit.
@@ -777,30 +804,10 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 		b.defsDone = true
 	}
 	evWG.Wait()
-	if evErr != nil {
-		return evErr
+	prodWG.Wait()
+	if err := errors.Join(evErr, defErr, prodErr); err != nil {
+		return err
 	}
-	if defErr != nil {
-		return defErr
-	}
-	if !b.findingsDone && len(b.findings)+len(b.inputs) > 0 {
-		// Findings to the respond role (it owns incidents and is the one
-		// writer of findings), detection inputs to the detect role (it owns
-		// the wider groups); acknowledged before the offsets are committed.
-		// A crash in between produces them again: both roles drop replays.
-		recs, err := a.keyedRecords(b)
-		if err != nil {
-			return err
-		}
-		if err := a.retry(ctx, "produce findings and detection inputs", func(ctx context.Context) error {
-			return cl.ProduceSync(ctx, recs...).FirstErr()
-		}); err != nil {
-			return err
-		}
-		a.m.findingsOut.Add(float64(len(b.findings)))
-		a.m.inputsOut.Add(float64(len(b.inputs)))
-	}
-	b.findingsDone = true
 	if !b.deadDone && len(b.dead) > 0 {
 		if err := a.retry(ctx, "produce to the dead-letter topic", func(ctx context.Context) error {
 			return cl.ProduceSync(ctx, b.dead...).FirstErr()

@@ -308,11 +308,13 @@ func (r *soRun) committedEvents() int64 {
 func (r *soRun) barrier(what string) {
 	r.t.Helper()
 	start := time.Now()
-	defer func() { r.t.Logf("%s: %s applied in %s", r.name, what, time.Since(start).Round(100*time.Millisecond)) }()
 	r.wait(what+": events ingested", 90*time.Second, func() (bool, string) { return r.caughtUp(r.group, r.kc.Topic) })
+	ingested := time.Since(start)
 	r.wait(what+": detection inputs applied", 90*time.Second, func() (bool, string) {
 		return r.caughtUp(r.group+"-detect", r.kc.DetectTopic)
 	})
+	r.t.Logf("%s: %s ingested after %s, its detection inputs applied after %s", r.name, what,
+		ingested.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 }
 
 func (r *soRun) wait(what string, timeout time.Duration, cond func() (bool, string)) {

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +110,6 @@ type soRun struct {
 	adm   *kadm.Client
 	hook  *soHook
 	procs map[string]*testbed.Process
-	seq   int
 }
 
 // soHook is the webhook receiver: it counts deliveries per Idempotency-Key.
@@ -283,6 +282,42 @@ func (r *soRun) caughtUp(group, topic string) (bool, string) {
 		}
 	})
 	return len(behind) == 0, strings.Join(behind, " ")
+}
+
+// owners waits until every role's group has exactly the given instances
+// as members, each assigned at least one partition: the instances share
+// the work.
+func (r *soRun) owners(instances ...string) {
+	r.t.Helper()
+	groups := map[string]string{r.group: "ingest", r.group + "-detect": "detect", r.group + "-respond": "respond"}
+	r.wait(fmt.Sprint("partitions shared by ", instances), time.Minute, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ds, err := r.adm.DescribeGroups(ctx, slices.Collect(maps.Keys(groups))...)
+		if err != nil {
+			return false, err.Error()
+		}
+		var problems []string
+		for group, role := range groups {
+			parts := map[string]int{}
+			for _, m := range ds[group].Members {
+				if c, ok := m.Assigned.AsConsumer(); ok && m.InstanceID != nil {
+					for _, tp := range c.Topics {
+						parts[strings.TrimSuffix(*m.InstanceID, "-"+role)] += len(tp.Partitions)
+					}
+				}
+			}
+			for _, in := range instances {
+				if parts[in] == 0 {
+					problems = append(problems, fmt.Sprintf("%s owns no %s partition", in, role))
+				}
+			}
+			if len(parts) != len(instances) {
+				problems = append(problems, fmt.Sprintf("%s members %v", role, parts))
+			}
+		}
+		return len(problems) == 0, strings.Join(problems, "; ")
+	})
 }
 
 // committedEvents sums the ingest group's committed offsets.
@@ -490,8 +525,8 @@ func (r *soRun) check(res soResult, want *soResult) {
 	t := r.t
 	t.Helper()
 	// Every finding one engine finds, and nothing else.
-	got := slices.Sorted(mapKeys(res.findings))
-	ref := slices.Sorted(mapKeys(r.bed.reference))
+	got := slices.Sorted(maps.Keys(res.findings))
+	ref := slices.Sorted(maps.Keys(r.bed.reference))
 	if !slices.Equal(got, ref) {
 		t.Errorf("%s: finding ids differ from one engine's:\n only stored: %v\n only one engine: %v", r.name, minus(got, ref), minus(ref, got))
 	}
@@ -523,10 +558,10 @@ func (r *soRun) check(res soResult, want *soResult) {
 	// Every incident change delivered: here, each incident's opening (the
 	// stream has no escalation, resolution or reopening, and "updated"
 	// waits for the route's 4h repeat interval).
-	want2 := slices.Sorted(mapKeys(openingKeys(res)))
-	gotD := slices.Sorted(mapKeys(res.delivered))
-	if !slices.Equal(gotD, want2) {
-		t.Errorf("%s: delivered keys differ from one opening per incident:\n only delivered: %v\n not delivered: %v", r.name, minus(gotD, want2), minus(want2, gotD))
+	opened := slices.Sorted(maps.Keys(openingKeys(res)))
+	delivered := slices.Sorted(maps.Keys(res.delivered))
+	if !slices.Equal(delivered, opened) {
+		t.Errorf("%s: delivered keys differ from one opening per incident:\n only delivered: %v\n not delivered: %v", r.name, minus(delivered, opened), minus(opened, delivered))
 	}
 	r.hook.mu.Lock()
 	if len(r.hook.bad) > 0 {
@@ -534,25 +569,18 @@ func (r *soRun) check(res soResult, want *soResult) {
 	}
 	r.hook.mu.Unlock()
 	if want != nil {
-		if a, b := slices.Sorted(mapKeys(res.incidents)), slices.Sorted(mapKeys(want.incidents)); !slices.Equal(a, b) {
+		if a, b := got, slices.Sorted(maps.Keys(want.findings)); !slices.Equal(a, b) {
+			t.Errorf("%s: finding ids differ from the single instance's:\n only here: %v\n only single: %v", r.name, minus(a, b), minus(b, a))
+		}
+		if a, b := slices.Sorted(maps.Keys(res.incidents)), slices.Sorted(maps.Keys(want.incidents)); !slices.Equal(a, b) {
 			t.Errorf("%s: incident ids differ from the single instance's:\n only here: %v\n only single: %v", r.name, minus(a, b), minus(b, a))
 		}
-		if a, b := slices.Sorted(mapKeys(res.delivered)), slices.Sorted(mapKeys(want.delivered)); !slices.Equal(a, b) {
+		if a, b := slices.Sorted(maps.Keys(res.delivered)), slices.Sorted(maps.Keys(want.delivered)); !slices.Equal(a, b) {
 			t.Errorf("%s: delivered keys differ from the single instance's:\n only here: %v\n only single: %v", r.name, minus(a, b), minus(b, a))
 		}
 	}
 	t.Logf("%s: %d findings (%d rows), %d incidents, %d deliveries (%d distinct keys, %d raw duplicates, dropped by the receiver's Idempotency-Key dedupe)",
 		r.name, len(res.findings), res.rawRows, len(res.incidents), len(res.delivered)+res.dups, len(res.delivered), res.dups)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // minus returns the elements of a (sorted) not in b (sorted).
@@ -563,7 +591,6 @@ func minus(a, b []string) []string {
 			out = append(out, x)
 		}
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -616,6 +643,9 @@ func TestScaleOut(t *testing.T) {
 			r.start(n)
 		}
 		for w := range bed.stream.waves {
+			if w == 2 {
+				r.owners("a", "b", "c")
+			}
 			before := r.committedEvents()
 			r.produce(w)
 			if w == 2 {
@@ -642,12 +672,14 @@ func TestScaleOut(t *testing.T) {
 		r.start("c")
 		r.produce(1) // while b and c join
 		r.barrier("wave 1")
+		r.owners("a", "b", "c")
 		r.produce(2)
 		// a, the first instance, leaves mid-wave (SIGTERM: a clean
 		// shutdown finishes its batch and commits).
 		r.procs["a"].Stop(15 * time.Second)
 		delete(r.procs, "a")
 		r.barrier("wave 2")
+		r.owners("b", "c")
 		r.produce(3)
 		r.barrier("wave 3")
 		r.check(r.finish(), &single)

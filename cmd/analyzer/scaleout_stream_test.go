@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -208,6 +209,11 @@ func scaleOutStream(perWave int) soStream {
 		// A match rule without `by` has an empty group key: one incident
 		// per tenant gathers the poisoned definitions of both cases.
 		s.expect[soKey{tenant, "mcp-tool-description-injection", ""}] = soCases
+	}
+	// In time order within a wave, as collectors send them: the cases
+	// lie in the middle of their wave.
+	for _, w := range s.waves {
+		slices.SortStableFunc(w, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
 	}
 	return s
 }

@@ -649,10 +649,11 @@ func TestScaleOut(t *testing.T) {
 			before := r.committedEvents()
 			r.produce(w)
 			if w == 2 {
-				// Kill b while the wave is being worked on: after some of
-				// it was committed, if that is seen in time.
+				// Kill b while the wave is being worked on: once a third
+				// of it was committed (its cases lie in its middle), if
+				// that is seen in time.
 				deadline := time.Now().Add(10 * time.Second)
-				for r.committedEvents() <= before && time.Now().Before(deadline) {
+				for r.committedEvents() < before+int64(len(bed.records[w])/3) && time.Now().Before(deadline) {
 					time.Sleep(20 * time.Millisecond)
 				}
 				t.Logf("SIGKILL b: %d of %d events of wave 2 committed", r.committedEvents()-before, len(bed.records[w]))

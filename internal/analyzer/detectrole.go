@@ -231,7 +231,9 @@ func (a *Analyzer) detect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	restoreCl, err = kafka.NewClient(k, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	// Control records (transaction markers) are kept so that a restore
+	// sees the offset of a partition's last marker and stops there.
+	restoreCl, err = kafka.NewClient(k, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -390,8 +392,8 @@ func readChangelog(ctx context.Context, cl *kgo.Client, topic string, parts []in
 			return nil, ctx.Err()
 		}
 		if fetches.NumRecords() == 0 {
-			// Transaction markers take offsets too: the last record may stop
-			// short of the end. Three quiet seconds mean nothing is left.
+			// The client keeps control records, so every partition reaches
+			// its end; three quiet seconds are a safety net.
 			if idle++; idle >= 3 {
 				break
 			}
@@ -408,7 +410,10 @@ func readChangelog(ctx context.Context, cl *kgo.Client, topic string, parts []in
 			return nil, fmt.Errorf("cannot read changelog: %w", errors.Join(errs...))
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
-			out = append(out, detect.StateRecord{Key: r.Key, Value: r.Value})
+			// A transaction marker takes an offset, usually the last one.
+			if !r.Attrs.IsControl() {
+				out = append(out, detect.StateRecord{Key: r.Key, Value: r.Value})
+			}
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}

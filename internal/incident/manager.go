@@ -164,6 +164,21 @@ func (m *Manager) Reload(ctx context.Context, owns func(tenant, rule, group stri
 		for _, f := range seen[inc.IncidentID] {
 			e.seen[f] = struct{}{}
 		}
+		// The respond role stores a batch's incident versions, then its
+		// findings, then commits. An owner that died (or lost the
+		// partition) in between left a version counting findings that
+		// are not stored; they were not committed and are replayed to the
+		// next owner, so count only the stored ones. An incident none of
+		// whose findings is stored is rebuilt by the replay (the same
+		// deterministic id, version and "opened" change).
+		if n := uint32(len(e.seen)); inc.FindingCount > n {
+			m.log.Info("incident counts findings that are not stored: counting them again on replay",
+				"incident_id", inc.IncidentID, "finding_count", inc.FindingCount, "stored", n)
+			if n == 0 {
+				continue
+			}
+			e.inc.FindingCount = n
+		}
 		m.byID[inc.IncidentID] = e
 		k := groupKey{inc.Tenant, inc.RuleID, inc.GroupKey}
 		if cur, ok := m.byKey[k]; !ok || m.byID[cur].inc.LastSeen.Before(inc.LastSeen) {

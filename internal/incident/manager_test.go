@@ -327,3 +327,85 @@ func TestLongDedupWindowReopensResolvedIncident(t *testing.T) {
 		t.Fatalf("changes = %v", k)
 	}
 }
+
+// TestReplayAfterCrashBeforeFindingsStored: the respond role stores an
+// incident version, then the findings (with their incident ids), then
+// commits. A crash (kill -9) or a partition moving to another instance
+// between the first two leaves a version that counts findings the
+// findings table does not hold; the replayed findings must not be counted
+// a second time by the next owner.
+func TestReplayAfterCrashBeforeFindingsStored(t *testing.T) {
+	s, _ := incidenttest.Store(t)
+	clk := &clock{t: base}
+	ctx := context.Background()
+	owner := func() *incident.Manager {
+		m, err := incident.NewManager(ctx, incident.Config{Store: s, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	f1, f2 := finding("f1", base, event.SeverityHigh), finding("f2", base.Add(time.Minute), event.SeverityHigh)
+	// The first owner handles and stores f1 completely ...
+	m := owner()
+	fs := []event.Finding{f1}
+	if err := m.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	id := fs[0].IncidentID
+	// ... then f2: its version is stored, and the process dies before the
+	// findings insert.
+	if err := m.HandleFindings(ctx, []event.Finding{f2}); err != nil {
+		t.Fatal(err)
+	}
+	if inc, err := s.GetIncident(ctx, id); err != nil || inc.FindingCount != 2 {
+		t.Fatalf("stored before the crash: %+v %v", inc, err)
+	}
+	// The next owner replays f2 (its offset was not committed).
+	clk.Add(time.Minute)
+	m = owner()
+	fs = []event.Finding{f2}
+	if err := m.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs[0].IncidentID != id {
+		t.Fatalf("replayed f2 joined %s, want %s", fs[0].IncidentID, id)
+	}
+	if inc, _ := s.GetIncident(ctx, id); inc.FindingCount != 2 {
+		t.Fatalf("after the replay finding_count = %d, want 2 (f2 counted twice)", inc.FindingCount)
+	}
+
+	// The same crash in the batch that opened an incident: the next owner
+	// opens it again, with the same id, version and change.
+	g := finding("g1", base.Add(2*time.Minute), event.SeverityHigh)
+	g.GroupKey = "acme|sess-2"
+	rec := &recorder{}
+	m.Subscribe(rec)
+	fs = []event.Finding{g}
+	if err := m.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	gid := fs[0].IncidentID
+	first, _ := s.GetIncident(ctx, gid)
+	clk.Add(time.Minute)
+	m = owner()
+	rec2 := &recorder{}
+	m.Subscribe(rec2)
+	fs = []event.Finding{g}
+	if err := m.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.GetIncident(ctx, gid)
+	if fs[0].IncidentID != gid || again.FindingCount != 1 || again.Version != first.Version {
+		t.Fatalf("replayed opening: incident %s count %d version %d, want %s 1 %d", fs[0].IncidentID, again.FindingCount, again.Version, gid, first.Version)
+	}
+	if a, b := fmt.Sprint(rec.kinds()), fmt.Sprint(rec2.kinds()); a != "[opened]" || b != a {
+		t.Fatalf("changes: first owner %s, next owner %s; want [opened] twice (the same message ids)", a, b)
+	}
+}

@@ -213,6 +213,12 @@ func (a *Analyzer) detect(ctx context.Context) error {
 		kgo.ConsumeTopics(k.DetectTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.TransactionalID("mcpwatch-detect-" + id),
+		// Shorter than the session: a member killed inside a transaction
+		// leaves it open (its partitions unstable, read_committed readers
+		// of the findings topic stopped at it) until the broker aborts it;
+		// franz-go's 40 s default outlived a short session timeout by far.
+		// At most the brokers' transaction.max.timeout.ms default (15 min).
+		kgo.TransactionTimeout(min(a.cfg.SessionTimeout*9/10, 15*time.Minute)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.RecordPartitioner(kafka.KeyPartitioner()),

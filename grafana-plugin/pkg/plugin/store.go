@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -327,6 +328,15 @@ type AgentRow struct {
 func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	// Every agent's newest events, read while the rollup is (AgentContent).
+	var (
+		recent    map[string]*agentEvents
+		recentErr error
+		wg        sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); recent, recentErr = s.agentEvents(ctx, f, nil, nil, f.recent()) }()
+	defer wg.Wait()
 	src, args, err := s.callsSource(ctx, "minute, agent_id, server_name, tool_name, outcome", f, true)
 	if err != nil {
 		return nil, err
@@ -364,7 +374,11 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	// Identity columns, the exact last call and the content of the calls
 	// are not in the rollup: one read of each agent's newest events gives
 	// all three (AgentContent).
-	got, err := s.AgentContent(ctx, f, acts)
+	wg.Wait()
+	if recentErr != nil {
+		return nil, recentErr
+	}
+	got, err := s.AgentContent(ctx, f, acts, recent)
 	if err != nil {
 		return nil, err
 	}

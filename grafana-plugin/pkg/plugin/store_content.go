@@ -157,8 +157,8 @@ const (
 // seconds on ClickHouse 18.16; the agents page must answer in ~300 ms
 // (docs/benchmarks.md).
 const (
-	contentBudget   = 50_000
-	minContentCalls = 200
+	contentBudget   = 20_000
+	minContentCalls = 50
 )
 
 // agentActivity is what the calls rollup already knows of an agent.
@@ -170,8 +170,7 @@ type agentActivity struct {
 
 // contentWindows returns each agent's start of its content window.
 func contentWindows(f Filter, acts []agentActivity) map[string]time.Time {
-	per := uint64(contentBudget / max(len(acts), 1))
-	per = max(per, minContentCalls)
+	per := contentShare(len(acts))
 	out := make(map[string]time.Time, len(acts))
 	span := f.To.Sub(f.From)
 	for _, a := range acts {
@@ -191,11 +190,30 @@ func contentWindows(f Filter, acts []agentActivity) map[string]time.Time {
 	return out
 }
 
+// contentShare is the calls each of n agents may count.
+func contentShare(n int) uint64 {
+	return max(uint64(contentBudget/max(n, 1)), minContentCalls)
+}
+
 // agentEvents is what AgentContent reads of one agent's events.
 type agentEvents struct {
 	Content
 	name, user, client string
 	last               time.Time // newest tools/call
+}
+
+// recentWindow is how much of the end of the range Agents reads for every
+// agent while it reads the rollup: busy agents' content windows fall in it,
+// so only the others need a read of their own once the rollup has named
+// them.
+const recentWindow = 5 * time.Minute
+
+// recent is the start of the recentWindow of f.
+func (f Filter) recent() time.Time {
+	if r := f.To.Add(-recentWindow); r.After(f.From) {
+		return r
+	}
+	return f.From
 }
 
 // AgentContent reads, per agent, its identity (any of its rows), its newest
@@ -205,11 +223,22 @@ type agentEvents struct {
 // two queries, run at once, so that a quiet agent never makes the busy ones
 // be read from the start of the range. Each reads the agents' tools/call
 // and tools/list events once (primary key tenant, agent_id, ts: the listed
-// agents' granules in their windows).
-func (s *Store) AgentContent(ctx context.Context, f Filter, acts []agentActivity) (map[string]*agentEvents, error) {
+// agents' granules in their windows). recent, when not nil, is what
+// agentEvents read of every agent from f.recent() on: an agent whose window
+// starts there or later, or that made at least its share of calls there, is
+// counted on it (Since = f.recent()) and needs no read of its own.
+func (s *Store) AgentContent(ctx context.Context, f Filter, acts []agentActivity, recent map[string]*agentEvents) (map[string]*agentEvents, error) {
 	starts := contentWindows(f, acts)
 	var whole, newest []string
+	out := map[string]*agentEvents{}
+	per := contentShare(len(acts))
 	for _, a := range acts {
+		if x := recent[a.ID]; x != nil && (!starts[a.ID].Before(f.recent()) || x.Calls >= per) {
+			x.Since = f.recent().UTC()
+			x.finish()
+			out[a.ID] = x
+			continue
+		}
 		if starts[a.ID].Equal(f.From) {
 			whole = append(whole, a.ID)
 		} else {
@@ -226,14 +255,16 @@ func (s *Store) AgentContent(ctx context.Context, f Filter, acts []agentActivity
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); res[i], errs[i] = s.agentEvents(ctx, f, ids, starts) }()
+		go func() { defer wg.Done(); res[i], errs[i] = s.agentEvents(ctx, f, ids, starts, time.Time{}) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
-	out := map[string]*agentEvents{}
 	for _, a := range acts {
+		if out[a.ID] != nil {
+			continue
+		}
 		x := res[0][a.ID]
 		if x == nil {
 			x = res[1][a.ID]
@@ -248,13 +279,17 @@ func (s *Store) AgentContent(ctx context.Context, f Filter, acts []agentActivity
 	return out, nil
 }
 
-// agentEvents reads agents ids, each from its start on.
-func (s *Store) agentEvents(ctx context.Context, f Filter, ids []string, starts map[string]time.Time) (map[string]*agentEvents, error) {
+// agentEvents reads agents ids, each from its start on; with ids nil, every
+// agent from all on.
+func (s *Store) agentEvents(ctx context.Context, f Filter, ids []string, starts map[string]time.Time, all time.Time) (map[string]*agentEvents, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	stored := make([]string, len(ids))
 	from := make([]uint32, len(ids))
 	first := f.To
+	if ids == nil {
+		first = all
+	}
 	for i, id := range ids {
 		from[i] = uint32(starts[id].Unix())
 		if starts[id].Before(first) {
@@ -270,7 +305,11 @@ func (s *Store) agentEvents(ctx context.Context, f Filter, ids []string, starts 
 	c.eq("tenant", f.Tenant)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
-	c.add("agent_id IN (SELECT arrayJoin(?))", stored)
+	if ids != nil {
+		c.add("agent_id IN (SELECT arrayJoin(?))", stored)
+	} else {
+		c.eqAgent(f.Agent)
+	}
 	if len(ids) > 1 && !first.Equal(f.From) {
 		c.add("toUInt32(ts) >= transform(agent_id, ?, ?, toUInt32(0))", stored, from)
 	}

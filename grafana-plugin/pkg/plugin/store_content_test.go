@@ -295,6 +295,52 @@ func TestAgentContentNewestCalls(t *testing.T) {
 	}
 }
 
+// An agent whose content window starts in the end of the range that Agents
+// reads for every agent while it reads the rollup is counted there.
+func TestAgentContentRecentWindow(t *testing.T) {
+	var evs []obs
+	n := contentBudget // twice its half of the budget: its window is half the range
+	counted := 0
+	for i := range n {
+		at := i * 360 / n // the last 6 minutes
+		args := ""
+		if i < 600 {
+			args = `{"a":1}`
+		}
+		if at <= 240 {
+			counted++
+		}
+		evs = append(evs, obs{id: "busy-" + strconv.Itoa(i), method: "tools/call", call: "busy-" + strconv.Itoa(i), agent: "busy", observer: "client", args: args, result: args, at: at})
+	}
+	evs = append(evs, obs{id: "quiet-0", method: "tools/call", call: "quiet-0", agent: "quiet", observer: "client", at: 300})
+	app, base := contentFixture(t, evs)
+	f := Filter{From: base.Add(-6 * time.Minute), To: base.Add(time.Minute)}
+	if !f.recent().Equal(base.Add(-4 * time.Minute)) {
+		t.Fatalf("recent = %s", f.recent())
+	}
+	rows, err := app.store.Agents(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]AgentRow{}
+	for _, r := range rows {
+		got[r.AgentID] = r
+	}
+	b, q := got["busy"], got["quiet"]
+	if b.Content == nil || q.Content == nil {
+		t.Fatalf("rows = %+v", rows)
+	}
+	if !b.Content.Since.Equal(f.recent()) || b.Content.Calls != uint64(counted) || b.Content.WithArguments != 600 || b.Content.Level != "partial" {
+		t.Errorf("busy: since %s calls %d (want %d) with arguments %d level %s", b.Content.Since, b.Content.Calls, counted, b.Content.WithArguments, b.Content.Level)
+	}
+	if !b.LastSeen.Equal(base) {
+		t.Errorf("busy last seen %s, want %s", b.LastSeen, base)
+	}
+	if !q.Content.Since.Equal(f.From) || q.Content.Calls != 1 || !q.LastSeen.Equal(base.Add(-5*time.Minute)) {
+		t.Errorf("quiet: %+v, last seen %s", *q.Content, q.LastSeen)
+	}
+}
+
 // ContentRules must name exactly the rules of ../detections that read each
 // kind of content.
 func TestContentRulesMatchPack(t *testing.T) {

@@ -326,6 +326,15 @@ type AgentRow struct {
 // their calls carry. Stored rows without an agent id are one agent,
 // NoAgentID.
 func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
+	return s.agents(ctx, f, true)
+}
+
+// TopAgents is Agents without the content (the data source's top_agents).
+func (s *Store) TopAgents(ctx context.Context, f Filter) ([]AgentRow, error) {
+	return s.agents(ctx, f, false)
+}
+
+func (s *Store) agents(ctx context.Context, f Filter, content bool) ([]AgentRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	// Every agent's newest events, read while the rollup is (AgentContent).
@@ -334,9 +343,11 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 		recentErr error
 		wg        sync.WaitGroup
 	)
-	wg.Add(1)
-	go func() { defer wg.Done(); recent, recentErr = s.agentEvents(ctx, f, nil, nil, f.recent()) }()
-	defer wg.Wait()
+	if content {
+		wg.Add(1)
+		go func() { defer wg.Done(); recent, recentErr = s.agentEvents(ctx, f, nil, nil, f.recent()) }()
+		defer wg.Wait()
+	}
 	src, args, err := s.callsSource(ctx, "minute, agent_id, server_name, tool_name, outcome", f, true)
 	if err != nil {
 		return nil, err
@@ -354,11 +365,15 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	var out []AgentRow
 	var acts []agentActivity
 	idx := map[string]int{}
+	since := f.To
 	for rows.Next() {
 		var a AgentRow
 		var last time.Time
 		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Errors, &a.Denials, &a.Servers, &a.Tools, &last); err != nil {
 			return nil, fmt.Errorf("cannot scan agents: %w", err)
+		}
+		if last.Before(since) {
+			since = last
 		}
 		a.AgentID = agentOut(a.AgentID)
 		idx[a.AgentID] = len(out)
@@ -374,6 +389,9 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	// Identity columns, the exact last call and the content of the calls
 	// are not in the rollup: one read of each agent's newest events gives
 	// all three (AgentContent).
+	if !content {
+		return out, s.agentNames(ctx, f, out, idx, since)
+	}
 	wg.Wait()
 	if recentErr != nil {
 		return nil, recentErr
@@ -388,6 +406,50 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 		out[i].Content = &a.Content
 	}
 	return out, nil
+}
+
+// agentNames fills the identity columns and the exact last call, which are
+// not in the rollup. Every listed agent called in its last active minute,
+// so reading events from the earliest of those minutes (since) finds each
+// agent's newest call (its max(ts) over the range) without reading the
+// whole range.
+func (s *Store) agentNames(ctx context.Context, f Filter, out []AgentRow, idx map[string]int, since time.Time) error {
+	ff := f
+	if since.After(ff.From) {
+		ff.From = since
+	}
+	ew, eargs := ff.eventsWhere()
+	// PREWHERE on ts: the window is small, so other columns are read only
+	// for its granules. Only the listed agents: with a short list (top N)
+	// the primary key skips the others' granules.
+	ids := make([]string, len(out))
+	for i, a := range out {
+		ids[i] = a.AgentID
+		if ids[i] == NoAgentID {
+			ids[i] = ""
+		}
+	}
+	q := "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
+		" PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + ew + " AND agent_id IN (SELECT arrayJoin(?)) GROUP BY agent_id"
+	rows, err := s.conn.Query(ctx, q, append(append([]any{ff.from(), ff.to()}, eargs...), ids)...)
+	if err != nil {
+		return fmt.Errorf("cannot query agent names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name, user, client string
+		var last time.Time
+		if err := rows.Scan(&id, &name, &user, &client, &last); err != nil {
+			return fmt.Errorf("cannot scan agent names: %w", err)
+		}
+		if i, ok := idx[agentOut(id)]; ok {
+			out[i].AgentName, out[i].UserID, out[i].ClientName, out[i].LastSeen = name, user, client, last.UTC()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read agent names: %w", err)
+	}
+	return nil
 }
 
 // ToolUse is calls per (server, tool).

@@ -12,7 +12,7 @@ import (
 // NoAgentID stands for a stored agent_id of "" (rows written before the
 // collector's identity chain, docs/event.md "Identity and correlation"). The
 // API never answers an empty agent: groups of such rows are named this, and
-// a filter on it selects agent_id = ”.
+// a filter on it selects the rows whose agent_id is empty.
 const NoAgentID = "(no agent id)"
 
 // agentOut is how a stored agent_id is answered.
@@ -78,7 +78,9 @@ var ContentRules = map[string][]string{
 
 // Content says how much of an agent's traffic carries content, counted per
 // call (call_id, else event_id; the observations of one call are one call,
-// and it carries content when any of them does).
+// and it carries content when any of them does: arguments_size or
+// result_size > 0, which the mapping sets with the text and redaction
+// keeps; a tool_definition event of its call id).
 type Content struct {
 	// Calls are the tools/call calls; WithArguments those carrying arguments.
 	Calls         uint64 `json:"calls"`

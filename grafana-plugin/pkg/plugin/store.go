@@ -337,13 +337,14 @@ func (s *Store) TopAgents(ctx context.Context, f Filter) ([]AgentRow, error) {
 func (s *Store) agents(ctx context.Context, f Filter, content bool) ([]AgentRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	// Every agent's newest events, read while the rollup is (AgentContent).
+	// Every agent's newest events, read while the rollup is (AgentContent);
+	// not for one agent (the agent page): its window is read on its own.
 	var (
 		recent    map[string]*agentEvents
 		recentErr error
 		wg        sync.WaitGroup
 	)
-	if content {
+	if content && f.Agent == "" {
 		wg.Add(1)
 		go func() { defer wg.Done(); recent, recentErr = s.agentEvents(ctx, f, nil, nil, f.recent()) }()
 		defer wg.Wait()

@@ -99,14 +99,37 @@ async function main() {
       const row = viewer.getByTestId(`agent-row-${id}`);
       check((await row.innerText()).includes(String(calls)), `agent ${id} has ${calls} calls`);
     }
+    // Content column: the seed's agents send full content, none, and partial content.
+    check((await viewer.locator('[data-testid="agents-table"] thead th').allInnerTexts()).includes('Content'), 'agents table has a Content column');
+    for (const [id, c] of Object.entries(sum.ContentByAgent)) {
+      const have = c.WithArguments + c.WithResult + c.WithDefinitions;
+      const want = c.Calls + c.ResultCalls + c.Lists;
+      const full = c.WithArguments === c.Calls && c.WithResult === c.ResultCalls && c.WithDefinitions === c.Lists;
+      const label = have === 0 ? 'none' : full ? 'full' : `partial (${Math.floor((have / want) * 100)}%)`;
+      const cell = viewer.getByTestId(`agent-content-${id}`);
+      check((await cell.innerText()).trim() === label, `agent ${id} content "${label}"`);
+      const title = (await cell.getAttribute('title')) ?? '';
+      check(title.includes(`Arguments: ${c.WithArguments} of ${c.Calls} tools/call calls`), `agent ${id} tooltip gives the arguments share`);
+      check(full ? !title.includes('cannot fire') : title.includes('mcp-secret-in-arguments'), `agent ${id} tooltip ${full ? 'names no rule' : 'names the rules that cannot fire'}`);
+    }
+    const firstCells = await viewer.locator('[data-testid="agents-table"] tbody tr td:first-child').allInnerTexts();
+    check(firstCells.length > 0 && firstCells.every((t) => t.trim() !== ''), 'no agent row shows an empty agent id');
     await shot(viewer, '02-agents');
     await viewer.getByTestId('agent-row-agent-alpha').click();
     await viewer.getByTestId('agent-graph').waitFor();
     check((await viewer.getByTestId('graph-node-agent:agent-alpha').count()) === 1, 'agent graph has the agent node');
     check((await viewer.getByTestId('graph-node-tool:http/fetch').count()) === 1, 'agent graph has http/fetch');
+    check((await viewer.getByTestId('agent-content-level').innerText()).trim() === 'full', 'agent page: content full');
+    check((await viewer.getByTestId('agent-content-share').count()) === 3, 'agent page: three content shares');
     await viewer.getByTestId('agent-incidents').getByText('Sensitive file read followed by an outbound call').first().waitFor();
     check(true, 'agent page lists its incident');
     await shot(viewer, '03-agent-detail');
+    // An agent whose sender captures content for some calls only.
+    await viewer.goto(app('page=agents&agent=agent-charlie'));
+    await viewer.getByTestId('agent-content').waitFor();
+    check((await viewer.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
+    check((await viewer.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
+    await viewer.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });
 
     // Session with redactions
     await viewer.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));

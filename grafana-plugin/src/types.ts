@@ -39,7 +39,25 @@ export interface AgentRow {
   servers: number;
   tools: number;
   last_seen: string;
+  content: Content;
 }
+/** What content an agent's calls carry, counted per call (backend AgentContent). */
+export interface Content {
+  calls: number;
+  with_arguments: number;
+  result_calls: number;
+  with_result: number;
+  lists: number;
+  with_definitions: number;
+  level: 'full' | 'partial' | 'none' | 'no_calls';
+  share: number;
+  since: string;
+  missing: ContentKind[];
+  sources: string[];
+}
+export type ContentKind = 'arguments' | 'result' | 'tool_definitions';
+/** The rules that read each kind of content (backend ContentRules). */
+export type ContentRules = Record<ContentKind, string[]>;
 export interface GraphNode {
   id: string;
   title: string;
@@ -109,6 +127,8 @@ export interface Incident {
 }
 export interface AgentDetail {
   agent_id: string;
+  agent: AgentRow | null;
+  content_rules: ContentRules;
   series: Point[];
   graph: Graph;
   incidents: Incident[];

@@ -18,13 +18,23 @@ import (
 type Agent struct {
 	ID, Name, User, Client string
 	Calls                  int
+	// Content is what its sender captures: "full" (arguments, results and
+	// tool definitions), "none" (the SDK's bare spans), "partial" (every
+	// other call without arguments and results).
+	Content string
 }
 
 // Agents are the seeded agents and how many tool calls each makes.
 var Agents = []Agent{
-	{ID: "agent-alpha", Name: "Claude Desktop", User: "alice", Client: "claude-desktop", Calls: 40},
-	{ID: "agent-bravo", Name: "Cursor", User: "bob", Client: "cursor", Calls: 25},
-	{ID: "agent-charlie", Name: "ops-bot", User: "svc-ops", Client: "custom-agent", Calls: 15},
+	{ID: "agent-alpha", Name: "Claude Desktop", User: "alice", Client: "claude-desktop", Calls: 40, Content: "full"},
+	{ID: "agent-bravo", Name: "Cursor", User: "bob", Client: "cursor", Calls: 25, Content: "none"},
+	{ID: "agent-charlie", Name: "ops-bot", User: "svc-ops", Client: "custom-agent", Calls: 15, Content: "partial"},
+}
+
+// Content counts, per call, what content an agent's calls carry (the
+// plugin's Content).
+type Content struct {
+	Calls, WithArguments, ResultCalls, WithResult, Lists, WithDefinitions int
 }
 
 var tools = []struct{ Server, Tool string }{
@@ -58,6 +68,7 @@ type Summary struct {
 	RedactionMarker           string
 	ApprovalRun, ApprovalStep string
 	ExfilIncident             string
+	ContentByAgent            map[string]*Content
 }
 
 // Seed writes the data set into database db, timestamps ending at base
@@ -68,6 +79,7 @@ func Seed(ctx context.Context, conn driver.Conn, db string, base time.Time) (*Su
 		Base: base, CallsByAgent: map[string]int{}, DenialsByAgent: map[string]int{}, CallsByTool: map[string]int{},
 		Sessions: map[string]int{}, RedactedSessions: map[string]bool{}, Incidents: map[string]string{},
 		OpenIncidentsBySeverity: map[string]int{}, FindingsByRule: map[string]int{}, ToolVersions: map[string]int{},
+		ContentByAgent:  map[string]*Content{},
 		RedactionMarker: "[REDACTED:aws_access_key:1a2b3c4d]",
 		ApprovalRun:     "run-contain-1", ApprovalStep: "revoke-token", ExfilIncident: "inc-exfil-1",
 	}
@@ -88,6 +100,7 @@ type ev struct {
 	ts                                                                                   time.Time
 	tags                                                                                 []string
 	ingested                                                                             time.Time
+	kind, method, call                                                                   string // "" = message, tools/call, the event id
 }
 
 func seedEvents(ctx context.Context, conn driver.Conn, db string, s *Summary) error {
@@ -116,6 +129,11 @@ func seedEvents(ctx context.Context, conn driver.Conn, db string, s *Summary) er
 			if k%9 == 4 {
 				e.args = fmt.Sprintf(`{"env":{"AWS_ACCESS_KEY_ID":"%s"},"cmd":"deploy %d"}`, s.RedactionMarker, k)
 				e.tags = []string{"secret:aws_access_key"}
+			}
+			if a.Content == "none" || (a.Content == "partial" && k%2 == 1) {
+				e.args, e.result, e.tags = "", "", nil
+			}
+			if len(e.tags) > 0 {
 				s.RedactedSessions[e.session] = true
 			}
 			evs = append(evs, e)
@@ -137,6 +155,21 @@ func seedEvents(ctx context.Context, conn driver.Conn, db string, s *Summary) er
 	s.RedactedSessions[s.ExfilSession] = true
 
 	for _, e := range evs {
+		c := s.ContentByAgent[e.agent]
+		if c == nil {
+			c = &Content{}
+			s.ContentByAgent[e.agent] = c
+		}
+		c.Calls++
+		if e.args != "" {
+			c.WithArguments++
+		}
+		if e.outcome == "ok" || e.outcome == "tool_error" {
+			c.ResultCalls++
+			if e.result != "" {
+				c.WithResult++
+			}
+		}
 		s.Calls++
 		switch e.outcome {
 		case "error", "tool_error":
@@ -161,20 +194,61 @@ func seedEvents(ctx context.Context, conn driver.Conn, db string, s *Summary) er
 		r.ingested = ingested.Add(time.Minute)
 		replays = append(replays, r)
 	}
+	// tools/list: alpha's brings two tool definitions (events of the same
+	// call), bravo's none; charlie lists twice, once with a definition.
+	lists := []struct {
+		agent, id string
+		defs      []string
+	}{
+		{"agent-alpha", "alpha-list-0", []string{"read_file", "fetch"}},
+		{"agent-bravo", "bravo-list-0", nil},
+		{"agent-charlie", "charlie-list-0", []string{"create_issue"}},
+		{"agent-charlie", "charlie-list-1", nil},
+	}
+	for i, l := range lists {
+		a := agentByID(l.agent)
+		e := ev{id: l.id, call: l.id, method: "tools/list", agent: a.ID, name: a.Name, user: a.User, client: a.Client,
+			session: a.ID + "-s0", server: "filesystem", ts: s.Base.Add(-time.Duration(110-i) * time.Minute), outcome: "ok", ingested: ingested}
+		evs = append(evs, e)
+		s.ContentByAgent[a.ID].Lists++
+		for _, tool := range l.defs {
+			d := e
+			d.id, d.kind, d.tool = l.id+"-"+tool, "tool_definition", tool
+			evs = append(evs, d)
+		}
+		if len(l.defs) > 0 {
+			s.ContentByAgent[a.ID].WithDefinitions++
+		}
+	}
 	if err := insertEvents(ctx, conn, db, evs); err != nil {
 		return err
 	}
 	return insertEvents(ctx, conn, db, replays)
 }
 
+func agentByID(id string) Agent {
+	for _, a := range Agents {
+		if a.ID == id {
+			return a
+		}
+	}
+	panic("seed: no agent " + id)
+}
+
 func insertEvents(ctx context.Context, conn driver.Conn, db string, evs []ev) error {
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, tenant, kind, ts, ts_ns, duration_ns, source, observer, trace_id, span_id, service_name, method, transport, session_id, session_key, agent_id, agent_name, user_id, client_name, server_name, tool_name, tool_call_id, arguments, result, arguments_size, result_size, outcome, error_type, tags, ingested_at)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, tenant, kind, ts, ts_ns, duration_ns, source, observer, trace_id, span_id, service_name, method, call_id, transport, session_id, session_key, agent_id, agent_name, user_id, client_name, server_name, tool_name, tool_call_id, arguments, result, arguments_size, result_size, outcome, error_type, tags, ingested_at)")
 	if err != nil {
 		return fmt.Errorf("cannot prepare events insert: %w", err)
 	}
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
 	for _, e := range evs {
-		if err := b.Append(e.id, "default", "message", e.ts, uint64(e.ts.UnixNano()), uint64(1500000+len(e.id)*1000), "span", "server",
-			"trace-"+e.session, "span-"+e.id, "mcp-"+e.server, "tools/call", "stdio", e.session, e.session, e.agent, e.name, e.user, e.client,
+		if err := b.Append(e.id, "default", or(e.kind, "message"), e.ts, uint64(e.ts.UnixNano()), uint64(1500000+len(e.id)*1000), "span", "server",
+			"trace-"+e.session, "span-"+e.id, "mcp-"+e.server, or(e.method, "tools/call"), or(e.call, e.id), "stdio", e.session, e.session, e.agent, e.name, e.user, e.client,
 			e.server, e.tool, "call-"+e.id, e.args, e.result, uint32(len(e.args)), uint32(len(e.result)), e.outcome, e.errType,
 			append([]string{}, e.tags...), e.ingested); err != nil {
 			return fmt.Errorf("cannot append event: %w", err)

@@ -98,6 +98,8 @@ func TestPluginQueryCorpus(t *testing.T) {
 		must(err)
 		_, err = s.Agents(ctx, x)
 		must(err)
+		_, err = s.TopAgents(ctx, x)
+		must(err)
 		_, err = s.ToolUsage(ctx, x)
 		must(err)
 		_, err = s.AgentGraph(ctx, x)

@@ -16,7 +16,7 @@ func (a *App) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /me", a.handleMe)
 	mux.HandleFunc("GET /overview", a.handleOverview)
-	mux.HandleFunc("GET /agents", listHandler(a, "agents", (*Store).Agents))
+	mux.HandleFunc("GET /agents", a.handleAgents)
 	mux.HandleFunc("GET /agents/{id}", a.handleAgent)
 	mux.HandleFunc("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
 	mux.HandleFunc("GET /sessions/{key}", a.handleSession)
@@ -136,6 +136,22 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// handleAgents answers the agents and, for the content column, which rules
+// need which content (ContentRules).
+func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rows, err := a.store.Agents(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows), "content_rules": contentRulesText()})
+}
+
 func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 	f, err := a.filterFromRequest(r)
 	if err != nil {
@@ -144,15 +160,16 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Agent = r.PathValue("id")
 	ctx := r.Context()
-	// Five independent reads, run at once.
+	// Six independent reads, run at once.
 	var (
 		series   []Point
 		graph    Graph
 		incs     []Incident
 		sessions []SessionRow
 		events   []Event
+		agent    []AgentRow
 		wg       sync.WaitGroup
-		errs     [5]error
+		errs     [6]error
 	)
 	ef := f
 	ef.Limit = 20
@@ -168,6 +185,7 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 			return err
 		},
 		func() (err error) { events, err = a.store.RecentEvents(ctx, ef); return err },
+		func() (err error) { agent, err = a.store.Agents(ctx, f); return err },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = fn() }()
@@ -179,7 +197,14 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
+	// The agent's row (identity, counts, content); none when it made no
+	// tools/call in the range.
+	var row *AgentRow
+	if len(agent) > 0 {
+		row = &agent[0]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "agent": row, "content_rules": contentRulesText(),
+		"series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
 }
 
 func (a *App) handleSession(w http.ResponseWriter, r *http.Request) {

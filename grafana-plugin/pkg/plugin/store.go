@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -113,7 +114,7 @@ func (f Filter) rollupWhere() (string, []any) {
 func (f Filter) rollupFilters(c *cond) {
 	c.add("method = 'tools/call'")
 	c.eq("tenant", f.Tenant)
-	c.eq("agent_id", f.Agent)
+	c.eqAgent(f.Agent)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
 }
@@ -123,7 +124,7 @@ func (f Filter) eventsWhere() (string, []any) {
 	var c cond
 	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND method = 'tools/call'", f.from(), f.to())
 	c.eq("tenant", f.Tenant)
-	c.eq("agent_id", f.Agent)
+	c.eqAgent(f.Agent)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
 	return c.String(), c.args
@@ -257,7 +258,7 @@ func (s *Store) Totals(ctx context.Context, f Filter) (Totals, error) {
 		return Totals{}, err
 	}
 	q := "SELECT sum(c), sumIf(c, outcome IN ('error', 'tool_error')), sumIf(c, outcome = 'denied')," +
-		" uniqExactIf(agent_id, agent_id != ''), uniqExactIf(server_name, server_name != ''), uniqExactIf(server_name, tool_name, tool_name != '') FROM " + src
+		" uniqExact(agent_id), uniqExactIf(server_name, server_name != ''), uniqExactIf(server_name, tool_name, tool_name != '') FROM " + src
 	var t Totals
 	if err := s.conn.QueryRow(ctx, q, args...).Scan(&t.Calls, &t.Errors, &t.Denials, &t.ActiveAgents, &t.Servers, &t.Tools); err != nil {
 		return t, fmt.Errorf("cannot query call totals: %w", err)
@@ -317,12 +318,37 @@ type AgentRow struct {
 	Servers    uint64    `json:"servers"`
 	Tools      uint64    `json:"tools"`
 	LastSeen   time.Time `json:"last_seen"`
+	// Content is what content the agent's calls carry (AgentContent).
+	Content *Content `json:"content"`
 }
 
-// Agents lists agents active in the range, busiest first.
+// Agents lists agents active in the range, busiest first, with the content
+// their calls carry. Stored rows without an agent id are one agent,
+// NoAgentID.
 func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
+	return s.agents(ctx, f, true)
+}
+
+// TopAgents is Agents without the content (the data source's top_agents).
+func (s *Store) TopAgents(ctx context.Context, f Filter) ([]AgentRow, error) {
+	return s.agents(ctx, f, false)
+}
+
+func (s *Store) agents(ctx context.Context, f Filter, content bool) ([]AgentRow, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	// Every agent's newest events, read while the rollup is (AgentContent);
+	// not for one agent (the agent page): its window is read on its own.
+	var (
+		recent    map[string]*agentEvents
+		recentErr error
+		wg        sync.WaitGroup
+	)
+	if content && f.Agent == "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); recent, recentErr = s.agentEvents(ctx, f, nil, nil, f.recent()) }()
+		defer wg.Wait()
+	}
 	src, args, err := s.callsSource(ctx, "minute, agent_id, server_name, tool_name, outcome", f, true)
 	if err != nil {
 		return nil, err
@@ -338,6 +364,7 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	}
 	defer rows.Close()
 	var out []AgentRow
+	var acts []agentActivity
 	idx := map[string]int{}
 	since := f.To
 	for rows.Next() {
@@ -349,8 +376,10 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 		if last.Before(since) {
 			since = last
 		}
+		a.AgentID = agentOut(a.AgentID)
 		idx[a.AgentID] = len(out)
 		out = append(out, a)
+		acts = append(acts, agentActivity{ID: a.AgentID, Calls: a.Calls, Last: last})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot read agents: %w", err)
@@ -358,41 +387,70 @@ func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
 	if len(out) == 0 {
 		return out, nil
 	}
-	// Identity columns and the exact last call are not in the rollup. Every
-	// listed agent called in its last active minute, so reading events from
-	// the earliest of those minutes finds each agent's newest call (its
-	// max(ts) over the range) without reading the whole range.
+	// Identity columns, the exact last call and the content of the calls
+	// are not in the rollup: one read of each agent's newest events gives
+	// all three (AgentContent).
+	if !content {
+		return out, s.agentNames(ctx, f, out, idx, since)
+	}
+	wg.Wait()
+	if recentErr != nil {
+		return nil, recentErr
+	}
+	got, err := s.AgentContent(ctx, f, acts, recent)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		a := got[out[i].AgentID]
+		out[i].AgentName, out[i].UserID, out[i].ClientName, out[i].LastSeen = a.name, a.user, a.client, a.last
+		out[i].Content = &a.Content
+	}
+	return out, nil
+}
+
+// agentNames fills the identity columns and the exact last call, which are
+// not in the rollup. Every listed agent called in its last active minute,
+// so reading events from the earliest of those minutes (since) finds each
+// agent's newest call (its max(ts) over the range) without reading the
+// whole range.
+func (s *Store) agentNames(ctx context.Context, f Filter, out []AgentRow, idx map[string]int, since time.Time) error {
 	ff := f
 	if since.After(ff.From) {
 		ff.From = since
 	}
 	ew, eargs := ff.eventsWhere()
 	// PREWHERE on ts: the window is small, so other columns are read only
-	// for its granules.
-	// Only the listed agents: with a short list (top N) the primary key
-	// skips the others' granules.
+	// for its granules. Only the listed agents: with a short list (top N)
+	// the primary key skips the others' granules.
 	ids := make([]string, len(out))
 	for i, a := range out {
 		ids[i] = a.AgentID
+		if ids[i] == NoAgentID {
+			ids[i] = ""
+		}
 	}
-	q = "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
+	q := "SELECT agent_id, any(agent_name), any(user_id), any(client_name), max(ts) FROM " + s.t("events") +
 		" PREWHERE ts >= toDateTime(?) AND ts <= toDateTime(?) WHERE " + ew + " AND agent_id IN (SELECT arrayJoin(?)) GROUP BY agent_id"
-	rows2, err := s.conn.Query(ctx, q, append(append([]any{ff.from(), ff.to()}, eargs...), ids)...)
+	rows, err := s.conn.Query(ctx, q, append(append([]any{ff.from(), ff.to()}, eargs...), ids)...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query agent names: %w", err)
+		return fmt.Errorf("cannot query agent names: %w", err)
 	}
-	defer rows2.Close()
-	for rows2.Next() {
+	defer rows.Close()
+	for rows.Next() {
 		var id, name, user, client string
 		var last time.Time
-		if err := rows2.Scan(&id, &name, &user, &client, &last); err != nil {
-			return nil, fmt.Errorf("cannot scan agent names: %w", err)
+		if err := rows.Scan(&id, &name, &user, &client, &last); err != nil {
+			return fmt.Errorf("cannot scan agent names: %w", err)
 		}
-		if i, ok := idx[id]; ok {
+		if i, ok := idx[agentOut(id)]; ok {
 			out[i].AgentName, out[i].UserID, out[i].ClientName, out[i].LastSeen = name, user, client, last.UTC()
 		}
 	}
-	return out, rows2.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read agent names: %w", err)
+	}
+	return nil
 }
 
 // ToolUse is calls per (server, tool).
@@ -498,6 +556,7 @@ func (s *Store) AgentGraph(ctx context.Context, f Filter) (Graph, error) {
 		if err := rows.Scan(&agent, &server, &tool, &calls, &bad); err != nil {
 			return Graph{}, fmt.Errorf("cannot scan agent graph: %w", err)
 		}
+		agent = agentOut(agent)
 		a := node("agent:"+agent, agent, "agent", "agent")
 		sv := node("server:"+server, server, "server", "server")
 		tl := node("tool:"+server+"/"+tool, tool, server, "tool")
@@ -555,6 +614,7 @@ func scanEvents(rows driver.Rows) ([]Event, error) {
 			return nil, fmt.Errorf("cannot scan events: %w", err)
 		}
 		e.Time = e.Time.UTC()
+		e.AgentID = agentOut(e.AgentID)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -658,6 +718,7 @@ func (s *Store) Sessions(ctx context.Context, f Filter) ([]SessionRow, error) {
 			return nil, fmt.Errorf("cannot scan sessions: %w", err)
 		}
 		r.FirstSeen, r.LastSeen = r.FirstSeen.UTC(), r.LastSeen.UTC()
+		r.AgentID = agentOut(r.AgentID)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -693,7 +754,7 @@ func (s *Store) EventsByID(ctx context.Context, f Filter, ids []string) ([]Event
 	defer cancel()
 	var c cond
 	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?)", f.from(), f.to())
-	c.eq("agent_id", f.Agent)
+	c.eqAgent(f.Agent)
 	c.add("has(?, event_id)", ids)
 	q := "SELECT " + eventCols + " FROM " + s.t("events") + " WHERE " + c.String() +
 		" ORDER BY ts_ns, event_id LIMIT 1 BY event_id LIMIT 1000"

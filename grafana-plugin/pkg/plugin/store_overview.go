@@ -57,10 +57,9 @@ func (s *Store) Overview(ctx context.Context, f Filter, topN int) (OverviewData,
 		if server != "" {
 			servers[server] = true
 		}
-		if agent != "" {
-			agents[agent] = true
-			tu.Agents++
-		}
+		// An agent_id of "" is an agent too (NoAgentID), as in Agents and ToolUsage.
+		agents[agent] = true
+		tu.Agents++
 		tu.Calls += n
 		tu.Errors += e
 		tu.Denials += dn

@@ -51,6 +51,14 @@ func TestStoreQueriesAgainstSeed(t *testing.T) {
 		if a.AgentName == "" || a.UserID == "" || a.LastSeen.IsZero() {
 			t.Errorf("agent %s lacks identity: %+v", a.AgentID, a)
 		}
+		// The seed's agents send full content, none, and partial content.
+		w, c := sum.ContentByAgent[a.AgentID], a.Content
+		if w == nil || c == nil || int(c.Calls) != w.Calls || int(c.WithArguments) != w.WithArguments || int(c.ResultCalls) != w.ResultCalls ||
+			int(c.WithResult) != w.WithResult || int(c.Lists) != w.Lists || int(c.WithDefinitions) != w.WithDefinitions {
+			t.Errorf("agent %s content %+v, want %+v", a.AgentID, c, w)
+		} else if want := agentContentOf(a.AgentID); c.Level != want {
+			t.Errorf("agent %s content level %s, want %s", a.AgentID, c.Level, want)
+		}
 	}
 
 	tools, err := s.ToolUsage(ctx, f)
@@ -237,4 +245,13 @@ func TestOverviewMatchesSeparateQueries(t *testing.T) {
 			t.Errorf("top tool %d: %+v != %+v", i, ov.TopTools[i], top[i])
 		}
 	}
+}
+
+func agentContentOf(id string) string {
+	for _, a := range seed.Agents {
+		if a.ID == id {
+			return a.Content
+		}
+	}
+	return ""
 }

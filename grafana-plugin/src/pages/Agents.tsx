@@ -1,12 +1,13 @@
 
 import { Button } from '@grafana/ui';
 import { getResource } from '../api';
-import { AgentDetail, AgentRow } from '../types';
+import { AgentDetail, AgentRow, ContentRules } from '../types';
 import { fmtNum, fmtTime } from '../format';
 import { Nav } from '../components/App';
 import { Loading, Section, Severity, Status, useLoad, useTableStyles } from '../components/common';
 import { AgentGraph, CallsChart } from '../components/charts';
 import { EventsTable } from '../components/Events';
+import { ContentCell, ContentDetail } from '../components/Content';
 
 export function AgentsPage({ nav }: { nav: Nav }) {
   return nav.params.agent ? <AgentView nav={nav} id={nav.params.agent} /> : <AgentList nav={nav} />;
@@ -14,7 +15,7 @@ export function AgentsPage({ nav }: { nav: Nav }) {
 
 function AgentList({ nav }: { nav: Nav }) {
   const s = useTableStyles();
-  const [d, err, loading] = useLoad(() => getResource<{ agents: AgentRow[] }>('agents', { from: nav.from, to: nav.to }), [nav.from, nav.to]);
+  const [d, err, loading] = useLoad(() => getResource<{ agents: AgentRow[]; content_rules: ContentRules }>('agents', { from: nav.from, to: nav.to }), [nav.from, nav.to]);
   return (
     <Loading error={err} loading={loading}>
       {() => (
@@ -30,6 +31,7 @@ function AgentList({ nav }: { nav: Nav }) {
               <th className={s.num}>Denials</th>
               <th className={s.num}>Servers</th>
               <th className={s.num}>Tools</th>
+              <th>Content</th>
               <th>Last seen</th>
             </tr>
           </thead>
@@ -47,6 +49,9 @@ function AgentList({ nav }: { nav: Nav }) {
                 <td className={s.num}>{fmtNum(a.denials)}</td>
                 <td className={s.num}>{fmtNum(a.servers)}</td>
                 <td className={s.num}>{fmtNum(a.tools)}</td>
+                <td>
+                  <ContentCell content={a.content} rules={d?.content_rules} from={nav.from} testId={`agent-content-${a.agent_id}`} />
+                </td>
                 <td>{fmtTime(a.last_seen)}</td>
               </tr>
             ))}
@@ -72,6 +77,9 @@ function AgentView({ nav, id }: { nav: Nav; id: string }) {
         {() =>
           d && (
             <>
+              <Section title="Content of the calls" testId="agent-content-section">
+                <ContentDetail content={d.agent?.content} rules={d.content_rules} from={nav.from} />
+              </Section>
               <Section title="Timeline (calls per bucket)">
                 <CallsChart series={d.series} from={nav.from} to={nav.to} testId="agent-timeline" />
               </Section>

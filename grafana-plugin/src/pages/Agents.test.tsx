@@ -1,0 +1,117 @@
+import { render, screen } from '@testing-library/react';
+import { BackendSrv, BackendSrvRequest, setBackendSrv } from '@grafana/runtime';
+import { of, throwError } from 'rxjs';
+import { AgentsPage } from './Agents';
+import { Nav } from '../components/App';
+import { AgentDetail, AgentRow, Content, ContentRules } from '../types';
+
+// The Content column and the agent page's content section, with an
+// in-memory BackendSrv answering as the backend does (the real backend is
+// exercised by the Go tests and the browser suite).
+const rules: ContentRules = {
+  arguments: ['mcp-secret-in-arguments', 'mcp-shell-injection'],
+  result: ['mcp-secret-in-result'],
+  tool_definitions: ['mcp-tool-description-injection'],
+};
+
+const from = Date.parse('2026-01-02T00:00:00Z');
+
+const content = (over: Partial<Content>): Content => ({
+  calls: 10,
+  with_arguments: 10,
+  result_calls: 8,
+  with_result: 8,
+  lists: 2,
+  with_definitions: 2,
+  level: 'full',
+  share: 1,
+  since: '2026-01-02T00:00:00Z',
+  missing: [],
+  sources: ['span/client'],
+  ...over,
+});
+
+const row = (id: string, c: Content): AgentRow => ({
+  agent_id: id,
+  agent_name: '',
+  user_id: '',
+  client_name: '',
+  calls: c.calls,
+  errors: 0,
+  denials: 0,
+  servers: 1,
+  tools: 1,
+  last_seen: '2026-01-02T03:04:05Z',
+  content: c,
+});
+
+const agents: AgentRow[] = [
+  row('agent-full', content({})),
+  row('agent-partial', content({ with_arguments: 5, with_result: 4, with_definitions: 0, level: 'partial', share: 0.45, missing: ['arguments', 'result', 'tool_definitions'], since: '2026-01-02T02:00:00Z' })),
+  row('agent-none', content({ with_arguments: 0, with_result: 0, with_definitions: 0, level: 'none', share: 0, missing: ['arguments', 'result', 'tool_definitions'] })),
+  row('(no agent id)', content({ calls: 0, result_calls: 0, with_arguments: 0, with_result: 0, lists: 0, with_definitions: 0, level: 'no_calls', share: 0, sources: [] })),
+];
+
+function fakeBackend() {
+  const srv = {
+    fetch: (req: BackendSrvRequest) => {
+      if (req.url.endsWith('/resources/agents')) {
+        return of({ data: { agents, content_rules: rules }, status: 200 });
+      }
+      if (req.url.endsWith('/resources/agents/agent-partial')) {
+        const d: AgentDetail = { agent_id: 'agent-partial', agent: agents[1], content_rules: rules, series: [], graph: { nodes: [], edges: [] }, incidents: [], sessions: [], events: [] };
+        return of({ data: d, status: 200 });
+      }
+      return throwError(() => ({ status: 404, data: { error: 'not found' } }));
+    },
+  };
+  setBackendSrv(srv as unknown as BackendSrv);
+}
+
+const nav = (params: Record<string, string>): Nav => ({ params, go: () => {}, from, to: from + 6 * 3600_000 });
+
+describe('Agents content column', () => {
+  it('says full, partial (n%), none, no calls, and names the rules that cannot fire', async () => {
+    fakeBackend();
+    render(<AgentsPage nav={nav({})} />);
+    await screen.findByTestId('agents-table');
+    expect(screen.getByRole('columnheader', { name: 'Content' })).toBeTruthy();
+    const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
+    expect(cell('agent-full').textContent).toBe('full');
+    expect(cell('agent-partial').textContent).toBe('partial (45%)');
+    expect(cell('agent-none').textContent).toBe('none');
+    expect(cell('(no agent id)').textContent).toBe('no calls');
+
+    const full = cell('agent-full').getAttribute('title') ?? '';
+    expect(full).toContain('Arguments: 10 of 10 tools/call calls (100%)');
+    expect(full).not.toContain('cannot fire');
+    expect(full).not.toContain('newest calls');
+
+    const partial = cell('agent-partial').getAttribute('title') ?? '';
+    expect(partial).toContain('Arguments: 5 of 10 tools/call calls (50%)');
+    expect(partial).toContain('Results: 4 of 8 tools/call calls with an ok or tool_error outcome (50%)');
+    expect(partial).toContain('Tool definitions: 0 of 2 tools/list calls (0%)');
+    expect(partial).toContain('Without arguments these rules cannot fire: mcp-secret-in-arguments, mcp-shell-injection');
+    expect(partial).toContain('Without tool definitions these rules cannot fire: mcp-tool-description-injection');
+    expect(partial).toContain("Counted on the agent's newest calls, since 2026-01-02 02:00:00Z.");
+    expect(partial).toContain('Seen from: span/client');
+
+    expect(cell('agent-none').getAttribute('title')).toContain('Without results these rules cannot fire: mcp-secret-in-result');
+    expect(cell('(no agent id)').getAttribute('title')).toBe('No tools/call or tools/list calls in the range.');
+    expect(screen.getByTestId('agent-row-(no agent id)').textContent).toContain('(no agent id)');
+  });
+
+  it('shows the three shares on the agent page', async () => {
+    fakeBackend();
+    render(<AgentsPage nav={nav({ agent: 'agent-partial' })} />);
+    await screen.findByTestId('agent-content');
+    expect(screen.getByTestId('agent-content-level').textContent).toBe('partial (45%)');
+    expect(screen.getAllByTestId('agent-content-share').map((e) => e.textContent)).toEqual([
+      'Arguments: 5 of 10 tools/call calls (50%)',
+      'Results: 4 of 8 tools/call calls with an ok or tool_error outcome (50%)',
+      'Tool definitions: 0 of 2 tools/list calls (0%)',
+    ]);
+    expect(screen.getByTestId('agent-content-rules-result').textContent).toContain('mcp-secret-in-result');
+    expect(screen.getByTestId('agent-content-since').textContent).toContain('2026-01-02 02:00:00Z');
+  });
+});

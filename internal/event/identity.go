@@ -368,6 +368,16 @@ func (m *mapper) linkCalls() {
 			if c.RequestID == "" {
 				c.RequestID = p.RequestID
 			}
+		default:
+			continue
+		}
+		// One call, so one server: the wrapper (fastmcp's CLIENT span has
+		// no server name) learns it from the span it wraps, or the other
+		// way round.
+		if p.ServerName == "" && c.ServerName != "" {
+			p.ServerName, p.ServerVersion = c.ServerName, c.ServerVersion
+		} else if c.ServerName == "" && p.ServerName != "" {
+			c.ServerName, c.ServerVersion = p.ServerName, p.ServerVersion
 		}
 	}
 	// Tool definitions follow the message that listed them.

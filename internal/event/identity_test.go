@@ -400,3 +400,47 @@ func TestRealSendersPython(t *testing.T) {
 		})
 	}
 }
+
+// TestDuplicateLearnsServer: fastmcp's CLIENT span has no server name;
+// linked to the MCP SDK span it wraps (in the same request), it takes that
+// span's (the capture middleware's mcp.server.name), since it is the same
+// call to the same server.
+func TestDuplicateLearnsServer(t *testing.T) {
+	files, _ := filepath.Glob("testdata/realsenders/python/fastmcp+capture/*.binpb")
+	if len(files) == 0 {
+		t.Fatal("no capture")
+	}
+	linked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, _, ok := TracesFromProto(b, MapOptions{})
+		if !ok {
+			t.Fatalf("%s: not mapped", f)
+		}
+		sdk := map[string]*Event{}
+		for i := range batch.Events {
+			if e := &batch.Events[i]; e.Kind == KindMessage && e.Observer == ObserverClient && !e.HasTag(TagDuplicate) {
+				sdk[e.CallID] = e
+			}
+		}
+		for _, e := range batch.Events {
+			if !e.HasTag(TagDuplicate) {
+				continue
+			}
+			s, ok := sdk[e.CallID]
+			if !ok {
+				continue // its SDK span was exported in another request
+			}
+			linked++
+			if s.ServerName == "" || e.ServerName != s.ServerName || e.ServerVersion != s.ServerVersion {
+				t.Errorf("%s %s: duplicate has server %q %q, the SDK span %q %q", e.Method, e.ToolName, e.ServerName, e.ServerVersion, s.ServerName, s.ServerVersion)
+			}
+		}
+	}
+	if linked == 0 {
+		t.Fatal("no duplicate in the same request as its SDK span")
+	}
+}

@@ -585,13 +585,24 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 		}
 	}
 	f.fired = sortedKeys(fired)
-	f.sequenceFindingsByRule = map[string]int{}
 	for k, fs := range found {
 		if fs[0].Kind == "match" && len(fs) > 1 {
 			t.Errorf("%s: %d findings for one call (%s %s)", k.rule, len(fs), k.call.method, k.call.tool)
 		}
-		if fs[0].Kind == "sequence" {
-			f.sequenceFindingsByRule[k.rule] += len(fs)
+	}
+	// A sequence completes once per attack; with both sides observed it
+	// may complete once per side (the steps are not joined by call id).
+	f.sequenceFindingsByRule = map[string]int{}
+	for _, fd := range st.findings {
+		if fd.Kind == "sequence" {
+			f.sequenceFindingsByRule[fd.Rule]++
+		}
+	}
+	for rule, n := range f.sequenceFindingsByRule {
+		if sides := s.observations - s.duplicates; n < 1 || n > sides {
+			t.Errorf("%s: %d findings, want 1 to %d (one per side)", rule, n, sides)
+		} else if n > 1 {
+			t.Logf("known gap (docs/event.md): %s: %d findings for one attack, one per side that observed it", rule, n)
 		}
 	}
 	for g, c := range matched {

@@ -23,7 +23,9 @@ func TestEveryInputHasAgentAndCall(t *testing.T) {
 				if e.AgentID == "" || e.CallID == "" {
 					t.Errorf("%s %v: event %s has agent %q, call %q", name, o.AgentResourceAttributes, e.EventID, e.AgentID, e.CallID)
 				}
-				if e.Observer == ObserverServer && e.Kind == KindMessage && e.ServerName == "" && e.ServiceName != "" && !isUnknownService(e.ServiceName) {
+				// Made by the server (for a server → client request the
+				// SERVER span is the agent's, its resource no server).
+				if serverSide(&e) && e.Kind == KindMessage && e.ServerName == "" && e.ServiceName != "" && !isUnknownService(e.ServiceName) {
 					t.Errorf("%s: server observation %s without a server name", name, e.EventID)
 				}
 			}
@@ -443,4 +445,38 @@ func TestDuplicateLearnsServer(t *testing.T) {
 	if linked == 0 {
 		t.Fatal("no duplicate in the same request as its SDK span")
 	}
+}
+
+// TestServerToClientIdentity: roots/list is sent by the MCP server. Its
+// CLIENT span is the server's (the agent is the peer the request names),
+// its SERVER span the agent's (the agent is that process).
+func TestServerToClientIdentity(t *testing.T) {
+	const dir = "testdata/realsenders/typescript/"
+	check := func(file string, observer Observer, agent, server string) {
+		t.Helper()
+		b, err := os.ReadFile(dir + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, _, ok := TracesFromProto(b, MapOptions{})
+		if !ok {
+			t.Fatalf("%s: not mapped", file)
+		}
+		n := 0
+		for _, e := range batch.Events {
+			if e.Method != "roots/list" {
+				continue
+			}
+			n++
+			eq(t, file+" observer", e.Observer, observer)
+			eq(t, file+" agent", e.AgentID, agent)
+			eq(t, file+" server", e.ServerName, server)
+		}
+		eq(t, file+" roots/list events", n, 1)
+	}
+	check("capture/capture-0001.pb", ObserverServer, "scenario-agent/scenario-agent-1", "dev-workstation") // the agent
+	check("capture/capture-0002.pb", ObserverClient, "@scenario-agent", "dev-workstation")                 // the server
+	// OpenLLMetry JS: the agent's span, in a trace of its own; the server
+	// is not named in it (its resource is the agent's, not a server).
+	check("openllmetry/capture-0001.pb", ObserverServer, "scenario-agent/scenario-agent-1", "")
 }

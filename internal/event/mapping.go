@@ -861,20 +861,20 @@ func (m *mapper) emitToolDefs(e *Event, defs []toolDef) {
 // observed finishes the identity of the message event e just appended
 // (the last of m.b.Events) as far as one event can tell, and counts it.
 func (m *mapper) observed(e *Event, res *resInfo) {
-	switch e.Observer {
-	case ObserverClient:
+	switch {
+	case agentSide(e):
 		m.nClient++
 		if e.AgentID == "" {
 			e.AgentID = res.agent
 		}
-	case ObserverServer:
+	case serverSide(e):
 		m.nServer++
 		// A server observation that names no server: its own resource
 		// names it (an initialize in the request may still override it).
 		if e.ServerName == "" {
 			e.ServerName = res.server
 		}
-	case ObserverGateway:
+	case e.Observer == ObserverGateway:
 	default:
 		if e.AgentID == "" {
 			e.AgentID = res.agent
@@ -1131,7 +1131,7 @@ func (m *mapper) propagate() {
 		}
 		// A server observation's name from its resource (service.name)
 		// gives way to the one the server announced.
-		if e.ServerName == "" || e.Observer == ObserverServer && e.ServerName == e.ServiceName && id.serverName != "" {
+		if e.ServerName == "" || serverSide(e) && e.ServerName == e.ServiceName && id.serverName != "" {
 			e.ServerName, e.ServerVersion = id.serverName, id.serverVersion
 		}
 		if e.ClientName == "" {

@@ -208,7 +208,8 @@ func groupCalls(evs []event.Event) []*callGroup {
 }
 
 // reverse are the requests an MCP server sends to its client: there the
-// CLIENT span is the server's and the SERVER span the agent's.
+// CLIENT span is the server's and the SERVER span the agent's (the agent
+// side is checked as "client", the server side as "server").
 var reverse = map[string]bool{"roots/list": true, "sampling/createMessage": true, "elicitation/create": true}
 
 // attackRules are the rules a planted attack must fire on its call (and,
@@ -475,7 +476,11 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 			t.Errorf("event %s (%s %s %s): agent %q session %q call %q", e.EventID, e.Observer, e.Method, e.ToolName, e.AgentID, e.SessionKey, e.CallID)
 		}
 		if e.ServerName == "" && !orphan[e.EventID] {
-			if _, gap := s.serverGaps[obsKind(e)]; !gap {
+			side := obsKind(e)
+			if reverse[e.Method] {
+				side = map[string]string{"client": "server", "server": "client"}[side]
+			}
+			if _, gap := s.serverGaps[side]; !gap {
 				t.Errorf("event %s (%s %s %s): no server name", e.EventID, obsKind(e), e.Method, e.ToolName)
 			}
 		}
@@ -500,20 +505,22 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 			if e.Method != c.Method || e.ToolName != c.Tool {
 				t.Errorf("%s: %s observation has method %q tool %q", what, kind, e.Method, e.ToolName)
 			}
+			// side: who made the observation, "client" the agent, "server"
+			// the MCP server (a server → client request's CLIENT span is
+			// the server's).
+			side := kind
+			if reverse[c.Method] {
+				side = map[string]string{"client": "server", "server": "client"}[kind]
+			}
 			if e.ServerName != c.Server {
-				if gap, ok := s.serverGaps[kind]; ok && e.ServerName == gap || reverse[c.Method] && e.ServerName != "" {
+				if gap, ok := s.serverGaps[side]; ok && e.ServerName == gap {
 					gaps.add("%s: %s observations carry server_name %q", c.Method, kind, e.ServerName)
 				} else {
 					t.Errorf("%s: %s observation has server_name %q", what, kind, e.ServerName)
 				}
 			}
-			if reverse[c.Method] {
-				// The MCP server sent it: the CLIENT span is the server's.
-				gaps.add("%s (server → client): %s observations carry agent_id %q", c.Method, kind, e.AgentID)
-				continue
-			}
 			switch {
-			case kind != "server":
+			case side != "server":
 				if e.AgentID != r.AgentID {
 					t.Errorf("%s: %s observation has agent_id %q, want %q", what, kind, e.AgentID, r.AgentID)
 				}
@@ -553,7 +560,7 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 				}
 			}
 		}
-		if !byAgent && !reverse[c.Method] {
+		if !byAgent {
 			t.Errorf("%s: no observation names the agent %s", what, r.AgentID)
 		}
 		for kind, n := range seen {

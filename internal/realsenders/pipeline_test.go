@@ -25,7 +25,13 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
-func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testbed.Main(m)
+	if tsBuildDir != "" {
+		os.RemoveAll(tsBuildDir) // the compiled TypeScript runner (runners_test.go)
+	}
+	os.Exit(code)
+}
 
 // pipeline is one mcpwatch deployment shared by every stack's test: kfake,
 // a ClickHouse database, the collector (in-process, OTLP/HTTP on a free

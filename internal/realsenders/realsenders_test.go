@@ -78,11 +78,6 @@ func TestRealSenders(t *testing.T) {
 		tenants = append(tenants, s.tenant)
 	}
 	p := startPipeline(t, tenants)
-	t.Cleanup(func() {
-		if tsBuildDir != "" {
-			os.RemoveAll(tsBuildDir)
-		}
-	})
 	for _, s := range stacks {
 		t.Run(s.id(), func(t *testing.T) {
 			var r run

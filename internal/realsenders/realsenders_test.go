@@ -324,170 +324,196 @@ func sortedKeys2(m map[string]int) []string {
 	return out
 }
 
+// check is one stack's comparison of what ClickHouse holds with what its
+// runner did; each method checks one property and fills the figures.
+type check struct {
+	t    *testing.T
+	p    *pipeline
+	s    stack
+	r    run
+	st   stored
+	gaps knownGaps
+	f    figures
+
+	groups    []*callGroup            // message events by call id, in time order
+	byKey     map[string][]*callGroup // "method tool" → calls with a counted observation
+	orphan    map[string]bool         // event ids of duplicates kept apart from their call
+	wantByKey map[string][]call       // "method tool" → the runner's calls, in order
+	matched   map[*callGroup]call     // stored call → the runner's
+	callOf    map[string]*callGroup   // event id (tool definitions too) → its call
+	toolCalls int                     // tools/call the runner made
+}
+
 func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event) {
-	gaps := knownGaps{}
-	defer gaps.log(t)
-	st := load(t, p, s.tenant)
-	dumpStack(t, r, st)
+	c := &check{t: t, p: p, s: s, r: r, st: load(t, p, s.tenant), gaps: knownGaps{}}
+	defer c.gaps.log(t)
+	dumpStack(t, r, c.st)
 	distinct := map[string]bool{}
 	for _, e := range onTopic {
 		distinct[e.EventID] = true
 	}
-	if len(distinct) == 0 || len(st.events) != len(distinct) {
-		t.Fatalf("ClickHouse holds %d events of the tenant, the topic %d distinct", len(st.events), len(distinct))
+	if len(distinct) == 0 || len(c.st.events) != len(distinct) {
+		t.Fatalf("ClickHouse holds %d events of the tenant, the topic %d distinct", len(c.st.events), len(distinct))
 	}
+	c.oneCallOneCall()
+	c.rollup()
+	c.identity()
+	c.observations()
+	c.findings()
+	c.logTable()
+}
 
-	// One call is one call: the calls of each method the runner made are
-	// as many distinct call ids, matched in time order per (method, tool).
-	groups := groupCalls(st.events)
-	byKey := map[string][]*callGroup{}
-	var orphans []*callGroup // duplicates whose call is in another request
-	for _, g := range groups {
-		if len(g.counted()) == 0 {
-			orphans = append(orphans, g)
+// oneCallOneCall: the calls of each method the runner made are as many
+// distinct call ids (calls with a counted observation), matched to the
+// runner's in time order per (method, tool); duplicates are tagged.
+func (c *check) oneCallOneCall() {
+	t, s := c.t, c.s
+	c.groups = groupCalls(c.st.events)
+	c.byKey, c.orphan = map[string][]*callGroup{}, map[string]bool{}
+	for _, g := range c.groups {
+		if len(g.counted()) > 0 {
+			k := g.method + " " + g.tool
+			c.byKey[k] = append(c.byKey[k], g)
 			continue
 		}
-		k := g.method + " " + g.tool
-		byKey[k] = append(byKey[k], g)
-	}
-	wantByKey := map[string][]call{}
-	methods := map[string]bool{}
-	for _, c := range r.Calls {
-		k := c.Method + " " + c.Tool
-		wantByKey[k] = append(wantByKey[k], c)
-		methods[c.Method] = true
-	}
-	for k, want := range wantByKey {
-		if got := len(byKey[k]); got != len(want) {
-			t.Errorf("%s: %d distinct call ids, the runner made %d calls", k, got, len(want))
-		}
-	}
-	for k, gs := range byKey {
-		if m, _, _ := strings.Cut(k, " "); methods[m] && len(wantByKey[k]) == 0 {
-			t.Errorf("%s: %d call ids for calls the runner did not make", k, len(gs))
-		}
-	}
-	var toolCalls []call
-	for _, c := range r.Calls {
-		if c.Method == "tools/call" {
-			toolCalls = append(toolCalls, c)
-		}
-	}
-	dupRows := 0
-	for _, g := range groups {
-		if g.method == "tools/call" {
-			dupRows += len(g.obs) - len(g.counted())
-		}
-	}
-	if dupRows != len(toolCalls)*s.duplicates {
-		t.Errorf("%d tools/call observations tagged duplicate, want %d", dupRows, len(toolCalls)*s.duplicates)
-	}
-	orphan := map[string]bool{}
-	for _, g := range orphans {
+		// A duplicate exported in another request than its call.
+		c.gaps.add("%s: a duplicate observation exported in another request than its call keeps a call id of its own (not counted)", g.method)
 		for _, e := range g.obs {
-			orphan[e.EventID] = true
-		}
-		gaps.add("%s: a duplicate observation exported in another request than its call keeps a call id of its own (not counted)", g.method)
-		for _, e := range g.obs {
-			if e.AgentID != r.AgentID || e.Observer != event.ObserverClient {
+			c.orphan[e.EventID] = true
+			if e.AgentID != c.r.AgentID || e.Observer != event.ObserverClient {
 				t.Errorf("duplicate %s: %s agent %q", e.EventID, e.Observer, e.AgentID)
 			}
 		}
 	}
-
-	// The rollup (calls_per_minute): merged across its buckets it counts
-	// each call once. Its buckets include agent_id and server_name, so a
-	// call whose client and server observations differ there is in two
-	// buckets, and the API's totals (a sum over buckets) count it in each:
-	// what CallsTotal must return is that documented sum.
-	ctx := context.Background()
-	var merged uint64
-	if err := p.conn().QueryRow(ctx, "SELECT uniqExactMerge(calls_state) FROM `"+p.st.Database()+
-		"`.calls_per_minute WHERE tenant = ? AND method = 'tools/call'", s.tenant).Scan(&merged); err != nil {
-		t.Fatal(err)
-	}
-	if int(merged) != len(toolCalls) {
-		t.Errorf("calls_per_minute merged counts %d tools/call, the runner made %d", merged, len(toolCalls))
-	}
-	buckets := 0
-	for _, g := range byKey {
-		for _, gr := range g {
-			if gr.method != "tools/call" {
-				continue
-			}
-			dims := map[string]bool{}
-			for _, e := range gr.counted() {
-				dims[fmt.Sprint(e.Time.Truncate(time.Minute).Unix(), e.AgentID, e.ServerName, e.ToolName, e.Outcome)] = true
-			}
-			buckets += len(dims)
+	c.wantByKey = map[string][]call{}
+	methods := map[string]bool{}
+	for _, rc := range c.r.Calls {
+		k := rc.Method + " " + rc.Tool
+		c.wantByKey[k] = append(c.wantByKey[k], rc)
+		methods[rc.Method] = true
+		if rc.Method == "tools/call" {
+			c.toolCalls++
 		}
 	}
-	total, err := p.st.CallsTotal(ctx, store.CallsQuery{Tenant: s.tenant, From: time.Now().Add(-time.Hour),
+	c.matched = map[*callGroup]call{}
+	for k, want := range c.wantByKey {
+		if got := len(c.byKey[k]); got != len(want) {
+			t.Errorf("%s: %d distinct call ids, the runner made %d calls", k, got, len(want))
+		}
+		for i, rc := range want {
+			if i < len(c.byKey[k]) {
+				c.matched[c.byKey[k][i]] = rc
+			}
+		}
+	}
+	for k, gs := range c.byKey {
+		if m, _, _ := strings.Cut(k, " "); methods[m] && len(c.wantByKey[k]) == 0 {
+			t.Errorf("%s: %d call ids for calls the runner did not make", k, len(gs))
+		}
+	}
+	dupRows := 0
+	for _, g := range c.groups {
+		if g.method == "tools/call" {
+			dupRows += len(g.obs) - len(g.counted())
+			c.f.rows += len(g.obs)
+		}
+	}
+	if dupRows != c.toolCalls*s.duplicates {
+		t.Errorf("%d tools/call observations tagged duplicate, want %d", dupRows, c.toolCalls*s.duplicates)
+	}
+	c.f.calls = c.toolCalls
+	c.callOf = map[string]*callGroup{}
+	byID := map[string]*callGroup{}
+	for _, g := range c.groups {
+		byID[g.id] = g
+		for _, e := range g.obs {
+			c.callOf[e.EventID] = g
+		}
+	}
+	for i := range c.st.events {
+		if e := &c.st.events[i]; e.Kind == event.KindToolDefinition && byID[e.CallID] != nil {
+			c.callOf[e.EventID] = byID[e.CallID]
+		}
+	}
+}
+
+// rollup: calls_per_minute merged across its buckets counts each call
+// once. Its buckets include agent_id and server_name, so a call whose
+// client and server observations differ there is in two buckets, and the
+// API's totals (a sum over buckets) count it in each: CallsTotal must
+// return that documented sum.
+func (c *check) rollup() {
+	t := c.t
+	ctx := context.Background()
+	var merged uint64
+	if err := c.p.conn().QueryRow(ctx, "SELECT uniqExactMerge(calls_state) FROM `"+c.p.st.Database()+
+		"`.calls_per_minute WHERE tenant = ? AND method = 'tools/call'", c.s.tenant).Scan(&merged); err != nil {
+		t.Fatal(err)
+	}
+	if int(merged) != c.toolCalls {
+		t.Errorf("calls_per_minute merged counts %d tools/call, the runner made %d", merged, c.toolCalls)
+	}
+	buckets := 0
+	for _, g := range c.groups {
+		if g.method != "tools/call" {
+			continue
+		}
+		dims := map[string]bool{}
+		for _, e := range g.counted() {
+			dims[fmt.Sprint(e.Time.Truncate(time.Minute).Unix(), e.AgentID, e.ServerName, e.ToolName, e.Outcome)] = true
+		}
+		buckets += len(dims)
+	}
+	total, err := c.p.st.CallsTotal(ctx, store.CallsQuery{Tenant: c.s.tenant, From: time.Now().Add(-time.Hour),
 		To: time.Now().Add(time.Hour), Methods: []string{"tools/call"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if int(total) != buckets {
-		t.Errorf("CallsTotal = %d tools/call; its buckets hold %d (the runner made %d)", total, buckets, len(toolCalls))
-	} else if buckets != len(toolCalls) {
-		gaps.add("CallsTotal counts %d tools/call for %d calls: the observations of a call differ in agent_id or server_name", total, len(toolCalls))
+		t.Errorf("CallsTotal = %d tools/call; its buckets hold %d (the runner made %d)", total, buckets, c.toolCalls)
+	} else if buckets != c.toolCalls {
+		c.gaps.add("CallsTotal counts %d tools/call for %d calls: the observations of a call differ in agent_id or server_name", total, c.toolCalls)
 	}
+}
 
-	f := figures{calls: len(toolCalls)}
-	for i := range st.events {
-		if e := &st.events[i]; e.Kind == event.KindMessage && e.Method == "tools/call" {
-			f.rows++
-		}
+// side is who made an observation: "client" the agent, "server" the MCP
+// server ("duplicate" for a tagged duplicate). A server → client
+// request's CLIENT span is the server's.
+func side(e *event.Event) string {
+	k := obsKind(e)
+	if reverse[e.Method] {
+		return map[string]string{"client": "server", "server": "client"}[k]
 	}
-	callOf := map[string]*callGroup{} // event id → its call
-	for _, g := range groups {
-		for _, e := range g.obs {
-			callOf[e.EventID] = g
-		}
-	}
-	for i := range st.events {
-		if e := &st.events[i]; e.Kind == event.KindToolDefinition {
-			for _, g := range groups {
-				if g.id == e.CallID {
-					callOf[e.EventID] = g
-				}
-			}
-		}
-	}
-	matched := map[*callGroup]call{}
-	for k, want := range wantByKey {
-		for i, c := range want {
-			if i < len(byKey[k]) {
-				matched[byKey[k][i]] = c
-			}
-		}
-	}
+	return k
+}
 
-	// Every event: an agent, a session, a server (or a documented gap).
-	agents, servers := map[string]bool{}, map[string]bool{}
-	for i := range st.events {
-		e := &st.events[i]
+// identity: every event has an agent, a session, a call id and a server
+// (or the stack's documented gap).
+func (c *check) identity() {
+	for i := range c.st.events {
+		e := &c.st.events[i]
 		if e.AgentID == "" || e.SessionKey == "" || e.CallID == "" {
-			t.Errorf("event %s (%s %s %s): agent %q session %q call %q", e.EventID, e.Observer, e.Method, e.ToolName, e.AgentID, e.SessionKey, e.CallID)
+			c.t.Errorf("event %s (%s %s %s): agent %q session %q call %q", e.EventID, e.Observer, e.Method, e.ToolName, e.AgentID, e.SessionKey, e.CallID)
 		}
-		if e.ServerName == "" && !orphan[e.EventID] {
-			side := obsKind(e)
-			if reverse[e.Method] {
-				side = map[string]string{"client": "server", "server": "client"}[side]
-			}
-			if _, gap := s.serverGaps[side]; !gap {
-				t.Errorf("event %s (%s %s %s): no server name", e.EventID, obsKind(e), e.Method, e.ToolName)
+		if e.ServerName == "" && !c.orphan[e.EventID] {
+			if _, gap := c.s.serverGaps[side(e)]; !gap {
+				c.t.Errorf("event %s (%s %s %s): no server name", e.EventID, obsKind(e), e.Method, e.ToolName)
 			}
 		}
 	}
+}
 
-	// Per call: fields of every observation.
-	for _, g := range groups {
-		c, ok := matched[g]
+// observations: per call, the fields of every observation against what
+// the runner did.
+func (c *check) observations() {
+	t, s := c.t, c.s
+	agents, servers := map[string]bool{}, map[string]bool{}
+	for _, g := range c.groups {
+		rc, ok := c.matched[g]
 		if !ok {
-			continue // reported above
+			continue // reported by oneCallOneCall
 		}
-		what := fmt.Sprintf("%s %s/%s (call %s)", c.Method, c.Server, c.Tool, g.id)
+		what := fmt.Sprintf("%s %s/%s (call %s)", rc.Method, rc.Server, rc.Tool, g.id)
 		seen := map[string]int{}
 		byAgent := false
 		for _, e := range g.obs {
@@ -497,54 +523,47 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 				agents[e.AgentID] = true
 				servers[e.ServerName] = true
 			}
-			if e.Method != c.Method || e.ToolName != c.Tool {
+			if e.Method != rc.Method || e.ToolName != rc.Tool {
 				t.Errorf("%s: %s observation has method %q tool %q", what, kind, e.Method, e.ToolName)
 			}
-			// side: who made the observation, "client" the agent, "server"
-			// the MCP server (a server → client request's CLIENT span is
-			// the server's).
-			side := kind
-			if reverse[c.Method] {
-				side = map[string]string{"client": "server", "server": "client"}[kind]
-			}
-			if e.ServerName != c.Server {
-				if gap, ok := s.serverGaps[side]; ok && e.ServerName == gap {
-					gaps.add("%s: %s observations carry server_name %q", c.Method, kind, e.ServerName)
+			if e.ServerName != rc.Server {
+				if gap, ok := s.serverGaps[side(e)]; ok && e.ServerName == gap {
+					c.gaps.add("%s: %s observations carry server_name %q", rc.Method, kind, e.ServerName)
 				} else {
 					t.Errorf("%s: %s observation has server_name %q", what, kind, e.ServerName)
 				}
 			}
 			switch {
-			case side != "server":
-				if e.AgentID != r.AgentID {
-					t.Errorf("%s: %s observation has agent_id %q, want %q", what, kind, e.AgentID, r.AgentID)
+			case side(e) != "server":
+				if e.AgentID != c.r.AgentID {
+					t.Errorf("%s: %s observation has agent_id %q, want %q", what, kind, e.AgentID, c.r.AgentID)
 				}
 				byAgent = true
 			case s.serverAgent == fallbackAgent:
 				if want := "server:" + e.ServiceName + "/" + e.ServiceInstance; e.AgentID != want {
 					t.Errorf("%s: server observation has agent_id %q, want %q", what, e.AgentID, want)
 				}
-				gaps.add("%s: server observations carry the marked fallback agent_id %q", c.Method, e.AgentID)
+				c.gaps.add("%s: server observations carry the marked fallback agent_id %q", rc.Method, e.AgentID)
 			default:
 				if e.AgentID != s.serverAgent {
 					t.Errorf("%s: server observation has agent_id %q, want %q", what, e.AgentID, s.serverAgent)
 				}
-				gaps.add("%s: server observations carry agent_id %q (the client the request names)", c.Method, e.AgentID)
+				c.gaps.add("%s: server observations carry agent_id %q (the client the request names)", rc.Method, e.AgentID)
 			}
 			if kind == "duplicate" {
 				continue
 			}
-			if c.Outcome != "" && string(e.Outcome) != c.Outcome {
-				t.Errorf("%s: %s observation has outcome %q, the runner saw %q", what, kind, e.Outcome, c.Outcome)
+			if rc.Outcome != "" && string(e.Outcome) != rc.Outcome {
+				t.Errorf("%s: %s observation has outcome %q, the runner saw %q", what, kind, e.Outcome, rc.Outcome)
 			}
-			if c.RequestID != "" && kind == "client" && e.RequestID == "" && e.TraceID == c.TraceID && s.requestIDGap {
-				gaps.add("%s: client observations without the request id (exported in another request)", c.Method)
-			} else if c.RequestID != "" && kind == "client" && (e.RequestID != c.RequestID || e.TraceID != c.TraceID) {
-				t.Errorf("%s: client observation has request %q trace %q, the runner sent %q %q", what, e.RequestID, e.TraceID, c.RequestID, c.TraceID)
+			if rc.RequestID != "" && kind == "client" && e.RequestID == "" && e.TraceID == rc.TraceID && s.requestIDGap {
+				c.gaps.add("%s: client observations without the request id (exported in another request)", rc.Method)
+			} else if rc.RequestID != "" && kind == "client" && (e.RequestID != rc.RequestID || e.TraceID != rc.TraceID) {
+				t.Errorf("%s: client observation has request %q trace %q, the runner sent %q %q", what, e.RequestID, e.TraceID, rc.RequestID, rc.TraceID)
 			}
-			if c.Method == "tools/call" {
+			if rc.Method == "tools/call" {
 				if s.content {
-					if err := argsMatch(e.Arguments, c.Arguments); err != nil {
+					if err := argsMatch(e.Arguments, rc.Arguments); err != nil {
 						t.Errorf("%s: %s observation's arguments: %v", what, kind, err)
 					}
 					if e.Result == "" {
@@ -556,24 +575,34 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 			}
 		}
 		if !byAgent {
-			t.Errorf("%s: no observation names the agent %s", what, r.AgentID)
+			t.Errorf("%s: no observation names the agent %s", what, c.r.AgentID)
 		}
 		for kind, n := range seen {
 			if n > 1 {
 				t.Errorf("%s: %d %s observations in one call", what, n, kind)
 			}
 		}
-		if c.Method == "tools/call" {
-			f.counted += len(g.counted())
+		if rc.Method == "tools/call" {
+			c.f.counted += len(g.counted())
 			if n := len(g.counted()); n != s.observations-s.duplicates {
 				t.Errorf("%s: %d observations counted, want %d", what, n, s.observations-s.duplicates)
 			}
 		}
 	}
-	f.agentIDs, f.serverNames = strings.Join(sortedKeys(agents), ", "), strings.Join(sortedKeys(servers), ", ")
+	c.f.agentIDs, c.f.serverNames = strings.Join(sortedKeys(agents), ", "), strings.Join(sortedKeys(servers), ", ")
+}
 
-	// Findings: every planted attack where the content is present, on
-	// its call; without content only the rules that need none.
+// ruleCall is a rule that fired on a call.
+type ruleCall struct {
+	rule string
+	call *callGroup
+}
+
+// findings: every planted attack where the content is present, on its
+// call; without content only the rules that need none; nothing but the
+// benign rules on benign calls; one finding per call for match rules.
+func (c *check) findings() {
+	t, s := c.t, c.s
 	pack, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -582,20 +611,16 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 	for _, x := range pack.Lists["allowlisted_tools"] {
 		allowed[x] = true
 	}
-	type ruleCall struct {
-		rule string
-		call *callGroup
-	}
 	found := map[ruleCall][]finding{}
 	fired := map[string]bool{}
-	for _, fd := range st.findings {
+	for _, fd := range c.st.findings {
 		fired[fd.Rule] = true
 		if fd.Agent == "" || fd.SessionKey == "" {
 			t.Errorf("finding %s %s: agent %q session %q", fd.Rule, fd.ID, fd.Agent, fd.SessionKey)
 		}
 		calls := map[*callGroup]bool{}
 		for _, id := range fd.EventIDs {
-			if g := callOf[id]; g != nil {
+			if g := c.callOf[id]; g != nil {
 				calls[g] = true
 			}
 		}
@@ -604,14 +629,14 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 		}
 		for g := range calls {
 			found[ruleCall{fd.Rule, g}] = append(found[ruleCall{fd.Rule, g}], fd)
-			c := matched[g]
-			isAttack := attackRules(s.lang, c) != nil || strings.HasPrefix(c.Step, "attack")
+			rc := c.matched[g]
+			isAttack := attackRules(s.lang, rc) != nil || strings.HasPrefix(rc.Step, "attack")
 			if !isAttack && !benignRules[fd.Rule] {
-				t.Errorf("finding %s on a benign call %s %s/%s", fd.Rule, c.Method, c.Server, c.Tool)
+				t.Errorf("finding %s on a benign call %s %s/%s", fd.Rule, rc.Method, rc.Server, rc.Tool)
 			}
 		}
 	}
-	f.fired = sortedKeys(fired)
+	c.f.fired = sortedKeys(fired)
 	for k, fs := range found {
 		if fs[0].Kind == "match" && len(fs) > 1 {
 			t.Errorf("%s: %d findings for one call (%s %s)", k.rule, len(fs), k.call.method, k.call.tool)
@@ -619,46 +644,46 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 	}
 	// A sequence completes once per attack; with both sides observed it
 	// may complete once per side (the steps are not joined by call id).
-	f.sequenceFindingsByRule = map[string]int{}
-	for _, fd := range st.findings {
+	c.f.sequenceFindingsByRule = map[string]int{}
+	for _, fd := range c.st.findings {
 		if fd.Kind == "sequence" {
-			f.sequenceFindingsByRule[fd.Rule]++
+			c.f.sequenceFindingsByRule[fd.Rule]++
 		}
 	}
-	for rule, n := range f.sequenceFindingsByRule {
+	for rule, n := range c.f.sequenceFindingsByRule {
 		if sides := s.observations - s.duplicates; n < 1 || n > sides {
 			t.Errorf("%s: %d findings, want 1 to %d (one per side)", rule, n, sides)
 		} else if n > 1 {
-			gaps.add("%s: %d findings for one attack, one per side that observed it", rule, n)
+			c.gaps.add("%s: %d findings for one attack, one per side that observed it", rule, n)
 		}
 	}
-	for g, c := range matched {
-		for _, rule := range attackRules(s.lang, c) {
-			label := fmt.Sprintf("%s (%s %s)", rule, c.Server, c.Tool)
-			if c.Method == "tools/list" {
-				label = fmt.Sprintf("%s (tools/list of %s)", rule, c.Server)
+	for g, rc := range c.matched {
+		for _, rule := range attackRules(s.lang, rc) {
+			label := fmt.Sprintf("%s (%s %s)", rule, rc.Server, rc.Tool)
+			if rc.Method == "tools/list" {
+				label = fmt.Sprintf("%s (tools/list of %s)", rule, rc.Server)
 			}
 			if len(found[ruleCall{rule, g}]) > 0 {
-				f.detected = append(f.detected, label)
+				c.f.detected = append(c.f.detected, label)
 				continue
 			}
-			f.notDetected = append(f.notDetected, label)
+			c.f.notDetected = append(c.f.notDetected, label)
 			if s.content {
-				t.Errorf("planted attack not detected: %s on %s %s/%s", rule, c.Method, c.Server, c.Tool)
+				t.Errorf("planted attack not detected: %s on %s %s/%s", rule, rc.Method, rc.Server, rc.Tool)
 			}
 		}
-		if c.Method != "tools/call" {
+		if rc.Method != "tools/call" {
 			continue
 		}
 		// mcp-tool-not-allowlisted needs no content: it fires when an
 		// observation that is counted names a pair not allowlisted, and
 		// at least for every pair that truly is not.
-		want := !allowed[c.Server+"/"+c.Tool]
+		want := !allowed[rc.Server+"/"+rc.Tool]
 		for _, e := range g.counted() {
 			want = want || !allowed[e.ServerName+"/"+e.ToolName]
 		}
 		if got := len(found[ruleCall{"mcp-tool-not-allowlisted", g}]) > 0; got != want {
-			t.Errorf("mcp-tool-not-allowlisted on %s/%s: fired %v, want %v", c.Server, c.Tool, got, want)
+			t.Errorf("mcp-tool-not-allowlisted on %s/%s: fired %v, want %v", rc.Server, rc.Tool, got, want)
 		}
 	}
 	// The poisoned definition, then a call of that tool.
@@ -671,22 +696,25 @@ func checkStack(t *testing.T, p *pipeline, s stack, r run, onTopic []event.Event
 		changed = changed || k.rule == "mcp-tool-changed-then-called" && k.call.tool == "add"
 	}
 	if changed {
-		f.detected = append(f.detected, label)
+		c.f.detected = append(c.f.detected, label)
 	} else {
-		f.notDetected = append(f.notDetected, label)
+		c.f.notDetected = append(c.f.notDetected, label)
 		if s.content {
 			t.Errorf("mcp-tool-changed-then-called did not fire on a call of add")
 		}
 	}
-	if !s.content {
-		if strings.Join(f.fired, ",") != "mcp-tool-not-allowlisted" {
-			t.Errorf("without content the rules that fired are %v, want only mcp-tool-not-allowlisted", f.fired)
-		}
+	if !s.content && strings.Join(c.f.fired, ",") != "mcp-tool-not-allowlisted" {
+		t.Errorf("without content the rules that fired are %v, want only mcp-tool-not-allowlisted", c.f.fired)
 	}
+}
+
+// logTable logs the stack's row of docs/event.md's table.
+func (c *check) logTable() {
+	f := c.f
 	sort.Strings(f.detected)
 	sort.Strings(f.notDetected)
-	t.Logf("TABLE %s | tools/call %d | rows %d, counted %d | agent_id: %s | server_name: %s | detected %d: %s | not detected: %s | sequence findings: %v | rules fired: %s",
-		s.id(), f.calls, f.rows, f.counted, f.agentIDs, f.serverNames, len(f.detected), strings.Join(f.detected, "; "),
+	c.t.Logf("TABLE %s | tools/call %d | rows %d, counted %d | agent_id: %s | server_name: %s | detected %d: %s | not detected: %s | sequence findings: %v | rules fired: %s",
+		c.s.id(), f.calls, f.rows, f.counted, f.agentIDs, f.serverNames, len(f.detected), strings.Join(f.detected, "; "),
 		strings.Join(f.notDetected, "; "), f.sequenceFindingsByRule, strings.Join(f.fired, ", "))
 }
 

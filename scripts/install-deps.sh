@@ -4,7 +4,7 @@
 # skipped when it is already there. Installed into $MCPWATCH_CACHE (default
 # ~/.cache/mcpwatch) unless it is a Debian package.
 #
-#   ClickHouse 18.16 server + client, Chromium + fonts, zip   (apt)
+#   ClickHouse 18.16 server + client, Chromium + fonts, zip, python3-venv (apt)
 #   Apache Kafka jars (KRaft broker for the integration suite)   (Maven Central)
 #   Alertmanager (notification tests)                     (Go module proxy)
 #   telemetrygen (the OTel project's OTLP load generator) (Go module proxy)
@@ -42,8 +42,9 @@ step() {
 }
 
 # --- Debian packages --------------------------------------------------------
-# zip/unzip: the Grafana plugin packaging step.
-apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation zip unzip)
+# zip/unzip: the Grafana plugin packaging step; python3-venv: the pinned
+# venvs of the real-sender tests.
+apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation zip unzip python3-venv)
 apt_missing() {
   local p
   for p in "${apt_pkgs[@]}"; do

@@ -480,3 +480,49 @@ func TestServerToClientIdentity(t *testing.T) {
 	// is not named in it (its resource is the agent's, not a server).
 	check("openllmetry/capture-0001.pb", ObserverServer, "scenario-agent/scenario-agent-1", "")
 }
+
+// TestPropagateOnlyWithinASession: OpenLLMetry names the server only in
+// initialize's output. Its JS instrumentation's mcp.client.session span
+// parents one session's requests, so the name carries to its siblings; an
+// application span (an agent's invoke_agent over four connections, as the
+// Python scenario has) is no session: a request holding the initialize of
+// one server would otherwise name every sibling call after it.
+func TestPropagateOnlyWithinASession(t *testing.T) {
+	for _, c := range []struct {
+		parent, want string
+	}{
+		{"mcp.client.session", "calc-utils"},
+		{"invoke_agent scenario-agent", ""},
+	} {
+		td := ptrace.NewTraces()
+		ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("opentelemetry.instrumentation.mcp.instrumentation")
+		trace := pcommon.TraceID{1, 2, 3}
+		add := func(name string, id, parent byte) ptrace.Span {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetName(name)
+			sp.SetTraceID(trace)
+			sp.SetSpanID(pcommon.SpanID{id})
+			if parent != 0 {
+				sp.SetParentSpanID(pcommon.SpanID{parent})
+			}
+			sp.Attributes().PutStr("traceloop.span.kind", "task")
+			return sp
+		}
+		add(c.parent, 1, 0)
+		ini := add("initialize.mcp", 2, 1)
+		ini.Attributes().PutStr("traceloop.entity.input", `{"method":"initialize","params":{"clientInfo":{"name":"agent","version":"1"}}}`)
+		ini.Attributes().PutStr("traceloop.entity.output", `{"serverInfo":{"name":"calc-utils","version":"0.1.0"}}`)
+		list := add("tools/list.mcp", 3, 1)
+		list.Attributes().PutStr("traceloop.entity.input", `{"method":"tools/list","params":null}`)
+		b := FromTraces(td, MapOptions{})
+		got := map[string]string{}
+		for _, e := range b.Events {
+			if e.Kind == KindMessage {
+				got[e.Method] = e.ServerName
+			}
+		}
+		eq(t, c.parent+": initialize server", got["initialize"], "calc-utils")
+		eq(t, c.parent+": tools/list server", got["tools/list"], c.want)
+	}
+}

@@ -4,13 +4,15 @@
 # skipped when it is already there. Installed into $MCPWATCH_CACHE (default
 # ~/.cache/mcpwatch) unless it is a Debian package.
 #
-#   ClickHouse 18.16 server + client, Chromium + fonts, zip   (apt)
+#   ClickHouse 18.16 server + client, Chromium + fonts, zip, python3-venv (apt)
 #   Apache Kafka jars (KRaft broker for the integration suite)   (Maven Central)
 #   Alertmanager (notification tests)                     (Go module proxy)
 #   telemetrygen (the OTel project's OTLP load generator) (Go module proxy)
 #   a stock OTel Collector (Collector Builder: kafkareceiver for the topic
 #     compatibility test, the benchmark peer)              (Go module proxy)
 #   chdb-core (current ClickHouse engine for schema checks) (PyPI, in a venv)
+#   the Python MCP stacks (pinned venvs) and the TypeScript capture package's
+#     npm packages, for the real-sender tests             (PyPI, npm)
 #   grafana-plugin npm dependencies, when grafana-plugin/package.json exists
 #
 # Set MCPWATCH_SKIP_APT=1 to skip the apt step (e.g. not root).
@@ -40,8 +42,9 @@ step() {
 }
 
 # --- Debian packages --------------------------------------------------------
-# zip/unzip: the Grafana plugin packaging step.
-apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation zip unzip)
+# zip/unzip: the Grafana plugin packaging step; python3-venv: the pinned
+# venvs of the real-sender tests.
+apt_pkgs=(clickhouse-server clickhouse-client chromium fonts-liberation zip unzip python3-venv)
 apt_missing() {
   local p
   for p in "${apt_pkgs[@]}"; do
@@ -96,6 +99,19 @@ chdb_install() {
   fi
 }
 step chdb-core '"$cache/venv/bin/python" -c "import chdb"' chdb_install
+
+# --- the MCP stacks of the real-sender tests (internal/realsenders) ----------
+# Python: one venv per pinned requirements file (mcp 2.3.0, fastmcp 4.2.3,
+# OpenLLMetry 0.62.4 on mcp 1.30.0); TypeScript: the capture package's npm
+# packages (the MCP SDK, OpenLLMetry JS, tsc), pinned by its package-lock.json.
+step mcp-python 'bash "$root/scripts/install-instrumentation-python.sh" --check' \
+  'bash "$root/scripts/install-instrumentation-python.sh"'
+ts="$root/instrumentation/typescript"
+ts_stamp="$ts/node_modules/.mcpwatch-installed"
+ts_fresh() {
+  [ -f "$ts_stamp" ] && [ "$ts_stamp" -nt "$ts/package.json" ] && [ "$ts_stamp" -nt "$ts/package-lock.json" ]
+}
+step mcp-typescript ts_fresh '(cd "$ts" && npm install --no-audit --no-fund) && touch "$ts_stamp"'
 
 # --- grafana-plugin npm dependencies (owned by grafana-plugin/) -------------
 plugin="$root/grafana-plugin"

@@ -225,6 +225,34 @@ func CallIDOf(e *Event) string {
 // (and so is shared with the other observations of the call).
 func callFromRequest(e *Event) bool { return e.CallID != "" && e.CallID != e.EventID }
 
+// serverToClient reports the requests an MCP server sends its client (MCP
+// spec: roots, sampling, elicitation). For them the client observation is
+// made by the server and the server observation by the agent.
+func serverToClient(method string) bool {
+	switch method {
+	case "roots/list", "sampling/createMessage", "elicitation/create":
+		return true
+	}
+	return false
+}
+
+// agentSide reports an observation made by the agent (the MCP client):
+// the client side of its requests, the server side of a server's.
+func agentSide(e *Event) bool {
+	if serverToClient(e.Method) {
+		return e.Observer == ObserverServer
+	}
+	return e.Observer == ObserverClient
+}
+
+// serverSide reports an observation made by the MCP server.
+func serverSide(e *Event) bool {
+	if serverToClient(e.Method) {
+		return e.Observer == ObserverClient
+	}
+	return e.Observer == ObserverServer
+}
+
 // postItem is an event the mapping finishes after the whole request is
 // mapped: its agent or server name depends on the other events.
 type postItem struct {
@@ -254,7 +282,7 @@ func (m *mapper) finishIdentity() {
 		byCall = make(map[string]int32, m.nClient)
 		for i := range evs {
 			e := &evs[i]
-			if e.Observer == ObserverClient && e.Kind == KindMessage && callFromRequest(e) {
+			if agentSide(e) && e.Kind == KindMessage && callFromRequest(e) {
 				if _, dup := byCall[e.CallID]; !dup {
 					byCall[e.CallID] = int32(i)
 				}
@@ -264,7 +292,7 @@ func (m *mapper) finishIdentity() {
 		// observation of the same call in this request.
 		for i := range evs {
 			s := &evs[i]
-			if s.Observer != ObserverServer || s.ServerName == "" || !callFromRequest(s) {
+			if !serverSide(s) || s.ServerName == "" || !callFromRequest(s) {
 				continue
 			}
 			if ci, ok := byCall[s.CallID]; ok && evs[ci].ServerName == "" {
@@ -277,8 +305,8 @@ func (m *mapper) finishIdentity() {
 		if e.AgentID != "" {
 			continue
 		}
-		switch e.Observer {
-		case ObserverServer, ObserverGateway:
+		switch {
+		case serverSide(e) || e.Observer == ObserverGateway:
 			// The caller, not the process that observed it: the
 			// client observation of the same call, else the user and
 			// client the request names, else the observer itself,
@@ -368,6 +396,16 @@ func (m *mapper) linkCalls() {
 			if c.RequestID == "" {
 				c.RequestID = p.RequestID
 			}
+		default:
+			continue
+		}
+		// One call, so one server: the wrapper (fastmcp's CLIENT span has
+		// no server name) learns it from the span it wraps, or the other
+		// way round.
+		if p.ServerName == "" && c.ServerName != "" {
+			p.ServerName, p.ServerVersion = c.ServerName, c.ServerVersion
+		} else if c.ServerName == "" && p.ServerName != "" {
+			c.ServerName, c.ServerVersion = p.ServerName, p.ServerVersion
 		}
 	}
 	// Tool definitions follow the message that listed them.

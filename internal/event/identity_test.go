@@ -23,7 +23,9 @@ func TestEveryInputHasAgentAndCall(t *testing.T) {
 				if e.AgentID == "" || e.CallID == "" {
 					t.Errorf("%s %v: event %s has agent %q, call %q", name, o.AgentResourceAttributes, e.EventID, e.AgentID, e.CallID)
 				}
-				if e.Observer == ObserverServer && e.Kind == KindMessage && e.ServerName == "" && e.ServiceName != "" && !isUnknownService(e.ServiceName) {
+				// Made by the server (for a server → client request the
+				// SERVER span is the agent's, its resource no server).
+				if serverSide(&e) && e.Kind == KindMessage && e.ServerName == "" && e.ServiceName != "" && !isUnknownService(e.ServiceName) {
 					t.Errorf("%s: server observation %s without a server name", name, e.EventID)
 				}
 			}
@@ -398,5 +400,129 @@ func TestRealSendersPython(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDuplicateLearnsServer: fastmcp's CLIENT span has no server name;
+// linked to the MCP SDK span it wraps (in the same request), it takes that
+// span's (the capture middleware's mcp.server.name), since it is the same
+// call to the same server.
+func TestDuplicateLearnsServer(t *testing.T) {
+	files, _ := filepath.Glob("testdata/realsenders/python/fastmcp+capture/*.binpb")
+	if len(files) == 0 {
+		t.Fatal("no capture")
+	}
+	linked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, _, ok := TracesFromProto(b, MapOptions{})
+		if !ok {
+			t.Fatalf("%s: not mapped", f)
+		}
+		sdk := map[string]*Event{}
+		for i := range batch.Events {
+			if e := &batch.Events[i]; e.Kind == KindMessage && e.Observer == ObserverClient && !e.HasTag(TagDuplicate) {
+				sdk[e.CallID] = e
+			}
+		}
+		for _, e := range batch.Events {
+			if !e.HasTag(TagDuplicate) {
+				continue
+			}
+			s, ok := sdk[e.CallID]
+			if !ok {
+				continue // its SDK span was exported in another request
+			}
+			linked++
+			if s.ServerName == "" || e.ServerName != s.ServerName || e.ServerVersion != s.ServerVersion {
+				t.Errorf("%s %s: duplicate has server %q %q, the SDK span %q %q", e.Method, e.ToolName, e.ServerName, e.ServerVersion, s.ServerName, s.ServerVersion)
+			}
+		}
+	}
+	if linked == 0 {
+		t.Fatal("no duplicate in the same request as its SDK span")
+	}
+}
+
+// TestServerToClientIdentity: roots/list is sent by the MCP server. Its
+// CLIENT span is the server's (the agent is the peer the request names),
+// its SERVER span the agent's (the agent is that process).
+func TestServerToClientIdentity(t *testing.T) {
+	const dir = "testdata/realsenders/typescript/"
+	check := func(file string, observer Observer, agent, server string) {
+		t.Helper()
+		b, err := os.ReadFile(dir + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, _, ok := TracesFromProto(b, MapOptions{})
+		if !ok {
+			t.Fatalf("%s: not mapped", file)
+		}
+		n := 0
+		for _, e := range batch.Events {
+			if e.Method != "roots/list" {
+				continue
+			}
+			n++
+			eq(t, file+" observer", e.Observer, observer)
+			eq(t, file+" agent", e.AgentID, agent)
+			eq(t, file+" server", e.ServerName, server)
+		}
+		eq(t, file+" roots/list events", n, 1)
+	}
+	check("capture/capture-0001.pb", ObserverServer, "scenario-agent/scenario-agent-1", "dev-workstation") // the agent
+	check("capture/capture-0002.pb", ObserverClient, "@scenario-agent", "dev-workstation")                 // the server
+	// OpenLLMetry JS: the agent's span, in a trace of its own; the server
+	// is not named in it (its resource is the agent's, not a server).
+	check("openllmetry/capture-0001.pb", ObserverServer, "scenario-agent/scenario-agent-1", "")
+}
+
+// TestPropagateOnlyWithinASession: OpenLLMetry names the server only in
+// initialize's output. Its JS instrumentation's mcp.client.session span
+// parents one session's requests, so the name carries to its siblings; an
+// application span (an agent's invoke_agent over four connections, as the
+// Python scenario has) is no session: a request holding the initialize of
+// one server would otherwise name every sibling call after it.
+func TestPropagateOnlyWithinASession(t *testing.T) {
+	for _, c := range []struct {
+		parent, want string
+	}{
+		{"mcp.client.session", "calc-utils"},
+		{"invoke_agent scenario-agent", ""},
+	} {
+		td := ptrace.NewTraces()
+		ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("opentelemetry.instrumentation.mcp.instrumentation")
+		trace := pcommon.TraceID{1, 2, 3}
+		add := func(name string, id, parent byte) ptrace.Span {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetName(name)
+			sp.SetTraceID(trace)
+			sp.SetSpanID(pcommon.SpanID{id})
+			if parent != 0 {
+				sp.SetParentSpanID(pcommon.SpanID{parent})
+			}
+			sp.Attributes().PutStr("traceloop.span.kind", "task")
+			return sp
+		}
+		add(c.parent, 1, 0)
+		ini := add("initialize.mcp", 2, 1)
+		ini.Attributes().PutStr("traceloop.entity.input", `{"method":"initialize","params":{"clientInfo":{"name":"agent","version":"1"}}}`)
+		ini.Attributes().PutStr("traceloop.entity.output", `{"serverInfo":{"name":"calc-utils","version":"0.1.0"}}`)
+		list := add("tools/list.mcp", 3, 1)
+		list.Attributes().PutStr("traceloop.entity.input", `{"method":"tools/list","params":null}`)
+		b := FromTraces(td, MapOptions{})
+		got := map[string]string{}
+		for _, e := range b.Events {
+			if e.Kind == KindMessage {
+				got[e.Method] = e.ServerName
+			}
+		}
+		eq(t, c.parent+": initialize server", got["initialize"], "calc-utils")
+		eq(t, c.parent+": tools/list server", got["tools/list"], c.want)
 	}
 }

@@ -141,7 +141,10 @@ type mapper struct {
 	lacking, parented bool
 	// childRequestIDs: request ids found on non-MCP child spans, by parent.
 	childRequestIDs map[pcommon.SpanID]string
-	ids             []byte // what idBytes has not handed out yet
+	// sessionSpans: OpenLLMetry's mcp.client.session / mcp.server.session
+	// spans in the request (hex span id): one MCP session each.
+	sessionSpans map[string]bool
+	ids          []byte // what idBytes has not handed out yet
 }
 
 func newMapper(o MapOptions) *mapper {
@@ -535,6 +538,12 @@ func (m *mapper) span(p *rawTraces, res *resInfo, sp *rawSpanRec) {
 	if shape == shapeNone {
 		v, ok := getRaw(attrs, "mcp.request.id")
 		if !ok {
+			if (sp.name == "mcp.client.session" || sp.name == "mcp.server.session") && isTraceloop(sp.scope, attrs) {
+				if m.sessionSpans == nil {
+					m.sessionSpans = make(map[string]bool)
+				}
+				m.sessionSpans[hex.EncodeToString(sp.sid[:])] = true
+			}
 			m.drop(DropNotMCP)
 			return
 		}
@@ -861,20 +870,20 @@ func (m *mapper) emitToolDefs(e *Event, defs []toolDef) {
 // observed finishes the identity of the message event e just appended
 // (the last of m.b.Events) as far as one event can tell, and counts it.
 func (m *mapper) observed(e *Event, res *resInfo) {
-	switch e.Observer {
-	case ObserverClient:
+	switch {
+	case agentSide(e):
 		m.nClient++
 		if e.AgentID == "" {
 			e.AgentID = res.agent
 		}
-	case ObserverServer:
+	case serverSide(e):
 		m.nServer++
 		// A server observation that names no server: its own resource
 		// names it (an initialize in the request may still override it).
 		if e.ServerName == "" {
 			e.ServerName = res.server
 		}
-	case ObserverGateway:
+	case e.Observer == ObserverGateway:
 	default:
 		if e.AgentID == "" {
 			e.AgentID = res.agent
@@ -1064,11 +1073,14 @@ func (m *mapper) log(p *rawLogs, res *resInfo, resAttrs []rawKV, lr *rawLogRec) 
 // propagate fills server and client identity learnt from an initialize
 // exchange (OpenLLMetry puts it only in initialize's output and input) into
 // the other events of the same session within this request. "Same session"
-// is, in order: the same session id; else the same trace and parent span
-// (the JS instrumentation's mcp.client.session span parents every request);
-// else, for root spans (the Python instrumentation starts a new trace per
-// request), the same service.name + service.instance.id. A key that saw two
-// different identities in the batch is ambiguous and propagates nothing.
+// is, in order: the same session id; else the same OpenLLMetry session
+// span as parent (the JS instrumentation's mcp.client.session span parents
+// every request of one session), when that span is in the request; else,
+// for root spans (the Python instrumentation starts a new trace per
+// request), the same service.name + service.instance.id. Any other parent
+// (an application span over several sessions) tells no session. A key that
+// saw two different identities in the batch is ambiguous and propagates
+// nothing.
 func (m *mapper) propagate() {
 	if m.childRequestIDs != nil {
 		for i := range m.b.Events {
@@ -1094,7 +1106,10 @@ func (m *mapper) propagate() {
 		case e.SessionID != "":
 			return "s:" + e.SessionID
 		case e.TraceID != "" && e.ParentSpanID != "":
-			return "t:" + e.TraceID + "/" + e.ParentSpanID
+			if m.sessionSpans[e.ParentSpanID] {
+				return "t:" + e.TraceID + "/" + e.ParentSpanID
+			}
+			return ""
 		case e.Source == SourceSpan && (e.ServiceName != "" || e.ServiceInstance != ""):
 			return "r:" + e.Tenant + "/" + e.ServiceName + "/" + e.ServiceInstance
 		}
@@ -1131,7 +1146,7 @@ func (m *mapper) propagate() {
 		}
 		// A server observation's name from its resource (service.name)
 		// gives way to the one the server announced.
-		if e.ServerName == "" || e.Observer == ObserverServer && e.ServerName == e.ServiceName && id.serverName != "" {
+		if e.ServerName == "" || serverSide(e) && e.ServerName == e.ServiceName && id.serverName != "" {
 			e.ServerName, e.ServerVersion = id.serverName, id.serverVersion
 		}
 		if e.ClientName == "" {

@@ -86,18 +86,20 @@ func (s *Stack) collectAnalysis(ctx context.Context, r *Report) error {
 		return fmt.Errorf("cannot see every event in ClickHouse: %w\n%s", err, tailLog(s, "analyzer"))
 	}
 	// Detections run as events arrive; findings and incidents follow their
-	// batch (the last one may still be in flight): wait until every embedded
-	// attack's rule has an incident and two reads agree, or 60 s.
-	var last int
+	// batch (the last one may still be in flight; the respond role stores a
+	// batch's incidents just before its findings): wait until every embedded
+	// attack's rule has findings and an incident and two reads agree, or 60 s.
+	var last uint64
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; ; i++ {
 		if err := s.queryClickHouse(ctx, r); err != nil {
 			return err
 		}
-		if i > 0 && len(r.Findings) == last && allAttacksIncidents(r) || time.Now().After(deadline) {
+		n := findingCount(r)
+		if i > 0 && n == last && allAttacksDetected(r) || time.Now().After(deadline) {
 			break
 		}
-		last = len(r.Findings)
+		last = n
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -137,18 +139,30 @@ func tailLog(s *Stack, name string) string {
 	return string(b)
 }
 
-// allAttacksIncidents reports whether every attack of the demo scenario has
-// an incident for its rule.
-func allAttacksIncidents(r *Report) bool {
-	have := map[string]bool{}
+// allAttacksDetected reports whether every attack of the demo scenario has
+// findings and an incident for its rule.
+func allAttacksDetected(r *Report) bool {
+	incident, found := map[string]bool{}, map[string]bool{}
 	for _, in := range r.Incidents {
-		have[in.RuleID] = true
+		incident[in.RuleID] = true
+	}
+	for _, f := range r.Findings {
+		found[f.RuleID] = f.Count > 0
 	}
 	for _, a := range scenario.DemoAttacks {
 		rule, _, _ := strings.Cut(a, "/")
-		if !have[rule] {
+		if !incident[rule] || !found[rule] {
 			return false
 		}
 	}
 	return true
+}
+
+// findingCount is the number of findings stored, over every rule.
+func findingCount(r *Report) uint64 {
+	var n uint64
+	for _, f := range r.Findings {
+		n += f.Count
+	}
+	return n
 }

@@ -17,7 +17,7 @@ func (s *Stack) queryClickHouse(ctx context.Context, r *Report) error {
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events FINAL").Scan(&r.EventsInClickHouse); err != nil {
 		return fmt.Errorf("cannot count events: %w", err)
 	}
-	frows, err := conn.Query(ctx, "SELECT rule_id, toString(max(severity)), count() FROM findings FINAL GROUP BY rule_id ORDER BY rule_id")
+	frows, err := conn.Query(ctx, "SELECT rule_id, toString(max(severity)), uniqExact(finding_id) FROM findings GROUP BY rule_id ORDER BY rule_id")
 	if err != nil {
 		return fmt.Errorf("cannot query findings: %w", err)
 	}

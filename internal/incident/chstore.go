@@ -220,10 +220,12 @@ func (s *CHStore) InsertFindings(ctx context.Context, fs []event.Finding) error 
 	return nil
 }
 
-// FindingsFor returns the findings of one incident, oldest first (at most limit).
+// FindingsFor returns the findings of one incident, oldest first (at most
+// limit), each once: the observations of one call share a finding id but not
+// a time, so FINAL alone can leave two rows of it (the sort key holds ts).
 func (s *CHStore) FindingsFor(ctx context.Context, incidentID string, limit int) ([]event.Finding, error) {
 	rows, err := s.conn.Query(ctx, "SELECT "+findingCols+" FROM "+s.t("findings")+
-		" FINAL WHERE incident_id = ? ORDER BY ts, finding_id LIMIT ?", incidentID, limit)
+		" FINAL WHERE incident_id = ? ORDER BY ts, finding_id LIMIT 1 BY finding_id LIMIT ?", incidentID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query findings: %w", err)
 	}

@@ -132,6 +132,24 @@ func TestFindingsJoinOpenIncident(t *testing.T) {
 	}
 }
 
+// Two observations of one call give one finding id at two times; the
+// findings table's sort key holds ts (seconds), so both rows survive FINAL
+// when the two fall in different seconds.
+// FindingsFor still answers the finding once.
+func TestFindingsForAnswersAFindingOnce(t *testing.T) {
+	e := newEnv(t)
+	a := e.handle(t, finding("f1", base, event.SeverityHigh))
+	other := a[0]
+	other.Time = base.Add(1500 * time.Millisecond) // the server side's observation, in the next second
+	if err := e.store.InsertFindings(context.Background(), []event.Finding{a[0], other}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e.store.FindingsFor(context.Background(), a[0].IncidentID, 10)
+	if err != nil || len(fs) != 1 || fs[0].FindingID != "f1" {
+		t.Fatalf("findings for incident = %+v, %v; want f1 once", fs, err)
+	}
+}
+
 func TestNewIncidentAfterDedupWindow(t *testing.T) {
 	e := newEnv(t)
 	f1 := finding("f1", base, event.SeverityHigh)

@@ -462,3 +462,52 @@ func TestReloadDropsRunsNotOwned(t *testing.T) {
 		t.Fatalf("deciding a finished run: %v, want ErrNotWaiting", err)
 	}
 }
+
+// failingLoads is the run store with LoadRuns failing while fail is set.
+type failingLoads struct {
+	*playbook.CHStore
+	fail bool
+}
+
+func (f *failingLoads) LoadRuns(ctx context.Context) ([]playbook.Run, error) {
+	if f.fail {
+		return nil, errors.New("clickhouse unavailable")
+	}
+	return f.CHStore.LoadRuns(ctx)
+}
+
+// TestReloadFailureStillDropsLostRuns: when the runs cannot be loaded, the
+// runs of keys no longer owned are dropped all the same.
+func TestReloadFailureStillDropsLostRuns(t *testing.T) {
+	e := newEnv(t)
+	st := &failingLoads{CHStore: e.runs}
+	r, err := playbook.New(playbook.Config{Playbooks: examples(t), Store: st, Notifier: e.notifier, Incidents: e.mgr,
+		Recorder: e.mgr, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mgr.Subscribe(r)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	waitRun(t, r, id, status(playbook.RunWaiting))
+	st.fail = true
+	if err := r.Reload(ctx, func(string, string, string) bool { return true }); err == nil {
+		t.Fatal("reload with a failing store succeeded")
+	}
+	if _, held := r.Get(id); !held {
+		t.Fatal("a run of a key still owned was dropped by a failed reload")
+	}
+	if err := r.Reload(ctx, func(string, string, string) bool { return false }); err == nil {
+		t.Fatal("reload with a failing store succeeded")
+	}
+	if _, held := r.Get(id); held {
+		t.Fatal("a run of a key lost is still held after a failed reload")
+	}
+}

@@ -194,6 +194,15 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error {
 	all, err := r.cfg.Store.LoadRuns(ctx)
 	if err != nil {
+		// Stop driving the runs of keys lost even so; the caller retries
+		// the load for the keys gained.
+		r.mu.Lock()
+		for id, run := range r.runs {
+			if owns != nil && !owns(run.Tenant, run.RuleID, run.GroupKey) {
+				delete(r.runs, id)
+			}
+		}
+		r.mu.Unlock()
 		return fmt.Errorf("cannot load playbook runs: %w", err)
 	}
 	r.mu.Lock()

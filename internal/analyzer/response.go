@@ -111,6 +111,12 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 	if err != nil {
 		return nil, err
 	}
+	// Runs an earlier release kept in files: into the store, once.
+	if n, err := playbook.ImportFiles(ctx, filepath.Join(cfg.DataDir, "playbooks"), runs, mgr); err != nil {
+		o.logger().Warn("playbook run files not all imported; retried at the next start", "imported", n, "err", err)
+	} else if n > 0 {
+		o.logger().Info("playbook run files imported into ClickHouse", "runs", n)
+	}
 	runner, err := playbook.New(playbook.Config{Playbooks: pbs, Store: runs,
 		Notifier: n, Incidents: mgr, Recorder: mgr, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
@@ -133,6 +139,13 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 	mgr.Subscribe(n)
 	mgr.Subscribe(runner)
 	return &Responder{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv, Router: router}, nil
+}
+
+func (o ResponderOptions) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
 }
 
 // NewIncidentManager is the respond role's incident owner on ClickHouse.

@@ -511,3 +511,60 @@ func TestReloadFailureStillDropsLostRuns(t *testing.T) {
 		t.Fatal("a run of a key lost is still held after a failed reload")
 	}
 }
+
+// TestImportFiles: a waiting run an earlier release kept as a file is
+// stored with its incident's key, resumed from the store and completed on
+// approval; a second import finds nothing to do.
+func TestImportFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(ctx, fs); err != nil { // no runner yet: no run
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	now := time.Now().UTC()
+	old := playbook.Run{RunID: id, Playbook: "secret-exfiltration-contain", IncidentID: fs[0].IncidentID, Tenant: "acme",
+		Status: playbook.RunWaiting, CreatedAt: now, UpdatedAt: now}
+	for i, s := range examples(t)[1].Steps {
+		st := playbook.StepRun{Name: s.Name, Type: s.Type(), Status: playbook.StepPending, IdempotencyKey: id + "/" + s.Name}
+		switch i {
+		case 0:
+			st.Status, st.Attempts = playbook.StepSucceeded, 1
+		case 1:
+			st.Status, st.Deadline = playbook.StepWaiting, now.Add(time.Hour)
+		}
+		old.Steps = append(old.Steps, st)
+	}
+	dir := t.TempDir()
+	b, _ := json.Marshal(old)
+	if err := os.MkdirAll(dir+"/runs", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/runs/"+id+".json", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := playbook.ImportFiles(ctx, dir, e.runs, e.mgr)
+	if err != nil || n != 1 {
+		t.Fatalf("import: %d %v", n, err)
+	}
+	got, err := e.runs.GetRun(ctx, id)
+	if err != nil || got.RuleID != "mcp-sensitive-read-then-egress" || got.GroupKey != "acme|sess/1" || got.Status != playbook.RunWaiting {
+		t.Fatalf("imported run: %+v %v", got, err)
+	}
+	if n, err := playbook.ImportFiles(ctx, dir, e.runs, e.mgr); err != nil || n != 0 {
+		t.Fatalf("second import: %d %v", n, err)
+	}
+	if _, err := os.Stat(dir + "/runs/" + id + ".json.imported"); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, examples(t)) // reloads the unfinished runs
+	waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "alice", "", true); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e.runner, id, status(playbook.RunCompleted))
+	if got := e.gw.paths(); len(got) != 2 {
+		t.Fatalf("gateway calls after the imported run resumed: %v", got)
+	}
+}

@@ -457,9 +457,12 @@ func TestReloadDropsRunsNotOwned(t *testing.T) {
 	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "alice", "", true); err != nil {
 		t.Fatal(err)
 	}
-	waitRun(t, e.runner, id, status(playbook.RunCompleted))
+	done := waitRun(t, e.runner, id, status(playbook.RunCompleted))
 	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "bob", "", true); !errors.Is(err, playbook.ErrNotWaiting) {
 		t.Fatalf("deciding a finished run: %v, want ErrNotWaiting", err)
+	}
+	if stored, err := e.runs.GetRun(ctx, id); err != nil || stored.Version != done.Version {
+		t.Fatalf("a refused decision stored a version: %d, want %d (%v)", stored.Version, done.Version, err)
 	}
 }
 

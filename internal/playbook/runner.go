@@ -313,6 +313,12 @@ func (r *Runner) persist(run *Run) error {
 // update applies fn to a copy of the run and stores it; the run changes
 // only once stored. ErrNotFound when the run is not held (any more).
 func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
+	return r.updateIf(id, func(run *Run) error { fn(run); return nil })
+}
+
+// updateIf is update, but an error of fn leaves the run as it is (nothing
+// stored) and is returned.
+func (r *Runner) updateIf(id string, fn func(*Run) error) (Run, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run, ok := r.runs[id]
@@ -320,7 +326,9 @@ func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
 		return Run{}, ErrNotFound
 	}
 	c := run.clone()
-	fn(&c)
+	if err := fn(&c); err != nil {
+		return Run{}, err
+	}
 	c.UpdatedAt = r.cfg.Now().UTC()
 	if err := r.persist(&c); err != nil {
 		r.log.Warn("cannot store playbook run", "run_id", id, "err", err)
@@ -672,11 +680,11 @@ func (r *Runner) doHTTP(ctx context.Context, s *Step, data map[string]any, key s
 // Decide approves (approve=true) or denies a step that waits for approval.
 func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, note string, approve bool) (Run, error) {
 	now := r.cfg.Now().UTC()
-	var stepErr error
-	run, err := r.update(runID, func(rr *Run) {
+	held := false
+	run, err := r.updateIf(runID, func(rr *Run) error {
+		held = true
 		if rr.IncidentID != incidentID {
-			stepErr = ErrNotFound
-			return
+			return ErrNotFound
 		}
 		for i := range rr.Steps {
 			if rr.Steps[i].Name != step {
@@ -684,19 +692,18 @@ func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, not
 			}
 			x := &rr.Steps[i]
 			if x.Status != StepWaiting {
-				stepErr = fmt.Errorf("%w (status %s)", ErrNotWaiting, x.Status)
-				return
+				return fmt.Errorf("%w (status %s)", ErrNotWaiting, x.Status)
 			}
 			x.Status, x.Actor, x.Note, x.FinishedAt = StepApproved, actor, note, now
 			if !approve {
 				x.Status = StepDenied
 			}
 			rr.Status = RunRunning
-			return
+			return nil
 		}
-		stepErr = ErrNotFound
+		return ErrNotFound
 	})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && !held {
 		// Not held: a finished run is stored, but no step of it waits.
 		if st, serr := r.cfg.Store.GetRun(ctx, runID); serr == nil && st.IncidentID == incidentID && st.terminal() {
 			return Run{}, fmt.Errorf("%w (run %s)", ErrNotWaiting, st.Status)
@@ -704,9 +711,6 @@ func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, not
 	}
 	if err != nil {
 		return Run{}, err
-	}
-	if stepErr != nil {
-		return Run{}, stepErr
 	}
 	outcome := "approved"
 	if !approve {

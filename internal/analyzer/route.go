@@ -230,15 +230,21 @@ func (r *IncidentRouter) Decide(ctx context.Context, incidentID, runID, step, ac
 		got, err := r.RunStore.GetRun(ctx, runID)
 		if err == nil && got.Version > cur.Version && waiting(got, step) != nil {
 			for _, st := range got.Steps {
-				if st.Name == step && st.Actor == actor && (st.Status == playbook.StepApproved) == approve &&
-					(st.Status == playbook.StepApproved || st.Status == playbook.StepDenied) {
+				if st.Name != step {
+					continue
+				}
+				want := playbook.StepDenied
+				if approve {
+					want = playbook.StepApproved
+				}
+				if st.Status == want && st.Actor == actor {
 					return got, nil
 				}
+				return playbook.Run{}, fmt.Errorf("%w (status %s by %q first)", playbook.ErrNotWaiting, st.Status, st.Actor)
 			}
-			return playbook.Run{}, fmt.Errorf("%w (decided otherwise first)", playbook.ErrNotWaiting)
 		}
 		if time.Now().After(deadline) {
-			return playbook.Run{}, fmt.Errorf("cannot confirm the decision: the run's owner has not stored it within %s (it will still be applied)", wait)
+			return playbook.Run{}, fmt.Errorf("cannot confirm the decision: the run's owner has not stored it within %s (it is applied if the step still waits when the owner gets it)", wait)
 		}
 		select {
 		case <-ctx.Done():

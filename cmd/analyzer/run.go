@@ -227,7 +227,7 @@ func run(ctx context.Context, args []string) error {
 			if resp, err = analyzer.NewResponder(ctx, *c.Response, ro); err != nil {
 				return err
 			}
-			o.Sink, o.Handler, o.Router = resp.Manager, resp.Handler, resp.Router
+			o.Sink, o.Handler, o.Router, o.Playbooks = resp.Manager, resp.Handler, resp.Router, resp.Runner
 		} else {
 			// Incidents without notifications, playbooks or API.
 			ro := analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg}

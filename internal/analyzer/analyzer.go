@@ -81,9 +81,14 @@ type Options struct {
 	Detector    Detector
 	Sink        FindingSink
 	DetectState GroupState
-	// Router, when set, is the API's incident changes: respond binds it to
-	// the partitions it owns and forwards the others to their owner.
+	// Router, when set, is the API's incident changes and playbook
+	// decisions: respond binds it to the partitions it owns and forwards
+	// the others to their owner (its Runner applies forwarded decisions).
 	Router *IncidentRouter
+	// Playbooks, when set, drives the playbook runs of the incidents the
+	// respond role owns: reloaded after the incidents on every change of
+	// its findings partitions (*playbook.Runner).
+	Playbooks RunOwner
 	// Enricher fills what an event lacks from what earlier events of its
 	// agent said (internal/enrich: server memory, derived sessions); it runs
 	// in the ingest role before detection and insert, and its state is

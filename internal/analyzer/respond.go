@@ -16,6 +16,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/playbook"
 )
 
 // IncidentOwner is the respond role's state (internal/incident.Manager): it
@@ -25,6 +26,13 @@ import (
 // findings partitions change.
 type IncidentOwner interface {
 	FindingSink
+	Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error
+}
+
+// RunOwner drives the playbook runs of the incidents a respond instance
+// owns (*playbook.Runner): Reload makes it hold exactly the unfinished runs
+// whose incident key owns accepts, as stored.
+type RunOwner interface {
 	Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error
 }
 
@@ -131,11 +139,17 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		if !ok {
 			return
 		}
-		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error {
-			return io.Reload(ctx, func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) })
-		})
+		owns := func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) }
+		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
 		if err != nil {
 			a.log.Warn("respond: incidents not reloaded", "err", err)
+		}
+		// The runs of those incidents, after them (a run reads its incident).
+		if a.o.Playbooks != nil {
+			err := a.retry(ctx, "reload playbook runs", func(ctx context.Context) error { return a.o.Playbooks.Reload(ctx, owns) })
+			if err != nil {
+				a.log.Warn("respond: playbook runs not reloaded", "err", err)
+			}
 		}
 		a.log.Info("respond: findings partitions", "owned", owned)
 	}
@@ -187,17 +201,18 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		var fs []event.Finding
 		failed := false
 		for _, r := range recs {
-			kind, id, u, isCmd, err := decodeCommand(r)
+			cmd, isCmd, err := decodeCommand(r)
 			if isCmd {
-				// A person's change, forwarded by another instance's API:
-				// after the findings before it, in partition order.
+				// A person's change or decision, forwarded by another
+				// instance's API: after the findings before it, in
+				// partition order.
 				if err == nil {
 					if err = a.storeFindings(ctx, fs); err != nil {
 						failed = true
 						break
 					}
 					fs = fs[:0]
-					err = a.applyCommand(ctx, id, kind, u)
+					err = a.applyCommand(ctx, cmd)
 				}
 				if err != nil {
 					if ctx.Err() != nil {
@@ -205,7 +220,8 @@ func (a *Analyzer) respond(ctx context.Context) error {
 						break
 					}
 					a.m.undecodable.WithLabelValues("respond-command").Inc()
-					a.log.Warn("respond: incident command not applied", "incident_id", id, "change", kind, "err", err)
+					a.log.Warn("respond: incident command not applied", "incident_id", cmd.IncidentID, "change", cmd.Kind,
+						"run_id", cmd.RunID, "step", cmd.Step, "err", err)
 				}
 				continue
 			}
@@ -273,9 +289,13 @@ func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error 
 }
 
 // applyCommand makes a forwarded change to an incident this instance owns,
-// retrying store failures; a change that is not allowed (any more) is
-// reported and dropped.
-func (a *Analyzer) applyCommand(ctx context.Context, id string, kind incident.ChangeKind, u incident.Update) error {
+// or a decision on one of its playbook runs, retrying store failures; a
+// change that is not allowed (any more) is reported and dropped.
+func (a *Analyzer) applyCommand(ctx context.Context, c command) error {
+	if c.Kind == cmdApprove || c.Kind == cmdDeny {
+		return a.applyDecision(ctx, c)
+	}
+	id, kind, u := c.IncidentID, incident.ChangeKind(c.Kind), c.Update
 	ap, ok := a.o.Sink.(interface {
 		Apply(ctx context.Context, id string, kind incident.ChangeKind, u incident.Update) (incident.Incident, error)
 	})
@@ -286,6 +306,26 @@ func (a *Analyzer) applyCommand(ctx context.Context, id string, kind incident.Ch
 	err := a.retry(ctx, "apply incident change", func(ctx context.Context) error {
 		_, err := ap.Apply(ctx, id, kind, u)
 		if errors.Is(err, incident.ErrIllegalTransition) || errors.Is(err, incident.ErrInvalid) || errors.Is(err, incident.ErrNotFound) {
+			permanent = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return permanent
+}
+
+// applyDecision approves or denies a step of a run this instance drives.
+func (a *Analyzer) applyDecision(ctx context.Context, c command) error {
+	if a.o.Router == nil || a.o.Router.Runner == nil {
+		return errors.New("no playbook runner in this process")
+	}
+	var permanent error
+	err := a.retry(ctx, "apply playbook decision", func(ctx context.Context) error {
+		_, err := a.o.Router.Runner.Decide(ctx, c.IncidentID, c.RunID, c.Step, c.Update.Actor, c.Update.Note, c.Kind == cmdApprove)
+		if errors.Is(err, playbook.ErrNotFound) || errors.Is(err, playbook.ErrNotWaiting) {
 			permanent = err
 			return nil
 		}

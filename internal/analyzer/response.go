@@ -24,8 +24,8 @@ import (
 // notifications, playbooks and the API (YAML; docs/api.md,
 // docs/notifications.md, docs/playbooks.md).
 type ResponseConfig struct {
-	// DataDir holds the notification outbox (outbox/) and playbook run
-	// state (playbooks/). Must be on persistent storage.
+	// DataDir holds the notification outbox (outbox/). Must be on
+	// persistent storage. (Playbook runs are in ClickHouse playbook_runs.)
 	DataDir string `yaml:"data_dir"`
 	// ReopenWithin: a finding this long after resolution reopens the incident (default 24h).
 	ReopenWithin time.Duration `yaml:"reopen_within"`
@@ -71,8 +71,8 @@ type Responder struct {
 	Notifier *notify.Notifier
 	Runner   *playbook.Runner
 	Handler  *api.Server
-	// Router makes the API's incident changes through their owner
-	// (analyzer Options.Router).
+	// Router makes the API's incident changes and playbook decisions
+	// through their owner (analyzer Options.Router); Runner is Options.Playbooks.
 	Router *IncidentRouter
 }
 
@@ -107,7 +107,17 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 			return nil, err
 		}
 	}
-	runner, err := playbook.New(playbook.Config{Playbooks: pbs, DataDir: filepath.Join(cfg.DataDir, "playbooks"),
+	runs, err := playbook.NewCHStore(o.Conn, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	// Runs an earlier release kept in files: into the store, once.
+	if n, err := playbook.ImportFiles(ctx, filepath.Join(cfg.DataDir, "playbooks"), runs, mgr); err != nil {
+		o.logger().Warn("playbook run files not all imported; retried at the next start", "imported", n, "err", err)
+	} else if n > 0 {
+		o.logger().Info("playbook run files imported into ClickHouse", "runs", n)
+	}
+	runner, err := playbook.New(playbook.Config{Playbooks: pbs, Store: runs,
 		Notifier: n, Incidents: mgr, Recorder: mgr, Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
@@ -120,8 +130,8 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 		}
 		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v})
 	}
-	router := &IncidentRouter{Manager: mgr, Store: store}
-	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: runner, Rules: o.Rules,
+	router := &IncidentRouter{Manager: mgr, Store: store, Runner: runner, RunStore: runs}
+	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: router, Rules: o.Rules,
 		Ready: o.Ready, Metrics: o.Metrics, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -129,6 +139,13 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 	mgr.Subscribe(n)
 	mgr.Subscribe(runner)
 	return &Responder{Manager: mgr, Store: store, Notifier: n, Runner: runner, Handler: srv, Router: router}, nil
+}
+
+func (o ResponderOptions) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
 }
 
 // NewIncidentManager is the respond role's incident owner on ClickHouse.

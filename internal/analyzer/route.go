@@ -10,12 +10,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/incident"
+	"github.com/mcpwatch/mcpwatch/internal/playbook"
 )
 
 // HeaderCommand marks a record of the findings topic that carries a
-// person's change to an incident (value: commandValue as JSON) instead of
-// findings.
+// person's change to an incident or decision on a playbook approval
+// (value: commandValue as JSON) instead of findings. Its value is the
+// incident change kind, or cmdApprove / cmdDeny.
 const HeaderCommand = "mcpwatch-command"
+
+// The command kinds of a playbook approval step's decision.
+const (
+	cmdApprove = "playbook_approve"
+	cmdDeny    = "playbook_deny"
+)
 
 type commandValue struct {
 	IncidentID string    `json:"incident_id"`
@@ -23,19 +31,36 @@ type commandValue struct {
 	Note       string    `json:"note,omitempty"`
 	Assignee   string    `json:"assignee,omitempty"`
 	Until      time.Time `json:"until,omitzero"`
+	// RunID and Step name the approval step of a decision.
+	RunID string `json:"run_id,omitempty"`
+	Step  string `json:"step,omitempty"`
 }
 
-// IncidentRouter serves the API's incident changes with one writer per
-// incident. A change to an incident this instance owns is made here; any
-// other is checked against the stored incident, sent to its owner through
-// the findings topic (keyed like the incident's findings, so it reaches the
-// owner's partition in order with them) and confirmed by reading the new
-// version back. Until the respond role runs, every change is sent.
+// command is a decoded command record.
+type command struct {
+	Kind       string
+	IncidentID string
+	Update     incident.Update
+	RunID      string
+	Step       string
+}
+
+// IncidentRouter serves the API's incident changes and playbook approvals
+// with one writer per incident. A change to an incident this instance owns
+// is made here; any other is checked against the stored incident (or run),
+// sent to its owner through the findings topic (keyed like the incident's
+// findings, so it reaches the owner's partition in order with them) and
+// confirmed by reading the new version back. Until the respond role runs,
+// every change is sent.
 type IncidentRouter struct {
 	Manager *incident.Manager
 	Store   interface {
 		GetIncident(ctx context.Context, id string) (incident.Incident, error)
 	}
+	// Runner drives the runs of the incidents this instance owns and
+	// RunStore is their store; both nil = no playbooks (Decide answers not found).
+	Runner   *playbook.Runner
+	RunStore playbook.Store
 	// Confirm bounds the wait for the owner's new version. Default 15s.
 	Confirm time.Duration
 
@@ -133,18 +158,111 @@ func (r *IncidentRouter) apply(ctx context.Context, id string, kind incident.Cha
 }
 
 // decodeCommand reads a command record.
-func decodeCommand(r *kgo.Record) (kind incident.ChangeKind, id string, u incident.Update, ok bool, err error) {
+func decodeCommand(r *kgo.Record) (c command, ok bool, err error) {
 	for _, h := range r.Headers {
 		if h.Key == HeaderCommand {
-			kind, ok = incident.ChangeKind(h.Value), true
+			c.Kind, ok = string(h.Value), true
 		}
 	}
 	if !ok {
-		return "", "", u, false, nil
+		return c, false, nil
 	}
-	var c commandValue
-	if err := json.Unmarshal(r.Value, &c); err != nil {
-		return kind, "", u, true, fmt.Errorf("bad incident command: %w", err)
+	var v commandValue
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		return c, true, fmt.Errorf("bad incident command: %w", err)
 	}
-	return kind, c.IncidentID, incident.Update{Actor: c.Actor, Note: c.Note, Assignee: c.Assignee, Until: c.Until}, true, nil
+	c.IncidentID, c.RunID, c.Step = v.IncidentID, v.RunID, v.Step
+	c.Update = incident.Update{Actor: v.Actor, Note: v.Note, Assignee: v.Assignee, Until: v.Until}
+	return c, true, nil
+}
+
+// Runs returns an incident's playbook runs as stored.
+func (r *IncidentRouter) Runs(ctx context.Context, incidentID string) ([]playbook.Run, error) {
+	if r.RunStore == nil {
+		return []playbook.Run{}, nil
+	}
+	return r.RunStore.RunsOf(ctx, incidentID)
+}
+
+// Decide approves or denies a playbook step that waits for approval. The
+// owner of the run's incident decides here; another instance checks the
+// stored run, sends the decision to the owner as a command record and
+// answers with the run once the owner stored it (the step no longer
+// waiting): the decision made, or ErrNotWaiting when the step timed out or
+// was decided otherwise first.
+func (r *IncidentRouter) Decide(ctx context.Context, incidentID, runID, step, actor, note string, approve bool) (playbook.Run, error) {
+	if r.Runner == nil || r.RunStore == nil {
+		return playbook.Run{}, playbook.ErrNotFound
+	}
+	cur, err := r.RunStore.GetRun(ctx, runID)
+	if err != nil {
+		return playbook.Run{}, err
+	}
+	if cur.IncidentID != incidentID {
+		return playbook.Run{}, playbook.ErrNotFound
+	}
+	key := FindingKey(cur.Tenant, cur.RuleID, cur.GroupKey)
+	owns, send := r.route()
+	if send == nil || (owns != nil && owns(key)) {
+		return r.Runner.Decide(ctx, incidentID, runID, step, actor, note, approve)
+	}
+	if err := waiting(cur, step); err != nil {
+		return playbook.Run{}, err
+	}
+	kind := cmdApprove
+	if !approve {
+		kind = cmdDeny
+	}
+	v, err := json.Marshal(commandValue{IncidentID: incidentID, Actor: actor, Note: note, RunID: runID, Step: step})
+	if err != nil {
+		return playbook.Run{}, err
+	}
+	rec := &kgo.Record{Key: key, Value: v, Headers: []kgo.RecordHeader{{Key: HeaderCommand, Value: []byte(kind)}}}
+	if err := send(ctx, rec); err != nil {
+		return playbook.Run{}, fmt.Errorf("cannot send the decision to the run's owner: %w", err)
+	}
+	wait := r.Confirm
+	if wait <= 0 {
+		wait = 15 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		got, err := r.RunStore.GetRun(ctx, runID)
+		if err == nil && got.Version > cur.Version && waiting(got, step) != nil {
+			for _, st := range got.Steps {
+				if st.Name != step {
+					continue
+				}
+				want := playbook.StepDenied
+				if approve {
+					want = playbook.StepApproved
+				}
+				if st.Status == want && st.Actor == actor {
+					return got, nil
+				}
+				return playbook.Run{}, fmt.Errorf("%w (status %s by %q first)", playbook.ErrNotWaiting, st.Status, st.Actor)
+			}
+		}
+		if time.Now().After(deadline) {
+			return playbook.Run{}, fmt.Errorf("cannot confirm the decision: the run's owner has not stored it within %s (it is applied if the step still waits when the owner gets it)", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return playbook.Run{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waiting is nil when the run's step waits for approval.
+func waiting(run playbook.Run, step string) error {
+	for _, st := range run.Steps {
+		if st.Name == step {
+			if st.Status != playbook.StepWaiting {
+				return fmt.Errorf("%w (status %s)", playbook.ErrNotWaiting, st.Status)
+			}
+			return nil
+		}
+	}
+	return playbook.ErrNotFound
 }

@@ -63,9 +63,10 @@ type Queries interface {
 	ActionsFor(ctx context.Context, incidentID string) ([]incident.Action, error)
 }
 
-// Playbooks is the approval side (*playbook.Runner); nil = no playbooks.
+// Playbooks is the approval side (*playbook.Runner, or the analyzer's
+// router, which sends a decision to the run's owner); nil = no playbooks.
 type Playbooks interface {
-	Runs(incidentID string) []playbook.Run
+	Runs(ctx context.Context, incidentID string) ([]playbook.Run, error)
 	Decide(ctx context.Context, incidentID, runID, step, actor, note string, approve bool) (playbook.Run, error)
 }
 
@@ -312,7 +313,10 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	runs := []playbook.Run{}
 	if s.cfg.Playbooks != nil {
-		runs = s.cfg.Playbooks.Runs(id)
+		if runs, err = s.cfg.Playbooks.Runs(r.Context(), id); err != nil {
+			s.fail(w, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"incident": inc, "findings": incident.FindingsJSON(findings), "actions": actions, "playbook_runs": runs})
 }

@@ -52,8 +52,17 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	e := &env{}
-	e.store, _ = incidenttest.Store(t)
+	ch := testbed.ClickHouse(t)
+	conn := ch.Conn(t)
+	incidenttest.Migrate(t, conn, ch.Database)
 	var err error
+	if e.store, err = incident.NewCHStore(conn, ch.Database); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := playbook.NewCHStore(conn, ch.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.mgr, err = incident.NewManager(context.Background(), incident.Config{Store: e.store, InsertFindings: true})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +86,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.runner, err = playbook.New(playbook.Config{Playbooks: []*playbook.Playbook{pb}, DataDir: t.TempDir(), Incidents: e.mgr,
+	e.runner, err = playbook.New(playbook.Config{Playbooks: []*playbook.Playbook{pb}, Store: runs, Incidents: e.mgr,
 		Recorder: e.mgr, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

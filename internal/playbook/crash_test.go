@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/incident"
+	"github.com/mcpwatch/mcpwatch/internal/incident/incidenttest"
 	"github.com/mcpwatch/mcpwatch/internal/playbook"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
@@ -27,16 +28,33 @@ steps:
     http: {url: "${env:CRASH_GATEWAY}/admin/sessions/s1/revoke", timeout: 1m}
 `
 
-// crashChild runs the runner in a separate process until the run completes.
+// crashChild runs the runner in a separate process, on the ClickHouse
+// database the test made, until the run completes.
 func crashChild() int {
 	pb, err := playbook.Parse([]byte(crashPlaybook))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	r, err := playbook.New(playbook.Config{Playbooks: []*playbook.Playbook{pb}, DataDir: os.Getenv(crashChildEnv),
+	ch := testbed.CH{Addr: os.Getenv("CRASH_CLICKHOUSE"), Database: os.Getenv(crashChildEnv), Username: "default"}
+	conn, err := ch.Open(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer conn.Close()
+	st, err := playbook.NewCHStore(conn, ch.Database)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r, err := playbook.New(playbook.Config{Playbooks: []*playbook.Playbook{pb}, Store: st,
 		PollInterval: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond})
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := r.Reload(context.Background(), nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -90,8 +108,11 @@ func TestKill9DuringHTTPStepResumes(t *testing.T) {
 			close(release)
 		}
 	})
-	dir := t.TempDir()
-	start := func() *exec.Cmd { return testbed.StartTestChild(t, crashChildEnv+"="+dir, "CRASH_GATEWAY="+gw.URL) }
+	ch := testbed.ClickHouse(t)
+	incidenttest.Migrate(t, ch.Conn(t), ch.Database)
+	start := func() *exec.Cmd {
+		return testbed.StartTestChild(t, crashChildEnv+"="+ch.Database, "CRASH_CLICKHOUSE="+ch.Addr, "CRASH_GATEWAY="+gw.URL)
+	}
 	first := start()
 	select {
 	case <-stalled:

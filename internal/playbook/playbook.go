@@ -1,7 +1,8 @@
 // Package playbook runs response playbooks (DESIGN §6): YAML files with a
 // `when` condition (CEL over the incident) and ordered steps — notify, http,
-// approval, annotate. Run state is persisted (fsync + rename) under a data
-// dir so a restarted runner resumes at the first unfinished step; every run,
+// approval, annotate. Run state is stored in ClickHouse `playbook_runs`
+// before each step acts, so the instance that owns the incident next (after
+// a rebalance or a crash) resumes at the first unfinished step; every run,
 // step, output and approval is recorded in ClickHouse `actions`.
 package playbook
 

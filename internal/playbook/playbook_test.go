@@ -3,6 +3,7 @@ package playbook_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,7 +77,7 @@ type env struct {
 	notifier *notify.Notifier
 	hooks    *hookCapture
 	gw       *gateway
-	dataDir  string
+	runs     *playbook.CHStore
 	cancel   context.CancelFunc
 	done     chan struct{}
 	runner   *playbook.Runner
@@ -88,7 +89,17 @@ type hookCapture struct {
 }
 
 func newEnv(t *testing.T) *env {
-	store, _ := incidenttest.Store(t)
+	ch := testbed.ClickHouse(t)
+	conn := ch.Conn(t)
+	incidenttest.Migrate(t, conn, ch.Database)
+	store, err := incident.NewCHStore(conn, ch.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := playbook.NewCHStore(conn, ch.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := incident.NewManager(context.Background(), incident.Config{Store: store, InsertFindings: true})
 	if err != nil {
 		t.Fatal(err)
@@ -113,14 +124,17 @@ func newEnv(t *testing.T) *env {
 	gw := newGateway(t)
 	t.Setenv("MCPWATCH_GATEWAY_URL", gw.srv.URL)
 	t.Setenv("MCPWATCH_GATEWAY_TOKEN", "gw-token")
-	return &env{store: store, mgr: mgr, notifier: n, hooks: hc, gw: gw, dataDir: t.TempDir()}
+	return &env{store: store, mgr: mgr, notifier: n, hooks: hc, gw: gw, runs: runs}
 }
 
 func (e *env) start(t *testing.T, pbs []*playbook.Playbook) {
 	t.Helper()
-	r, err := playbook.New(playbook.Config{Playbooks: pbs, DataDir: e.dataDir, Notifier: e.notifier, Incidents: e.mgr,
+	r, err := playbook.New(playbook.Config{Playbooks: pbs, Store: e.runs, Notifier: e.notifier, Incidents: e.mgr,
 		Recorder: e.mgr, PollInterval: 10 * time.Millisecond, RetryBackoff: 10 * time.Millisecond})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(context.Background(), nil); err != nil { // the unfinished runs, as stored
 		t.Fatal(err)
 	}
 	e.mgr.Subscribe(r)
@@ -356,9 +370,9 @@ steps:
 	}
 	id := playbook.RunID("r", fs[0].IncidentID)
 	waitRun(t, e.runner, id, status(playbook.RunWaiting))
-	e.stop() // the analyzer stops; run state is on disk
+	e.stop() // the analyzer stops; run state is in ClickHouse
 
-	// A new runner (new process) from the same data dir.
+	// A new runner (new process) on the same database.
 	e.start(t, []*playbook.Playbook{pb})
 	if run, ok := e.runner.Get(id); !ok || run.Status != playbook.RunWaiting || run.Steps[0].Status != playbook.StepSucceeded {
 		t.Fatalf("restored run = %+v", run)
@@ -373,8 +387,8 @@ steps:
 	}
 	// A replayed incident change does not start a second run.
 	e.runner.IncidentChanged(context.Background(), incident.Change{Kind: incident.ChangeOpened, Incident: incident.Incident{IncidentID: fs[0].IncidentID, Severity: "critical", Status: "open"}})
-	if len(e.runner.Runs(fs[0].IncidentID)) != 1 {
-		t.Fatal("second run started")
+	if runs, err := e.runner.Runs(context.Background(), fs[0].IncidentID); err != nil || len(runs) != 1 || runs[0].Status != playbook.RunCompleted {
+		t.Fatalf("runs after a replayed change: %+v %v (want the one completed run)", runs, err)
 	}
 }
 
@@ -402,5 +416,158 @@ steps:
 	defer e.gw.mu.Unlock()
 	if len(e.gw.reqs) != 1 || strings.Contains(e.gw.reqs[0].Body, "hunter2") || !strings.Contains(e.gw.reqs[0].Body, "${env:TOP_SECRET}") {
 		t.Fatalf("body = %q", e.gw.reqs)
+	}
+}
+
+// TestReloadDropsRunsNotOwned: a Reload that no longer accepts a run's
+// incident key drops the run (it is not decided or advanced here); one
+// that accepts it again resumes it from the store.
+func TestReloadDropsRunsNotOwned(t *testing.T) {
+	e := newEnv(t)
+	e.start(t, examples(t))
+	ctx := context.Background()
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	var asked []string
+	if err := e.runner.Reload(ctx, func(tenant, rule, group string) bool {
+		asked = append(asked, tenant+"/"+rule+"/"+group)
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "acme/mcp-sensitive-read-then-egress/acme|sess/1"; len(asked) != 1 || asked[0] != want {
+		t.Fatalf("ownership asked for %v, want [%s]", asked, want)
+	}
+	if _, held := e.runner.Get(id); held {
+		t.Fatal("run still held after its incident was lost")
+	}
+	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "alice", "", true); !errors.Is(err, playbook.ErrNotFound) {
+		t.Fatalf("deciding a run not held: %v, want ErrNotFound", err)
+	}
+	if err := e.runner.Reload(ctx, func(string, string, string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if run, held := e.runner.Get(id); !held || run.Status != playbook.RunWaiting {
+		t.Fatalf("run after regaining its incident: %+v %v", run, held)
+	}
+	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "alice", "", true); err != nil {
+		t.Fatal(err)
+	}
+	done := waitRun(t, e.runner, id, status(playbook.RunCompleted))
+	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "bob", "", true); !errors.Is(err, playbook.ErrNotWaiting) {
+		t.Fatalf("deciding a finished run: %v, want ErrNotWaiting", err)
+	}
+	if stored, err := e.runs.GetRun(ctx, id); err != nil || stored.Version != done.Version {
+		t.Fatalf("a refused decision stored a version: %d, want %d (%v)", stored.Version, done.Version, err)
+	}
+}
+
+// failingLoads is the run store with LoadRuns failing while fail is set.
+type failingLoads struct {
+	*playbook.CHStore
+	fail bool
+}
+
+func (f *failingLoads) LoadRuns(ctx context.Context) ([]playbook.Run, error) {
+	if f.fail {
+		return nil, errors.New("clickhouse unavailable")
+	}
+	return f.CHStore.LoadRuns(ctx)
+}
+
+// TestReloadFailureStillDropsLostRuns: when the runs cannot be loaded, the
+// runs of keys no longer owned are dropped all the same.
+func TestReloadFailureStillDropsLostRuns(t *testing.T) {
+	e := newEnv(t)
+	st := &failingLoads{CHStore: e.runs}
+	r, err := playbook.New(playbook.Config{Playbooks: examples(t), Store: st, Notifier: e.notifier, Incidents: e.mgr,
+		Recorder: e.mgr, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mgr.Subscribe(r)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	waitRun(t, r, id, status(playbook.RunWaiting))
+	st.fail = true
+	if err := r.Reload(ctx, func(string, string, string) bool { return true }); err == nil {
+		t.Fatal("reload with a failing store succeeded")
+	}
+	if _, held := r.Get(id); !held {
+		t.Fatal("a run of a key still owned was dropped by a failed reload")
+	}
+	if err := r.Reload(ctx, func(string, string, string) bool { return false }); err == nil {
+		t.Fatal("reload with a failing store succeeded")
+	}
+	if _, held := r.Get(id); held {
+		t.Fatal("a run of a key lost is still held after a failed reload")
+	}
+}
+
+// TestImportFiles: a waiting run an earlier release kept as a file is
+// stored with its incident's key, resumed from the store and completed on
+// approval; a second import finds nothing to do.
+func TestImportFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(ctx, fs); err != nil { // no runner yet: no run
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	now := time.Now().UTC()
+	old := playbook.Run{RunID: id, Playbook: "secret-exfiltration-contain", IncidentID: fs[0].IncidentID, Tenant: "acme",
+		Status: playbook.RunWaiting, CreatedAt: now, UpdatedAt: now}
+	for i, s := range examples(t)[1].Steps {
+		st := playbook.StepRun{Name: s.Name, Type: s.Type(), Status: playbook.StepPending, IdempotencyKey: id + "/" + s.Name}
+		switch i {
+		case 0:
+			st.Status, st.Attempts = playbook.StepSucceeded, 1
+		case 1:
+			st.Status, st.Deadline = playbook.StepWaiting, now.Add(time.Hour)
+		}
+		old.Steps = append(old.Steps, st)
+	}
+	dir := t.TempDir()
+	b, _ := json.Marshal(old)
+	if err := os.MkdirAll(dir+"/runs", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/runs/"+id+".json", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := playbook.ImportFiles(ctx, dir, e.runs, e.mgr)
+	if err != nil || n != 1 {
+		t.Fatalf("import: %d %v", n, err)
+	}
+	got, err := e.runs.GetRun(ctx, id)
+	if err != nil || got.RuleID != "mcp-sensitive-read-then-egress" || got.GroupKey != "acme|sess/1" || got.Status != playbook.RunWaiting {
+		t.Fatalf("imported run: %+v %v", got, err)
+	}
+	if n, err := playbook.ImportFiles(ctx, dir, e.runs, e.mgr); err != nil || n != 0 {
+		t.Fatalf("second import: %d %v", n, err)
+	}
+	if _, err := os.Stat(dir + "/runs/" + id + ".json.imported"); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, examples(t)) // reloads the unfinished runs
+	waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	if _, err := e.runner.Decide(ctx, fs[0].IncidentID, id, "approve-containment", "alice", "", true); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e.runner, id, status(playbook.RunCompleted))
+	if got := e.gw.paths(); len(got) != 2 {
+		t.Fatalf("gateway calls after the imported run resumed: %v", got)
 	}
 }

@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -63,14 +60,21 @@ const (
 
 // Run is a playbook run's persisted state (also the API's JSON).
 type Run struct {
-	RunID      string    `json:"run_id"`
-	Playbook   string    `json:"playbook"`
-	IncidentID string    `json:"incident_id"`
-	Tenant     string    `json:"tenant"`
-	Status     string    `json:"status"`
-	Steps      []StepRun `json:"steps"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	RunID      string `json:"run_id"`
+	Playbook   string `json:"playbook"`
+	IncidentID string `json:"incident_id"`
+	Tenant     string `json:"tenant"`
+	// RuleID and GroupKey complete the incident's key (tenant, rule, group):
+	// the owner of its findings partition drives the run.
+	RuleID   string `json:"rule_id"`
+	GroupKey string `json:"group_key"`
+	// Version grows with every stored change (the writer's clock in ns, at
+	// least the last version + 1).
+	Version   uint64    `json:"version"`
+	Status    string    `json:"status"`
+	Steps     []StepRun `json:"steps"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // StepRun is one step's state.
@@ -105,11 +109,11 @@ var (
 	ErrNotWaiting = errors.New("step is not waiting for approval")
 )
 
-// Config configures a Runner. Playbooks and DataDir are required.
+// Config configures a Runner. Store is required.
 type Config struct {
 	Playbooks []*Playbook
-	// DataDir holds run state (runs/<run_id>.json).
-	DataDir   string
+	// Store keeps run state (*CHStore: ClickHouse playbook_runs).
+	Store     Store
 	Notifier  Sender
 	Incidents Incidents
 	Recorder  Recorder
@@ -126,7 +130,8 @@ type Config struct {
 }
 
 // Runner starts playbook runs on incident changes (incident.Listener) and
-// drives them. Safe for concurrent use.
+// drives the runs it holds: none until Reload, then the unfinished runs of
+// the incidents it owns. Safe for concurrent use.
 type Runner struct {
 	cfg   Config
 	log   *slog.Logger
@@ -143,10 +148,10 @@ type Runner struct {
 	stepsTotal *prometheus.CounterVec
 }
 
-// New loads persisted runs from cfg.DataDir; call Run to drive them.
+// New returns a Runner that holds no run until Reload; call Run to drive them.
 func New(cfg Config) (*Runner, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("cannot create playbook runner: data dir is required")
+	if cfg.Store == nil {
+		return nil, errors.New("cannot create playbook runner: a run store is required")
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
@@ -175,29 +180,52 @@ func New(cfg Config) (*Runner, error) {
 		_ = cfg.Registerer.Register(r.runsTotal)
 		_ = cfg.Registerer.Register(r.stepsTotal)
 	}
-	dir := filepath.Join(cfg.DataDir, "runs")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create playbook data dir: %w", err)
-	}
-	entries, err := os.ReadDir(dir)
+	return r, nil
+}
+
+// Reload makes the Runner hold exactly the unfinished runs of the store
+// whose incident key (tenant, rule, group key) owns accepts (nil owns keeps
+// all), and drives them from their first unfinished step. The respond role
+// calls it whenever its findings partitions change, after the incidents'
+// reload: a run moves with its incident. A run it no longer holds is not
+// advanced any further here (a step in progress ends, but its outcome is
+// not stored: the new owner does the step again, with the same
+// idempotency key).
+func (r *Runner) Reload(ctx context.Context, owns func(tenant, rule, group string) bool) error {
+	all, err := r.cfg.Store.LoadRuns(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read playbook runs: %w", err)
+		// Stop driving the runs of keys lost even so; the caller retries
+		// the load for the keys gained.
+		r.mu.Lock()
+		for id, run := range r.runs {
+			if owns != nil && !owns(run.Tenant, run.RuleID, run.GroupKey) {
+				delete(r.runs, id)
+			}
+		}
+		r.mu.Unlock()
+		return fmt.Errorf("cannot load playbook runs: %w", err)
 	}
-	for _, e := range entries {
-		if filepath.Ext(e.Name()) != ".json" {
+	r.mu.Lock()
+	runs := make(map[string]*Run, len(all))
+	var ids []string
+	for i := range all {
+		run := &all[i]
+		if owns != nil && !owns(run.Tenant, run.RuleID, run.GroupKey) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("cannot read playbook run: %w", err)
+		if cur, ok := r.runs[run.RunID]; ok && cur.Version >= run.Version {
+			run = cur // what this instance stored last (the same or newer)
 		}
-		var run Run
-		if err := json.Unmarshal(b, &run); err != nil {
-			return nil, fmt.Errorf("cannot decode playbook run %s: %w", e.Name(), err)
-		}
-		r.runs[run.RunID] = &run
+		runs[run.RunID] = run
+		ids = append(ids, run.RunID)
 	}
-	return r, nil
+	r.runs = runs
+	r.mu.Unlock()
+	r.log.Info("playbook runs loaded", "unfinished", len(ids), "of", len(all))
+	for _, id := range ids {
+		r.kick(id)
+	}
+	return nil
 }
 
 // RunID is deterministic: one run per playbook and incident.
@@ -243,9 +271,16 @@ func (r *Runner) IncidentChanged(ctx context.Context, c incident.Change) {
 func (r *Runner) start(ctx context.Context, pb *Playbook, inc incident.Incident) error {
 	now := r.cfg.Now().UTC()
 	run := &Run{RunID: RunID(pb.Name, inc.IncidentID), Playbook: pb.Name, IncidentID: inc.IncidentID, Tenant: inc.Tenant,
-		Status: RunRunning, CreatedAt: now, UpdatedAt: now}
+		RuleID: inc.RuleID, GroupKey: inc.GroupKey, Status: RunRunning, CreatedAt: now, UpdatedAt: now}
 	for _, s := range pb.Steps {
 		run.Steps = append(run.Steps, StepRun{Name: s.Name, Type: s.Type(), Status: StepPending, IdempotencyKey: run.RunID + "/" + s.Name})
+	}
+	// A run of an earlier opening of the incident may be finished and no
+	// longer held: the store knows.
+	if _, err := r.cfg.Store.GetRun(ctx, run.RunID); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	r.mu.Lock()
 	if _, exists := r.runs[run.RunID]; exists {
@@ -263,51 +298,44 @@ func (r *Runner) start(ctx context.Context, pb *Playbook, inc incident.Incident)
 	return nil
 }
 
+// persist stores a new version of run (under r.mu, so versions of one run
+// are written in order).
 func (r *Runner) persist(run *Run) error {
-	b, err := json.MarshalIndent(run, "", "  ")
-	if err != nil {
-		return fmt.Errorf("cannot encode playbook run: %w", err)
-	}
-	dir := filepath.Join(r.cfg.DataDir, "runs")
-	tmp := filepath.Join(dir, run.RunID+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("cannot write playbook run: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write playbook run: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot fsync playbook run: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, filepath.Join(dir, run.RunID+".json")); err != nil {
+	run.Version = max(run.Version+1, uint64(r.cfg.Now().UnixNano()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.SaveRun(ctx, *run); err != nil {
 		return fmt.Errorf("cannot store playbook run: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot fsync playbook dir: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
-// update applies fn to the run under the lock and persists it.
+// update applies fn to a copy of the run and stores it; the run changes
+// only once stored. ErrNotFound when the run is not held (any more).
 func (r *Runner) update(id string, fn func(*Run)) (Run, error) {
+	return r.updateIf(id, func(run *Run) error { fn(run); return nil })
+}
+
+// updateIf is update, but an error of fn leaves the run as it is (nothing
+// stored) and is returned.
+func (r *Runner) updateIf(id string, fn func(*Run) error) (Run, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run, ok := r.runs[id]
 	if !ok {
 		return Run{}, ErrNotFound
 	}
-	fn(run)
-	run.UpdatedAt = r.cfg.Now().UTC()
-	if err := r.persist(run); err != nil {
+	c := run.clone()
+	if err := fn(&c); err != nil {
 		return Run{}, err
 	}
-	return run.clone(), nil
+	c.UpdatedAt = r.cfg.Now().UTC()
+	if err := r.persist(&c); err != nil {
+		r.log.Warn("cannot store playbook run", "run_id", id, "err", err)
+		return Run{}, err
+	}
+	*run = c
+	return c.clone(), nil
 }
 
 // kick makes sure a goroutine advances the run; a kick while one is already
@@ -343,8 +371,10 @@ func (r *Runner) kick(id string) {
 	}()
 }
 
-// Run drives runs (resuming persisted ones at their first unfinished step)
-// until ctx ends, then waits for steps in progress.
+// Run drives the runs held (each from its first unfinished step) until ctx
+// ends, then waits for steps in progress. Every PollInterval it looks again
+// at runs whose approval deadline passed and at running runs nobody is
+// advancing (a store or incident read failed: retried).
 func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.ctx = ctx
@@ -370,7 +400,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.mu.Lock()
 			var due []string
 			for id, run := range r.runs {
-				if run.Status == RunWaiting {
+				switch {
+				case run.Status == RunRunning && !r.busy[id]:
+					due = append(due, id)
+				case run.Status == RunWaiting:
 					for _, s := range run.Steps {
 						if s.Status == StepWaiting && !now.Before(s.Deadline) {
 							due = append(due, id)
@@ -647,11 +680,11 @@ func (r *Runner) doHTTP(ctx context.Context, s *Step, data map[string]any, key s
 // Decide approves (approve=true) or denies a step that waits for approval.
 func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, note string, approve bool) (Run, error) {
 	now := r.cfg.Now().UTC()
-	var stepErr error
-	run, err := r.update(runID, func(rr *Run) {
+	held := false
+	run, err := r.updateIf(runID, func(rr *Run) error {
+		held = true
 		if rr.IncidentID != incidentID {
-			stepErr = ErrNotFound
-			return
+			return ErrNotFound
 		}
 		for i := range rr.Steps {
 			if rr.Steps[i].Name != step {
@@ -659,23 +692,25 @@ func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, not
 			}
 			x := &rr.Steps[i]
 			if x.Status != StepWaiting {
-				stepErr = fmt.Errorf("%w (status %s)", ErrNotWaiting, x.Status)
-				return
+				return fmt.Errorf("%w (status %s)", ErrNotWaiting, x.Status)
 			}
 			x.Status, x.Actor, x.Note, x.FinishedAt = StepApproved, actor, note, now
 			if !approve {
 				x.Status = StepDenied
 			}
 			rr.Status = RunRunning
-			return
+			return nil
 		}
-		stepErr = ErrNotFound
+		return ErrNotFound
 	})
+	if errors.Is(err, ErrNotFound) && !held {
+		// Not held: a finished run is stored, but no step of it waits.
+		if st, serr := r.cfg.Store.GetRun(ctx, runID); serr == nil && st.IncidentID == incidentID && st.terminal() {
+			return Run{}, fmt.Errorf("%w (run %s)", ErrNotWaiting, st.Status)
+		}
+	}
 	if err != nil {
 		return Run{}, err
-	}
-	if stepErr != nil {
-		return Run{}, stepErr
 	}
 	outcome := "approved"
 	if !approve {
@@ -687,21 +722,14 @@ func (r *Runner) Decide(ctx context.Context, incidentID, runID, step, actor, not
 	return run, nil
 }
 
-// Runs returns the runs of an incident, oldest first.
-func (r *Runner) Runs(incidentID string) []Run {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := []Run{}
-	for _, run := range r.runs {
-		if run.IncidentID == incidentID {
-			out = append(out, run.clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b Run) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out
+// Runs returns the runs of an incident, oldest first, as stored (every
+// change is stored before it is made in memory, so the store is as new as
+// the owner's memory, and it has the runs this instance does not hold).
+func (r *Runner) Runs(ctx context.Context, incidentID string) ([]Run, error) {
+	return r.cfg.Store.RunsOf(ctx, incidentID)
 }
 
-// Get returns one run.
+// Get returns one run this instance holds.
 func (r *Runner) Get(runID string) (Run, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

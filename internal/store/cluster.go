@@ -60,6 +60,8 @@ var clusterShardingKeys = map[string]string{
 	"findings": "cityHash64(tenant, rule_id, group_key)",
 	// Every version of an incident has the same incident key.
 	"incidents": "cityHash64(tenant, rule_id, group_key)",
+	// A playbook run with the incident it belongs to (its key).
+	"playbook_runs": "cityHash64(tenant, rule_id, group_key)",
 	// One incident's audit trail together.
 	"actions": "cityHash64(tenant, incident_id)",
 	// Every definition of one tool together (its history is one read).

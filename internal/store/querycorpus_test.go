@@ -18,14 +18,16 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
+	"github.com/mcpwatch/mcpwatch/internal/playbook"
 	"github.com/mcpwatch/mcpwatch/internal/rollup"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 // sqlPackages are the packages whose statements the corpus must cover: the
 // analyzer's writers and readers (store, the rollup sealer, the detect
-// baseline store) and the respond role's incident store behind the API.
-var sqlPackages = []string{".", "../incident", "../rollup", "../detect", "../enrich"}
+// baseline store), the respond role's incident store behind the API and its
+// playbook run store.
+var sqlPackages = []string{".", "../incident", "../rollup", "../detect", "../enrich", "../playbook"}
 
 // TestQueryCorpus runs every statement of those packages through a
 // recording connection on ClickHouse 18.16, over a small deterministic
@@ -77,6 +79,25 @@ func TestQueryCorpus(t *testing.T) {
 		{ActionID: "act-1", Time: hour.Add(10 * time.Minute), Tenant: "acme", IncidentID: "inc-a1", Kind: incident.ActionNotification, Target: "webhook", Attempt: 1, Outcome: "ok", Detail: "{}", IdempotencyKey: "k1"},
 		{ActionID: "act-2", Time: hour.Add(11 * time.Minute), Tenant: "acme", IncidentID: "inc-a1", Kind: incident.ActionPlaybookStep, Playbook: "contain", Step: "revoke", Attempt: 2, Outcome: "failed", Actor: "bob", Detail: "{\"code\":503}"},
 	}))
+	// Playbook runs: three versions of one run (waiting, then completed),
+	// one run still waiting, one of another incident.
+	pr, err := playbook.NewCHStore(rec, ch.Database)
+	must(err)
+	for _, r := range []playbook.Run{
+		{RunID: "run-1", Version: 1, Tenant: "acme", RuleID: "r-exfil", GroupKey: "a1", IncidentID: "inc-a1", Playbook: "contain", Status: playbook.RunRunning,
+			Steps: []playbook.StepRun{{Name: "ok", Type: "approval", Status: playbook.StepPending, IdempotencyKey: "run-1/ok"}}, CreatedAt: hour, UpdatedAt: hour},
+		{RunID: "run-1", Version: 2, Tenant: "acme", RuleID: "r-exfil", GroupKey: "a1", IncidentID: "inc-a1", Playbook: "contain", Status: playbook.RunWaiting,
+			Steps: []playbook.StepRun{{Name: "ok", Type: "approval", Status: playbook.StepWaiting, IdempotencyKey: "run-1/ok", Deadline: hour.Add(time.Hour)}}, CreatedAt: hour, UpdatedAt: hour.Add(time.Minute)},
+		{RunID: "run-1", Version: 3, Tenant: "acme", RuleID: "r-exfil", GroupKey: "a1", IncidentID: "inc-a1", Playbook: "contain", Status: playbook.RunCompleted,
+			Steps: []playbook.StepRun{{Name: "ok", Type: "approval", Status: playbook.StepApproved, Actor: "alice", IdempotencyKey: "run-1/ok"}}, CreatedAt: hour, UpdatedAt: hour.Add(2 * time.Minute)},
+		{RunID: "run-2", Version: 5, Tenant: "acme", RuleID: "r-other", GroupKey: "a1", IncidentID: "inc-a1", Playbook: "notify", Status: playbook.RunWaiting,
+			Steps: []playbook.StepRun{}, CreatedAt: hour.Add(time.Minute), UpdatedAt: hour.Add(time.Minute)},
+		{RunID: "run-3", Version: 1, Tenant: "globex", RuleID: "r-exfil", GroupKey: "g1", IncidentID: "inc-g1", Playbook: "contain", Status: playbook.RunRunning,
+			Steps: []playbook.StepRun{}, CreatedAt: hour, UpdatedAt: hour},
+	} {
+		must(pr.SaveRun(ctx, r))
+	}
+
 	bl := detect.NewClickHouseBaselines(rec, ch.Database)
 	must(bl.SaveBaselines(ctx, []detect.Baseline{
 		{RuleID: "r-new-tool", Tenant: "acme", GroupKey: "a1", Term: "", FirstSeen: hour.Add(-48 * time.Hour), LastSeen: hour},
@@ -185,6 +206,18 @@ func TestQueryCorpus(t *testing.T) {
 	_, err = ic.FindingIDs(ctx, []string{"inc-a1", "inc-g1"})
 	must(err)
 	_, err = ic.ActionsFor(ctx, "inc-a1")
+	must(err)
+	runs, err := pr.LoadRuns(ctx)
+	must(err)
+	if len(runs) != 2 || runs[0].RunID != "run-3" || runs[1].RunID != "run-2" {
+		t.Fatalf("unfinished playbook runs: %+v (want run-3, run-2)", runs)
+	}
+	run, err := pr.GetRun(ctx, "run-1")
+	must(err)
+	if run.Version != 3 || run.Status != playbook.RunCompleted || len(run.Steps) != 1 || run.Steps[0].Actor != "alice" {
+		t.Fatalf("playbook run-1: %+v", run)
+	}
+	_, err = pr.RunsOf(ctx, "inc-a1")
 	must(err)
 	_, err = bl.LoadBaselines(ctx, []string{"r-new-tool", "r-other"})
 	must(err)

@@ -1,5 +1,5 @@
 // Package detections holds mcpwatch's rule pack (one rule per YAML file,
-// DESIGN §5) and its named lists (lists/*.yaml), embedded for the analyzer.
+// docs/rules.md) and its named lists (lists/*.yaml), embedded for the analyzer.
 // Load it with detect.Load(detections.FS, ".").
 package detections
 

@@ -1,4 +1,4 @@
--- Playbook runs of the respond role (internal/playbook, DESIGN §6): every
+-- Playbook runs of the respond role (internal/playbook, docs/architecture.md): every
 -- change of a run is a new row with a higher version; read the current state
 -- with FINAL (or argMax(…, version) GROUP BY run_id). The owner of the
 -- incident's findings partition drives the run and writes its rows; a new

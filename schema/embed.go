@@ -1,6 +1,6 @@
 // Package schema holds mcpwatch's ClickHouse migrations: numbered SQL files,
 // applied in order by internal/store. `{db}` stands for the database name.
-// Every statement stays inside the portable subset of DESIGN §4 so that it
+// Every statement stays inside the portable subset of docs/architecture.md so that it
 // runs on ClickHouse 18.16 and on current releases.
 package schema
 

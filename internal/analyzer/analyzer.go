@@ -1,6 +1,6 @@
 // Package analyzer runs mcpwatch's consume loop: poll Kafka → decode the
 // OTLP values into canonical events → detect → insert into ClickHouse →
-// commit offsets, at least once (DESIGN §3).
+// commit offsets, at least once (docs/architecture.md).
 //
 // Delivery. Offsets are committed only after a batch's inserts succeeded.
 // Rebalances are blocked from the moment a poll returns until the batch it

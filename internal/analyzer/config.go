@@ -185,7 +185,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// The analyzer's roles (DESIGN: one binary, each role scaled by its topic).
+// The analyzer's roles (docs/architecture.md: one binary, each role scaled by its topic).
 const (
 	RoleIngest  = "ingest"
 	RoleDetect  = "detect"

@@ -1,4 +1,4 @@
-// Package api serves the analyzer's HTTP API (DESIGN §6, docs/api.md,
+// Package api serves the analyzer's HTTP API (docs/architecture.md, docs/api.md,
 // docs/openapi.yaml): health, readiness, metrics, rules, incidents and their
 // lifecycle, and playbook approvals. Authentication is by bearer token; a
 // token has a role (viewer: reads; responder: reads and incident actions and

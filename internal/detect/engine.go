@@ -1,5 +1,5 @@
 // Package detect is mcpwatch's detection engine: it loads the rule pack
-// (DESIGN §5), compiles every CEL condition once, and turns canonical events
+// (docs/rules.md), compiles every CEL condition once, and turns canonical events
 // into findings with four rule kinds (match, threshold, new_term, sequence).
 // State is keyed by the rules' `by` fields, bounded, event-time based and
 // kept across hot reloads for unchanged rules.

@@ -88,7 +88,7 @@ type RuleTest struct {
 	ExpectSummary string           `yaml:"expect_summary"`
 }
 
-// RuleSpec is the YAML form of a rule (DESIGN §5).
+// RuleSpec is the YAML form of a rule (docs/rules.md).
 type RuleSpec struct {
 	ID             string              `yaml:"id"`
 	Title          string              `yaml:"title"`

@@ -1,5 +1,5 @@
 // Package enrich is the stateful identity step of the analyzer's ingest
-// role (DESIGN §2 "Identity and correlation"): it remembers, per agent, the
+// role (docs/event.md, "Identity"): it remembers, per agent, the
 // server each connection talks to and fills it into the later calls that do
 // not name it; it gives events with neither an MCP session id nor a
 // conversation id a derived session (agent + server + idle gap); and it

@@ -1,4 +1,4 @@
-// Package event defines mcpwatch's canonical audit event (DESIGN §2), the
+// Package event defines mcpwatch's canonical audit event (docs/event.md), the
 // mapping from OTLP traces and logs onto it, and its encoding as the Kafka
 // value. It performs no I/O and imports nothing else of mcpwatch.
 package event

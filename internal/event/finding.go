@@ -23,7 +23,7 @@ func (s Severity) Rank() int { return severityRank[s] }
 // Valid reports whether s is one of the five known severities.
 func (s Severity) Valid() bool { return s.Rank() > 0 }
 
-// Finding is one detection hit (DESIGN §6): produced by internal/detect,
+// Finding is one detection hit (docs/architecture.md): produced by internal/detect,
 // stored in ClickHouse `findings`, grouped into incidents by internal/incident.
 type Finding struct {
 	FindingID   string    `ch:"finding_id"` // deterministic: rule id + version + group key + event ids

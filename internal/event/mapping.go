@@ -76,7 +76,7 @@ const (
 // Default tenant when neither the sender nor the resource names one.
 const DefaultTenant = "default"
 
-// Log event names mcpwatch maps (DESIGN §2).
+// Log event names mcpwatch maps (docs/event.md).
 const (
 	LogEventAudit         = "mcp.audit"
 	LogEventToolsSnapshot = "mcp.tools.snapshot"

@@ -1,4 +1,4 @@
-// Package incident groups findings into incidents (DESIGN §6): a finding
+// Package incident groups findings into incidents (docs/architecture.md): a finding
 // joins the open incident with the same (tenant, rule id, group key) within
 // the rule's dedup window, else opens one. Every change is a new version row
 // in ClickHouse `incidents`; the Manager keeps the active incidents in memory

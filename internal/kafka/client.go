@@ -211,7 +211,7 @@ func codec(name string) (kgo.CompressionCodec, error) {
 	return kgo.NoCompression(), fmt.Errorf("kafka.producer.compression: %q is not one of lz4, zstd, snappy, gzip, none", name)
 }
 
-// ProducerOpts are the options of DESIGN §3: idempotent (franz-go's default),
+// ProducerOpts are the options of docs/architecture.md: idempotent (franz-go's default),
 // acks=all, compression, batches bounded in bytes under the 1 MB message
 // limit, a small linger, and a bounded buffer so memory stays bounded.
 func ProducerOpts(topic string, p ProducerConfig) []kgo.Opt {

@@ -1,4 +1,4 @@
-// Package playbook runs response playbooks (DESIGN §6): YAML files with a
+// Package playbook runs response playbooks (docs/architecture.md): YAML files with a
 // `when` condition (CEL over the incident) and ordered steps — notify, http,
 // approval, annotate. Run state is stored in ClickHouse `playbook_runs`
 // before each step acts, so the instance that owns the incident next (after

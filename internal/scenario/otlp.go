@@ -174,7 +174,7 @@ func putAttrs(a pcommon.Map, e *event.Event) {
 }
 
 // ToLogs converts canonical events to OTLP logs as a gateway that logs rather
-// than traces would export them (DESIGN §2, sources 3 and 4): messages as
+// than traces would export them (docs/event.md, log sources): messages as
 // `mcp.audit` records and tool definitions as one `mcp.tools.snapshot` record
 // per tool (body: the definition as JSON), with the same attribute names as
 // ToTraces plus mcpwatch.observer. event.FromLogs returns the same events

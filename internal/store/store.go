@@ -2,7 +2,7 @@
 // columnar writers used by the analyzer, retention, and the typed queries
 // shared by the API and the Grafana backend.
 //
-// Everything here runs on ClickHouse 18.16 and on current releases (DESIGN
+// Everything here runs on ClickHouse 18.16 and on current releases (docs/architecture.md
 // §4), through clickhouse-go/v2's native protocol. What that pins down:
 // every INSERT lists its columns; bulk inserts append whole columns
 // (batch.Column(i).Append); per-query settings carry only int or bool

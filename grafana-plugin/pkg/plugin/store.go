@@ -14,7 +14,7 @@ import (
 
 // Store runs the plugin's read queries. Every query is parameterized (`?`);
 // only the validated database name is spliced in. The SQL stays inside the
-// 18.16-compatible subset (DESIGN §4). Counts survive replays: events are
+// 18.16-compatible subset (docs/architecture.md). Counts survive replays: events are
 // counted as distinct calls (call_id, else event_id; or from the
 // calls_per_minute rollup via uniqExactMerge), incidents are read with FINAL.
 type Store struct {

@@ -173,6 +173,11 @@ func run() error {
 		{"agents (6h)", "GET", "agents?" + r6, ""},
 		{"agents (24h)", "GET", "agents?" + r24, ""},
 		{"agent detail (6h)", "GET", "agents/agent-7?" + r6, ""},
+		// The Content column and the agent page's shares, which the pages
+		// load after the table and the agent page (GET agent-content).
+		{"agent content (6h)", "GET", "agent-content?" + r6, ""},
+		{"agent content (24h)", "GET", "agent-content?" + r24, ""},
+		{"agent content of one agent (6h)", "GET", "agent-content?agent=agent-7&" + r6, ""},
 		{"sessions (6h)", "GET", "sessions?" + r6, ""},
 		{"sessions of one agent (24h)", "GET", "sessions?agent=agent-7&" + r24, ""},
 		{"session detail (24h)", "GET", "sessions/sess-1207?agent=agent-7&" + r24, ""},

@@ -99,7 +99,8 @@ async function main() {
       const row = viewer.getByTestId(`agent-row-${id}`);
       check((await row.innerText()).includes(String(calls)), `agent ${id} has ${calls} calls`);
     }
-    // Content column: the seed's agents send full content, none, and partial content.
+    // Content column: loaded after the table; the seed's agents send full content, none, and partial content.
+    await viewer.locator('[data-testid="agents-table"][data-content="loaded"]').waitFor();
     check((await viewer.locator('[data-testid="agents-table"] thead th').allInnerTexts()).includes('Content'), 'agents table has a Content column');
     for (const [id, c] of Object.entries(sum.ContentByAgent)) {
       const have = c.WithArguments + c.WithResult + c.WithDefinitions;
@@ -119,6 +120,7 @@ async function main() {
     await viewer.getByTestId('agent-graph').waitFor();
     check((await viewer.getByTestId('graph-node-agent:agent-alpha').count()) === 1, 'agent graph has the agent node');
     check((await viewer.getByTestId('graph-node-tool:http/fetch').count()) === 1, 'agent graph has http/fetch');
+    await viewer.locator('[data-testid="agent-content"][data-state="loaded"]').waitFor();
     check((await viewer.getByTestId('agent-content-level').innerText()).trim() === 'full', 'agent page: content full');
     check((await viewer.getByTestId('agent-content-share').count()) === 3, 'agent page: three content shares');
     await viewer.getByTestId('agent-incidents').getByText('Sensitive file read followed by an outbound call').first().waitFor();
@@ -126,7 +128,7 @@ async function main() {
     await shot(viewer, '03-agent-detail');
     // An agent whose sender captures content for some calls only.
     await viewer.goto(app('page=agents&agent=agent-charlie'));
-    await viewer.getByTestId('agent-content').waitFor();
+    await viewer.locator('[data-testid="agent-content"][data-state="loaded"]').waitFor();
     check((await viewer.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
     check((await viewer.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
     await viewer.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });

@@ -39,7 +39,11 @@ export interface AgentRow {
   servers: number;
   tools: number;
   last_seen: string;
-  content: Content;
+}
+/** The agents' content (GET agent-content, loaded after the agents table): agent id → content. */
+export interface AgentContents {
+  content: Record<string, Content>;
+  content_rules: ContentRules;
 }
 /** What content an agent's calls carry, counted per call (backend AgentContent). */
 export interface Content {
@@ -128,7 +132,6 @@ export interface Incident {
 export interface AgentDetail {
   agent_id: string;
   agent: AgentRow | null;
-  content_rules: ContentRules;
   series: Point[];
   graph: Graph;
   incidents: Incident[];

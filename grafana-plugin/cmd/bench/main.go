@@ -8,7 +8,7 @@
 //
 // It is not part of the test run. Usage (from grafana-plugin/):
 //
-//	go run ./cmd/bench [-events 10000000] [-iterations 30] [-ch host:port] [-db name [-seed-only]]
+//	go run ./cmd/bench [-events 10000000] [-iterations 30] [-ch host:port] [-db name [-seed-only]] [-only regexp]
 //
 // With -db the database is kept, and a later run with the same -db reuses it
 // (no seeding; the windows end at its newest event), so a locked run can
@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"time"
@@ -56,6 +57,7 @@ func run() error {
 	chAddr := flag.String("ch", os.Getenv("MCPWATCH_TEST_CLICKHOUSE"), "ClickHouse native address (empty: start one)")
 	keepDB := flag.String("db", "", "database to seed and keep; if it already holds events, seeding is skipped (needs -ch). Empty: a temporary bench_<unix> database, dropped at the end")
 	seedOnly := flag.Bool("seed-only", false, "seed (and seal) and exit without measuring (with -db: prepare a database for a later locked run)")
+	only := flag.String("only", "", "measure only the endpoints whose name matches this regular expression (empty: all)")
 	flag.Parse()
 	ctx := context.Background()
 	if *chAddr == "" {
@@ -173,6 +175,11 @@ func run() error {
 		{"agents (6h)", "GET", "agents?" + r6, ""},
 		{"agents (24h)", "GET", "agents?" + r24, ""},
 		{"agent detail (6h)", "GET", "agents/agent-7?" + r6, ""},
+		// The Content column and the agent page's shares, which the pages
+		// load after the table and the agent page (GET agent-content).
+		{"agent content (6h)", "GET", "agent-content?" + r6, ""},
+		{"agent content (24h)", "GET", "agent-content?" + r24, ""},
+		{"agent content of one agent (6h)", "GET", "agent-content?agent=agent-7&" + r6, ""},
 		{"sessions (6h)", "GET", "sessions?" + r6, ""},
 		{"sessions of one agent (24h)", "GET", "sessions?agent=agent-7&" + r24, ""},
 		{"session detail (24h)", "GET", "sessions/sess-1207?agent=agent-7&" + r24, ""},
@@ -183,8 +190,15 @@ func run() error {
 		{"tool definitions", "GET", "tools/definitions?server=server-7&tool=tool-7&" + r24, ""},
 		{"data source query x4 (6h)", "POST", "query", q},
 	}
+	match, err := regexp.Compile(*only)
+	if err != nil {
+		return fmt.Errorf("invalid -only: %w", err)
+	}
 	fmt.Printf("\n| endpoint | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|\n")
 	for _, c := range cases {
+		if !match.MatchString(c.name) {
+			continue
+		}
 		var durs []time.Duration
 		for i := 0; i < *iterations+2; i++ {
 			t0 := time.Now()

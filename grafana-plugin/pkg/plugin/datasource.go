@@ -130,7 +130,7 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 		if f.Limit == 0 {
 			f.Limit = 10
 		}
-		rows, err := s.TopAgents(ctx, f)
+		rows, err := s.Agents(ctx, f)
 		if err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func TestPluginQueryCorpus(t *testing.T) {
 		must(err)
 		_, err = s.Agents(ctx, x)
 		must(err)
-		_, err = s.TopAgents(ctx, x)
+		_, err = s.AgentsWithContent(ctx, x)
 		must(err)
 		_, err = s.ToolUsage(ctx, x)
 		must(err)

@@ -18,6 +18,7 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("GET /overview", a.handleOverview)
 	mux.HandleFunc("GET /agents", a.handleAgents)
 	mux.HandleFunc("GET /agents/{id}", a.handleAgent)
+	mux.HandleFunc("GET /agent-content", a.handleAgentContent)
 	mux.HandleFunc("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
 	mux.HandleFunc("GET /sessions/{key}", a.handleSession)
 	mux.HandleFunc("GET /incidents", a.handleIncidents)
@@ -136,8 +137,9 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// handleAgents answers the agents and, for the content column, which rules
-// need which content (ContentRules).
+// handleAgents answers the agents table without its Content column, which
+// the page loads afterwards (handleAgentContent): the content read costs
+// about as much as the table's.
 func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
 	f, err := a.filterFromRequest(r)
 	if err != nil {
@@ -149,7 +151,28 @@ func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows), "content_rules": contentRulesText()})
+	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows)})
+}
+
+// handleAgentContent answers, per agent of the agents table with the same
+// parameters (agent=: the agent page's one agent), the content its calls
+// carry, and which rules need which content (ContentRules).
+func (a *App) handleAgentContent(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rows, err := a.store.AgentsWithContent(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	content := make(map[string]*Content, len(rows))
+	for _, row := range rows {
+		content[row.AgentID] = row.Content
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"content": content, "content_rules": contentRulesText()})
 }
 
 func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
@@ -197,13 +220,13 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The agent's row (identity, counts, content); none when it made no
-	// tools/call in the range.
+	// The agent's row (identity, counts; the page loads its content from
+	// /agent-content); none when it made no tools/call in the range.
 	var row *AgentRow
 	if len(agent) > 0 {
 		row = &agent[0]
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "agent": row, "content_rules": contentRulesText(),
+	writeJSON(w, http.StatusOK, map[string]any{"agent_id": f.Agent, "agent": row,
 		"series": nonNil(series), "graph": graph, "incidents": incs, "sessions": sessions, "events": events})
 }
 

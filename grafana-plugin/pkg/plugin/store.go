@@ -318,20 +318,23 @@ type AgentRow struct {
 	Servers    uint64    `json:"servers"`
 	Tools      uint64    `json:"tools"`
 	LastSeen   time.Time `json:"last_seen"`
-	// Content is what content the agent's calls carry (AgentContent).
-	Content *Content `json:"content"`
+	// Content is what content the agent's calls carry (AgentContent): only
+	// in AgentsWithContent's rows.
+	Content *Content `json:"content,omitempty"`
 }
 
-// Agents lists agents active in the range, busiest first, with the content
-// their calls carry. Stored rows without an agent id are one agent,
-// NoAgentID.
+// Agents lists agents active in the range, busiest first, with their
+// identity and last call; not the content (AgentsWithContent), which costs
+// about as much again and which the pages load after the table. Stored rows
+// without an agent id are one agent, NoAgentID.
 func (s *Store) Agents(ctx context.Context, f Filter) ([]AgentRow, error) {
-	return s.agents(ctx, f, true)
+	return s.agents(ctx, f, false)
 }
 
-// TopAgents is Agents without the content (the data source's top_agents).
-func (s *Store) TopAgents(ctx context.Context, f Filter) ([]AgentRow, error) {
-	return s.agents(ctx, f, false)
+// AgentsWithContent is Agents with the content each agent's calls carry
+// (the /agent-content resource).
+func (s *Store) AgentsWithContent(ctx context.Context, f Filter) ([]AgentRow, error) {
+	return s.agents(ctx, f, true)
 }
 
 func (s *Store) agents(ctx context.Context, f Filter, content bool) ([]AgentRow, error) {

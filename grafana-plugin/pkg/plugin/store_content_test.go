@@ -134,7 +134,7 @@ func TestAgentContentPerCall(t *testing.T) {
 	app, base := contentFixture(t, contentEvents())
 	ctx := context.Background()
 	f := Filter{From: base.Add(-time.Hour), To: base.Add(time.Minute)}
-	rows, err := app.store.Agents(ctx, f)
+	rows, err := app.store.AgentsWithContent(ctx, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,17 +202,17 @@ func TestAgentContentPerCall(t *testing.T) {
 		t.Fatalf("agent detail = %d %s", code, b)
 	}
 	var det struct {
-		AgentID      string              `json:"agent_id"`
-		Agent        *AgentRow           `json:"agent"`
-		ContentRules map[string][]string `json:"content_rules"`
-		Graph        Graph               `json:"graph"`
-		Sessions     []SessionRow        `json:"sessions"`
-		Events       []Event             `json:"events"`
+		AgentID  string       `json:"agent_id"`
+		Agent    *AgentRow    `json:"agent"`
+		Graph    Graph        `json:"graph"`
+		Sessions []SessionRow `json:"sessions"`
+		Events   []Event      `json:"events"`
 	}
 	if err := json.Unmarshal(b, &det); err != nil {
 		t.Fatal(err)
 	}
-	if det.AgentID != NoAgentID || det.Agent == nil || det.Agent.Calls != 2 || det.Agent.Content == nil || det.Agent.Content.Level != "full" {
+	// The page loads the agent's content afterwards (agent-content below).
+	if det.AgentID != NoAgentID || det.Agent == nil || det.Agent.Calls != 2 || det.Agent.Content != nil || strings.Contains(string(b), `"content`) {
 		t.Errorf("detail of %s: %s", NoAgentID, b)
 	}
 	if len(det.Events) != 2 {
@@ -226,12 +226,51 @@ func TestAgentContentPerCall(t *testing.T) {
 	if len(det.Graph.Nodes) == 0 || det.Graph.Nodes[0].ID != "agent:"+NoAgentID || det.Graph.Nodes[0].Title != NoAgentID {
 		t.Errorf("graph nodes = %+v", det.Graph.Nodes)
 	}
-	if !reflect.DeepEqual(det.ContentRules[ContentResult], []string{"mcp-cross-server-data-flow", "mcp-destructive-without-approval", "mcp-result-prompt-injection", "mcp-secret-in-result"}) {
-		t.Errorf("content rules = %v", det.ContentRules)
+	// The agent page's content: agent-content of its one agent.
+	code, b = callResource(t, app, http.MethodGet, "agent-content?agent="+url.QueryEscape(NoAgentID)+"&"+rng, &backend.User{Login: "vera", Role: "Viewer"}, "")
+	if code != http.StatusOK {
+		t.Fatalf("agent content = %d %s", code, b)
 	}
+	var one struct {
+		Content      map[string]*Content `json:"content"`
+		ContentRules map[string][]string `json:"content_rules"`
+	}
+	if err := json.Unmarshal(b, &one); err != nil {
+		t.Fatal(err)
+	}
+	if c := one.Content[NoAgentID]; len(one.Content) != 1 || c == nil || c.Calls != 2 || c.Level != "full" {
+		t.Errorf("agent content of %s: %s", NoAgentID, b)
+	}
+	if !reflect.DeepEqual(one.ContentRules[ContentResult], []string{"mcp-cross-server-data-flow", "mcp-destructive-without-approval", "mcp-result-prompt-injection", "mcp-secret-in-result"}) {
+		t.Errorf("content rules = %v", one.ContentRules)
+	}
+	// The agents table answers no content; agent-content answers every
+	// listed agent's, as AgentsWithContent counts it.
 	code, b = callResource(t, app, http.MethodGet, "agents?"+rng, &backend.User{Login: "vera", Role: "Viewer"}, "")
-	if code != http.StatusOK || strings.Contains(string(b), `"agent_id":""`) || !strings.Contains(string(b), `"content_rules"`) {
+	if code != http.StatusOK || strings.Contains(string(b), `"agent_id":""`) || strings.Contains(string(b), `"content`) || !strings.Contains(string(b), `"agent-half"`) {
 		t.Errorf("agents = %d %s", code, b)
+	}
+	code, b = callResource(t, app, http.MethodGet, "agent-content?"+rng, &backend.User{Login: "vera", Role: "Viewer"}, "")
+	var all struct {
+		Content map[string]*Content `json:"content"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &all) != nil || len(all.Content) != len(rows) {
+		t.Fatalf("agent content = %d %s", code, b)
+	}
+	for _, r := range rows {
+		c := all.Content[r.AgentID]
+		if c == nil || !c.Since.Equal(r.Content.Since) {
+			t.Errorf("agent content of %s = %+v, want %+v", r.AgentID, c, r.Content)
+			continue
+		}
+		x, w := *c, *r.Content
+		x.Since, w.Since = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(x, w) {
+			t.Errorf("agent content of %s = %+v, want %+v", r.AgentID, x, w)
+		}
+	}
+	if _, ok := all.Content[""]; ok {
+		t.Errorf("agent content has an empty agent: %s", b)
 	}
 }
 
@@ -272,7 +311,7 @@ func TestAgentContentNewestCalls(t *testing.T) {
 	evs = append(evs, obs{id: "quiet-0", method: "tools/call", call: "quiet-0", agent: "quiet", observer: "client", at: 3500})
 	app, base := contentFixture(t, evs)
 	f := Filter{From: base.Add(-time.Hour), To: base.Add(time.Minute)}
-	rows, err := app.store.Agents(context.Background(), f)
+	rows, err := app.store.AgentsWithContent(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +357,7 @@ func TestAgentContentRecentWindow(t *testing.T) {
 	if !f.recent().Equal(base.Add(-4 * time.Minute)) {
 		t.Fatalf("recent = %s", f.recent())
 	}
-	rows, err := app.store.Agents(context.Background(), f)
+	rows, err := app.store.AgentsWithContent(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}

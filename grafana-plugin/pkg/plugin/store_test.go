@@ -37,12 +37,29 @@ func TestStoreQueriesAgainstSeed(t *testing.T) {
 		t.Errorf("calls over time sum = %d, want %d", n, sum.Calls)
 	}
 
-	agents, err := s.Agents(ctx, f)
+	agents, err := s.AgentsWithContent(ctx, f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(agents) != len(seed.Agents) {
 		t.Fatalf("agents = %d, want %d", len(agents), len(seed.Agents))
+	}
+	// The table's rows (no content) are the same agents in the same order
+	// with the same counts; the page fills their Content column from
+	// AgentsWithContent.
+	table, err := s.Agents(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(table) != len(agents) {
+		t.Fatalf("table agents = %d, want %d", len(table), len(agents))
+	}
+	for i, a := range table {
+		w := agents[i]
+		if a.AgentID != w.AgentID || a.Calls != w.Calls || a.Errors != w.Errors || a.Denials != w.Denials || a.Servers != w.Servers || a.Tools != w.Tools ||
+			a.AgentName == "" || a.UserID == "" || a.LastSeen.IsZero() || a.Content != nil {
+			t.Errorf("table row %d = %+v, want %+v without content", i, a, w)
+		}
 	}
 	for _, a := range agents {
 		if int(a.Calls) != sum.CallsByAgent[a.AgentID] || int(a.Denials) != sum.DenialsByAgent[a.AgentID] {

@@ -54,8 +54,28 @@ export function contentTooltip(c: Content | undefined, rules: ContentRules | und
   return lines.join('\n');
 }
 
-/** The Content column of the agents table. */
-export function ContentCell({ content, rules, from, testId }: { content?: Content; rules?: ContentRules; from?: number; testId?: string }) {
+/** The content as loaded after the rest of the page (GET agent-content): pending until it is there. */
+export interface ContentLoad {
+  loading?: boolean;
+  error?: string;
+}
+
+/** The Content column of the agents table ("…" while the content loads). */
+export function ContentCell({ content, rules, from, testId, load }: { content?: Content; rules?: ContentRules; from?: number; testId?: string; load?: ContentLoad }) {
+  if (load?.loading) {
+    return (
+      <span title="Loading the content of the calls…" data-testid={testId} data-level="loading">
+        …
+      </span>
+    );
+  }
+  if (load?.error) {
+    return (
+      <span title={`Cannot load the content of the calls: ${load.error}`} data-testid={testId} data-level="error">
+        unavailable
+      </span>
+    );
+  }
   return (
     <span title={contentTooltip(content, rules, from)} data-testid={testId} data-level={content?.level ?? 'no_calls'}>
       {contentLabel(content)}
@@ -64,15 +84,16 @@ export function ContentCell({ content, rules, from, testId }: { content?: Conten
 }
 
 /** The agent page's content section: the level and the three shares. */
-export function ContentDetail({ content, rules, from }: { content?: Content; rules?: ContentRules; from?: number }) {
+export function ContentDetail({ content, rules, from, load }: { content?: Content; rules?: ContentRules; from?: number; load?: ContentLoad }) {
+  const state = load?.loading ? 'loading' : load?.error ? 'error' : 'loaded';
   return (
-    <div data-testid="agent-content">
+    <div data-testid="agent-content" data-state={state}>
       <p>
         <strong>
-          <ContentCell content={content} rules={rules} from={from} testId="agent-content-level" />
+          <ContentCell content={content} rules={rules} from={from} testId="agent-content-level" load={load} />
         </strong>
       </p>
-      {content && content.level !== 'no_calls' && (
+      {state === 'loaded' && content && content.level !== 'no_calls' && (
         <ul>
           {contentShares(content).map((l) => (
             <li key={l} data-testid="agent-content-share">

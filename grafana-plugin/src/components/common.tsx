@@ -39,6 +39,35 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): [T | undefi
   return [data, error, loading, () => setTick((t) => t + 1)];
 }
 
+/**
+ * Loads data once `after` (what the page shows first) is there, and again
+ * whenever it changes: a slower part of a page (the agents' Content column)
+ * waits for the rest instead of competing with it. Until the load for the
+ * current `after` has finished, loading is true and data undefined (never
+ * the answer for an earlier `after`).
+ */
+export function useLoadAfter<T>(after: object | undefined, load: () => Promise<T>): { data?: T; error?: string; loading: boolean } {
+  const [got, setGot] = useState<{ of?: object; data?: T; error?: string }>({});
+  useEffect(() => {
+    if (!after) {
+      return;
+    }
+    let live = true;
+    load().then(
+      (data) => live && setGot({ of: after, data }),
+      (e) => live && setGot({ of: after, error: errorMessage(e) })
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [after]);
+  if (!after || got.of !== after) {
+    return { loading: true };
+  }
+  return { data: got.data, error: got.error, loading: false };
+}
+
 export function Loading({ error, loading, children }: { error?: string; loading: boolean; children: () => React.ReactNode }) {
   if (error) {
     return (

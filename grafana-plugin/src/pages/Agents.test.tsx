@@ -1,9 +1,9 @@
-import { render, screen } from '@testing-library/react';
+import { act, render, screen, waitFor } from '@testing-library/react';
 import { BackendSrv, BackendSrvRequest, setBackendSrv } from '@grafana/runtime';
-import { of, throwError } from 'rxjs';
+import { Observable, Subject, of, throwError } from 'rxjs';
 import { AgentsPage } from './Agents';
 import { Nav } from '../components/App';
-import { AgentDetail, AgentRow, Content, ContentRules } from '../types';
+import { AgentContents, AgentDetail, AgentRow, Content, ContentRules } from '../types';
 
 // The Content column and the agent page's content section, with an
 // in-memory BackendSrv answering as the backend does (the real backend is
@@ -31,7 +31,7 @@ const content = (over: Partial<Content>): Content => ({
   ...over,
 });
 
-const row = (id: string, c: Content): AgentRow => ({
+const row = (id: string, c: Content): AgentRow & { content: Content } => ({
   agent_id: id,
   agent_name: '',
   user_id: '',
@@ -45,27 +45,47 @@ const row = (id: string, c: Content): AgentRow => ({
   content: c,
 });
 
-const agents: AgentRow[] = [
+const withContent = [
   row('agent-full', content({})),
   row('agent-partial', content({ with_arguments: 5, with_result: 4, with_definitions: 0, level: 'partial', share: 0.45, missing: ['arguments', 'result', 'tool_definitions'], since: '2026-01-02T02:00:00Z' })),
   row('agent-none', content({ with_arguments: 0, with_result: 0, with_definitions: 0, level: 'none', share: 0, missing: ['arguments', 'result', 'tool_definitions'] })),
   row('(no agent id)', content({ calls: 0, result_calls: 0, with_arguments: 0, with_result: 0, lists: 0, with_definitions: 0, level: 'no_calls', share: 0, sources: [] })),
 ];
 
-function fakeBackend() {
+// The agents table's rows carry no content: it comes from agent-content.
+const agents: AgentRow[] = withContent.map(({ content: _, ...r }) => r);
+const contents = (ids: string[]): AgentContents => ({
+  content: Object.fromEntries(withContent.filter((r) => ids.includes(r.agent_id)).map((r) => [r.agent_id, r.content])),
+  content_rules: rules,
+});
+
+type Answer = Observable<{ data: unknown; status: number }>;
+
+/** contentAnswer and agentsAnswer, when given, answer agent-content and agents (e.g. a Subject that answers later). */
+function fakeBackend(contentAnswer?: (params: Record<string, string>) => Answer, agentsAnswer?: () => Answer) {
+  const asked: string[] = [];
   const srv = {
     fetch: (req: BackendSrvRequest) => {
+      asked.push(req.url.replace(/.*\/resources\//, ''));
       if (req.url.endsWith('/resources/agents')) {
-        return of({ data: { agents, content_rules: rules }, status: 200 });
+        return agentsAnswer ? agentsAnswer() : of({ data: { agents }, status: 200 });
       }
       if (req.url.endsWith('/resources/agents/agent-partial')) {
-        const d: AgentDetail = { agent_id: 'agent-partial', agent: agents[1], content_rules: rules, series: [], graph: { nodes: [], edges: [] }, incidents: [], sessions: [], events: [] };
+        const d: AgentDetail = { agent_id: 'agent-partial', agent: agents[1], series: [], graph: { nodes: [], edges: [] }, incidents: [], sessions: [], events: [] };
         return of({ data: d, status: 200 });
+      }
+      if (req.url.endsWith('/resources/agent-content')) {
+        const params = req.params as Record<string, string>;
+        if (contentAnswer) {
+          return contentAnswer(params);
+        }
+        return of({ data: contents(params.agent ? [params.agent] : agents.map((a) => a.agent_id)), status: 200 });
       }
       return throwError(() => ({ status: 404, data: { error: 'not found' } }));
     },
   };
   setBackendSrv(srv as unknown as BackendSrv);
+  return asked;
 }
 
 const nav = (params: Record<string, string>): Nav => ({ params, go: () => {}, from, to: from + 6 * 3600_000 });
@@ -75,6 +95,7 @@ describe('Agents content column', () => {
     fakeBackend();
     render(<AgentsPage nav={nav({})} />);
     await screen.findByTestId('agents-table');
+    await waitFor(() => expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loaded'));
     expect(screen.getByRole('columnheader', { name: 'Content' })).toBeTruthy();
     const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
     expect(cell('agent-full').textContent).toBe('full');
@@ -102,9 +123,11 @@ describe('Agents content column', () => {
   });
 
   it('shows the three shares on the agent page', async () => {
-    fakeBackend();
+    const asked = fakeBackend();
     render(<AgentsPage nav={nav({ agent: 'agent-partial' })} />);
-    await screen.findByTestId('agent-content');
+    await waitFor(() => expect(screen.getByTestId('agent-content').getAttribute('data-state')).toBe('loaded'));
+    // The page reads its agent's content only, after the rest of the page.
+    expect(asked).toEqual(['agents/agent-partial', 'agent-content']);
     expect(screen.getByTestId('agent-content-level').textContent).toBe('partial (45%)');
     expect(screen.getAllByTestId('agent-content-share').map((e) => e.textContent)).toEqual([
       'Arguments: 5 of 10 tools/call calls (50%)',
@@ -113,5 +136,46 @@ describe('Agents content column', () => {
     ]);
     expect(screen.getByTestId('agent-content-rules-result').textContent).toContain('mcp-secret-in-result');
     expect(screen.getByTestId('agent-content-since').textContent).toContain('2026-01-02 02:00:00Z');
+  });
+
+  it('shows the table before the content, then fills the column', async () => {
+    const later = new Subject<{ data: unknown; status: number }>();
+    const table = new Subject<{ data: unknown; status: number }>();
+    const asked = fakeBackend(
+      () => later,
+      () => table
+    );
+    render(<AgentsPage nav={nav({})} />);
+    // The content is asked for once the table is there, never before.
+    await waitFor(() => expect(asked).toEqual(['agents']));
+    act(() => {
+      table.next({ data: { agents }, status: 200 });
+      table.complete();
+    });
+    await screen.findByTestId('agents-table');
+    const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
+    // The rows are there with their counts; the content is still loading.
+    expect(screen.getByTestId('agent-row-agent-partial').textContent).toContain('10');
+    expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loading');
+    expect(cell('agent-full').textContent).toBe('…');
+    expect(cell('agent-full').getAttribute('data-level')).toBe('loading');
+    expect(asked).toEqual(['agents', 'agent-content']);
+    act(() => {
+      later.next({ data: contents(agents.map((a) => a.agent_id)), status: 200 });
+      later.complete();
+    });
+    await waitFor(() => expect(cell('agent-full').textContent).toBe('full'));
+    expect(cell('agent-partial').textContent).toBe('partial (45%)');
+    expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loaded');
+  });
+
+  it('keeps the table when the content cannot be loaded', async () => {
+    fakeBackend(() => throwError(() => ({ status: 500, data: { error: 'cannot query agent events: timeout' } })));
+    render(<AgentsPage nav={nav({})} />);
+    await screen.findByTestId('agents-table');
+    await waitFor(() => expect(screen.getByTestId('agent-content-agent-full').getAttribute('data-level')).toBe('error'));
+    expect(screen.getByTestId('agent-content-agent-full').textContent).toBe('unavailable');
+    expect(screen.getByTestId('agent-content-agent-full').getAttribute('title')).toContain('cannot query agent events: timeout');
+    expect(screen.getByTestId('agent-row-agent-none').textContent).toContain('agent-none');
   });
 });

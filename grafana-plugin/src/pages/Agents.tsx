@@ -1,10 +1,10 @@
 
 import { Button } from '@grafana/ui';
 import { getResource } from '../api';
-import { AgentDetail, AgentRow, ContentRules } from '../types';
+import { AgentContents, AgentDetail, AgentRow } from '../types';
 import { fmtNum, fmtTime } from '../format';
 import { Nav } from '../components/App';
-import { Loading, Section, Severity, Status, useLoad, useTableStyles } from '../components/common';
+import { Loading, Section, Severity, Status, useLoad, useLoadAfter, useTableStyles } from '../components/common';
 import { AgentGraph, CallsChart } from '../components/charts';
 import { EventsTable } from '../components/Events';
 import { ContentCell, ContentDetail } from '../components/Content';
@@ -15,11 +15,14 @@ export function AgentsPage({ nav }: { nav: Nav }) {
 
 function AgentList({ nav }: { nav: Nav }) {
   const s = useTableStyles();
-  const [d, err, loading] = useLoad(() => getResource<{ agents: AgentRow[]; content_rules: ContentRules }>('agents', { from: nav.from, to: nav.to }), [nav.from, nav.to]);
+  const [d, err, loading] = useLoad(() => getResource<{ agents: AgentRow[] }>('agents', { from: nav.from, to: nav.to }), [nav.from, nav.to]);
+  // The Content column costs about as much as the rest of the table: it is
+  // loaded once the table is there and fills in a moment later.
+  const c = useLoadAfter(d, () => getResource<AgentContents>('agent-content', { from: nav.from, to: nav.to }));
   return (
     <Loading error={err} loading={loading}>
       {() => (
-        <table className={s.table} data-testid="agents-table">
+        <table className={s.table} data-testid="agents-table" data-content={c.loading ? 'loading' : c.error ? 'error' : 'loaded'}>
           <thead>
             <tr>
               <th>Agent</th>
@@ -50,7 +53,7 @@ function AgentList({ nav }: { nav: Nav }) {
                 <td className={s.num}>{fmtNum(a.servers)}</td>
                 <td className={s.num}>{fmtNum(a.tools)}</td>
                 <td>
-                  <ContentCell content={a.content} rules={d?.content_rules} from={nav.from} testId={`agent-content-${a.agent_id}`} />
+                  <ContentCell content={c.data?.content[a.agent_id]} rules={c.data?.content_rules} from={nav.from} testId={`agent-content-${a.agent_id}`} load={c} />
                 </td>
                 <td>{fmtTime(a.last_seen)}</td>
               </tr>
@@ -65,6 +68,7 @@ function AgentList({ nav }: { nav: Nav }) {
 function AgentView({ nav, id }: { nav: Nav; id: string }) {
   const s = useTableStyles();
   const [d, err, loading] = useLoad(() => getResource<AgentDetail>(`agents/${encodeURIComponent(id)}`, { from: nav.from, to: nav.to }), [id, nav.from, nav.to]);
+  const c = useLoadAfter(d, () => getResource<AgentContents>('agent-content', { from: nav.from, to: nav.to, agent: id }));
   return (
     <div data-testid="agent-detail">
       <div className={s.toolbar}>
@@ -78,7 +82,7 @@ function AgentView({ nav, id }: { nav: Nav; id: string }) {
           d && (
             <>
               <Section title="Content of the calls" testId="agent-content-section">
-                <ContentDetail content={d.agent?.content} rules={d.content_rules} from={nav.from} />
+                <ContentDetail content={c.data?.content[id]} rules={c.data?.content_rules} from={nav.from} load={c} />
               </Section>
               <Section title="Timeline (calls per bucket)">
                 <CallsChart series={d.series} from={nav.from} to={nav.to} testId="agent-timeline" />

@@ -33,10 +33,13 @@ type groupJSON struct {
 }
 
 type thrJSON struct {
-	Times    []time.Time          `json:"times"`
-	IDs      []string             `json:"ids"`
+	Times []time.Time `json:"times"`
+	IDs   []string    `json:"ids"`
+	// Keys parallel IDs (occurrenceKey); records written before them have
+	// none, and their events' keys are their ids.
+	Keys     []string             `json:"keys,omitempty"`
 	Distinct map[string]time.Time `json:"distinct,omitempty"`
-	Spent    []string             `json:"spent,omitempty"`
+	Spent    []string             `json:"spent,omitempty"` // keys
 }
 
 type termJSON struct {
@@ -88,7 +91,7 @@ func (e *Engine) encodeGroup(d dirtyGroup) ([]byte, error) {
 		if !ok {
 			return nil, nil
 		}
-		g.Thr = &thrJSON{Times: t.times[t.off:], IDs: t.ids[t.off:], Distinct: t.distinct, Spent: t.spent}
+		g.Thr = &thrJSON{Times: t.times[t.off:], IDs: t.ids[t.off:], Keys: t.keys[t.off:], Distinct: t.distinct, Spent: t.spent}
 	case KindNewTerm:
 		n, ok := d.rs.nt.get(d.stateKey)
 		if !ok {
@@ -148,7 +151,11 @@ func (e *Engine) Restore(recs []StateRecord) (restored, skipped int) {
 			t := newThrGroup()
 			for i := range g.Thr.Times {
 				if i < len(g.Thr.IDs) {
-					t.add(g.Thr.Times[i], g.Thr.IDs[i])
+					key := g.Thr.IDs[i]
+					if len(g.Thr.Keys) == len(g.Thr.IDs) {
+						key = g.Thr.Keys[i]
+					}
+					t.add(g.Thr.Times[i], g.Thr.IDs[i], key)
 				}
 			}
 			t.spent = g.Thr.Spent

@@ -580,42 +580,60 @@ func findingID(r *Rule, tenant, group string, ids []string) string {
 // slice first moves the live part to the front, so a group that stays
 // bounded never allocates again.
 type thrGroup struct {
-	times    []time.Time
-	ids      []string
+	times []time.Time
+	ids   []string // event ids: the finding's evidence
+	// keys say which events are one occurrence (occurrenceKey): the
+	// observations of one call, or a replayed input, count once.
+	keys     []string
 	off      int
 	distinct map[string]time.Time
 	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
-	spent    []string  // ids of the window that fired last (replays are ignored)
-	// Initial storage of times and ids: most groups (e.g. one per distinct
-	// call for a loop rule) never hold more than a few events.
+	spent    []string  // keys of the window that fired last (they do not count again)
+	// Initial storage of times, ids and keys: most groups (e.g. one per
+	// distinct call for a loop rule) never hold more than a few events.
 	tbuf [2]time.Time
 	ibuf [2]string
+	kbuf [2]string
 }
 
 func newThrGroup() *thrGroup {
 	g := &thrGroup{}
-	g.times, g.ids = g.tbuf[:0], g.ibuf[:0]
+	g.times, g.ids, g.keys = g.tbuf[:0], g.ibuf[:0], g.kbuf[:0]
 	return g
+}
+
+// occurrenceKey is what a threshold counts once: the call a message
+// observes (its client, server and gateway observations share a call_id),
+// else the event.
+func occurrenceKey(ev *event.Event) string {
+	if ev.Kind == event.KindMessage && ev.CallID != "" {
+		return ev.CallID
+	}
+	return ev.EventID
 }
 
 // dropOldest forgets the n oldest events of the window.
 func (g *thrGroup) dropOldest(n int) {
 	clear(g.ids[g.off : g.off+n]) // release the ids' memory
+	clear(g.keys[g.off : g.off+n])
 	g.off += n
 	if g.off == len(g.times) {
-		g.times, g.ids, g.off = g.times[:0], g.ids[:0], 0
+		g.times, g.ids, g.keys, g.off = g.times[:0], g.ids[:0], g.keys[:0], 0
 	}
 }
 
-func (g *thrGroup) add(t time.Time, id string) {
+func (g *thrGroup) add(t time.Time, id, key string) {
 	if g.off > 0 && len(g.times) == cap(g.times) {
 		n := copy(g.times, g.times[g.off:])
 		copy(g.ids, g.ids[g.off:])
+		copy(g.keys, g.keys[g.off:])
 		clear(g.ids[n:])
-		g.times, g.ids, g.off = g.times[:n], g.ids[:n], 0
+		clear(g.keys[n:])
+		g.times, g.ids, g.keys, g.off = g.times[:n], g.ids[:n], g.keys[:n], 0
 	}
 	g.times = append(g.times, t)
 	g.ids = append(g.ids, id)
+	g.keys = append(g.keys, key)
 }
 
 const maxEvidenceIDs = 100
@@ -628,8 +646,11 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		g = newThrGroup()
 		rs.thr.putH(kh, string(kb), g)
 	}
-	if ok && (slices.Contains(g.ids[g.off:], ev.EventID) || slices.Contains(g.spent, ev.EventID)) {
-		return nil // a replayed input (detect role after a retry): counted once
+	key := occurrenceKey(ev)
+	if ok && (slices.Contains(g.keys[g.off:], key) || slices.Contains(g.spent, key)) {
+		// Counted already: another observation of the same call, or a
+		// replayed input (detect role after a retry).
+		return nil
 	}
 	t := ev.Time
 	cutoff := t.Add(-time.Duration(r.Window))
@@ -663,7 +684,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		}
 		g.distinct[v] = t
 	}
-	g.add(t, ev.EventID)
+	g.add(t, ev.EventID, key)
 	// Bound the group: counting needs the last Count events; with distinct
 	// the map holds the state and the events are only evidence.
 	keep := r.Count
@@ -700,11 +721,12 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	}
 	ids = append([]string(nil), ids...)
 	f := e.finding(r, ev, groupKey(r.By, ev), ids, evidence, extra)
-	// Start a new window after firing; the fired window's ids stay known,
-	// so a replayed input of it (detect role) cannot count again.
-	g.spent = append(g.spent[:0], ids...)
+	// Start a new window after firing; the fired window's keys stay known,
+	// so a replayed input or a late observation of it cannot count again.
+	g.spent = append(g.spent[:0], g.keys[g.off:]...)
 	clear(g.ids)
-	g.times, g.ids, g.off = g.times[:0], g.ids[:0], 0
+	clear(g.keys)
+	g.times, g.ids, g.keys, g.off = g.times[:0], g.ids[:0], g.keys[:0], 0
 	g.distinct, g.distMin = nil, time.Time{}
 	return f
 }

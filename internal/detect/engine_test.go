@@ -479,6 +479,30 @@ func TestHasSecretUsesRedactor(t *testing.T) {
 	}
 }
 
+// A threshold counts calls: the client and server observations of one call
+// (one call_id) count once, in the window and after it fired.
+func TestThresholdCountsCallsNotObservations(t *testing.T) {
+	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [session_key]\ncondition: event.method == 'tools/list'\nwindow: 1h\ncount: 3\n"})
+	e := newEngine(t, p, Options{})
+	obs := func(i int, call, observer string) event.Event {
+		x := ev(t, i, map[string]any{"method": "tools/list", "session_key": "s1", "ts": fmt.Sprintf("+%ds", i)})
+		x.CallID, x.Observer = call, event.Observer(observer)
+		return x
+	}
+	// Two calls seen from both sides: four observations, two calls.
+	if fs := detect(t, e, obs(0, "c1", "client"), obs(1, "c1", "server"), obs(2, "c2", "client"), obs(3, "c2", "server")); len(fs) != 0 {
+		t.Fatalf("fired on two calls: %+v", fs)
+	}
+	fs := detect(t, e, obs(4, "c3", "server"))
+	if len(fs) != 1 || strings.Join(fs[0].EventIDs, ",") != "e1,e3,e5" {
+		t.Fatalf("third call: %+v", fs)
+	}
+	// The third call's other side arrives after the window fired: not counted.
+	if fs := detect(t, e, obs(5, "c3", "client"), obs(6, "c4", "client"), obs(7, "c5", "client")); len(fs) != 0 {
+		t.Fatalf("a late observation counted again: %+v", fs)
+	}
+}
+
 func TestThresholdLargeCount(t *testing.T) {
 	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [agent_id]\ncondition: 'true'\nwindow: 1h\ncount: 150\n"})
 	e := newEngine(t, p, Options{})

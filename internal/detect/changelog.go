@@ -53,8 +53,10 @@ type ntJSON struct {
 }
 
 type partialJSON struct {
-	Start time.Time        `json:"start"`
-	IDs   []string         `json:"ids"`
+	Start time.Time `json:"start"`
+	IDs   []string  `json:"ids"`
+	// Keys parallel IDs (occurrenceKey); without them, keys = ids.
+	Keys  []string         `json:"keys,omitempty"`
 	Steps []map[string]any `json:"steps"`
 	Kept  []string         `json:"kept,omitempty"`
 }
@@ -62,6 +64,8 @@ type partialJSON struct {
 type seqJSON struct {
 	Prog     []*partialJSON `json:"prog"`
 	AbsentAt time.Time      `json:"absent_at,omitzero"`
+	Fired    []string       `json:"fired,omitempty"`
+	FiredAt  time.Time      `json:"fired_at,omitzero"`
 }
 
 // Changelog returns the records of the groups changed since the last call
@@ -104,13 +108,13 @@ func (e *Engine) encodeGroup(d dirtyGroup) ([]byte, error) {
 		if !ok {
 			return nil, nil
 		}
-		g.Seq = &seqJSON{AbsentAt: q.absentAt}
+		g.Seq = &seqJSON{AbsentAt: q.absentAt, Fired: q.fired, FiredAt: q.firedAt}
 		for _, p := range q.prog {
 			if p == nil {
 				g.Seq.Prog = append(g.Seq.Prog, nil)
 				continue
 			}
-			g.Seq.Prog = append(g.Seq.Prog, &partialJSON{Start: p.start, IDs: p.ids, Steps: p.steps, Kept: p.kept})
+			g.Seq.Prog = append(g.Seq.Prog, &partialJSON{Start: p.start, IDs: p.ids, Keys: p.keys, Steps: p.steps, Kept: p.kept})
 		}
 	}
 	b, err := json.Marshal(g)
@@ -175,10 +179,14 @@ func (e *Engine) Restore(recs []StateRecord) (restored, skipped int) {
 			}
 			rs.nt.put(key, n)
 		case g.Seq != nil && rs.seq != nil:
-			q := &seqGroup{prog: make([]*partial, len(rs.rule.Steps)), absentAt: g.Seq.AbsentAt}
+			q := &seqGroup{prog: make([]*partial, len(rs.rule.Steps)), absentAt: g.Seq.AbsentAt, fired: g.Seq.Fired, firedAt: g.Seq.FiredAt}
 			for i, p := range g.Seq.Prog {
 				if p != nil && i < len(q.prog) {
-					q.prog[i] = &partial{start: p.Start, ids: p.IDs, steps: p.Steps, kept: p.Kept}
+					keys := p.Keys
+					if len(keys) != len(p.IDs) {
+						keys = p.IDs
+					}
+					q.prog[i] = &partial{start: p.Start, ids: p.IDs, keys: keys, steps: p.Steps, kept: p.Kept}
 				}
 			}
 			rs.seq.put(key, q)

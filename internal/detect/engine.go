@@ -602,12 +602,18 @@ func newThrGroup() *thrGroup {
 	return g
 }
 
-// occurrenceKey is what a threshold counts once: the call a message
-// observes (its client, server and gateway observations share a call_id),
-// else the event.
+// occurrenceKey is what thresholds and sequences count once: the call a
+// message observes (its client, server and gateway observations share a
+// call_id), the tool a tools/list answer of one call defines, else the
+// event.
 func occurrenceKey(ev *event.Event) string {
-	if ev.Kind == event.KindMessage && ev.CallID != "" {
+	switch {
+	case ev.CallID == "":
+		return ev.EventID
+	case ev.Kind == event.KindMessage:
 		return ev.CallID
+	case ev.Kind == event.KindToolDefinition:
+		return ev.CallID + "\x00" + ev.ToolName
 	}
 	return ev.EventID
 }
@@ -829,6 +835,7 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 type partial struct {
 	start time.Time
 	ids   []string
+	keys  []string // occurrenceKey of each step's event (ids' parallel)
 	steps []map[string]any
 	kept  []string // values of Rule.keep[step] from the step's event
 }
@@ -857,6 +864,11 @@ func bound(step *Step, base *partial, ev *event.Event) bool {
 type seqGroup struct {
 	prog     []*partial
 	absentAt time.Time // last match of a leading absent step
+	// The occurrence keys of the last completion and when: the same calls
+	// completing again (their other observing side) within the window
+	// are not another finding.
+	fired   []string
+	firedAt time.Time
 }
 
 func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Finding {
@@ -872,6 +884,7 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		fetched bool
 	)
 	var f *event.Finding
+	key := occurrenceKey(ev)
 	for i := len(steps) - 1; i >= 0; i-- {
 		if !m.cond(i) {
 			continue
@@ -909,13 +922,14 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		} else {
 			base = g.prog[prev]
 			if base == nil || t.Sub(base.start) > within || t.Before(base.start) || !bound(&steps[i], base, ev) ||
-				slices.Contains(base.ids, ev.EventID) {
+				slices.Contains(base.keys, key) {
 				continue
 			}
 		}
 		np := &partial{
 			start: base.start,
 			ids:   append(append([]string(nil), base.ids...), ev.EventID),
+			keys:  append(append([]string(nil), base.keys...), key),
 			steps: append(append([]map[string]any(nil), base.steps...), map[string]any{"step": steps[i].Name, "event": evidenceOf(ev)}),
 		}
 		if keep := r.keep[i]; len(keep) > 0 {
@@ -925,6 +939,14 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 			}
 		}
 		if i == len(steps)-1 {
+			if slices.Equal(np.keys, g.fired) && t.Sub(g.firedAt) <= within {
+				// The calls that completed it last, seen from another side.
+				for j := range g.prog {
+					g.prog[j] = nil
+				}
+				continue
+			}
+			g.fired, g.firedAt = np.keys, t
 			if f == nil {
 				ids := np.ids
 				evidence := map[string]any{"steps": np.steps, "within": within.String()}
@@ -953,6 +975,9 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 			}
 		}
 		if !g.absentAt.IsZero() && t.Sub(g.absentAt) <= within {
+			empty = false
+		}
+		if g.fired != nil && t.Sub(g.firedAt) <= within {
 			empty = false
 		}
 		switch {

@@ -503,6 +503,81 @@ func TestThresholdCountsCallsNotObservations(t *testing.T) {
 	}
 }
 
+// A sequence completed by calls seen from both sides (client then server
+// observations, in that order) is one finding; other calls completing it
+// are another.
+func TestSequenceCompletedByTheSameCallsOnce(t *testing.T) {
+	p := loadYAML(t, map[string]string{"s.yaml": "id: mcp-s\n" + hdr + `kind: sequence
+by: [session_key]
+within: 10m
+steps:
+  - {name: read, condition: 'event.tool_name == "read"'}
+  - {name: send, condition: 'event.tool_name == "send"'}
+`})
+	e := newEngine(t, p, Options{})
+	obs := func(i int, tool, call string) event.Event {
+		x := ev(t, i, map[string]any{"tool_name": tool, "session_key": "s1", "ts": fmt.Sprintf("+%ds", i)})
+		x.CallID = call
+		return x
+	}
+	// The client's observations, then the server's (exported later).
+	fs := detect(t, e, obs(0, "read", "r1"), obs(1, "send", "w1"), obs(2, "read", "r1"), obs(3, "send", "w1"))
+	if len(fs) != 1 || strings.Join(fs[0].EventIDs, ",") != "e1,e2" {
+		t.Fatalf("one read and one send seen from two sides: %+v", fs)
+	}
+	// Another read and send: another finding.
+	if fs := detect(t, e, obs(4, "read", "r2"), obs(5, "send", "w2")); len(fs) != 1 {
+		t.Fatalf("new calls: %d findings, want 1", len(fs))
+	}
+}
+
+// The detect role's changelog keeps what a sequence fired with and what a
+// threshold counted, by call: a new owner restored from it does not count
+// the other side's observations again.
+func TestChangelogKeepsOccurrenceKeys(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"s.yaml": "id: mcp-s\n" + hdr + "kind: sequence\nby: [session_key]\nwithin: 10m\nsteps:\n  - {name: read, condition: 'event.tool_name == \"read\"'}\n  - {name: send, condition: 'event.tool_name == \"send\"'}\n",
+		"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [session_key]\ncondition: event.tool_name == 'send'\nwindow: 1h\ncount: 2\n",
+	})
+	ingest := newEngine(t, p, Options{Repartition: true})
+	obs := func(i int, tool, call string) event.Event {
+		x := ev(t, i, map[string]any{"tool_name": tool, "session_key": "s1", "ts": fmt.Sprintf("+%ds", i)})
+		x.CallID = call
+		return x
+	}
+	inputs := func(evs ...event.Event) []Input {
+		_, ins, err := ingest.DetectSplit(context.Background(), evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ins { // as they travel
+			x := ins[i].Trimmed(p)
+			ins[i].Event = &x
+		}
+		return ins
+	}
+	first := newEngine(t, p, Options{})
+	if fs := first.Apply(inputs(obs(0, "read", "r1"), obs(1, "send", "w1"))); len(fs) != 1 || fs[0].RuleID != "mcp-s" {
+		t.Fatalf("client side: %+v", fs)
+	}
+	recs, err := first.Changelog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newEngine(t, p, Options{})
+	if n, skipped := next.Restore(recs); n != 2 || skipped != 0 {
+		t.Fatalf("restored %d, skipped %d; want 2, 0", n, skipped)
+	}
+	// The server side of the same two calls: no sequence again, and the
+	// send counts once (the threshold needs two sends).
+	if fs := next.Apply(inputs(obs(2, "read", "r1"), obs(3, "send", "w1"))); len(fs) != 0 {
+		t.Fatalf("the other side after a restore: %+v", fs)
+	}
+	if fs := next.Apply(inputs(obs(4, "send", "w2"))); len(fs) != 1 || fs[0].RuleID != "mcp-c" {
+		t.Fatalf("a second send: %+v", fs)
+	}
+}
+
 func TestThresholdLargeCount(t *testing.T) {
 	p := loadYAML(t, map[string]string{"c.yaml": "id: mcp-c\n" + hdr + "kind: threshold\nby: [agent_id]\ncondition: 'true'\nwindow: 1h\ncount: 150\n"})
 	e := newEngine(t, p, Options{})

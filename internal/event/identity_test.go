@@ -343,19 +343,11 @@ func TestRealSendersPython(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			files, _ := filepath.Glob(root + stack + "/*.binpb")
 			if len(files) == 0 {
-				t.Skip("no capture")
+				t.Fatal("no capture")
 			}
 			var evs []Event
 			for _, f := range files {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				batch, _, ok := TracesFromProto(b, MapOptions{})
-				if !ok {
-					t.Fatalf("%s: not mapped", f)
-				}
-				evs = append(evs, batch.Events...)
+				evs = append(evs, mapCapture(t, f).Events...)
 			}
 			for _, e := range evs {
 				if e.AgentID == "" || e.CallID == "" {
@@ -414,14 +406,7 @@ func TestDuplicateLearnsServer(t *testing.T) {
 	}
 	linked := 0
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch, _, ok := TracesFromProto(b, MapOptions{})
-		if !ok {
-			t.Fatalf("%s: not mapped", f)
-		}
+		batch := mapCapture(t, f)
 		sdk := map[string]*Event{}
 		for i := range batch.Events {
 			if e := &batch.Events[i]; e.Kind == KindMessage && e.Observer == ObserverClient && !e.HasTag(TagDuplicate) {
@@ -454,14 +439,7 @@ func TestServerToClientIdentity(t *testing.T) {
 	const dir = "testdata/realsenders/typescript/"
 	check := func(file string, observer Observer, agent, server string) {
 		t.Helper()
-		b, err := os.ReadFile(dir + file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch, _, ok := TracesFromProto(b, MapOptions{})
-		if !ok {
-			t.Fatalf("%s: not mapped", file)
-		}
+		batch := mapCapture(t, dir+file)
 		n := 0
 		for _, e := range batch.Events {
 			if e.Method != "roots/list" {
@@ -525,4 +503,19 @@ func TestPropagateOnlyWithinASession(t *testing.T) {
 		eq(t, c.parent+": initialize server", got["initialize"], "calc-utils")
 		eq(t, c.parent+": tools/list server", got["tools/list"], c.want)
 	}
+}
+
+// mapCapture maps one captured OTLP/HTTP traces body as the collector
+// would (one request).
+func mapCapture(t *testing.T, file string) Batch {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, _, ok := TracesFromProto(b, MapOptions{})
+	if !ok {
+		t.Fatalf("%s: not mapped", file)
+	}
+	return batch
 }

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -128,30 +129,59 @@ func (r *IncidentRouter) apply(ctx context.Context, id string, kind incident.Cha
 	if err := incident.Check(cur, kind, u, time.Now()); err != nil {
 		return incident.Incident{}, err
 	}
-	v, err := json.Marshal(commandValue{IncidentID: id, Actor: u.Actor, Note: u.Note, Assignee: u.Assignee, Until: u.Until})
-	if err != nil {
+	var got incident.Incident
+	err = r.forward(ctx, send, key, string(kind), commandValue{IncidentID: id, Actor: u.Actor, Note: u.Note, Assignee: u.Assignee, Until: u.Until},
+		func(ctx context.Context) (bool, error) {
+			var err error
+			got, err = r.Store.GetIncident(ctx, id)
+			return err == nil && got.Version > cur.Version, nil
+		})
+	switch {
+	case errors.Is(err, errUnconfirmed):
+		return incident.Incident{}, fmt.Errorf("cannot confirm the change: the incident's owner has not stored it within %s (it will still be applied)", r.confirmWait())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return incident.Incident{}, err
-	}
-	rec := &kgo.Record{Key: key, Value: v, Headers: []kgo.RecordHeader{{Key: HeaderCommand, Value: []byte(kind)}}}
-	if err := send(ctx, rec); err != nil {
+	case err != nil:
 		return incident.Incident{}, fmt.Errorf("cannot send the change to the incident's owner: %w", err)
 	}
-	wait := r.Confirm
-	if wait <= 0 {
-		wait = 15 * time.Second
+	return got, nil
+}
+
+// errUnconfirmed: the owner did not store a forwarded command within the
+// router's Confirm.
+var errUnconfirmed = errors.New("not confirmed")
+
+func (r *IncidentRouter) confirmWait() time.Duration {
+	if r.Confirm <= 0 {
+		return 15 * time.Second
 	}
-	deadline := time.Now().Add(wait)
+	return r.Confirm
+}
+
+// forward sends a command to the owner of key (a record on the findings
+// topic, which its respond role applies), then asks confirmed every 100 ms
+// whether the owner stored it, until it answers true or an error, or
+// confirmWait passes (errUnconfirmed).
+func (r *IncidentRouter) forward(ctx context.Context, send func(context.Context, *kgo.Record) error, key []byte, kind string, cmd commandValue,
+	confirmed func(context.Context) (bool, error)) error {
+	v, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	if err := send(ctx, &kgo.Record{Key: key, Value: v, Headers: []kgo.RecordHeader{{Key: HeaderCommand, Value: []byte(kind)}}}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(r.confirmWait())
 	for {
-		got, err := r.Store.GetIncident(ctx, id)
-		if err == nil && got.Version > cur.Version {
-			return got, nil
+		if done, err := confirmed(ctx); done || err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return incident.Incident{}, fmt.Errorf("cannot confirm the change: the incident's owner has not stored it within %s (it will still be applied)", wait)
+			return errUnconfirmed
 		}
 		select {
 		case <-ctx.Done():
-			return incident.Incident{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -213,22 +243,14 @@ func (r *IncidentRouter) Decide(ctx context.Context, incidentID, runID, step, ac
 	if !approve {
 		kind = cmdDeny
 	}
-	v, err := json.Marshal(commandValue{IncidentID: incidentID, Actor: actor, Note: note, RunID: runID, Step: step})
-	if err != nil {
-		return playbook.Run{}, err
-	}
-	rec := &kgo.Record{Key: key, Value: v, Headers: []kgo.RecordHeader{{Key: HeaderCommand, Value: []byte(kind)}}}
-	if err := send(ctx, rec); err != nil {
-		return playbook.Run{}, fmt.Errorf("cannot send the decision to the run's owner: %w", err)
-	}
-	wait := r.Confirm
-	if wait <= 0 {
-		wait = 15 * time.Second
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		got, err := r.RunStore.GetRun(ctx, runID)
-		if err == nil && got.Version > cur.Version && waiting(got, step) != nil {
+	var got playbook.Run
+	err = r.forward(ctx, send, key, kind, commandValue{IncidentID: incidentID, Actor: actor, Note: note, RunID: runID, Step: step},
+		func(ctx context.Context) (bool, error) {
+			var err error
+			got, err = r.RunStore.GetRun(ctx, runID)
+			if err != nil || got.Version <= cur.Version || waiting(got, step) == nil {
+				return false, nil
+			}
 			for _, st := range got.Steps {
 				if st.Name != step {
 					continue
@@ -238,20 +260,21 @@ func (r *IncidentRouter) Decide(ctx context.Context, incidentID, runID, step, ac
 					want = playbook.StepApproved
 				}
 				if st.Status == want && st.Actor == actor {
-					return got, nil
+					return true, nil
 				}
-				return playbook.Run{}, fmt.Errorf("%w (status %s by %q first)", playbook.ErrNotWaiting, st.Status, st.Actor)
+				return false, fmt.Errorf("%w (status %s by %q first)", playbook.ErrNotWaiting, st.Status, st.Actor)
 			}
-		}
-		if time.Now().After(deadline) {
-			return playbook.Run{}, fmt.Errorf("cannot confirm the decision: the run's owner has not stored it within %s (it is applied if the step still waits when the owner gets it)", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return playbook.Run{}, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+			return false, nil
+		})
+	switch {
+	case errors.Is(err, errUnconfirmed):
+		return playbook.Run{}, fmt.Errorf("cannot confirm the decision: the run's owner has not stored it within %s (it is applied if the step still waits when the owner gets it)", r.confirmWait())
+	case errors.Is(err, playbook.ErrNotWaiting), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return playbook.Run{}, err
+	case err != nil:
+		return playbook.Run{}, fmt.Errorf("cannot send the decision to the run's owner: %w", err)
 	}
+	return got, nil
 }
 
 // waiting is nil when the run's step waits for approval.

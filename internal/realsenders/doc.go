@@ -12,7 +12,7 @@
 // venvs of scripts/install-instrumentation-python.sh) and
 // instrumentation/typescript's dist/scenarios/run.js (npm packages pinned by
 // its package-lock.json); scripts/install-deps.sh installs both. A missing
-// runtime skips a stack only when CI is unset; with CI set it fails.
+// runtime fails the stack's test.
 //
 // The package has no non-test code; this file only documents it.
 package realsenders

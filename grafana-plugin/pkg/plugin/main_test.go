@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/chserver"
 	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/seed"
 )
@@ -52,18 +54,7 @@ type fixture struct {
 func seeded(t *testing.T, st Settings) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db := "plugin_test_" + hex.EncodeToString(b)
-	if err := chserver.CreateSchema(ctx, chAddr, db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = chserver.Exec(context.Background(), chAddr, "DROP DATABASE IF EXISTS "+db) })
-	conn, err := seed.Open(chAddr, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	db, conn := freshDatabase(t, "plugin_test")
 	sum, err := seed.Seed(ctx, conn, db, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -86,4 +77,23 @@ func seeded(t *testing.T, st Settings) *fixture {
 // scope is a 3-hour window around the seeded data.
 func (f *fixture) scope() Filter {
 	return Filter{From: f.sum.Base.Add(-3 * time.Hour), To: f.sum.Base.Add(time.Minute)}
+}
+
+// freshDatabase creates a database named prefix_<random> with the schema
+// and opens a connection to it; both go away at the end of the test.
+func freshDatabase(t *testing.T, prefix string) (string, driver.Conn) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	db := prefix + "_" + hex.EncodeToString(b)
+	if err := chserver.CreateSchema(context.Background(), chAddr, db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = chserver.Exec(context.Background(), chAddr, "DROP DATABASE IF EXISTS "+db) })
+	conn, err := seed.Open(chAddr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return db, conn
 }

@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/chserver"
 	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/seed"
 )
 
@@ -27,18 +24,7 @@ import (
 // queries-chdb).
 func TestPluginQueryCorpus(t *testing.T) {
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db := "plugin_corpus_" + hex.EncodeToString(b)
-	if err := chserver.CreateSchema(ctx, chAddr, db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = chserver.Exec(context.Background(), chAddr, "DROP DATABASE IF EXISTS "+db) })
-	conn, err := seed.Open(chAddr, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	db, conn := freshDatabase(t, "plugin_corpus")
 	rec := newRecorder(conn, db)
 	rec.compare = true
 	rec.add(corpusEntry{Kind: "schema", Rows: [][]any{}})

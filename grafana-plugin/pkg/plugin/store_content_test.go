@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -19,9 +17,6 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"gopkg.in/yaml.v3"
-
-	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/chserver"
-	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/seed"
 )
 
 // obs is one stored observation for the content tests.
@@ -35,18 +30,7 @@ type obs struct {
 func contentFixture(t *testing.T, evs []obs) (*App, time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db := "plugin_content_" + hex.EncodeToString(b)
-	if err := chserver.CreateSchema(ctx, chAddr, db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = chserver.Exec(context.Background(), chAddr, "DROP DATABASE IF EXISTS "+db) })
-	conn, err := seed.Open(chAddr, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	db, conn := freshDatabase(t, "plugin_content")
 	base := time.Now().UTC().Truncate(time.Minute)
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, tenant, kind, ts, ts_ns, source, observer, method, call_id, agent_id, server_name, tool_name, arguments, result, arguments_size, result_size, outcome, tags, ingested_at)")
 	if err != nil {

@@ -159,7 +159,7 @@ log:
 
 	// Second run: replays the uncommitted batch and finishes.
 	p2 := start("run2")
-	waitFor(t, "all offsets committed", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "all offsets committed", 2*time.Minute, func() (bool, string) {
 		c := committed(t, k.Brokers, "mcpwatch-analyzer")
 		return c == 3000, fmt.Sprint(c)
 	})

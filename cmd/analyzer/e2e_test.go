@@ -129,21 +129,6 @@ func openTestStore(t *testing.T, ch *testbed.CH) *store.Store {
 	return st
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
-}
-
 func TestEndToEnd(t *testing.T) {
 	for _, kind := range []string{"kfake", "apache"} {
 		t.Run(kind, func(t *testing.T) {
@@ -182,7 +167,7 @@ func TestEndToEnd(t *testing.T) {
 			callsQ := store.CallsQuery{Tenant: e2eTenant, From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), Methods: []string{"tools/call"}}
 			// An insert makes the events part visible slightly before the
 			// materialized view's part: wait for both.
-			waitFor(t, "events and rollup in ClickHouse", 2*time.Minute, func() (bool, string) {
+			testbed.WaitUntil(t, "events and rollup in ClickHouse", 2*time.Minute, func() (bool, string) {
 				got, err := st.CountDistinctEvents(bg, e2eTenant)
 				calls, err2 := st.CallsTotal(bg, callsQ)
 				return got == want && calls == n, fmt.Sprint(got, calls, err, err2)
@@ -222,7 +207,7 @@ func TestEndToEnd(t *testing.T) {
 			// being visible does not mean the definitions are yet: wait until
 			// both tools' histories are there, then check them exactly.
 			var hist []store.ToolDefinition
-			waitFor(t, "tool definitions in ClickHouse", 2*time.Minute, func() (bool, string) {
+			testbed.WaitUntil(t, "tool definitions in ClickHouse", 2*time.Minute, func() (bool, string) {
 				var err error
 				hist, err = st.ToolDefinitionHistory(bg, e2eTenant, "files", "read")
 				w, err2 := st.ToolDefinitionHistory(bg, e2eTenant, "files", "write")

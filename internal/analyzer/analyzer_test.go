@@ -65,13 +65,13 @@ func TestConsumeInsertDeadLetterAndCommit(t *testing.T) {
 		Config:  Config{BatchRows: 200, BatchInterval: 200 * time.Millisecond},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api:"+r.URL.Path) })})
 	produce(t, k.Brokers, "ev", evs[500:])
-	waitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
 		// The rollup's part becomes visible just after the events' part.
 		c, _ := st.CallsTotal(context.Background(), store.CallsQuery{Tenant: "acme", From: base, To: base.Add(time.Hour)})
 		return n == uint64(len(evs)) && c == 990, fmt.Sprint(n, c)
 	})
-	waitUntil(t, "sink saw the findings", time.Minute, func() (bool, string) { return sink.len() == 100, fmt.Sprint(sink.len()) })
+	testbed.WaitUntil(t, "sink saw the findings", time.Minute, func() (bool, string) { return sink.len() == 100, fmt.Sprint(sink.len()) })
 
 	// Field values, including the redacted arguments.
 	ctx := context.Background()

@@ -125,14 +125,14 @@ func TestClickHouseDownLosesNothing(t *testing.T) {
 	a, stop := running(t, Options{Kafka: kc, Store: st,
 		Config: Config{BatchRows: 100, BatchInterval: 100 * time.Millisecond, RetryInitial: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond}})
 	produce(t, k.Brokers, "ev", evs[:200])
-	waitUntil(t, "first part stored", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "first part stored", 2*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
 		return n == 200, fmt.Sprint(n)
 	})
 
 	release := stopHoldingPorts(t, srv) // ClickHouse goes away mid-stream
 	produce(t, k.Brokers, "ev", evs[200:])
-	waitUntil(t, "insert failures while down", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "insert failures while down", 2*time.Minute, func() (bool, string) {
 		n := value(a.m.insertErrors.WithLabelValues("events"))
 		return n >= 2, fmt.Sprint(n)
 	})
@@ -145,7 +145,7 @@ func TestClickHouseDownLosesNothing(t *testing.T) {
 		t.Fatalf("clickhouse did not come back: %v", err)
 	}
 	release() // the restarted server listens on its ports now
-	waitUntil(t, "all events stored after the restart", 3*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "all events stored after the restart", 3*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
 		return n == uint64(len(evs)), fmt.Sprint(n)
 	})

@@ -149,23 +149,6 @@ func running(t testing.TB, o Options) (*Analyzer, func()) {
 	return a, stop
 }
 
-// waitUntil polls cond every 100 ms; no timing is asserted, the deadline
-// only keeps a broken test from hanging.
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
-}
-
 func distinct(t testing.TB, s *store.Store) uint64 {
 	t.Helper()
 	n, err := s.CountDistinctEvents(context.Background(), "acme")

@@ -33,8 +33,8 @@ func TestGroupLagWhileNothingCommits(t *testing.T) {
 		}
 		return s
 	}
-	waitUntil(t, "the backlog in the lag metric", time.Minute, func() (bool, string) { return sum() == 600, fmt.Sprint(sum()) })
+	testbed.WaitUntil(t, "the backlog in the lag metric", time.Minute, func() (bool, string) { return sum() == 600, fmt.Sprint(sum()) })
 	close(release)
-	waitUntil(t, "lag back to 0 after the commit", time.Minute, func() (bool, string) { return sum() == 0, fmt.Sprint(sum()) })
+	testbed.WaitUntil(t, "lag back to 0 after the commit", time.Minute, func() (bool, string) { return sum() == 0, fmt.Sprint(sum()) })
 	stop()
 }

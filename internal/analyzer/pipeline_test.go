@@ -48,7 +48,7 @@ func TestPreparedInsertPipeline(t *testing.T) {
 	a, stop := running(t, Options{Kafka: kc, Store: st, BeforeCommit: hold,
 		Config: Config{BatchRows: 500, BatchInterval: 200 * time.Millisecond}})
 	ap.Store(a)
-	waitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
 		return n == uint64(len(evs)), fmt.Sprint(n)
 	})

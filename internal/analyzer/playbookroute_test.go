@@ -131,7 +131,7 @@ func (e *pbRoute) open(t *testing.T, resp *Responder) (string, string) {
 		t.Fatal(err)
 	}
 	var incID, runID string
-	waitUntil(t, "the run to wait for approval", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "the run to wait for approval", time.Minute, func() (bool, string) {
 		incs, err := e.incidents(ctx)
 		if err != nil || len(incs) != 1 {
 			return false, fmt.Sprint(incs, err)
@@ -229,7 +229,7 @@ func TestApprovalThroughAnotherInstance(t *testing.T) {
 	if s := stepOf(run, "approve"); s.Status != playbook.StepApproved || s.Actor != "token:grafana" || s.Note != "go" {
 		t.Fatalf("B's answer: step %+v", s)
 	}
-	waitUntil(t, "A to complete the run", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "A to complete the run", time.Minute, func() (bool, string) {
 		run, ok := a.Runner.Get(runID)
 		return ok && run.Status == playbook.RunCompleted, fmt.Sprint(run.Status)
 	})
@@ -256,7 +256,7 @@ func TestNewOwnerResumesWaitingRun(t *testing.T) {
 	stopA()
 
 	c, csrv, _ := e.responder(t, true)
-	waitUntil(t, "the new owner to hold the run", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "the new owner to hold the run", time.Minute, func() (bool, string) {
 		run, ok := c.Runner.Get(runID)
 		return ok && run.Status == playbook.RunWaiting, fmt.Sprint(ok, run.Status)
 	})
@@ -267,7 +267,7 @@ func TestNewOwnerResumesWaitingRun(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("approve through the new owner: %d", code)
 	}
-	waitUntil(t, "the new owner to complete the run", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "the new owner to complete the run", time.Minute, func() (bool, string) {
 		run, ok := c.Runner.Get(runID)
 		return ok && run.Status == playbook.RunCompleted, fmt.Sprint(run.Status)
 	})

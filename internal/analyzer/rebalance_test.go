@@ -28,7 +28,7 @@ func TestRebalanceLosesNothing(t *testing.T) {
 	cfg := Config{BatchRows: 300, BatchInterval: 100 * time.Millisecond}
 	a1, stop1 := running(t, Options{Kafka: kc, Store: st, Config: cfg})
 	produce(t, k.Brokers, "rb", evs[:3000])
-	waitUntil(t, "first analyzer consuming", time.Minute, func() (bool, string) { return a1.Inserted() > 0, "" })
+	testbed.WaitUntil(t, "first analyzer consuming", time.Minute, func() (bool, string) { return a1.Inserted() > 0, "" })
 	assigned := make(chan struct{}, 1)
 	a2, stop2 := running(t, Options{Kafka: kc, Store: st, Config: cfg,
 		OnAssigned: func(role string, _ int) {
@@ -45,7 +45,7 @@ func TestRebalanceLosesNothing(t *testing.T) {
 		t.Fatal("second analyzer got no partitions")
 	}
 	produce(t, k.Brokers, "rb", evs[3000:])
-	waitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "all events stored", 2*time.Minute, func() (bool, string) {
 		n := distinct(t, st)
 		return n == uint64(len(evs)), fmt.Sprint(n)
 	})

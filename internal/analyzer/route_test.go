@@ -48,7 +48,7 @@ func TestForwardedIncidentChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inc incident.Incident
-	waitUntil(t, "the incident", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "the incident", time.Minute, func() (bool, string) {
 		incs, _, err := store.ListIncidents(ctx, incident.Filter{Tenant: "acme", Limit: 10})
 		if err != nil || len(incs) != 1 {
 			return false, fmt.Sprint(len(incs), err)

@@ -98,7 +98,7 @@ func startPipeline(t *testing.T, tenants []string) *pipeline {
 		defer cancel()
 		col.Shutdown(ctx)
 	})
-	waitUntil(t, "collector ready", time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "collector ready", time.Minute, func() (bool, string) {
 		err := col.Ready()
 		return err == nil, fmt.Sprint(err)
 	})
@@ -157,7 +157,7 @@ func (p *pipeline) startAnalyzer(t *testing.T) {
 			t.Errorf("analyzer: %v", err)
 		}
 	})
-	waitUntil(t, "analyzer ready", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "analyzer ready", 2*time.Minute, func() (bool, string) {
 		err := a.Ready(ctx)
 		return err == nil, fmt.Sprint(err)
 	})
@@ -227,7 +227,7 @@ func (p *pipeline) drained(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	markers := map[string]bool{} // "partition/offset" known to hold no record
 	streak := 0
-	waitUntil(t, "analyzer drained", 2*time.Minute, func() (bool, string) {
+	testbed.WaitUntil(t, "analyzer drained", 2*time.Minute, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		lags, err := adm.Lag(ctx, p.groups...)
@@ -295,18 +295,3 @@ func (p *pipeline) noRecordAt(t *testing.T, topic string, partition int32, offse
 }
 
 func (p *pipeline) conn() driver.Conn { return p.st.Conn() }
-
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
-}

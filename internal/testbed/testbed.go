@@ -294,3 +294,21 @@ func StartTestChild(t testing.TB, env ...string) *exec.Cmd {
 	}
 	return cmd
 }
+
+// WaitUntil polls cond every 100 ms until it holds, and fails the test
+// with cond's last description after timeout. No timing is asserted: the
+// deadline only keeps a broken test from hanging.
+func WaitUntil(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
+}

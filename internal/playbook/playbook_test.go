@@ -236,12 +236,7 @@ func TestApprovalResumesPlaybook(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, examples(t))
 	ctx := context.Background()
-	fs := []event.Finding{exfilFinding()}
-	if err := e.mgr.HandleFindings(ctx, fs); err != nil {
-		t.Fatal(err)
-	}
-	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
-	run := waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	fs, id, run := e.waitingExfilRun(t)
 	if len(e.gw.paths()) != 0 {
 		t.Fatalf("gateway called before approval: %v", e.gw.paths())
 	}
@@ -333,12 +328,7 @@ steps:
 func TestDenyAborts(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, examples(t))
-	fs := []event.Finding{exfilFinding()}
-	if err := e.mgr.HandleFindings(context.Background(), fs); err != nil {
-		t.Fatal(err)
-	}
-	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
-	waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	fs, id, _ := e.waitingExfilRun(t)
 	if _, err := e.runner.Decide(context.Background(), fs[0].IncidentID, id, "approve-containment", "bob", "false positive", false); err != nil {
 		t.Fatal(err)
 	}
@@ -426,12 +416,7 @@ func TestReloadDropsRunsNotOwned(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, examples(t))
 	ctx := context.Background()
-	fs := []event.Finding{exfilFinding()}
-	if err := e.mgr.HandleFindings(ctx, fs); err != nil {
-		t.Fatal(err)
-	}
-	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
-	waitRun(t, e.runner, id, status(playbook.RunWaiting))
+	fs, id, _ := e.waitingExfilRun(t)
 	var asked []string
 	if err := e.runner.Reload(ctx, func(tenant, rule, group string) bool {
 		asked = append(asked, tenant+"/"+rule+"/"+group)
@@ -570,4 +555,16 @@ func TestImportFiles(t *testing.T) {
 	if got := e.gw.paths(); len(got) != 2 {
 		t.Fatalf("gateway calls after the imported run resumed: %v", got)
 	}
+}
+
+// waitingExfilRun opens an exfiltration incident and waits until its
+// secret-exfiltration-contain run waits for approval.
+func (e *env) waitingExfilRun(t *testing.T) ([]event.Finding, string, playbook.Run) {
+	t.Helper()
+	fs := []event.Finding{exfilFinding()}
+	if err := e.mgr.HandleFindings(context.Background(), fs); err != nil {
+		t.Fatal(err)
+	}
+	id := playbook.RunID("secret-exfiltration-contain", fs[0].IncidentID)
+	return fs, id, waitRun(t, e.runner, id, status(playbook.RunWaiting))
 }

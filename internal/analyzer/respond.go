@@ -302,12 +302,24 @@ func (a *Analyzer) applyCommand(ctx context.Context, c command) error {
 	if !ok {
 		return errors.New("no incident owner in this process")
 	}
-	var permanent error
-	err := a.retry(ctx, "apply incident change", func(ctx context.Context) error {
+	return a.retryUnlessFinal(ctx, "apply incident change", func(ctx context.Context) error {
 		_, err := ap.Apply(ctx, id, kind, u)
-		if errors.Is(err, incident.ErrIllegalTransition) || errors.Is(err, incident.ErrInvalid) || errors.Is(err, incident.ErrNotFound) {
-			permanent = err
-			return nil
+		return err
+	}, incident.ErrIllegalTransition, incident.ErrInvalid, incident.ErrNotFound)
+}
+
+// retryUnlessFinal retries fn (a store failure passes) until it succeeds,
+// ctx ends, or it fails with one of final (not allowed, not found: retrying
+// cannot help), which it returns.
+func (a *Analyzer) retryUnlessFinal(ctx context.Context, what string, fn func(context.Context) error, final ...error) error {
+	var permanent error
+	err := a.retry(ctx, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		for _, f := range final {
+			if errors.Is(err, f) {
+				permanent = err
+				return nil
+			}
 		}
 		return err
 	})
@@ -322,19 +334,10 @@ func (a *Analyzer) applyDecision(ctx context.Context, c command) error {
 	if a.o.Router == nil || a.o.Router.Runner == nil {
 		return errors.New("no playbook runner in this process")
 	}
-	var permanent error
-	err := a.retry(ctx, "apply playbook decision", func(ctx context.Context) error {
+	return a.retryUnlessFinal(ctx, "apply playbook decision", func(ctx context.Context) error {
 		_, err := a.o.Router.Runner.Decide(ctx, c.IncidentID, c.RunID, c.Step, c.Update.Actor, c.Update.Note, c.Kind == cmdApprove)
-		if errors.Is(err, playbook.ErrNotFound) || errors.Is(err, playbook.ErrNotWaiting) {
-			permanent = err
-			return nil
-		}
 		return err
-	})
-	if err != nil {
-		return err
-	}
-	return permanent
+	}, playbook.ErrNotFound, playbook.ErrNotWaiting)
 }
 
 // fetchErrs counts and logs fetch errors other than the poll's own end.

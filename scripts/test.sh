@@ -101,13 +101,23 @@ queries_chdb() {
   return $rc
 }
 
+# security_suite: the TestSecurity* tests of both Go modules (docs/security.md).
+security_suite() {
+  go test ./... -run '^TestSecurity' -count=1 -timeout 10m -p 2 &&
+    (cd grafana-plugin && go test ./... -run '^TestSecurity' -count=1 -timeout 5m)
+}
+
 # The whole run is one function so that bash has parsed all of it before it
 # starts (editing this file during a run cannot change the run).
 main() {
   step install-deps bash scripts/install-deps.sh
   step go-vet go vet ./...
   step gofmt gofmt_check
-  step go-test go test ./... -count=1 -timeout 15m -p 2
+  # The security suite (docs/security.md) runs as its own step: every test
+  # named TestSecurity* in either Go module, one regression test per class of
+  # hostile or careless input.
+  step go-test go test ./... -count=1 -timeout 15m -p 2 -skip '^TestSecurity'
+  step security security_suite
   for t in FuzzFromTraces FuzzFromLogs FuzzDirectTraces FuzzDirectLogs FuzzDecoder; do
     if has_fuzz internal/event "$t"; then step "fuzz-$t" fuzz_smoke ./internal/event "$t"; fi
   done

@@ -20,7 +20,10 @@ type BlastSubject struct {
 }
 
 // BlastRadius is every agent, session and call that touched a subject in
-// the filter's time range, and how many calls per time bucket.
+// the filter's time range, and how many calls per time bucket. "Calls"
+// here are MCP requests of every method (tools/call, tools/list,
+// resources/read, …: a secret can come back from a resource read), counted
+// once per call as the other pages count tools/call.
 type BlastRadius struct {
 	Subject  BlastSubject  `json:"subject"`
 	From     time.Time     `json:"from"` // the range actually searched (a definition narrows it)

@@ -67,7 +67,7 @@ func TestSuppressorCountsAWindow(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		all = append(all, call(i, "t", base.Add(time.Duration(i)*time.Second)))
 	}
-	all = append(all, call(100, "u", base.Add(200*time.Second)))     // another tool: its own window
+	all = append(all, call(100, "u", base.Add(200*time.Second)))       // another tool: its own window
 	all = append(all, call(101, "t", base.Add(time.Hour+time.Second))) // the next window
 	var in []event.Event
 	for i, m := range all {

@@ -256,7 +256,7 @@ func (a *Analyzer) respond(ctx context.Context) error {
 			for i := range got {
 				// Findings of a suppression window after its first are
 				// counted on it, not stored (nor grouped, nor notified).
-				if supp.Add(&got[i], r.Offset<<16|int64(min(i, 0xffff))) {
+				if supp.Add(&got[i]) {
 					fs = append(fs, got[i])
 				} else {
 					a.m.suppressed.Inc()

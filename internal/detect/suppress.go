@@ -138,12 +138,14 @@ func lastEventID(f *event.Finding) string {
 }
 
 // Add reports whether f opens a window (keep it: it is the finding stored
-// for the window) or is counted on an open one (drop it). pos orders the
-// findings of one partition (respond: offset<<16 | index in the record;
-// strictly increasing); a finding at or before the window's last counted
-// position is a replay and is not counted again. Findings without
-// suppression are always kept.
-func (s *Suppressor) Add(f *event.Finding, pos int64) bool {
+// for the window) or is counted on an open one (drop it). f.SuppressPos is
+// where f's event was on the events topic (partition<<40 | offset+1, set by
+// the ingest role; `rules eval` numbers the findings): a finding at or
+// before the position the window last counted, in the same partition, is
+// a replay and is not counted again. The events of one agent are in one
+// partition, so with agent_id in suppress.by (the default) every window's
+// findings are. Findings without suppression are always kept.
+func (s *Suppressor) Add(f *event.Finding) bool {
 	if f.SuppressKey == "" || f.SuppressWindow <= 0 {
 		return true
 	}
@@ -158,17 +160,20 @@ func (s *Suppressor) Add(f *event.Finding, pos int64) bool {
 	k := windowKey(f)
 	w, ok := s.open[k]
 	if !ok {
-		f.SuppressedCount, f.LastEventID, f.LastSeen, f.SuppressPos = 0, lastEventID(f), f.Time, pos
+		f.SuppressedCount, f.LastEventID, f.LastSeen = 0, lastEventID(f), f.Time
 		s.open[k] = &window{rep: *f, end: windowEnd(f), recent: []string{f.FindingID}}
 		s.dirty[k] = true
 		return true
 	}
-	if pos <= w.rep.SuppressPos || slices.Contains(w.recent, f.FindingID) {
+	r := &w.rep
+	pos := f.SuppressPos
+	if (pos != 0 && pos>>40 == r.SuppressPos>>40 && pos <= r.SuppressPos) || slices.Contains(w.recent, f.FindingID) {
 		return false
 	}
-	r := &w.rep
 	r.SuppressedCount++
-	r.SuppressPos = pos
+	if pos != 0 {
+		r.SuppressPos = pos
+	}
 	if !f.Time.Before(r.LastSeen) {
 		r.LastSeen, r.LastEventID = f.Time, lastEventID(f)
 	}

@@ -58,8 +58,8 @@ type Finding struct {
 	SuppressedCount uint32        `ch:"suppressed_count"`
 	LastEventID     string        `ch:"last_event_id"`
 	LastSeen        time.Time     `ch:"last_seen"`
-	// SuppressPos is where, in its findings partition, the last finding
-	// counted was (offset<<16 | index in the record): the respond role's
-	// watermark, so a replayed finding is not counted twice.
+	// SuppressPos is where the event of the last finding counted was on
+	// the events topic (partition<<40 | offset+1; 0 = unknown): the
+	// respond role's watermark, so a replayed finding is not counted twice.
 	SuppressPos int64 `ch:"suppress_pos"`
 }

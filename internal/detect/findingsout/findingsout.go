@@ -74,6 +74,9 @@ func ToLogs(fs []event.Finding) plog.Logs {
 		if f.SuppressWindow > 0 {
 			a.PutInt("mcpwatch.finding.suppress_window_s", int64(f.SuppressWindow/time.Second))
 		}
+		if f.SuppressPos != 0 {
+			a.PutInt("mcpwatch.finding.suppress_pos", f.SuppressPos)
+		}
 		tags := a.PutEmptySlice("mcpwatch.finding.tags")
 		for _, t := range f.Tags {
 			tags.AppendEmpty().SetStr(t)
@@ -137,6 +140,9 @@ func Unmarshal(b []byte) ([]event.Finding, error) {
 				})
 				if v, ok := a.Get("mcpwatch.finding.suppress_window_s"); ok {
 					out[len(out)-1].SuppressWindow = time.Duration(v.Int()) * time.Second
+				}
+				if v, ok := a.Get("mcpwatch.finding.suppress_pos"); ok {
+					out[len(out)-1].SuppressPos = v.Int()
 				}
 			}
 		}

@@ -55,8 +55,8 @@ func per10k(n, benign int) float64 {
 type EvalResult struct {
 	Events       int
 	BenignEvents int // events of benign cases: the base of the per-10k figures
-	Scores   []RuleScore
-	BenignFP []event.Finding // false positives on benign cases
+	Scores       []RuleScore
+	BenignFP     []event.Finding // false positives on benign cases
 }
 
 // Evaluate runs the pack over the corpus in time order and scores every rule.

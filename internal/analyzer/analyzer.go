@@ -607,7 +607,7 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
-// sourcePositions sets, on each finding that suppresses (docs/rules.md),
+// sourcePositions sets, on each finding that suppresses (docs/detections.md),
 // where its event was on the events topic: partition<<40 | offset+1. The
 // respond role counts a window's findings past that watermark only, so a
 // replay (of events here, or of findings there) is never counted twice.

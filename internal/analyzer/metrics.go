@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		findingsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_consumed_total",
 			Help: "Findings the respond role consumed and stored (replays included)."}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_suppressed_total",
-			Help: "Match-rule findings counted on their window's finding instead of stored (docs/rules.md suppress; replays not counted)."}),
+			Help: "Match-rule findings counted on their window's finding instead of stored (docs/detections.md, Suppression; replays included)."}),
 		undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undecodable_records_total",
 			Help: "Records of the keyed topics that did not decode (skipped and committed), by role."}, []string{"role"}),
 		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "assigned_partitions",

@@ -134,21 +134,10 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		}
 		owned, _ := own.set(add, remove, n)
 		a.roleAssigned(RoleRespond, len(add)-len(remove))
-		if a.o.Sink == nil {
-			return
-		}
-		io, ok := a.o.Sink.(IncidentOwner)
-		if !ok {
-			return
-		}
 		owns := func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) }
-		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
-		if err != nil {
-			a.log.Warn("respond: incidents not reloaded", "err", err)
-		}
-		// The suppression windows of those keys (a window's key refines
-		// the incident key, so it lives on the same partition).
-		err = a.retry(ctx, "reload suppression windows", func(ctx context.Context) error {
+		// The suppression windows of the keys it owns (a window's key
+		// refines the incident key, so it lives on the same partition).
+		err := a.retry(ctx, "reload suppression windows", func(ctx context.Context) error {
 			stored, err := a.o.Store.SuppressedFindings(ctx, time.Now().Add(-suppressReload))
 			if err != nil {
 				return err
@@ -164,6 +153,17 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		})
 		if err != nil {
 			a.log.Warn("respond: suppression windows not reloaded", "err", err)
+		}
+		if a.o.Sink == nil {
+			return
+		}
+		io, ok := a.o.Sink.(IncidentOwner)
+		if !ok {
+			return
+		}
+		err = a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
+		if err != nil {
+			a.log.Warn("respond: incidents not reloaded", "err", err)
 		}
 		// The runs of those incidents, after them (a run reads its incident).
 		if a.o.Playbooks != nil {

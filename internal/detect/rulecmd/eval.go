@@ -83,6 +83,7 @@ func Evaluate(ctx context.Context, p *detect.Pack, c scenario.Corpus) (*EvalResu
 	// suppression window (the corpus is one stream, numbered in order).
 	supp := detect.NewSuppressor()
 	var findings []event.Finding
+	var n int64 // findings so far: their positions, strictly increasing
 	const batch = 1000
 	for i := 0; i < len(events); i += batch {
 		j := min(i+batch, len(events))
@@ -97,7 +98,8 @@ func Evaluate(ctx context.Context, p *detect.Pack, c scenario.Corpus) (*EvalResu
 			if allBenign(f) {
 				s.BenignRaw++
 			}
-			f.SuppressPos = int64(i + k + 1)
+			n++
+			f.SuppressPos = n
 			if supp.Add(f) {
 				findings = append(findings, *f)
 			}

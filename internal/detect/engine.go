@@ -442,6 +442,9 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 					// respond role counts once.
 					f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
 				}
+				if r.suppress != nil {
+					f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+				}
 			}
 		case KindThreshold:
 			if m.cond(0) {

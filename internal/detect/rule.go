@@ -108,6 +108,7 @@ type RuleSpec struct {
 	Steps          []Step              `yaml:"steps"`
 	Within         Duration            `yaml:"within"`
 	Dedup          Duration            `yaml:"dedup"`
+	Suppress       *SuppressSpec       `yaml:"suppress"`
 	Summary        string              `yaml:"summary"`
 	Runbook        string              `yaml:"runbook"`
 	FalsePositives []string            `yaml:"false_positives"`
@@ -143,6 +144,10 @@ type Rule struct {
 	// trim: what Trimmed zeroes and cuts (inputTrim).
 	trimOnce sync.Once
 	trim     *trim
+	// suppress: the effective suppression of a match rule (its own or the
+	// pack default, suppressionOf); nil = every hit is a finding.
+	suppress    *Suppression
+	suppressStr []func(*event.Event) string
 }
 
 // strAccessors returns the string accessors of the named event fields.
@@ -324,6 +329,7 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 			add("fields is only for kind new_term")
 		}
 	}
+	r.suppress = suppressionOf(r, add)
 	if r.Kind != KindMatch && len(r.By) == 0 {
 		r.By = []string{"tenant"}
 	}
@@ -356,6 +362,9 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		_ = i
 	}
 	r.byStr, r.fieldsStr = strAccessors(r.By), strAccessors(r.Fields)
+	if r.suppress != nil {
+		r.suppressStr = strAccessors(r.suppress.By)
+	}
 	if r.Distinct != "" {
 		r.distinctStr = eventFields[r.Distinct].str
 	}

@@ -13,7 +13,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
-	"github.com/mcpwatch/mcpwatch/internal/profile"
+	"github.com/mcpwatch/mcpwatch/internal/profile/shape"
 )
 
 // A new_term rule may set `terms`: a CEL expression giving a list of
@@ -34,8 +34,8 @@ type termsExpr struct {
 
 // profileEnvOptions are the CEL functions of learned profiles.
 func profileEnvOptions() []cel.EnvOption {
-	shape := memoize(func(s string) ref.Val {
-		return types.NewStringList(types.DefaultTypeAdapter, profile.Shape(s))
+	argShape := memoize(func(s string) ref.Val {
+		return types.NewStringList(types.DefaultTypeAdapter, shape.Of(s))
 	})
 	return []cel.EnvOption{
 		cel.Function("argShape", cel.Overload("argShape_string", []*types.Type{types.StringType}, types.NewListType(types.StringType),
@@ -44,7 +44,7 @@ func profileEnvOptions() []cel.EnvOption {
 				if !ok {
 					return types.NoSuchOverloadErr()
 				}
-				return shape(string(s))
+				return argShape(string(s))
 			}))),
 	}
 }

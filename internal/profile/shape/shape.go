@@ -1,11 +1,10 @@
-// Package profile learns what each agent (and tenant) does with its MCP
-// tools — which servers and tools it calls and the shape of their
-// arguments — and exports that as gateway policies (docs/profiles.md).
-//
-// The same shape terms feed the mcp-agent-outside-profile rule (through
-// the argShape CEL function) and the batch profile learned from ClickHouse,
-// so the policy a gateway enforces is the profile the rule watches.
-package profile
+// Package shape describes the shape of a tool call's arguments as terms
+// (keys and value kinds, path roots, URL hosts). The same terms feed the
+// mcp-agent-outside-profile rule (the argShape CEL function of
+// internal/detect) and the profiles internal/profile learns from
+// ClickHouse, so the policy a gateway enforces is the profile the rule
+// watches (docs/profiles.md). It imports no I/O.
+package shape
 
 import (
 	"encoding/json"
@@ -16,7 +15,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/detect/secfn"
 )
 
-// Term prefixes of Shape.
+// Term prefixes of Of.
 const (
 	TermKey  = "key:"  // key:<path>=<kind>, e.g. key:path=string, key:opts.depth=number
 	TermRoot = "root:" // root:<first segment of an absolute path>, e.g. root:/srv, root:~, root:..
@@ -32,12 +31,12 @@ const (
 
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
 
-// Shape returns the sorted, distinct shape terms of a tool call's JSON
+// Of returns the sorted, distinct shape terms of a tool call's JSON
 // arguments: one key:<path>=<kind> per key (nested objects as a.b, array
 // elements as a[]; kinds string, number, bool, null, object, array), one
 // root: per absolute path value and one host: per URL value. Invalid JSON
 // or a non-object gives key:=<kind> of what it is, or nothing.
-func Shape(arguments string) []string {
+func Of(arguments string) []string {
 	s := strings.TrimSpace(arguments)
 	if s == "" {
 		return nil

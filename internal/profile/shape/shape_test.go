@@ -1,4 +1,4 @@
-package profile
+package shape
 
 import (
 	"reflect"
@@ -23,8 +23,8 @@ func TestShape(t *testing.T) {
 			[]string{"key:n=null", "key:opts.all=bool", "key:opts.depth=number", "key:opts.tags=array", "key:opts.tags[]=string", "key:opts=object", "root:/tmp"}},
 	}
 	for _, c := range cases {
-		if got := Shape(c.args); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("Shape(%s) = %q, want %q", c.args, got, c.want)
+		if got := Of(c.args); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Of(%s) = %q, want %q", c.args, got, c.want)
 		}
 	}
 }
@@ -38,11 +38,11 @@ func TestShapeBounded(t *testing.T) {
 		b = append(b, []byte(`"k`+string(rune('a'+i%26))+string(rune('a'+i/26))+`":1`)...)
 	}
 	b = append(b, '}')
-	if n := len(Shape(string(b))); n != maxTerms {
+	if n := len(Of(string(b))); n != maxTerms {
 		t.Fatalf("terms = %d, want the bound %d", n, maxTerms)
 	}
 	deep := `{"a":{"b":{"c":{"d":{"e":1}}}}}`
-	for _, term := range Shape(deep) {
+	for _, term := range Of(deep) {
 		if term == "key:a.b.c.d=object" || term == "key:a.b.c.d.e=number" {
 			t.Fatalf("term %q is deeper than maxDepth", term)
 		}

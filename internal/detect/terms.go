@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
@@ -30,13 +31,43 @@ import (
 type termsExpr struct {
 	src string
 	prg cel.Program
+	// native is set when the expression is argShape(event.<string field>):
+	// evaluated in Go without CEL (the per-event CEL evaluation cost more
+	// than the rest of the rule).
+	native func(*event.Event) string
 }
+
+// argShapeMemo is shape.Of memoized by content, as memoize does for the
+// security functions (same bounds), so repeated arguments are described once.
+var argShapeMemo = func() func(string) []string {
+	var mu sync.Mutex
+	cache := make(map[string][]string, memoEntries)
+	return func(s string) []string {
+		if len(s) < memoMinBytes || len(s) > memoMaxBytes {
+			return shape.Of(s)
+		}
+		mu.Lock()
+		v, ok := cache[s]
+		mu.Unlock()
+		if ok {
+			return v
+		}
+		v = shape.Of(s)
+		mu.Lock()
+		if len(cache) >= memoEntries {
+			clear(cache)
+		}
+		cache[strings.Clone(s)] = v
+		mu.Unlock()
+		return v
+	}
+}()
 
 // profileEnvOptions are the CEL functions of learned profiles.
 func profileEnvOptions() []cel.EnvOption {
-	argShape := memoize(func(s string) ref.Val {
-		return types.NewStringList(types.DefaultTypeAdapter, shape.Of(s))
-	})
+	argShape := func(s string) ref.Val {
+		return types.NewStringList(types.DefaultTypeAdapter, argShapeMemo(s))
+	}
 	return []cel.EnvOption{
 		cel.Function("argShape", cel.Overload("argShape_string", []*types.Type{types.StringType}, types.NewListType(types.StringType),
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
@@ -79,12 +110,36 @@ func compileTerms(env *cel.Env, r *Rule, add func(string, ...any)) {
 		add("terms %q: cost above the limit %d or not estimable", oneLine(r.Terms), StaticCostLimit)
 		return
 	}
-	prg, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(RuntimeCostLimit))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if needsRuntimeLimit(a) {
+		opts = append(opts, cel.CostLimit(RuntimeCostLimit))
+	}
+	prg, err := env.Program(a, opts...)
 	if err != nil {
 		add("terms: cannot plan %q: %w", oneLine(r.Terms), err)
 		return
 	}
-	r.terms = &termsExpr{src: r.Terms, prg: prg}
+	r.terms = &termsExpr{src: r.Terms, prg: prg, native: nativeArgShape(a.NativeRep().Expr())}
+}
+
+// nativeArgShape returns the field accessor when e is argShape(event.<string field>).
+func nativeArgShape(e ast.Expr) func(*event.Event) string {
+	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != "argShape" || len(e.AsCall().Args()) != 1 {
+		return nil
+	}
+	arg := e.AsCall().Args()[0]
+	if arg.Kind() != ast.SelectKind || arg.AsSelect().IsTestOnly() {
+		return nil
+	}
+	op := arg.AsSelect().Operand()
+	if op.Kind() != ast.IdentKind || op.AsIdent() != "event" {
+		return nil
+	}
+	fd, ok := eventFields[arg.AsSelect().FieldName()]
+	if !ok || !fd.strOff {
+		return nil
+	}
+	return fd.str
 }
 
 // termsCtx recycles evaluation contexts for terms (evaluated serially in
@@ -93,8 +148,11 @@ var termsCtx = sync.Pool{New: func() any { return new(evalCtx) }}
 
 var stringsType = reflect.TypeOf([]string{})
 
-// eval returns the terms of ev.
+// eval returns the terms of ev (read-only: they may be shared).
 func (x *termsExpr) eval(ev *event.Event, lists any) ([]string, error) {
+	if x.native != nil {
+		return argShapeMemo(x.native(ev)), nil
+	}
 	ec := termsCtx.Get().(*evalCtx)
 	defer termsCtx.Put(ec)
 	ec.reset(ev)

@@ -68,3 +68,25 @@ func TestTermsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestTermsNativeAndCELAgree: argShape(event.arguments) runs natively; any
+// other expression through CEL, with the same terms.
+func TestTermsNativeAndCELAgree(t *testing.T) {
+	native := loadYAML(t, map[string]string{"p.yaml": profileRule}).Rules[0]
+	viaCEL := loadYAML(t, map[string]string{"p.yaml": strings.Replace(profileRule, "argShape(event.arguments)", `argShape(event.arguments).filter(x, x != "")`, 1)}).Rules[0]
+	if native.terms.native == nil || viaCEL.terms.native != nil {
+		t.Fatalf("native path: plain %v, filtered %v", native.terms.native != nil, viaCEL.terms.native != nil)
+	}
+	e := ev(t, 0, map[string]any{"method": "tools/call", "arguments": `{"path":"/srv/x","url":"https://a.example/"}`})
+	a, err := native.terms.eval(&e, native.listsVal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := viaCEL.terms.eval(&e, viaCEL.listsVal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(a, ",") != strings.Join(b, ",") || len(a) != 4 {
+		t.Fatalf("native %q, CEL %q", a, b)
+	}
+}

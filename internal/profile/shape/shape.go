@@ -29,7 +29,23 @@ const (
 	maxTerms = 64 // terms per call
 )
 
-var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+// hasScheme reports whether s starts with a URL scheme and "://"
+// (^[A-Za-z][A-Za-z0-9+.-]*://, without a regular expression: it runs on
+// every string argument).
+func hasScheme(s string) bool {
+	for i := 0; i < len(s) && i < 32; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
+		case i > 0 && c == ':':
+			return strings.HasPrefix(s[i:], "://")
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // Of returns the sorted, distinct shape terms of a tool call's JSON
 // arguments: one key:<path>=<kind> per key (nested objects as a.b, array
@@ -41,62 +57,22 @@ func Of(arguments string) []string {
 	if s == "" {
 		return nil
 	}
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
+	if !json.Valid([]byte(s)) {
 		return []string{TermKey + "=invalid"}
 	}
-	set := map[string]struct{}{}
-	var walk func(path string, x any, depth int)
-	walk = func(path string, x any, depth int) {
-		if len(set) >= maxTerms {
-			return
-		}
-		if path != "" {
-			set[TermKey+path+"="+kindOf(x)] = struct{}{}
-		}
-		switch t := x.(type) {
-		case map[string]any:
-			if depth >= maxDepth {
-				return
-			}
-			for k, y := range t {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				}
-				walk(p, y, depth+1)
-			}
-		case []any:
-			if depth >= maxDepth {
-				return
-			}
-			for _, y := range t {
-				walk(path+"[]", y, depth+1)
-			}
-		case string:
-			if r := PathRoot(t); r != "" {
-				set[TermRoot+r] = struct{}{}
-			} else if schemeRE.MatchString(t) {
-				if h := secfn.URLHost(t); h != "" {
-					set[TermHost+h] = struct{}{}
-				}
-			}
-		}
-	}
-	if _, ok := v.(map[string]any); !ok {
+	if s[0] != '{' {
+		var v any
+		_ = json.Unmarshal([]byte(s), &v)
 		return []string{TermKey + "=" + kindOf(v)}
 	}
-	walk("", v, 0)
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	if len(out) > maxTerms {
-		out = out[:maxTerms]
-	}
-	return out
+	sc := scanner{s: s, out: make([]string, 0, 8)}
+	sc.value(0)
+	sort.Strings(sc.out)
+	return sc.out
 }
+
+// urlHost is secfn.URLHost (a variable for the reference test).
+var urlHost = secfn.URLHost
 
 func kindOf(x any) string {
 	switch x.(type) {
@@ -124,6 +100,48 @@ var driveRE = regexp.MustCompile(`^[a-z]:(/|~)`)
 // for a path that climbs out of where it starts; "" when the value is not
 // an absolute or climbing path (plain words, relative names, URLs).
 func PathRoot(s string) string {
+	if r, ok := plainRoot(s); ok {
+		return r
+	}
+	return pathRootSlow(s)
+}
+
+// plainRoot is PathRoot for the common case, a plain ASCII absolute POSIX
+// path with nothing to decode or collapse; ok is false for anything else
+// (NormalizePath's regular expressions were most of the rule's cost).
+func plainRoot(s string) (string, bool) {
+	if len(s) < 2 || len(s) > 4096 || s[0] != '/' || s[1] == '/' {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80, c < 0x20, c == '%', c == '\\', c == '$', c == ' ', c == '"', c == '\'', c == ',', c == ';', c == '{', c == '}':
+			return "", false
+		}
+	}
+	if strings.Contains(s, "/.") {
+		return "", false // . and .. segments: let NormalizePath collapse them
+	}
+	seg, rest := s[1:], ""
+	if i := strings.IndexByte(seg, '/'); i >= 0 {
+		seg, rest = seg[:i], seg[i+1:]
+	}
+	switch {
+	case strings.EqualFold(seg, "root"):
+		return "~", true
+	case strings.EqualFold(seg, "home") || strings.EqualFold(seg, "users"):
+		if rest != "" && rest[0] != '/' {
+			return "~", true // /home/<user>/...
+		}
+		return "", false
+	case seg == "":
+		return "", false
+	}
+	return "/" + seg, true
+}
+
+// pathRootSlow is PathRoot through secfn.NormalizePath.
+func pathRootSlow(s string) string {
 	if len(s) < 2 || len(s) > 4096 || strings.ContainsAny(s, "\n\t") {
 		return ""
 	}

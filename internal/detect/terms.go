@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -148,6 +149,9 @@ var termsCtx = sync.Pool{New: func() any { return new(evalCtx) }}
 
 var stringsType = reflect.TypeOf([]string{})
 
+// termsPool recycles the term buffers of newTermSet.
+var termsPool = sync.Pool{New: func() any { return new(shape.Terms) }}
+
 // eval returns the terms of ev (read-only: they may be shared).
 func (x *termsExpr) eval(ev *event.Event, lists any) ([]string, error) {
 	if x.native != nil {
@@ -180,11 +184,21 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 	if !ok {
 		return nil
 	}
-	extra, err := r.terms.eval(ev, r.listsVal)
-	if err != nil {
-		rs.evalErrs.Inc()
-		e.stats.EvalErrors++
-		extra = nil // the fields term alone still counts
+	ts := termsPool.Get().(*shape.Terms)
+	defer termsPool.Put(ts)
+	if r.terms.native != nil {
+		shape.Scan(ts, r.terms.native(ev))
+	} else {
+		ts.Reset()
+		extra, err := r.terms.eval(ev, r.listsVal)
+		if err != nil {
+			rs.evalErrs.Inc()
+			e.stats.EvalErrors++
+			extra = nil // the fields term alone still counts
+		}
+		for _, x := range extra {
+			ts.Append(x)
+		}
 	}
 	t := ev.Time
 	hist := time.Duration(r.History)
@@ -193,9 +207,9 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 	if g, ok := rs.nt.getH(kh, kb); ok {
 		known := true
 		tb := base
-		for i := -1; i < len(extra); i++ {
+		for i := -1; i < ts.Len(); i++ {
 			if i >= 0 {
-				tb = append(append(append(tb[:0], base...), '|'), extra[i]...)
+				tb = append(append(append(tb[:0], base...), '|'), ts.At(i)...)
 			}
 			n := g.terms.lookupH(keyHash(tb), tb)
 			if n == nil || t.Sub(n.val) > hist || t.Sub(n.val) > 24*time.Hour {
@@ -215,6 +229,11 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 		}
 	}
 	baseS := string(base)
+	extra := make([]string, ts.Len())
+	for i := range extra {
+		extra[i] = string(ts.At(i))
+	}
+	sort.Strings(extra)
 	group := groupKey(r.By, ev)
 	key := ev.Tenant + "\x00" + group
 	g, ok := rs.nt.get(key)

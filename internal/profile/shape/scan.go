@@ -1,9 +1,55 @@
 package shape
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
+
+// Terms holds the shape terms of one call in one buffer, so that checking
+// them against a learned profile allocates nothing (Scan). Reuse it.
+type Terms struct {
+	buf  []byte
+	ends []int
+	path []byte // the scanner's key path buffer, kept for reuse
+}
+
+// Len is the number of terms.
+func (t *Terms) Len() int { return len(t.ends) }
+
+// At returns term i (valid until the next Scan).
+func (t *Terms) At(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return t.buf[start:t.ends[i]]
+}
+
+// Scan fills t with the terms of arguments: the terms of Of, in document
+// order instead of sorted.
+func Scan(t *Terms, arguments string) {
+	t.buf, t.ends = t.buf[:0], t.ends[:0]
+	s := strings.TrimSpace(arguments)
+	if s == "" {
+		return
+	}
+	if !json.Valid([]byte(s)) {
+		t.buf = append(t.buf, TermKey+"=invalid"...)
+		t.ends = append(t.ends, len(t.buf))
+		return
+	}
+	if s[0] != '{' {
+		var v any
+		_ = json.Unmarshal([]byte(s), &v)
+		t.buf = append(append(t.buf, TermKey+"="...), kindOf(v)...)
+		t.ends = append(t.ends, len(t.buf))
+		return
+	}
+	sc := scanner{s: s, t: t, path: t.path[:0]}
+	sc.value(0)
+	t.path = sc.path
+}
 
 // scanner walks a valid JSON text (json.Valid) and appends its shape terms
 // without decoding it into values: the rule computes the shape of most tool
@@ -14,8 +60,7 @@ type scanner struct {
 	s    string
 	i    int
 	path []byte // key path of the current value
-	term []byte // scratch for one term
-	out  []string
+	t    *Terms
 }
 
 func (sc *scanner) ws() {
@@ -29,27 +74,49 @@ func (sc *scanner) ws() {
 	}
 }
 
-// add appends term (prefix + body) unless present or the bound is reached.
-func (sc *scanner) add(parts ...string) {
-	if len(sc.out) >= maxTerms {
+// add appends the term a+b+c+d unless present or the bound is reached.
+func (sc *scanner) add(a, b, c, d string) {
+	t := sc.t
+	if len(t.ends) >= maxTerms {
 		return
 	}
-	b := sc.term[:0]
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	sc.term = b
-	for _, t := range sc.out {
-		if t == string(b) {
+	start := len(t.buf)
+	t.buf = append(append(append(append(t.buf, a...), b...), c...), d...)
+	term := t.buf[start:]
+	for i := range t.ends {
+		if bytes.Equal(t.At(i), term) {
+			t.buf = t.buf[:start]
 			return
 		}
 	}
-	sc.out = append(sc.out, string(b))
+	t.ends = append(t.ends, len(t.buf))
+}
+
+// addKey appends key:<path>=<kind>.
+func (sc *scanner) addKey(kind string) {
+	t := sc.t
+	if len(t.ends) >= maxTerms {
+		return
+	}
+	start := len(t.buf)
+	t.buf = append(append(append(append(t.buf, TermKey...), sc.path...), '='), kind...)
+	term := t.buf[start:]
+	for i := range t.ends {
+		if bytes.Equal(t.At(i), term) {
+			t.buf = t.buf[:start]
+			return
+		}
+	}
+	t.ends = append(t.ends, len(t.buf))
 }
 
 // str reads a string token at sc.i ('"') and returns its text: a substring
 // when it has no escapes, else the decoded value.
-func (sc *scanner) str() string {
+func (sc *scanner) str() string { return sc.strIf(nil) }
+
+// strIf is str that decodes an escaped text only when want(raw) says its
+// value may matter ("" otherwise).
+func (sc *scanner) strIf(want func(raw string) bool) string {
 	start := sc.i + 1
 	esc := false
 	j := start
@@ -67,6 +134,9 @@ func (sc *scanner) str() string {
 	sc.i = j + 1
 	if !esc {
 		return sc.s[start:j]
+	}
+	if want != nil && !want(sc.s[start:j]) {
+		return ""
 	}
 	var v string
 	if json.Unmarshal([]byte(sc.s[start-1:j+1]), &v) != nil {
@@ -123,16 +193,16 @@ func (sc *scanner) value(depth int) {
 		kind = "number"
 	}
 	if depth > 0 {
-		sc.add(TermKey, string(sc.path), "=", kind)
+		sc.addKey(kind)
 	}
 	switch kind {
 	case "string":
-		v := sc.str()
+		v := sc.strIf(mayLocate)
 		if r := PathRoot(v); r != "" {
-			sc.add(TermRoot, r)
+			sc.add(TermRoot, r, "", "")
 		} else if hasScheme(v) {
 			if h := urlHost(v); h != "" {
-				sc.add(TermHost, h)
+				sc.add(TermHost, h, "", "")
 			}
 		}
 		return
@@ -176,4 +246,42 @@ func (sc *scanner) value(depth int) {
 		sc.value(depth + 1)
 		sc.path = sc.path[:base]
 	}
+}
+
+// Reset empties t.
+func (t *Terms) Reset() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
+
+// Append adds a term (no deduplication).
+func (t *Terms) Append(term string) {
+	t.buf = append(t.buf, term...)
+	t.ends = append(t.ends, len(t.buf))
+}
+
+// mayLocate reports from a string's escaped JSON text whether its value
+// can be a path or a URL (PathRoot, hasScheme), so that the many escaped
+// texts that cannot (messages, file contents) are not decoded. An escape
+// starts with a backslash, so up to the first one the text is the value.
+func mayLocate(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	switch raw[0] {
+	case '/', '~', '\\', '$', '%', '.':
+		return true
+	}
+	if len(raw) > 1 && raw[1] == ':' {
+		return true // a drive letter
+	}
+	for i := 0; i < len(raw) && i < 32; i++ {
+		c := raw[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
+		case i > 0 && c == ':':
+			return i+1 < len(raw) && (raw[i+1] == '/' || raw[i+1] == '\\')
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -74,7 +74,7 @@ func TestScannerAgreesWithReference(t *testing.T) {
 		`{"esc\"key":"\/srv\/x","u":"http:\/\/h.example\/"}`, `{"k":"\u002fetc\u002fpasswd"}`,
 		`{"a":{"b":{"c":{"d":[1,{"e":"/tmp/x"}]}}},"f":[[["/opt/y"]]]}`,
 		`{"n":-1.5e3,"t":true,"f":false,"s":"","arr":[],"obj":{}}`,
-`{"url":"HTTPS://User:pw@Example.COM:8443/x","p":"C:\\Users\\bob\\x"}`,
+		`{"url":"HTTPS://User:pw@Example.COM:8443/x","p":"C:\\Users\\bob\\x"}`,
 	}
 	for _, l := range scenario.Eval(1, 3000).Events {
 		if l.Event.Arguments != "" {
@@ -124,7 +124,7 @@ func BenchmarkReference(b *testing.B) {
 func TestPlainRootAgreesWithNormalizePath(t *testing.T) {
 	inputs := []string{"/srv/a", "/home/alice/x", "/Home/bob", "/home", "/home/", "/home//x", "/users/x/y", "/Users/Bob",
 		"/root", "/root/.ssh/id_rsa", "/rootfs/x", "/etc/../root/x", "/a/./b", "/tmp", "/tmp/", "/x y/z", "/usr/local/bin/go",
-		"/%2e%2e/etc", "/a\\b", "/é/x", "/proc/self/environ", "/var/lib/postgresql/data", "/a,b/c"}
+		"/%2e%2e/etc", "/a\\b", "/é/x", "~", "~/", "~/x/../..", "~/../etc", "~bob/x", "~/.ssh/id_rsa", "/a/.hidden/b", "/a/..b", "/a/b/.", "/a/b/..", "/.git/config", "~/..", "/proc/self/environ", "/var/lib/postgresql/data", "/a,b/c"}
 	for _, l := range scenario.Eval(2, 3000).Events {
 		var v any
 		if json.Unmarshal([]byte(l.Event.Arguments), &v) != nil {
@@ -169,5 +169,15 @@ func TestHasScheme(t *testing.T) {
 		if got := hasScheme(s); got != want {
 			t.Errorf("hasScheme(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+func BenchmarkScan(b *testing.B) {
+	args := `{"path":"/home/alice/src/payments-api/internal/api/handler.go","max_count":10,"opts":{"recursive":true,"exclude":["node_modules",".git"]}}`
+	var t Terms
+	b.ReportAllocs()
+	b.SetBytes(int64(len(args)))
+	for i := 0; i < b.N; i++ {
+		Scan(&t, args)
 	}
 }

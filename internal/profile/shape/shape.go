@@ -7,7 +7,6 @@
 package shape
 
 import (
-	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
@@ -53,22 +52,17 @@ func hasScheme(s string) bool {
 // root: per absolute path value and one host: per URL value. Invalid JSON
 // or a non-object gives key:=<kind> of what it is, or nothing.
 func Of(arguments string) []string {
-	s := strings.TrimSpace(arguments)
-	if s == "" {
+	var t Terms
+	Scan(&t, arguments)
+	if t.Len() == 0 {
 		return nil
 	}
-	if !json.Valid([]byte(s)) {
-		return []string{TermKey + "=invalid"}
+	out := make([]string, t.Len())
+	for i := range out {
+		out[i] = string(t.At(i))
 	}
-	if s[0] != '{' {
-		var v any
-		_ = json.Unmarshal([]byte(s), &v)
-		return []string{TermKey + "=" + kindOf(v)}
-	}
-	sc := scanner{s: s, out: make([]string, 0, 8)}
-	sc.value(0)
-	sort.Strings(sc.out)
-	return sc.out
+	sort.Strings(out)
+	return out
 }
 
 // urlHost is secfn.URLHost (a variable for the reference test).
@@ -110,7 +104,7 @@ func PathRoot(s string) string {
 // path with nothing to decode or collapse; ok is false for anything else
 // (NormalizePath's regular expressions were most of the rule's cost).
 func plainRoot(s string) (string, bool) {
-	if len(s) < 2 || len(s) > 4096 || s[0] != '/' || s[1] == '/' {
+	if len(s) < 2 || len(s) > 4096 || (s[0] != '/' && s[0] != '~') || s[1] == '/' && s[0] == '/' {
 		return "", false
 	}
 	for i := 0; i < len(s); i++ {
@@ -119,8 +113,14 @@ func plainRoot(s string) (string, bool) {
 			return "", false
 		}
 	}
-	if strings.Contains(s, "/.") {
+	if dotSegment(s) {
 		return "", false // . and .. segments: let NormalizePath collapse them
+	}
+	if s[0] == '~' {
+		if s[1] != '/' {
+			return "", false // ~user
+		}
+		return "~", true
 	}
 	seg, rest := s[1:], ""
 	if i := strings.IndexByte(seg, '/'); i >= 0 {
@@ -137,7 +137,24 @@ func plainRoot(s string) (string, bool) {
 	case seg == "":
 		return "", false
 	}
-	return "/" + seg, true
+	return s[:1+len(seg)], true // "/" + seg, without allocating
+}
+
+// dotSegment reports whether a slash-separated path has a "." or ".." segment.
+func dotSegment(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '.' || (i > 0 && s[i-1] != '/') {
+			continue
+		}
+		j := i + 1
+		if j < len(s) && s[j] == '.' {
+			j++
+		}
+		if j == len(s) || s[j] == '/' {
+			return true
+		}
+	}
+	return false
 }
 
 // pathRootSlow is PathRoot through secfn.NormalizePath.

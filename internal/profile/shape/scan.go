@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // Terms holds the shape terms of one call in one buffer, so that checking
@@ -132,9 +133,11 @@ func (sc *scanner) strIf(want func(raw string) bool) string {
 		}
 	}
 	sc.i = j + 1
-	if !esc {
+	if !esc && utf8.ValidString(sc.s[start:j]) {
 		return sc.s[start:j]
 	}
+	// Escapes or invalid UTF-8 (which decoding replaces by U+FFFD, as
+	// every JSON reader of the arguments does).
 	if want != nil && !want(sc.s[start:j]) {
 		return ""
 	}
@@ -145,17 +148,19 @@ func (sc *scanner) strIf(want func(raw string) bool) string {
 	return v
 }
 
-// skip moves past the value at sc.i.
+func never(string) bool { return false }
+
+// skip moves past the value at sc.i (without decoding anything).
 func (sc *scanner) skip() {
 	switch c := sc.s[sc.i]; c {
 	case '"':
-		sc.str()
+		sc.strIf(never)
 	case '{', '[':
 		depth := 0
 		for sc.i < len(sc.s) {
 			switch sc.s[sc.i] {
 			case '"':
-				sc.str()
+				sc.strIf(never)
 				continue
 			case '{', '[':
 				depth++

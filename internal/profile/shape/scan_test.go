@@ -27,7 +27,7 @@ func reference(arguments string) []string {
 	set := map[string]bool{}
 	var walk func(path string, x any, depth int)
 	walk = func(path string, x any, depth int) {
-		if path != "" {
+		if depth > 0 { // an empty key is a key too
 			set[TermKey+path+"="+kindOf(x)] = true
 		}
 		switch t := x.(type) {
@@ -179,5 +179,80 @@ func BenchmarkScan(b *testing.B) {
 	b.SetBytes(int64(len(args)))
 	for i := 0; i < b.N; i++ {
 		Scan(&t, args)
+	}
+}
+
+// FuzzScan: on any input the scanner agrees with the decoding reference
+// (under the term bound) and never panics.
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"p":"/srv/x","u":"https://h.example/","n":{"m":[1,"~/x"]}}`, `{"e":"\u002fetc","k\"q":"C:\\x\\y"}`, `[1]`, `{`, `{"":{"b":1}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Of(s)
+		want := reference(s)
+		if len(want) >= maxTerms || len(got) >= maxTerms {
+			return
+		}
+		if strings.Contains(s, `"`) && hasDuplicateKeys(s) {
+			return // both kinds of a duplicate key are kept (see TestScannerAgreesWithReference)
+		}
+		if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Fatalf("Of(%q)\n got  %q\n want %q", s, got, want)
+		}
+	})
+}
+
+// hasDuplicateKeys reports whether a JSON object repeats a key anywhere.
+func hasDuplicateKeys(s string) bool {
+	dec := json.NewDecoder(strings.NewReader(s))
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		key  bool // next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, key: true})
+			case '[':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.obj && top.key {
+				if top.keys[v] {
+					return true
+				}
+				top.keys[v] = true
+				top.key = false
+				continue
+			}
+			if top != nil && top.obj {
+				top.key = true
+			}
+		default:
+			if top != nil && top.obj {
+				top.key = true
+			}
+		}
 	}
 }

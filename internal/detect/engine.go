@@ -781,6 +781,9 @@ func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 
 func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
+	if r.terms != nil {
+		return e.newTermSet(rs, ev)
+	}
 	// Fast path without allocations: a known term of a known group, seen
 	// within the history and the last day (no finding, no baseline write).
 	tb, ok := e.termBytes(r, ev)

@@ -105,6 +105,7 @@ type RuleSpec struct {
 	Fields         []string            `yaml:"fields"`
 	History        Duration            `yaml:"history"`
 	Learning       Duration            `yaml:"learning"`
+	Terms          string              `yaml:"terms"` // new_term: CEL list(string) of extra terms (terms.go)
 	Steps          []Step              `yaml:"steps"`
 	Within         Duration            `yaml:"within"`
 	Dedup          Duration            `yaml:"dedup"`
@@ -125,6 +126,7 @@ type Rule struct {
 	Version string // first 16 hex of sha256 of the file
 
 	conds []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
+	terms *termsExpr  // new_term with Terms (terms.go); nil = the fields term only
 	// keep[i]: sequence only, the fields of step i's event the next
 	// present step compares (Same, then Differ), saved with the partial.
 	keep       [][]*fieldDef
@@ -333,6 +335,7 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 	if r.Kind != KindMatch && len(r.By) == 0 {
 		r.By = []string{"tenant"}
 	}
+	compileTerms(env, r, add)
 	for i, x := range r.Exceptions {
 		r.exceptions = append(r.exceptions, comp(fmt.Sprintf("exception %d", i+1), x))
 	}

@@ -60,11 +60,11 @@ func runBacktest(ctx context.Context, args []string) error {
 		return errors.New("name a rule file or a rule id")
 	}
 	now := time.Now().UTC()
-	to, err := parseWhen(*until, now, now)
+	to, err := backtest.ParseTime(*until, now, now)
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	from, err := parseWhen(*since, to, time.Time{})
+	from, err := backtest.ParseTime(*since, to, time.Time{})
 	if err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
@@ -116,20 +116,4 @@ func runBacktest(ctx context.Context, args []string) error {
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(os.Stdout)
-}
-
-// parseWhen reads an RFC 3339 time or a duration back from ref ("30d");
-// "" is def.
-func parseWhen(s string, ref, def time.Time) (time.Time, error) {
-	if s == "" {
-		return def, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := detect.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration like 30d", s)
-	}
-	return ref.Add(-d), nil
 }

@@ -42,6 +42,10 @@ type Request struct {
 	// MaxEvents stops the replay after this many events (the report says
 	// Truncated). Default 0: no limit.
 	MaxEvents int64
+	// TimeLimit stops the replay between two batches once it has run this
+	// long (the report says Truncated, Stopped "time_limit"). Default 0: none
+	// (ctx still bounds it, with an error).
+	TimeLimit time.Duration
 	// Samples is how many diff rows of each class the report keeps (the
 	// first ones in time order). Default 20.
 	Samples int
@@ -72,7 +76,9 @@ type Report struct {
 	Since     time.Time `json:"since"`
 	Until     time.Time `json:"until"`
 	Events    int64     `json:"events"`
-	Truncated bool      `json:"truncated"` // stopped at MaxEvents
+	Truncated bool      `json:"truncated"`         // stopped before Until
+	Stopped   string    `json:"stopped,omitempty"` // why: "max_events" or "time_limit"
+	LastEvent time.Time `json:"last_event,omitempty"`
 	ElapsedMs int64     `json:"elapsed_ms"`
 	New       Side      `json:"new"`
 	Deployed  *Side     `json:"deployed,omitempty"`
@@ -143,7 +149,7 @@ func Run(ctx context.Context, src Source, req Request) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{RuleID: req.Rule.ID, Tenant: req.Tenant, Since: req.Since.UTC(), Until: req.Until.UTC(),
-		New: Side{Version: req.Rule.Version, Kind: req.Rule.Kind, groups: map[groupID]int64{}}}
+		New: Side{Version: req.Rule.Version, Kind: req.Rule.Kind, groups: map[groupID]int64{}}, Diff: Diff{Rows: []DiffRow{}}}
 	newEng, err := engineFor(req.Rule, req)
 	if err != nil {
 		return nil, err
@@ -157,11 +163,15 @@ func Run(ctx context.Context, src Source, req Request) (*Report, error) {
 	}
 	samples := map[Class]int{}
 	err = src.StreamEvents(ctx, store.EventRange{Tenant: req.Tenant, From: req.Since, To: req.Until}, func(evs []event.Event) error {
-		if req.MaxEvents > 0 && rep.Events+int64(len(evs)) > req.MaxEvents {
+		if req.MaxEvents > 0 && rep.Events+int64(len(evs)) >= req.MaxEvents {
 			evs = evs[:req.MaxEvents-rep.Events]
-			rep.Truncated = true
+			rep.Truncated, rep.Stopped = true, "max_events"
+		}
+		if len(evs) == 0 {
+			return errEnough
 		}
 		rep.Events += int64(len(evs))
+		rep.LastEvent = evs[len(evs)-1].Time.UTC()
 		nf, err := newEng.Detect(ctx, evs)
 		if err != nil {
 			return err
@@ -176,6 +186,9 @@ func Run(ctx context.Context, src Source, req Request) (*Report, error) {
 		// versions' findings for the same key come from the same batch:
 		// the diff is exact per batch and nothing is kept across batches.
 		rep.diffBatch(nf, df, req, samples)
+		if !rep.Truncated && req.TimeLimit > 0 && time.Since(start) >= req.TimeLimit {
+			rep.Truncated, rep.Stopped = true, "time_limit"
+		}
 		if rep.Truncated {
 			return errEnough
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing/fstest"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -66,4 +67,20 @@ func Resolve(fileOrID string, pack *detect.Pack) (rule, deployed *detect.Rule, e
 		return r, r, nil
 	}
 	return nil, nil, fmt.Errorf("no rule file and no rule with id %q in the configured pack", fileOrID)
+}
+
+// ParseTime reads an RFC 3339 time or a duration back from ref ("30d",
+// "12h"); "" is def.
+func ParseTime(s string, ref, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := detect.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration like 30d", s)
+	}
+	return ref.Add(-d), nil
 }

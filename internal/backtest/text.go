@@ -25,7 +25,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "backtest of %s over %s .. %s (%s)\n", r.RuleID, r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), tenant)
 	trunc := ""
 	if r.Truncated {
-		trunc = " — stopped at the max events limit"
+		trunc = fmt.Sprintf(" — stopped early (%s) after the event at %s", r.Stopped, r.LastEvent.Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "events replayed: %d in %s (%.0f events/min)%s\n", r.Events, time.Duration(r.ElapsedMs)*time.Millisecond, r.EventsPerMinute(), trunc)
 	fmt.Fprintf(tw, "new      (version %s, %s): %d findings in %d groups\n", r.New.Version, r.New.Kind, r.New.Findings, r.New.Groups)

@@ -152,9 +152,15 @@ func TestBacktestEqualsLiveEngine(t *testing.T) {
 	}
 }
 
-// changedRule is the pack's rule file id with its condition replaced (its
-// inline tests dropped: they test the old condition).
-func changedRule(t *testing.T, pack *detect.Pack, id, condition string) *detect.Rule {
+// changedRule is the pack's rule file id with its condition replaced.
+func changedRule(t testing.TB, pack *detect.Pack, id, condition string) *detect.Rule {
+	t.Helper()
+	return changedRuleOf(t, pack, id, map[string]any{"condition": condition})
+}
+
+// changedRuleOf is the pack's rule file id with the given keys replaced
+// (its inline tests dropped: they test the old rule).
+func changedRuleOf(t testing.TB, pack *detect.Pack, id string, set map[string]any) *detect.Rule {
 	t.Helper()
 	b, err := fs.ReadFile(detections.FS, pack.Rule(id).File)
 	if err != nil {
@@ -164,7 +170,9 @@ func changedRule(t *testing.T, pack *detect.Pack, id, condition string) *detect.
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	m["condition"] = condition
+	for k, v := range set {
+		m[k] = v
+	}
 	delete(m, "tests")
 	if b, err = yaml.Marshal(m); err != nil {
 		t.Fatal(err)

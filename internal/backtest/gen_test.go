@@ -27,6 +27,12 @@ const (
 // are followed by a fetch_url in the same session (sequence). kinds counts
 // the read_file path kinds.
 func genEvents(n int, span time.Duration, seed uint64) (evs []event.Event, kinds [3]int) {
+	return genEventsAt(n, genBase, span, seed, "ev-")
+}
+
+// genEventsAt is genEvents from start, with event ids prefix+number (the
+// benchmark generates its million events in chunks).
+func genEventsAt(n int, start time.Time, span time.Duration, seed uint64, prefix string) (evs []event.Event, kinds [3]int) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	// Regular calls are 2000 of every 2120 events (a burst per 2000).
 	step := span * 2000 / time.Duration(n*2120)
@@ -36,20 +42,20 @@ func genEvents(n int, span time.Duration, seed uint64) (evs []event.Event, kinds
 		if agent%3 == 0 {
 			tenant = "t2"
 		}
-		sess := fmt.Sprintf("s-%d-%d", agent, int(t.Sub(genBase)/(6*time.Hour)))
+		sess := fmt.Sprintf("s-%d-%d", agent, int(t.Sub(start)/(6*time.Hour)))
 		evs = append(evs, event.Event{
-			EventID: fmt.Sprintf("ev-%08d", len(evs)), Tenant: tenant, Kind: event.KindMessage, Time: t,
+			EventID: fmt.Sprintf("%s%08d", prefix, len(evs)), Tenant: tenant, Kind: event.KindMessage, Time: t,
 			Source: event.SourceSpan, Observer: event.ObserverServer, Outcome: event.OutcomeOK,
 			Method: "tools/call", AgentID: fmt.Sprintf("agent-%d", agent), SessionKey: sess, SessionID: sess,
 			ServerName: "files", ToolName: tool, Arguments: args, DurationNs: 1000000,
-			TraceID: fmt.Sprintf("%032x", len(evs)), SpanID: fmt.Sprintf("%016x", len(evs)),
+			TraceID: fmt.Sprintf("%032x", int(t.UnixNano())+len(evs)), SpanID: fmt.Sprintf("%016x", len(evs)),
 		})
 	}
 	for i := 0; len(evs) < n; i++ {
-		t := genBase.Add(time.Duration(i) * step)
+		t := start.Add(time.Duration(i) * step)
 		agent := rng.IntN(12)
 		tool := tools[rng.IntN(len(tools))]
-		if t.Sub(genBase) > span*8/10 && rng.IntN(20) == 0 {
+		if t.Sub(start) > span*8/10 && rng.IntN(20) == 0 {
 			tool = fmt.Sprintf("late_tool_%d", rng.IntN(3))
 		}
 		args := `{"path":"/work/src/main.go"}`

@@ -181,18 +181,22 @@ func (s *Store) Conversation(ctx context.Context, q ConversationQuery) ([]event.
 
 func (s *Store) queryEvents(ctx context.Context, tail string, args ...any) ([]event.Event, error) {
 	var out []event.Event
-	err := s.scanEvents(ctx, tail, args, func(e *event.Event) error {
+	err := s.scanEvents(ctx, true, tail, args, func(e *event.Event) error {
 		out = append(out, *e)
 		return nil
 	})
 	return out, err
 }
 
-// scanEvents runs SELECT <every event column> FROM events FINAL <tail> and
-// hands each row, as the ingest role stored it, to fn (a fresh event per
-// row). The one row → event.Event mapping of the package.
-func (s *Store) scanEvents(ctx context.Context, tail string, args []any, fn func(e *event.Event) error) error {
-	sql := "SELECT " + strings.Join(eventColumns, ", ") + " FROM " + s.table("events") + " FINAL " + tail
+// scanEvents runs SELECT <every event column> FROM events [FINAL] <tail>
+// and hands each row, as the ingest role stored it, to fn (a fresh event
+// per row). The one row → event.Event mapping of the package.
+func (s *Store) scanEvents(ctx context.Context, final bool, tail string, args []any, fn func(e *event.Event) error) error {
+	from := " FROM " + s.table("events") + " "
+	if final {
+		from += "FINAL "
+	}
+	sql := "SELECT " + strings.Join(eventColumns, ", ") + from + tail
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("cannot query events: %w", err)

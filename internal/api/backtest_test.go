@@ -57,6 +57,21 @@ summary: "{{agent_id}} touched {{tool_name}}"
 	}
 
 	expectError(t, e.do(t, "POST", "/api/v1/rules/backtest", viewerToken, "", body), http.StatusForbidden)
+	// The rule list carries each rule's file, to edit and backtest.
+	var list struct {
+		Rules []struct{ ID, YAML string }
+	}
+	if err := json.Unmarshal(e.do(t, "GET", "/api/v1/rules", viewerToken, "", nil).body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Rules) == 0 {
+		t.Fatal("no rules listed")
+	}
+	for _, r := range list.Rules {
+		if !strings.HasPrefix(r.YAML, "id: "+r.ID+"\n") {
+			t.Errorf("rule %s: yaml %.40q", r.ID, r.YAML)
+		}
+	}
 	for name, bad := range map[string]map[string]any{
 		"both rule fields":  {"rule_yaml": changed, "rule_id": "mcp-sensitive-file-access", "since": "1h"},
 		"no rule":           {"since": "1h"},

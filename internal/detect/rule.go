@@ -122,6 +122,7 @@ type Rule struct {
 	RuleSpec
 	File    string // path within the pack, for messages
 	Version string // first 16 hex of sha256 of the file
+	Source  []byte // the file as loaded (the API serves it to edit and backtest)
 
 	conds []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
 	// keep[i]: sequence only, the fields of step i's event the next

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Alert, Button, Input, useTheme2 } from '@grafana/ui';
+import { Alert, Button, useTheme2 } from '@grafana/ui';
 import { errorMessage, getResource, postResource } from '../api';
 import { BacktestReport, PackRule, RuleHits, RuleHitsPoint } from '../types';
 import { fmtNum, fmtTime } from '../format';
@@ -67,13 +67,22 @@ function BacktestPanel({ rules, canAct }: { rules: PackRule[]; canAct: boolean }
           ))}
         </select>
         <span>since</span>
-        <div style={{ width: 90 }}>
-          <Input value={since} onChange={(e) => setSince(e.currentTarget.value)} data-testid="backtest-since" />
-        </div>
+        <input
+          value={since}
+          onChange={(e) => setSince(e.target.value)}
+          style={{ width: 80 }}
+          aria-label="Since"
+          data-testid="backtest-since"
+        />
         <span>tenant</span>
-        <div style={{ width: 140 }}>
-          <Input value={tenant} placeholder="all" onChange={(e) => setTenant(e.currentTarget.value)} data-testid="backtest-tenant" />
-        </div>
+        <input
+          value={tenant}
+          placeholder="all"
+          onChange={(e) => setTenant(e.target.value)}
+          style={{ width: 120 }}
+          aria-label="Tenant"
+          data-testid="backtest-tenant"
+        />
         <Button disabled={!canAct || busy || yaml.trim() === ''} onClick={run} data-testid="backtest-run">
           {busy ? 'Running…' : 'Run backtest'}
         </Button>

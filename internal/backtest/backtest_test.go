@@ -234,6 +234,47 @@ func TestBacktestDiffClassifiesAChangedRule(t *testing.T) {
 	}
 }
 
+// TestBacktestDiffOfAChangedThreshold: a stateful rule's diff equals what
+// two live engines (deployed and changed rule) find over the same events,
+// classed by the same key.
+func TestBacktestDiffOfAChangedThreshold(t *testing.T) {
+	st := migratedStore(t)
+	evs, _ := genEvents(4000, 2*24*time.Hour, 4)
+	storeShuffled(t, st, evs)
+	pack := loadPack(t)
+	const id = "mcp-agent-call-rate-spike"
+	rule := changedRuleOf(t, pack, id, map[string]any{"count": 60, "window": "2m"})
+	live := func(r *detect.Rule) map[findingKey]int64 {
+		m := map[findingKey]int64{}
+		for _, f := range liveFindings(t, &detect.Pack{Rules: []*detect.Rule{r}, Lists: pack.Lists}, evs) {
+			m[keyOf(&f)]++
+		}
+		return m
+	}
+	newF, depF := live(rule), live(pack.Rule(id))
+	var want Diff
+	for k, n := range newF {
+		both := min(n, depF[k])
+		want.Both += both
+		want.OnlyNew += n - both
+	}
+	for k, n := range depF {
+		want.OnlyDeployed += n - min(n, newF[k])
+	}
+	if want.OnlyNew == 0 || want.Both+want.OnlyDeployed == 0 {
+		t.Fatalf("live engines: %+v: the change should add findings and keep some", want)
+	}
+	rep, err := Run(ctxT(t), st, Request{Rule: rule, Deployed: pack.Rule(id), Lists: pack.Lists,
+		Since: genBase, Until: genBase.Add(3 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Diff.OnlyNew != want.OnlyNew || rep.Diff.OnlyDeployed != want.OnlyDeployed || rep.Diff.Both != want.Both {
+		t.Errorf("diff %d/%d/%d (only new/only deployed/both), live engines %d/%d/%d",
+			rep.Diff.OnlyNew, rep.Diff.OnlyDeployed, rep.Diff.Both, want.OnlyNew, want.OnlyDeployed, want.Both)
+	}
+}
+
 func TestBacktestStopsAtMaxEventsAndFiltersTenant(t *testing.T) {
 	st := migratedStore(t)
 	evs, _ := genEvents(2000, 24*time.Hour, 3)

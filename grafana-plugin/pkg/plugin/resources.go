@@ -422,7 +422,7 @@ func (a *App) authorize(w http.ResponseWriter, r *http.Request) (string, bool) {
 		if u != nil && u.Role != "" {
 			role = u.Role
 		}
-		writeError(w, http.StatusForbidden, fmt.Errorf("role %s may not change incidents: Editor or Admin required", role))
+		writeError(w, http.StatusForbidden, fmt.Errorf("role %s may not change incidents or run backtests: Editor or Admin required", role))
 		return "", false
 	}
 	return userLogin(u), true

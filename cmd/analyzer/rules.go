@@ -9,5 +9,11 @@ import (
 func init() { subcommands["rules"] = rulesMain }
 
 // rulesMain runs `analyzer rules test|lint|eval [flags] [paths...]`
-// (default path: detections).
-func rulesMain(args []string) int { return rulecmd.Main(args, os.Stdout, os.Stderr) }
+// (default path: detections) and `analyzer rules backtest` (backtest.go:
+// it needs the analyzer's config for ClickHouse and the deployed pack).
+func rulesMain(args []string) int {
+	if len(args) > 0 && args[0] == "backtest" {
+		return backtestMain(args[1:])
+	}
+	return rulecmd.Main(args, os.Stdout, os.Stderr)
+}

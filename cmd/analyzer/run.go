@@ -218,7 +218,7 @@ func run(ctx context.Context, args []string) error {
 	var resp *analyzer.Responder
 	if c.Analyzer.Has(analyzer.RoleRespond) {
 		if c.Response != nil {
-			ro := analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg,
+			ro := analyzer.ResponderOptions{Conn: st.Conn(), Database: st.Database(), Logger: log, Registerer: reg, Events: st,
 				Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 				Ready:   func(ctx context.Context) error { return a.Ready(ctx) }}
 			if engine != nil {

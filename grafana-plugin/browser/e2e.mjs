@@ -215,6 +215,28 @@ async function main() {
     check(true, 'playbook step approved');
     await shot(editor, '10-incident-acknowledged');
 
+    // Backtest on the Detections page: a viewer cannot run it; an editor
+    // picks a rule, edits its YAML, runs it and sees the diff table (the
+    // stand-in answers the seed's findings of the rule as "both").
+    await viewer.goto(app('page=detections'));
+    await viewer.getByTestId('backtest-panel').waitFor();
+    check(await viewer.getByTestId('backtest-run').isDisabled(), 'viewer: backtest disabled');
+    const [btRule, btHits] = Object.entries(sum.FindingsByRule)[0];
+    await editor.goto(app('page=detections'));
+    await editor.getByTestId('backtest-panel').waitFor();
+    await editor.getByTestId('backtest-rule').selectOption(btRule);
+    check((await editor.getByTestId('backtest-yaml').inputValue()).startsWith(`id: ${btRule}\n`), 'backtest: the picked rule\'s YAML is in the editor');
+    await editor.getByTestId('backtest-yaml').fill((await editor.getByTestId('backtest-yaml').inputValue()) + 'dedup: 2h\n');
+    await editor.getByTestId('backtest-since').fill('7d');
+    await editor.getByTestId('backtest-run').click();
+    await editor.getByTestId('backtest-diff').waitFor();
+    check(
+      (await editor.getByTestId('backtest-counts').innerText()).includes(`0 only new, 0 only deployed, ${btHits} both`),
+      `backtest of ${btRule}: ${btHits} findings in both versions`
+    );
+    check((await editor.locator('[data-testid="backtest-row-both"]').count()) === btHits, 'backtest: one diff row per finding');
+    await shot(editor, '13-backtest');
+
     // Config page: save and health check, including a wrong database.
     const admin = await newPage('Admin', 'admin');
     await admin.goto(`${base}/plugins/mcpwatch-mcpwatch-app?page=configuration`);

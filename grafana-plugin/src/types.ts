@@ -234,3 +234,43 @@ export interface BlastRadius {
   series: Array<{ t: string; calls: number; agents: number }>;
   truncated: boolean;
 }
+
+/** A rule of the analyzer's loaded pack (GET /api/v1/rules). */
+export interface PackRule {
+  id: string;
+  title: string;
+  severity: string;
+  kind: string;
+  version: string;
+  yaml?: string;
+}
+export interface BacktestSide {
+  version: string;
+  kind: string;
+  findings: number;
+  groups: number;
+  top_groups: Array<{ tenant: string; group_key: string; findings: number }>;
+}
+export interface BacktestRow {
+  class: 'only_new' | 'only_deployed' | 'both';
+  tenant: string;
+  group_key: string;
+  event_id: string;
+  ts: string;
+  severity: string;
+  summary: string;
+}
+/** The analyzer's backtest report (POST /api/v1/rules/backtest). */
+export interface BacktestReport {
+  rule_id: string;
+  tenant?: string;
+  since: string;
+  until: string;
+  events: number;
+  truncated: boolean;
+  stopped?: string;
+  elapsed_ms: number;
+  new: BacktestSide;
+  deployed?: BacktestSide;
+  diff: { only_new: number; only_deployed: number; both: number; rows: BacktestRow[] };
+}

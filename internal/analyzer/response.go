@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/backtest"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/notify"
@@ -52,8 +53,11 @@ type ResponderOptions struct {
 	DedupWindow func(ruleID string) time.Duration
 	// Pack, when set (e.g. engine.Pack), fills DedupWindow and Rules when
 	// those are nil.
-	Pack    func() *detect.Pack
-	Rules   func(ctx context.Context) (any, error)
+	Pack  func() *detect.Pack
+	Rules func(ctx context.Context) (any, error)
+	// Events, when set (the analyzer's *store.Store), serves backtests of
+	// Pack's rules over the stored events in the API.
+	Events  backtest.Source
 	Ready   func(ctx context.Context) error
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -132,7 +136,8 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 	}
 	router := &IncidentRouter{Manager: mgr, Store: store, Runner: runner, RunStore: runs}
 	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: router, Rules: o.Rules,
-		Ready: o.Ready, Metrics: o.Metrics, Logger: o.Logger})
+		Backtest: api.BacktestConfig{Source: o.Events, Pack: o.Pack},
+		Ready:    o.Ready, Metrics: o.Metrics, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,8 @@ type Config struct {
 	// Rules returns the loaded rule pack (any JSON-encodable value); nil
 	// answers an empty list.
 	Rules func(ctx context.Context) (any, error)
+	// Backtest serves POST /api/v1/rules/backtest (backtest.go).
+	Backtest BacktestConfig
 	// Ready reports readiness (e.g. ClickHouse ping, Kafka assigned); nil = ready.
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics (default promhttp.Handler()).
@@ -128,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /metrics", "", s.cfg.Metrics.ServeHTTP)
 	s.handle("GET /api/v1/openapi.yaml", "", s.openapi)
 	s.handle("GET /api/v1/rules", RoleViewer, s.rules)
+	s.handle("POST /api/v1/rules/backtest", RoleResponder, s.backtest)
 	s.handle("GET /api/v1/incidents", RoleViewer, s.listIncidents)
 	s.handle("GET /api/v1/incidents/{id}", RoleViewer, s.getIncident)
 	for _, a := range []string{"acknowledge", "resolve", "suppress", "assign"} {

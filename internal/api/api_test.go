@@ -28,6 +28,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/incident/incidenttest"
 	"github.com/mcpwatch/mcpwatch/internal/playbook"
+	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
@@ -46,6 +47,7 @@ type env struct {
 	mgr    *incident.Manager
 	runner *playbook.Runner
 	srv    *api.Server
+	events *store.Store // the events backtests read
 	gwMu   sync.Mutex
 	gw     []string
 }
@@ -100,11 +102,17 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e.events, err = store.Open(context.Background(), store.Config{Addr: []string{ch.Addr}, Database: ch.Database}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.events.Close() })
 	e.srv, err = api.New(api.Config{
 		Tokens: []api.Token{{Name: "grafana-ro", Role: api.RoleViewer, Value: viewerToken},
 			{Name: "grafana", Role: api.RoleResponder, Value: responderToken}, {Name: "ops", Role: api.RoleAdmin, Value: adminToken}},
 		Incidents: e.mgr, Queries: e.store, Playbooks: e.runner,
 		Rules: api.RulesFromPack(func() *detect.Pack { return pack }),
+
+		Backtest: api.BacktestConfig{Source: e.events, Pack: func() *detect.Pack { return pack }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +260,9 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		var b any
 		if method == http.MethodPost {
 			b = body
+		}
+		if strings.HasSuffix(tmpl, "/rules/backtest") {
+			b = map[string]any{"rule_id": "mcp-sensitive-file-access", "since": "2h"}
 		}
 		r := e.do(t, method, path, adminToken, "alice", b)
 		if r.status >= 300 && !(strings.HasSuffix(op, "/deny") && r.status == http.StatusConflict) {

@@ -21,6 +21,8 @@ type RuleInfo struct {
 	Runbook      string   `json:"runbook"`
 	Version      string   `json:"version"`
 	File         string   `json:"file"`
+	// YAML is the rule file as loaded: what a backtest edits.
+	YAML string `json:"yaml"`
 }
 
 // RulesFromPack serves the current rule pack (pack is e.g. engine.Pack, so
@@ -42,7 +44,7 @@ func RulesFromPack(pack func() *detect.Pack) func(context.Context) (any, error) 
 			}
 			out = append(out, RuleInfo{ID: r.ID, Title: r.Title, Description: r.Description, Severity: r.Severity,
 				Status: r.Status, Kind: r.Kind, Tags: tags, By: by, DedupSeconds: int64(r.DedupWindow() / time.Second),
-				Runbook: r.Runbook, Version: r.Version, File: r.File})
+				Runbook: r.Runbook, Version: r.Version, File: r.File, YAML: string(r.Source)})
 		}
 		return out, nil
 	}

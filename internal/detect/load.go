@@ -180,6 +180,7 @@ func loadFiles(fsys fs.FS, files []string, lists map[string][]string) (*Pack, er
 			errs = append(errs, fmt.Errorf("%s: %w", f, indent(err)))
 			continue
 		}
+		r.Source = b
 		if prev, dup := ids[r.ID]; dup {
 			errs = append(errs, fmt.Errorf("%s: duplicate rule id %q (also in %s)", f, r.ID, prev))
 			continue

@@ -124,6 +124,7 @@ type Rule struct {
 	RuleSpec
 	File    string // path within the pack, for messages
 	Version string // first 16 hex of sha256 of the file
+	Source  []byte // the file as loaded (the API serves it to edit and backtest)
 
 	conds []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
 	terms *termsExpr  // new_term with Terms (terms.go); nil = the fields term only

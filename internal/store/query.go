@@ -180,13 +180,28 @@ func (s *Store) Conversation(ctx context.Context, q ConversationQuery) ([]event.
 }
 
 func (s *Store) queryEvents(ctx context.Context, tail string, args ...any) ([]event.Event, error) {
-	sql := "SELECT " + strings.Join(eventColumns, ", ") + " FROM " + s.table("events") + " FINAL " + tail
+	var out []event.Event
+	err := s.scanEvents(ctx, true, tail, args, func(e *event.Event) error {
+		out = append(out, *e)
+		return nil
+	})
+	return out, err
+}
+
+// scanEvents runs SELECT <every event column> FROM events [FINAL] <tail>
+// and hands each row, as the ingest role stored it, to fn (a fresh event
+// per row). The one row → event.Event mapping of the package.
+func (s *Store) scanEvents(ctx context.Context, final bool, tail string, args []any, fn func(e *event.Event) error) error {
+	from := " FROM " + s.table("events") + " "
+	if final {
+		from += "FINAL "
+	}
+	sql := "SELECT " + strings.Join(eventColumns, ", ") + from + tail
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query events: %w", err)
+		return fmt.Errorf("cannot query events: %w", err)
 	}
 	defer rows.Close()
-	var out []event.Event
 	for rows.Next() {
 		var e event.Event
 		var kind, source, observer, outcome string
@@ -201,7 +216,7 @@ func (s *Store) queryEvents(ctx context.Context, tail string, args ...any) ([]ev
 			&e.Origin, &e.TokenSubject, &e.TokenAudience, &e.TokenExpires, &e.Scopes,
 			&e.ToolDescription, &e.ToolInputSchema, &e.ToolAnnotations, &e.ToolDefinitionHash,
 			&e.Tags, &e.AttrKeys, &e.AttrValues, &e.IngestedAt, &e.CallID); err != nil {
-			return nil, fmt.Errorf("cannot read event: %w", err)
+			return fmt.Errorf("cannot read event: %w", err)
 		}
 		e.Kind, e.Source, e.Observer, e.Outcome = event.Kind(kind), event.Source(source), event.Observer(observer), event.Outcome(outcome)
 		if tsNs > 0 {
@@ -215,9 +230,14 @@ func (s *Store) queryEvents(ctx context.Context, tail string, args ...any) ([]ev
 			e.TokenExpires = e.TokenExpires.UTC()
 		}
 		e.IngestedAt = e.IngestedAt.UTC()
-		out = append(out, e)
+		if err := fn(&e); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read events: %w", err)
+	}
+	return nil
 }
 
 // Graph is one agent's servers and tools: nodes and weighted edges.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -31,6 +32,8 @@ func (s *standin) routes() http.Handler {
 	}))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/{action}", s.auth(s.incidentAction))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", s.auth(s.stepDecision))
+	mux.HandleFunc("GET /api/v1/rules", s.auth(s.rules))
+	mux.HandleFunc("POST /api/v1/rules/backtest", s.auth(s.backtest))
 	return mux
 }
 
@@ -98,4 +101,80 @@ func (s *standin) stepDecision(w http.ResponseWriter, r *http.Request, actor str
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"run_id": run, "step": step, "status": outcome})
+}
+
+// rules lists the seed's rules (those with findings) as the analyzer's
+// GET /api/v1/rules does, each with a small rule file.
+func (s *standin) rules(w http.ResponseWriter, r *http.Request, _ string) {
+	rows, err := s.conn.Query(r.Context(), "SELECT rule_id, any(rule_title), any(toString(severity)) FROM "+s.db+".findings GROUP BY rule_id ORDER BY rule_id")
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	defer rows.Close()
+	out := []map[string]string{}
+	for rows.Next() {
+		var id, title, sev string
+		if err := rows.Scan(&id, &title, &sev); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		out = append(out, map[string]string{"id": id, "title": title, "severity": sev, "kind": "match", "version": "v1",
+			"yaml": fmt.Sprintf("id: %s\ntitle: %s\nseverity: %s\nstatus: stable\nkind: match\ncondition: event.method == \"tools/call\"\n", id, title, sev)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rules": out})
+}
+
+// backtest answers POST /api/v1/rules/backtest in the report's shape
+// (docs/openapi.yaml): the events stored and, as findings in both
+// versions, the seed's stored findings of the rule named in rule_yaml. The
+// real replay is tested in the root module (internal/backtest, internal/api).
+func (s *standin) backtest(w http.ResponseWriter, r *http.Request, _ string) {
+	var body struct {
+		RuleYAML string `json:"rule_yaml"`
+		Since    string `json:"since"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.RuleYAML == "" || body.Since == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "rule_yaml and since are required"})
+		return
+	}
+	var id string
+	for _, line := range strings.Split(body.RuleYAML, "\n") {
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	var events uint64
+	if err := s.conn.QueryRow(r.Context(), "SELECT uniqExact(event_id) FROM "+s.db+".events").Scan(&events); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	rows, err := s.conn.Query(r.Context(), "SELECT tenant, group_key, event_ids, ts, toString(severity), summary FROM "+s.db+".findings WHERE rule_id = ? ORDER BY ts", id)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	defer rows.Close()
+	diff := []map[string]any{}
+	groups := map[string]bool{}
+	for rows.Next() {
+		var tenant, group, sev, summary string
+		var ids []string
+		var ts time.Time
+		if err := rows.Scan(&tenant, &group, &ids, &ts, &sev, &summary); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		last := ""
+		if len(ids) > 0 {
+			last = ids[len(ids)-1]
+		}
+		groups[tenant+"/"+group] = true
+		diff = append(diff, map[string]any{"class": "both", "tenant": tenant, "group_key": group, "event_id": last, "ts": ts.UTC(), "severity": sev, "summary": summary})
+	}
+	side := map[string]any{"version": "v1", "kind": "match", "findings": len(diff), "groups": len(groups), "top_groups": []any{}}
+	now := time.Now().UTC()
+	writeJSON(w, http.StatusOK, map[string]any{"rule_id": id, "since": now.Add(-30 * 24 * time.Hour), "until": now, "events": events,
+		"truncated": false, "elapsed_ms": 12, "new": side, "deployed": side,
+		"diff": map[string]any{"only_new": 0, "only_deployed": 0, "both": len(diff), "rows": diff}})
 }

@@ -17,11 +17,15 @@ type Analyzer struct {
 	base   string
 	token  string
 	client *http.Client
+	// slow is for backtests, which the analyzer bounds by its own time
+	// limit (default 2m).
+	slow *http.Client
 }
 
 // NewAnalyzer returns a client; an empty base disables it.
 func NewAnalyzer(base, token string) *Analyzer {
-	return &Analyzer{base: base, token: token, client: &http.Client{Timeout: 15 * time.Second}}
+	return &Analyzer{base: base, token: token, client: &http.Client{Timeout: 15 * time.Second},
+		slow: &http.Client{Timeout: 3 * time.Minute}}
 }
 
 // Enabled reports whether an analyzer URL is configured.
@@ -38,6 +42,10 @@ func (e *APIError) Error() string {
 }
 
 func (a *Analyzer) do(ctx context.Context, method, path, actor string, body any, out any) error {
+	return a.doWith(a.client, ctx, method, path, actor, body, out)
+}
+
+func (a *Analyzer) doWith(client *http.Client, ctx context.Context, method, path, actor string, body any, out any) error {
 	if !a.Enabled() {
 		return &APIError{Status: http.StatusServiceUnavailable, Body: "analyzer API URL is not configured"}
 	}
@@ -63,7 +71,7 @@ func (a *Analyzer) do(ctx context.Context, method, path, actor string, body any,
 	if actor != "" {
 		req.Header.Set("X-Mcpwatch-Actor", actor)
 	}
-	resp, err := a.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach analyzer API at %s: %w", a.base, err)
 	}
@@ -114,5 +122,13 @@ func (a *Analyzer) Incident(ctx context.Context, id string) (map[string]json.Raw
 func (a *Analyzer) Rules(ctx context.Context) (json.RawMessage, error) {
 	var out json.RawMessage
 	err := a.do(ctx, http.MethodGet, "/api/v1/rules", "", nil, &out)
+	return out, err
+}
+
+// Backtest posts a backtest (POST /api/v1/rules/backtest: rule_yaml or
+// rule_id, since, until, tenant) and returns the report.
+func (a *Analyzer) Backtest(ctx context.Context, actor string, body map[string]any) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := a.doWith(a.slow, ctx, http.MethodPost, "/api/v1/rules/backtest", actor, body, &out)
 	return out, err
 }

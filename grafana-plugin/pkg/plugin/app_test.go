@@ -100,6 +100,9 @@ func newAnalyzerStub(t *testing.T, token string) *analyzerStub {
 			"playbook_runs": []any{map[string]any{"run_id": "run-live", "playbook": "contain-agent", "status": "waiting_approval",
 				"steps": []any{map[string]any{"step": "page-oncall", "status": "waiting_approval", "started_at": "2026-01-02T03:04:05Z"}}}}})
 	}))
+	mux.HandleFunc("POST /api/v1/rules/backtest", auth(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"rule_id": "mcp-x", "events": 3, "diff": map[string]any{"only_new": 1, "only_deployed": 0, "both": 2, "rows": []any{}}})
+	}))
 	st.srv = httptest.NewServer(mux)
 	t.Cleanup(st.srv.Close)
 	return st

@@ -26,6 +26,7 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("POST /incidents/{id}/{action}", a.handleIncidentAction)
 	mux.HandleFunc("POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", a.handleStepDecision)
 	mux.HandleFunc("GET /detections", a.handleDetections)
+	mux.HandleFunc("POST /rules/backtest", a.handleBacktest)
 	mux.HandleFunc("GET /tools", listHandler(a, "tools", (*Store).Tools))
 	mux.HandleFunc("GET /tools/definitions", a.handleToolDefinitions)
 	mux.HandleFunc("GET /blast-radius", a.handleBlastRadius)
@@ -449,7 +450,7 @@ func (a *App) authorize(w http.ResponseWriter, r *http.Request) (string, bool) {
 		if u != nil && u.Role != "" {
 			role = u.Role
 		}
-		writeError(w, http.StatusForbidden, fmt.Errorf("role %s may not change incidents: Editor or Admin required", role))
+		writeError(w, http.StatusForbidden, fmt.Errorf("role %s may not change incidents or run backtests: Editor or Admin required", role))
 		return "", false
 	}
 	return userLogin(u), true
@@ -541,6 +542,22 @@ func (a *App) handleDetections(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleBacktest forwards a backtest to the analyzer (Editor or Admin: it
+// runs a rule over every stored event and takes the analyzer's cores).
+func (a *App) handleBacktest(w http.ResponseWriter, r *http.Request) {
+	actor, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	out, err := a.analyzer.Backtest(r.Context(), actor, body)
+	a.proxyResult(w, out, err)
 }
 
 func (a *App) handleToolDefinitions(w http.ResponseWriter, r *http.Request) {

@@ -283,6 +283,8 @@ func (a *Analyzer) Run(ctx context.Context) error {
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); a.lagLoop(bgCtx, a.cfg.LagInterval) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); a.healthLoop(bgCtx) }()
 	if err := a.o.Store.Ping(ctx); err == nil {
 		a.setUp(true)
 	}

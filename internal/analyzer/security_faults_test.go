@@ -214,8 +214,9 @@ func adminGet(t *testing.T, a *Analyzer, path string) (int, string) {
 // with SIGSTOP (it accepts connections and answers nothing) makes the
 // analyzer say so: mcpwatch_analyzer_storage_stalled 1, /readyz 503
 // "storage stalled", clickhouse_up 0 and insert errors counted (the
-// insert deadline, not read_timeout's 5 minutes). After SIGCONT every
-// event is stored and the analyzer is ready again.
+// insert deadline, not read_timeout's 5 minutes); idle, the health ping
+// times out first. After SIGCONT every event is stored and the analyzer
+// is ready again.
 func TestSecurityFrozenClickHouseIsNotReady(t *testing.T) {
 	ch, srv := testbed.OwnClickHouse(t)
 	k := testbed.Kfake(t)
@@ -245,6 +246,11 @@ func TestSecurityFrozenClickHouseIsNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cont)
+	// Idle (nothing to write): the health ping times out.
+	testbed.WaitUntil(t, "not ready while idle and frozen", 2*time.Minute, func() (bool, string) {
+		c, body := adminGet(t, a, "/readyz")
+		return c == 503 && value(a.m.chUp) == 0, fmt.Sprint(c, " ", body)
+	})
 	produce(t, k.Brokers, "ev", evs[200:])
 	testbed.WaitUntil(t, "stalled, not ready, down, insert errors", 2*time.Minute, func() (bool, string) {
 		c, body := adminGet(t, a, "/readyz")

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -98,4 +99,30 @@ func (a *Analyzer) deadLetterBatch(b *batch, err error) {
 		dead = append(dead, a.deadLetter(r, "insert", reason))
 	}
 	b.dead = dead
+}
+
+// healthLoop pings ClickHouse every ProbeInterval while no write is
+// pending, so an idle analyzer's readiness follows the server too (a
+// frozen server fails the ping at clickhouse.ping_timeout). While writes
+// are pending they, and their retries' probes, say how the server is.
+func (a *Analyzer) healthLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.writes.oldest(time.Now()) > 0 {
+			continue
+		}
+		err := a.o.Store.Ping(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if a.writes.oldest(time.Now()) == 0 { // no write began meanwhile: the ping is the latest word
+			a.setUp(err == nil)
+		}
+	}
 }

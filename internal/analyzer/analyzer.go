@@ -723,7 +723,7 @@ func (s *recordSize) add(events, bytes int) {
 // more bytes; at least 1.
 func (s *recordSize) fit(room, roomBytes int) int {
 	if s.records == 0 {
-		return max(room, 1) // nothing known yet: one event per record at most
+		return max(min(room, 1024), 1) // nothing known yet: a modest first poll
 	}
 	n := room
 	if s.events > 0 {

@@ -55,9 +55,8 @@ type Config struct {
 	// record that alone exceeds it (a batch of its own). Default 50000.
 	BatchRows int `yaml:"batch_rows"`
 	// BatchBytes bounds a batch in bytes of encoded Kafka record values,
-	// with the same exception; decoded events take about twice that in
-	// memory, and the analyzer holds at most two batches (one being
-	// written, one being filled). Default 32 MiB.
+	// with the same exception. The analyzer holds at most two batches (one
+	// being written, one being filled). Default 32 MiB.
 	BatchBytes int `yaml:"batch_bytes"`
 	// BatchInterval flushes a non-empty batch this long after its first
 	// record arrived, full or not. Default 250ms: it bounds how long an

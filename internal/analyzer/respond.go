@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -120,6 +121,9 @@ func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int, err
 func (a *Analyzer) respond(ctx context.Context) error {
 	topic := a.o.Kafka.FindingsTopic
 	var own ownership
+	// stopErr is a permanent reload failure (a schema mismatch): the
+	// role stops with it rather than own incidents it could not load.
+	var stopErr atomic.Pointer[error]
 	reload := func(ctx context.Context, cl *kgo.Client, add, remove []int32) {
 		n := 0
 		if len(add) > 0 {
@@ -139,12 +143,18 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		}
 		owns := func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) }
 		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
+		if isPermanent(err) {
+			stopErr.CompareAndSwap(nil, &err)
+		}
 		if err != nil {
 			a.log.Warn("respond: incidents not reloaded", "err", err)
 		}
 		// The runs of those incidents, after them (a run reads its incident).
 		if a.o.Playbooks != nil {
 			err := a.retry(ctx, "reload playbook runs", func(ctx context.Context) error { return a.o.Playbooks.Reload(ctx, owns) })
+			if isPermanent(err) {
+				stopErr.CompareAndSwap(nil, &err)
+			}
 			if err != nil {
 				a.log.Warn("respond: playbook runs not reloaded", "err", err)
 			}
@@ -190,6 +200,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		fetches := cl.PollRecords(ctx, a.cfg.BatchRows)
 		if fetches.IsClientClosed() {
 			break
+		}
+		if err := stopErr.Load(); err != nil { // nothing of this poll is committed
+			return fmt.Errorf("respond role stopped: %w", *err)
 		}
 		a.fetchErrs(fetches)
 		recs := fetches.Records()

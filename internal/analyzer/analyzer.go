@@ -12,10 +12,16 @@
 // findings by finding_id), so no count a user sees changes.
 //
 // Failure. While ClickHouse fails, the loop retries the same batch with
-// exponential backoff and polls nothing, so consumption stops (franz-go's
-// prefetch buffer is bounded) and resumes where it stopped. A record that
-// does not decode goes to the dead-letter topic with a reason header and its
-// offset is committed with the batch: it never blocks its partition.
+// jittered exponential backoff (retry.go) and polls nothing, so consumption
+// stops (franz-go's prefetch buffer is bounded) and resumes where it
+// stopped; a ping every probe_interval ends the wait as soon as the server
+// answers. A record that does not decode, and a batch whose insert fails
+// permanently (schema mismatch, bad data: store.IsPermanent), go to the
+// dead-letter topic with a reason header and their offsets are committed
+// with the batch: they never block their partition.
+//
+// Memory. A batch is bounded by batch_rows events and batch_bytes of
+// records; records polled past the bound wait for the next batch.
 package analyzer
 
 import (
@@ -119,13 +125,17 @@ type Analyzer struct {
 	reg *prometheus.Registry
 	m   *metrics
 
-	ready    atomic.Bool // ClickHouse writable (last write or ping)
-	roleMu   sync.Mutex
-	roles    map[string]*roleStatus
-	adminMu  sync.Mutex
-	adminLn  net.Listener
-	inserted atomic.Uint64 // events inserted, for tests and logs
-	dec      event.Decoder // the consume loop's (interns low-cardinality strings)
+	ready  atomic.Bool // ClickHouse writable (last write or ping)
+	writes pendingWrites
+	// peakMu guards the largest batch flushed so far (metrics).
+	peakMu                sync.Mutex
+	peakEvents, peakBytes int
+	roleMu                sync.Mutex
+	roles                 map[string]*roleStatus
+	adminMu               sync.Mutex
+	adminLn               net.Listener
+	inserted              atomic.Uint64 // events inserted, for tests and logs
+	dec                   event.Decoder // the consume loop's (interns low-cardinality strings)
 	// detectParts is the detect topic's partition count (ingest groups its
 	// detection inputs by partition).
 	detectParts int
@@ -151,6 +161,7 @@ func New(o Options) (*Analyzer, error) {
 		a.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
 	a.m = newMetrics(a.reg)
+	a.registerStorageGauges()
 	return a, nil
 }
 
@@ -211,7 +222,9 @@ func (a *Analyzer) roleState(role string) *roleStatus {
 // instances than partitions) is not ready, and says which role is not.
 func (a *Analyzer) Ready(ctx context.Context) error {
 	var errs []error
-	if !a.ready.Load() {
+	if d := a.writes.oldest(time.Now()); d > a.cfg.StallTimeout {
+		errs = append(errs, fmt.Errorf("storage stalled: a clickhouse write has not succeeded for %s", d.Round(time.Second)))
+	} else if !a.ready.Load() {
 		errs = append(errs, errors.New("clickhouse failing"))
 	}
 	a.roleMu.Lock()
@@ -270,6 +283,8 @@ func (a *Analyzer) Run(ctx context.Context) error {
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); a.lagLoop(bgCtx, a.cfg.LagInterval) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); a.healthLoop(bgCtx) }()
 	if err := a.o.Store.Ping(ctx); err == nil {
 		a.setUp(true)
 	}
@@ -394,7 +409,7 @@ func (a *Analyzer) ingest(ctx context.Context) error {
 		}
 	}
 	a.log.Info("ingest role consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
-		"batch_rows", a.cfg.BatchRows, "batch_interval", a.cfg.BatchInterval)
+		"batch_rows", a.cfg.BatchRows, "batch_bytes", a.cfg.BatchBytes, "batch_interval", a.cfg.BatchInterval)
 	return a.consume(ctx, cl)
 }
 
@@ -424,9 +439,12 @@ type batch struct {
 	spans []int
 	// prep, when set, is the events INSERT already built (while the
 	// previous batch was being written); the first insert attempt sends it.
-	prep    *store.PreparedEvents
-	dead    []*kgo.Record // dead-letter copies
-	started time.Time
+	prep  *store.PreparedEvents
+	dead  []*kgo.Record // dead-letter copies
+	bytes int           // encoded record values, bounded by BatchBytes
+	// undecoded are the records that are dead letters already (decode).
+	undecoded map[*kgo.Record]bool
+	started   time.Time
 
 	// Progress of a flush that was interrupted (shutdown during an
 	// outage): the final flush resumes instead of redoing stored steps.
@@ -473,6 +491,10 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 		clear(b.events)
 		spare = &batch{records: b.records[:0], events: b.events[:0], spans: b.spans[:0]}
 	}
+	// carry holds polled records that did not fit the batch being filled
+	// (batch_rows, batch_bytes); the next batch takes them before polling.
+	var carry []*kgo.Record
+	var est recordSize // events and bytes per record, to size polls
 	next := func() *batch {
 		if spare == nil {
 			return &batch{}
@@ -501,40 +523,48 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 		fl = nil
 		return nil
 	}
+loop:
 	for ctx.Err() == nil {
 		if fl != nil && fl.finished() && fl.err == nil {
 			recycle(fl.b)
 			fl = nil
 		}
-		if len(cur.records) == 0 && fl == nil {
+		if len(cur.records) == 0 && fl == nil && len(carry) == 0 {
 			cl.AllowRebalance()
 			lastAllow = time.Now()
 		}
-		pctx, cancel := ctx, context.CancelFunc(func() {})
+		// A drain is due: stop polling and flush what the batch holds.
+		draining := time.Since(lastAllow) >= maxRebalanceBlock && len(cur.records) > 0
 		switch {
-		case len(cur.records) > 0:
-			pctx, cancel = context.WithDeadline(ctx, cur.started.Add(a.cfg.BatchInterval))
-		case fl != nil: // come back to allow rebalances once it is done
-			pctx, cancel = context.WithTimeout(ctx, a.cfg.BatchInterval)
+		case len(carry) > 0:
+			t0 := time.Now()
+			carry = a.take(carry, cur, &est)
+			cur.decodeDur += time.Since(t0)
+		case !draining:
+			pctx, cancel := ctx, context.CancelFunc(func() {})
+			switch {
+			case len(cur.records) > 0:
+				pctx, cancel = context.WithDeadline(ctx, cur.started.Add(a.cfg.BatchInterval))
+			case fl != nil: // come back to allow rebalances once it is done
+				pctx, cancel = context.WithTimeout(ctx, a.cfg.BatchInterval)
+			}
+			t0 := time.Now()
+			fetches := cl.PollRecords(pctx, est.fit(a.cfg.BatchRows-len(cur.events), a.cfg.BatchBytes-cur.bytes))
+			cancel()
+			cur.pollDur += time.Since(t0)
+			if fetches.IsClientClosed() {
+				break loop
+			}
+			t0 = time.Now()
+			a.observeFetches(fetches)
+			carry = a.take(fetches.Records(), cur, &est)
+			cur.decodeDur += time.Since(t0)
 		}
-		max := a.cfg.BatchRows - len(cur.events)
-		if max < 1 {
-			max = 1
-		}
-		t0 := time.Now()
-		fetches := cl.PollRecords(pctx, max)
-		cancel()
-		cur.pollDur += time.Since(t0)
-		if fetches.IsClientClosed() {
-			break
-		}
-		t0 = time.Now()
-		a.take(fetches, cur)
-		cur.decodeDur += time.Since(t0)
 		if len(cur.records) == 0 {
 			continue
 		}
-		if len(cur.events) < a.cfg.BatchRows && time.Since(cur.started) < a.cfg.BatchInterval && ctx.Err() == nil {
+		full := len(carry) > 0 || len(cur.events) >= a.cfg.BatchRows || cur.bytes >= a.cfg.BatchBytes
+		if !full && !draining && time.Since(cur.started) < a.cfg.BatchInterval && ctx.Err() == nil {
 			// Keep filling (rebalances wait for this batch), unless the
 			// inserter is idle and the batch already holds a quarter of
 			// BatchRows: then waiting would only leave ClickHouse idle
@@ -546,6 +576,9 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			}
 		}
 		if err := a.enrich(ctx, cur); err != nil {
+			if ctx.Err() == nil {
+				return err
+			}
 			break
 		}
 		if fl != nil && !fl.finished() && len(cur.events) > 0 {
@@ -560,17 +593,26 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 			}
 		}
 		if err := wait(); err != nil {
+			if ctx.Err() == nil {
+				return err // permanent: nothing of it was committed
+			}
 			break
 		}
 		if time.Since(lastAllow) >= maxRebalanceBlock {
-			// Drain point: flush synchronously, then let a rebalance in.
+			// Drain point: flush synchronously, then let a rebalance in
+			// (once the records carried over are flushed too).
 			if err := a.flush(ctx, cl, cur); err != nil {
+				if ctx.Err() == nil {
+					return err
+				}
 				break
 			}
 			recycle(cur)
 			cur = next()
-			cl.AllowRebalance()
-			lastAllow = time.Now()
+			if len(carry) == 0 {
+				cl.AllowRebalance()
+				lastAllow = time.Now()
+			}
 			continue
 		}
 		f := &inflight{b: cur, done: make(chan struct{})}
@@ -632,8 +674,8 @@ func (a *Analyzer) sourcePositions(b *batch) {
 	}
 }
 
-// take decodes the polled records into b; undecodable ones become dead letters.
-func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
+// observeFetches counts fetch errors and records each partition's lag.
+func (a *Analyzer) observeFetches(fetches kgo.Fetches) {
 	fetches.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return
@@ -647,32 +689,86 @@ func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
 			a.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.HighWatermark - last - 1))
 		}
 	})
+}
+
+// take decodes recs into b, in order, until b is full: it holds BatchRows
+// events or BatchBytes of record values. It returns the records that did
+// not fit. A record that alone exceeds a bound makes a batch of its own.
+// Undecodable records become dead letters.
+func (a *Analyzer) take(recs []*kgo.Record, b *batch, est *recordSize) (rest []*kgo.Record) {
 	if b.events == nil {
 		// One allocation per batch instead of repeated doubling.
 		b.events = make([]event.Event, 0, min(a.cfg.BatchRows, 1<<16))
 	}
-	fetches.EachRecord(func(r *kgo.Record) {
-		if b.started.IsZero() {
-			b.started = time.Now()
+	for i, r := range recs {
+		if len(b.records) > 0 && (len(b.events) >= a.cfg.BatchRows || b.bytes+len(r.Value) > a.cfg.BatchBytes) {
+			return recs[i:]
 		}
-		b.records = append(b.records, r)
 		// Decoded straight into the batch: no per-record slice, no copy;
 		// one shared copy of each tenant, server, tool... name.
 		n := len(b.events)
 		evs, err := a.dec.UnmarshalAppend(b.events, r.Value)
-		b.events = evs
-		b.spans = append(b.spans, len(evs)-n)
-		if err != nil {
-			b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
+		if len(evs) > a.cfg.BatchRows && len(b.records) > 0 {
+			// This record's events overfill the batch: the next one
+			// decodes it again.
+			clear(evs[n:])
+			b.events = evs[:n]
+			return recs[i:]
 		}
-	})
+		b.events = evs
+		if b.started.IsZero() {
+			b.started = time.Now()
+		}
+		b.records = append(b.records, r)
+		b.spans = append(b.spans, len(evs)-n)
+		b.bytes += len(r.Value)
+		est.add(len(evs)-n, len(r.Value))
+		if err != nil {
+			b.dead = append(b.dead, a.deadLetter(r, "decode", "decode: "+err.Error()))
+			if b.undecoded == nil {
+				b.undecoded = map[*kgo.Record]bool{}
+			}
+			b.undecoded[r] = true
+		}
+	}
+	return nil
 }
 
-func (a *Analyzer) deadLetter(r *kgo.Record, reason string) *kgo.Record {
+// recordSize is a running mean of the events and bytes per record, so a
+// poll asks for about as many records as the batch has room for (fewer
+// carried over to the next batch).
+type recordSize struct{ records, events, bytes int64 }
+
+func (s *recordSize) add(events, bytes int) {
+	if s.records >= 1<<20 { // keep following changes of the traffic
+		s.records, s.events, s.bytes = s.records/2, s.events/2, s.bytes/2
+	}
+	s.records++
+	s.events += int64(events)
+	s.bytes += int64(bytes)
+}
+
+// fit is how many records to poll for room more events and roomBytes
+// more bytes; at least 1.
+func (s *recordSize) fit(room, roomBytes int) int {
+	if s.records == 0 {
+		return max(min(room, 1024), 1) // nothing known yet: a modest first poll
+	}
+	n := room
+	if s.events > 0 {
+		n = min(n, int(int64(room)*s.records/s.events))
+	}
+	if s.bytes > 0 {
+		n = min(n, int(int64(roomBytes)*s.records/s.bytes))
+	}
+	return max(n, 1)
+}
+
+func (a *Analyzer) deadLetter(r *kgo.Record, kind, reason string) *kgo.Record {
 	if len(reason) > 1024 {
 		reason = reason[:1024]
 	}
-	a.m.deadLettered.WithLabelValues("decode").Inc()
+	a.m.deadLettered.WithLabelValues(kind).Inc()
 	hs := append([]kgo.RecordHeader(nil), r.Headers...)
 	hs = append(hs,
 		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
@@ -683,66 +779,41 @@ func (a *Analyzer) deadLetter(r *kgo.Record, reason string) *kgo.Record {
 	return &kgo.Record{Topic: a.o.Kafka.DeadLetterTopic, Key: r.Key, Value: r.Value, Headers: hs}
 }
 
-// retry runs fn until it succeeds or ctx ends, backing off exponentially.
-func (a *Analyzer) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	wait := a.cfg.RetryInitial
-	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
-		}
-		a.log.Warn("write failed; retrying", "what", what, "attempt", attempt, "backoff", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
-		}
-		wait *= 2
-		if wait > a.cfg.RetryMax {
-			wait = a.cfg.RetryMax
-		}
-	}
-}
-
 // awaitMetadata runs fn until it succeeds or ctx ends, every 100 ms: a
 // topic just created (ensureTopics) shows in the brokers' metadata a few
-// seconds later, and retry's doubling backoff would wait up to twice that.
+// seconds later, and the doubling backoff would wait up to twice that.
 // A failure is logged every 5 s.
 func (a *Analyzer) awaitMetadata(ctx context.Context, what string, fn func(context.Context) error) error {
 	var logged time.Time
-	for {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("cannot %s: %w", what, errors.Join(ctx.Err(), err))
-		}
-		if time.Since(logged) >= 5*time.Second {
-			logged = time.Now()
-			a.log.Warn("kafka metadata not ready; retrying", "what", what, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	p := retryPolicy{initial: 100 * time.Millisecond, max: 100 * time.Millisecond,
+		onRetry: func(_ int, _ time.Duration, err error) {
+			if time.Since(logged) >= 5*time.Second {
+				logged = time.Now()
+				a.log.Warn("kafka metadata not ready; retrying", "what", what, "err", err)
+			}
+		}}
+	return a.retryWith(ctx, what, p, fn)
 }
 
-// insert runs one store write with metrics and the up/ready state.
+// insert runs one store write with metrics and the up/ready state,
+// retrying transient failures (a ping ends each wait early once the
+// server answers). A permanent failure is returned at once.
 func (a *Analyzer) insert(ctx context.Context, table string, rows int, fn func(context.Context) error) error {
-	return a.retry(ctx, "insert into "+table, func(ctx context.Context) error {
+	defer a.writes.start()()
+	return a.retryWith(ctx, "insert into "+table, a.storePolicy("insert into "+table), func(ctx context.Context) error {
 		start := time.Now()
 		if err := fn(ctx); err != nil {
 			a.m.insertErrors.WithLabelValues(table).Inc()
-			a.setUp(false)
+			if store.IsPermanent(err) {
+				a.m.permanent.WithLabelValues(table).Inc() // the server answered: up stays as it is
+			} else {
+				a.setUp(false)
+			}
 			return err
 		}
 		a.m.insertDur.WithLabelValues(table).Observe(time.Since(start).Seconds())
 		a.m.rows.WithLabelValues(table).Add(float64(rows))
+		a.m.lastWrite.SetToCurrentTime()
 		a.setUp(true)
 		return nil
 	})
@@ -806,7 +877,7 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	var evErr error
 	var evWG sync.WaitGroup
 	if !b.eventsDone && len(b.events) > 0 {
-		a.m.batchRows.Observe(float64(len(b.events)))
+		a.observeBatch(b)
 		evWG.Add(1)
 		go func() {
 			defer evWG.Done()
@@ -841,6 +912,14 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	}
 	evWG.Wait()
 	prodWG.Wait()
+	if (isPermanent(evErr) || isPermanent(defErr)) && ctx.Err() == nil && prodErr == nil {
+		// Retrying cannot store this batch: it goes to the dead-letter
+		// topic whole, with the reason, and its offsets are committed, so
+		// nothing is lost and the partition moves on (docs/analyzer.md).
+		a.deadLetterBatch(b, errors.Join(evErr, defErr))
+		evErr, defErr = nil, nil
+		b.eventsDone, b.defsDone = true, true
+	}
 	if err := errors.Join(evErr, defErr, prodErr); err != nil {
 		return err
 	}

@@ -14,9 +14,12 @@ import (
 const (
 	DefaultGroup           = "mcpwatch-analyzer"
 	DefaultBatchRows       = 50000
+	DefaultBatchBytes      = 32 << 20
 	DefaultBatchInterval   = 250 * time.Millisecond
 	DefaultRetryInitial    = 200 * time.Millisecond
-	DefaultRetryMax        = 30 * time.Second
+	DefaultRetryMax        = 5 * time.Second
+	DefaultProbeInterval   = time.Second
+	DefaultStallTimeout    = 15 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultAdminAddr       = "127.0.0.1:9464"
 )
@@ -47,18 +50,34 @@ type Config struct {
 	// LagInterval is how often the roles' consumer lag is read from the
 	// brokers (mcpwatch_analyzer_group_lag). Default 15s.
 	LagInterval time.Duration `yaml:"lag_interval"`
-	// BatchRows flushes a batch once it holds this many events. Default 50000.
+	// BatchRows bounds a batch in events (not Kafka records: a record
+	// carries many events). A batch never holds more, except a single
+	// record that alone exceeds it (a batch of its own). Default 50000.
 	BatchRows int `yaml:"batch_rows"`
+	// BatchBytes bounds a batch in bytes of encoded Kafka record values,
+	// with the same exception. The analyzer holds at most two batches (one
+	// being written, one being filled). Default 32 MiB.
+	BatchBytes int `yaml:"batch_bytes"`
 	// BatchInterval flushes a non-empty batch this long after its first
 	// record arrived, full or not. Default 250ms: it bounds how long an
 	// event waits before detection and insert (alert latency), at the cost
 	// of at most 4 inserts per second per table at moderate rates.
 	BatchInterval time.Duration `yaml:"batch_interval"`
-	// RetryInitial and RetryMax bound the exponential backoff between
-	// attempts while ClickHouse (or the dead-letter topic) is failing; the
-	// loop consumes nothing meanwhile. Defaults 200ms and 30s.
+	// RetryInitial and RetryMax bound the exponential backoff (with
+	// jitter: each wait is drawn from [d/2, 3d/2), capped at RetryMax)
+	// between attempts while ClickHouse (or Kafka) is failing; the loop
+	// consumes nothing meanwhile. Defaults 200ms and 5s.
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
+	// ProbeInterval is how often ClickHouse is pinged while a failed write
+	// waits for its retry: the first answer ends the wait, so recovery
+	// starts within about one interval of the server's return. Default 1s.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// StallTimeout: a ClickHouse write pending longer than this makes the
+	// analyzer not ready ("storage stalled") and sets
+	// mcpwatch_analyzer_storage_stalled to 1, before the write's own
+	// deadline (clickhouse.insert_timeout) fails it. Default 15s.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 	// ShutdownTimeout bounds the final flush on shutdown. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// AdminAddr serves /healthz, /readyz, /metrics and the API under /api/.
@@ -116,8 +135,17 @@ func (c Config) WithDefaults() Config {
 	if c.BatchRows == 0 {
 		c.BatchRows = DefaultBatchRows
 	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = DefaultBatchInterval
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = DefaultRetryInitial
@@ -151,6 +179,15 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.BatchRows < 1 {
 		errs = append(errs, fmt.Errorf("analyzer.batch_rows: %d must be at least 1", c.BatchRows))
+	}
+	if c.BatchBytes < 1 {
+		errs = append(errs, fmt.Errorf("analyzer.batch_bytes: %d must be at least 1", c.BatchBytes))
+	}
+	if c.ProbeInterval <= 0 {
+		errs = append(errs, errors.New("analyzer.probe_interval: must be positive"))
+	}
+	if c.StallTimeout <= 0 {
+		errs = append(errs, errors.New("analyzer.stall_timeout: must be positive"))
 	}
 	if c.BatchInterval <= 0 {
 		errs = append(errs, errors.New("analyzer.batch_interval: must be positive"))

@@ -187,13 +187,10 @@ func (a *Analyzer) detect(ctx context.Context) error {
 	onChange := func(ctx context.Context, cl *kgo.Client, add, remove []int32) {
 		n := 0
 		if len(add) > 0 {
-			var err error
-			for n == 0 && ctx.Err() == nil {
-				if n, err = partitionCount(ctx, cl, k.DetectTopic); err != nil {
-					a.log.Warn("detect: cannot read the topic's partitions; retrying", "err", err)
-					time.Sleep(a.cfg.RetryInitial)
-				}
-			}
+			a.awaitMetadata(ctx, "read the detect topic's partitions", func(ctx context.Context) (err error) { //nolint:errcheck // only ctx ends it
+				n, err = partitionCount(ctx, cl, k.DetectTopic)
+				return err
+			})
 		}
 		owned, _ := own.set(add, remove, n)
 		a.roleAssigned(RoleDetect, len(add)-len(remove))

@@ -25,6 +25,12 @@ type metrics struct {
 	detectAborts prometheus.Counter
 	groupLag     *prometheus.GaugeVec
 	lagErrors    prometheus.Counter
+	batchBytes   prometheus.Histogram
+	peakEvents   prometheus.Gauge
+	peakBytes    prometheus.Gauge
+	probes       *prometheus.CounterVec
+	lastWrite    prometheus.Gauge
+	permanent    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -76,6 +82,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		[]string{"group", "topic", "partition"})
 	m.lagErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "group_lag_errors_total",
 		Help: "Failed consumer lag queries."})
+	m.batchBytes = prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_bytes",
+		Help: "Encoded record bytes per flushed batch.", Buckets: prometheus.ExponentialBuckets(1024, 4, 10)})
+	m.peakEvents = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "batch_events_peak",
+		Help: "Events in the largest batch flushed since start (bounded by batch_rows)."})
+	m.peakBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "batch_bytes_peak",
+		Help: "Encoded record bytes of the largest batch flushed since start (bounded by batch_bytes)."})
+	m.probes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "storage_probes_total",
+		Help: "ClickHouse pings while a failed write waits for its retry, by result; an ok ends the wait."}, []string{"result"})
+	m.lastWrite = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "last_write_timestamp_seconds",
+		Help: "Unix time of the last successful ClickHouse write."})
+	m.permanent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "permanent_write_errors_total",
+		Help: "Writes that failed deterministically (schema mismatch, bad data) and were not retried, by table."}, []string{"table"})
+	reg.MustRegister(m.batchBytes, m.peakEvents, m.peakBytes, m.probes, m.lastWrite, m.permanent)
 	reg.MustRegister(m.groupLag, m.lagErrors)
 	reg.MustRegister(m.detectInputs, m.inputsOut, m.detectAborts)
 	reg.MustRegister(m.findingsOut, m.findingsIn, m.suppressed, m.undecodable, m.assigned)

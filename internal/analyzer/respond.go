@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,6 +19,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/incident"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/playbook"
+	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
 // IncidentOwner is the respond role's state (internal/incident.Manager): it
@@ -121,16 +123,16 @@ func (a *Analyzer) respond(ctx context.Context) error {
 	topic := a.o.Kafka.FindingsTopic
 	var own ownership
 	supp := detect.NewSuppressor()
+	// stopErr is a permanent reload failure (a schema mismatch): the
+	// role stops with it rather than own incidents it could not load.
+	var stopErr atomic.Pointer[error]
 	reload := func(ctx context.Context, cl *kgo.Client, add, remove []int32) {
 		n := 0
 		if len(add) > 0 {
-			var err error
-			for n == 0 && ctx.Err() == nil {
-				if n, err = partitionCount(ctx, cl, topic); err != nil {
-					a.log.Warn("respond: cannot read the findings topic's partitions; retrying", "err", err)
-					time.Sleep(a.cfg.RetryInitial)
-				}
-			}
+			a.awaitMetadata(ctx, "read the findings topic's partitions", func(ctx context.Context) (err error) { //nolint:errcheck // only ctx ends it
+				n, err = partitionCount(ctx, cl, topic)
+				return err
+			})
 		}
 		owned, _ := own.set(add, remove, n)
 		a.roleAssigned(RoleRespond, len(add)-len(remove))
@@ -151,6 +153,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 			supp.Reset(mine)
 			return nil
 		})
+		if isPermanent(err) {
+			stopErr.CompareAndSwap(nil, &err)
+		}
 		if err != nil {
 			a.log.Warn("respond: suppression windows not reloaded", "err", err)
 		}
@@ -162,12 +167,18 @@ func (a *Analyzer) respond(ctx context.Context) error {
 			return
 		}
 		err = a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
+		if isPermanent(err) {
+			stopErr.CompareAndSwap(nil, &err)
+		}
 		if err != nil {
 			a.log.Warn("respond: incidents not reloaded", "err", err)
 		}
 		// The runs of those incidents, after them (a run reads its incident).
 		if a.o.Playbooks != nil {
 			err := a.retry(ctx, "reload playbook runs", func(ctx context.Context) error { return a.o.Playbooks.Reload(ctx, owns) })
+			if isPermanent(err) {
+				stopErr.CompareAndSwap(nil, &err)
+			}
 			if err != nil {
 				a.log.Warn("respond: playbook runs not reloaded", "err", err)
 			}
@@ -214,6 +225,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			break
 		}
+		if err := stopErr.Load(); err != nil { // nothing of this poll is committed
+			return fmt.Errorf("respond role stopped: %w", *err)
+		}
 		a.fetchErrs(fetches)
 		recs := fetches.Records()
 		if len(recs) == 0 {
@@ -229,6 +243,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 				// partition order.
 				if err == nil {
 					if err = a.storeFindings(ctx, fs, supp); err != nil {
+						if isPermanent(err) {
+							return fmt.Errorf("respond role stopped, its findings are replayed on restart: %w", err)
+						}
 						failed = true
 						break
 					}
@@ -267,6 +284,9 @@ func (a *Analyzer) respond(ctx context.Context) error {
 			break
 		}
 		if err := a.storeFindings(ctx, fs, supp); err != nil {
+			if isPermanent(err) { // stop with the error; nothing committed
+				return fmt.Errorf("respond role stopped, its findings are replayed on restart: %w", err)
+			}
 			break // ctx ended; nothing committed, the batch is replayed
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -359,21 +379,22 @@ func (a *Analyzer) applyCommand(ctx context.Context, c command) error {
 // ctx ends, or it fails with one of final (not allowed, not found: retrying
 // cannot help), which it returns.
 func (a *Analyzer) retryUnlessFinal(ctx context.Context, what string, fn func(context.Context) error, final ...error) error {
-	var permanent error
-	err := a.retry(ctx, what, func(ctx context.Context) error {
-		err := fn(ctx)
+	var finalErr error
+	p := a.policy(what)
+	p.permanent = func(err error) bool {
 		for _, f := range final {
 			if errors.Is(err, f) {
-				permanent = err
-				return nil
+				finalErr = err
+				return true
 			}
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		return store.IsPermanent(err)
 	}
-	return permanent
+	err := a.retryWith(ctx, what, p, fn)
+	if finalErr != nil {
+		return finalErr
+	}
+	return err
 }
 
 // applyDecision approves or denies a step of a run this instance drives.

@@ -19,6 +19,11 @@ const (
 	DefaultDialTimeout = 10 * time.Second
 	DefaultReadTimeout = 5 * time.Minute
 	DefaultMaxConns    = 8
+	// DefaultInsertTimeout and DefaultPingTimeout are well under a minute:
+	// a frozen server (SIGSTOP, a hung disk) must show as failing writes,
+	// not as one insert blocked for read_timeout (docs/security.md).
+	DefaultInsertTimeout = 30 * time.Second
+	DefaultPingTimeout   = 5 * time.Second
 )
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -40,9 +45,16 @@ type Config struct {
 	PasswordEnv string `yaml:"password_env"`
 	// DialTimeout bounds one connection attempt. Default 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
-	// ReadTimeout bounds one read from the server (a long query or a large
-	// insert acknowledgement). Default 5m.
+	// ReadTimeout bounds one read from the server (a long query). Inserts
+	// and pings have their own, shorter deadlines below. Default 5m.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// InsertTimeout bounds one write (events, findings, tool definitions),
+	// from sending its rows to the server's acknowledgement; past it the
+	// connection is closed and the write fails (the analyzer retries it).
+	// Default 30s.
+	InsertTimeout time.Duration `yaml:"insert_timeout"`
+	// PingTimeout bounds one ping (readiness, recovery probe). Default 5s.
+	PingTimeout time.Duration `yaml:"ping_timeout"`
 	// MaxOpenConns caps the connection pool. Default 8.
 	MaxOpenConns int `yaml:"max_open_conns"`
 	// TLS to the server (native secure port, usually 9440).
@@ -102,6 +114,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxOpenConns == 0 {
 		c.MaxOpenConns = DefaultMaxConns
 	}
+	if c.InsertTimeout == 0 {
+		c.InsertTimeout = DefaultInsertTimeout
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
 	return c
 }
 
@@ -134,6 +152,12 @@ func (c Config) Validate() error {
 	}
 	if c.ReadTimeout < 0 {
 		errs = append(errs, errors.New("clickhouse.read_timeout: must not be negative"))
+	}
+	if c.InsertTimeout < 0 {
+		errs = append(errs, errors.New("clickhouse.insert_timeout: must not be negative"))
+	}
+	if c.PingTimeout < 0 {
+		errs = append(errs, errors.New("clickhouse.ping_timeout: must not be negative"))
 	}
 	if c.MaxOpenConns < 0 {
 		errs = append(errs, errors.New("clickhouse.max_open_conns: must not be negative"))

@@ -193,31 +193,62 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event) error {
 // it. Exactly one of Send and Abort must be called: it holds a pooled
 // connection, on which the server waits for the data.
 type PreparedEvents struct {
-	b driver.Batch
+	b       driver.Batch
+	cancel  context.CancelFunc // ends the insert's context (closes its connection)
+	timeout time.Duration      // the insert timeout, counted from Send
 }
 
 // PrepareEvents opens the INSERT of evs (as InsertEvents writes them) and
 // appends every column, sending nothing but the statement. ctx also bounds
 // the later Send. The analyzer prepares its next batch this way while the
 // current one is being written. evs must not be empty.
+//
+// The insert timeout bounds the prepare and, counted anew, the Send: a
+// prepared insert may wait for the one in flight before it is sent.
 func (s *Store) PrepareEvents(ctx context.Context, evs []event.Event) (*PreparedEvents, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	timer := s.afterInsertTimeout(cancel)
+	fail := func(err error) (*PreparedEvents, error) {
+		timer.Stop()
+		cancel()
+		return nil, err
+	}
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("events")+" ("+strings.Join(eventColumns, ", ")+")")
 	if err != nil {
-		return nil, fmt.Errorf("cannot prepare insert into events: %w", err)
+		return fail(fmt.Errorf("cannot prepare insert into events: %w", err))
 	}
 	c := s.colBufs.get()
 	defer s.colBufs.put(c) // the driver copies what is appended
 	for i, col := range c.Fill(evs, time.Now().UTC().Truncate(time.Second)) {
 		if err := b.Column(i).Append(col); err != nil {
 			b.Abort() //nolint:errcheck // the append error is the one to report
-			return nil, fmt.Errorf("cannot append column %s of events: %w", eventColumns[i], err)
+			return fail(&permanentError{fmt.Errorf("cannot append column %s of events: %w", eventColumns[i], err)})
 		}
 	}
-	return &PreparedEvents{b: b}, nil
+	if !timer.Stop() {
+		b.Abort() //nolint:errcheck
+		return fail(fmt.Errorf("cannot prepare insert into events: no answer within %s", s.insertTimeout))
+	}
+	return &PreparedEvents{b: b, cancel: cancel, timeout: s.insertTimeout}, nil
+}
+
+// afterInsertTimeout calls cancel once the insert timeout has passed (never
+// when it is 0). Stop it when the step it bounds is over.
+func (s *Store) afterInsertTimeout(cancel context.CancelFunc) *time.Timer {
+	d := s.insertTimeout
+	if d <= 0 {
+		d = 1<<63 - 1
+	}
+	return time.AfterFunc(d, cancel)
 }
 
 // Send writes the prepared rows and releases the connection.
 func (p *PreparedEvents) Send() error {
+	defer p.cancel()
+	if p.timeout > 0 {
+		timer := time.AfterFunc(p.timeout, p.cancel)
+		defer timer.Stop()
+	}
 	if err := p.b.Send(); err != nil {
 		return fmt.Errorf("cannot insert into events: %w", err)
 	}
@@ -228,6 +259,7 @@ func (p *PreparedEvents) Send() error {
 // connection.
 func (p *PreparedEvents) Abort() {
 	p.b.Abort() //nolint:errcheck // only "already sent", which is harmless
+	p.cancel()
 }
 
 // colBufPool keeps a couple of EventColumnBuffers for InsertEvents (a
@@ -270,6 +302,8 @@ func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 		return nil
 	}
 	now := time.Now().UTC()
+	ctx, cancel := s.writeCtx(ctx)
+	defer cancel()
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("findings")+" ("+strings.Join(findingColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into findings: %w", err)
@@ -277,7 +311,7 @@ func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 	defer b.Abort() //nolint:errcheck
 	for _, f := range fs {
 		if !f.Severity.Valid() {
-			return fmt.Errorf("cannot insert finding %s: invalid severity %q", f.FindingID, f.Severity)
+			return &permanentError{fmt.Errorf("cannot insert finding %s: invalid severity %q", f.FindingID, f.Severity)}
 		}
 		evidence := f.Evidence
 		if evidence == "" {
@@ -287,7 +321,7 @@ func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 			string(f.Severity), nonNil(f.Tags), f.GroupKey, f.Summary, f.AgentID, f.UserID, f.SessionKey,
 			f.ServerName, f.ToolName, nonNil(f.EventIDs), evidence, f.IncidentID, now,
 			f.SuppressKey, uint32(f.SuppressWindow/time.Second), f.SuppressedCount, f.LastEventID, dt(f.LastSeen), f.SuppressPos); err != nil {
-			return fmt.Errorf("cannot append finding %s: %w", f.FindingID, err)
+			return &permanentError{fmt.Errorf("cannot append finding %s: %w", f.FindingID, err)}
 		}
 	}
 	if err := b.Send(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -25,6 +26,8 @@ type Store struct {
 	conn    driver.Conn
 	db      string
 	cluster ClusterConfig // the cluster profile; zero = one server
+	// insertTimeout and pingTimeout bound each write and ping (Config).
+	insertTimeout, pingTimeout time.Duration
 
 	mu       sync.Mutex
 	toolDefs map[toolDefKey]toolDefSeen // nil until loaded
@@ -69,7 +72,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open clickhouse: %w", err)
 	}
-	s := &Store{conn: conn, db: cfg.Database, cluster: cfg.Cluster}
+	s := &Store{conn: conn, db: cfg.Database, cluster: cfg.Cluster, insertTimeout: cfg.InsertTimeout, pingTimeout: cfg.PingTimeout}
 	if err := s.Ping(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -83,12 +86,30 @@ func (s *Store) Close() error { return s.conn.Close() }
 // Database is the database every table lives in.
 func (s *Store) Database() string { return s.db }
 
-// Ping checks that the server answers.
+// Ping checks that the server answers within the ping timeout.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx, s.pingTimeout)
+	defer cancel()
 	if err := s.conn.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach clickhouse: %w", err)
 	}
 	return nil
+}
+
+// writeCtx bounds one write by the insert timeout. The driver applies a
+// context deadline to the socket and closes the connection when the
+// context ends, so a frozen server fails the write instead of holding it
+// for read_timeout.
+func (s *Store) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return withTimeout(ctx, s.insertTimeout)
+}
+
+// withTimeout is context.WithTimeout, except that 0 means none.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // table returns the fully qualified name of one of our tables. name is

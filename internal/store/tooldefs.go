@@ -60,6 +60,8 @@ func (s *Store) loadToolDefs(ctx context.Context) error {
 func (s *Store) UpsertToolDefinitions(ctx context.Context, evs []event.Event) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ctx, cancel := s.writeCtx(ctx)
+	defer cancel()
 	type row struct {
 		k    toolDefKey
 		seen toolDefSeen
@@ -112,7 +114,7 @@ func (s *Store) UpsertToolDefinitions(ctx context.Context, evs []event.Event) (i
 		}
 		if err := b.Append(k.tenant, k.server, k.tool, k.hash, r.seen.first, r.seen.last,
 			r.e.ToolDescription, r.e.ToolInputSchema, r.e.ToolAnnotations, src, r.seen.firstEventID); err != nil {
-			return 0, fmt.Errorf("cannot append tool definition %s/%s: %w", k.server, k.tool, err)
+			return 0, &permanentError{fmt.Errorf("cannot append tool definition %s/%s: %w", k.server, k.tool, err)}
 		}
 	}
 	if err := b.Send(); err != nil {

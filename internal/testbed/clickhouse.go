@@ -176,6 +176,10 @@ func (s *CHServer) Restart(ctx context.Context) error {
 	return nil
 }
 
+// Signal sends sig to the server process: SIGSTOP freezes it (it keeps its
+// ports and accepts connections but answers nothing), SIGCONT thaws it.
+func (s *CHServer) Signal(sig os.Signal) error { return s.p.cmd.Process.Signal(sig) }
+
 // Kill SIGKILLs the server (for crash tests) and waits.
 func (s *CHServer) Kill() { s.p.kill() }
 

@@ -18,8 +18,10 @@ type Config struct {
 	Receiver otlpin.Config `yaml:"receiver"`
 	// Kafka: brokers, topic, producer bounds.
 	Kafka kafka.Config `yaml:"kafka"`
-	// Redact: secret detectors and size caps for arguments and results
-	// (every built-in detector on, 64 KiB caps by default).
+	// Redact: secret detectors, size caps for arguments and results
+	// (every built-in detector on, 64 KiB caps by default) and the
+	// fingerprint key (key_file or key_env; default none: a random key per
+	// process, with a warning — see docs/collector.md).
 	Redact redact.Config `yaml:"redact"`
 	// Identity: how an event gets its agent when it names none
 	// (docs/event.md, "Identity and correlation").

@@ -89,12 +89,13 @@ func (e *Event) identityFields() [30]identityField {
 	}
 }
 
-// IdentityStrings returns pointers to e's identity strings (see
-// identityFields): the fields internal/redact scans for secrets besides
-// the evidence.
-func (e *Event) IdentityStrings() [30]*string {
-	var out [30]*string
-	for i, f := range e.identityFields() {
+// IdentityStrings returns pointers to e's identity strings but the tenant
+// (which comes from the sender's credentials or the collector's config):
+// the fields internal/redact scans for secrets besides the evidence.
+func (e *Event) IdentityStrings() [29]*string {
+	var out [29]*string
+	fs := e.identityFields()
+	for i, f := range fs[1:] {
 		out[i] = f.p
 	}
 	return out

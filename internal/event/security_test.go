@@ -160,3 +160,19 @@ func TestSecurityEscapedFieldsStayBounded(t *testing.T) {
 		t.Errorf("session_id: %d bytes", len(e.SessionID))
 	}
 }
+
+// TestIdentityStringsMatchIdentityFields: the redactor scans exactly the
+// fields the mapping escapes, but the tenant.
+func TestIdentityStringsMatchIdentityFields(t *testing.T) {
+	var e Event
+	fs := e.identityFields()
+	ps := e.IdentityStrings()
+	if fs[0].p != &e.Tenant || len(ps) != len(fs)-1 {
+		t.Fatalf("identityFields must start with the tenant and IdentityStrings list the rest")
+	}
+	for i, p := range ps {
+		if p != fs[i+1].p {
+			t.Errorf("IdentityStrings()[%d] is not %s", i, fs[i+1].column)
+		}
+	}
+}

@@ -91,14 +91,17 @@ func (e *Event) identityFields() [30]identityField {
 
 // IdentityStrings returns pointers to e's identity strings but the tenant
 // (which comes from the sender's credentials or the collector's config):
-// the fields internal/redact scans for secrets besides the evidence.
+// the fields internal/redact scans for secrets besides the evidence. The
+// same fields as identityFields, without the column names (it runs per
+// event in the collector).
 func (e *Event) IdentityStrings() [29]*string {
-	var out [29]*string
-	fs := e.identityFields()
-	for i, f := range fs[1:] {
-		out[i] = f.p
+	return [...]*string{
+		&e.ServiceName, &e.ServiceInstance, &e.HostName, &e.Method, &e.ProtocolVersion,
+		&e.Transport, &e.SessionID, &e.RequestID, &e.CallID, &e.ConversationID, &e.SessionKey,
+		&e.AgentID, &e.AgentName, &e.UserID, &e.ClientName, &e.ClientVersion, &e.ClientAddress,
+		&e.UserAgent, &e.ServerName, &e.ServerVersion, &e.ServerAddress, &e.ToolName, &e.ToolCallID,
+		&e.PromptName, &e.ResourceURI, &e.Origin, &e.ErrorType, &e.TokenSubject, &e.TokenAudience,
 	}
-	return out
 }
 
 // plainASCII reports whether s is printable ASCII only (the common case,

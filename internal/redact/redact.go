@@ -597,11 +597,15 @@ func (r *Redactor) replace(s string, ms []match) string {
 // Arguments and Result to the configured caps (tags truncated:arguments /
 // truncated:result).
 func (r *Redactor) Apply(e *event.Event) {
+	// Identity fields are short and nearly always clean: one trigger scan
+	// each (sharing its scratch), and the detectors only where one hit.
+	var pos [maxTriggers]int32
 	for _, p := range e.IdentityStrings() {
-		if len(*p) >= minSecretLen {
-			if red, ok := r.redactTagging(e, *p); ok {
-				*p = red
-			}
+		if len(*p) < minSecretLen || !r.always && r.pre.scanPos(*p, &pos) == 0 {
+			continue
+		}
+		if red, ok := r.redactTagging(e, *p); ok {
+			*p = red
 		}
 	}
 	for i, v := range e.Scopes {

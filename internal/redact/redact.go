@@ -597,15 +597,11 @@ func (r *Redactor) replace(s string, ms []match) string {
 // Arguments and Result to the configured caps (tags truncated:arguments /
 // truncated:result).
 func (r *Redactor) Apply(e *event.Event) {
-	// Identity fields are short and nearly always clean: one trigger scan
-	// each (sharing its scratch), and the detectors only where one hit.
-	var pos [maxTriggers]int32
-	for _, p := range e.IdentityStrings() {
-		if len(*p) < minSecretLen || !r.always && r.pre.scanPos(*p, &pos) == 0 {
-			continue
-		}
-		if red, ok := r.redactTagging(e, *p); ok {
-			*p = red
+	fields := e.IdentityStrings()
+	for i, p := range fields {
+		if len(*p) >= minSecretLen {
+			r.identity(e, fields[i:])
+			break
 		}
 	}
 	for i, v := range e.Scopes {
@@ -628,6 +624,21 @@ func (r *Redactor) Apply(e *event.Event) {
 	for i, v := range e.AttrValues {
 		if red, ok := r.redactTagging(e, v); ok {
 			e.AttrValues[i] = red
+		}
+	}
+}
+
+// identity redacts the identity fields. They are short and nearly always
+// clean: one trigger scan each (sharing its scratch), and the detectors
+// only where a trigger occurs.
+func (r *Redactor) identity(e *event.Event, fields []*string) {
+	var pos [maxTriggers]int32
+	for _, p := range fields {
+		if len(*p) < minSecretLen || !r.always && r.pre.scanPos(*p, &pos) == 0 {
+			continue
+		}
+		if red, ok := r.redactTagging(e, *p); ok {
+			*p = red
 		}
 	}
 }

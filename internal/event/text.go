@@ -26,7 +26,7 @@ const TagEscaped = "escaped:"
 // sanitize makes e's strings valid UTF-8 and escapes the identity fields.
 func (e *Event) sanitize() {
 	for _, f := range e.identityFields() {
-		if s := *f.p; !plainASCII(s) {
+		if s := *f.p; !plainASCII(s) && !cleanText(s) {
 			esc, changed := escapeIdentity(s, MaxFieldLen)
 			*f.p = esc
 			if changed {
@@ -35,7 +35,7 @@ func (e *Event) sanitize() {
 		}
 	}
 	for i, s := range e.Scopes {
-		if !plainASCII(s) {
+		if !plainASCII(s) && !cleanText(s) {
 			esc, changed := escapeIdentity(s, MaxExtraValueLen)
 			e.Scopes[i] = esc
 			if changed {
@@ -44,7 +44,7 @@ func (e *Event) sanitize() {
 		}
 	}
 	for i, s := range e.AttrKeys {
-		if !plainASCII(s) {
+		if !plainASCII(s) && !cleanText(s) {
 			esc, changed := escapeIdentity(s, MaxExtraKeyLen)
 			e.AttrKeys[i] = esc
 			if changed {
@@ -111,6 +111,19 @@ func plainASCII(s string) bool {
 		if c := s[i]; c < 0x20 || c >= 0x7f {
 			return false
 		}
+	}
+	return true
+}
+
+// cleanText reports whether s is valid UTF-8 without a neutral rune (an
+// identity field that needs no rewriting: "José", "カーソル").
+func cleanText(s string) bool {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || neutral(r) {
+			return false
+		}
+		i += size
 	}
 	return true
 }

@@ -598,8 +598,8 @@ func (r *Redactor) replace(s string, ms []match) string {
 // truncated:result).
 func (r *Redactor) Apply(e *event.Event) {
 	fields := e.IdentityStrings()
-	for i, p := range fields {
-		if len(*p) >= minSecretLen {
+	for i := range fields {
+		if len(*fields[i]) >= minSecretLen {
 			r.identity(e, fields[i:])
 			break
 		}

@@ -176,3 +176,17 @@ func TestIdentityStringsMatchIdentityFields(t *testing.T) {
 		}
 	}
 }
+
+// TestSanitizeLooksAtEveryIdentityField: the fast check of sanitize covers
+// every field of identityFields (a field left out would skip escaping).
+func TestSanitizeLooksAtEveryIdentityField(t *testing.T) {
+	var e Event
+	for i, f := range e.identityFields() {
+		x := Event{}
+		*x.identityFields()[i].p = "a\x1bb"
+		x.sanitize()
+		if got := *x.identityFields()[i].p; got != `a\x1Bb` {
+			t.Errorf("%s = %q after sanitize", f.column, got)
+		}
+	}
+}

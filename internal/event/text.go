@@ -25,14 +25,19 @@ const TagEscaped = "escaped:"
 
 // sanitize makes e's strings valid UTF-8 and escapes the identity fields.
 func (e *Event) sanitize() {
-	for _, f := range e.identityFields() {
-		if s := *f.p; !plainASCII(s) && !cleanText(s) {
-			esc, changed := escapeIdentity(s, MaxFieldLen)
-			*f.p = esc
-			if changed {
-				e.AddTag(TagEscaped + f.column)
-			}
-		}
+	// Nearly every identity field is printable ASCII: look at the bytes
+	// first, and build the field table only when one is not.
+	if !(plainASCII(e.Tenant) && plainASCII(e.ServiceName) && plainASCII(e.ServiceInstance) &&
+		plainASCII(e.HostName) && plainASCII(e.Method) && plainASCII(e.ProtocolVersion) &&
+		plainASCII(e.Transport) && plainASCII(e.SessionID) && plainASCII(e.RequestID) &&
+		plainASCII(e.CallID) && plainASCII(e.ConversationID) && plainASCII(e.SessionKey) &&
+		plainASCII(e.AgentID) && plainASCII(e.AgentName) && plainASCII(e.UserID) &&
+		plainASCII(e.ClientName) && plainASCII(e.ClientVersion) && plainASCII(e.ClientAddress) &&
+		plainASCII(e.UserAgent) && plainASCII(e.ServerName) && plainASCII(e.ServerVersion) &&
+		plainASCII(e.ServerAddress) && plainASCII(e.ToolName) && plainASCII(e.ToolCallID) &&
+		plainASCII(e.PromptName) && plainASCII(e.ResourceURI) && plainASCII(e.Origin) &&
+		plainASCII(e.ErrorType) && plainASCII(e.TokenSubject) && plainASCII(e.TokenAudience)) {
+		e.escapeIdentityFields()
 	}
 	for i, s := range e.Scopes {
 		if !plainASCII(s) && !cleanText(s) {
@@ -53,7 +58,9 @@ func (e *Event) sanitize() {
 		}
 	}
 	for _, p := range [...]*string{&e.Arguments, &e.Result, &e.ToolDescription, &e.ToolInputSchema, &e.ToolAnnotations} {
-		*p = validUTF8(*p)
+		if !utf8.ValidString(*p) {
+			*p = validUTF8(*p)
+		}
 	}
 	for i, s := range e.AttrValues {
 		if !utf8.ValidString(s) {
@@ -61,7 +68,22 @@ func (e *Event) sanitize() {
 		}
 	}
 	for i, s := range e.Tags {
-		e.Tags[i] = validUTF8(s)
+		if !utf8.ValidString(s) {
+			e.Tags[i] = validUTF8(s)
+		}
+	}
+}
+
+// escapeIdentityFields rewrites the identity fields that need it.
+func (e *Event) escapeIdentityFields() {
+	for _, f := range e.identityFields() {
+		if s := *f.p; !plainASCII(s) && !cleanText(s) {
+			esc, changed := escapeIdentity(s, MaxFieldLen)
+			*f.p = esc
+			if changed {
+				e.AddTag(TagEscaped + f.column)
+			}
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -128,6 +130,9 @@ func (c Config) Validate() error {
 	errs := []error{c.Receiver.Validate(), c.Kafka.Validate(), c.Kafka.Producer.Validate()}
 	if _, err := redact.New(c.Redact); err != nil {
 		errs = append(errs, fmt.Errorf("redact: %w", err))
+	}
+	if k := c.Redact.KeyEnv; k != "" && strings.TrimSpace(os.Getenv(k)) == "" {
+		errs = append(errs, fmt.Errorf("redact.key_env: environment variable %s is empty", k))
 	}
 	if _, err := event.ParseAgentResourceAttributes(c.Identity.AgentResourceAttributes); err != nil {
 		errs = append(errs, fmt.Errorf("identity.agent_resource_attributes: %w", err))

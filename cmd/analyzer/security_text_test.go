@@ -151,6 +151,11 @@ func TestSecurityStoredTextEndToEnd(t *testing.T) {
 	if strings.Contains(shown, jwt) {
 		t.Error("the JWT session id is stored in the clear")
 	}
+	// The blast radius finds the session by the marker of its id.
+	var sightings uint64
+	if err := st.Conn().QueryRow(bg, "SELECT count() FROM "+ch.Database+".redaction_sightings WHERE secret_kind = 'jwt' AND session_key LIKE '[REDACTED:jwt:%'").Scan(&sightings); err != nil || sightings != 1 {
+		t.Errorf("redaction_sightings of the JWT session id: %d, %v", sightings, err)
+	}
 	// The evidence keeps the sequence the hidden-characters rule looks for.
 	var desc string
 	if err := st.Conn().QueryRow(bg, "SELECT tool_description FROM "+ch.Database+".events WHERE kind = 'tool_definition'").Scan(&desc); err != nil {

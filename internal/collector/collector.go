@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -74,7 +75,14 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	redactor, err := redact.New(cfg.Redact)
+	key, warning, err := redact.LoadKey(cfg.Redact, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		log.Warn(warning)
+	}
+	redactor, err := redact.NewKeyed(cfg.Redact, key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build redactor: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -18,8 +20,10 @@ type Config struct {
 	Receiver otlpin.Config `yaml:"receiver"`
 	// Kafka: brokers, topic, producer bounds.
 	Kafka kafka.Config `yaml:"kafka"`
-	// Redact: secret detectors and size caps for arguments and results
-	// (every built-in detector on, 64 KiB caps by default).
+	// Redact: secret detectors, size caps for arguments and results
+	// (every built-in detector on, 64 KiB caps by default) and the
+	// fingerprint key (key_file or key_env; default none: a random key per
+	// process, with a warning — see docs/collector.md).
 	Redact redact.Config `yaml:"redact"`
 	// Identity: how an event gets its agent when it names none
 	// (docs/event.md, "Identity and correlation").
@@ -126,6 +130,9 @@ func (c Config) Validate() error {
 	errs := []error{c.Receiver.Validate(), c.Kafka.Validate(), c.Kafka.Producer.Validate()}
 	if _, err := redact.New(c.Redact); err != nil {
 		errs = append(errs, fmt.Errorf("redact: %w", err))
+	}
+	if k := c.Redact.KeyEnv; k != "" && strings.TrimSpace(os.Getenv(k)) == "" {
+		errs = append(errs, fmt.Errorf("redact.key_env: environment variable %s is empty", k))
 	}
 	if _, err := event.ParseAgentResourceAttributes(c.Identity.AgentResourceAttributes); err != nil {
 		errs = append(errs, fmt.Errorf("identity.agent_resource_attributes: %w", err))

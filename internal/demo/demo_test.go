@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The collector keeps its fingerprint key in the data dir (created on
+	// first start, owner-only).
+	if st, err := os.Stat(filepath.Join(s.Dir, "redact.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("redact.key in the demo dir: %v", err)
+	}
 	r, err := s.Run(ctx, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -186,10 +186,12 @@ func (s *Stack) startCollector(ctx context.Context, bin string) error {
   topic: %s
 admin:
   endpoint: 127.0.0.1:%d
+redact:
+  key_file: %q
 log:
   level: info
   format: text
-`, ports[0], ports[1], tokens.String(), strings.Join(s.Kafka.Brokers, ", "), s.Topic, ports[2])
+`, ports[0], ports[1], tokens.String(), strings.Join(s.Kafka.Brokers, ", "), s.Topic, ports[2], filepath.Join(s.Dir, "redact.key"))
 	path := filepath.Join(s.Dir, "collector.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("cannot write collector config: %w", err)

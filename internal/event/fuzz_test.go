@@ -84,6 +84,7 @@ func checkBatch(t *testing.T, b Batch) {
 		if len(e.AttrKeys) != len(e.AttrValues) || len(e.AttrKeys) > MaxExtraAttrs+1 {
 			t.Fatalf("extra attributes out of bounds: %d/%d", len(e.AttrKeys), len(e.AttrValues))
 		}
+		checkClean(t, e)
 	}
 	val, err := Marshal(b.Events)
 	if err != nil {

@@ -561,6 +561,9 @@ func (w *walker) mapRecords(o MapOptions, item func(m *mapper, res *resInfo, res
 	}
 	m.propagate()
 	m.finishIdentity()
+	for i := range m.b.Events {
+		m.b.Events[i].sanitize() // text.go
+	}
 	w.post = m.post[:0]
 	return m.b
 }

@@ -58,6 +58,13 @@ func BenchmarkApplyLoad(b *testing.B) {
 	r := mustNew(b, Config{})
 	clean := event.Event{Arguments: loadArgs, Result: loadResult}
 	dirty := event.Event{Arguments: loadDirty, Result: loadResult}
+	// A clean event with the identity fields a real call carries (scanned
+	// for secrets too).
+	named := clean
+	named.Method, named.ToolName, named.ServerName, named.ServiceName = "tools/call", "read_file", "filesystem", "checkout-agent"
+	named.SessionID, named.SessionKey = "7f3c2a9e-1b4d-4e8f-9a0b-c1d2e3f4a5b6", "7f3c2a9e-1b4d-4e8f-9a0b-c1d2e3f4a5b6"
+	named.AgentID, named.UserID, named.ClientName, named.ClientVersion = "checkout-agent/pod-7f3c", "alice@example.com", "claude-code", "1.0.71"
+	named.RequestID, named.CallID, named.ProtocolVersion = "42", "c0ffee00c0ffee00c0ffee00c0ffee00", "2025-06-18"
 	for _, c := range []struct {
 		name   string
 		events []event.Event
@@ -65,6 +72,7 @@ func BenchmarkApplyLoad(b *testing.B) {
 		{"clean", []event.Event{clean}},
 		{"dirty", []event.Event{dirty}},
 		{"mix10", append(slices.Repeat([]event.Event{clean}, 9), dirty)},
+		{"identity", []event.Event{named}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -1,20 +1,25 @@
 // Package redact finds secrets (cloud keys, tokens, private keys, JWTs,
 // passwords in URLs, bearer values, password-like JSON fields) in tool
-// arguments and results and replaces each with
-// [REDACTED:<kind>:<first 8 hex of sha256(secret)>], so equal secrets still
-// correlate while the secret itself never leaves the collector. It also caps
-// the size of arguments and results. See docs/event.md.
+// arguments and results and in the identity fields (tool name, session id,
+// user id, ...), and replaces each with
+// [REDACTED:<kind>:<first 8 hex of HMAC-SHA256(key, secret)>]: with one
+// per-deployment key equal secrets still correlate, while without the key
+// nobody who reads the data can confirm a guessed secret. It also caps the
+// size of arguments and results. See docs/event.md.
 package redact
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"math/bits"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -44,6 +49,14 @@ type Config struct {
 	// MaxResultBytes caps Event.Result after redaction, in bytes.
 	// 0 means DefaultMaxBytes (64 KiB); negative is invalid.
 	MaxResultBytes int `yaml:"max_result_bytes"`
+	// KeyFile is a file holding the fingerprint key (at least MinKeyBytes
+	// bytes; surrounding whitespace is ignored). A missing file is created
+	// with a new random key (mode 0600). Default "": see KeyEnv.
+	KeyFile string `yaml:"key_file"`
+	// KeyEnv names an environment variable holding the key, instead of
+	// KeyFile. With neither set the key is random per process, so
+	// fingerprints correlate only within one process run (LoadKey).
+	KeyEnv string `yaml:"key_env"`
 }
 
 // Rule is a configured extra detector.
@@ -63,7 +76,7 @@ type Match struct {
 	Kind  string
 	Start int // byte offsets of the secret in the text
 	End   int
-	Hash  string // first 8 hex of sha256(secret)
+	Hash  string // first 8 hex of HMAC-SHA256(key, secret)
 }
 
 // Redactor is safe for concurrent use.
@@ -73,6 +86,14 @@ type Redactor struct {
 	always    bool // some detector always runs
 	maxArgs   int
 	maxResult int
+	macs      sync.Pool // *mac, keyed with the Redactor's key
+}
+
+// mac is one HMAC-SHA256 state with scratch space, pooled.
+type mac struct {
+	h   hash.Hash
+	buf [256]byte
+	sum [sha256.Size]byte
 }
 
 var kindRE = regexp.MustCompile(`^[a-z0-9_]+$`)
@@ -88,9 +109,23 @@ func Kinds() []string {
 	return out
 }
 
-// New validates cfg, reporting every problem at once, and builds a Redactor.
+// New validates cfg and builds a Redactor with a random key: its
+// fingerprints correlate only among themselves. The collector uses NewKeyed
+// with the deployment's key (LoadKey).
 func New(cfg Config) (*Redactor, error) {
+	return NewKeyed(cfg, randomKey())
+}
+
+// NewKeyed validates cfg, reporting every problem at once, and builds a
+// Redactor whose fingerprints are keyed with key (at least MinKeyBytes).
+func NewKeyed(cfg Config, key []byte) (*Redactor, error) {
 	var errs []error
+	if len(key) < MinKeyBytes {
+		errs = append(errs, fmt.Errorf("key: %d bytes, need at least %d", len(key), MinKeyBytes))
+	}
+	if cfg.KeyFile != "" && cfg.KeyEnv != "" {
+		errs = append(errs, errors.New("key_file and key_env: set one, not both"))
+	}
 	known := Kinds()
 	disabled := map[string]bool{}
 	for _, k := range cfg.DisabledDetectors {
@@ -106,6 +141,8 @@ func New(cfg Config) (*Redactor, error) {
 		errs = append(errs, fmt.Errorf("max_result_bytes: must be >= 0, got %d", cfg.MaxResultBytes))
 	}
 	r := &Redactor{maxArgs: cfg.MaxArgumentBytes, maxResult: cfg.MaxResultBytes}
+	key = slices.Clone(key)
+	r.macs.New = func() any { return &mac{h: hmac.New(sha256.New, key)} }
 	if r.maxArgs == 0 {
 		r.maxArgs = DefaultMaxBytes
 	}
@@ -423,9 +460,12 @@ type match struct {
 	sum        [4]byte // first bytes of sha256(secret)
 }
 
+// minSecretLen: no detector matches a shorter text.
+const minSecretLen = 8
+
 // find appends the secrets in s to out as Find orders them.
 func (r *Redactor) find(s string, out []match) []match {
-	if len(s) < 8 {
+	if len(s) < minSecretLen {
 		return out
 	}
 	var pos [maxTriggers]int32
@@ -457,7 +497,7 @@ func (r *Redactor) find(s string, out []match) []match {
 				if d.valid != nil && !d.valid(secret) || d.validKey != nil && !d.validKey(s[sp.keyStart:sp.keyEnd]) {
 					continue
 				}
-				out = append(out, match{det: i, start: sp.start, end: sp.end, sum: sum4(secret)})
+				out = append(out, match{det: i, start: sp.start, end: sp.end, sum: r.sum4(secret)})
 			}
 			continue
 		}
@@ -476,7 +516,7 @@ func (r *Redactor) find(s string, out []match) []match {
 			if d.validKey != nil && loc[2*d.keyGroup] >= 0 && !d.validKey(s[loc[2*d.keyGroup]:loc[2*d.keyGroup+1]]) {
 				continue
 			}
-			out = append(out, match{det: i, start: start, end: end, sum: sum4(secret)})
+			out = append(out, match{det: i, start: start, end: end, sum: r.sum4(secret)})
 		}
 	}
 	// Matches never overlap, so their starts differ and the order is total.
@@ -495,17 +535,19 @@ func overlaps(ms []match, start, end int) bool {
 	return false
 }
 
-// sum4 returns the first 4 bytes of sha256(secret), hashing a stack copy
-// of short secrets (no allocation).
-func sum4(secret string) (p [4]byte) {
-	var buf [256]byte
-	var sum [sha256.Size]byte
-	if len(secret) <= len(buf) {
-		sum = sha256.Sum256(buf[:copy(buf[:], secret)])
+// sum4 returns the first 4 bytes of HMAC-SHA256(key, secret), hashing a
+// pooled copy of short secrets (no allocation).
+func (r *Redactor) sum4(secret string) (p [4]byte) {
+	m := r.macs.Get().(*mac)
+	m.h.Reset()
+	if len(secret) <= len(m.buf) {
+		m.h.Write(m.buf[:copy(m.buf[:], secret)])
 	} else {
-		sum = sha256.Sum256([]byte(secret))
+		m.h.Write([]byte(secret))
 	}
-	copy(p[:], sum[:])
+	copy(p[:], m.h.Sum(m.sum[:0]))
+	clear(m.buf[:min(len(secret), len(m.buf))]) // no secret left in the pool
+	r.macs.Put(m)
 	return p
 }
 
@@ -547,12 +589,26 @@ func (r *Redactor) replace(s string, ms []match) string {
 	return b.String()
 }
 
-// Apply redacts e in place: Arguments, Result and the extra attribute
-// values. It adds the tag secret:<kind> per kind found, keeps (or sets)
-// ArgumentsSize/ResultSize to the original byte counts, and cuts Arguments
-// and Result to the configured caps (tags truncated:arguments /
+// Apply redacts e in place: Arguments, Result, the extra attribute values
+// and the identity fields (event.IdentityStrings and the scopes: a session
+// id or user id that is a token is stored as its marker, which still
+// correlates). It adds the tag secret:<kind> per kind found, keeps (or
+// sets) ArgumentsSize/ResultSize to the original byte counts, and cuts
+// Arguments and Result to the configured caps (tags truncated:arguments /
 // truncated:result).
 func (r *Redactor) Apply(e *event.Event) {
+	fields := e.IdentityStrings()
+	for i := range fields {
+		if len(*fields[i]) >= minSecretLen {
+			r.identity(e, fields[i:])
+			break
+		}
+	}
+	for i, v := range e.Scopes {
+		if red, ok := r.redactTagging(e, v); ok {
+			e.Scopes[i] = red
+		}
+	}
 	if e.Arguments != "" {
 		if e.ArgumentsSize == 0 {
 			e.ArgumentsSize = clampU32(len(e.Arguments))
@@ -568,6 +624,21 @@ func (r *Redactor) Apply(e *event.Event) {
 	for i, v := range e.AttrValues {
 		if red, ok := r.redactTagging(e, v); ok {
 			e.AttrValues[i] = red
+		}
+	}
+}
+
+// identity redacts the identity fields. They are short and nearly always
+// clean: one trigger scan each (sharing its scratch), and the detectors
+// only where a trigger occurs.
+func (r *Redactor) identity(e *event.Event, fields []*string) {
+	var pos [maxTriggers]int32
+	for _, p := range fields {
+		if len(*p) < minSecretLen || !r.always && r.pre.scanPos(*p, &pos) == 0 {
+			continue
+		}
+		if red, ok := r.redactTagging(e, *p); ok {
+			*p = red
 		}
 	}
 }

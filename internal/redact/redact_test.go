@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,16 +34,21 @@ var (
 	bearerTok    = "d8e8fca2dc0f896fd7cb4cb0031ba249"
 )
 
+// testKey is the fingerprint key of the tests' redactors (mustNew).
+var testKey = []byte("mcpwatch test fingerprint key, 32+ bytes")
+
+// h8 is the fingerprint of s under testKey: HMAC-SHA256, first 4 bytes.
 func h8(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:4])
+	m := hmac.New(sha256.New, testKey)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil)[:4])
 }
 
 func red(kind, secret string) string { return "[REDACTED:" + kind + ":" + h8(secret) + "]" }
 
 func mustNew(t testing.TB, c Config) *Redactor {
 	t.Helper()
-	r, err := New(c)
+	r, err := NewKeyed(c, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ response:
   data_dir: %s
   playbooks_dir: %s
   api_tokens:
-    - {name: demo, role: admin, env: MCPWATCH_DEMO_API_TOKEN}
+    - {name: demo, role: admin, env: MCPWATCH_DEMO_API_TOKEN, forward_actor: true}
   notify:
     receivers:
       - name: secops

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -138,7 +139,10 @@ type Filter struct {
 	Severity event.Severity // minimum severity
 	RuleID   string
 	Tenant   string
-	Limit    int // 1..500, default 100
+	// Tenants limits the answer to these tenants (a reader's scope); nil =
+	// every tenant, empty = none.
+	Tenants []string
+	Limit   int // 1..500, default 100
 	Offset   int
 }
 
@@ -162,6 +166,17 @@ func (s *CHStore) ListIncidents(ctx context.Context, f Filter) ([]Incident, uint
 	if f.Tenant != "" {
 		conds = append(conds, "tenant = ?")
 		args = append(args, f.Tenant)
+	}
+	if f.Tenants != nil {
+		if len(f.Tenants) == 0 {
+			return nil, 0, nil
+		}
+		set := make([]any, len(f.Tenants))
+		for i, t := range f.Tenants {
+			set[i] = t
+		}
+		conds = append(conds, "tenant IN ?")
+		args = append(args, clickhouse.GroupSet{Value: set})
 	}
 	where := ""
 	if len(conds) > 0 {

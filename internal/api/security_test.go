@@ -111,10 +111,10 @@ func TestSecurityTenantScopedReaders(t *testing.T) {
 				t.Fatalf("own incident: %d %s", r.status, r.body)
 			}
 		},
-		"POST /api/v1/incidents/{id}/acknowledge": notFoundLikeMissing("POST", incPath+"/acknowledge"),
-		"POST /api/v1/incidents/{id}/resolve":     notFoundLikeMissing("POST", incPath+"/resolve"),
-		"POST /api/v1/incidents/{id}/suppress":    notFoundLikeMissing("POST", incPath+"/suppress"),
-		"POST /api/v1/incidents/{id}/assign":      notFoundLikeMissing("POST", incPath+"/assign"),
+		"POST /api/v1/incidents/{id}/acknowledge":                              notFoundLikeMissing("POST", incPath+"/acknowledge"),
+		"POST /api/v1/incidents/{id}/resolve":                                  notFoundLikeMissing("POST", incPath+"/resolve"),
+		"POST /api/v1/incidents/{id}/suppress":                                 notFoundLikeMissing("POST", incPath+"/suppress"),
+		"POST /api/v1/incidents/{id}/assign":                                   notFoundLikeMissing("POST", incPath+"/assign"),
 		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/approve": notFoundLikeMissing("POST", step+"approve"),
 		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/deny":    notFoundLikeMissing("POST", step+"deny"),
 	}

@@ -143,7 +143,7 @@ type Filter struct {
 	// every tenant, empty = none.
 	Tenants []string
 	Limit   int // 1..500, default 100
-	Offset   int
+	Offset  int
 }
 
 // ListIncidents returns the current versions matching f, newest last_seen

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -171,12 +170,8 @@ func (s *CHStore) ListIncidents(ctx context.Context, f Filter) ([]Incident, uint
 		if len(f.Tenants) == 0 {
 			return nil, 0, nil
 		}
-		set := make([]any, len(f.Tenants))
-		for i, t := range f.Tenants {
-			set[i] = t
-		}
-		conds = append(conds, "tenant IN ?")
-		args = append(args, clickhouse.GroupSet{Value: set})
+		conds = append(conds, "tenant IN (SELECT arrayJoin(?))")
+		args = append(args, f.Tenants)
 	}
 	where := ""
 	if len(conds) > 0 {

@@ -109,15 +109,15 @@ func TestPluginQueryCorpus(t *testing.T) {
 		_, err := s.Incidents(ctx, x)
 		must(err)
 	}
-	_, err = s.OpenBySeverity(ctx, "")
+	_, err = s.OpenBySeverity(ctx, "", nil)
 	must(err)
-	_, err = s.OpenBySeverity(ctx, "acme")
+	_, err = s.OpenBySeverity(ctx, "acme", nil)
 	must(err)
 	_, err = s.Findings(ctx, FindingFilter{From: f.From, To: f.To})
 	must(err)
 	_, err = s.Findings(ctx, FindingFilter{From: f.From, To: f.To, Incident: sum.ExfilIncident, Tenant: "acme", Limit: 10})
 	must(err)
-	_, err = s.Actions(ctx, sum.ExfilIncident)
+	_, err = s.Actions(ctx, sum.ExfilIncident, nil)
 	must(err)
 	app := &App{store: s, settings: Settings{Database: db, ClickHouseAddress: chAddr}}
 	if res, err := app.CheckHealth(ctx, nil); err != nil || !strings.Contains(res.Message, "OK") {

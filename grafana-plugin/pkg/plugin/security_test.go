@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
 	"github.com/mcpwatch/mcpwatch/grafana-plugin/internal/seed"
 )
@@ -117,12 +118,12 @@ func TestSecurityTenantScopedResources(t *testing.T) {
 	}
 	refused := func(method, path string) func(t *testing.T) {
 		return func(t *testing.T) {
-			before := len(stub.calls)
+			before := stub.count()
 			code, b := callResource(t, both, method, path, dana, `{"note":"x"}`)
 			if code != http.StatusNotFound {
 				t.Fatalf("%s %s as dana: %d %s, want 404", method, path, code, b)
 			}
-			if len(stub.calls) != before {
+			if stub.count() != before {
 				t.Fatalf("%s %s reached the analyzer: %+v", method, path, stub.last())
 			}
 		}
@@ -232,4 +233,162 @@ func TestSecurityTenantAccessMapping(t *testing.T) {
 	if _, err := LoadSettings(backend.AppInstanceSettings{JSONData: []byte(`{"tenantAccess":{"roles":{"Owner":["a"]}}}`)}); err == nil {
 		t.Fatal("invalid tenantAccess accepted")
 	}
+}
+
+var sqlPayloads = []string{
+	`' OR 1=1 --`,
+	`default' OR tenant != '`,
+	`x'); DROP TABLE events; --`,
+	`\' OR \'1\'=\'1`,
+	`1 UNION ALL SELECT * FROM system.tables`,
+	"x\x00y",
+	`%' AND sleep(3) AND '%`,
+	"`events`",
+}
+
+// TestSecuritySQLInjectionPluginQueries sends SQL fragments in every
+// parameter of every resource and every field of every data source query
+// type, through a connection that records each statement (the query
+// corpus recorder): no payload ever appears in SQL text (only as a bound
+// argument), no request fails with 500, filters on a payload match
+// nothing, and the data is intact afterwards.
+func TestSecuritySQLInjectionPluginQueries(t *testing.T) {
+	ctx := context.Background()
+	db, conn := freshDatabase(t, "plugin_sqli")
+	sum, err := seed.Seed(ctx, conn, db, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(conn, db)
+	app := &App{settings: Settings{Database: db}, store: &Store{conn: rec, db: db, timeout: 30 * time.Second}, analyzer: NewAnalyzer("", ""), now: time.Now}
+	app.CallResourceHandler = httpadapter.New(app.routes())
+	admin := &backend.User{Login: "root", Role: "Admin"}
+	rng := "from=" + strconv.FormatInt(sum.Base.Add(-3*time.Hour).UnixMilli(), 10) + "&to=" + strconv.FormatInt(sum.Base.Add(time.Minute).UnixMilli(), 10)
+	count := func() uint64 {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+
+	for _, p := range sqlPayloads {
+		q, pe := url.QueryEscape(p), url.PathEscape(p)
+		all := "tenant=" + q + "&agent=" + q + "&server=" + q + "&tool=" + q + "&" + rng
+		var fields []string
+		for _, k := range []string{"tenant", "agent", "server", "tool", "status", "severity", "rule"} {
+			b, _ := json.Marshal(p)
+			fields = append(fields, `"`+k+`":`+string(b))
+		}
+		var queries []string
+		for _, qt := range QueryTypes {
+			queries = append(queries, `{"refId":"`+qt+`","queryType":"`+qt+`",`+strings.Join(fields, ",")+`}`)
+		}
+		queryBody := `{"from":"` + strconv.FormatInt(sum.Base.Add(-3*time.Hour).UnixMilli(), 10) + `","to":"` +
+			strconv.FormatInt(sum.Base.Add(time.Minute).UnixMilli(), 10) + `","queries":[` + strings.Join(queries, ",") + `]}`
+		empty := func(key string) func(b []byte) bool {
+			return func(b []byte) bool {
+				var m map[string]json.RawMessage
+				return json.Unmarshal(b, &m) == nil && (string(m[key]) == "[]" || string(m[key]) == "null")
+			}
+		}
+		anyBody := func([]byte) bool { return true }
+		cases := map[string][]struct {
+			method, path, body string
+			ok                 func([]byte) bool
+		}{
+			"GET /me":             {{"GET", "/me?tenant=" + q, "", anyBody}},
+			"GET /overview":       {{"GET", "/overview?" + all, "", anyBody}},
+			"GET /agents":         {{"GET", "/agents?" + all, "", empty("agents")}},
+			"GET /agents/{id}":    {{"GET", "/agents/" + pe + "?" + rng, "", empty("events")}},
+			"GET /agent-content":  {{"GET", "/agent-content?" + all, "", anyBody}},
+			"GET /sessions":       {{"GET", "/sessions?" + all, "", empty("sessions")}},
+			"GET /sessions/{key}": {{"GET", "/sessions/" + pe + "?" + rng, "", empty("events")}},
+			"GET /incidents": {{"GET", "/incidents?status=" + q + "&severity=" + q + "&rule_id=" + q + "&tenant=" + q + "&agent=" + q, "", empty("incidents")},
+				{"GET", "/incidents?rule_id=" + q, "", empty("incidents")}},
+			"GET /incidents/{id}":           {{"GET", "/incidents/" + pe, "", nil}},
+			"POST /incidents/{id}/{action}": {{"POST", "/incidents/" + pe + "/acknowledge", "{}", nil}},
+			"POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}": {{"POST", "/incidents/" + pe + "/playbook-runs/" + pe + "/steps/" + pe + "/approve", "{}", nil}},
+			"GET /detections":        {{"GET", "/detections?" + all, "", empty("rules")}},
+			"GET /tools":             {{"GET", "/tools?" + all, "", empty("tools")}},
+			"GET /tools/definitions": {{"GET", "/tools/definitions?" + all, "", empty("definitions")}},
+			"POST /query":            {{"POST", "/query", queryBody, anyBody}},
+		}
+		for _, route := range app.Routes() {
+			reqs, ok := cases[route]
+			if !ok {
+				t.Fatalf("resource %s has no SQL injection case in this test: add one", route)
+			}
+			for _, r := range reqs {
+				code, b := callResource(t, app, r.method, r.path, admin, r.body)
+				switch {
+				case code >= 500:
+					t.Errorf("%s %s: %d %s", r.method, r.path, code, b)
+				case r.ok == nil && code != http.StatusNotFound:
+					t.Errorf("%s %s: %d %s, want 404", r.method, r.path, code, b)
+				case r.ok != nil && (code != http.StatusOK || !r.ok(b)):
+					t.Errorf("%s %s: %d %s", r.method, r.path, code, b)
+				}
+				if route == "POST /query" && bytes.Contains(b, []byte(`"status":500`)) {
+					t.Errorf("a query failed on %q: %s", p, b)
+				}
+			}
+		}
+	}
+	rec.mu.Lock()
+	entries := rec.c.Entries
+	rec.mu.Unlock()
+	if len(entries) < 100 {
+		t.Fatalf("only %d statements recorded", len(entries))
+	}
+	for _, e := range entries {
+		for _, p := range sqlPayloads {
+			if strings.Contains(e.SQL, p) {
+				t.Errorf("%s: payload %q is in the SQL text: %s", e.Site, p, e.SQL)
+			}
+		}
+	}
+	if after := count(); after != before {
+		t.Fatalf("events %d → %d", before, after)
+	}
+}
+
+// TestSecurityRoleLimits: a Grafana Viewer (or a request without a user)
+// cannot use any resource that changes something (every POST but the
+// read-only /query), and the analyzer never hears of it.
+func TestSecurityRoleLimits(t *testing.T) {
+	stub := newAnalyzerStub(t, "tok-123")
+	fx := seeded(t, Settings{AnalyzerURL: stub.srv.URL, AnalyzerToken: "tok-123"})
+	params := strings.NewReplacer("{id}", fx.sum.ExfilIncident, "{action}", "acknowledge", "{run}", fx.sum.ApprovalRun,
+		"{step}", fx.sum.ApprovalStep, "{decision}", "approve")
+	n := 0
+	for _, route := range fx.app.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		if method == http.MethodGet || path == "/query" {
+			continue
+		}
+		for _, u := range []*backend.User{{Login: "vera", Role: "Viewer"}, {Login: "nobody"}, nil} {
+			code, b := callResource(t, fx.app, method, params.Replace(path), u, `{"note":"x"}`)
+			if code != http.StatusForbidden {
+				t.Errorf("%s as %+v: %d %s", route, u, code, b)
+			}
+			n++
+		}
+	}
+	if n < 6 {
+		t.Fatalf("only %d write requests tried", n)
+	}
+	if stub.count() != 0 {
+		t.Fatalf("the analyzer was called: %+v", stub.last())
+	}
+	if code, _ := callResource(t, fx.app, http.MethodPost, params.Replace("/incidents/{id}/{action}"), &backend.User{Login: "ed", Role: "Editor"}, `{}`); code != http.StatusOK || stub.count() != 1 {
+		t.Fatalf("editor: %d %+v", code, stub.last())
+	}
+}
+
+func (s *analyzerStub) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
 }

@@ -111,12 +111,20 @@ func TestSecurityTenantScopedReaders(t *testing.T) {
 				t.Fatalf("own incident: %d %s", r.status, r.body)
 			}
 		},
-		"POST /api/v1/incidents/{id}/acknowledge":                              notFoundLikeMissing("POST", incPath+"/acknowledge"),
-		"POST /api/v1/incidents/{id}/resolve":                                  notFoundLikeMissing("POST", incPath+"/resolve"),
-		"POST /api/v1/incidents/{id}/suppress":                                 notFoundLikeMissing("POST", incPath+"/suppress"),
-		"POST /api/v1/incidents/{id}/assign":                                   notFoundLikeMissing("POST", incPath+"/assign"),
-		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/approve": notFoundLikeMissing("POST", step+"approve"),
-		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/deny":    notFoundLikeMissing("POST", step+"deny"),
+		"POST /api/v1/incidents/{id}/acknowledge": notFoundLikeMissing("POST", incPath+"/acknowledge"),
+		"POST /api/v1/incidents/{id}/resolve":     notFoundLikeMissing("POST", incPath+"/resolve"),
+		"POST /api/v1/incidents/{id}/suppress":    notFoundLikeMissing("POST", incPath+"/suppress"),
+		"POST /api/v1/incidents/{id}/assign":      notFoundLikeMissing("POST", incPath+"/assign"),
+		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/approve": func(t *testing.T) {
+			notFoundLikeMissing("POST", step+"approve")(t)
+			// Its own incident with the other tenant's run: still not found.
+			mixed := "/api/v1/incidents/" + tt.acme + "/playbook-runs/" + tt.globexRun + "/steps/approve-containment/approve"
+			expectError(t, e.do(t, "POST", mixed, acmeResponderToken, "", nil), http.StatusNotFound)
+			if run, _ := e.runner.Get(tt.globexRun); run.Status != playbook.RunWaiting {
+				t.Fatalf("globex run %s", run.Status)
+			}
+		},
+		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/deny": notFoundLikeMissing("POST", step+"deny"),
 	}
 	for _, route := range e.srv.Routes() {
 		tc, ok := cases[route]

@@ -292,13 +292,17 @@ func actorOf(tok Token, h http.Header) (string, int) {
 	switch {
 	case len(person) > MaxActorLength:
 		return fmt.Sprintf("X-Mcpwatch-Actor is longer than %d characters", MaxActorLength), http.StatusBadRequest
-	case !utf8.ValidString(person) || strings.ContainsFunc(person, unicode.IsControl):
-		return "X-Mcpwatch-Actor must be valid UTF-8 without control characters", http.StatusBadRequest
+	case !utf8.ValidString(person) || strings.ContainsFunc(person, invisible):
+		return "X-Mcpwatch-Actor must be valid UTF-8 without control or format characters (CR, LF, ESC, bidi overrides)", http.StatusBadRequest
 	case person == "":
 		return byToken, 0
 	}
 	return person + " via " + byToken, 0
 }
+
+// invisible reports control characters and format characters (bidi
+// overrides, zero-width): an actor name must read as what it is.
+func invisible(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 func principalOf(r *http.Request) principal {
 	p, _ := r.Context().Value(ctxKey{}).(principal)

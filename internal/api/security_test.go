@@ -165,7 +165,7 @@ func TestSecurityActorForgery(t *testing.T) {
 	if after := e.stored(t, id); after.Version != before.Version {
 		t.Fatalf("a refused request changed the incident: %+v", after)
 	}
-	for _, bad := range []string{"alice\r\nX-Injected: 1", "alice\x1b[31m", strings.Repeat("a", 201), "\xff\xfe"} {
+	for _, bad := range []string{"alice\r\nX-Injected: 1", "alice\x1b[31m", "alice\u202egnp.exe", "ali\u200bce", strings.Repeat("a", 201), "\xff\xfe"} {
 		req := httptest.NewRequest("POST", p+"/assign", strings.NewReader(`{"assignee":"x"}`))
 		req.Header.Set("Authorization", "Bearer "+responderToken)
 		req.Header["X-Mcpwatch-Actor"] = []string{bad}

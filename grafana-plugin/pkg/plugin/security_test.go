@@ -164,6 +164,11 @@ func TestSecurityTenantScopedResources(t *testing.T) {
 		"GET /tools":             same(http.MethodGet, "/tools?"+rng, ""),
 		"GET /tools/definitions": same(http.MethodGet, "/tools/definitions?server=filesystem&tool=read_file&"+rng, ""),
 		"POST /query":            same(http.MethodPost, "/query", queryBody),
+		"GET /blast-radius": func(t *testing.T) {
+			for _, subj := range []string{"server=filesystem&tool=read_file", "fingerprint=9f8e7d6c", "session=" + url.QueryEscape(sum.ExfilSession), "incident=" + sum.ExfilIncident} {
+				same(http.MethodGet, "/blast-radius?"+subj+"&"+rng, "")(t)
+			}
+		},
 	}
 	for _, route := range both.Routes() {
 		tc, ok := cases[route]
@@ -294,26 +299,33 @@ func TestSecuritySQLInjectionPluginQueries(t *testing.T) {
 			}
 		}
 		anyBody := func([]byte) bool { return true }
-		cases := map[string][]struct {
+		type req struct {
 			method, path, body string
-			ok                 func([]byte) bool
-		}{
-			"GET /me":             {{"GET", "/me?tenant=" + q, "", anyBody}},
-			"GET /overview":       {{"GET", "/overview?" + all, "", anyBody}},
-			"GET /agents":         {{"GET", "/agents?" + all, "", empty("agents")}},
-			"GET /agents/{id}":    {{"GET", "/agents/" + pe + "?" + rng, "", empty("events")}},
-			"GET /agent-content":  {{"GET", "/agent-content?" + all, "", anyBody}},
-			"GET /sessions":       {{"GET", "/sessions?" + all, "", empty("sessions")}},
-			"GET /sessions/{key}": {{"GET", "/sessions/" + pe + "?" + rng, "", empty("events")}},
-			"GET /incidents": {{"GET", "/incidents?status=" + q + "&severity=" + q + "&rule_id=" + q + "&tenant=" + q + "&agent=" + q, "", empty("incidents")},
-				{"GET", "/incidents?rule_id=" + q, "", empty("incidents")}},
-			"GET /incidents/{id}":           {{"GET", "/incidents/" + pe, "", nil}},
-			"POST /incidents/{id}/{action}": {{"POST", "/incidents/" + pe + "/acknowledge", "{}", nil}},
-			"POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}": {{"POST", "/incidents/" + pe + "/playbook-runs/" + pe + "/steps/" + pe + "/approve", "{}", nil}},
-			"GET /detections":        {{"GET", "/detections?" + all, "", empty("rules")}},
-			"GET /tools":             {{"GET", "/tools?" + all, "", empty("tools")}},
-			"GET /tools/definitions": {{"GET", "/tools/definitions?" + all, "", empty("definitions")}},
-			"POST /query":            {{"POST", "/query", queryBody, anyBody}},
+			ok                 func([]byte) bool // nil: a 404 is wanted (or status)
+			status             int
+		}
+		cases := map[string][]req{
+			"GET /me":             {{"GET", "/me?tenant=" + q, "", anyBody, 0}},
+			"GET /overview":       {{"GET", "/overview?" + all, "", anyBody, 0}},
+			"GET /agents":         {{"GET", "/agents?" + all, "", empty("agents"), 0}},
+			"GET /agents/{id}":    {{"GET", "/agents/" + pe + "?" + rng, "", empty("events"), 0}},
+			"GET /agent-content":  {{"GET", "/agent-content?" + all, "", anyBody, 0}},
+			"GET /sessions":       {{"GET", "/sessions?" + all, "", empty("sessions"), 0}},
+			"GET /sessions/{key}": {{"GET", "/sessions/" + pe + "?" + rng, "", empty("events"), 0}},
+			"GET /incidents": {{"GET", "/incidents?status=" + q + "&severity=" + q + "&rule_id=" + q + "&tenant=" + q + "&agent=" + q, "", empty("incidents"), 0},
+				{"GET", "/incidents?rule_id=" + q, "", empty("incidents"), 0}},
+			"GET /incidents/{id}":           {{"GET", "/incidents/" + pe, "", nil, 0}},
+			"POST /incidents/{id}/{action}": {{"POST", "/incidents/" + pe + "/acknowledge", "{}", nil, 0}},
+			"POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}": {{"POST", "/incidents/" + pe + "/playbook-runs/" + pe + "/steps/" + pe + "/approve", "{}", nil, 0}},
+			"GET /detections":        {{"GET", "/detections?" + all, "", empty("rules"), 0}},
+			"GET /tools":             {{"GET", "/tools?" + all, "", empty("tools"), 0}},
+			"GET /tools/definitions": {{"GET", "/tools/definitions?" + all, "", empty("definitions"), 0}},
+			"POST /query":            {{"POST", "/query", queryBody, anyBody, 0}},
+			"GET /blast-radius": {{"GET", "/blast-radius?server=" + q + "&tool=" + q + "&" + rng, "", empty("agents"), 0},
+				{"GET", "/blast-radius?server=filesystem&tool=read_file&definition_hash=" + q + "&" + rng, "", nil, 0},
+				{"GET", "/blast-radius?session=" + q + "&" + rng, "", empty("agents"), 0},
+				{"GET", "/blast-radius?incident=" + q + "&" + rng, "", empty("agents"), 0},
+				{"GET", "/blast-radius?fingerprint=" + q + "&" + rng, "", nil, http.StatusBadRequest}},
 		}
 		for _, route := range app.Routes() {
 			reqs, ok := cases[route]
@@ -325,6 +337,10 @@ func TestSecuritySQLInjectionPluginQueries(t *testing.T) {
 				switch {
 				case code >= 500:
 					t.Errorf("%s %s: %d %s", r.method, r.path, code, b)
+				case r.status != 0:
+					if code != r.status {
+						t.Errorf("%s %s: %d %s, want %d", r.method, r.path, code, b, r.status)
+					}
 				case r.ok == nil && code != http.StatusNotFound:
 					t.Errorf("%s %s: %d %s, want 404", r.method, r.path, code, b)
 				case r.ok != nil && (code != http.StatusOK || !r.ok(b)):

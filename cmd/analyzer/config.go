@@ -125,6 +125,9 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.ClickHouse.Validate(), c.Analyzer.Validate(), c.Detect.Validate(), c.Rollup.Validate(), c.Enrich.Validate()}
+	if c.Response != nil {
+		errs = append(errs, c.Response.Validate())
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -108,3 +108,32 @@ func TestCheckConfig(t *testing.T) {
 		t.Fatalf("invalid config passed the check: %v", err)
 	}
 }
+
+// TestSecurityCheckConfigValidatesResponse: `-check-config` validates the
+// whole response section and names every problem at once.
+func TestSecurityCheckConfigValidatesResponse(t *testing.T) {
+	t.Setenv("MCPWATCH_ANALYZER_CONFIG", "testdata/invalid_response.yaml")
+	_, err := loadWithFlags("run", []string{"-check-config"})
+	if err == nil || exitCode("run", err) != 1 {
+		t.Fatalf("invalid response section passed the check: %v", err)
+	}
+	for _, want := range []string{
+		"response.data_dir is required",
+		"response.reopen_within: -1h0m0s is negative",
+		`response.notify: routes[0]: unknown receiver "pager"`,
+		`playbook "page-oncall" step "page": unknown receiver "oncall"`,
+		`api_tokens[1] (ops): role "root" is not viewer, responder or admin`,
+		"api_tokens[2] (ops): duplicate name",
+		"api_tokens[2] (ops): exactly one of env or file",
+		"api_tokens[3] (): name is required",
+		"api_tokens[3] (): exactly one of env or file",
+		"api_tokens[3] (): tenants is empty",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "api_tokens[0]") {
+		t.Errorf("the valid token was reported:\n%v", err)
+	}
+}

@@ -2,7 +2,6 @@ package analyzer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -43,6 +42,12 @@ type TokenConfig struct {
 	Role api.Role `yaml:"role"`
 	Env  string   `yaml:"env"`
 	File string   `yaml:"file"`
+	// Tenants the token may read and act on; absent = every tenant.
+	Tenants []string `yaml:"tenants"`
+	// ForwardActor marks a trusted forwarder (the Grafana plugin's token):
+	// it may name the acting person in X-Mcpwatch-Actor. Default false:
+	// the header is refused (403) and the actor is the token.
+	ForwardActor bool `yaml:"forward_actor"`
 }
 
 // ResponderOptions are the runtime parts the analyzer supplies.
@@ -82,8 +87,8 @@ type Responder struct {
 
 // NewResponder loads state and wires the respond role.
 func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (*Responder, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("cannot build incident response: data_dir is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot build incident response: %w", err)
 	}
 	if o.Pack != nil {
 		if o.DedupWindow == nil {
@@ -132,7 +137,7 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("cannot read api_tokens[%d] (%s): %w", i, tc.Name, err)
 		}
-		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v})
+		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v, Tenants: tc.Tenants, ForwardsActor: tc.ForwardActor})
 	}
 	router := &IncidentRouter{Manager: mgr, Store: store, Runner: runner, RunStore: runs}
 	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: router, Rules: o.Rules,

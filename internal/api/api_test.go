@@ -40,6 +40,11 @@ const (
 	viewerToken    = "viewer-token-0123456789"
 	responderToken = "responder-token-0123456789"
 	adminToken     = "admin-token-0123456789"
+	// Scoped to tenant acme (and initech); not trusted forwarders.
+	acmeViewerToken    = "acme-viewer-token-0123456789"
+	acmeResponderToken = "acme-responder-token-0123456789"
+	// A responder on every tenant that is not a trusted forwarder.
+	scriptToken = "script-token-0123456789"
 )
 
 type env struct {
@@ -108,7 +113,11 @@ steps:
 	t.Cleanup(func() { e.events.Close() })
 	e.srv, err = api.New(api.Config{
 		Tokens: []api.Token{{Name: "grafana-ro", Role: api.RoleViewer, Value: viewerToken},
-			{Name: "grafana", Role: api.RoleResponder, Value: responderToken}, {Name: "ops", Role: api.RoleAdmin, Value: adminToken}},
+			{Name: "grafana", Role: api.RoleResponder, Value: responderToken, ForwardsActor: true},
+			{Name: "ops", Role: api.RoleAdmin, Value: adminToken, ForwardsActor: true},
+			{Name: "acme-ro", Role: api.RoleViewer, Value: acmeViewerToken, Tenants: []string{"acme"}},
+			{Name: "acme-ops", Role: api.RoleResponder, Value: acmeResponderToken, Tenants: []string{"acme", "initech"}},
+			{Name: "script", Role: api.RoleResponder, Value: scriptToken}},
 		Incidents: e.mgr, Queries: e.store, Playbooks: e.runner,
 		Rules: api.RulesFromPack(func() *detect.Pack { return pack }),
 
@@ -329,7 +338,7 @@ func TestRolesActorsAndErrors(t *testing.T) {
 		t.Fatalf("ack: %d %s", r.status, r.body)
 	}
 	inc := decode(t, r)["incident"].(map[string]any)
-	if inc["status"] != "acknowledged" || inc["updated_by"] != "alice@example.com" || inc["note"] != "on it" {
+	if inc["status"] != "acknowledged" || inc["updated_by"] != "alice@example.com via token:grafana" || inc["note"] != "on it" {
 		t.Fatalf("ack result %v", inc)
 	}
 	expectError(t, e.do(t, "POST", p+"/acknowledge", responderToken, "alice", nil), 409)
@@ -352,7 +361,7 @@ func TestRolesActorsAndErrors(t *testing.T) {
 	for _, a := range as {
 		actors = append(actors, a.Target+"/"+a.Actor)
 	}
-	if !slices.Equal(actors, []string{"acknowledged/alice@example.com", "resolved/token:ops"}) {
+	if !slices.Equal(actors, []string{"acknowledged/alice@example.com via token:grafana", "resolved/token:ops"}) {
 		t.Fatalf("actions %v", actors)
 	}
 	// Findings come back with column names.
@@ -436,13 +445,13 @@ func TestApprovalThroughAPIResumesPlaybook(t *testing.T) {
 	m := decode(t, e.do(t, "GET", "/api/v1/incidents/"+id, viewerToken, "", nil))
 	runs := m["playbook_runs"].([]any)
 	step := runs[0].(map[string]any)["steps"].([]any)[0].(map[string]any)
-	if step["status"] != "approved" || step["actor"] != "alice" || step["note"] != "confirmed with the user" {
+	if step["status"] != "approved" || step["actor"] != "alice via token:grafana" || step["note"] != "confirmed with the user" {
 		t.Fatalf("approval step %v", step)
 	}
 	approved := false
 	for _, a := range m["actions"].([]any) {
 		am := a.(map[string]any)
-		if am["kind"] == "approval" && am["outcome"] == "approved" && am["actor"] == "alice" {
+		if am["kind"] == "approval" && am["outcome"] == "approved" && am["actor"] == "alice via token:grafana" {
 			approved = true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -70,6 +71,25 @@ func (s *Server) backtest(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "body must be one JSON object with nothing after it")
+		return
+	}
+	// A token scoped to tenants backtests over one of them: the one it
+	// names, else its only tenant.
+	tok := principalOf(r).Token
+	req.Tenant = strings.TrimSpace(req.Tenant)
+	switch {
+	case tok.Tenants == nil:
+	case req.Tenant == "" && len(tok.Tenants) == 1:
+		req.Tenant = tok.Tenants[0]
+	case req.Tenant == "":
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("token %s is scoped to tenants %v: name one in tenant", tok.Name, tok.Tenants))
+		return
+	case !tok.allows(req.Tenant):
+		writeError(w, http.StatusForbidden, fmt.Sprintf("token %s may not read tenant %q", tok.Name, req.Tenant))
 		return
 	}
 	breq, err := req.resolve(cfg, time.Now().UTC())

@@ -35,12 +35,19 @@ response:
   data_dir: %s
   playbooks_dir: %s
   api_tokens:
-    - {name: demo, role: admin, env: MCPWATCH_DEMO_API_TOKEN}
+    - {name: demo, role: admin, env: MCPWATCH_DEMO_API_TOKEN, forward_actor: true}
   notify:
     receivers:
       - name: secops
         type: webhook
         url: %s/webhook
+        secret: {env: MCPWATCH_DEMO_WEBHOOK_SECRET}
+      # The session-hijack playbook pages this receiver (check-config
+      # refuses a playbook whose receiver does not exist); it stands in
+      # for PagerDuty on the local receiver.
+      - name: oncall-pagerduty
+        type: webhook
+        url: %s/oncall
         secret: {env: MCPWATCH_DEMO_WEBHOOK_SECRET}
     routes:
       - name: everything-medium-and-up
@@ -53,7 +60,7 @@ log:
   level: info
   format: text
 `, strings.Join(s.Kafka.Brokers, ", "), s.Topic, s.CH.Addr, s.CH.Database, admin,
-		filepath.Join(s.Dir, "response"), filepath.Join(root, "playbooks"), s.Webhook.URL, "http://"+admin)
+		filepath.Join(s.Dir, "response"), filepath.Join(root, "playbooks"), s.Webhook.URL, s.Webhook.URL, "http://"+admin)
 	path := filepath.Join(s.Dir, "analyzer.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("cannot write analyzer config: %w", err)

@@ -138,8 +138,11 @@ type Filter struct {
 	Severity event.Severity // minimum severity
 	RuleID   string
 	Tenant   string
-	Limit    int // 1..500, default 100
-	Offset   int
+	// Tenants limits the answer to these tenants (a reader's scope); nil =
+	// every tenant, empty = none.
+	Tenants []string
+	Limit   int // 1..500, default 100
+	Offset  int
 }
 
 // ListIncidents returns the current versions matching f, newest last_seen
@@ -162,6 +165,13 @@ func (s *CHStore) ListIncidents(ctx context.Context, f Filter) ([]Incident, uint
 	if f.Tenant != "" {
 		conds = append(conds, "tenant = ?")
 		args = append(args, f.Tenant)
+	}
+	if f.Tenants != nil {
+		if len(f.Tenants) == 0 {
+			return nil, 0, nil
+		}
+		conds = append(conds, "tenant IN (SELECT arrayJoin(?))")
+		args = append(args, f.Tenants)
 	}
 	where := ""
 	if len(conds) > 0 {

@@ -51,6 +51,7 @@ const Replays = 10
 
 // Summary is what the seed wrote (replays excluded).
 type Summary struct {
+	Tenant                    string    // every row's tenant ("default" for Seed)
 	Base                      time.Time // newest event minute; all events are within Base-2h..Base
 	Calls, Errors, Denials    int       // errors = error + tool_error
 	CallsByAgent              map[string]int
@@ -72,11 +73,17 @@ type Summary struct {
 }
 
 // Seed writes the data set into database db, timestamps ending at base
-// (truncated to the minute).
+// (truncated to the minute), as tenant "default".
 func Seed(ctx context.Context, conn driver.Conn, db string, base time.Time) (*Summary, error) {
+	return SeedTenant(ctx, conn, db, base, "default")
+}
+
+// SeedTenant writes the data set as tenant (a second tenant's copy in the
+// same database keeps the same ids: the tables are keyed by tenant).
+func SeedTenant(ctx context.Context, conn driver.Conn, db string, base time.Time, tenant string) (*Summary, error) {
 	base = base.UTC().Truncate(time.Minute)
 	s := &Summary{
-		Base: base, CallsByAgent: map[string]int{}, DenialsByAgent: map[string]int{}, CallsByTool: map[string]int{},
+		Tenant: tenant, Base: base, CallsByAgent: map[string]int{}, DenialsByAgent: map[string]int{}, CallsByTool: map[string]int{},
 		Sessions: map[string]int{}, RedactedSessions: map[string]bool{}, Incidents: map[string]string{},
 		OpenIncidentsBySeverity: map[string]int{}, FindingsByRule: map[string]int{}, ToolVersions: map[string]int{},
 		ContentByAgent:  map[string]*Content{},
@@ -220,10 +227,10 @@ func seedEvents(ctx context.Context, conn driver.Conn, db string, s *Summary) er
 			s.ContentByAgent[a.ID].WithDefinitions++
 		}
 	}
-	if err := insertEvents(ctx, conn, db, evs); err != nil {
+	if err := insertEvents(ctx, conn, db, s.Tenant, evs); err != nil {
 		return err
 	}
-	return insertEvents(ctx, conn, db, replays)
+	return insertEvents(ctx, conn, db, s.Tenant, replays)
 }
 
 func agentByID(id string) Agent {
@@ -235,7 +242,7 @@ func agentByID(id string) Agent {
 	panic("seed: no agent " + id)
 }
 
-func insertEvents(ctx context.Context, conn driver.Conn, db string, evs []ev) error {
+func insertEvents(ctx context.Context, conn driver.Conn, db, tenant string, evs []ev) error {
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, tenant, kind, ts, ts_ns, duration_ns, source, observer, trace_id, span_id, service_name, method, call_id, transport, session_id, session_key, agent_id, agent_name, user_id, client_name, server_name, tool_name, tool_call_id, arguments, result, arguments_size, result_size, outcome, error_type, tags, ingested_at)")
 	if err != nil {
 		return fmt.Errorf("cannot prepare events insert: %w", err)
@@ -247,7 +254,7 @@ func insertEvents(ctx context.Context, conn driver.Conn, db string, evs []ev) er
 		return v
 	}
 	for _, e := range evs {
-		if err := b.Append(e.id, "default", or(e.kind, "message"), e.ts, uint64(e.ts.UnixNano()), uint64(1500000+len(e.id)*1000), "span", "server",
+		if err := b.Append(e.id, tenant, or(e.kind, "message"), e.ts, uint64(e.ts.UnixNano()), uint64(1500000+len(e.id)*1000), "span", "server",
 			"trace-"+e.session, "span-"+e.id, "mcp-"+e.server, or(e.method, "tools/call"), or(e.call, e.id), "stdio", e.session, e.session, e.agent, e.name, e.user, e.client,
 			e.server, e.tool, "call-"+e.id, e.args, e.result, uint32(len(e.args)), uint32(len(e.result)), e.outcome, e.errType,
 			append([]string{}, e.tags...), e.ingested); err != nil {
@@ -285,7 +292,7 @@ func seedToolDefinitions(ctx context.Context, conn driver.Conn, db string, s *Su
 	}
 	seen := map[string]bool{}
 	for _, d := range defs {
-		if err := b.Append("default", d.server, d.tool, d.hash, d.first, d.last, d.desc, d.schema, `{"readOnlyHint":true}`, "tools/list", "def-"+d.hash); err != nil {
+		if err := b.Append(s.Tenant, d.server, d.tool, d.hash, d.first, d.last, d.desc, d.schema, `{"readOnlyHint":true}`, "tools/list", "def-"+d.hash); err != nil {
 			return fmt.Errorf("cannot append tool definition: %w", err)
 		}
 		if !seen[d.hash] {
@@ -325,7 +332,7 @@ func seedFindingsAndIncidents(ctx context.Context, conn driver.Conn, db string, 
 		return fmt.Errorf("cannot prepare findings insert: %w", err)
 	}
 	for _, f := range fs {
-		if err := b.Append(f.id, "default", f.ts, f.rule, "1", f.title, f.kind, f.severity, []string{"owasp-mcp:MCP01"}, f.group, f.summary,
+		if err := b.Append(f.id, s.Tenant, f.ts, f.rule, "1", f.title, f.kind, f.severity, []string{"owasp-mcp:MCP01"}, f.group, f.summary,
 			f.agent, f.user, f.session, f.server, f.tool, f.events, f.evidence, f.incident, f.ts); err != nil {
 			return fmt.Errorf("cannot append finding: %w", err)
 		}
@@ -356,7 +363,7 @@ func seedFindingsAndIncidents(ctx context.Context, conn driver.Conn, db string, 
 		return fmt.Errorf("cannot prepare incidents insert: %w", err)
 	}
 	for _, i := range incs {
-		if err := ib.Append(i.id, i.version, "default", i.rule, i.title, "default|"+i.id, i.title, i.title+" ("+i.agent+")", i.status, i.severity,
+		if err := ib.Append(i.id, i.version, s.Tenant, i.rule, i.title, s.Tenant+"|"+i.id, i.title, i.title+" ("+i.agent+")", i.status, i.severity,
 			[]string{"owasp-mcp:MCP01"}, i.count, i.first, i.last, i.agent, i.user, i.session, i.server, i.tool, "", i.by, "", i.first, i.last.Add(time.Duration(i.version)*time.Second)); err != nil {
 			return fmt.Errorf("cannot append incident: %w", err)
 		}
@@ -381,11 +388,11 @@ func seedFindingsAndIncidents(ctx context.Context, conn driver.Conn, db string, 
 	}
 	t := fs[0].ts
 	acts := [][]any{
-		{"act-1", t, "default", "inc-exfil-1", "notification", "webhook:secops", "", "", uint32(1), "delivered", "analyzer", `{"status":200}`, "n-1"},
-		{"act-2", t.Add(time.Second), "default", "inc-exfil-1", "playbook_run", "", "contain-agent", "", uint32(1), "started", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1"},
-		{"act-3", t.Add(2 * time.Second), "default", "inc-exfil-1", "playbook_step", "session:" + s.ExfilSession, "contain-agent", "snapshot-session", uint32(1), "succeeded", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1/snapshot-session"},
+		{"act-1", t, s.Tenant, "inc-exfil-1", "notification", "webhook:secops", "", "", uint32(1), "delivered", "analyzer", `{"status":200}`, "n-1"},
+		{"act-2", t.Add(time.Second), s.Tenant, "inc-exfil-1", "playbook_run", "", "contain-agent", "", uint32(1), "started", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1"},
+		{"act-3", t.Add(2 * time.Second), s.Tenant, "inc-exfil-1", "playbook_step", "session:" + s.ExfilSession, "contain-agent", "snapshot-session", uint32(1), "succeeded", "analyzer", `{"run_id":"run-contain-1"}`, "run-contain-1/snapshot-session"},
 		// As the analyzer records an approval request: kind approval, the playbook as target, outcome "requested".
-		{"act-4", t.Add(3 * time.Second), "default", "inc-exfil-1", "approval", "contain-agent", "contain-agent", "revoke-token", uint32(1), "requested", "mcpwatch", "Revoke agent-alpha's token?", "run-contain-1/revoke-token"},
+		{"act-4", t.Add(3 * time.Second), s.Tenant, "inc-exfil-1", "approval", "contain-agent", "contain-agent", "revoke-token", uint32(1), "requested", "mcpwatch", "Revoke agent-alpha's token?", "run-contain-1/revoke-token"},
 	}
 	for _, r := range acts {
 		if err := ab.Append(r...); err != nil {

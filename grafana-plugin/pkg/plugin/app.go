@@ -36,6 +36,8 @@ type App struct {
 	store    *Store
 	analyzer *Analyzer
 	now      func() time.Time
+	// routeList is every resource pattern (Routes).
+	routeList []string
 }
 
 // NewApp is the app.InstanceFactoryFunc.
@@ -57,6 +59,9 @@ func New(st Settings) (*App, error) {
 	a.CallResourceHandler = httpadapter.New(a.routes())
 	return a, nil
 }
+
+// Routes lists the registered resource patterns ("METHOD /path").
+func (a *App) Routes() []string { return append([]string(nil), a.routeList...) }
 
 // Store exposes the query layer (dashboards test, benchmark).
 func (a *App) Store() *Store { return a.store }

@@ -54,6 +54,7 @@ func (a *App) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*ba
 	// The queries are independent: run up to 4 at once (ClickHouse uses
 	// both cores for one query only part of the time).
 	resp := backend.NewQueryDataResponse()
+	scope := a.settings.TenantAccess.Scope(req.PluginContext.OrgID, req.PluginContext.User)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -63,7 +64,7 @@ func (a *App) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*ba
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := a.query(ctx, q)
+			r := a.query(ctx, q, scope)
 			mu.Lock()
 			resp.Responses[q.RefID] = r
 			mu.Unlock()
@@ -73,7 +74,8 @@ func (a *App) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*ba
 	return resp, nil
 }
 
-func (a *App) query(ctx context.Context, q backend.DataQuery) backend.DataResponse {
+// query answers one query within scope, the user's tenants (nil = all).
+func (a *App) query(ctx context.Context, q backend.DataQuery, scope []string) backend.DataResponse {
 	var m QueryModel
 	if len(q.JSON) > 0 {
 		if err := json.Unmarshal(q.JSON, &m); err != nil {
@@ -83,7 +85,11 @@ func (a *App) query(ctx context.Context, q backend.DataQuery) backend.DataRespon
 	if m.QueryType == "" {
 		m.QueryType = q.QueryType
 	}
-	f := Filter{From: q.TimeRange.From.UTC(), To: q.TimeRange.To.UTC(), Tenant: all(m.Tenant), Agent: all(m.Agent), Server: all(m.Server), Tool: all(m.Tool), Limit: m.Limit}
+	f := Filter{From: q.TimeRange.From.UTC(), To: q.TimeRange.To.UTC(), Tenant: all(m.Tenant), Tenants: scope,
+		Agent: all(m.Agent), Server: all(m.Server), Tool: all(m.Tool), Limit: m.Limit}
+	if f.Tenant != "" && !allows(scope, f.Tenant) {
+		return backend.ErrDataResponse(backend.StatusForbidden, fmt.Sprintf("you may not read tenant %q", f.Tenant))
+	}
 	if q.Interval >= time.Minute {
 		f.Step = int64(q.Interval / time.Second)
 	}
@@ -166,7 +172,7 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 		}
 		return GraphFrames(g), nil
 	case QueryIncidents:
-		incs, err := s.Incidents(ctx, IncidentFilter{Status: all(m.Status), Severity: all(m.Severity), RuleID: all(m.Rule), Tenant: f.Tenant, Agent: f.Agent, Since: f.From, Limit: m.Limit})
+		incs, err := s.Incidents(ctx, IncidentFilter{Status: all(m.Status), Severity: all(m.Severity), RuleID: all(m.Rule), Tenant: f.Tenant, Tenants: f.Tenants, Agent: f.Agent, Since: f.From, Limit: m.Limit})
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +186,7 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 		}
 		return data.Frames{fr}, nil
 	case QueryFindings:
-		fs, err := s.Findings(ctx, FindingFilter{From: f.From, To: f.To, Rule: all(m.Rule), Tenant: f.Tenant, Limit: m.Limit})
+		fs, err := s.Findings(ctx, FindingFilter{From: f.From, To: f.To, Rule: all(m.Rule), Tenant: f.Tenant, Tenants: f.Tenants, Limit: m.Limit})
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +202,7 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 		}
 		return data.Frames{fr}, nil
 	case QueryToolChanges:
-		defs, err := s.ToolDefinitions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Limit: f.Limit})
+		defs, err := s.ToolDefinitions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Tenants: f.Tenants, Limit: f.Limit})
 		if err != nil {
 			return nil, err
 		}

@@ -75,7 +75,10 @@ func TestPluginQueryCorpus(t *testing.T) {
 	agent.Agent, agent.Limit = seed.Agents[1].ID, 2
 	tool := f
 	tool.Tenant, tool.Server, tool.Tool = "acme", "filesystem", "read_file"
-	for _, x := range []Filter{f, day, agent, tool} {
+	// A reader scoped to tenants (TenantAccess), and to none.
+	scoped, noTenant := day, f
+	scoped.Tenants, noTenant.Tenants = []string{"default", "acme"}, []string{}
+	for _, x := range []Filter{f, day, agent, tool, scoped, noTenant} {
 		_, err := s.Overview(ctx, x, 5)
 		must(err)
 		_, err = s.Totals(ctx, x)
@@ -109,20 +112,29 @@ func TestPluginQueryCorpus(t *testing.T) {
 		{Server: "filesystem", Tool: "read_file", DefinitionHash: "h-read-1"}, {Session: sum.ExfilSession}, {Incident: sum.ExfilIncident}} {
 		_, err = s.BlastRadius(ctx, f, subj)
 		must(err)
+		_, err = s.BlastRadius(ctx, scoped, subj)
+		must(err)
 	}
-	for _, x := range []IncidentFilter{{}, {Status: "open", Severity: "high"}, {Tenant: "acme", Since: f.From, Limit: 3}, {ID: sum.ExfilIncident}} {
+	for _, x := range []IncidentFilter{{}, {Status: "open", Severity: "high"}, {Tenant: "acme", Since: f.From, Limit: 3}, {ID: sum.ExfilIncident},
+		{ID: sum.ExfilIncident, Tenants: []string{"default"}}, {Tenants: []string{}}} {
 		_, err := s.Incidents(ctx, x)
 		must(err)
 	}
-	_, err = s.OpenBySeverity(ctx, "")
+	_, err = s.OpenBySeverity(ctx, "", nil)
 	must(err)
-	_, err = s.OpenBySeverity(ctx, "acme")
+	_, err = s.OpenBySeverity(ctx, "acme", nil)
+	must(err)
+	_, err = s.OpenBySeverity(ctx, "", []string{"default"})
 	must(err)
 	_, err = s.Findings(ctx, FindingFilter{From: f.From, To: f.To})
 	must(err)
 	_, err = s.Findings(ctx, FindingFilter{From: f.From, To: f.To, Incident: sum.ExfilIncident, Tenant: "acme", Limit: 10})
 	must(err)
-	_, err = s.Actions(ctx, sum.ExfilIncident)
+	_, err = s.Actions(ctx, sum.ExfilIncident, nil)
+	must(err)
+	_, err = s.Actions(ctx, sum.ExfilIncident, []string{"default"})
+	must(err)
+	_, err = s.Findings(ctx, FindingFilter{From: f.From, To: f.To, Tenants: []string{"default"}})
 	must(err)
 	app := &App{store: s, settings: Settings{Database: db, ClickHouseAddress: chAddr}}
 	if res, err := app.CheckHealth(ctx, nil); err != nil || !strings.Contains(res.Message, "OK") {

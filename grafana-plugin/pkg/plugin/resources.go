@@ -12,26 +12,33 @@ import (
 	"time"
 )
 
-func (a *App) routes() *http.ServeMux {
+// routes are the app's resources, each answered within the caller's
+// tenants (withScope; TestSecurityTenantScopedResources covers every one).
+func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /me", a.handleMe)
-	mux.HandleFunc("GET /overview", a.handleOverview)
-	mux.HandleFunc("GET /agents", a.handleAgents)
-	mux.HandleFunc("GET /agents/{id}", a.handleAgent)
-	mux.HandleFunc("GET /agent-content", a.handleAgentContent)
-	mux.HandleFunc("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
-	mux.HandleFunc("GET /sessions/{key}", a.handleSession)
-	mux.HandleFunc("GET /incidents", a.handleIncidents)
-	mux.HandleFunc("GET /incidents/{id}", a.handleIncident)
-	mux.HandleFunc("POST /incidents/{id}/{action}", a.handleIncidentAction)
-	mux.HandleFunc("POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", a.handleStepDecision)
-	mux.HandleFunc("GET /detections", a.handleDetections)
-	mux.HandleFunc("POST /rules/backtest", a.handleBacktest)
-	mux.HandleFunc("GET /tools", listHandler(a, "tools", (*Store).Tools))
-	mux.HandleFunc("GET /tools/definitions", a.handleToolDefinitions)
-	mux.HandleFunc("GET /blast-radius", a.handleBlastRadius)
-	mux.HandleFunc("POST /query", a.handleQuery)
-	return mux
+	a.routeList = nil
+	handle := func(pattern string, h http.HandlerFunc) {
+		a.routeList = append(a.routeList, pattern)
+		mux.HandleFunc(pattern, h)
+	}
+	handle("GET /me", a.handleMe)
+	handle("GET /overview", a.handleOverview)
+	handle("GET /agents", a.handleAgents)
+	handle("GET /agents/{id}", a.handleAgent)
+	handle("GET /agent-content", a.handleAgentContent)
+	handle("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
+	handle("GET /sessions/{key}", a.handleSession)
+	handle("GET /incidents", a.handleIncidents)
+	handle("GET /incidents/{id}", a.handleIncident)
+	handle("POST /incidents/{id}/{action}", a.handleIncidentAction)
+	handle("POST /incidents/{id}/playbook-runs/{run}/steps/{step}/{decision}", a.handleStepDecision)
+	handle("GET /detections", a.handleDetections)
+	handle("POST /rules/backtest", a.handleBacktest)
+	handle("GET /tools", listHandler(a, "tools", (*Store).Tools))
+	handle("GET /tools/definitions", a.handleToolDefinitions)
+	handle("GET /blast-radius", a.handleBlastRadius)
+	handle("POST /query", a.handleQuery)
+	return a.withScope(mux)
 }
 
 // filterFromRequest reads from/to (epoch ms, Grafana's convention; default
@@ -39,7 +46,8 @@ func (a *App) routes() *http.ServeMux {
 func (a *App) filterFromRequest(r *http.Request) (Filter, error) {
 	q := r.URL.Query()
 	now := a.now()
-	f := Filter{From: now.Add(-6 * time.Hour), To: now, Tenant: q.Get("tenant"), Agent: q.Get("agent"), Server: q.Get("server"), Tool: q.Get("tool")}
+	f := Filter{From: now.Add(-6 * time.Hour), To: now, Tenant: q.Get("tenant"), Tenants: scopeOf(r.Context()),
+		Agent: q.Get("agent"), Server: q.Get("server"), Tool: q.Get("tool")}
 	parse := func(name string, dst *time.Time) error {
 		v := q.Get(name)
 		if v == "" {
@@ -90,7 +98,8 @@ func (a *App) handleMe(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		role = u.Role
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"login": userLogin(u), "role": role, "canAct": canAct(u), "analyzer": a.analyzer.Enabled()})
+	writeJSON(w, http.StatusOK, map[string]any{"login": userLogin(u), "role": role, "canAct": canAct(u), "analyzer": a.analyzer.Enabled(),
+		"tenants": scopeOf(r.Context())})
 }
 
 func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +114,7 @@ func (a *App) handleOverview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	open, err := a.store.OpenBySeverity(ctx, f.Tenant)
+	open, err := a.store.OpenBySeverity(ctx, f.Tenant, f.Tenants)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -202,11 +211,11 @@ func (a *App) handleAgent(w http.ResponseWriter, r *http.Request) {
 		func() (err error) { series, err = a.store.CallsOverTime(ctx, f); return err },
 		func() (err error) { graph, err = a.store.AgentGraph(ctx, f); return err },
 		func() (err error) {
-			incs, err = a.store.Incidents(ctx, IncidentFilter{Agent: f.Agent, Tenant: f.Tenant, Limit: 100})
+			incs, err = a.store.Incidents(ctx, IncidentFilter{Agent: f.Agent, Tenant: f.Tenant, Tenants: f.Tenants, Limit: 100})
 			return err
 		},
 		func() (err error) {
-			sessions, err = a.store.Sessions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Agent: f.Agent, Limit: 50})
+			sessions, err = a.store.Sessions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Tenants: f.Tenants, Agent: f.Agent, Limit: 50})
 			return err
 		},
 		func() (err error) { events, err = a.store.RecentEvents(ctx, ef); return err },
@@ -275,7 +284,8 @@ func (a *App) handleBlastRadius(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) handleIncidents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := IncidentFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"), Tenant: q.Get("tenant"), Agent: q.Get("agent")}
+	f := IncidentFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"), Tenant: q.Get("tenant"),
+		Tenants: scopeOf(r.Context()), Agent: q.Get("agent")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -383,20 +393,32 @@ func stepsFromActions(acts []Action) []PlaybookStep {
 	return out
 }
 
-func (a *App) handleIncident(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// visibleIncident reads the incident of the path's {id} within the
+// caller's tenants; another tenant's incident is answered 404 like a
+// missing one.
+func (a *App) visibleIncident(w http.ResponseWriter, r *http.Request) (Incident, bool) {
 	id := r.PathValue("id")
-	incs, err := a.store.Incidents(ctx, IncidentFilter{ID: id, Limit: 1})
+	incs, err := a.store.Incidents(r.Context(), IncidentFilter{ID: id, Tenants: scopeOf(r.Context()), Limit: 1})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
-		return
+		return Incident{}, false
 	}
 	if len(incs) == 0 {
 		writeError(w, http.StatusNotFound, fmt.Errorf("incident %q not found", id))
+		return Incident{}, false
+	}
+	return incs[0], true
+}
+
+func (a *App) handleIncident(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	inc, ok := a.visibleIncident(w, r)
+	if !ok {
 		return
 	}
-	inc := incs[0]
-	findings, err := a.store.Findings(ctx, FindingFilter{Incident: id, From: inc.FirstSeen.Add(-48 * time.Hour), To: inc.LastSeen.Add(48 * time.Hour)})
+	scope := scopeOf(ctx)
+	findings, err := a.store.Findings(ctx, FindingFilter{Incident: id, Tenant: inc.Tenant, Tenants: scope, From: inc.FirstSeen.Add(-48 * time.Hour), To: inc.LastSeen.Add(48 * time.Hour)})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -411,12 +433,12 @@ func (a *App) handleIncident(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	events, err := a.store.EventsByID(ctx, Filter{From: inc.FirstSeen.Add(-24 * time.Hour), To: inc.LastSeen.Add(time.Hour), Agent: inc.AgentID}, ids)
+	events, err := a.store.EventsByID(ctx, Filter{From: inc.FirstSeen.Add(-24 * time.Hour), To: inc.LastSeen.Add(time.Hour), Tenant: inc.Tenant, Tenants: scope, Agent: inc.AgentID}, ids)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	acts, err := a.store.Actions(ctx, id)
+	acts, err := a.store.Actions(ctx, id, scope)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -493,6 +515,9 @@ func (a *App) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if _, ok := a.visibleIncident(w, r); !ok {
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -510,6 +535,9 @@ func (a *App) handleStepDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	actor, ok := a.authorize(w, r)
 	if !ok {
+		return
+	}
+	if _, ok := a.visibleIncident(w, r); !ok {
 		return
 	}
 	body, err := readBody(r)
@@ -555,6 +583,21 @@ func (a *App) handleBacktest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
+	}
+	// A user scoped to tenants backtests over one of them: the one the
+	// request names, else the only one (the analyzer's token is unscoped).
+	if scope := scopeOf(r.Context()); scope != nil {
+		tenant, _ := body["tenant"].(string)
+		switch {
+		case tenant == "" && len(scope) == 1:
+			body["tenant"] = scope[0]
+		case tenant == "":
+			writeError(w, http.StatusBadRequest, fmt.Errorf("you may read tenants %v: name one in tenant", scope))
+			return
+		case !allows(scope, tenant):
+			writeError(w, http.StatusForbidden, fmt.Errorf("you may not read tenant %q", tenant))
+			return
+		}
 	}
 	out, err := a.analyzer.Backtest(r.Context(), actor, body)
 	a.proxyResult(w, out, err)

@@ -21,6 +21,9 @@ type Settings struct {
 	AnalyzerURL string `json:"analyzerUrl"`
 	// TimeoutSeconds bounds every ClickHouse query. Default 30.
 	TimeoutSeconds int `json:"timeoutSeconds"`
+	// TenantAccess maps Grafana orgs, roles and logins to the tenants they
+	// may read; absent = every user reads every tenant (TenantAccess).
+	TenantAccess *TenantAccess `json:"tenantAccess"`
 
 	Password      string `json:"-"` // secureJsonData.password
 	AnalyzerToken string `json:"-"` // secureJsonData.analyzerToken
@@ -56,5 +59,5 @@ func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
 	if !identRe.MatchString(st.Database) {
 		return st, fmt.Errorf("invalid database name %q: use letters, digits and underscores", st.Database)
 	}
-	return st, nil
+	return st, st.TenantAccess.Validate()
 }

@@ -46,11 +46,14 @@ func (s *Store) t(name string) string { return s.db + "." + name }
 type Filter struct {
 	From, To time.Time
 	Tenant   string
-	Agent    string
-	Server   string
-	Tool     string
-	Step     int64 // bucket width in seconds for time series
-	Limit    int
+	// Tenants is the reader's scope (TenantAccess): nil = every tenant,
+	// empty = none. It is ANDed with Tenant in every query.
+	Tenants []string
+	Agent   string
+	Server  string
+	Tool    string
+	Step    int64 // bucket width in seconds for time series
+	Limit   int
 }
 
 func (f Filter) from() int64 { return f.From.Unix() }
@@ -101,6 +104,46 @@ func (c *cond) eq(col, v string) {
 	}
 }
 
+// tenant adds the tenant filter and the reader's scope (nil = all tenants).
+func (c *cond) tenant(one string, scope []string) {
+	c.eq("tenant", one)
+	if scope != nil {
+		c.add(tenantIn(scope))
+		if len(scope) > 0 {
+			c.args = append(c.args, tenantSet(scope))
+		}
+	}
+}
+
+// tenantIn is the scope condition, bound to tenantSet(scope),
+// or "0" (no rows) for an empty scope, which IN () cannot express.
+func tenantIn(scope []string) string {
+	if len(scope) == 0 {
+		return "0"
+	}
+	return "tenant IN (SELECT arrayJoin(?))"
+}
+
+// tenantSet is the array argument of tenantIn (the IN subquery keeps the
+// primary key usable: tables are ordered by tenant first).
+func tenantSet(scope []string) []string { return append([]string(nil), scope...) }
+
+// scopeAnd is " AND " + tenantIn(scope), or "" when unscoped (nil).
+func scopeAnd(scope []string) string {
+	if scope == nil {
+		return ""
+	}
+	return " AND " + tenantIn(scope)
+}
+
+// scopeArgs are the arguments of tenantIn(scope).
+func scopeArgs(scope []string) []any {
+	if len(scope) == 0 {
+		return nil
+	}
+	return []any{tenantSet(scope)}
+}
+
 func (c *cond) String() string { return strings.Join(c.parts, " AND ") }
 
 // rollupWhere filters calls_per_minute and calls_sealed (same columns).
@@ -113,7 +156,7 @@ func (f Filter) rollupWhere() (string, []any) {
 
 func (f Filter) rollupFilters(c *cond) {
 	c.add("method = 'tools/call'")
-	c.eq("tenant", f.Tenant)
+	c.tenant(f.Tenant, f.Tenants)
 	c.eqAgent(f.Agent)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
@@ -123,7 +166,7 @@ func (f Filter) rollupFilters(c *cond) {
 func (f Filter) eventsWhere() (string, []any) {
 	var c cond
 	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND method = 'tools/call'", f.from(), f.to())
-	c.eq("tenant", f.Tenant)
+	c.tenant(f.Tenant, f.Tenants)
 	c.eqAgent(f.Agent)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
@@ -146,7 +189,7 @@ func (s *Store) callsSource(ctx context.Context, dims string, f Filter, hourly b
 	w, wargs := f.rollupWhere()
 	var sc cond
 	sc.add("minute >= toDateTime(?) AND minute <= toDateTime(?)", f.from(), f.to())
-	sc.eq("tenant", f.Tenant)
+	sc.tenant(f.Tenant, f.Tenants)
 	state := "(SELECT tenant, minute, maxMerge(sealed) AS s, maxMerge(dirty) AS d FROM " + s.t("calls_seal_state") +
 		" WHERE " + sc.String() + " GROUP BY tenant, minute)"
 	var args []any
@@ -757,6 +800,7 @@ func (s *Store) EventsByID(ctx context.Context, f Filter, ids []string) ([]Event
 	defer cancel()
 	var c cond
 	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?)", f.from(), f.to())
+	c.tenant(f.Tenant, f.Tenants)
 	c.eqAgent(f.Agent)
 	c.add("has(?, event_id)", ids)
 	q := "SELECT " + eventCols + " FROM " + s.t("events") + " WHERE " + c.String() +

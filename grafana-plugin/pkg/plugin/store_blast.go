@@ -114,7 +114,7 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 	}
 	var c cond
 	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND "+counted, f.from(), f.to())
-	c.eq("tenant", f.Tenant)
+	c.tenant(f.Tenant, f.Tenants)
 	c.eqAgent(f.Agent)
 	switch {
 	case subj.Tool != "":
@@ -122,7 +122,7 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 	case subj.Fingerprint != "":
 		var sc cond
 		sc.add("fingerprint = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?)", subj.Fingerprint, f.from(), f.to())
-		sc.eq("tenant", f.Tenant)
+		sc.tenant(f.Tenant, f.Tenants)
 		src := "SELECT %s FROM " + s.t("redaction_sightings") + " WHERE " + sc.String()
 		c.add("agent_id IN ("+fmt.Sprintf(src, "agent_id")+")", sc.args...)
 		c.add("event_id IN ("+fmt.Sprintf(src, "event_id")+")", sc.args...)
@@ -131,7 +131,7 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 	case subj.Incident != "":
 		var ic cond
 		ic.add("incident_id = ?", subj.Incident)
-		ic.eq("tenant", f.Tenant)
+		ic.tenant(f.Tenant, f.Tenants)
 		src := "SELECT %s FROM " + s.t("findings") + " WHERE " + ic.String()
 		c.add("agent_id IN ("+fmt.Sprintf(src, "agent_id")+")", ic.args...)
 		c.add("session_key IN ("+fmt.Sprintf(src, "session_key")+" AND session_key != '')", ic.args...)
@@ -221,7 +221,7 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 func (s *Store) narrowToDefinition(ctx context.Context, f *Filter, subj BlastSubject) error {
 	var c cond
 	c.add("server_name = ? AND tool_name = ?", subj.Server, subj.Tool)
-	c.eq("tenant", f.Tenant)
+	c.tenant(f.Tenant, f.Tenants)
 	rows, err := s.conn.Query(ctx, "SELECT definition_hash, min(first_seen) AS fs FROM "+s.t("tool_definitions")+
 		" WHERE "+c.String()+" GROUP BY definition_hash ORDER BY fs, definition_hash", c.args...)
 	if err != nil {

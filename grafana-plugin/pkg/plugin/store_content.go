@@ -304,7 +304,7 @@ func (s *Store) agentEvents(ctx context.Context, f Filter, ids []string, starts 
 	}
 	var c cond
 	c.add("ts <= toDateTime(?) AND method IN ('tools/call', 'tools/list')", f.to())
-	c.eq("tenant", f.Tenant)
+	c.tenant(f.Tenant, f.Tenants)
 	c.eq("server_name", f.Server)
 	c.eq("tool_name", f.Tool)
 	if ids != nil {

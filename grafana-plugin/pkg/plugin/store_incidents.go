@@ -35,6 +35,8 @@ type Incident struct {
 // IncidentFilter selects incidents; empty fields match everything.
 type IncidentFilter struct {
 	Status, Severity, RuleID, Tenant, Agent, ID string
+	// Tenants is the reader's scope (nil = every tenant, empty = none).
+	Tenants []string
 	// Since, when set, keeps incidents last seen at or after it.
 	Since time.Time
 	Limit int
@@ -59,9 +61,9 @@ func (s *Store) Incidents(ctx context.Context, f IncidentFilter) ([]Incident, er
 	// status must apply after collapsing, which FINAL guarantees.
 	q := "SELECT " + incidentCols + " FROM " + s.t("incidents") + " FINAL WHERE (? = '' OR toString(status) = ?) AND (? = '' OR toString(severity) = ?)" +
 		" AND (? = '' OR rule_id = ?) AND (? = '' OR tenant = ?) AND (? = '' OR agent_id = ?) AND (? = '' OR incident_id = ?) AND last_seen >= toDateTime(?)" +
-		" ORDER BY last_seen DESC, incident_id LIMIT ?"
-	rows, err := s.conn.Query(ctx, q, f.Status, f.Status, f.Severity, f.Severity, f.RuleID, f.RuleID, f.Tenant, f.Tenant,
-		f.Agent, f.Agent, f.ID, f.ID, since, limit)
+		scopeAnd(f.Tenants) + " ORDER BY last_seen DESC, incident_id LIMIT ?"
+	args := []any{f.Status, f.Status, f.Severity, f.Severity, f.RuleID, f.RuleID, f.Tenant, f.Tenant, f.Agent, f.Agent, f.ID, f.ID, since}
+	rows, err := s.conn.Query(ctx, q, append(append(args, scopeArgs(f.Tenants)...), limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query incidents: %w", err)
 	}
@@ -81,11 +83,13 @@ func (s *Store) Incidents(ctx context.Context, f IncidentFilter) ([]Incident, er
 }
 
 // OpenBySeverity counts incidents that are open or acknowledged, by severity.
-func (s *Store) OpenBySeverity(ctx context.Context, tenant string) (map[string]uint64, error) {
+// scope is the reader's tenants (nil = all).
+func (s *Store) OpenBySeverity(ctx context.Context, tenant string, scope []string) (map[string]uint64, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	q := "SELECT toString(severity), count() FROM " + s.t("incidents") + " FINAL WHERE status IN ('open', 'acknowledged') AND (? = '' OR tenant = ?) GROUP BY severity"
-	rows, err := s.conn.Query(ctx, q, tenant, tenant)
+	q := "SELECT toString(severity), count() FROM " + s.t("incidents") + " FINAL WHERE status IN ('open', 'acknowledged') AND (? = '' OR tenant = ?)" +
+		scopeAnd(scope) + " GROUP BY severity"
+	rows, err := s.conn.Query(ctx, q, append([]any{tenant, tenant}, scopeArgs(scope)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query open incidents: %w", err)
 	}
@@ -124,7 +128,9 @@ type Finding struct {
 type FindingFilter struct {
 	From, To               time.Time
 	Incident, Rule, Tenant string
-	Limit                  int
+	// Tenants is the reader's scope (nil = every tenant, empty = none).
+	Tenants []string
+	Limit   int
 }
 
 // Findings returns findings (deduplicated by finding_id), newest first.
@@ -141,8 +147,9 @@ func (s *Store) Findings(ctx context.Context, f FindingFilter) ([]Finding, error
 	}
 	q := "SELECT finding_id, ts, toString(rule_id), rule_version, rule_title, toString(severity), summary, agent_id, session_key, toString(server_name), tool_name, event_ids, evidence, incident_id FROM " +
 		s.t("findings") + " WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND (? = '' OR incident_id = ?) AND (? = '' OR rule_id = ?) AND (? = '' OR tenant = ?)" +
-		" ORDER BY ts DESC, finding_id LIMIT 1 BY finding_id LIMIT ?"
-	rows, err := s.conn.Query(ctx, q, f.From.Unix(), to.Unix(), f.Incident, f.Incident, f.Rule, f.Rule, f.Tenant, f.Tenant, limit)
+		scopeAnd(f.Tenants) + " ORDER BY ts DESC, finding_id LIMIT 1 BY finding_id LIMIT ?"
+	args := []any{f.From.Unix(), to.Unix(), f.Incident, f.Incident, f.Rule, f.Rule, f.Tenant, f.Tenant}
+	rows, err := s.conn.Query(ctx, q, append(append(args, scopeArgs(f.Tenants)...), limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query findings: %w", err)
 	}
@@ -176,13 +183,14 @@ type Action struct {
 	Key        string    `json:"idempotency_key"`
 }
 
-// Actions returns an incident's audit rows, oldest first.
-func (s *Store) Actions(ctx context.Context, incidentID string) ([]Action, error) {
+// Actions returns an incident's audit rows, oldest first; scope is the
+// reader's tenants (nil = all).
+func (s *Store) Actions(ctx context.Context, incidentID string, scope []string) ([]Action, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	q := "SELECT action_id, ts, incident_id, toString(kind), target, playbook, step, attempt, toString(outcome), actor, detail, idempotency_key FROM " +
-		s.t("actions") + " WHERE incident_id = ? ORDER BY ts, action_id LIMIT 1000"
-	rows, err := s.conn.Query(ctx, q, incidentID)
+		s.t("actions") + " WHERE incident_id = ?" + scopeAnd(scope) + " ORDER BY ts, action_id LIMIT 1000"
+	rows, err := s.conn.Query(ctx, q, append([]any{incidentID}, scopeArgs(scope)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query actions: %w", err)
 	}
@@ -220,8 +228,8 @@ type RuleHitsPoint struct {
 func (s *Store) DetectionHits(ctx context.Context, f Filter) ([]RuleHits, []RuleHitsPoint, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	w := "ts >= toDateTime(?) AND ts <= toDateTime(?) AND (? = '' OR tenant = ?)"
-	args := []any{f.from(), f.to(), f.Tenant, f.Tenant}
+	w := "ts >= toDateTime(?) AND ts <= toDateTime(?) AND (? = '' OR tenant = ?)" + scopeAnd(f.Tenants)
+	args := append([]any{f.from(), f.to(), f.Tenant, f.Tenant}, scopeArgs(f.Tenants)...)
 	q := "SELECT toString(rule_id), any(rule_title), toString(max(severity)), uniqExact(finding_id) AS hits, uniqExactIf(incident_id, incident_id != ''), max(ts) FROM " +
 		s.t("findings") + " WHERE " + w + " GROUP BY rule_id ORDER BY hits DESC, rule_id"
 	rows, err := s.conn.Query(ctx, q, args...)
@@ -283,8 +291,10 @@ func (s *Store) Tools(ctx context.Context, f Filter) ([]ToolRow, error) {
 	// the same hash (not yet merged) do not change the result.
 	q := "SELECT toString(tenant), toString(server_name), tool_name, argMax(definition_hash, last_seen), argMax(description, last_seen), uniqExact(definition_hash)," +
 		" min(first_seen), max(last_seen), max(first_seen) FROM " + s.t("tool_definitions") +
-		" WHERE (? = '' OR tenant = ?) AND (? = '' OR server_name = ?) GROUP BY tenant, server_name, tool_name ORDER BY server_name, tool_name LIMIT ?"
-	rows, err := s.conn.Query(ctx, q, f.Tenant, f.Tenant, f.Server, f.Server, f.limit(2000, 20000))
+		" WHERE (? = '' OR tenant = ?) AND (? = '' OR server_name = ?)" + scopeAnd(f.Tenants) +
+		" GROUP BY tenant, server_name, tool_name ORDER BY server_name, tool_name LIMIT ?"
+	args := append([]any{f.Tenant, f.Tenant, f.Server, f.Server}, scopeArgs(f.Tenants)...)
+	rows, err := s.conn.Query(ctx, q, append(args, f.limit(2000, 20000))...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query tool inventory: %w", err)
 	}
@@ -340,13 +350,15 @@ func (s *Store) ToolDefinitions(ctx context.Context, f Filter) ([]ToolDefinition
 	sel := "SELECT toString(server_name), tool_name, definition_hash, min(first_seen) AS fs, max(last_seen), argMax(description, last_seen), argMax(input_schema, last_seen), argMax(annotations, last_seen) FROM " +
 		s.t("tool_definitions")
 	if f.Server != "" && f.Tool != "" {
-		q = sel + " WHERE (? = '' OR tenant = ?) AND server_name = ? AND tool_name = ? GROUP BY server_name, tool_name, definition_hash ORDER BY fs, definition_hash LIMIT 1000"
-		args = []any{f.Tenant, f.Tenant, f.Server, f.Tool}
+		q = sel + " WHERE (? = '' OR tenant = ?) AND server_name = ? AND tool_name = ?" + scopeAnd(f.Tenants) +
+			" GROUP BY server_name, tool_name, definition_hash ORDER BY fs, definition_hash LIMIT 1000"
+		args = append([]any{f.Tenant, f.Tenant, f.Server, f.Tool}, scopeArgs(f.Tenants)...)
 	} else {
-		q = sel + " WHERE (? = '' OR tenant = ?) AND (server_name, tool_name) IN (SELECT server_name, tool_name FROM " + s.t("tool_definitions") +
-			" WHERE (? = '' OR tenant = ?) GROUP BY server_name, tool_name HAVING uniqExact(definition_hash) > 1)" +
+		q = sel + " WHERE (? = '' OR tenant = ?)" + scopeAnd(f.Tenants) + " AND (server_name, tool_name) IN (SELECT server_name, tool_name FROM " + s.t("tool_definitions") +
+			" WHERE (? = '' OR tenant = ?)" + scopeAnd(f.Tenants) + " GROUP BY server_name, tool_name HAVING uniqExact(definition_hash) > 1)" +
 			" GROUP BY server_name, tool_name, definition_hash HAVING fs >= toDateTime(?) AND fs <= toDateTime(?) ORDER BY fs DESC, server_name, tool_name LIMIT ?"
-		args = []any{f.Tenant, f.Tenant, f.Tenant, f.Tenant, f.from(), f.to(), f.limit(500, 5000)}
+		args = append(append(append([]any{f.Tenant, f.Tenant}, scopeArgs(f.Tenants)...), f.Tenant, f.Tenant), scopeArgs(f.Tenants)...)
+		args = append(args, f.from(), f.to(), f.limit(500, 5000))
 	}
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {

@@ -162,7 +162,7 @@ func TestStoreQueriesAgainstSeed(t *testing.T) {
 			t.Errorf("status filter returned %s", i.Status)
 		}
 	}
-	bySev, err := s.OpenBySeverity(ctx, "")
+	bySev, err := s.OpenBySeverity(ctx, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

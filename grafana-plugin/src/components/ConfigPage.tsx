@@ -1,16 +1,38 @@
 import React, { useState } from 'react';
 import { AppPluginMeta, PluginConfigPageProps, PluginMeta } from '@grafana/data';
 import { getBackendSrv } from '@grafana/runtime';
-import { Alert, Button, Field, FieldSet, Input, SecretInput } from '@grafana/ui';
+import { Alert, Button, Field, FieldSet, Input, SecretInput, TextArea } from '@grafana/ui';
 import { lastValueFrom } from 'rxjs';
 import { APP_ID } from '../constants';
 import { errorMessage } from '../api';
+
+/** Grafana orgs, org roles and logins → mcpwatch tenants (pkg/plugin TenantAccess). */
+export interface TenantAccess {
+  default?: string[];
+  orgs?: Record<string, string[]>;
+  roles?: Record<string, string[]>;
+  users?: Record<string, string[]>;
+}
 
 export interface JsonData {
   clickhouseAddress?: string;
   database?: string;
   username?: string;
   analyzerUrl?: string;
+  timeoutSeconds?: number;
+  tenantAccess?: TenantAccess;
+}
+
+/** parseTenantAccess reads the settings' JSON text: empty = no mapping (every user reads every tenant). */
+export function parseTenantAccess(text: string): TenantAccess | undefined {
+  if (text.trim() === '') {
+    return undefined;
+  }
+  const v = JSON.parse(text);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new Error('tenant access must be a JSON object');
+  }
+  return v as TenantAccess;
 }
 
 type Props = PluginConfigPageProps<AppPluginMeta<JsonData>>;
@@ -24,6 +46,7 @@ export function ConfigPage({ plugin }: Props) {
     username: jd.username ?? 'default',
     analyzerUrl: jd.analyzerUrl ?? '',
   });
+  const [access, setAccess] = useState(jd.tenantAccess ? JSON.stringify(jd.tenantAccess, null, 2) : '');
   const sec = meta.secureJsonFields ?? {};
   const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
@@ -34,6 +57,15 @@ export function ConfigPage({ plugin }: Props) {
 
   const save = async () => {
     setResult(undefined);
+    let tenantAccess: TenantAccess | undefined;
+    try {
+      tenantAccess = parseTenantAccess(access);
+    } catch (e) {
+      setResult({ ok: false, message: 'Tenant access is not valid JSON: ' + errorMessage(e) });
+      return;
+    }
+    // Keep the settings this page has no field for (e.g. provisioned ones).
+    const jsonData: JsonData = { ...jd, ...form, tenantAccess };
     const secureJsonData: Record<string, string> = {};
     if (!pwSet || password) {
       secureJsonData.password = password;
@@ -46,7 +78,7 @@ export function ConfigPage({ plugin }: Props) {
         getBackendSrv().fetch({
           url: `/api/plugins/${APP_ID}/settings`,
           method: 'POST',
-          data: { enabled: true, pinned: true, jsonData: form, secureJsonData },
+          data: { enabled: true, pinned: true, jsonData, secureJsonData },
           showErrorAlert: false,
         })
       );
@@ -108,6 +140,17 @@ export function ConfigPage({ plugin }: Props) {
             }}
             width={40}
           />
+        </Field>
+      </FieldSet>
+      <FieldSet label="Tenant access">
+        <Field
+          label="Grafana users → mcpwatch tenants"
+          description={
+            'JSON: {"default": [...], "orgs": {"<org id>": [...]}, "roles": {"Viewer|Editor|Admin": [...]}, "users": {"<login>": [...]}}; ' +
+            'a user reads the union, "*" is every tenant. Grafana does not tell plugins a user\'s teams. Empty: every user reads every tenant.'
+          }
+        >
+          <TextArea value={access} onChange={(e) => setAccess(e.currentTarget.value)} rows={6} data-testid="cfg-tenant-access" />
         </Field>
       </FieldSet>
       <Button onClick={save} data-testid="cfg-save">

@@ -122,8 +122,8 @@ type Engine struct {
 
 	dirty []Baseline // new_term baselines not yet saved
 	keys  []stateKeyMemo
-	gen   uint64 // event generation for keys
-	tb    []byte // scratch for new_term terms
+	gen   uint64       // event generation for keys
+	tb    []byte       // scratch for new_term terms
 	facts *lru[string] // tool definition hash → defdiff facts (diff rules)
 }
 

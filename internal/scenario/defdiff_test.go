@@ -1,0 +1,106 @@
+package scenario
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/detections"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+)
+
+// TestDefDiffAndPathCases runs the rule pack over the cases of defdiff.go
+// (with a benign baseline) in three shapes — the events as generated, and
+// after a round trip through OTLP traces (semantic conventions) and
+// through gateway logs — and checks what each case must and must not give:
+// the rug pull under a version bump is critical, the widened annotations
+// high, the benign release low at most, the ".." inside the workspace
+// nothing, and every real escape a path-traversal finding.
+func TestDefDiffAndPathCases(t *testing.T) {
+	p, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Merge(Benign(1, 3000), Attacks(1), NearMisses(1))
+	// Events are matched to cases by what every shape keeps.
+	key := func(e *event.Event) string { return string(e.Kind) + "/" + e.TraceID + e.SpanID + "/" + e.ToolName }
+	labels := map[string]*Label{}
+	for i := range c.Events {
+		labels[key(&c.Events[i].Event)] = c.Events[i].Label
+	}
+	recv := BaseTime.Add(30 * 24 * time.Hour)
+	shapes := map[string]func([]event.Event) []event.Event{
+		"events": func(evs []event.Event) []event.Event { return evs },
+		"traces": func(evs []event.Event) []event.Event {
+			return event.FromTraces(ToTraces(evs), event.MapOptions{ReceivedAt: recv}).Events
+		},
+		"logs": func(evs []event.Event) []event.Event {
+			return event.FromLogs(ToLogs(evs), event.MapOptions{ReceivedAt: recv}).Events
+		},
+	}
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			evs := shape(c.Plain())
+			byID := map[string]*event.Event{}
+			for i := range evs {
+				byID[evs[i].EventID] = &evs[i]
+			}
+			eng, err := detect.New(p, detect.Options{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := eng.Detect(context.Background(), evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// rule → case → severities of its findings
+			got := map[string]map[string][]string{}
+			for _, f := range fs {
+				for _, id := range f.EventIDs {
+					e := byID[id]
+					if e == nil || labels[key(e)] == nil {
+						continue
+					}
+					cs := labels[key(e)].Case
+					if got[f.RuleID] == nil {
+						got[f.RuleID] = map[string][]string{}
+					}
+					got[f.RuleID][cs] = append(got[f.RuleID][cs], string(f.Severity))
+				}
+			}
+			want := func(rule, cs, sev string) {
+				t.Helper()
+				if s := got[rule][cs]; len(s) == 0 || s[0] != sev {
+					t.Errorf("%s on %s: severities %v, want %s", rule, cs, s, sev)
+				}
+			}
+			want("mcp-tool-definition-changed", "attack/mcp-tool-definition-changed/rug-pull-version-bump", "critical")
+			want("mcp-server-version-changed", "attack/mcp-tool-definition-changed/rug-pull-version-bump", "medium")
+			want("mcp-tool-definition-changed", "attack/mcp-tool-definition-changed/annotations-widened", "high")
+			for _, v := range []string{"in-tree-prefix-then-escape", "windows-drive-root", "unc-share-escape", "encoded-backslash-relative"} {
+				want("mcp-path-traversal", "attack/mcp-path-traversal/"+v, "high")
+			}
+			nearMisses := 0
+			for _, l := range c.Cases {
+				if !strings.HasPrefix(l.Case, "benign/near-miss/") {
+					continue
+				}
+				nearMisses++
+				if s := got["mcp-path-traversal"][l.Case]; len(s) > 0 {
+					t.Errorf("mcp-path-traversal on %s: %v", l.Case, s)
+				}
+				for _, s := range got["mcp-tool-definition-changed"][l.Case] {
+					if s != "low" {
+						t.Errorf("mcp-tool-definition-changed on %s: %s, want low at most", l.Case, s)
+					}
+				}
+			}
+			if nearMisses != 2 {
+				t.Fatalf("%d near-miss cases, want 2", nearMisses)
+			}
+			want("mcp-tool-definition-changed", "benign/near-miss/support/1", "low")
+		})
+	}
+}

@@ -165,3 +165,50 @@ func TestDefDiffOpenLLMetryShape(t *testing.T) {
 		t.Fatalf("definition-changed findings %q, want [%q]", got, want)
 	}
 }
+
+// TestPathsOpenLLMetryShape: the read_file call of the same real capture
+// with its path replaced: a ".." that stays inside gives no
+// mcp-path-traversal finding, an escape does.
+func TestPathsOpenLLMetryShape(t *testing.T) {
+	raw, err := os.ReadFile("../event/testdata/traceloop-mcp-0.27.0/traces-0005.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"src/handlers/../models/user.go":        0,
+		"./cmd/server/../../go.mod":             0,
+		"docs/%2e%2e/README.md":                 0,
+		"docs/../../../../etc/passwd":           1,
+		"static/%2e%2e/%2e%2e/%2e%2e/etc/hosts": 1,
+	} {
+		s := strings.Replace(string(raw), `{\"path\":\"/etc/hosts\"}`, `{\"path\":\"`+path+`\"}`, 1)
+		if s == string(raw) {
+			t.Fatal("the capture changed: no read_file path to replace")
+		}
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := detect.New(p, detect.Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := eng.Detect(context.Background(), event.FromTraces(td, event.MapOptions{Tenant: "acme", ReceivedAt: time.Now()}).Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for _, f := range fs {
+			if f.RuleID == "mcp-path-traversal" {
+				got++
+			}
+		}
+		if got != want {
+			t.Errorf("path %q: %d mcp-path-traversal findings, want %d", path, got, want)
+		}
+	}
+}

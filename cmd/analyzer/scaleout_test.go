@@ -227,6 +227,10 @@ response:
 	}
 	cmd := exec.Command(r.bed.bin, "run", "-config", cfg)
 	cmd.Env = append(os.Environ(), "MCPWATCH_SCALEOUT_TOKEN=scaleout-test-token-0123456789")
+	if _, restarted := r.procs[name]; restarted {
+		// Keep the first run's log: it is the one that shows the kill.
+		_ = os.Rename(filepath.Join(r.dir, name+".log"), filepath.Join(r.dir, name+".before-restart.log"))
+	}
 	p, err := testbed.StartProcess(cmd, filepath.Join(r.dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -598,7 +602,8 @@ func minus(a, b []string) []string {
 // real processes on Apache Kafka (6 partitions per topic) and ClickHouse
 // over a labelled stream with cross-agent cases of every stateful rule
 // kind (scaleout_stream_test.go), and checks that one instance, three
-// instances with one killed (SIGKILL) mid-stream, and instances scaled
+// instances with one killed (SIGKILL) mid-stream, the same with the killed
+// one restarted at once under its instance id, and instances scaled
 // 1→3→2 during the stream give the same findings, one incident per key
 // with the right finding_count, and every incident change delivered to a
 // webhook (once after deduplicating by Idempotency-Key; raw duplicates
@@ -662,6 +667,35 @@ func TestScaleOut(t *testing.T) {
 			}
 			r.barrier(fmt.Sprint("wave ", w))
 		}
+		r.check(r.finish(), &single)
+	})
+	// b is killed mid-wave and restarted at once with the same instance
+	// id and data dir: a static group member back before its session
+	// times out takes its partitions again without a rebalance, fences its
+	// own open detect transaction, and sends what its outbox still holds.
+	t.Run("kill9-restart-same-id", func(t *testing.T) {
+		r := bed.newRun(t, "restart")
+		for _, n := range []string{"a", "b", "c"} {
+			r.start(n)
+		}
+		for w := range bed.stream.waves {
+			if w == 2 {
+				r.owners("a", "b", "c")
+			}
+			before := r.committedEvents()
+			r.produce(w)
+			if w == 2 {
+				deadline := time.Now().Add(10 * time.Second)
+				for r.committedEvents() < before+int64(len(bed.records[w])/3) && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				t.Logf("SIGKILL b: %d of %d events of wave 2 committed; restarting it", r.committedEvents()-before, len(bed.records[w]))
+				r.procs["b"].Kill()
+				r.start("b")
+			}
+			r.barrier(fmt.Sprint("wave ", w))
+		}
+		r.owners("a", "b", "c")
 		r.check(r.finish(), &single)
 	})
 	t.Run("scale-1-3-2", func(t *testing.T) {

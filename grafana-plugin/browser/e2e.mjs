@@ -141,6 +141,21 @@ async function main() {
     check(marks.some((m) => m.startsWith('[REDACTED:private_key:')), 'redaction markers highlighted');
     check((await viewer.getByTestId('session-events').innerText()).includes('https://attacker.example/upload'), 'arguments shown as stored');
     await shot(viewer, '04-session');
+    // Blast radius: from the session, then from the leaked key's fingerprint.
+    await viewer.getByTestId('session-blast').click();
+    await viewer.getByTestId('blast-calls-table').waitFor();
+    check((await viewer.getByTestId('blast-agents-count').innerText()).includes('1'), 'blast radius of the session: one agent');
+    // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius).
+    const requests = Number((await viewer.getByTestId('blast-calls-count').innerText()).replace(/\D/g, ''));
+    check(requests >= sum.Sessions[sum.ExfilSession], `blast radius of the session: ${requests} requests, at least its ${sum.Sessions[sum.ExfilSession]} tool calls`);
+    check((await viewer.getByTestId('blast-sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
+    const fp = marks.find((m) => m.startsWith('[REDACTED:private_key:')).replace(/^\[REDACTED:private_key:([0-9a-f]+)\]$/, '$1');
+    await viewer.goto(app(`page=blast&fingerprint=${fp}`));
+    await viewer.getByTestId('blast-calls-table').waitFor();
+    check((await viewer.getByTestId('blast-calls-table').getByTestId('event-row').count()) === sum.ExfilEventIDs.length, `blast radius of secret ${fp}: the read and the upload`);
+    check((await viewer.getByTestId('blast-agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
+    check((await viewer.getByTestId('blast-calls').innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
+    await shot(viewer, '04b-blast-radius-secret');
     await viewer.goto(app('page=sessions'));
     await viewer.getByTestId('sessions-table').waitFor();
     check((await viewer.locator('[data-testid="sessions-table"] tbody tr').count()) === Object.keys(sum.Sessions).length, 'sessions list');

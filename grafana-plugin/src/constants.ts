@@ -9,6 +9,7 @@ export const PAGES = [
   { id: 'incidents', title: 'Incidents' },
   { id: 'detections', title: 'Detections' },
   { id: 'tools', title: 'Tools' },
+  { id: 'blast', title: 'Blast radius' },
 ] as const;
 
 export type PageId = (typeof PAGES)[number]['id'];

@@ -247,3 +247,15 @@ export interface Me {
   canAct: boolean;
   analyzer: boolean;
 }
+
+/** GET /blast-radius: everything that touched one subject. */
+export interface BlastRadius {
+  subject: { Server: string; Tool: string; DefinitionHash: string; Fingerprint: string; Session: string; Incident: string };
+  from: string;
+  to: string;
+  agents: Array<{ agent_id: string; calls: number; sessions: number; first_seen: string; last_seen: string }>;
+  sessions: Array<{ session_key: string; agent_id: string; calls: number; first_seen: string; last_seen: string }>;
+  calls: EventRow[];
+  series: Array<{ t: string; calls: number; agents: number }>;
+  truncated: boolean;
+}

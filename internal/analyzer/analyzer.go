@@ -419,6 +419,9 @@ func (a *Analyzer) dropLag(m map[string][]int32) {
 type batch struct {
 	records []*kgo.Record // every record, decoded or not, for the commit
 	events  []event.Event
+	// spans[i] is how many events records[i] decoded to (suppression
+	// positions: sourcePositions).
+	spans []int
 	// prep, when set, is the events INSERT already built (while the
 	// previous batch was being written); the first insert attempt sends it.
 	prep    *store.PreparedEvents
@@ -468,7 +471,7 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 	recycle := func(b *batch) {
 		clear(b.records) // drop the references to the fetch buffers
 		clear(b.events)
-		spare = &batch{records: b.records[:0], events: b.events[:0]}
+		spare = &batch{records: b.records[:0], events: b.events[:0], spans: b.spans[:0]}
 	}
 	next := func() *batch {
 		if spare == nil {
@@ -604,6 +607,31 @@ func (a *Analyzer) consume(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
+// sourcePositions sets, on each finding that suppresses (docs/detections.md),
+// where its event was on the events topic: partition<<40 | offset+1. The
+// respond role counts a window's findings past that watermark only, so a
+// replay (of events here, or of findings there) is never counted twice.
+func (a *Analyzer) sourcePositions(b *batch) {
+	var ids map[string]int64
+	for i := range b.findings {
+		f := &b.findings[i]
+		if f.SuppressKey == "" || len(f.EventIDs) == 0 {
+			continue
+		}
+		if ids == nil {
+			ids = make(map[string]int64, len(b.events))
+			e := 0
+			for j, r := range b.records {
+				for range b.spans[j] {
+					ids[b.events[e].EventID] = int64(r.Partition)<<40 | (r.Offset + 1)
+					e++
+				}
+			}
+		}
+		f.SuppressPos = ids[f.EventIDs[len(f.EventIDs)-1]]
+	}
+}
+
 // take decodes the polled records into b; undecodable ones become dead letters.
 func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
 	fetches.EachError(func(t string, p int32, err error) {
@@ -630,8 +658,10 @@ func (a *Analyzer) take(fetches kgo.Fetches, b *batch) {
 		b.records = append(b.records, r)
 		// Decoded straight into the batch: no per-record slice, no copy;
 		// one shared copy of each tenant, server, tool... name.
+		n := len(b.events)
 		evs, err := a.dec.UnmarshalAppend(b.events, r.Value)
 		b.events = evs
+		b.spans = append(b.spans, len(evs)-n)
 		if err != nil {
 			b.dead = append(b.dead, a.deadLetter(r, "decode: "+err.Error()))
 		}
@@ -740,6 +770,7 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 				a.log.Error("detector failed; batch stored without its findings", "err", err)
 			}
 			b.findings = fs
+			a.sourcePositions(b)
 		}
 	}
 	// Findings to the respond role (it owns incidents and is the one writer

@@ -17,6 +17,7 @@ type metrics struct {
 	prepared     prometheus.Counter
 	findingsOut  prometheus.Counter
 	findingsIn   prometheus.Counter
+	suppressed   prometheus.Counter
 	undecodable  *prometheus.CounterVec
 	assigned     *prometheus.GaugeVec
 	detectInputs prometheus.Counter
@@ -57,6 +58,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Findings produced to the findings topic (replays included)."}),
 		findingsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_consumed_total",
 			Help: "Findings the respond role consumed and stored (replays included)."}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "findings_suppressed_total",
+			Help: "Match-rule findings counted on their window's finding instead of stored (docs/detections.md, Suppression; replays included)."}),
 		undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undecodable_records_total",
 			Help: "Records of the keyed topics that did not decode (skipped and committed), by role."}, []string{"role"}),
 		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
@@ -75,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Failed consumer lag queries."})
 	reg.MustRegister(m.groupLag, m.lagErrors)
 	reg.MustRegister(m.detectInputs, m.inputsOut, m.detectAborts)
-	reg.MustRegister(m.findingsOut, m.findingsIn, m.undecodable, m.assigned)
+	reg.MustRegister(m.findingsOut, m.findingsIn, m.suppressed, m.undecodable, m.assigned)
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
 		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors, m.prepared)
 	return m

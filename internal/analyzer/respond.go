@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/incident"
@@ -119,6 +120,7 @@ func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int, err
 func (a *Analyzer) respond(ctx context.Context) error {
 	topic := a.o.Kafka.FindingsTopic
 	var own ownership
+	supp := detect.NewSuppressor()
 	reload := func(ctx context.Context, cl *kgo.Client, add, remove []int32) {
 		n := 0
 		if len(add) > 0 {
@@ -132,6 +134,26 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		}
 		owned, _ := own.set(add, remove, n)
 		a.roleAssigned(RoleRespond, len(add)-len(remove))
+		owns := func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) }
+		// The suppression windows of the keys it owns (a window's key
+		// refines the incident key, so it lives on the same partition).
+		err := a.retry(ctx, "reload suppression windows", func(ctx context.Context) error {
+			stored, err := a.o.Store.SuppressedFindings(ctx, time.Now().Add(-suppressReload))
+			if err != nil {
+				return err
+			}
+			mine := stored[:0]
+			for _, f := range stored {
+				if owns(f.Tenant, f.RuleID, f.GroupKey) {
+					mine = append(mine, f)
+				}
+			}
+			supp.Reset(mine)
+			return nil
+		})
+		if err != nil {
+			a.log.Warn("respond: suppression windows not reloaded", "err", err)
+		}
 		if a.o.Sink == nil {
 			return
 		}
@@ -139,8 +161,7 @@ func (a *Analyzer) respond(ctx context.Context) error {
 		if !ok {
 			return
 		}
-		owns := func(tenant, rule, group string) bool { return own.owns(FindingKey(tenant, rule, group)) }
-		err := a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
+		err = a.retry(ctx, "reload incidents", func(ctx context.Context) error { return io.Reload(ctx, owns) })
 		if err != nil {
 			a.log.Warn("respond: incidents not reloaded", "err", err)
 		}
@@ -207,7 +228,7 @@ func (a *Analyzer) respond(ctx context.Context) error {
 				// instance's API: after the findings before it, in
 				// partition order.
 				if err == nil {
-					if err = a.storeFindings(ctx, fs); err != nil {
+					if err = a.storeFindings(ctx, fs, supp); err != nil {
 						failed = true
 						break
 					}
@@ -232,12 +253,20 @@ func (a *Analyzer) respond(ctx context.Context) error {
 				a.log.Warn("respond: undecodable findings record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				continue
 			}
-			fs = append(fs, got...)
+			for i := range got {
+				// Findings of a suppression window after its first are
+				// counted on it, not stored (nor grouped, nor notified).
+				if supp.Add(&got[i]) {
+					fs = append(fs, got[i])
+				} else {
+					a.m.suppressed.Inc()
+				}
+			}
 		}
 		if failed {
 			break
 		}
-		if err := a.storeFindings(ctx, fs); err != nil {
+		if err := a.storeFindings(ctx, fs, supp); err != nil {
 			break // ctx ended; nothing committed, the batch is replayed
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -250,15 +279,17 @@ func (a *Analyzer) respond(ctx context.Context) error {
 	return nil
 }
 
+// suppressReload is how far back (by their last store) the respond role
+// reloads suppression windows: twice the longest window a rule may set.
+const suppressReload = 2 * detect.MaxSuppressWindow
+
 // storeFindings hands fs to the incident owner, then stores them with their
-// incident ids, retrying until both succeed or ctx ends. Replays are
-// harmless: the owner ignores findings it has counted, and findings are
-// stored by their deterministic id.
-func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error {
-	if len(fs) == 0 {
-		return nil
-	}
-	if a.o.Sink != nil {
+// incident ids, and the suppression windows supp opened or counted on,
+// retrying until both succeed or ctx ends. Replays are harmless: the owner
+// ignores findings it has counted, findings are stored by their
+// deterministic id, and a window's count moves only past its watermark.
+func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding, supp *detect.Suppressor) error {
+	if a.o.Sink != nil && len(fs) > 0 {
 		err := a.retry(ctx, "group findings into incidents", func(ctx context.Context) error {
 			err := a.o.Sink.HandleFindings(ctx, fs)
 			if err != nil {
@@ -270,11 +301,27 @@ func (a *Analyzer) storeFindings(ctx context.Context, fs []event.Finding) error 
 			return err
 		}
 	}
+	// A window's finding is stored as the window now stands (its latest
+	// count), with the incident id it was just given.
+	for i := range fs {
+		supp.SetIncident(&fs[i])
+	}
+	windows := supp.Flush()
+	if len(fs) == 0 && len(windows) == 0 {
+		return nil
+	}
 	// The observations of one call give one finding id (detect): store it
 	// once per batch.
 	seen := make(map[string]bool, len(fs))
 	uniq := fs[:0:0]
+	for _, w := range windows {
+		seen[w.FindingID] = true
+		uniq = append(uniq, w)
+	}
 	for _, f := range fs {
+		if f.SuppressKey != "" && f.SuppressWindow > 0 {
+			continue // stored as its window
+		}
 		if !seen[f.FindingID] {
 			seen[f.FindingID] = true
 			uniq = append(uniq, f)

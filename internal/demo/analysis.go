@@ -17,14 +17,18 @@ func (s *Stack) queryClickHouse(ctx context.Context, r *Report) error {
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events FINAL").Scan(&r.EventsInClickHouse); err != nil {
 		return fmt.Errorf("cannot count events: %w", err)
 	}
-	frows, err := conn.Query(ctx, "SELECT rule_id, toString(max(severity)), uniqExact(finding_id) FROM findings GROUP BY rule_id ORDER BY rule_id")
+	// A suppressing finding is stored in versions, each counting more of
+	// its window's hits (docs/rules.md suppress): the latest counts.
+	frows, err := conn.Query(ctx, `SELECT rule_id, toString(max(severity)), count(), sum(suppressed)
+	FROM (SELECT rule_id, finding_id, max(severity) AS severity, max(suppressed_count) AS suppressed FROM findings GROUP BY rule_id, finding_id)
+	GROUP BY rule_id ORDER BY rule_id`)
 	if err != nil {
 		return fmt.Errorf("cannot query findings: %w", err)
 	}
 	r.Findings = r.Findings[:0]
 	for frows.Next() {
 		var f FindingRow
-		if err := frows.Scan(&f.RuleID, &f.Severity, &f.Count); err != nil {
+		if err := frows.Scan(&f.RuleID, &f.Severity, &f.Count, &f.Suppressed); err != nil {
 			frows.Close()
 			return fmt.Errorf("cannot read findings: %w", err)
 		}

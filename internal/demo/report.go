@@ -53,10 +53,12 @@ type ToolDefRow struct {
 	Hashes               []string
 }
 
-// FindingRow counts one rule's findings.
+// FindingRow counts one rule's findings: stored, and the hits suppressed
+// into them (one finding per window, docs/rules.md suppress).
 type FindingRow struct {
 	RuleID, Severity string
 	Count            uint64
+	Suppressed       uint64
 }
 
 // RulesFired returns the set of rule ids with at least one finding.
@@ -224,9 +226,9 @@ func (r *Report) Print(w io.Writer, s *Stack, maxRows int) {
 		} else {
 			fmt.Fprintf(w, "\nFindings by rule (%d rules fired):\n", len(r.Findings))
 			tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "  RULE\tSEVERITY\tFINDINGS")
+			fmt.Fprintln(tw, "  RULE\tSEVERITY\tFINDINGS\tSUPPRESSED HITS")
 			for _, f := range r.Findings {
-				fmt.Fprintf(tw, "  %s\t%s\t%d\n", f.RuleID, f.Severity, f.Count)
+				fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\n", f.RuleID, f.Severity, f.Count, f.Suppressed)
 			}
 			tw.Flush()
 		}

@@ -529,6 +529,7 @@ func newEnv() (*cel.Env, error) {
 				return fn(string(s))
 			}))))
 	}
+	opts = append(opts, profileEnvOptions()...)
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create CEL environment: %w", err)

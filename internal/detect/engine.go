@@ -443,6 +443,9 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 					// respond role counts once.
 					f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
 				}
+				if r.suppress != nil {
+					f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+				}
 			}
 		case KindThreshold:
 			if m.cond(0) {
@@ -770,6 +773,9 @@ func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 
 func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
+	if r.terms != nil {
+		return e.newTermSet(rs, ev)
+	}
 	// Fast path without allocations: a known term of a known group, seen
 	// within the history and the last day (no finding, no baseline write).
 	tb, ok := e.termBytes(r, ev)

@@ -108,9 +108,11 @@ type RuleSpec struct {
 	Fields         []string            `yaml:"fields"`
 	History        Duration            `yaml:"history"`
 	Learning       Duration            `yaml:"learning"`
+	Terms          string              `yaml:"terms"` // new_term: CEL list(string) of extra terms (terms.go)
 	Steps          []Step              `yaml:"steps"`
 	Within         Duration            `yaml:"within"`
 	Dedup          Duration            `yaml:"dedup"`
+	Suppress       *SuppressSpec       `yaml:"suppress"`
 	Summary        string              `yaml:"summary"`
 	Runbook        string              `yaml:"runbook"`
 	FalsePositives []string            `yaml:"false_positives"`
@@ -130,6 +132,7 @@ type Rule struct {
 	Version string // first 16 hex of sha256 of the file
 
 	conds []*compiled // kind match/threshold/new_term: [condition]; sequence: one per step
+	terms *termsExpr  // new_term with Terms (terms.go); nil = the fields term only
 	// keep[i]: sequence only, the fields of step i's event the next
 	// present step compares (Same, then Differ), saved with the partial.
 	keep       [][]*fieldDef
@@ -149,6 +152,10 @@ type Rule struct {
 	// trim: what Trimmed zeroes and cuts (inputTrim).
 	trimOnce sync.Once
 	trim     *trim
+	// suppress: the effective suppression of a match rule (its own or the
+	// pack default, suppressionOf); nil = every hit is a finding.
+	suppress    *Suppression
+	suppressStr []func(*event.Event) string
 }
 
 // strAccessors returns the string accessors of the named event fields.
@@ -325,6 +332,9 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		if r.Diff != "" && r.Diff != DiffToolDefinition {
 			add("diff %q must be %q", r.Diff, DiffToolDefinition)
 		}
+		if r.Diff != "" && r.Terms != "" {
+			add("diff and terms cannot be combined (a diff compares one term with the previous one)")
+		}
 		if r.History <= 0 {
 			r.History = Duration(30 * 24 * time.Hour)
 		}
@@ -336,9 +346,11 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 			add("diff is only for kind new_term")
 		}
 	}
+	r.suppress = suppressionOf(r, add)
 	if r.Kind != KindMatch && len(r.By) == 0 {
 		r.By = []string{"tenant"}
 	}
+	compileTerms(env, r, add)
 	for i, x := range r.Exceptions {
 		r.exceptions = append(r.exceptions, comp(fmt.Sprintf("exception %d", i+1), x))
 	}
@@ -371,6 +383,9 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		_ = i
 	}
 	r.byStr, r.fieldsStr = strAccessors(r.By), strAccessors(r.Fields)
+	if r.suppress != nil {
+		r.suppressStr = strAccessors(r.suppress.By)
+	}
 	if r.Distinct != "" {
 		r.distinctStr = eventFields[r.Distinct].str
 	}

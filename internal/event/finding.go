@@ -48,4 +48,18 @@ type Finding struct {
 	EventIDs   []string `ch:"event_ids"`
 	Evidence   string   `ch:"evidence"` // JSON object
 	IncidentID string   `ch:"incident_id"`
+
+	// Suppression (match rules, docs/rules.md "suppress"): the findings of
+	// one (tenant, rule, group, SuppressKey) within one SuppressWindow are
+	// stored as the first of them, counting the others. The first event is
+	// the finding's own (Time, EventIDs); Last* is the latest suppressed one.
+	SuppressKey     string        `ch:"suppress_key"` // the rule's suppress.by values joined; "" = not suppressed
+	SuppressWindow  time.Duration `ch:"-"`
+	SuppressedCount uint32        `ch:"suppressed_count"`
+	LastEventID     string        `ch:"last_event_id"`
+	LastSeen        time.Time     `ch:"last_seen"`
+	// SuppressPos is where the event of the last finding counted was on
+	// the events topic (partition<<40 | offset+1; 0 = unknown): the
+	// respond role's watermark, so a replayed finding is not counted twice.
+	SuppressPos int64 `ch:"suppress_pos"`
 }

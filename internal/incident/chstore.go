@@ -182,7 +182,8 @@ func (s *CHStore) ListIncidents(ctx context.Context, f Filter) ([]Incident, uint
 }
 
 const findingCols = `finding_id, tenant, ts, rule_id, rule_version, rule_title, rule_kind, severity, tags, group_key, summary,
- agent_id, user_id, session_key, server_name, tool_name, event_ids, evidence, incident_id, inserted_at`
+ agent_id, user_id, session_key, server_name, tool_name, event_ids, evidence, incident_id, inserted_at,
+ suppress_key, suppress_window, suppressed_count, last_event_id, last_seen, suppress_pos`
 
 // InsertFindings appends findings with their incident_id (the Manager uses
 // it when Config.InsertFindings is set: the analyzer stores findings before
@@ -210,7 +211,8 @@ func (s *CHStore) InsertFindings(ctx context.Context, fs []event.Finding) error 
 		}
 		if err := b.Append(f.FindingID, f.Tenant, chTime(f.Time), f.RuleID, f.RuleVersion, f.RuleTitle, f.RuleKind,
 			string(f.Severity), tags, f.GroupKey, f.Summary, f.AgentID, f.UserID, f.SessionKey, f.ServerName,
-			f.ToolName, ids, f.Evidence, f.IncidentID, now); err != nil {
+			f.ToolName, ids, f.Evidence, f.IncidentID, now, f.SuppressKey, uint32(f.SuppressWindow/time.Second),
+			f.SuppressedCount, f.LastEventID, chTime(f.LastSeen), f.SuppressPos); err != nil {
 			return fmt.Errorf("cannot append finding row: %w", err)
 		}
 	}
@@ -235,13 +237,15 @@ func (s *CHStore) FindingsFor(ctx context.Context, incidentID string, limit int)
 		var f event.Finding
 		var sev string
 		var inserted time.Time
+		var win uint32
 		if err := rows.Scan(&f.FindingID, &f.Tenant, &f.Time, &f.RuleID, &f.RuleVersion, &f.RuleTitle, &f.RuleKind, &sev,
 			&f.Tags, &f.GroupKey, &f.Summary, &f.AgentID, &f.UserID, &f.SessionKey, &f.ServerName, &f.ToolName,
-			&f.EventIDs, &f.Evidence, &f.IncidentID, &inserted); err != nil {
+			&f.EventIDs, &f.Evidence, &f.IncidentID, &inserted, &f.SuppressKey, &win, &f.SuppressedCount,
+			&f.LastEventID, &f.LastSeen, &f.SuppressPos); err != nil {
 			return nil, fmt.Errorf("cannot scan finding: %w", err)
 		}
-		f.Severity = event.Severity(sev)
-		f.Time = f.Time.UTC()
+		f.Severity, f.SuppressWindow = event.Severity(sev), time.Duration(win)*time.Second
+		f.Time, f.LastSeen = f.Time.UTC(), fromCHTime(f.LastSeen)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

@@ -27,9 +27,10 @@ type stack struct {
 	// observations per tools/call (events, duplicates included) and how
 	// many of them carry the duplicate_observation tag.
 	observations, duplicates int
-	// serverAgent is the agent_id of the server observations: what the
-	// request names of the caller (user@client), or "server:*" for the
-	// marked fallback server:<service.name>/<service.instance.id>.
+	// serverAgent is the agent_id of the server observations: callerAgent
+	// when the capture packages carry the caller's agent id to the server
+	// (the client observation's agent), else "server:*" for the marked
+	// fallback server:<service.name>/<service.instance.id>.
 	serverAgent string
 	// serverGaps are the known gaps in server identity (docs/event.md):
 	// per observer ("client", "server", "duplicate"), the server_name its
@@ -40,7 +41,10 @@ type stack struct {
 	requestIDGap bool
 }
 
-const fallbackAgent = "server:*"
+const (
+	fallbackAgent = "server:*"
+	callerAgent   = "caller"
+)
 
 var stacks = []stack{
 	{name: "sdk", lang: "python", observations: 2, serverAgent: fallbackAgent,
@@ -48,16 +52,16 @@ var stacks = []stack{
 		// service.name (one process serves the four servers here), the
 		// client side nothing (the server span is in another request).
 		serverGaps: map[string]string{"client": "", "server": "mcpwatch-scenario-mcp-servers"}},
-	{name: "sdk+capture", lang: "python", content: true, observations: 2, serverAgent: "@mcpwatch-scenario-agent"},
+	{name: "sdk+capture", lang: "python", content: true, observations: 2, serverAgent: callerAgent},
 	{name: "fastmcp", lang: "python", observations: 3, duplicates: 1, serverAgent: fallbackAgent,
 		serverGaps: map[string]string{"client": "", "duplicate": ""}},
-	{name: "fastmcp+capture", lang: "python", content: true, observations: 3, duplicates: 1, serverAgent: "@mcpwatch-scenario-agent"},
+	{name: "fastmcp+capture", lang: "python", content: true, observations: 3, duplicates: 1, serverAgent: callerAgent},
 	// Four initialize.mcp spans under one parent: the request cannot tell
 	// which connection a tools/list or tools/call used. The request id is
 	// on a ResponseStreamWriter child span, joined within a request only.
 	{name: "openllmetry", lang: "python", content: true, observations: 1, serverGaps: map[string]string{"client": ""},
 		requestIDGap: true},
-	{name: "capture", lang: "typescript", content: true, observations: 2, serverAgent: "@scenario-agent"},
+	{name: "capture", lang: "typescript", content: true, observations: 2, serverAgent: callerAgent},
 	{name: "openllmetry", lang: "typescript", content: true, observations: 1},
 }
 
@@ -544,11 +548,12 @@ func (c *check) observations() {
 					t.Errorf("%s: server observation has agent_id %q, want %q", what, e.AgentID, want)
 				}
 				c.gaps.add("%s: server observations carry the marked fallback agent_id %q", rc.Method, e.AgentID)
-			default:
-				if e.AgentID != s.serverAgent {
-					t.Errorf("%s: server observation has agent_id %q, want %q", what, e.AgentID, s.serverAgent)
+			case s.serverAgent == callerAgent:
+				if e.AgentID != c.r.AgentID {
+					t.Errorf("%s: server observation has agent_id %q, want the caller's %q", what, e.AgentID, c.r.AgentID)
 				}
-				c.gaps.add("%s: server observations carry agent_id %q (the client the request names)", rc.Method, e.AgentID)
+			default:
+				t.Fatalf("%s: stack %s has no expected server agent", what, s.id())
 			}
 			if kind == "duplicate" {
 				continue

@@ -78,6 +78,9 @@ var clusterShardingKeys = map[string]string{
 	// records through the Distributed table; readers take maxMerge over all
 	// shards, so only the sealer's rows use this key.
 	"calls_seal_state": "cityHash64(tenant)",
+	// Written only by redaction_sightings_mv on the events' shard: same key
+	// (a replayed event's sightings collapse with the first ones).
+	"redaction_sightings": "cityHash64(tenant, agent_id)",
 	// Per-agent state of the ingest role (enrich), keyed like the events.
 	"enrich_servers":  "cityHash64(tenant, agent_id)",
 	"enrich_sessions": "cityHash64(tenant, agent_id)",

@@ -260,6 +260,7 @@ var findingColumns = []string{
 	"finding_id", "tenant", "ts", "rule_id", "rule_version", "rule_title", "rule_kind",
 	"severity", "tags", "group_key", "summary", "agent_id", "user_id", "session_key",
 	"server_name", "tool_name", "event_ids", "evidence", "incident_id", "inserted_at",
+	"suppress_key", "suppress_window", "suppressed_count", "last_event_id", "last_seen", "suppress_pos",
 }
 
 // InsertFindings writes findings. finding_id is deterministic, so a replay
@@ -284,7 +285,8 @@ func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 		}
 		if err := b.Append(f.FindingID, f.Tenant, dt(f.Time), f.RuleID, f.RuleVersion, f.RuleTitle, f.RuleKind,
 			string(f.Severity), nonNil(f.Tags), f.GroupKey, f.Summary, f.AgentID, f.UserID, f.SessionKey,
-			f.ServerName, f.ToolName, nonNil(f.EventIDs), evidence, f.IncidentID, now); err != nil {
+			f.ServerName, f.ToolName, nonNil(f.EventIDs), evidence, f.IncidentID, now,
+			f.SuppressKey, uint32(f.SuppressWindow/time.Second), f.SuppressedCount, f.LastEventID, dt(f.LastSeen), f.SuppressPos); err != nil {
 			return fmt.Errorf("cannot append finding %s: %w", f.FindingID, err)
 		}
 	}

@@ -189,6 +189,17 @@ func TestQueryCorpus(t *testing.T) {
 		t.Fatalf("cluster profile check: %v", err)
 	}
 
+	// A suppressing finding stored again with a higher count: the reload
+	// answers its latest version.
+	f3 := fs[2]
+	f3.SuppressedCount, f3.LastEventID, f3.SuppressPos = 7, "g1-09", 11
+	must(s.InsertFindings(ctx, []event.Finding{f3}))
+	sup, err := s.SuppressedFindings(ctx, now.Add(-time.Hour))
+	must(err)
+	if len(sup) != 1 || sup[0].FindingID != "f-3" || sup[0].SuppressedCount != 7 || sup[0].LastEventID != "g1-09" ||
+		sup[0].SuppressWindow != time.Hour || sup[0].IncidentID != "inc-g1" {
+		t.Fatalf("suppressed findings: %+v", sup)
+	}
 	_, err = ic.LoadActive(ctx, hour)
 	must(err)
 	_, err = ic.GetIncident(ctx, "inc-a1")
@@ -448,7 +459,8 @@ func corpusFindings(hour time.Time) []event.Finding {
 		{FindingID: "f-2", Tenant: "acme", Time: hour.Add(50 * time.Minute), RuleID: "r-exfil", RuleVersion: "v1", RuleTitle: "Exfil", RuleKind: "sequence",
 			Severity: event.SeverityCritical, GroupKey: "a1", Summary: "again", AgentID: "a1", EventIDs: []string{"a1-15"}},
 		{FindingID: "f-3", Tenant: "globex", Time: hour.Add(20 * time.Minute), RuleID: "r-other", RuleVersion: "v2", RuleTitle: "Other", RuleKind: "match",
-			Severity: event.SeverityLow, GroupKey: "g1", AgentID: "g1", EventIDs: []string{"g1-02"}, Evidence: "{}"},
+			Severity: event.SeverityLow, GroupKey: "g1", AgentID: "g1", EventIDs: []string{"g1-02"}, Evidence: "{}",
+			SuppressKey: "g1|fs|read_file", SuppressWindow: time.Hour, LastEventID: "g1-02", LastSeen: hour.Add(20 * time.Minute), SuppressPos: 3},
 	}
 }
 

@@ -169,6 +169,10 @@ func run() error {
 	r6 := "from=" + ms(now.Add(-6*time.Hour)) + "&to=" + ms(now.Add(time.Minute))
 	r24 := "from=" + ms(now.Add(-24*time.Hour)) + "&to=" + ms(now.Add(time.Minute))
 	q := `{"from":"` + ms(now.Add(-6*time.Hour)) + `","to":"` + ms(now) + `","queries":[{"refId":"A","queryType":"calls_over_time"},{"refId":"B","queryType":"top_agents"},{"refId":"C","queryType":"agent_graph","agent":"agent-7"},{"refId":"D","queryType":"incidents"}]}`
+	var fingerprint string // the secret of the blast-radius case: one of the seeded 100
+	if err := conn.QueryRow(ctx, "SELECT lower(substring(hex(cityHash64(7)), 1, 8))").Scan(&fingerprint); err != nil {
+		return fmt.Errorf("cannot compute the fingerprint: %w", err)
+	}
 	cases := []struct{ name, method, path, body string }{
 		{"overview (6h)", "GET", "overview?" + r6, ""},
 		{"overview (24h = all 10M)", "GET", "overview?" + r24, ""},
@@ -189,6 +193,11 @@ func run() error {
 		{"tools (24h)", "GET", "tools?" + r24, ""},
 		{"tool definitions", "GET", "tools/definitions?server=server-7&tool=tool-7&" + r24, ""},
 		{"data source query x4 (6h)", "POST", "query", q},
+		{"blast radius: tool (24h)", "GET", "blast-radius?server=server-7&tool=tool-7&" + r24, ""},
+		{"blast radius: tool definition (24h)", "GET", "blast-radius?server=server-7&tool=tool-7&definition_hash=h-7&" + r24, ""},
+		{"blast radius: secret (24h)", "GET", "blast-radius?fingerprint=" + fingerprint + "&" + r24, ""},
+		{"blast radius: session (24h)", "GET", "blast-radius?session=sess-1207&" + r24, ""},
+		{"blast radius: incident (24h)", "GET", "blast-radius?incident=inc-7&" + r24, ""},
 	}
 	match, err := regexp.Compile(*only)
 	if err != nil {
@@ -249,7 +258,8 @@ func call(ctx context.Context, app *plugin.App, method, path, body string) (int,
 // seedBulk inserts events in 1M-row INSERT … SELECT chunks (bounded memory
 // for the materialized view), spread over the last 24 hours: 200 agents,
 // 50k sessions (each of one agent), each agent using 5 of 100 tools on 20
-// servers; 5% errors, 3% denials, 2% with a redacted secret.
+// servers; 5% errors, 3% denials, 2% with a redacted secret (one of 100
+// fingerprints in the arguments, so redaction_sightings fills).
 func seedBulk(ctx context.Context, conn driver.Conn, db string, total int, now time.Time) error {
 	base := now.Unix()
 	const chunk = 1_000_000
@@ -262,7 +272,8 @@ SELECT concat('ev-', toString(number)), 'default', toDateTime(%[2]d - (number * 
   concat('sess-', toString(number %% %[4]d)), concat('sess-', toString(number %% %[4]d)),
   concat('agent-', toString(number %% %[4]d %% %[5]d)), concat('Agent ', toString(number %% %[4]d %% %[5]d)), concat('user-', toString(number %% 50)), 'claude-desktop',
   concat('server-', toString((number %% %[5]d * 7 + intDiv(number, %[5]d) %% 5) %% %[7]d %% %[6]d)), concat('tool-', toString((number %% %[5]d * 7 + intDiv(number, %[5]d) %% 5) %% %[7]d)),
-  concat('{"path":"/home/u/file-', toString(number %% 1000), '.txt"}'), '{"ok":true}', 40, 11,
+  if(number %% 50 = 0, concat('{"env":{"AWS_ACCESS_KEY_ID":"[REDACTED:aws_access_key:', lower(substring(hex(cityHash64(number %% 100)), 1, 8)), ']"}}'),
+    concat('{"path":"/home/u/file-', toString(number %% 1000), '.txt"}')), '{"ok":true}', 40, 11,
   CAST(multiIf(number %% 20 = 0, 'error', number %% 33 = 0, 'denied', number %% 47 = 0, 'tool_error', 'ok') AS Enum8('ok' = 1, 'error' = 2, 'tool_error' = 3, 'denied' = 4)),
   if(number %% 50 = 0, ['secret:aws_access_key'], emptyArrayString()), now()
 FROM numbers(%[8]d, %[9]d)`, db, base, int64(span.Seconds()), sessions, agents, servers, tools, off, n)

@@ -105,6 +105,11 @@ func TestPluginQueryCorpus(t *testing.T) {
 	must(err)
 	_, err = s.EventsByID(ctx, f, sum.ExfilEventIDs)
 	must(err)
+	for _, subj := range []BlastSubject{{Fingerprint: "9f8e7d6c"}, {Server: "filesystem", Tool: "read_file"},
+		{Server: "filesystem", Tool: "read_file", DefinitionHash: "h-read-1"}, {Session: sum.ExfilSession}, {Incident: sum.ExfilIncident}} {
+		_, err = s.BlastRadius(ctx, f, subj)
+		must(err)
+	}
 	for _, x := range []IncidentFilter{{}, {Status: "open", Severity: "high"}, {Tenant: "acme", Since: f.From, Limit: 3}, {ID: sum.ExfilIncident}} {
 		_, err := s.Incidents(ctx, x)
 		must(err)

@@ -28,6 +28,7 @@ func (a *App) routes() *http.ServeMux {
 	mux.HandleFunc("GET /detections", a.handleDetections)
 	mux.HandleFunc("GET /tools", listHandler(a, "tools", (*Store).Tools))
 	mux.HandleFunc("GET /tools/definitions", a.handleToolDefinitions)
+	mux.HandleFunc("GET /blast-radius", a.handleBlastRadius)
 	mux.HandleFunc("POST /query", a.handleQuery)
 	return mux
 }
@@ -242,6 +243,33 @@ func (a *App) handleSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"session_key": r.PathValue("key"), "events": evs})
+}
+
+// handleBlastRadius: GET /blast-radius?{server&tool[&definition_hash] |
+// fingerprint | session | incident}, with the common filter (range,
+// tenant, agent, limit of calls).
+func (a *App) handleBlastRadius(w http.ResponseWriter, r *http.Request) {
+	f, err := a.filterFromRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	q := r.URL.Query()
+	// The common filter's server and tool name the subject here.
+	subj := BlastSubject{Server: f.Server, Tool: f.Tool, DefinitionHash: q.Get("definition_hash"),
+		Fingerprint: q.Get("fingerprint"), Session: q.Get("session"), Incident: q.Get("incident")}
+	f.Server, f.Tool = "", ""
+	out, err := a.store.BlastRadius(r.Context(), f, subj)
+	switch {
+	case errors.Is(err, ErrBadSubject):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, ErrNoDefinition):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 func (a *App) handleIncidents(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import { SessionsPage } from '../pages/Sessions';
 import { IncidentsPage } from '../pages/Incidents';
 import { DetectionsPage } from '../pages/Detections';
 import { ToolsPage } from '../pages/Tools';
+import { BlastRadiusPage } from '../pages/BlastRadius';
 
 export interface Nav {
   /** Current URL search parameters. */
@@ -97,6 +98,7 @@ export function App(_props: AppRootProps) {
         {page === 'incidents' && <IncidentsPage nav={nav} />}
         {page === 'detections' && <DetectionsPage nav={nav} />}
         {page === 'tools' && <ToolsPage nav={nav} />}
+        {page === 'blast' && <BlastRadiusPage nav={nav} />}
       </div>
     </div>
   );

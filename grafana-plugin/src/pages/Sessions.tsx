@@ -82,6 +82,9 @@ function SessionView({ nav, id }: { nav: Nav; id: string }) {
         </Button>
         <h2 style={{ margin: 0 }}>Session {id}</h2>
         {agent && <span className={s.muted}>agent {agent}</span>}
+        <Button variant="secondary" size="sm" icon="share-alt" onClick={() => nav.go('blast', { session: id })} data-testid="session-blast">
+          Blast radius
+        </Button>
       </div>
       <Loading error={err} loading={loading}>
         {() => d && <EventsTable events={d.events} testId="session-events" showAgent />}

@@ -177,6 +177,58 @@ async def test_baggage_keys_configurable(spans, monkeypatch):
         assert "gen_ai.conversation.id" not in span.attributes
 
 
+async def test_caller_agent_id_reaches_the_server_span(spans, monkeypatch):
+    # Both observations of a call name the calling agent, so mcpwatch counts
+    # one call, not a client's and a server's.
+    assert mcpwatch_mcp_capture.instrument(agent_id="agent 9/ä")
+    try:
+        await run_http()
+    finally:
+        mcpwatch_mcp_capture.uninstrument()
+    got = spans.get_finished_spans()
+    for name in ("tools/call read_file", "server/discover", "prompts/get summarize"):
+        assert one(got, name, SpanKind.SERVER).attributes["gen_ai.agent.id"] == "agent 9/ä", name
+    assert one(got, "MCP send tools/call read_file", SpanKind.CLIENT).attributes["gen_ai.agent.id"] == "agent 9/ä"
+
+    # The application's own baggage entry wins over the configured id.
+    from opentelemetry import baggage, context
+
+    assert mcpwatch_mcp_capture.instrument(agent_id="configured")
+    token = context.attach(baggage.set_baggage("gen_ai.agent.id", "from-baggage"))
+    spans.clear()
+    try:
+        await run_http()
+    finally:
+        context.detach(token)
+        mcpwatch_mcp_capture.uninstrument()
+    assert one(spans.get_finished_spans(), "tools/call read_file", SpanKind.SERVER).attributes["gen_ai.agent.id"] == "from-baggage"
+
+    # Switched off: the server span names no agent.
+    monkeypatch.setenv("MCPWATCH_CAPTURE_PROPAGATE_AGENT", "false")
+    assert mcpwatch_mcp_capture.instrument(agent_id="agent-9")
+    spans.clear()
+    try:
+        await run_http()
+    finally:
+        mcpwatch_mcp_capture.uninstrument()
+    assert "gen_ai.agent.id" not in one(spans.get_finished_spans(), "tools/call read_file", SpanKind.SERVER).attributes
+
+
+def test_resource_agent_matches_the_collectors_default_chain():
+    from opentelemetry.sdk.resources import Resource
+
+    from mcpwatch_mcp_capture import _capture
+
+    class Span:
+        def __init__(self, attrs: dict) -> None:
+            self.resource = Resource(attrs)
+
+    assert _capture._resource_agent(Span({"service.name": "agent", "service.instance.id": "i-1"})) == "agent/i-1"
+    assert _capture._resource_agent(Span({"service.name": "agent"})) == "agent"
+    assert _capture._resource_agent(Span({"service.name": "unknown_service:python", "host.name": "h1"})) == "h1"
+    assert _capture._resource_agent(Span({"service.name": "unknown_service"})) is None
+
+
 async def test_no_extra_spans_and_bare_mode_has_nothing(spans, bare):
     await run_http()
     bare_spans = spans.get_finished_spans()
@@ -276,7 +328,8 @@ async def test_content_off(spans, monkeypatch):
     call = one(got, "MCP send tools/call read_file", SpanKind.CLIENT)
     assert call.attributes["mcp.server.name"] == "files-srv"
     assert call.attributes["gen_ai.agent.id"] == "agent-7"
-    assert "gen_ai.agent.id" not in one(got, "tools/call read_file", SpanKind.SERVER).attributes
+    # The caller's agent id travels in the request's `_meta` baggage.
+    assert one(got, "tools/call read_file", SpanKind.SERVER).attributes["gen_ai.agent.id"] == "agent-7"
     assert attr_json(one(got, "MCP send tools/list", SpanKind.CLIENT), "gen_ai.tool.definitions")
 
 

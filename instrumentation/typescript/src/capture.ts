@@ -31,6 +31,7 @@
 // conventions.
 import {
   context,
+  createContextKey,
   createTraceState,
   propagation,
   trace,
@@ -72,6 +73,21 @@ export interface CaptureOptions {
   maxToolDefinitionsBytes?: number;
   /** Inject (outgoing) and extract (incoming) trace context in `params._meta`. Default true. */
   propagateContext?: boolean;
+  /**
+   * This agent's id: `gen_ai.agent.id` on its client spans. Default: none
+   * (the mcpwatch collector derives one from the resource).
+   */
+  agentId?: string;
+  /**
+   * Send the caller's agent id to servers as a `gen_ai.agent.id` W3C baggage
+   * entry in `params._meta`, and record the one a request carries on the
+   * server's span, so both observations of a call name the same agent.
+   * The id sent is `agentId`, else the current baggage's, else what the
+   * mcpwatch collector derives from the resource by default
+   * (`service.name`/`service.instance.id`, else `host.name`). Default true
+   * (needs propagateContext).
+   */
+  propagateAgentId?: boolean;
 }
 
 /** Attribute names (OTel semconv v1.39 MCP / GenAI, and mcpwatch's own for identity). */
@@ -86,6 +102,7 @@ export const ATTR = {
   SERVER_ADDRESS: 'server.address',
   SERVER_PORT: 'server.port',
   OPERATION: 'gen_ai.operation.name',
+  AGENT_ID: 'gen_ai.agent.id',
   TOOL_NAME: 'gen_ai.tool.name',
   PROMPT_NAME: 'gen_ai.prompt.name',
   TOOL_ARGUMENTS: 'gen_ai.tool.call.arguments',
@@ -125,6 +142,8 @@ interface Settings {
   definitions: boolean;
   maxDefinitions: number;
   propagate: boolean;
+  agentId?: string;
+  propagateAgent: boolean;
 }
 
 interface State {
@@ -183,6 +202,8 @@ function settings(o: CaptureOptions): Settings {
     definitions: o.captureToolDefinitions ?? true,
     maxDefinitions: Math.max(64, o.maxToolDefinitionsBytes ?? 65536),
     propagate: o.propagateContext ?? true,
+    agentId: o.agentId || undefined,
+    propagateAgent: o.propagateAgentId ?? true,
   };
 }
 
@@ -239,6 +260,13 @@ function outgoing(
   Object.assign(attrs, transportAttributes(p.transport));
   const sid = p.transport?.sessionId;
   if (typeof sid === 'string' && sid) attrs[ATTR.SESSION_ID] = sid;
+  if (st.s.agentId && st.role === 'client') attrs[ATTR.AGENT_ID] = st.s.agentId;
+  if (st.s.propagateAgent && SERVER_TO_CLIENT.has(method)) {
+    // A server asking its client: the agent is the caller of the request
+    // being handled (see incoming).
+    const caller = context.active().getValue(CALLER_AGENT);
+    if (typeof caller === 'string' && caller) attrs[ATTR.AGENT_ID] = caller;
+  }
   const span = st.s.tracer.startSpan(spanName(method, params), { kind: SpanKind.CLIENT, attributes: attrs });
   const ctx = trace.setSpan(context.active(), span);
 
@@ -246,6 +274,7 @@ function outgoing(
   if (st.s.propagate) {
     const carrier: Record<string, string> = {};
     inject(ctx, span.spanContext(), carrier);
+    if (st.s.propagateAgent && !SERVER_TO_CLIENT.has(method)) sendCallerAgent(st, ctx, span, carrier);
     // A copy: the caller's object is left alone.
     sent = { ...req, params: { ...(params ?? {}), _meta: { ...(params?._meta ?? {}), ...carrier } } };
   }
@@ -315,13 +344,20 @@ function incoming(st: State, p: ProtocolLike, method: string, h: Handler, reques
   if (id !== undefined && id !== null) attrs[ATTR.REQUEST_ID] = String(id);
   const sid = extra?.sessionId ?? p.transport?.sessionId;
   if (typeof sid === 'string' && sid) attrs[ATTR.SESSION_ID] = sid;
+  if (st.s.propagate && st.s.propagateAgent && !SERVER_TO_CLIENT.has(method)) {
+    // The calling agent, not this server process.
+    const caller = baggageEntry(params?._meta?.baggage, ATTR.AGENT_ID);
+    if (caller) attrs[ATTR.AGENT_ID] = caller;
+  }
   Object.assign(attrs, transportAttributes(p.transport, extra));
   if (!attrs[ATTR.PROTOCOL_VERSION]) {
     const hv = extra?.requestInfo?.headers?.['mcp-protocol-version'];
     if (typeof hv === 'string' && hv) attrs[ATTR.PROTOCOL_VERSION] = hv;
   }
   const span = st.s.tracer.startSpan(spanName(method, params), { kind: SpanKind.SERVER, attributes: attrs, links }, parent);
-  const ctx = trace.setSpan(parent, span);
+  let ctx = trace.setSpan(parent, span);
+  const caller = attrs[ATTR.AGENT_ID];
+  if (typeof caller === 'string') ctx = ctx.setValue(CALLER_AGENT, caller);
   let result: unknown;
   try {
     result = context.with(ctx, () => h(request, extra));
@@ -507,6 +543,52 @@ function toolDefinitions(tools: unknown[], max: number): { json: string; dropped
 }
 
 // ---------------------------------------------------------------- context
+
+// Requests a server sends to its client: the agent is the receiver, so no
+// caller agent id is sent or taken with them.
+const SERVER_TO_CLIENT = new Set(['roots/list', 'sampling/createMessage', 'elicitation/create']);
+
+// The calling agent of the request a server is handling, for the requests
+// it sends its client meanwhile (needs a context manager, as nesting does).
+const CALLER_AGENT = createContextKey('mcpwatch caller agent id');
+
+/** Adds the caller's agent id to the carrier's W3C baggage (unless the application set one). */
+function sendCallerAgent(st: State, ctx: Context, span: Span, carrier: Record<string, string>): void {
+  const current = carrier.baggage ?? '';
+  if (baggageEntry(current, ATTR.AGENT_ID) !== undefined) return;
+  const agent = propagation.getBaggage(ctx)?.getEntry(ATTR.AGENT_ID)?.value || st.s.agentId || resourceAgent(span);
+  if (!agent) return;
+  const entry = `${ATTR.AGENT_ID}=${encodeURIComponent(agent)}`;
+  carrier.baggage = current.trim() ? `${current},${entry}` : entry;
+}
+
+/** The value of key in a W3C baggage header, or undefined. */
+function baggageEntry(header: unknown, key: string): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  for (const member of header.split(',')) {
+    const eq = member.indexOf('=');
+    if (eq < 0 || member.slice(0, eq).trim() !== key) continue;
+    const raw = member.slice(eq + 1).split(';')[0].trim();
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return undefined; // malformed percent-encoding: no id rather than a wrong one
+    }
+  }
+  return undefined;
+}
+
+/** The mcpwatch collector's default agent id from the SDK span's resource (docs/event.md). */
+function resourceAgent(span: Span): string | undefined {
+  const res = (span as unknown as { resource?: { attributes?: Attributes } }).resource?.attributes ?? {};
+  const service = res['service.name'];
+  if (typeof service === 'string' && service && !service.startsWith('unknown_service')) {
+    const instance = res['service.instance.id'];
+    return typeof instance === 'string' && instance ? `${service}/${instance}` : service;
+  }
+  const host = res['host.name'];
+  return typeof host === 'string' && host ? host : undefined;
+}
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 

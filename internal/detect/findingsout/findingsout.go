@@ -70,6 +70,13 @@ func ToLogs(fs []event.Finding) plog.Logs {
 		put("tool_name", f.ToolName)
 		put("evidence", f.Evidence)
 		put("incident_id", f.IncidentID)
+		put("suppress_key", f.SuppressKey)
+		if f.SuppressWindow > 0 {
+			a.PutInt("mcpwatch.finding.suppress_window_s", int64(f.SuppressWindow/time.Second))
+		}
+		if f.SuppressPos != 0 {
+			a.PutInt("mcpwatch.finding.suppress_pos", f.SuppressPos)
+		}
 		tags := a.PutEmptySlice("mcpwatch.finding.tags")
 		for _, t := range f.Tags {
 			tags.AppendEmpty().SetStr(t)
@@ -129,7 +136,14 @@ func Unmarshal(b []byte) ([]event.Finding, error) {
 					Severity: event.Severity(get("severity")), Tags: list("tags"), GroupKey: get("group_key"), Summary: lr.Body().Str(),
 					AgentID: get("agent_id"), UserID: get("user_id"), SessionKey: get("session_key"), ServerName: get("server_name"),
 					ToolName: get("tool_name"), EventIDs: list("event_ids"), Evidence: get("evidence"), IncidentID: get("incident_id"),
+					SuppressKey: get("suppress_key"),
 				})
+				if v, ok := a.Get("mcpwatch.finding.suppress_window_s"); ok {
+					out[len(out)-1].SuppressWindow = time.Duration(v.Int()) * time.Second
+				}
+				if v, ok := a.Get("mcpwatch.finding.suppress_pos"); ok {
+					out[len(out)-1].SuppressPos = v.Int()
+				}
 			}
 		}
 	}

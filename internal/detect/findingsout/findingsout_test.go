@@ -20,7 +20,8 @@ func sample() []event.Finding {
 	return []event.Finding{
 		{FindingID: "f1", Tenant: "acme", Time: t0, RuleID: "mcp-a", RuleVersion: "v1", RuleTitle: "A", RuleKind: "match",
 			Severity: event.SeverityHigh, Tags: []string{"owasp-mcp:MCP01"}, GroupKey: "acme|s1", Summary: "agent read a key",
-			AgentID: "ag", UserID: "u", SessionKey: "s1", ServerName: "fs", ToolName: "read_file", EventIDs: []string{"e1", "e2"}, Evidence: `{"x":1}`},
+			AgentID: "ag", UserID: "u", SessionKey: "s1", ServerName: "fs", ToolName: "read_file", EventIDs: []string{"e1", "e2"}, Evidence: `{"x":1}`,
+			SuppressKey: "ag|fs|read_file", SuppressWindow: time.Hour, SuppressPos: 3<<40 | 17},
 		{FindingID: "f2", Tenant: "acme", Time: t0.Add(time.Second), RuleID: "mcp-b", RuleVersion: "v2", RuleTitle: "B", RuleKind: "sequence",
 			Severity: event.SeverityCritical, GroupKey: "acme|s2", Summary: "b", EventIDs: []string{"e3"}, Evidence: `{}`},
 	}

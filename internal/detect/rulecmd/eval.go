@@ -16,7 +16,9 @@ import (
 type RuleScore struct {
 	RuleID     string
 	Severity   string
-	Findings   int // all findings
+	Raw        int // hits before suppression (docs/rules.md suppress)
+	Findings   int // findings stored: after suppression
+	BenignRaw  int // hits on benign cases before suppression
 	TruePos    int // findings on a case that expects or allows the rule
 	FalsePos   int // other findings
 	BenignFP   int // false positives on benign cases
@@ -41,11 +43,20 @@ func (s RuleScore) Recall() float64 {
 	return float64(s.Caught) / float64(s.Expected)
 }
 
+// Per10k is findings per 10,000 benign events (0 when there are none).
+func per10k(n, benign int) float64 {
+	if benign == 0 {
+		return 0
+	}
+	return float64(n) * 10000 / float64(benign)
+}
+
 // EvalResult is the outcome of running a pack over a corpus.
 type EvalResult struct {
-	Events   int
-	Scores   []RuleScore
-	BenignFP []event.Finding // false positives on benign cases
+	Events       int
+	BenignEvents int // events of benign cases: the base of the per-10k figures
+	Scores       []RuleScore
+	BenignFP     []event.Finding // false positives on benign cases
 }
 
 // Evaluate runs the pack over the corpus in time order and scores every rule.
@@ -55,7 +66,24 @@ func Evaluate(ctx context.Context, p *detect.Pack, c scenario.Corpus) (*EvalResu
 		return nil, err
 	}
 	events := c.Plain()
+	labels := c.ByEventID()
+	scores := map[string]*RuleScore{}
+	for _, r := range p.Rules {
+		scores[r.ID] = &RuleScore{RuleID: r.ID, Severity: r.Severity}
+	}
+	allBenign := func(f *event.Finding) bool {
+		for _, id := range f.EventIDs {
+			if l := labels[id]; l != nil && l.Attack {
+				return false
+			}
+		}
+		return true
+	}
+	// What the respond role would store: the first finding of each
+	// suppression window (the corpus is one stream, numbered in order).
+	supp := detect.NewSuppressor()
 	var findings []event.Finding
+	var n int64 // findings so far: their positions, strictly increasing
 	const batch = 1000
 	for i := 0; i < len(events); i += batch {
 		j := min(i+batch, len(events))
@@ -63,15 +91,27 @@ func Evaluate(ctx context.Context, p *detect.Pack, c scenario.Corpus) (*EvalResu
 		if err != nil {
 			return nil, err
 		}
-		findings = append(findings, fs...)
-	}
-	labels := c.ByEventID()
-	scores := map[string]*RuleScore{}
-	for _, r := range p.Rules {
-		scores[r.ID] = &RuleScore{RuleID: r.ID, Severity: r.Severity}
+		for k := range fs {
+			f := &fs[k]
+			s := scores[f.RuleID]
+			s.Raw++
+			if allBenign(f) {
+				s.BenignRaw++
+			}
+			n++
+			f.SuppressPos = n
+			if supp.Add(f) {
+				findings = append(findings, *f)
+			}
+		}
 	}
 	caught := map[string]map[*scenario.Label]bool{}
 	res := &EvalResult{Events: len(events)}
+	for i := range c.Events {
+		if l := c.Events[i].Label; l == nil || !l.Attack {
+			res.BenignEvents++
+		}
+	}
 	for _, f := range findings {
 		s := scores[f.RuleID]
 		s.Findings++
@@ -130,6 +170,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	seed := fl.Int64("seed", 1, "corpus seed")
 	n := fl.Int("n", 10000, "benign events in the corpus")
 	maxFP := fl.Int("show-fp", 50, "benign false positives to print")
+	volume := fl.Int("volume", 10000, "calls of the chatty benign agent (scenario.BenignVolume) added to the corpus")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -137,7 +178,11 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	res, err := Evaluate(context.Background(), p, scenario.Eval(*seed, *n))
+	c := scenario.Eval(*seed, *n)
+	if *volume > 0 {
+		c = scenario.Merge(c, scenario.BenignVolume(*seed, *volume))
+	}
+	res, err := Evaluate(context.Background(), p, c)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -146,13 +191,21 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 }
 
 // Report prints the scores and returns 1 when the targets are missed: an
-// expected attack case not caught, or a high/critical false positive on
-// benign traffic.
+// expected attack case not caught, or a high/critical finding on benign
+// traffic. raw is the hits before suppression, findings what is stored;
+// ben/10k and raw/10k are the benign ones per 10,000 benign events.
 func Report(res *EvalResult, w io.Writer, maxFP int) int {
-	fmt.Fprintf(w, "%-44s %-8s %8s %5s %5s %8s %9s %6s\n", "rule", "severity", "findings", "tp", "fp", "benignFP", "precision", "recall")
+	fmt.Fprintf(w, "%-44s %-8s %7s %8s %5s %5s %8s %8s %8s %9s %6s\n", "rule", "severity", "raw", "findings", "tp", "fp", "benignFP",
+		"raw/10k", "ben/10k", "precision", "recall")
 	var tot RuleScore
+	line := func(id, sev string, s RuleScore) {
+		fmt.Fprintf(w, "%-44s %-8s %7d %8d %5d %5d %8d %8.1f %8.1f %9.3f %3d/%-3d\n", id, sev, s.Raw, s.Findings, s.TruePos, s.FalsePos, s.BenignFP,
+			per10k(s.BenignRaw, res.BenignEvents), per10k(s.BenignFP, res.BenignEvents), s.Precision(), s.Caught, s.Expected)
+	}
 	for _, s := range res.Scores {
-		fmt.Fprintf(w, "%-44s %-8s %8d %5d %5d %8d %9.3f %3d/%-3d\n", s.RuleID, s.Severity, s.Findings, s.TruePos, s.FalsePos, s.BenignFP, s.Precision(), s.Caught, s.Expected)
+		line(s.RuleID, s.Severity, s)
+		tot.Raw += s.Raw
+		tot.BenignRaw += s.BenignRaw
 		tot.Findings += s.Findings
 		tot.TruePos += s.TruePos
 		tot.FalsePos += s.FalsePos
@@ -160,8 +213,9 @@ func Report(res *EvalResult, w io.Writer, maxFP int) int {
 		tot.Expected += s.Expected
 		tot.Caught += s.Caught
 	}
-	fmt.Fprintf(w, "%-44s %-8s %8d %5d %5d %8d %9.3f %3d/%-3d\n", "overall", "", tot.Findings, tot.TruePos, tot.FalsePos, tot.BenignFP, tot.Precision(), tot.Caught, tot.Expected)
-	fmt.Fprintf(w, "events %d; precision %.3f, recall %.3f\n", res.Events, tot.Precision(), tot.Recall())
+	line("overall", "", tot)
+	fmt.Fprintf(w, "events %d (%d benign); precision %.3f, recall %.3f; benign findings per 10k benign events %.1f (%.1f before suppression)\n",
+		res.Events, res.BenignEvents, tot.Precision(), tot.Recall(), per10k(tot.BenignFP, res.BenignEvents), per10k(tot.BenignRaw, res.BenignEvents))
 	code := 0
 	for _, s := range res.Scores {
 		for _, c := range s.MissedCase {
@@ -169,8 +223,10 @@ func Report(res *EvalResult, w io.Writer, maxFP int) int {
 			code = 1
 		}
 	}
+	severe := 0
 	for i, f := range res.BenignFP {
 		if event.Severity(f.Severity).Rank() >= event.SeverityHigh.Rank() {
+			severe++
 			code = 1
 		}
 		if i < maxFP {
@@ -179,6 +235,9 @@ func Report(res *EvalResult, w io.Writer, maxFP int) int {
 	}
 	if len(res.BenignFP) > maxFP {
 		fmt.Fprintf(w, "... %d more benign false positives\n", len(res.BenignFP)-maxFP)
+	}
+	if severe > 0 {
+		fmt.Fprintf(w, "FAIL: %d high/critical findings on benign traffic\n", severe)
 	}
 	return code
 }

@@ -3,11 +3,14 @@ package rulecmd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
@@ -70,4 +73,66 @@ func TestEvalScoresTheCorpus(t *testing.T) {
 		t.Errorf("report:\n%s", out.String())
 	}
 	t.Logf("caught %d of %d expected attack cases", caught, expected)
+}
+
+// TestEvalSuppressesTheChattyAgent: over the chatty benign agent, the
+// allowlist rule hits every call but stores one finding per tool and hour
+// (its suppression), and the report gives both figures per 10k benign
+// events.
+func TestEvalSuppressesTheChattyAgent(t *testing.T) {
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := scenario.BenignVolume(1, 3000)
+	windows := map[string]bool{}
+	calls := 0
+	for _, l := range vol.Events {
+		if e := l.Event; e.Method == "tools/call" {
+			calls++
+			windows[e.ToolName+"@"+e.Time.Truncate(time.Hour).String()] = true
+		}
+	}
+	if calls < 3000 {
+		t.Fatalf("the volume corpus has %d calls, want ≥ 3000", calls)
+	}
+	res, err := Evaluate(context.Background(), pack, scenario.Merge(scenario.Eval(1, 2000), vol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s RuleScore
+	for _, x := range res.Scores {
+		if x.RuleID == "mcp-tool-not-allowlisted" {
+			s = x
+		}
+	}
+	var chatty int
+	for _, f := range res.BenignFP {
+		if f.RuleID == s.RuleID && f.AgentID == "sync-worker-1" {
+			chatty++
+		}
+	}
+	if s.BenignRaw < calls || chatty != len(windows) {
+		t.Fatalf("allowlist rule: %d benign hits (want ≥ %d calls), %d stored for the chatty agent (want %d: one per tool and hour)",
+			s.BenignRaw, calls, chatty, len(windows))
+	}
+	var out bytes.Buffer
+	Report(res, &out, 0)
+	want := fmt.Sprintf("%8.1f %8.1f", per10k(s.BenignRaw, res.BenignEvents), per10k(s.BenignFP, res.BenignEvents))
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "benign findings per 10k benign events") {
+		t.Errorf("report lacks the per-10k figures %q:\n%s", want, out.String())
+	}
+}
+
+// TestEvalFailsOnSevereBenignFindings: one high finding on benign traffic
+// fails `rules eval` and says so; a medium one does not.
+func TestEvalFailsOnSevereBenignFindings(t *testing.T) {
+	for sev, want := range map[string]int{"high": 1, "critical": 1, "medium": 0} {
+		res := &EvalResult{Events: 10, BenignEvents: 10, Scores: []RuleScore{{RuleID: "mcp-x", Severity: sev, Raw: 1, Findings: 1, FalsePos: 1, BenignFP: 1}},
+			BenignFP: []event.Finding{{RuleID: "mcp-x", Severity: event.Severity(sev), Summary: "benign"}}}
+		var out bytes.Buffer
+		if code := Report(res, &out, 5); code != want || strings.Contains(out.String(), "FAIL: 1 high/critical") != (want == 1) {
+			t.Errorf("%s benign finding: exit %d, want %d\n%s", sev, code, want, out.String())
+		}
+	}
 }

@@ -142,6 +142,7 @@ def instrument(
     max_definitions_bytes: int | None = None,
     agent_id: str | None = None,
     baggage_keys: tuple[str, ...] | list[str] | None = None,
+    propagate_agent_id: bool | None = None,
 ) -> bool:
     """Add content and identity attributes to the MCP SDK's spans. Idempotent.
 
@@ -153,7 +154,10 @@ def instrument(
     (``gen_ai.agent.id`` on client spans), ``MCPWATCH_CAPTURE_BAGGAGE_KEYS``
     (comma-separated W3C baggage entries copied to span attributes, client side
     from the current context, server side from the request's ``_meta``;
-    default ``gen_ai.conversation.id``, empty for none). A cap of 0 means no cap.
+    default ``gen_ai.conversation.id``, empty for none),
+    ``MCPWATCH_CAPTURE_PROPAGATE_AGENT`` (send the caller's agent id to servers
+    in the request's ``_meta`` baggage and record it on their spans; default
+    on). A cap of 0 means no cap.
 
     Calling it again replaces the configuration. Returns False (and changes
     nothing) when ``mcp`` is not importable or its hook points changed shape.
@@ -167,6 +171,7 @@ def instrument(
         max_definitions_bytes=_pick(max_definitions_bytes, _env_int("MCPWATCH_CAPTURE_MAX_DEFINITIONS_BYTES"), 65536),
         agent_id=_pick(agent_id, os.environ.get("MCPWATCH_AGENT_ID") or None, None),
         baggage_keys=tuple(_pick(baggage_keys, _env_list("MCPWATCH_CAPTURE_BAGGAGE_KEYS"), ("gen_ai.conversation.id",))),
+        propagate_agent_id=_pick(propagate_agent_id, _env_bool("MCPWATCH_CAPTURE_PROPAGATE_AGENT"), True),
     )
     with _lock:
         _capture.config = cfg

@@ -37,6 +37,15 @@ Both sides also copy configured W3C baggage entries (by default
 ``gen_ai.conversation.id``) to the span: the client from its current context,
 the server from the ``baggage`` entry the client's SDK injected into ``_meta``.
 
+The caller's agent id travels the same way: the client adds a
+``gen_ai.agent.id`` baggage entry to the ``_meta`` of each request it sends to
+a server, and the server puts it on its SERVER span, so both observations of
+one call name the same agent (and count as one call in mcpwatch). The id is
+the configured ``agent_id``, else the client span's or the current baggage's
+``gen_ai.agent.id``, else what the mcpwatch collector derives from the
+client's resource by default (``service.name``/``service.instance.id``, else
+``host.name``).
+
 Every hook calls the original unconditionally and never lets its own error
 escape into MCP traffic.
 """
@@ -46,6 +55,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from opentelemetry import baggage, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -82,6 +92,10 @@ CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 
 _RESOURCE_METHODS = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
+# Requests a server sends to its client: the agent is the receiver, so no
+# caller agent id is sent or taken with them.
+_SERVER_TO_CLIENT = ("roots/list", "sampling/createMessage", "elicitation/create")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -94,6 +108,7 @@ class Config:
     max_definitions_bytes: int = 65536
     agent_id: str | None = None
     baggage_keys: tuple[str, ...] = (CONVERSATION_ID,)
+    propagate_agent_id: bool = True
 
 
 config = Config()
@@ -191,6 +206,38 @@ def _baggage_attrs(out: dict[str, Any], ctx: Any = None) -> None:
             out[key] = value
 
 
+def _resource_agent(span: Any) -> str | None:
+    """The collector's default agent id from the span's resource (docs/event.md, identity)."""
+    res = getattr(getattr(span, "resource", None), "attributes", None) or {}
+    service = res.get("service.name")
+    if isinstance(service, str) and service and not service.startswith("unknown_service"):
+        instance = res.get("service.instance.id")
+        return f"{service}/{instance}" if isinstance(instance, str) and instance else service
+    host = res.get("host.name")
+    return host if isinstance(host, str) and host else None
+
+
+def _send_caller_agent(span: Any, method: str, params: dict[str, Any]) -> None:
+    """Add the caller's agent id to the request's ``_meta`` baggage (W3C)."""
+    if not config.propagate_agent_id or method in _SERVER_TO_CLIENT:
+        return
+    agent = (config.agent_id or _attrs_of(span).get(AGENT_ID) or baggage.get_baggage(AGENT_ID)
+             or _resource_agent(span))
+    if not isinstance(agent, str) or not agent:
+        return
+    meta = params.get("_meta")
+    if meta is None:
+        meta = params["_meta"] = {}
+    if not isinstance(meta, dict):
+        return
+    current = meta.get("baggage")
+    current = current if isinstance(current, str) else ""
+    if any(entry.split("=", 1)[0].strip() == AGENT_ID for entry in current.split(",")):
+        return  # the application's own entry wins
+    entry = f"{AGENT_ID}={quote(agent, safe='')}"
+    meta["baggage"] = f"{current},{entry}" if current.strip() else entry
+
+
 def _set(span: Any, attrs: dict[str, Any]) -> None:
     if attrs and span.is_recording():
         span.set_attributes(attrs)
@@ -249,6 +296,8 @@ def client_request(dispatcher: Any, message: Any) -> None:
     _baggage_attrs(attrs)  # the application's context, e.g. its conversation id
     _request_attrs(attrs, method, params)
     _set(span, attrs)
+    if isinstance(message.params, dict):
+        _send_caller_agent(span, method, message.params)
     # Forget requests the dispatcher no longer waits for (timed out, cancelled,
     # connection closed): their spans have ended.
     pending = getattr(dispatcher, "_pending", None)
@@ -301,12 +350,16 @@ def _server_request_attrs(runner: Any, ctx: Any) -> dict[str, Any]:
     if isinstance(session_id, str) and session_id:
         attrs[SESSION_ID] = session_id
     meta = _meta_of(params)
-    if config.baggage_keys and "baggage" in meta:
+    if "baggage" in meta and (config.baggage_keys or config.propagate_agent_id):
         # The client's SDK injects its context into `_meta` (traceparent, and
         # baggage with the default propagators). The server's SDK uses the
         # extracted context only as the span's parent; its baggage never
         # becomes current, so it is read from `_meta` here.
-        _baggage_attrs(attrs, _BAGGAGE.extract(meta))
+        carried = _BAGGAGE.extract(meta)
+        _baggage_attrs(attrs, carried)
+        caller = baggage.get_baggage(AGENT_ID, carried)
+        if config.propagate_agent_id and ctx.method not in _SERVER_TO_CLIENT and isinstance(caller, str) and caller:
+            attrs[AGENT_ID] = caller  # the calling agent, not this server process
     _request_attrs(attrs, ctx.method, params)
     return attrs
 

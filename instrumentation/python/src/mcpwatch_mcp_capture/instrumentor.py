@@ -25,7 +25,8 @@ class McpCaptureInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         known = ("capture_arguments", "capture_results", "capture_tool_definitions",
-                 "max_value_bytes", "max_definitions_bytes", "agent_id", "baggage_keys")
+                 "max_value_bytes", "max_definitions_bytes", "agent_id", "baggage_keys",
+                 "propagate_agent_id")
         instrument(**{k: v for k, v in kwargs.items() if k in known})
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { instrumentClient, instrumentServer } from '../index';
 import { attrs, contextManager, link, newClient, newProvider, newServer, one, parentSpanId, POISONED } from '../testutil/helpers';
 
@@ -142,6 +143,44 @@ test('server-to-client requests: CLIENT span on the server, SERVER span on the c
   assert.equal(attrs(sr)['mcpwatch.server_name'], 'test-server');
   assert.equal(attrs(cr)['mcpwatch.server_name'], 'test-server');
   assert.equal(attrs(sr)['jsonrpc.request.id'], attrs(cr)['jsonrpc.request.id']);
+});
+
+test("the caller's agent id reaches the server's spans (one call, one agent), also its requests to the client", async () => {
+  const { exporter, client } = await run({ agentId: 'agent ts/ä' });
+  await client.callTool({ name: 'read_file', arguments: { path: '/etc/hosts' } });
+  await client.callTool({ name: 'list_roots', arguments: {} });
+  await client.close();
+  const spans = exporter.getFinishedSpans();
+  for (const name of ['initialize', 'tools/call read_file', 'tools/call list_roots']) {
+    assert.equal(attrs(one(spans, name, SpanKind.CLIENT))['gen_ai.agent.id'], 'agent ts/ä', name);
+    assert.equal(attrs(one(spans, name, SpanKind.SERVER))['gen_ai.agent.id'], 'agent ts/ä', name);
+  }
+  // roots/list goes from the server to the agent: the server's CLIENT span
+  // names the agent of the tools/call it runs in; the agent's own SERVER
+  // span takes no id from the request (the collector uses its resource).
+  assert.equal(attrs(one(spans, 'roots/list', SpanKind.CLIENT))['gen_ai.agent.id'], 'agent ts/ä');
+  assert.equal(attrs(one(spans, 'roots/list', SpanKind.SERVER))['gen_ai.agent.id'], undefined);
+
+  // Without a configured id, the resource's service.name/service.instance.id (the collector's default).
+  const exporter2 = new InMemorySpanExporter();
+  const provider2 = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'agent-svc', 'service.instance.id': 'i-7' }),
+    spanProcessors: [new SimpleSpanProcessor(exporter2)],
+  });
+  const server2 = instrumentServer(newServer(), { tracerProvider: provider2 });
+  const client2 = instrumentClient(newClient(), { tracerProvider: provider2 });
+  await link(client2, server2);
+  await client2.callTool({ name: 'read_file', arguments: { path: '/etc/hosts' } });
+  await client2.close();
+  const got = exporter2.getFinishedSpans();
+  assert.equal(attrs(one(got, 'tools/call read_file', SpanKind.SERVER))['gen_ai.agent.id'], 'agent-svc/i-7');
+  assert.equal(attrs(one(got, 'tools/call read_file', SpanKind.CLIENT))['gen_ai.agent.id'], undefined, 'the collector derives the client side itself');
+
+  // Switched off: no id travels.
+  const off = await run({ agentId: 'agent-x', propagateAgentId: false });
+  await off.client.callTool({ name: 'read_file', arguments: { path: '/etc/hosts' } });
+  await off.client.close();
+  assert.equal(attrs(one(off.exporter.getFinishedSpans(), 'tools/call read_file', SpanKind.SERVER))['gen_ai.agent.id'], undefined);
 });
 
 test('client spans are children of the caller active span', async () => {

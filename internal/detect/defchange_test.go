@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/detections"
@@ -141,4 +142,19 @@ func TestDefinitionDiffAcrossRebalance(t *testing.T) {
 		t.Fatalf("%d changelog records skipped", skipped)
 	}
 	checkRugPull(t, apply(d2, v2))
+}
+
+func TestDiffSchemaErrors(t *testing.T) {
+	nt := "kind: new_term\nby: [tenant, server_name, tool_name]\nfields: [tool_definition_hash]\ncondition: 'true'\n"
+	for name, tc := range map[string]struct{ rule, want string }{
+		"unknown diff": {nt + "diff: schema\n", `diff "schema" must be "tool_definition"`},
+		"not new_term": {"kind: match\ncondition: 'true'\ndiff: tool_definition\n", "diff is only for kind new_term"},
+		"with terms":   {nt + "diff: tool_definition\nterms: '[event.tool_name]'\n", "diff and terms cannot be combined"},
+		"bad expect":   {nt + "tests:\n  - {name: x, events: [{}], expect: 0, expect_severity: severe}\n", `expect_severity "severe"`},
+	} {
+		_, err := detect.Load(fstest.MapFS{"x.yaml": {Data: []byte("id: mcp-x\ntitle: t\nseverity: low\nrunbook: r\n" + tc.rule)}}, ".")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, tc.want)
+		}
+	}
 }

@@ -21,7 +21,7 @@ import (
 //
 //	new_term  mcp-tool-definition-changed: agent A teaches a tool's
 //	          definition, agents B and D later report changed ones (same
-//	          server version);
+//	          server version; the rule groups by tenant, server and tool);
 //	new_term  mcp-server-first-seen (grouped by tenant): after learning,
 //	          three agents per case each use a server nobody used before;
 //	threshold mcp-session-multiple-clients: a session id used by agent S
@@ -200,7 +200,7 @@ func scaleOutStream(perWave int) soStream {
 			add(3, e)
 			add(3, g.call(ag("new3"), addr(j+11), sess("new3"), fmt.Sprintf("shadow-%d-3", i), "op", min(285+i)))
 
-			s.expect[soKey{tenant, "mcp-tool-definition-changed", tenant + "|" + srv + "|tool|1.0"}] = 2
+			s.expect[soKey{tenant, "mcp-tool-definition-changed", tenant + "|" + srv + "|tool"}] = 2
 			s.expect[soKey{tenant, "mcp-tool-changed-then-called", tenant + "|" + mail + "|send"}] = 1
 			s.expect[soKey{tenant, "mcp-session-multiple-clients", tenant + "|shared-" + tenant + "-" + fmt.Sprint(i)}] = 1
 			s.expect[soKey{tenant, "scaleout-server-error-burst", tenant + "|" + flaky}] = 1

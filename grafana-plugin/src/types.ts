@@ -206,6 +206,27 @@ export interface ToolRow {
   last_changed: string;
   calls: number;
 }
+export interface DefinitionFacts {
+  params: string[] | null;
+  hosts: string[] | null;
+  emails: string[] | null;
+  paths: string[] | null;
+  instructions: string[] | null;
+  hints: Record<string, boolean> | null;
+}
+/** What a definition changed from the tool's previous one (backend tooldiff.go). */
+export interface DefinitionDiff {
+  previous_hash: string;
+  previous_version: string;
+  version_bump: boolean;
+  params_added: string[];
+  params_removed: string[];
+  hosts_added: string[];
+  emails_added: string[];
+  paths_added: string[];
+  instructions_added: string[];
+  hints_changed: string[];
+}
 export interface ToolDefinition {
   server_name: string;
   tool_name: string;
@@ -215,6 +236,10 @@ export interface ToolDefinition {
   description: string;
   input_schema: string;
   annotations: string;
+  server_version: string;
+  /** null for definitions recorded before the analyzer kept facts */
+  facts: DefinitionFacts | null;
+  diff: DefinitionDiff | null;
 }
 export interface Me {
   login: string;

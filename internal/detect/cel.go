@@ -378,6 +378,7 @@ var stringFuncs = []struct {
 	}, 0.2},
 	{"normalizePath", types.StringType, "decoded, slash-normalised, collapsed path", func(s string) ref.Val { return types.String(secfn.NormalizePath(s)) }, 0.5},
 	{"hasTraversal", types.BoolType, "contains a .. segment after decoding", func(s string) ref.Val { return types.Bool(secfn.HasTraversal(s)) }, 0.5},
+	{"escapesRoot", types.BoolType, "a path (or a path in the text) leaves its root after decoding and normalisation (POSIX, Windows, UNC, URL)", func(s string) ref.Val { return types.Bool(secfn.EscapesRoot(s)) }, 0.5},
 	{"isSensitivePath", types.BoolType, "names credentials/secrets", func(s string) ref.Val { return types.Bool(secfn.IsSensitivePath(s)) }, 1},
 	{"sensitivePath", types.BoolType, "alias of isSensitivePath", func(s string) ref.Val { return types.Bool(secfn.IsSensitivePath(s)) }, 1},
 	{"isPersistencePath", types.BoolType, "names an auto-run/persistence location", func(s string) ref.Val { return types.Bool(secfn.IsPersistencePath(s)) }, 1},

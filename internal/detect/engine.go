@@ -122,8 +122,9 @@ type Engine struct {
 
 	dirty []Baseline // new_term baselines not yet saved
 	keys  []stateKeyMemo
-	gen   uint64 // event generation for keys
-	tb    []byte // scratch for new_term terms
+	gen   uint64       // event generation for keys
+	tb    []byte       // scratch for new_term terms
+	facts *lru[string] // tool definition hash → defdiff facts (diff rules)
 }
 
 // stateKeyMemo is one event's state key for one `by` list: the rules that
@@ -747,22 +748,10 @@ type ntGroup struct {
 	terms *lru[time.Time]
 }
 
-func termOf(r *Rule, ev *event.Event) (string, bool) {
-	var b strings.Builder
-	for i, f := range r.Fields {
-		v := eventFields[f].str(ev)
-		if v == "" {
-			return "", false
-		}
-		if i > 0 {
-			b.WriteByte('|')
-		}
-		b.WriteString(v)
-	}
-	return b.String(), true
-}
-
-// termBytes is termOf built in the engine's scratch buffer (valid until the next call).
+// termBytes is the new_term term of ev: the rule's fields joined with "|"
+// (a diff rule appends the definition's version and facts, defchange.go),
+// built in the engine's scratch buffer (valid until the next call); false
+// when a field is empty.
 func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 	b := e.tb[:0]
 	for i, str := range r.fieldsStr {
@@ -774,6 +763,9 @@ func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 			b = append(b, '|')
 		}
 		b = append(b, v...)
+	}
+	if r.Diff != "" {
+		b = e.defTermSuffix(b, ev)
 	}
 	e.tb = b
 	return b, true
@@ -803,10 +795,7 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 			return nil
 		}
 	}
-	term, ok := termOf(r, ev)
-	if !ok {
-		return nil
-	}
+	term := string(tb)
 	group := groupKey(r.By, ev)
 	key := ev.Tenant + "\x00" + group
 	g, ok := rs.nt.get(key)
@@ -828,6 +817,9 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	}
 	if !isNew || t.Sub(g.first) < time.Duration(r.Learning) {
 		return nil
+	}
+	if r.Diff != "" {
+		return e.defChange(rs, g, term, ev)
 	}
 	evidence := map[string]any{"fields": r.Fields, "term": term, "group_first_seen": g.first.UTC().Format(time.RFC3339), "event": evidenceOf(ev)}
 	if seen {

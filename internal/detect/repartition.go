@@ -176,6 +176,9 @@ func (r *Rule) computeReads() []string {
 			out = append(out, p.field)
 		}
 	}
+	if r.Diff != "" {
+		out = append(out, defReads...)
+	}
 	return out
 }
 

@@ -86,6 +86,9 @@ type RuleTest struct {
 	Events        []map[string]any `yaml:"events"`
 	Expect        int              `yaml:"expect"`
 	ExpectSummary string           `yaml:"expect_summary"`
+	// ExpectSeverity: every finding has this severity (rules that grade
+	// their findings, e.g. diff).
+	ExpectSeverity string `yaml:"expect_severity"`
 }
 
 // RuleSpec is the YAML form of a rule (docs/rules.md).
@@ -117,6 +120,9 @@ type RuleSpec struct {
 	Exceptions     []string            `yaml:"exceptions"`
 	Lists          map[string][]string `yaml:"lists"`
 	Tests          []RuleTest          `yaml:"tests"`
+	// Diff (new_term only): "tool_definition" judges a new definition of a
+	// tool by what changed from the previous one (defdiff.go).
+	Diff string `yaml:"diff"`
 }
 
 // Rule is a validated, compiled rule.
@@ -324,12 +330,21 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		if len(r.Fields) == 0 {
 			add("fields is required for kind new_term")
 		}
+		if r.Diff != "" && r.Diff != DiffToolDefinition {
+			add("diff %q must be %q", r.Diff, DiffToolDefinition)
+		}
+		if r.Diff != "" && r.Terms != "" {
+			add("diff and terms cannot be combined (a diff compares one term with the previous one)")
+		}
 		if r.History <= 0 {
 			r.History = Duration(30 * 24 * time.Hour)
 		}
 	default:
 		if len(r.Fields) > 0 {
 			add("fields is only for kind new_term")
+		}
+		if r.Diff != "" {
+			add("diff is only for kind new_term")
 		}
 	}
 	r.suppress = suppressionOf(r, add)
@@ -351,6 +366,9 @@ func parseRule(env *cel.Env, file string, data []byte, packLists map[string][]st
 		}
 		if len(t.Events) == 0 {
 			add("test %q: events are required", t.Name)
+		}
+		if t.ExpectSeverity != "" && !event.Severity(t.ExpectSeverity).Valid() {
+			add("test %q: expect_severity %q is not a severity", t.Name, t.ExpectSeverity)
 		}
 		for j, m := range t.Events {
 			if _, err := eventFromMap(m, j, time.Time{}); err != nil {
@@ -384,7 +402,7 @@ type tmplPart struct {
 var tmplRe = regexp.MustCompile(`\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}`)
 
 // extraTemplateVars are filled by the rule kinds.
-var extraTemplateVars = map[string]bool{"count": true, "distinct": true, "term": true, "window": true, "rule_id": true, "title": true, "steps": true}
+var extraTemplateVars = map[string]bool{"change": true, "count": true, "distinct": true, "term": true, "window": true, "rule_id": true, "title": true, "steps": true}
 
 func parseTemplate(s string) ([]tmplPart, error) {
 	var parts []tmplPart

@@ -198,5 +198,13 @@ func runTest(r *Rule, t RuleTest) TestResult {
 			res.Err = fmt.Sprintf("summary %q, want %q", fs[0].Summary, t.ExpectSummary)
 		}
 	}
+	if t.ExpectSeverity != "" && res.Err == "" {
+		for _, f := range fs {
+			if string(f.Severity) != t.ExpectSeverity {
+				res.Err = fmt.Sprintf("severity %s, want %s (%s)", f.Severity, t.ExpectSeverity, f.Summary)
+				break
+			}
+		}
+	}
 	return res
 }

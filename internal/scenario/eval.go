@@ -11,10 +11,13 @@ import (
 
 // RuleScore is the evaluation of one rule over a labelled corpus.
 type RuleScore struct {
-	RuleID        string
-	Severity      event.Severity
-	TP, FP        int // findings attributed to a case that expects/allows the rule, or not
-	BenignFP      int // FP findings whose events are all benign
+	RuleID   string
+	Severity event.Severity
+	TP, FP   int // findings attributed to a case that expects/allows the rule, or not
+	BenignFP int // FP findings whose events are all benign
+	// BenignHigh are the BenignFP findings of severity high or critical, by
+	// the finding's own severity (a rule may grade its findings).
+	BenignHigh    int
 	Expected      int // (case, rule) pairs the corpus expects
 	Caught        int // of those, how many produced a finding
 	Missed        []string
@@ -96,6 +99,9 @@ func Evaluate(c Corpus, findings []event.Finding, severity map[string]event.Seve
 			s.FP++
 			if benign {
 				s.BenignFP++
+				if f.Severity.Rank() >= event.SeverityHigh.Rank() {
+					s.BenignHigh++
+				}
 			}
 			if n := len(f.EventIDs); s.FPExample == "" && n > 0 && byID[f.EventIDs[n-1]] != nil {
 				e := byID[f.EventIDs[n-1]]
@@ -137,6 +143,7 @@ func (e Evaluation) Totals() RuleScore {
 		t.TP += s.TP
 		t.FP += s.FP
 		t.BenignFP += s.BenignFP
+		t.BenignHigh += s.BenignHigh
 		t.Expected += s.Expected
 		t.Caught += s.Caught
 	}

@@ -12,7 +12,10 @@
 //	                 paths), each embedded in an otherwise normal session,
 //	                 placed from AttackStart (after the rules' learning
 //	                 periods). Alone they lack the benign baseline; use Eval.
-//	Eval(seed, n)    Benign(seed, n) merged with Attacks(seed), time-ordered.
+//	NearMisses(seed) benign sessions a surface pattern would flag (a benign
+//	                 release under a version bump, ".." inside the workspace).
+//	Eval(seed, n)    Benign(seed, n) merged with Attacks(seed) and
+//	                 NearMisses(seed), time-ordered.
 //	Demo(seed)       DemoSpan (6 h) of benign traffic from BaseTime plus the
 //	                 demo's attacks (poisoned tool description, rug pull,
 //	                 secret read then exfiltration, SSRF, path traversal,
@@ -131,7 +134,8 @@ func Merge(cs ...Corpus) Corpus {
 	return out
 }
 
-// Eval is the evaluation corpus: Benign(seed, n) and Attacks(seed), merged.
+// Eval is the evaluation corpus: Benign(seed, n), Attacks(seed) and
+// NearMisses(seed), merged.
 func Eval(seed int64, n int) Corpus {
-	return Merge(Benign(seed, n), Attacks(seed))
+	return Merge(Benign(seed, n), Attacks(seed), NearMisses(seed))
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect/defdiff"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
@@ -323,6 +324,23 @@ type ToolDefinition struct {
 	Annotations    string    `json:"annotations"`
 	Source         string    `json:"source"`
 	FirstEventID   string    `json:"first_event_id"`
+	ServerVersion  string    `json:"server_version"`
+	// Facts are what the definition says about its reach (defdiff); Diff
+	// is what changed from the tool's previous definition (nil for the
+	// first), graded as mcp-tool-definition-changed grades it.
+	Facts defdiff.Facts   `json:"facts"`
+	Diff  *DefinitionDiff `json:"diff,omitempty"`
+}
+
+// DefinitionDiff is a definition's change from the one before it.
+type DefinitionDiff struct {
+	defdiff.Diff
+	PreviousHash    string   `json:"previous_hash"`
+	PreviousVersion string   `json:"previous_version"`
+	VersionBump     bool     `json:"version_bump"`
+	Widening        []string `json:"widening"`
+	Severity        string   `json:"severity"`
+	Change          string   `json:"change"`
 }
 
 // ToolDefinitionHistory returns every definition a tool has had, oldest
@@ -336,7 +354,7 @@ func (s *Store) ToolDefinitionHistory(ctx context.Context, tenant, serverName, t
 	}
 	rows, err := s.conn.Query(ctx, "SELECT tenant, server_name, tool_name, definition_hash, min(first_seen) AS fs, max(last_seen), "+
 		"argMax(description, last_seen), argMax(input_schema, last_seen), argMax(annotations, last_seen), argMax(source, last_seen), "+
-		"argMin(first_event_id, first_seen) FROM "+s.table("tool_definitions")+" WHERE "+w.String()+
+		"argMin(first_event_id, first_seen), argMin(server_version, first_seen), argMax(facts, last_seen) FROM "+s.table("tool_definitions")+" WHERE "+w.String()+
 		" GROUP BY tenant, server_name, tool_name, definition_hash ORDER BY tool_name, fs, definition_hash", w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query tool definitions: %w", err)
@@ -345,14 +363,34 @@ func (s *Store) ToolDefinitionHistory(ctx context.Context, tenant, serverName, t
 	var out []ToolDefinition
 	for rows.Next() {
 		var d ToolDefinition
+		var facts string
 		if err := rows.Scan(&d.Tenant, &d.ServerName, &d.ToolName, &d.DefinitionHash, &d.FirstSeen, &d.LastSeen,
-			&d.Description, &d.InputSchema, &d.Annotations, &d.Source, &d.FirstEventID); err != nil {
+			&d.Description, &d.InputSchema, &d.Annotations, &d.Source, &d.FirstEventID, &d.ServerVersion, &facts); err != nil {
 			return nil, fmt.Errorf("cannot read tool definitions: %w", err)
 		}
 		d.FirstSeen, d.LastSeen = d.FirstSeen.UTC(), d.LastSeen.UTC()
+		var ok bool
+		if d.Facts, ok = defdiff.Decode(facts); !ok {
+			// A row written before facts were stored (schema 0023).
+			d.Facts = defdiff.Extract(d.Description, d.InputSchema, d.Annotations)
+		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read tool definitions: %w", err)
+	}
+	// Rows come per tool in first-seen order: each diffs against the one before.
+	for i := 1; i < len(out); i++ {
+		prev, cur := &out[i-1], &out[i]
+		if prev.ServerName != cur.ServerName || prev.ToolName != cur.ToolName {
+			continue
+		}
+		diff := defdiff.Compare(prev.Facts, cur.Facts)
+		bump := prev.ServerVersion != "" && cur.ServerVersion != "" && prev.ServerVersion != cur.ServerVersion
+		cur.Diff = &DefinitionDiff{Diff: diff, PreviousHash: prev.DefinitionHash, PreviousVersion: prev.ServerVersion,
+			VersionBump: bump, Widening: diff.Widening(), Severity: diff.Severity(bump), Change: diff.String()}
+	}
+	return out, nil
 }
 
 // callsSource is a FROM source with the columns dims plus c, the number of

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/detect/defdiff"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
@@ -19,6 +20,7 @@ type toolDefSeen struct {
 var toolDefColumns = []string{
 	"tenant", "server_name", "tool_name", "definition_hash", "first_seen", "last_seen",
 	"description", "input_schema", "annotations", "source", "first_event_id",
+	"facts", "server_version",
 }
 
 // loadToolDefs fills the first/last-seen cache from the table once.
@@ -112,8 +114,10 @@ func (s *Store) UpsertToolDefinitions(ctx context.Context, evs []event.Event) (i
 		if src == "" {
 			src = string(r.e.Source)
 		}
+		facts := defdiff.Extract(r.e.ToolDescription, r.e.ToolInputSchema, r.e.ToolAnnotations).Encode()
 		if err := b.Append(k.tenant, k.server, k.tool, k.hash, r.seen.first, r.seen.last,
-			r.e.ToolDescription, r.e.ToolInputSchema, r.e.ToolAnnotations, src, r.seen.firstEventID); err != nil {
+			r.e.ToolDescription, r.e.ToolInputSchema, r.e.ToolAnnotations, src, r.seen.firstEventID,
+			facts, r.e.ServerVersion); err != nil {
 			return 0, &permanentError{fmt.Errorf("cannot append tool definition %s/%s: %w", k.server, k.tool, err)}
 		}
 	}

@@ -272,27 +272,31 @@ func seedToolDefinitions(ctx context.Context, conn driver.Conn, db string, s *Su
 	type def struct {
 		server, tool, hash, desc, schema string
 		first, last                      time.Time
+		version, facts                   string // facts as the analyzer writes them (schema 0023)
 	}
 	schema := func(p string) string {
 		return `{"type":"object","properties":{"` + p + `":{"type":"string"}},"required":["` + p + `"]}`
 	}
 	defs := []def{
-		{"filesystem", "read_file", "h-read-1", "Read a file from disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base.Add(-61 * time.Minute)},
+		{"filesystem", "read_file", "h-read-1", "Read a file from disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base.Add(-61 * time.Minute),
+			"1.4.2", `{"p":["path"],"a":{"readOnlyHint":true}}`},
 		// An older snapshot of the same definition: ReplacingMergeTree keeps the newer last_seen.
-		{"filesystem", "read_file", "h-read-1", "Read a file from disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base.Add(-2 * time.Hour)},
-		{"filesystem", "read_file", "h-read-2", s.PoisonedDescription, `{"type":"object","properties":{"path":{"type":"string"},"note":{"type":"string"}},"required":["path"]}`, s.Base.Add(-60 * time.Minute), s.Base},
-		{"filesystem", "write_file", "h-write-1", "Write a file to disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base},
-		{"github", "create_issue", "h-issue-1", "Create a GitHub issue.", schema("title"), s.Base.Add(-3 * time.Hour), s.Base},
-		{"github", "search_repos", "h-search-1", "Search repositories.", schema("query"), s.Base.Add(-3 * time.Hour), s.Base},
-		{"http", "fetch", "h-fetch-1", "Fetch a URL.", schema("url"), s.Base.Add(-3 * time.Hour), s.Base},
+		{"filesystem", "read_file", "h-read-1", "Read a file from disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base.Add(-2 * time.Hour),
+			"1.4.2", `{"p":["path"],"a":{"readOnlyHint":true}}`},
+		{"filesystem", "read_file", "h-read-2", s.PoisonedDescription, `{"type":"object","properties":{"path":{"type":"string"},"note":{"type":"string"}},"required":["path"]}`, s.Base.Add(-60 * time.Minute), s.Base,
+			"1.5.0", `{"p":["note","path"],"f":["~/.ssh/id_rsa"],"i":["important-tag"],"a":{"readOnlyHint":true}}`},
+		{"filesystem", "write_file", "h-write-1", "Write a file to disk.", schema("path"), s.Base.Add(-3 * time.Hour), s.Base, "1.0.0", ""},
+		{"github", "create_issue", "h-issue-1", "Create a GitHub issue.", schema("title"), s.Base.Add(-3 * time.Hour), s.Base, "1.0.0", ""},
+		{"github", "search_repos", "h-search-1", "Search repositories.", schema("query"), s.Base.Add(-3 * time.Hour), s.Base, "1.0.0", ""},
+		{"http", "fetch", "h-fetch-1", "Fetch a URL.", schema("url"), s.Base.Add(-3 * time.Hour), s.Base, "1.0.0", ""},
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".tool_definitions (tenant, server_name, tool_name, definition_hash, first_seen, last_seen, description, input_schema, annotations, source, first_event_id)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".tool_definitions (tenant, server_name, tool_name, definition_hash, first_seen, last_seen, description, input_schema, annotations, source, first_event_id, server_version, facts)")
 	if err != nil {
 		return fmt.Errorf("cannot prepare tool_definitions insert: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, d := range defs {
-		if err := b.Append(s.Tenant, d.server, d.tool, d.hash, d.first, d.last, d.desc, d.schema, `{"readOnlyHint":true}`, "tools/list", "def-"+d.hash); err != nil {
+		if err := b.Append(s.Tenant, d.server, d.tool, d.hash, d.first, d.last, d.desc, d.schema, `{"readOnlyHint":true}`, "tools/list", "def-"+d.hash, d.version, d.facts); err != nil {
 			return fmt.Errorf("cannot append tool definition: %w", err)
 		}
 		if !seen[d.hash] {

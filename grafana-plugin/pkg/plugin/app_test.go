@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,8 +199,8 @@ func TestResourcesAndIncidentActions(t *testing.T) {
 		Definitions []ToolDefinition `json:"definitions"`
 	}
 	get("tools/definitions?server=filesystem&tool=read_file&"+rng, &tl)
-	if len(tl.Definitions) != 2 {
-		t.Errorf("definitions = %d", len(tl.Definitions))
+	if len(tl.Definitions) != 2 || tl.Definitions[1].Diff == nil || !reflect.DeepEqual(tl.Definitions[1].Diff.ParamsAdded, []string{"note"}) {
+		t.Errorf("definitions = %+v", tl.Definitions)
 	}
 	if code, _ := callResource(t, a, http.MethodGet, "overview?from=x", viewer, ""); code != http.StatusBadRequest {
 		t.Errorf("bad from = %d, want 400", code)

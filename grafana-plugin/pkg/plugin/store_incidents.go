@@ -337,6 +337,12 @@ type ToolDefinition struct {
 	Description string    `json:"description"`
 	InputSchema string    `json:"input_schema"`
 	Annotations string    `json:"annotations"`
+	// ServerVersion is the version reported with the definition's first
+	// sighting; Facts and Diff (against the tool's previous definition in
+	// the answer) are null for rows written before schema 0023.
+	ServerVersion string           `json:"server_version"`
+	Facts         *DefinitionFacts `json:"facts"`
+	Diff          *DefinitionDiff  `json:"diff"`
 }
 
 // ToolDefinitions returns definition versions, oldest first. With f.Server
@@ -347,8 +353,8 @@ func (s *Store) ToolDefinitions(ctx context.Context, f Filter) ([]ToolDefinition
 	defer cancel()
 	var q string
 	var args []any
-	sel := "SELECT toString(server_name), tool_name, definition_hash, min(first_seen) AS fs, max(last_seen), argMax(description, last_seen), argMax(input_schema, last_seen), argMax(annotations, last_seen) FROM " +
-		s.t("tool_definitions")
+	sel := "SELECT toString(server_name), tool_name, definition_hash, min(first_seen) AS fs, max(last_seen), argMax(description, last_seen), argMax(input_schema, last_seen), argMax(annotations, last_seen), " +
+		"argMin(server_version, first_seen), argMax(facts, last_seen) FROM " + s.t("tool_definitions")
 	if f.Server != "" && f.Tool != "" {
 		q = sel + " WHERE (? = '' OR tenant = ?) AND server_name = ? AND tool_name = ?" + scopeAnd(f.Tenants) +
 			" GROUP BY server_name, tool_name, definition_hash ORDER BY fs, definition_hash LIMIT 1000"
@@ -368,11 +374,24 @@ func (s *Store) ToolDefinitions(ctx context.Context, f Filter) ([]ToolDefinition
 	out := []ToolDefinition{}
 	for rows.Next() {
 		var d ToolDefinition
-		if err := rows.Scan(&d.ServerName, &d.ToolName, &d.Hash, &d.FirstSeen, &d.LastSeen, &d.Description, &d.InputSchema, &d.Annotations); err != nil {
+		var facts string
+		if err := rows.Scan(&d.ServerName, &d.ToolName, &d.Hash, &d.FirstSeen, &d.LastSeen, &d.Description, &d.InputSchema, &d.Annotations,
+			&d.ServerVersion, &facts); err != nil {
 			return nil, fmt.Errorf("cannot scan tool definitions: %w", err)
 		}
 		d.FirstSeen, d.LastSeen = d.FirstSeen.UTC(), d.LastSeen.UTC()
+		d.Facts = parseFacts(facts)
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read tool definitions: %w", err)
+	}
+	// One tool's history is oldest first: each definition diffs against
+	// the one before it.
+	if f.Server != "" && f.Tool != "" {
+		for i := 1; i < len(out); i++ {
+			out[i].Diff = diffDefinitions(&out[i-1], &out[i])
+		}
+	}
+	return out, nil
 }

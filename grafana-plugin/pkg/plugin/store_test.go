@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -209,6 +210,15 @@ func TestStoreQueriesAgainstSeed(t *testing.T) {
 	}
 	if len(defs) != 2 || defs[0].Hash != "h-read-1" || defs[1].Hash != "h-read-2" {
 		t.Errorf("definitions = %+v", defs)
+	}
+	// The history shows what changed (the facts the analyzer recorded).
+	if len(defs) == 2 {
+		want := &DefinitionDiff{PreviousHash: "h-read-1", PreviousVersion: "1.4.2", VersionBump: true,
+			ParamsAdded: []string{"note"}, ParamsRemoved: []string{}, HostsAdded: []string{}, EmailsAdded: []string{},
+			PathsAdded: []string{"~/.ssh/id_rsa"}, InstructionsAdded: []string{"important-tag"}, HintsChanged: []string{}}
+		if defs[0].Diff != nil || !reflect.DeepEqual(defs[1].Diff, want) {
+			t.Errorf("diffs = %+v, %+v; want nil, %+v", defs[0].Diff, defs[1].Diff, want)
+		}
 	}
 	changes, err := s.ToolDefinitions(ctx, f)
 	if err != nil {

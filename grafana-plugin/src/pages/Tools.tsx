@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Button } from '@grafana/ui';
 import { getResource } from '../api';
-import { ToolDefinition, ToolRow } from '../types';
+import { DefinitionDiff, ToolDefinition, ToolRow } from '../types';
 import { diffLines, fmtNum, fmtTime, pretty } from '../format';
 import { Nav } from '../components/App';
 import { Loading, Section, useLoad, useTableStyles } from '../components/common';
@@ -75,6 +75,55 @@ function Side({ def, other, left }: { def: ToolDefinition; other?: ToolDefinitio
   );
 }
 
+/** The facts that changed, as the analyzer's mcp-tool-definition-changed rule judges them. */
+export function DiffSummary({ def }: { def: ToolDefinition }) {
+  const s = useTableStyles();
+  const d: DefinitionDiff | null = def.diff;
+  if (!d) {
+    return (
+      <p className={s.muted} data-testid="def-diff">
+        What changed is not recorded for this definition (seen before the analyzer kept definition facts).
+      </p>
+    );
+  }
+  const rows: Array<[string, string[], string]> = [
+    ['Parameters added', d.params_added, s.added],
+    ['Parameters removed', d.params_removed, s.removed],
+    ['New hosts', d.hosts_added, s.added],
+    ['New email addresses', d.emails_added, s.added],
+    ['New paths', d.paths_added, s.added],
+    ['Instruction-like text', d.instructions_added, s.added],
+    ['Annotation hints', d.hints_changed, s.added],
+  ];
+  const shown = rows.filter(([, xs]) => xs.length > 0);
+  const version =
+    d.previous_version || def.server_version
+      ? `${d.previous_version || '?'} → ${def.server_version || '?'}${d.version_bump ? '' : ' (no version change)'}`
+      : 'not reported';
+  return (
+    <table className={s.table} data-testid="def-diff">
+      <tbody>
+        <tr>
+          <th>Server version</th>
+          <td>{version}</td>
+        </tr>
+        {shown.map(([label, xs, cls]) => (
+          <tr key={label}>
+            <th>{label}</th>
+            <td className={cls}>{xs.join(', ')}</td>
+          </tr>
+        ))}
+        {shown.length === 0 && (
+          <tr>
+            <th>Facts</th>
+            <td className={s.muted}>no parameter, address, path, instruction or hint changed (text only)</td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
 function Changes({ nav, server, tool }: { nav: Nav; server: string; tool: string }) {
   const s = useTableStyles();
   const [d, err, loading] = useLoad(
@@ -103,6 +152,7 @@ function Changes({ nav, server, tool }: { nav: Nav; server: string; tool: string
                   </Button>
                 ))}
               </div>
+              <DiffSummary def={defs[i]} />
               <div className={s.two}>
                 <Side def={defs[i - 1]} other={defs[i]} left />
                 <Side def={defs[i]} other={defs[i - 1]} left={false} />

@@ -363,6 +363,7 @@ func FuzzNoPanic(f *testing.F) {
 		URLs(s)
 		NormalizePath(s)
 		HasTraversal(s)
+		EscapesRoot(s)
 		IsSensitivePath(s)
 		IsPersistencePath(s)
 		HasShellMeta(s)

@@ -170,6 +170,10 @@ func TestQueryCorpus(t *testing.T) {
 	must(err)
 	_, err = s.ToolDefinitionHistory(ctx, "acme", "fs", "")
 	must(err)
+	for _, q := range []ToolCallsQuery{{Tenant: "acme", From: from, To: to}, {Tenant: "acme", Agent: "a1", From: from, To: to}} {
+		_, err = s.ToolCalls(ctx, q, func(ToolCall) error { return nil })
+		must(err)
+	}
 	_, err = s.CountDistinctEvents(ctx, "")
 	must(err)
 	_, err = s.CountDistinctEvents(ctx, "globex")

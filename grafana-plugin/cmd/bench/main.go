@@ -19,13 +19,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -203,18 +207,22 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("invalid -only: %w", err)
 	}
-	fmt.Printf("\n| endpoint | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|\n")
+	fmt.Printf("\n| endpoint | p50 ms | p95 ms | max ms | answer |\n|---|---:|---:|---:|---|\n")
 	for _, c := range cases {
 		if !match.MatchString(c.name) {
 			continue
 		}
 		var durs []time.Duration
+		var size string
 		for i := 0; i < *iterations+2; i++ {
 			t0 := time.Now()
 			code, body := call(ctx, app, c.method, c.path, c.body)
 			d := time.Since(t0)
 			if code != 200 {
 				return fmt.Errorf("%s: HTTP %d: %.300s", c.name, code, body)
+			}
+			if i == 0 {
+				size = answerSize(body)
 			}
 			if i >= 2 { // two warm-up calls
 				durs = append(durs, d)
@@ -224,7 +232,7 @@ func run() error {
 		p := func(q float64) float64 {
 			return float64(durs[int(q*float64(len(durs)-1)+0.5)].Microseconds()) / 1000
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %.0f |\n", c.name, p(0.5), p(0.95), p(1))
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %s |\n", c.name, p(0.5), p(0.95), p(1), size)
 	}
 	return nil
 }
@@ -305,4 +313,21 @@ FROM numbers(300)`, db, base),
 		}
 	}
 	return nil
+}
+
+// answerSize says how much an answer held (the lengths of its top-level
+// lists), so a fast answer is seen not to be an empty one.
+func answerSize(body []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return fmt.Sprintf("%d bytes", len(body))
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		var list []json.RawMessage
+		if json.Unmarshal(m[k], &list) == nil {
+			parts = append(parts, fmt.Sprintf("%s %d", k, len(list)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

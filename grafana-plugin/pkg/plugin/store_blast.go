@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -158,6 +159,17 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 	}
 	if len(out.Agents) == 0 {
 		return out, nil // nothing touched it: the other parts are empty too
+	}
+	if len(out.Agents) <= blastListMax {
+		// The other parts read only these agents' rows: the events'
+		// primary key (tenant, agent_id, ts) skips everyone else's, which
+		// is most of a scan for a tool or a session.
+		ids := make([]string, len(out.Agents))
+		for i, a := range out.Agents {
+			ids[i] = agentIn(a.AgentID)
+		}
+		w += " AND agent_id IN (SELECT arrayJoin(?))"
+		args = append(slices.Clip(args), ids)
 	}
 
 	rows, err = s.conn.Query(ctx, "SELECT session_key, any(agent_id), uniqExact("+callKey+"), min(ts), max(ts) AS last FROM "+s.t("events")+

@@ -23,6 +23,14 @@ func agentOut(id string) string {
 	return id
 }
 
+// agentIn is the stored agent_id of an answered one (agentOut's inverse).
+func agentIn(id string) string {
+	if id == NoAgentID {
+		return ""
+	}
+	return id
+}
+
 // eqAgent adds the agent filter (NoAgentID: the rows without an agent id).
 func (c *cond) eqAgent(v string) {
 	if v == NoAgentID {

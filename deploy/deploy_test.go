@@ -1319,8 +1319,16 @@ func TestComposeConfigsPipeline(t *testing.T) {
 	if !bytes.Contains(src, []byte("/run/secrets/otlp_token_default")) {
 		t.Fatal("compose collector.yaml no longer reads /run/secrets/otlp_token_default; update this test")
 	}
+	keyFile := filepath.Join(dir, "redact_key")
+	if err := os.WriteFile(keyFile, []byte("deploy-test-redaction-key-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(src, []byte("/run/secrets/redact_key")) {
+		t.Fatal("compose collector.yaml no longer reads /run/secrets/redact_key; update this test")
+	}
 	cfg := filepath.Join(dir, "collector.yaml")
-	if err := os.WriteFile(cfg, bytes.ReplaceAll(src, []byte("/run/secrets/otlp_token_default"), []byte(tokenFile)), 0o600); err != nil {
+	src = bytes.ReplaceAll(src, []byte("/run/secrets/otlp_token_default"), []byte(tokenFile))
+	if err := os.WriteFile(cfg, bytes.ReplaceAll(src, []byte("/run/secrets/redact_key"), []byte(keyFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var topic string
@@ -1342,11 +1350,14 @@ func TestComposeConfigsPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); exited <- waitErr; close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		if err := <-exited; err != nil {
-			t.Logf("collector exit: %v\n%s", err, logs.String())
+		<-done // not <-exited: the readiness wait may have taken the exit already
+		if waitErr != nil {
+			t.Logf("collector exit: %v\n%s", waitErr, logs.String())
 		}
 	})
 	// Wait for readiness (Kafka reachable, topic created by create_topics).
@@ -1432,8 +1443,19 @@ func TestComposeConfigsPipeline(t *testing.T) {
 	if err := yaml.Unmarshal(readFile(t, analyzerConfigs[0]), &an); err != nil {
 		t.Fatal(err)
 	}
-	acmd := exec.Command(filepath.Join(binaries(t), "analyzer"), "run", "--config", filepath.Join(root, analyzerConfigs[0]))
-	acmd.Env = cleanEnv("MCPWATCH_KAFKA_BROKERS="+strings.Join(k.Brokers, ","), "MCPWATCH_CLICKHOUSE_ADDR="+ch.Addr,
+	// The data volume (/var/lib/mcpwatch) becomes a temp dir, as compose
+	// mounts analyzer-data there; the API token comes from the env_file.
+	asrc := readFile(t, analyzerConfigs[0])
+	if !bytes.Contains(asrc, []byte("data_dir: /var/lib/mcpwatch")) {
+		t.Fatal("compose analyzer.yaml no longer keeps its data in /var/lib/mcpwatch; update this test")
+	}
+	acfg := filepath.Join(dir, "analyzer.yaml")
+	if err := os.WriteFile(acfg, bytes.ReplaceAll(asrc, []byte("/var/lib/mcpwatch"), []byte(filepath.Join(dir, "analyzer-data"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	acmd := exec.Command(filepath.Join(binaries(t), "analyzer"), "run", "--config", acfg)
+	acmd.Env = cleanEnv("MCPWATCH_API_TOKEN_GRAFANA=deploy-test-api-token-0123456789",
+		"MCPWATCH_KAFKA_BROKERS="+strings.Join(k.Brokers, ","), "MCPWATCH_CLICKHOUSE_ADDR="+ch.Addr,
 		"MCPWATCH_CLICKHOUSE_DATABASE="+ch.Database, "MCPWATCH_CLICKHOUSE_USERNAME="+ch.Username,
 		str(an, "clickhouse", "password_env")+"=", "MCPWATCH_ANALYZER_ADMIN_ADDR="+closedAddr(t))
 	var alogs bytes.Buffer

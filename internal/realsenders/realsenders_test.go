@@ -673,6 +673,16 @@ func (c *check) findings() {
 			t.Errorf("%s: %d findings for one attack, want 1 (sides observing it: %d)", rule, n, s.observations-s.duplicates)
 		}
 	}
+	// mcp-tool-not-allowlisted is a medium match rule: its findings are
+	// suppressed per (agent, server, tool) and hour (docs/detections.md,
+	// Suppression), so a call is covered by its own finding or by the one
+	// its later hits were counted into.
+	notAllowlisted := map[string]bool{}
+	for _, fd := range c.st.findings {
+		if fd.Rule == "mcp-tool-not-allowlisted" {
+			notAllowlisted[fd.Agent+"\x00"+fd.Server+"\x00"+fd.Tool] = true
+		}
+	}
 	for g, rc := range c.matched {
 		for _, rule := range attackRules(s.lang, rc) {
 			label := fmt.Sprintf("%s (%s %s)", rule, rc.Server, rc.Tool)
@@ -695,10 +705,12 @@ func (c *check) findings() {
 		// observation that is counted names a pair not allowlisted, and
 		// at least for every pair that truly is not.
 		want := !allowed[rc.Server+"/"+rc.Tool]
+		got := len(found[ruleCall{"mcp-tool-not-allowlisted", g}]) > 0
 		for _, e := range g.counted() {
 			want = want || !allowed[e.ServerName+"/"+e.ToolName]
+			got = got || notAllowlisted[e.AgentID+"\x00"+e.ServerName+"\x00"+e.ToolName]
 		}
-		if got := len(found[ruleCall{"mcp-tool-not-allowlisted", g}]) > 0; got != want {
+		if got != want {
 			t.Errorf("mcp-tool-not-allowlisted on %s/%s: fired %v, want %v", rc.Server, rc.Tool, got, want)
 		}
 	}

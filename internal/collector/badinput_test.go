@@ -193,12 +193,14 @@ func TestPartialSuccess(t *testing.T) {
 
 // TestInFlightBoundAnswers503 holds one request in flight (Kafka's produce
 // handler blocked) and checks that a second one is refused with a
-// retryable 503 instead of queueing without bound.
+// retryable 503 instead of queueing without bound. Each request of ~46 KB
+// reserves ~115 KB, the estimate of its decoded size: two do not fit.
 func TestInFlightBoundAnswers503(t *testing.T) {
 	k := testbed.Kfake(t)
 	c := startCollector(t, k.Brokers, func(cfg *Config) {
 		cfg.Receiver.Limits.MaxRequestBytes = 64 << 10
-		cfg.Receiver.Limits.MaxInFlightBytes = 64 << 10
+		cfg.Receiver.Limits.MaxInFlightBytes = 200 << 10
+		cfg.Receiver.Limits.MaxTenantInFlightBytes = 200 << 10
 	})
 	waitReady(t, c)
 	release := make(chan struct{})

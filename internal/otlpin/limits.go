@@ -38,21 +38,19 @@ func (b *budget) inFlight() int64 {
 func (b *budget) reserve(tenant string, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if tenant != "" && b.tenants[tenant]+n > b.tenantMax {
-		if n > b.tenantMax {
-			return NewError(TooLarge, "too_large", 0, nil,
-				"the request needs ~%d bytes of memory to decode, more than a tenant's in-flight share of %d bytes (receiver.limits.max_tenant_in_flight_bytes); send smaller requests", n, b.tenantMax)
-		}
-		return NewError(Unavailable, "tenant_in_flight_full", b.retry, nil,
-			"tenant %q has %d bytes of requests in flight, its share of the collector; retry later", tenant, b.tenants[tenant])
-	}
-	if b.cur+n > b.max {
-		if n > b.max {
-			return NewError(TooLarge, "too_large", 0, nil,
-				"the request needs ~%d bytes of memory to decode, more than the in-flight limit of %d bytes; send smaller requests", n, b.max)
-		}
+	switch {
+	case tenant != "" && n > b.tenantMax:
+		return NewError(TooLarge, "too_large", 0, nil,
+			"the request needs ~%d bytes of memory to decode, more than a tenant's in-flight share of %d bytes (receiver.limits.max_tenant_in_flight_bytes); send smaller requests", n, b.tenantMax)
+	case n > b.max:
+		return NewError(TooLarge, "too_large", 0, nil,
+			"the request needs ~%d bytes of memory to decode, more than the in-flight limit of %d bytes; send smaller requests", n, b.max)
+	case b.cur+n > b.max:
 		b.fullAt = nowFunc()
 		return NewError(Unavailable, "in_flight_full", b.retry, nil, "collector is at its in-flight limit; retry later")
+	case tenant != "" && b.tenants[tenant]+n > b.tenantMax:
+		return NewError(Unavailable, "tenant_in_flight_full", b.retry, nil,
+			"tenant %q has %d bytes of requests in flight, its share of the collector; retry later", tenant, b.tenants[tenant])
 	}
 	b.cur += n
 	if tenant != "" {

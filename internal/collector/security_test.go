@@ -110,8 +110,8 @@ func TestSecurityTenantLockout(t *testing.T) {
 }
 
 // TestSecurityBodyTrickle: a body sent a byte at a time is cut at the
-// body deadline, however steadily the bytes come (408), and its bytes are
-// released.
+// body deadline, however steadily the bytes come: 408 on HTTP, an error on
+// gRPC; its bytes are released.
 func TestSecurityBodyTrickle(t *testing.T) {
 	k := testbed.Kfake(t)
 	c := startCollector(t, k.Brokers, func(cfg *Config) { cfg.Receiver.Limits.BodyTimeout = time.Second })
@@ -123,6 +123,54 @@ func TestSecurityBodyTrickle(t *testing.T) {
 		t.Errorf("trickled body: %q, want HTTP/1.1 408", got)
 	}
 	waitFor(t, "the trickled bytes to be released", func() bool { return inFlight(t, c) == 0 })
+
+	// gRPC: the client's connection writes a byte every 100 ms once the
+	// stream's headers are out, so the message trickles.
+	cc, err := grpc.NewClient(c.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			return &slowWriter{Conn: conn, fast: 2048, every: 100 * time.Millisecond}, err
+		}),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawBytesCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+testToken), time.Minute)
+	defer cancel()
+	body := protoBody(t, mcpTraces(10, 1000))
+	var resp []byte
+	err = cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &body, &resp)
+	if code := status.Code(err); code == codes.OK || code == codes.DeadlineExceeded && ctx.Err() != nil {
+		t.Errorf("trickled gRPC message: %v, want the server to end it at its body deadline", err)
+	}
+}
+
+// slowWriter passes the first fast bytes, then writes a byte per every.
+type slowWriter struct {
+	net.Conn
+	fast    int
+	every   time.Duration
+	written int
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := len(p)
+		if w.written >= w.fast {
+			time.Sleep(w.every)
+			k = 1
+		} else {
+			k = min(k, w.fast-w.written)
+		}
+		m, err := w.Conn.Write(p[:k])
+		n, w.written, p = n+m, w.written+m, p[m:]
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // TestSecurityReadinessWhenFull: when the whole in-flight budget is taken

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"strings"
 	"time"
 
@@ -95,7 +96,9 @@ func rawServiceDesc(service, file string) grpc.ServiceDesc {
 			MethodName: "Export",
 			Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 				in := new(rawMessage)
-				if err := dec(in); err != nil {
+				err := dec(in)
+				stopBodyTimer(ctx)
+				if err != nil {
 					return nil, err
 				}
 				g := srv.(rawExporter)
@@ -231,9 +234,23 @@ func (r *Receiver) grpcServe(ctx context.Context, signal string, serve func(tena
 
 type tenantKey struct{}
 
+type bodyTimerKey struct{}
+
+var errBodyTimeout = errors.New("request message not received within receiver.limits.body_timeout")
+
+// stopBodyTimer stops the stream's body deadline once its message is in.
+func stopBodyTimer(ctx context.Context) {
+	if t, ok := ctx.Value(bodyTimerKey{}).(*time.Timer); ok {
+		t.Stop()
+	}
+}
+
 // authenticateStream is the gRPC tap: it authenticates a stream from its
 // metadata and TLS state when its headers arrive, before its message is
 // read, and refuses it there (UNAUTHENTICATED) or passes the tenant on.
+// It also sets the deadline of the stream's message (body_timeout): grpc
+// reads the message with the context returned here, so cancelling it
+// ends a trickle.
 func (r *Receiver) authenticateStream(ctx context.Context, info *tap.Info) (context.Context, error) {
 	authz := ""
 	if v := info.Header.Get("authorization"); len(v) > 0 {
@@ -247,7 +264,9 @@ func (r *Receiver) authenticateStream(ctx context.Context, info *tap.Info) (cont
 		r.m.Requests.WithLabelValues("grpc", signalOf(info.FullMethodName), st.Code().String()).Inc()
 		return nil, st.Err()
 	}
-	return context.WithValue(ctx, tenantKey{}, tenant), nil
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, tenantKey{}, tenant))
+	t := time.AfterFunc(r.cfg.Limits.BodyTimeout, func() { cancel(errBodyTimeout) })
+	return context.WithValue(ctx, bodyTimerKey{}, t), nil
 }
 
 // signalOf is the metric label of a gRPC method.

@@ -185,3 +185,35 @@ func TestDecodedEstimateCoversPdata(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScanShape: the shape check of a request like the collector
+// benchmark's (500 MCP spans, 7 string attributes each, ~300 B arguments).
+func BenchmarkScanShape(b *testing.B) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "files-mcp")
+	sps := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < 500; i++ {
+		sp := sps.AppendEmpty()
+		sp.SetTraceID([16]byte{1, byte(i)})
+		sp.SetSpanID([8]byte{1, byte(i)})
+		sp.SetName("tools/call read_file")
+		a := sp.Attributes()
+		a.PutStr("mcp.method.name", "tools/call")
+		a.PutStr("gen_ai.tool.name", "read_file")
+		a.PutStr("mcp.session.id", "sess-1")
+		a.PutStr("gen_ai.agent.id", "agent-1")
+		a.PutStr("jsonrpc.request.id", fmt.Sprint(i))
+		a.PutStr("gen_ai.tool.call.arguments", `{"path":"/srv/data/file.txt","pad":"`+strings.Repeat("x", 200)+`"}`)
+		a.PutStr("gen_ai.tool.call.result", `{"content":[{"type":"text","text":"hello"}]}`)
+	}
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := scanShape(body, kTracesRequest, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/500, "ns/span")
+}

@@ -214,7 +214,7 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 							"an attribute or log body value nests deeper than %d levels (receiver.limits.max_value_depth)", maxDepth)
 					}
 				}
-				if len(v) == 0 {
+				if len(v) == 0 || k == kAnyValue && scalar(v) {
 					if k == kAnyValue {
 						depth--
 					}
@@ -231,6 +231,18 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 		top.b = top.b[n:]
 	}
 	return s, nil
+}
+
+// scalar reports whether v, an AnyValue, is one field that is not an
+// array or a map (most attributes): nothing to descend into. Malformed
+// values are not scalar, so that the walk reports them.
+func scalar(v []byte) bool {
+	num, typ, n := protowire.ConsumeTag(v)
+	if n < 0 || num == 5 || num == 6 {
+		return false
+	}
+	m := protowire.ConsumeFieldValue(num, typ, v[n:])
+	return m >= 0 && n+m == len(v)
 }
 
 func malformed(root msgKind, err error) error {

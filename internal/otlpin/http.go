@@ -160,7 +160,7 @@ func readBody(w http.ResponseWriter, req *http.Request, max int64, buf *bytes.Bu
 	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(reservingReader{body, l})
+		zr, err := gzip.NewReader(body) // streamed: what is held is the decompressed body, reserved below
 		if err != nil {
 			return readError(err, max, "cannot read gzip body")
 		}

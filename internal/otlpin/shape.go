@@ -206,12 +206,24 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 					s.nested++
 				}
 				switch k {
+				case kKeyValue:
+					// Most attributes: a key and a scalar value, counted
+					// without a frame of their own.
+					if vals, ok := flatKV(v); ok {
+						if vals > 0 && depth+1 > maxDepth {
+							return s, tooDeep(maxDepth)
+						}
+						s.messages += vals
+						if depth > 0 {
+							s.nested += vals
+						}
+						continue
+					}
 				case kSpan, kLogRecord:
 					s.records++
 				case kAnyValue:
 					if depth++; depth > maxDepth {
-						return s, NewError(Permanent, "too_deep", 0, nil,
-							"an attribute or log body value nests deeper than %d levels (receiver.limits.max_value_depth)", maxDepth)
+						return s, tooDeep(maxDepth)
 					}
 				}
 				if len(v) == 0 || k == kAnyValue && scalar(v) {
@@ -231,6 +243,38 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 		top.b = top.b[n:]
 	}
 	return s, nil
+}
+
+func tooDeep(maxDepth int) error {
+	return NewError(Permanent, "too_deep", 0, nil,
+		"an attribute or log body value nests deeper than %d levels (receiver.limits.max_value_depth)", maxDepth)
+}
+
+// flatKV counts the values of a KeyValue when all of them are scalars
+// (ok); else the walk descends into it.
+func flatKV(b []byte) (values int, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, false
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.BytesType { // KeyValue.value
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 || len(v) > 0 && !scalar(v) {
+				return 0, false
+			}
+			values++
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0, false
+		}
+		b = b[m:]
+	}
+	return values, true
 }
 
 // scalar reports whether v, an AnyValue, is one field that is not an

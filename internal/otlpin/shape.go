@@ -236,13 +236,23 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 				continue
 			}
 		}
-		n = protowire.ConsumeFieldValue(num, typ, top.b)
+		n = skipField(num, typ, top.b)
 		if n < 0 {
 			return s, malformed(root, protowire.ParseError(n))
 		}
 		top.b = top.b[n:]
 	}
 	return s, nil
+}
+
+// skipField is protowire.ConsumeFieldValue with the common case, a
+// length-delimited field, called directly.
+func skipField(num protowire.Number, typ protowire.Type, b []byte) int {
+	if typ == protowire.BytesType {
+		_, n := protowire.ConsumeBytes(b)
+		return n
+	}
+	return protowire.ConsumeFieldValue(num, typ, b)
 }
 
 func tooDeep(maxDepth int) error {
@@ -268,7 +278,7 @@ func flatKV(b []byte) (values int, ok bool) {
 			b = b[m:]
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
+		m := skipField(num, typ, b)
 		if m < 0 {
 			return 0, false
 		}
@@ -285,7 +295,7 @@ func scalar(v []byte) bool {
 	if n < 0 || num == 5 || num == 6 {
 		return false
 	}
-	m := protowire.ConsumeFieldValue(num, typ, v[n:])
+	m := skipField(num, typ, v[n:])
 	return m >= 0 && n+m == len(v)
 }
 

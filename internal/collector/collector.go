@@ -208,12 +208,16 @@ func (c *Collector) setReady(err error) {
 	}
 }
 
-// Ready returns nil when the collector can accept data, else why not.
+// Ready returns nil when the collector can accept data, else why not:
+// Kafka unreachable, or the in-flight budget full (refusing requests in
+// the last seconds), so that a load balancer sends elsewhere. Only Kafka
+// makes OTLP requests fail fast (fastFail): a full budget refuses them by
+// itself, per tenant and in all.
 func (c *Collector) Ready() error {
 	if r := c.notReady.Load(); r != nil {
 		return errors.New(*r)
 	}
-	return nil
+	return c.recv.Saturated()
 }
 
 func (c *Collector) startAdmin() error {

@@ -26,13 +26,14 @@ func TestRawCodec(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 20000)
 	for _, n := range []int{1, 7, 16 << 10, len(body)} {
 		var m rawMessage
-		if err := c.Unmarshal(splitSlice(body, n), &m); err != nil || m.s != string(body) {
-			t.Fatalf("buffers of %d: err %v, equal %v", n, err, m.s == string(body))
+		if err := c.Unmarshal(splitSlice(body, n), &m); err != nil || !bytes.Equal(m.bytes(), body) {
+			t.Fatalf("buffers of %d: err %v, equal %v", n, err, bytes.Equal(m.bytes(), body))
 		}
+		m.free()
 	}
 	var m rawMessage
-	if err := c.Unmarshal(nil, &m); err != nil || m.s != "" {
-		t.Fatalf("empty: %v %q", err, m.s)
+	if err := c.Unmarshal(nil, &m); err != nil || len(m.bytes()) != 0 {
+		t.Fatalf("empty: %v %q", err, m.bytes())
 	}
 	// Not a rawMessage: the delegate decodes (and refuses a non-proto type).
 	if err := c.Unmarshal(splitSlice(body, 100), new(int)); err == nil {
@@ -54,9 +55,10 @@ func BenchmarkRawCodec(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
 				var m rawMessage
-				if err := c.c.Unmarshal(data, &m); err != nil || len(m.s) != len(body) {
+				if err := c.c.Unmarshal(data, &m); err != nil || len(m.bytes()) != len(body) {
 					b.Fatal(err)
 				}
+				m.free()
 			}
 		})
 	}

@@ -22,7 +22,10 @@ const (
 	DefaultHTTPEndpoint     = ":4318"
 	DefaultMaxRequestBytes  = 8 << 20   // 8 MiB, compressed and decompressed
 	DefaultMaxInFlightBytes = 256 << 20 // 256 MiB
-	DefaultTenantRate       = 100000    // events/s per tenant
+	DefaultMaxValueDepth    = 64
+	DefaultBodyTimeout      = 30 * time.Second
+	DefaultHeaderTimeout    = 10 * time.Second
+	DefaultTenantRate       = 100000 // events/s per tenant
 	DefaultRetryAfter       = time.Second
 )
 
@@ -97,10 +100,26 @@ type LimitsConfig struct {
 	// MaxRequestBytes caps a request body, both as sent and after gzip
 	// decompression (413 / RESOURCE_EXHAUSTED above it). Default 8 MiB.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
-	// MaxInFlightBytes caps the decoded bytes of all requests being
-	// processed; above it new requests get 503 / UNAVAILABLE (retryable)
-	// instead of waiting. Default 256 MiB.
+	// MaxInFlightBytes caps the memory of all requests being processed:
+	// body bytes as they arrive, then an estimate of the decoded request
+	// reserved before decoding. Above it new requests get 503 / UNAVAILABLE
+	// (retryable) instead of waiting. Default 256 MiB.
 	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
+	// MaxTenantInFlightBytes caps what one tenant's requests may hold of
+	// MaxInFlightBytes, so one tenant cannot lock the others out (503 /
+	// UNAVAILABLE above it; 413 for a request that could never fit). Not
+	// applied when auth is disabled. Default MaxInFlightBytes / 4.
+	MaxTenantInFlightBytes int64 `yaml:"max_tenant_in_flight_bytes"`
+	// MaxValueDepth caps how deep attribute values and log bodies (AnyValue
+	// arrays and maps) may nest; deeper requests get 400 / INVALID_ARGUMENT
+	// before they are decoded. Default 64.
+	MaxValueDepth int `yaml:"max_value_depth"`
+	// BodyTimeout is the total time an OTLP/HTTP request may take to send
+	// its body, however it trickles (408 after it). Default 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// HeaderTimeout is the time an OTLP/HTTP request may take to send its
+	// headers (the connection is closed after it). Default 10s.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
 	// TenantRate is the events/s (spans + log records) one tenant may send;
 	// 429 / RESOURCE_EXHAUSTED with a retry delay above it. -1 = unlimited.
 	// Default 100000.
@@ -128,6 +147,21 @@ func (c Config) WithDefaults() Config {
 	}
 	if l.MaxInFlightBytes == 0 {
 		l.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if l.MaxTenantInFlightBytes == 0 {
+		l.MaxTenantInFlightBytes = l.MaxInFlightBytes / 4
+		if l.MaxTenantInFlightBytes < l.MaxRequestBytes {
+			l.MaxTenantInFlightBytes = min(l.MaxRequestBytes, l.MaxInFlightBytes)
+		}
+	}
+	if l.MaxValueDepth == 0 {
+		l.MaxValueDepth = DefaultMaxValueDepth
+	}
+	if l.BodyTimeout == 0 {
+		l.BodyTimeout = DefaultBodyTimeout
+	}
+	if l.HeaderTimeout == 0 {
+		l.HeaderTimeout = DefaultHeaderTimeout
 	}
 	if l.TenantRate == 0 {
 		l.TenantRate = DefaultTenantRate
@@ -197,6 +231,17 @@ func (c Config) Validate() error {
 	}
 	if l.MaxInFlightBytes > 0 && l.MaxRequestBytes > l.MaxInFlightBytes {
 		errs = append(errs, fmt.Errorf("receiver.limits: max_request_bytes %d exceeds max_in_flight_bytes %d; no request of the maximum size could ever be processed", l.MaxRequestBytes, l.MaxInFlightBytes))
+	}
+	if l.MaxTenantInFlightBytes < 0 || l.MaxTenantInFlightBytes > l.MaxInFlightBytes {
+		errs = append(errs, fmt.Errorf("receiver.limits.max_tenant_in_flight_bytes: %d must be positive and at most max_in_flight_bytes %d", l.MaxTenantInFlightBytes, l.MaxInFlightBytes))
+	} else if l.MaxTenantInFlightBytes > 0 && l.MaxRequestBytes > l.MaxTenantInFlightBytes {
+		errs = append(errs, fmt.Errorf("receiver.limits: max_request_bytes %d exceeds max_tenant_in_flight_bytes %d; no request of the maximum size could ever be processed", l.MaxRequestBytes, l.MaxTenantInFlightBytes))
+	}
+	if l.MaxValueDepth < 0 {
+		errs = append(errs, fmt.Errorf("receiver.limits.max_value_depth: %d must be positive", l.MaxValueDepth))
+	}
+	if l.BodyTimeout < 0 || l.HeaderTimeout < 0 {
+		errs = append(errs, fmt.Errorf("receiver.limits: body_timeout %v and header_timeout %v must be positive", l.BodyTimeout, l.HeaderTimeout))
 	}
 	if l.TenantRate < 0 && l.TenantRate != -1 {
 		errs = append(errs, fmt.Errorf("receiver.limits.tenant_rate: %v must be positive or -1 (unlimited)", l.TenantRate))

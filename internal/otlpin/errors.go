@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -32,6 +33,8 @@ const (
 	UnsupportedMediaType
 	// MethodNotAllowed: not a POST. HTTP 405 (HTTP only).
 	MethodNotAllowed
+	// Timeout: the body did not arrive within body_timeout. HTTP 408 (HTTP only).
+	Timeout
 )
 
 // Error is an error with the class the sender sees.
@@ -82,6 +85,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusUnsupportedMediaType
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case Timeout:
+		return http.StatusRequestTimeout
 	default:
 		return http.StatusServiceUnavailable
 	}
@@ -96,6 +101,8 @@ func (c Class) GRPCCode() codes.Code {
 		return codes.Unauthenticated
 	case RateLimited, TooLarge:
 		return codes.ResourceExhausted
+	case Timeout:
+		return codes.DeadlineExceeded
 	default:
 		return codes.Unavailable
 	}
@@ -105,7 +112,9 @@ func (e *Error) retryable() bool { return e.Class == RateLimited || e.Class == U
 
 // grpcStatus is the gRPC status, with RetryInfo when retryable.
 func (e *Error) grpcStatus() *status.Status {
-	st := status.New(e.Class.GRPCCode(), e.Error())
+	// A status message must be valid UTF-8: pdata's errors can quote the
+	// body, and an invalid message made the encoded error body empty.
+	st := status.New(e.Class.GRPCCode(), strings.ToValidUTF8(e.Error(), "\uFFFD"))
 	if e.retryable() && e.RetryAfter > 0 {
 		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)}); err == nil {
 			st = d

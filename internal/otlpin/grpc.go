@@ -1,15 +1,13 @@
 package otlpin
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -19,8 +17,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
 )
@@ -34,48 +32,54 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// Recycle long-lived connections so new collector replicas behind a
 		// load balancer receive traffic (the collector is stateless).
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		// Credentials are checked on the stream's headers, before grpc
+		// reads a byte of the message.
+		grpc.InTapHandle(r.authenticateStream),
 	}
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
 	}
-	opts = append(opts, grpc.StatsHandler(payloadSize{}), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(protoCodecName)}))
+	opts = append(opts, grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(protoCodecName)}))
 	s := grpc.NewServer(opts...)
-	if _, ok := r.cons.(BatchConsumer); ok {
-		s.RegisterService(&rawTraceServiceDesc, &grpcTraces{r: r})
-	} else {
-		ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
-	}
-	if _, ok := r.cons.(BatchConsumer); ok {
-		s.RegisterService(&rawLogsServiceDesc, &grpcLogs{r: r})
-	} else {
-		plogotlp.RegisterGRPCServer(s, &grpcLogs{r: r})
-	}
-	pmetricotlp.RegisterGRPCServer(s, &grpcMetrics{})
+	s.RegisterService(&rawTraceServiceDesc, grpcTraces{r: r})
+	s.RegisterService(&rawLogsServiceDesc, grpcLogs{r: r})
+	s.RegisterService(&rawMetricsServiceDesc, grpcMetrics{})
 	return s
 }
 
-type grpcTraces struct {
-	ptraceotlp.UnimplementedGRPCServer
-	r *Receiver
-}
+type grpcTraces struct{ r *Receiver }
 
-func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	return exportPdata(ctx, g.r, tracesSignal, req)
-}
-
-func (g *grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+func (g grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
 	return exportRaw(ctx, g.r, tracesSignal, in)
 }
 
-// The trace service with the request kept as protobuf bytes, so that the
-// direct decoder (event.TracesFromProto) runs on them as on OTLP/HTTP.
-// pdata registers grpc's "proto" codec; it hands any message with
-// UnmarshalProto/MarshalProto/SizeProto its bytes, which rawMessage keeps.
+type grpcLogs struct{ r *Receiver }
+
+func (g grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
+	return exportRaw(ctx, g.r, logsSignal, in)
+}
+
+// grpcMetrics accepts and ignores metrics (see the package doc), without
+// decoding them: an empty ExportMetricsServiceResponse.
+type grpcMetrics struct{}
+
+func (grpcMetrics) exportRaw(_ context.Context, in *rawMessage) (*rawMessage, error) {
+	in.free()
+	return &rawMessage{}, nil
+}
+
+// The OTLP services with the request kept as protobuf bytes, so that the
+// shape check and the direct decoder (event.TracesFromProto) run on them as
+// on OTLP/HTTP, and pdata decodes only after both. pdata registers grpc's
+// "proto" codec; it hands any message with UnmarshalProto/MarshalProto/
+// SizeProto its bytes, which rawMessage keeps.
 var (
 	rawTraceServiceDesc = rawServiceDesc("opentelemetry.proto.collector.trace.v1.TraceService",
 		"opentelemetry/proto/collector/trace/v1/trace_service.proto")
 	rawLogsServiceDesc = rawServiceDesc("opentelemetry.proto.collector.logs.v1.LogsService",
 		"opentelemetry/proto/collector/logs/v1/logs_service.proto")
+	rawMetricsServiceDesc = rawServiceDesc("opentelemetry.proto.collector.metrics.v1.MetricsService",
+		"opentelemetry/proto/collector/metrics/v1/metrics_service.proto")
 )
 
 // rawExporter serves Export with the request as raw bytes.
@@ -92,7 +96,9 @@ func rawServiceDesc(service, file string) grpc.ServiceDesc {
 			MethodName: "Export",
 			Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 				in := new(rawMessage)
-				if err := dec(in); err != nil {
+				err := dec(in)
+				stopBodyTimer(ctx)
+				if err != nil {
 					return nil, err
 				}
 				g := srv.(rawExporter)
@@ -127,8 +133,7 @@ const protoCodecName = "proto"
 
 // rawCodec is the server's codec: grpc's registered "proto" codec (pdata's),
 // except that a rawMessage request is copied once, straight from grpc's
-// receive buffers into its string; the registered codec would first copy
-// the message into one pooled buffer, and rawMessage copy that again.
+// receive buffers into a pooled buffer.
 type rawCodec struct{ encoding.CodecV2 }
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -136,110 +141,72 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.CodecV2.Unmarshal(data, v)
 	}
-	var sb strings.Builder
-	sb.Grow(data.Len())
+	m.in = bufPool.Get().(*bytes.Buffer)
+	m.in.Reset()
+	m.in.Grow(data.Len())
 	for _, b := range data {
-		sb.Write(b.ReadOnlyData())
+		m.in.Write(b.ReadOnlyData())
 	}
-	m.s = sb.String()
 	return nil
 }
 
-// rawMessage is a protobuf message kept as bytes: a request as a string
-// (one copy: the codec recycles its buffer; the events' strings slice it),
-// a response as b.
+// rawMessage is a protobuf message kept as bytes: a request in a pooled
+// buffer (in; exportRaw frees it), a response as b.
 type rawMessage struct {
-	s string
-	b []byte
+	in *bytes.Buffer
+	b  []byte
 }
 
-func (m *rawMessage) UnmarshalProto(b []byte) error { m.s = string(b); return nil }
-func (m *rawMessage) SizeProto() int                { return len(m.b) }
-func (m *rawMessage) MarshalProto(buf []byte) int   { return copy(buf, m.b) }
-
-type grpcLogs struct {
-	plogotlp.UnimplementedGRPCServer
-	r *Receiver
+func (m *rawMessage) UnmarshalProto(b []byte) error {
+	m.in = bufPool.Get().(*bytes.Buffer)
+	m.in.Reset()
+	m.in.Write(b)
+	return nil
 }
+func (m *rawMessage) SizeProto() int              { return len(m.b) }
+func (m *rawMessage) MarshalProto(buf []byte) int { return copy(buf, m.b) }
 
-func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	return exportPdata(ctx, g.r, logsSignal, req)
-}
-
-func (g *grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	return exportRaw(ctx, g.r, logsSignal, in)
-}
-
-// exportPdata serves an export of sig decoded by pdata.
-func exportPdata[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, sig *otlpSignal[Req, Resp], req Req) (Resp, error) {
-	res, err := r.grpcConsume(ctx, sig.name, sig.items(req), func() int64 {
-		if n := requestSize(ctx); n > 0 {
-			return n
-		}
-		return int64(sig.size(req))
-	}, func(ctx context.Context, tenant string) (Result, error) { return sig.consume(r.cons, ctx, tenant, req) })
-	if err != nil {
-		return sig.response(Result{}), err
+func (m *rawMessage) bytes() []byte {
+	if m.in == nil {
+		return nil
 	}
-	return sig.response(res), nil
+	return m.in.Bytes()
 }
 
-// exportRaw serves a raw export request of sig: mapped by the direct
-// decoder and handed to the consumer as a batch. When the direct decoder
-// declines (or the sender is not authenticated), pdata decodes it and
-// exportPdata serves it, so pdata's decode errors and grpcConsume's auth
-// answers stay exactly as on the pdata path.
+func (m *rawMessage) free() {
+	if m.in != nil && m.in.Cap() <= 16<<20 {
+		bufPool.Put(m.in)
+	}
+	m.in = nil
+}
+
+// exportRaw serves a raw export request of sig for the tenant the stream
+// authenticated as.
 func exportRaw[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, sig *otlpSignal[Req, Resp], in *rawMessage) (*rawMessage, error) {
-	// The mapping needs the tenant; grpcConsume authenticates again and
-	// answers an unauthenticated request exactly as on the pdata path.
-	var b event.Batch
-	var n int
-	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
-	ok := false
-	if err == nil {
-		b, n, ok = r.direct(sig.direct, in.s, tenant)
-	}
-	var resp Resp
-	if ok {
-		res, err := r.grpcConsume(ctx, sig.name, n, func() int64 {
-			if s := requestSize(ctx); s > 0 {
-				return s
-			}
-			return int64(len(in.s))
-		}, func(ctx context.Context, _ string) (Result, error) {
-			return r.cons.(BatchConsumer).ConsumeBatch(ctx, sig.name, b)
-		})
+	defer in.free()
+	var res Result
+	err := r.grpcServe(ctx, sig.name, func(tenant string, l *lease) (err error) {
+		body := in.bytes()
+		sh, err := scanShape(body, kindOf(sig.name), r.cfg.Limits.MaxValueDepth)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		resp = sig.response(res)
-	} else {
-		req := sig.request()
-		if err := unmarshal(ctProto, []byte(in.s), req.UnmarshalProto, nil); err != nil {
-			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
-		}
-		if resp, err = exportPdata(ctx, r, sig, req); err != nil {
-			return nil, err
-		}
+		res, err = consumeBody(ctx, r, "grpc", sig, ctProto, body, tenant, sh, l)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	out, err := resp.MarshalProto()
+	out, err := sig.response(res).MarshalProto()
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
 	}
 	return &rawMessage{b: out}, nil
 }
 
-// grpcMetrics accepts and ignores metrics (see the package doc).
-type grpcMetrics struct {
-	pmetricotlp.UnimplementedGRPCServer
-}
-
-func (grpcMetrics) Export(context.Context, pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	return pmetricotlp.NewExportResponse(), nil
-}
-
-func (r *Receiver) grpcConsume(ctx context.Context, signal string, items int, size func() int64,
-	consume func(context.Context, string) (Result, error)) (res Result, err error) {
+// grpcServe runs serve for the stream's tenant with a lease on the
+// in-flight budget and maps its error to the gRPC status.
+func (r *Receiver) grpcServe(ctx context.Context, signal string, serve func(tenant string, l *lease) error) (err error) {
 	code := "OK"
 	defer func() {
 		if err != nil {
@@ -254,17 +221,65 @@ func (r *Receiver) grpcConsume(ctx context.Context, signal string, items int, si
 		}
 		r.m.Requests.WithLabelValues("grpc", signal, code).Inc()
 	}()
-	tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
-	if err != nil {
-		return res, err
+	tenant, ok := ctx.Value(tenantKey{}).(string)
+	if !ok { // not through authenticateStream: never expected, but never unauthenticated
+		if tenant, err = r.auth.authenticate(authorization(ctx), verifiedChains(ctx)); err != nil {
+			return err
+		}
 	}
-	r.m.Items.WithLabelValues("grpc", signal).Add(float64(items))
-	release, err := r.admit(tenant, items, size())
-	if err != nil {
-		return res, err
+	l := &lease{b: r.budget, tenant: tenant}
+	defer l.release()
+	return serve(tenant, l)
+}
+
+type tenantKey struct{}
+
+type bodyTimerKey struct{}
+
+var errBodyTimeout = errors.New("request message not received within receiver.limits.body_timeout")
+
+// stopBodyTimer stops the stream's body deadline once its message is in.
+func stopBodyTimer(ctx context.Context) {
+	if t, ok := ctx.Value(bodyTimerKey{}).(*time.Timer); ok {
+		t.Stop()
 	}
-	defer release()
-	return consume(ctx, tenant)
+}
+
+// authenticateStream is the gRPC tap: it authenticates a stream from its
+// metadata and TLS state when its headers arrive, before its message is
+// read, and refuses it there (UNAUTHENTICATED) or passes the tenant on.
+// It also sets the deadline of the stream's message (body_timeout): grpc
+// reads the message with the context returned here, so cancelling it
+// ends a trickle.
+func (r *Receiver) authenticateStream(ctx context.Context, info *tap.Info) (context.Context, error) {
+	authz := ""
+	if v := info.Header.Get("authorization"); len(v) > 0 {
+		authz = v[0]
+	}
+	tenant, err := r.auth.authenticate(authz, verifiedChains(ctx))
+	if err != nil {
+		e := classify(err, r.cfg.Limits.RetryAfter)
+		st := e.grpcStatus()
+		r.m.Rejected.WithLabelValues(e.Reason).Inc()
+		r.m.Requests.WithLabelValues("grpc", signalOf(info.FullMethodName), st.Code().String()).Inc()
+		return nil, st.Err()
+	}
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, tenantKey{}, tenant))
+	t := time.AfterFunc(r.cfg.Limits.BodyTimeout, func() { cancel(errBodyTimeout) })
+	return context.WithValue(ctx, bodyTimerKey{}, t), nil
+}
+
+// signalOf is the metric label of a gRPC method.
+func signalOf(method string) string {
+	switch {
+	case strings.HasPrefix(method, "/opentelemetry.proto.collector.trace."):
+		return "traces"
+	case strings.HasPrefix(method, "/opentelemetry.proto.collector.logs."):
+		return "logs"
+	case strings.HasPrefix(method, "/opentelemetry.proto.collector.metrics."):
+		return "metrics"
+	}
+	return "other"
 }
 
 func authorization(ctx context.Context) string {
@@ -284,33 +299,4 @@ func verifiedChains(ctx context.Context) [][]*x509.Certificate {
 		return ti.State.VerifiedChains
 	}
 	return nil
-}
-
-// payloadSize records each request's decompressed message size (grpc
-// reports it before the handler runs), so the in-flight accounting does not
-// walk the decoded request again.
-type payloadSize struct{}
-
-type sizeKey struct{}
-
-func (payloadSize) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
-	return context.WithValue(ctx, sizeKey{}, new(atomic.Int64))
-}
-
-func (payloadSize) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	if in, ok := s.(*stats.InPayload); ok {
-		if n, ok := ctx.Value(sizeKey{}).(*atomic.Int64); ok {
-			n.Store(int64(in.Length))
-		}
-	}
-}
-
-func (payloadSize) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (payloadSize) HandleConn(context.Context, stats.ConnStats)                       {}
-
-func requestSize(ctx context.Context) int64 {
-	if n, ok := ctx.Value(sizeKey{}).(*atomic.Int64); ok {
-		return n.Load()
-	}
-	return 0
 }

@@ -4,18 +4,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -56,7 +58,15 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, signal st
 
 // handleHTTP does the request; on success it has written the response.
 // *ct is set to the response encoding as soon as it is known.
+//
+// Order matters: credentials are checked from the headers before a byte of
+// the body is read; body bytes are reserved against the in-flight budget
+// as they arrive, within a total deadline; the body's shape (nesting depth,
+// message count) is checked on the wire and its decoded size reserved
+// before anything decodes it.
 func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal string, ct *string) (int, error) {
+	// One deadline for the whole body: a trickle cannot stretch it.
+	_ = http.NewResponseController(w).SetReadDeadline(nowFunc().Add(r.cfg.Limits.BodyTimeout))
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return 0, NewError(MethodNotAllowed, "method", 0, nil, "method %s not allowed; OTLP/HTTP uses POST", req.Method)
@@ -67,13 +77,11 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 			"unsupported Content-Type %q; use application/x-protobuf or application/json", req.Header.Get("Content-Type"))
 	}
 	*ct = mt
-	var verified = req.TLS
-	var tenant string
-	if verified != nil {
-		tenant, err = r.auth.authenticate(req.Header.Get("Authorization"), verified.VerifiedChains)
-	} else {
-		tenant, err = r.auth.authenticate(req.Header.Get("Authorization"), nil)
+	var verified [][]*x509.Certificate
+	if req.TLS != nil {
+		verified = req.TLS.VerifiedChains
 	}
+	tenant, err := r.auth.authenticate(req.Header.Get("Authorization"), verified)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mcpwatch"`)
 		return 0, err
@@ -82,17 +90,8 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 	if req.ContentLength > max {
 		return 0, NewError(TooLarge, "too_large", 0, nil, "request body of %d bytes exceeds the limit of %d bytes", req.ContentLength, max)
 	}
-	// Reserve the announced size before reading, the decoded size after.
-	reserve := req.ContentLength
-	if reserve <= 0 {
-		reserve = max
-	}
-	if !r.sem.tryAcquire(reserve) {
-		return 0, NewError(Unavailable, "in_flight_full", r.cfg.Limits.RetryAfter, nil, "collector is at its in-flight limit; retry later")
-	}
-	held := reserve
-	defer func() { r.sem.release(held) }()
-
+	l := &lease{b: r.budget, tenant: tenant}
+	defer l.release()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -100,30 +99,48 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 			bufPool.Put(buf)
 		}
 	}()
-	if err := readBody(w, req, max, buf); err != nil {
+	if err := readBody(w, req, max, buf, l); err != nil {
 		return 0, err
 	}
-	if n := int64(buf.Len()); n > held {
-		if !r.sem.tryAcquire(n - held) {
-			return 0, NewError(Unavailable, "in_flight_full", r.cfg.Limits.RetryAfter, nil, "collector is at its in-flight limit; retry later")
-		}
-		held = n
-	}
 	body := buf.Bytes()
-	ctx := req.Context()
-	switch signal {
-	case "traces":
-		return exportHTTP(ctx, r, w, tracesSignal, mt, body, tenant)
-	case "logs":
-		return exportHTTP(ctx, r, w, logsSignal, mt, body, tenant)
-	default: // metrics: validated, then ignored
-		ereq := pmetricotlp.NewExportRequest()
-		if err := unmarshal(mt, body, ereq.UnmarshalProto, ereq.UnmarshalJSON); err != nil {
-			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP metrics (%s)", mt)
-		}
+	if signal == "metrics" { // accepted and ignored, never decoded
 		resp := pmetricotlp.NewExportResponse()
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	}
+	var sh shape
+	if mt == ctJSON {
+		sh, err = scanJSONShape(body, signal, r.cfg.Limits.MaxValueDepth)
+	} else {
+		sh, err = scanShape(body, kindOf(signal), r.cfg.Limits.MaxValueDepth)
+	}
+	if err != nil {
+		return 0, explainEncoding(err, mt, body)
+	}
+	ctx := req.Context()
+	switch signal {
+	case "traces":
+		return exportHTTP(ctx, r, w, tracesSignal, mt, body, tenant, sh, l)
+	default:
+		return exportHTTP(ctx, r, w, logsSignal, mt, body, tenant, sh, l)
+	}
+}
+
+// explainEncoding adds to a decoding error what the body looks like when
+// it is in the other encoding than its Content-Type says.
+func explainEncoding(err error, mt string, body []byte) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Reason != "malformed" {
+		return err
+	}
+	first := bytes.TrimLeft(body, " \t\r\n")
+	looksJSON := len(first) > 0 && (first[0] == '{' || first[0] == '[')
+	switch {
+	case mt == ctJSON && len(first) > 0 && !looksJSON:
+		e.Msg += "; the body is not JSON (protobuf? then send Content-Type: application/x-protobuf)"
+	case mt == ctProto && looksJSON:
+		e.Msg += "; the body looks like JSON (then send Content-Type: application/json)"
+	}
+	return e
 }
 
 func (r *Receiver) checkRate(tenant string, n int) error {
@@ -134,39 +151,48 @@ func (r *Receiver) checkRate(tenant string, n int) error {
 }
 
 // readBody reads at most max bytes from the wire and, with gzip, at most
-// max decompressed bytes (no gzip bombs).
-func readBody(w http.ResponseWriter, req *http.Request, max int64, buf *bytes.Buffer) error {
+// max decompressed bytes (no gzip bombs), reserving them in l as they
+// arrive.
+func readBody(w http.ResponseWriter, req *http.Request, max int64, buf *bytes.Buffer, l *lease) error {
 	body := http.MaxBytesReader(w, req.Body, max)
 	var src io.Reader = body
-	switch enc := req.Header.Get("Content-Encoding"); enc {
+	// Content-Encoding values are case-insensitive (RFC 9110 8.4.1).
+	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body) // streamed: what is held is the decompressed body, reserved below
 		if err != nil {
-			if tooLarge(err) {
-				return NewError(TooLarge, "too_large", 0, nil, "request body exceeds the limit of %d bytes", max)
-			}
-			return NewError(Permanent, "malformed", 0, err, "cannot read gzip body")
+			return readError(err, max, "cannot read gzip body")
 		}
 		defer zr.Close()
 		src = zr
 	default:
-		return NewError(UnsupportedMediaType, "content_encoding", 0, nil, "unsupported Content-Encoding %q; use gzip or none", enc)
+		return NewError(UnsupportedMediaType, "content_encoding", 0, nil, "unsupported Content-Encoding %q; use gzip or none", req.Header.Get("Content-Encoding"))
 	}
-	if req.ContentLength > 0 && req.Header.Get("Content-Encoding") == "" {
-		buf.Grow(int(req.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
+	n, err := buf.ReadFrom(io.LimitReader(reservingReader{src, l}, max+1))
 	if err != nil {
-		if tooLarge(err) {
-			return NewError(TooLarge, "too_large", 0, nil, "request body exceeds the limit of %d bytes", max)
-		}
-		return NewError(Permanent, "malformed", 0, err, "cannot read request body")
+		return readError(err, max, "cannot read request body")
 	}
 	if n > max {
 		return NewError(TooLarge, "too_large", 0, nil, "decompressed request body exceeds the limit of %d bytes", max)
 	}
 	return nil
+}
+
+// readError classifies an error reading a body: over the size limit, over
+// the in-flight budget, past the body deadline, or malformed.
+func readError(err error, max int64, what string) error {
+	var e *Error
+	var ne net.Error
+	switch {
+	case tooLarge(err):
+		return NewError(TooLarge, "too_large", 0, nil, "request body exceeds the limit of %d bytes", max)
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return NewError(Timeout, "body_timeout", 0, err, "request body not received within receiver.limits.body_timeout")
+	}
+	return NewError(Permanent, "malformed", 0, err, "%s", what)
 }
 
 func tooLarge(err error) bool {
@@ -193,7 +219,6 @@ type otlpSignal[Req otlpRequest, Resp otlpResponse] struct {
 	direct   func(string, event.MapOptions) (event.Batch, int, bool)
 	request  func() Req
 	items    func(Req) int // spans or log records
-	size     func(Req) int // protobuf size
 	consume  func(Consumer, context.Context, string, Req) (Result, error)
 	response func(Result) Resp
 }
@@ -214,7 +239,6 @@ var (
 		direct:  event.TracesFromProtoString,
 		request: ptraceotlp.NewExportRequest,
 		items:   func(q ptraceotlp.ExportRequest) int { return q.Traces().SpanCount() },
-		size:    func(q ptraceotlp.ExportRequest) int { return (&ptrace.ProtoMarshaler{}).TracesSize(q.Traces()) },
 		consume: func(c Consumer, ctx context.Context, tenant string, q ptraceotlp.ExportRequest) (Result, error) {
 			return c.ConsumeTraces(ctx, tenant, q.Traces())
 		},
@@ -225,7 +249,6 @@ var (
 		direct:  event.LogsFromProtoString,
 		request: plogotlp.NewExportRequest,
 		items:   func(q plogotlp.ExportRequest) int { return q.Logs().LogRecordCount() },
-		size:    func(q plogotlp.ExportRequest) int { return (&plog.ProtoMarshaler{}).LogsSize(q.Logs()) },
 		consume: func(c Consumer, ctx context.Context, tenant string, q plogotlp.ExportRequest) (Result, error) {
 			return c.ConsumeLogs(ctx, tenant, q.Logs())
 		},
@@ -233,35 +256,49 @@ var (
 	}
 )
 
-// exportHTTP serves an OTLP/HTTP export of sig. A consumer of batches gets
-// protobuf mapped by the direct decoder; JSON, other consumers and what the
-// direct decoder declines are decoded by pdata.
+// exportHTTP serves an OTLP/HTTP export of sig and writes the response.
 func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, w http.ResponseWriter,
-	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string) (int, error) {
-	var n int
-	var consume func() (Result, error)
-	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-		if b, bn, ok := r.direct(sig.direct, string(body), tenant); ok {
-			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
-		}
-	}
-	if consume == nil {
-		req := sig.request()
-		if err := unmarshal(mt, body, req.UnmarshalProto, req.UnmarshalJSON); err != nil {
-			return 0, NewError(Permanent, "malformed", 0, err, "cannot decode OTLP %s (%s)", sig.name, mt)
-		}
-		n, consume = sig.items(req), func() (Result, error) { return sig.consume(r.cons, ctx, tenant, req) }
-	}
-	r.m.Items.WithLabelValues("http", sig.name).Add(float64(n))
-	if err := r.checkRate(tenant, n); err != nil {
-		return 0, err
-	}
-	res, err := consume()
+	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, sh shape, l *lease) (int, error) {
+	res, err := consumeBody(ctx, r, "http", sig, mt, body, tenant, sh, l)
 	if err != nil {
 		return 0, err
 	}
 	resp := sig.response(res)
 	return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
+}
+
+// consumeBody decodes a request of sig whose shape was checked and hands
+// it to the consumer. A consumer of batches gets protobuf mapped by the
+// direct decoder; JSON, other consumers and what the direct decoder
+// declines are decoded by pdata. Each decoder's memory estimate is
+// reserved in l before it runs.
+func consumeBody[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, transport string,
+	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, sh shape, l *lease) (Result, error) {
+	var n int
+	var consume func() (Result, error)
+	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
+		if err := l.atLeast(sh.directBytes(len(body))); err != nil {
+			return Result{}, err
+		}
+		if b, bn, ok := r.direct(sig.direct, string(body), tenant); ok {
+			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
+		}
+	}
+	if consume == nil {
+		if err := l.atLeast(sh.pdataBytes(len(body))); err != nil {
+			return Result{}, err
+		}
+		req := sig.request()
+		if err := unmarshal(mt, body, req.UnmarshalProto, req.UnmarshalJSON); err != nil {
+			return Result{}, explainEncoding(NewError(Permanent, "malformed", 0, err, "cannot decode OTLP %s (%s)", sig.name, mt), mt, body)
+		}
+		n, consume = sig.items(req), func() (Result, error) { return sig.consume(r.cons, ctx, tenant, req) }
+	}
+	r.m.Items.WithLabelValues(transport, sig.name).Add(float64(n))
+	if err := r.checkRate(tenant, n); err != nil {
+		return Result{}, err
+	}
+	return consume()
 }
 
 func tracesResponse(res Result) ptraceotlp.ExportResponse {

@@ -1,34 +1,132 @@
 package otlpin
 
 import (
+	"io"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// byteSem bounds the bytes of requests in flight. acquire never blocks: a
-// full semaphore is answered with a retryable error so senders back off.
-type byteSem struct {
-	max int64
-	cur atomic.Int64
+// budget bounds the bytes of requests in flight: in all, and per tenant
+// so that one tenant cannot take the capacity of the others. Reserving
+// never blocks: a full budget is answered with a retryable error so that
+// senders back off.
+type budget struct {
+	max       int64 // MaxInFlightBytes
+	tenantMax int64 // MaxTenantInFlightBytes; not applied to "" (auth disabled)
+	retry     time.Duration
+
+	mu      sync.Mutex
+	cur     int64
+	tenants map[string]int64
+	fullAt  time.Time // when a reservation last failed on max
 }
 
-func (s *byteSem) tryAcquire(n int64) bool {
-	for {
-		c := s.cur.Load()
-		if c+n > s.max && c > 0 { // one request alone may always run (n ≤ max request)
-			return false
-		}
-		if s.cur.CompareAndSwap(c, c+n) {
-			return true
+func newBudget(l LimitsConfig) *budget {
+	return &budget{max: l.MaxInFlightBytes, tenantMax: l.MaxTenantInFlightBytes, retry: l.RetryAfter, tenants: map[string]int64{}}
+}
+
+func (b *budget) inFlight() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cur
+}
+
+// reserve adds n bytes for tenant, or says why not.
+func (b *budget) reserve(tenant string, n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case tenant != "" && n > b.tenantMax:
+		return NewError(TooLarge, "too_large", 0, nil,
+			"the request needs ~%d bytes of memory to decode, more than a tenant's in-flight share of %d bytes (receiver.limits.max_tenant_in_flight_bytes); send smaller requests", n, b.tenantMax)
+	case n > b.max:
+		return NewError(TooLarge, "too_large", 0, nil,
+			"the request needs ~%d bytes of memory to decode, more than the in-flight limit of %d bytes; send smaller requests", n, b.max)
+	case b.cur+n > b.max:
+		b.fullAt = nowFunc()
+		return NewError(Unavailable, "in_flight_full", b.retry, nil, "collector is at its in-flight limit; retry later")
+	case tenant != "" && b.tenants[tenant]+n > b.tenantMax:
+		return NewError(Unavailable, "tenant_in_flight_full", b.retry, nil,
+			"tenant %q has %d bytes of requests in flight, its share of the collector; retry later", tenant, b.tenants[tenant])
+	}
+	b.cur += n
+	if tenant != "" {
+		b.tenants[tenant] += n
+	}
+	return nil
+}
+
+func (b *budget) release(tenant string, n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cur -= n
+	if tenant != "" {
+		if b.tenants[tenant] -= n; b.tenants[tenant] == 0 {
+			delete(b.tenants, tenant)
 		}
 	}
 }
 
-func (s *byteSem) release(n int64) { s.cur.Add(-n) }
+// lastFull is when a request was last refused because the whole budget
+// was taken (zero if never).
+func (b *budget) lastFull() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fullAt
+}
+
+// lease is what one request holds of the budget; not safe for concurrent
+// use (one request is served by one goroutine).
+type lease struct {
+	b      *budget
+	tenant string
+	held   int64
+}
+
+// grow reserves n more bytes.
+func (l *lease) grow(n int64) error {
+	if err := l.b.reserve(l.tenant, n); err != nil {
+		return err
+	}
+	l.held += n
+	return nil
+}
+
+// atLeast tops the lease up to n bytes.
+func (l *lease) atLeast(n int64) error {
+	if n <= l.held {
+		return nil
+	}
+	return l.grow(n - l.held)
+}
+
+func (l *lease) release() {
+	l.b.release(l.tenant, l.held)
+	l.held = 0
+}
+
+// reservingReader reserves every byte it reads, as it arrives: a body
+// announced as 8 MiB and sent a byte at a time holds a byte at a time.
+type reservingReader struct {
+	r io.Reader
+	l *lease
+}
+
+func (rr reservingReader) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if n > 0 {
+		if gerr := rr.l.grow(int64(n)); gerr != nil {
+			return n, gerr
+		}
+	}
+	return n, err
+}
 
 // tenantLimiter is a token bucket of events per tenant.
 type tenantLimiter struct {

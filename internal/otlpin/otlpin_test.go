@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -125,17 +126,43 @@ func TestTenantLimiter(t *testing.T) {
 	}
 }
 
-func TestByteSem(t *testing.T) {
-	s := &byteSem{max: 100}
-	if !s.tryAcquire(150) {
-		t.Error("one oversize request alone must run")
+func TestBudgetSharesPerTenant(t *testing.T) {
+	b := newBudget(LimitsConfig{MaxInFlightBytes: 100, MaxTenantInFlightBytes: 40, RetryAfter: time.Second})
+	class := func(err error) Class {
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("not an *Error: %v", err)
+		}
+		return e.Class
 	}
-	if s.tryAcquire(1) {
-		t.Error("acquired beyond max")
+	if err := b.reserve("a", 41); class(err) != TooLarge {
+		t.Errorf("more than a tenant's share: %v, want TooLarge (never fits)", err)
 	}
-	s.release(150)
-	if !s.tryAcquire(60) || s.tryAcquire(60) || !s.tryAcquire(40) {
-		t.Error("accounting wrong")
+	if err := b.reserve("a", 40); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reserve("a", 1); class(err) != Unavailable {
+		t.Errorf("tenant a over its share: %v, want Unavailable", err)
+	}
+	if !b.lastFull().IsZero() {
+		t.Error("one tenant at its share made the whole budget full")
+	}
+	for _, tn := range []string{"b", "c"} {
+		if err := b.reserve(tn, 30); err != nil {
+			t.Errorf("tenant %s while a holds its share: %v", tn, err)
+		}
+	}
+	if err := b.reserve("d", 1); class(err) != Unavailable || b.lastFull().IsZero() {
+		t.Errorf("budget full: %v, lastFull %v", err, b.lastFull())
+	}
+	if err := b.reserve("", 1); err == nil {
+		t.Error("auth disabled (no tenant) got past the global cap")
+	}
+	b.release("a", 40)
+	b.release("b", 30)
+	b.release("c", 30)
+	if b.inFlight() != 0 || len(b.tenants) != 0 {
+		t.Errorf("after release: %d in flight, tenants %v", b.inFlight(), b.tenants)
 	}
 }
 
@@ -208,7 +235,9 @@ func FuzzHTTPHandler(f *testing.F) {
 	})
 }
 
-func TestGRPCRequestSizeFromStats(t *testing.T) {
+// TestGRPCReservesDecodedEstimate: while a gRPC request is consumed, the
+// in-flight budget holds the estimate of its decoded size, not its wire size.
+func TestGRPCReservesDecodedEstimate(t *testing.T) {
 	r := newTestReceiver(t)
 	r.cfg.GRPC.Endpoint = "127.0.0.1:0"
 	r.cfg.HTTP.Endpoint = "-"
@@ -224,13 +253,23 @@ func TestGRPCRequestSizeFromStats(t *testing.T) {
 	}
 	defer cc.Close()
 	td := ptrace.NewTraces()
-	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(strings.Repeat("x", 1000))
-	if _, err := ptraceotlp.NewGRPCClient(cc).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td)); err != nil {
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName(strings.Repeat("x", 1000))
+	sp.Attributes().PutEmptySlice("l").AppendEmpty().SetStr("v")
+	req := ptraceotlp.NewExportRequestFromTraces(td)
+	if _, err := ptraceotlp.NewGRPCClient(cc).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	want := int64((&ptrace.ProtoMarshaler{}).TracesSize(td))
-	if got := seen.Load(); got != want {
-		t.Errorf("in-flight bytes during the request = %d, want the message size %d", got, want)
+	body, _ := req.MarshalProto()
+	sh, err := scanShape(body, kTracesRequest, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seen.Load(), sh.pdataBytes(len(body)); got != want || want <= int64(len(body)) {
+		t.Errorf("in-flight bytes during the request = %d, want the decoded estimate %d (wire %d)", got, want, len(body))
+	}
+	if n := r.budget.inFlight(); n != 0 {
+		t.Errorf("%d bytes still in flight after the answer", n)
 	}
 }
 
@@ -240,11 +279,8 @@ type sizeProbe struct {
 	seen *atomic.Int64
 }
 
-func (p sizeProbe) ConsumeTraces(ctx context.Context, _ string, _ ptrace.Traces) (Result, error) {
-	if requestSize(ctx) == 0 { // the stats handler must have reported the size
-		return Result{}, nil
-	}
-	p.seen.Store(p.r.sem.cur.Load())
+func (p sizeProbe) ConsumeTraces(context.Context, string, ptrace.Traces) (Result, error) {
+	p.seen.Store(p.r.budget.inFlight())
 	return Result{}, nil
 }
 

@@ -64,14 +64,14 @@ type Metrics struct {
 
 // Receiver serves OTLP over gRPC and HTTP.
 type Receiver struct {
-	cfg   Config
-	cons  Consumer
-	log   *slog.Logger
-	auth  *authenticator
-	rate  *tenantLimiter
-	sem   *byteSem
-	m     *Metrics
-	ready func() error
+	cfg    Config
+	cons   Consumer
+	log    *slog.Logger
+	auth   *authenticator
+	rate   *tenantLimiter
+	budget *budget
+	m      *Metrics
+	ready  func() error
 	// mapOpts: the consumer's mapping options (MapOptionsConsumer).
 	mapOpts event.MapOptions
 
@@ -94,7 +94,7 @@ func New(cfg Config, cons Consumer, log *slog.Logger, reg prometheus.Registerer)
 		return nil, err
 	}
 	r := &Receiver{cfg: cfg, cons: cons, log: log, auth: a, rate: newTenantLimiter(cfg.Limits),
-		sem: &byteSem{max: cfg.Limits.MaxInFlightBytes}}
+		budget: newBudget(cfg.Limits)}
 	if mc, ok := cons.(MapOptionsConsumer); ok {
 		r.mapOpts = mc.MapOptions()
 	}
@@ -106,7 +106,7 @@ func New(cfg Config, cons Consumer, log *slog.Logger, reg prometheus.Registerer)
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcpwatch_collector_rejected_total",
 			Help: "Rejected spans/log records (or whole requests when the body could not be decoded), by reason."}, []string{"reason"}),
 		InFlightBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcpwatch_collector_in_flight_bytes",
-			Help: "Bytes of OTLP requests being processed."}, func() float64 { return float64(r.sem.cur.Load()) }),
+			Help: "Bytes of OTLP requests being processed."}, func() float64 { return float64(r.budget.inFlight()) }),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.m.Requests, r.m.Items, r.m.Rejected, r.m.InFlightBytes} {
@@ -133,8 +133,9 @@ func (r *Receiver) Start() error {
 			return fmt.Errorf("cannot listen for OTLP/HTTP: %w", err)
 		}
 		r.httpLn = ln
-		r.httpSrv = &http.Server{Handler: r.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)}
+		// The handler sets the body's deadline (limits.body_timeout).
+		r.httpSrv = &http.Server{Handler: r.HTTPHandler(), ReadHeaderTimeout: r.cfg.Limits.HeaderTimeout,
+			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -256,14 +257,19 @@ func serverTLS(t ServerTLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// admit applies the per-tenant rate limit and the in-flight byte bound.
-// The returned release must be called when the request is done.
-func (r *Receiver) admit(tenant string, items int, size int64) (func(), error) {
-	if ok, wait := r.rate.allow(tenant, items, time.Now()); !ok {
-		return nil, NewError(RateLimited, "rate_limited", wait, nil, "tenant %q is over its rate limit of events per second; retry later", tenant)
+// saturationHold is how long readiness reports a full in-flight budget
+// after a request was last refused for it: long enough not to flap with
+// every request that comes and goes.
+const saturationHold = 10 * time.Second
+
+// Saturated returns an error while the in-flight budget is full: a request
+// was refused because all of it was taken in the last saturationHold. A
+// tenant at its own share does not make the collector saturated.
+func (r *Receiver) Saturated() error {
+	at := r.budget.lastFull()
+	if at.IsZero() || nowFunc().Sub(at) > saturationHold {
+		return nil
 	}
-	if !r.sem.tryAcquire(size) {
-		return nil, NewError(Unavailable, "in_flight_full", r.cfg.Limits.RetryAfter, nil, "collector is at its in-flight limit; retry later")
-	}
-	return func() { r.sem.release(size) }, nil
+	return fmt.Errorf("in-flight budget full (%d of %d bytes in use; a request was refused %s ago)",
+		r.budget.inFlight(), r.cfg.Limits.MaxInFlightBytes, nowFunc().Sub(at).Round(time.Millisecond))
 }

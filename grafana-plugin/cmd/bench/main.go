@@ -173,10 +173,14 @@ func run() error {
 	r6 := "from=" + ms(now.Add(-6*time.Hour)) + "&to=" + ms(now.Add(time.Minute))
 	r24 := "from=" + ms(now.Add(-24*time.Hour)) + "&to=" + ms(now.Add(time.Minute))
 	q := `{"from":"` + ms(now.Add(-6*time.Hour)) + `","to":"` + ms(now) + `","queries":[{"refId":"A","queryType":"calls_over_time"},{"refId":"B","queryType":"top_agents"},{"refId":"C","queryType":"agent_graph","agent":"agent-7"},{"refId":"D","queryType":"incidents"}]}`
-	var fingerprint string // the secret of the blast-radius case: one of the seeded 100
-	if err := conn.QueryRow(ctx, "SELECT lower(substring(hex(cityHash64(7)), 1, 8))").Scan(&fingerprint); err != nil {
-		return fmt.Errorf("cannot compute the fingerprint: %w", err)
+	// The secret of the blast-radius case: one of the seeded 100, as the
+	// redaction_sightings view recorded it.
+	var fingerprint string
+	var sightings uint64
+	if err := conn.QueryRow(ctx, "SELECT any(fingerprint), count() FROM "+db+".redaction_sightings").Scan(&fingerprint, &sightings); err != nil {
+		return fmt.Errorf("cannot read a fingerprint: %w", err)
 	}
+	fmt.Printf("redaction_sightings: %d rows; the secret case asks for %q\n", sightings, fingerprint)
 	cases := []struct{ name, method, path, body string }{
 		{"overview (6h)", "GET", "overview?" + r6, ""},
 		{"overview (24h = all 10M)", "GET", "overview?" + r24, ""},

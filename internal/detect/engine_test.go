@@ -750,3 +750,41 @@ func TestWorkerAssignmentBalancedAndComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestRuleTestLists: a rule test's `lists:` replace the pack's lists of the
+// same name for that test only (as a deployment's lists/ folder would), so
+// an opt-in rule shipped with an empty list is tested with a filled one.
+func TestRuleTestLists(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"lists/l.yaml": "allowed: []\nother: [x]\n",
+		"r.yaml": "id: mcp-r\n" + hdr + `kind: match
+condition: size(lists.allowed) > 0 && !(event.tool_name in lists.allowed) && event.tool_name != lists.other[0]
+tests:
+  - name: list filled by the test
+    lists: {allowed: [read_file]}
+    events: [{tool_name: delete_repository}, {tool_name: read_file}, {tool_name: x}]
+    expect: 1
+  - name: the pack's empty list
+    events: [{tool_name: delete_repository}]
+    expect: 0
+  - name: a list the pack lacks
+    lists: {nowhere: [a]}
+    events: [{tool_name: a}]
+    expect: 0
+`})
+	res := RunTests(p)
+	if len(res) != 3 {
+		t.Fatalf("%d results, want 3", len(res))
+	}
+	for _, r := range res[:2] {
+		if !r.Passed() {
+			t.Errorf("%s: want %d, got %d %s", r.Test, r.Want, r.Got, r.Err)
+		}
+	}
+	if r := res[2]; r.Passed() || !strings.Contains(r.Err, `"nowhere"`) {
+		t.Errorf("a test list the pack does not define: passed %v, err %q; want an error naming it", r.Passed(), r.Err)
+	}
+	if got := p.Rules[0].lists["allowed"]; len(got) != 0 {
+		t.Errorf("the test's list leaked into the pack's rule: %v", got)
+	}
+}

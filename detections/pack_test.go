@@ -2,10 +2,12 @@ package detections_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
@@ -198,5 +200,92 @@ func TestEvalRedacted(t *testing.T) {
 		r.Apply(&c.Events[i].Event)
 	}
 	ev, table := runPack(t, loadPack(t), c)
+	checkQuality(t, ev, table)
+}
+
+// packWithAllowlist loads the pack as a deployment that opts in to the
+// static allowlist does: its rules_dir's lists/allowlist.yaml filled, here
+// with the demo world's list (testdata/allowlist.yaml).
+func packWithAllowlist(t testing.TB) *detect.Pack {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(detections.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(detections.FS, p)
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := os.ReadFile("testdata/allowlist.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys["lists/allowlist.yaml"] = &fstest.MapFile{Data: list}
+	p, err := detect.Load(fsys, ".")
+	if err != nil {
+		t.Fatalf("cannot load the pack with the allowlist: %v", err)
+	}
+	return p
+}
+
+// TestStaticAllowlist: the shipped allowlist is empty and
+// mcp-tool-not-allowlisted never fires; filled (a deployment that opts in),
+// it catches every attack case written for it (the delete_repository call,
+// the case variant, the homoglyph) and still nothing high or critical on
+// the benign traffic of the demo world, whose tools are all listed.
+func TestStaticAllowlist(t *testing.T) {
+	const rule = "mcp-tool-not-allowlisted"
+	c := scenario.Eval(1, evalEvents)
+	caught := func(p *detect.Pack) (cases map[string]bool, benign int) {
+		eng, err := detect.New(p, detect.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := eng.Detect(context.Background(), c.Plain())
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels := c.ByEventID()
+		cases = map[string]bool{}
+		for _, f := range fs {
+			if f.RuleID != rule {
+				continue
+			}
+			for _, id := range f.EventIDs {
+				if l := labels[id]; l != nil && l.Attack {
+					cases[l.Case] = true
+				} else if l != nil {
+					benign++
+				}
+			}
+		}
+		return cases, benign
+	}
+	if p := loadPack(t); len(p.Lists["allowlisted_tools"]) != 0 {
+		t.Errorf("the shipped allowlist has %d entries, want none (opt-in)", len(p.Lists["allowlisted_tools"]))
+	} else if cases, benign := caught(p); len(cases)+benign != 0 {
+		t.Errorf("shipped pack: %s fired on %d attack cases and %d benign events, want none", rule, len(cases), benign)
+	}
+	cases, benign := caught(packWithAllowlist(t))
+	want := 0
+	for _, l := range c.Cases {
+		if strings.HasPrefix(l.Case, "attack/"+rule+"/") {
+			want++
+			if !cases[l.Case] {
+				t.Errorf("with the allowlist filled, %s missed %s", rule, l.Case)
+			}
+		}
+	}
+	if want < 3 {
+		t.Errorf("%d attack cases for %s, want ≥ 3", want, rule)
+	}
+	if benign != 0 {
+		t.Errorf("with the demo's allowlist, %s fired on %d benign events of the demo world", rule, benign)
+	}
+	ev, table := runPack(t, packWithAllowlist(t), c)
 	checkQuality(t, ev, table)
 }

@@ -3,8 +3,10 @@ package analyzer
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -39,6 +41,33 @@ func (l *changeLog) get() []incident.ChangeKind {
 	return append([]incident.ChangeKind(nil), l.kinds...)
 }
 
+// packWithLists loads the shipped pack with one lists file replaced, as a
+// rules_dir that edits it would.
+func packWithLists(t *testing.T, name, content string) *detect.Pack {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(detections.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(detections.FS, p)
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fsys[name] == nil {
+		t.Fatalf("the pack has no %s to replace", name)
+	}
+	fsys[name] = &fstest.MapFile{Data: []byte(content)}
+	pack, err := detect.Load(fsys, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pack
+}
+
 // TestSuppressionOneFindingPerWindow: a chatty agent calls one tool that is
 // not allowlisted 10,000 times within an hour, then 5 times in the next
 // hour, through the real pack, Kafka and ClickHouse, with the analyzer
@@ -53,10 +82,10 @@ func TestSuppressionOneFindingPerWindow(t *testing.T) {
 	st := openStore(t, ch.Addr, ch.Database)
 	kc := kafka.Config{Brokers: k.Brokers, Partitions: 3, Topic: "sup", DeadLetterTopic: "sup.dlq", FindingsTopic: "sup.findings"}
 	ensureTopics(t, kc)
-	pack, err := detect.Load(detections.FS, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A deployment that opts in to the static allowlist (the shipped list
+	// is empty, the rule off): its rules_dir's lists/allowlist.yaml lists
+	// some tools, not warehouse/run_query.
+	pack := packWithLists(t, "lists/allowlist.yaml", "allowlisted_tools: [warehouse/list_tables]\n")
 	const rule = "mcp-tool-not-allowlisted"
 	// A recent, hour-aligned window (the respond role reloads windows
 	// stored within the last two days).

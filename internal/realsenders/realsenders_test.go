@@ -248,8 +248,9 @@ func attackRules(lang string, c call) []string {
 	return nil
 }
 
-// benignRules may fire on calls that are not attacks: the allowlist rule,
-// a call of the tool whose definition was poisoned, and a listing of it.
+// benignRules may fire on calls that are not attacks: the allowlist rule
+// (when a deployment fills its list; the shipped one is empty), a call of
+// the tool whose definition was poisoned, and a listing of it.
 var benignRules = map[string]bool{"mcp-tool-not-allowlisted": true, "mcp-tool-changed-then-called": true,
 	"mcp-tool-description-injection": true}
 
@@ -673,10 +674,12 @@ func (c *check) findings() {
 			t.Errorf("%s: %d findings for one attack, want 1 (sides observing it: %d)", rule, n, s.observations-s.duplicates)
 		}
 	}
-	// mcp-tool-not-allowlisted is a medium match rule: its findings are
-	// suppressed per (agent, server, tool) and hour (docs/detections.md,
-	// Suppression), so a call is covered by its own finding or by the one
-	// its later hits were counted into.
+	// mcp-tool-not-allowlisted is opt-in (it fires only when
+	// lists.allowlisted_tools is filled; the shipped list is empty) and a
+	// medium match rule: its findings are suppressed per (agent, server,
+	// tool) and hour (docs/detections.md, Suppression), so a call is
+	// covered by its own finding or by the one its later hits were counted
+	// into.
 	notAllowlisted := map[string]bool{}
 	for _, fd := range c.st.findings {
 		if fd.Rule == "mcp-tool-not-allowlisted" {
@@ -701,13 +704,15 @@ func (c *check) findings() {
 		if rc.Method != "tools/call" {
 			continue
 		}
-		// mcp-tool-not-allowlisted needs no content: it fires when an
-		// observation that is counted names a pair not allowlisted, and
-		// at least for every pair that truly is not.
-		want := !allowed[rc.Server+"/"+rc.Tool]
+		// mcp-tool-not-allowlisted needs no content: with a list, it fires
+		// when an observation that is counted names a pair not
+		// allowlisted, and at least for every pair that truly is not;
+		// with the shipped empty list, never.
+		listed := len(allowed) > 0
+		want := listed && !allowed[rc.Server+"/"+rc.Tool]
 		got := len(found[ruleCall{"mcp-tool-not-allowlisted", g}]) > 0
 		for _, e := range g.counted() {
-			want = want || !allowed[e.ServerName+"/"+e.ToolName]
+			want = want || listed && !allowed[e.ServerName+"/"+e.ToolName]
 			got = got || notAllowlisted[e.AgentID+"\x00"+e.ServerName+"\x00"+e.ToolName]
 		}
 		if got != want {
@@ -731,8 +736,11 @@ func (c *check) findings() {
 			t.Errorf("mcp-tool-changed-then-called did not fire on a call of add")
 		}
 	}
-	if !s.content && strings.Join(c.f.fired, ",") != "mcp-tool-not-allowlisted" {
-		t.Errorf("without content the rules that fired are %v, want only mcp-tool-not-allowlisted", c.f.fired)
+	// Without content no rule has anything to match: the one rule that
+	// needs none, the static allowlist, is off with the shipped empty
+	// list, and the learned profile is still learning (3 days).
+	if !s.content && len(c.f.fired) != 0 {
+		t.Errorf("without content the rules that fired are %v, want none", c.f.fired)
 	}
 }
 

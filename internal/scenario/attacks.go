@@ -20,9 +20,15 @@ type attackCase struct {
 
 // Rule ids grouped for Allow lists.
 var (
-	newThings = []string{"mcp-server-first-seen", "mcp-tool-not-allowlisted", "mcp-agent-new-tool"}
+	newThings = []string{"mcp-server-first-seen", notAllowlisted, "mcp-agent-new-tool"}
 	fileRead  = []string{"mcp-sensitive-file-access", "mcp-secret-in-result", "mcp-path-traversal"}
 )
+
+// notAllowlisted is the opt-in static allowlist rule: off with the shipped
+// empty list, so its cases expect the learned profile (outsideProfile) and
+// only allow it; detections' TestStaticAllowlist runs them with the demo's
+// list filled in (detections/testdata/allowlist.yaml).
+const notAllowlisted = "mcp-tool-not-allowlisted"
 
 func cat(xs ...[]string) []string {
 	var out []string
@@ -116,7 +122,7 @@ func attackCases() []attackCase {
 
 	// --- Tool poisoning and supply chain -------------------------------
 	add(attackCase{rule: "mcp-tool-description-injection", variant: "important-tag", profile: "coding",
-		expect: ids("mcp-tool-description-injection", "mcp-tool-changed-then-called", "mcp-server-first-seen", "mcp-tool-not-allowlisted"),
+		expect: ids("mcp-tool-description-injection", "mcp-tool-changed-then-called", "mcp-server-first-seen", outsideProfile),
 		allow:  cat(newThings, ids("mcp-sensitive-file-access", "mcp-tool-description-hidden-characters")),
 		run: func(g *gen, s *session) {
 			srv := s.addServer(&Server{Name: "calc-utils", Version: "0.1.0", Transport: "pipe", Tools: []Tool{poisoned("add",
@@ -279,7 +285,7 @@ func attackCases() []attackCase {
 			s.call("postgres", "list_tables", map[string]any{"schema": "crm"}, tables)
 		}})
 	add(attackCase{rule: "mcp-server-first-seen", variant: "npm-helper", profile: "coding",
-		expect: ids("mcp-server-first-seen", "mcp-tool-not-allowlisted"),
+		expect: ids("mcp-server-first-seen", outsideProfile),
 		allow:  cat(newThings),
 		run: func(g *gen, s *session) {
 			srv := s.addServer(&Server{Name: "npm-helper", Version: "3.0.1", Transport: "pipe", Tools: []Tool{tool("npm_info", "Show information about an npm package.", "package")}})
@@ -287,7 +293,7 @@ func attackCases() []attackCase {
 			s.call(srv.Name, "npm_info", map[string]any{"package": "left-pad"}, map[string]any{"version": "1.3.0"})
 		}})
 	add(attackCase{rule: "mcp-server-first-seen", variant: "s3-export", profile: "data",
-		expect: ids("mcp-server-first-seen", "mcp-tool-not-allowlisted"),
+		expect: ids("mcp-server-first-seen", outsideProfile),
 		allow:  cat(newThings),
 		run: func(g *gen, s *session) {
 			srv := s.addServer(&Server{Name: "s3-export", Version: "1.2.0", Address: "s3-export.example.org", Port: 443, Transport: "tcp", Tools: []Tool{tool("upload_object", "Upload an object to S3.", "bucket", "key", "body")}})
@@ -376,15 +382,15 @@ func attackCases() []attackCase {
 				s.t = e.Time.Add(3 * time.Second)
 			}
 		}})
-	add(attackCase{rule: "mcp-tool-not-allowlisted", variant: "delete-repository", profile: "coding",
-		expect: ids("mcp-tool-not-allowlisted"),
-		allow:  ids("mcp-agent-new-tool", "mcp-destructive-command", "mcp-destructive-without-approval"),
+	add(attackCase{rule: notAllowlisted, variant: "delete-repository", profile: "coding",
+		expect: ids(outsideProfile),
+		allow:  ids(notAllowlisted, "mcp-agent-new-tool", "mcp-destructive-command", "mcp-destructive-without-approval"),
 		run: func(g *gen, s *session) {
 			s.call("github", "delete_repository", map[string]any{"owner": "acme", "repo": "payments-api"}, map[string]any{"deleted": true})
 		}})
-	add(attackCase{rule: "mcp-tool-not-allowlisted", variant: "case-variant", profile: "coding",
-		expect: ids("mcp-tool-not-allowlisted"),
-		allow:  ids("mcp-agent-new-tool"),
+	add(attackCase{rule: notAllowlisted, variant: "case-variant", profile: "coding",
+		expect: ids(outsideProfile),
+		allow:  ids(notAllowlisted, "mcp-agent-new-tool"),
 		run: func(g *gen, s *session) {
 			s.call("shell", "Run_Command", map[string]any{"command": "whoami", "cwd": repo(s)}, s.user)
 		}})
@@ -684,9 +690,9 @@ func attackCases() []attackCase {
 			s.connect(srv.Name)
 			s.call(srv.Name, "create_gist", map[string]any{"files": map[string]any{"notes.txt": "token backup"}, "public": true}, map[string]any{"url": "https://gist.github.com/x"})
 		}})
-	add(attackCase{rule: "mcp-tool-not-allowlisted", variant: "homoglyph-tool-name", profile: "coding",
-		expect: ids("mcp-tool-not-allowlisted"),
-		allow:  ids("mcp-agent-new-tool", "mcp-sensitive-file-access"),
+	add(attackCase{rule: notAllowlisted, variant: "homoglyph-tool-name", profile: "coding",
+		expect: ids(outsideProfile),
+		allow:  ids(notAllowlisted, "mcp-agent-new-tool", "mcp-sensitive-file-access"),
 		run: func(g *gen, s *session) {
 			s.call("filesystem", "re\u0430d_file", map[string]any{"path": repo(s) + "/go.mod"}, "module x")
 		}})

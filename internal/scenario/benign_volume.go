@@ -7,8 +7,9 @@ import (
 )
 
 // jobServers are what a chatty back-office worker uses: a job queue it
-// polls all day. None of its tools is on the demo's allowlist, as on a
-// real deployment whose list nobody has filled in yet.
+// polls all day. None of its tools is on the demo's allowlist: a
+// deployment that opts in to the static allowlist without listing them
+// gets a hit per call (suppressed to one finding per tool and hour).
 func jobServers() []*Server {
 	return []*Server{
 		{Name: "jobs", Version: "4.0.2", Address: "mcp-jobs.ops.svc", Port: 8080, Transport: "tcp", Tools: []Tool{

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,15 +78,49 @@ func TestEvalScoresTheCorpus(t *testing.T) {
 	t.Logf("caught %d of %d expected attack cases", caught, expected)
 }
 
-// TestEvalSuppressesTheChattyAgent: over the chatty benign agent, the
-// allowlist rule hits every call but stores one finding per tool and hour
-// (its suppression), and the report gives both figures per 10k benign
-// events.
-func TestEvalSuppressesTheChattyAgent(t *testing.T) {
-	pack, err := detect.Load(detections.FS, ".")
+// packDirWithAllowlist writes the shipped pack to a directory with
+// lists/allowlist.yaml filled with the demo world's list — a rules_dir
+// that opts in to the static allowlist — and loads it as the analyzer does.
+func packDirWithAllowlist(t *testing.T) *detect.Pack {
+	t.Helper()
+	dir := t.TempDir()
+	err := fs.WalkDir(detections.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, p), 0o755)
+		}
+		b, err := fs.ReadFile(detections.FS, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	list, err := os.ReadFile("../../../detections/testdata/allowlist.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lists", "allowlist.yaml"), list, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := detect.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEvalSuppressesTheChattyAgent: over the chatty benign agent, the
+// shipped pack's allowlist rule is off (its list is empty); in a rules_dir
+// that fills the list it hits every call but stores one finding per tool
+// and hour (its suppression), and the report gives both figures per 10k
+// benign events.
+func TestEvalSuppressesTheChattyAgent(t *testing.T) {
+	const rule = "mcp-tool-not-allowlisted"
 	vol := scenario.BenignVolume(1, 3000)
 	windows := map[string]bool{}
 	calls := 0
@@ -96,22 +133,34 @@ func TestEvalSuppressesTheChattyAgent(t *testing.T) {
 	if calls < 3000 {
 		t.Fatalf("the volume corpus has %d calls, want ≥ 3000", calls)
 	}
-	res, err := Evaluate(context.Background(), pack, scenario.Merge(scenario.Eval(1, 2000), vol))
+	corpus := scenario.Merge(scenario.Eval(1, 2000), vol)
+	score := func(pack *detect.Pack) (*EvalResult, RuleScore, int) {
+		res, err := Evaluate(context.Background(), pack, corpus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s RuleScore
+		for _, x := range res.Scores {
+			if x.RuleID == rule {
+				s = x
+			}
+		}
+		var chatty int
+		for _, f := range res.BenignFP {
+			if f.RuleID == rule && f.AgentID == "sync-worker-1" {
+				chatty++
+			}
+		}
+		return res, s, chatty
+	}
+	shipped, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s RuleScore
-	for _, x := range res.Scores {
-		if x.RuleID == "mcp-tool-not-allowlisted" {
-			s = x
-		}
+	if _, s, _ := score(shipped); s.Raw != 0 {
+		t.Errorf("shipped pack: %s hit %d times, want 0 (the allowlist is opt-in)", rule, s.Raw)
 	}
-	var chatty int
-	for _, f := range res.BenignFP {
-		if f.RuleID == s.RuleID && f.AgentID == "sync-worker-1" {
-			chatty++
-		}
-	}
+	res, s, chatty := score(packDirWithAllowlist(t))
 	if s.BenignRaw < calls || chatty != len(windows) {
 		t.Fatalf("allowlist rule: %d benign hits (want ≥ %d calls), %d stored for the chatty agent (want %d: one per tool and hour)",
 			s.BenignRaw, calls, chatty, len(windows))

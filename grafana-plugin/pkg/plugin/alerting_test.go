@@ -339,11 +339,6 @@ func TestProvisionedAlertRulesEvaluate(t *testing.T) {
 	}
 	h := NewHandler()
 	pc := dataSourceContext(t, db, nil)
-	// Tenant scoping applies to alert queries: Grafana evaluates rules with
-	// no user, so an org that may read only "other" sees none of "default".
-	scoped := dataSourceContext(t, db, map[string]any{"tenantAccess": map[string]any{"orgs": map[string]any{"1": []string{"other"}}}})
-	scoped.DataSourceInstanceSettings.ID, scoped.DataSourceInstanceSettings.UID = 2, "mcpwatch-scoped"
-
 	check := func(name string, r alertRule, pc backend.PluginContext, wantFiring, wantSeries []string) {
 		t.Helper()
 		firing, all := evaluate(t, h, pc, r, time.Now())
@@ -369,8 +364,6 @@ func TestProvisionedAlertRulesEvaluate(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("critical incidents, a new critical one", critical, pc, []string{"severity=critical"}, []string{"severity=critical"})
-	check("denial rate, org scoped to another tenant", denial, scoped, nil, nil)
-	check("critical incidents, org scoped to another tenant", critical, scoped, nil, []string{"severity=critical"})
 
 	// The same handler still answers the app's own requests.
 	resp, err := h.QueryData(ctx, &backend.QueryDataRequest{
@@ -402,5 +395,40 @@ func TestDataSourcePluginJSONIsABackendForAlerting(t *testing.T) {
 	}
 	if ds.ID != DataSourceID || !ds.Backend || !ds.Alerting || ds.Executable != "../"+app.Executable || app.ID != ID {
 		t.Errorf("data source plugin.json %+v, app %+v", ds, app)
+	}
+}
+
+// TestSecurityAlertQueriesTenantScoped: the data source's tenantAccess
+// holds alert rule queries too. Grafana evaluates rules with no user, so
+// they read the tenants of "default" and the org's entry: an org mapped to
+// another tenant sees no series of "default" and fires nothing, an org
+// mapped to "default" fires.
+func TestSecurityAlertQueriesTenantScoped(t *testing.T) {
+	rules := provisionedRules(t)
+	ctx := context.Background()
+	db, conn := freshDatabase(t, "plugin_alerts_scope")
+	now := time.Now().UTC()
+	if err := seed.Burst(ctx, conn, db, "default", "agent-alpha", now.Add(-3*time.Minute), 10, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.Incident(ctx, conn, db, "default", "inc-critical-new", "critical", now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler()
+	for i, c := range []struct {
+		tenants               []string
+		denials, criticalFire []string
+	}{
+		{[]string{"other"}, nil, nil},
+		{[]string{"default"}, []string{"agent=agent-alpha"}, []string{"severity=critical"}},
+	} {
+		pc := dataSourceContext(t, db, map[string]any{"tenantAccess": map[string]any{"orgs": map[string]any{"1": c.tenants}}})
+		pc.DataSourceInstanceSettings.ID, pc.DataSourceInstanceSettings.UID = int64(10+i), fmt.Sprintf("scoped-%d", i)
+		if firing, all := evaluate(t, h, pc, rules["mcpwatch-denial-rate-spike"], time.Now()); !slices.Equal(firing, c.denials) || !slices.Equal(all, c.denials) {
+			t.Errorf("org reading %v: denial rate firing %q of %q, want %q", c.tenants, firing, all, c.denials)
+		}
+		if firing, _ := evaluate(t, h, pc, rules["mcpwatch-new-critical-incidents"], time.Now()); !slices.Equal(firing, c.criticalFire) {
+			t.Errorf("org reading %v: critical incidents firing %q, want %q", c.tenants, firing, c.criticalFire)
+		}
 	}
 }

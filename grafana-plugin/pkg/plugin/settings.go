@@ -33,7 +33,10 @@ var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // LoadSettings parses and validates the app instance settings.
 func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
-	return parseSettings(s.JSONData, s.DecryptedSecureJSONData)
+	st, err := parseSettings(s.JSONData)
+	st.Password = s.DecryptedSecureJSONData["password"]
+	st.AnalyzerToken = s.DecryptedSecureJSONData["analyzerToken"]
+	return st, err
 }
 
 // LoadDataSourceSettings parses and validates a data source instance's
@@ -41,10 +44,13 @@ func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
 // data source query reaches the plugin with its own settings only, never
 // the app's).
 func LoadDataSourceSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
-	return parseSettings(s.JSONData, s.DecryptedSecureJSONData)
+	st, err := parseSettings(s.JSONData)
+	st.Password = s.DecryptedSecureJSONData["password"]
+	return st, err
 }
 
-func parseSettings(jsonData []byte, secure map[string]string) (Settings, error) {
+// parseSettings reads and validates jsonData (the secrets are the caller's).
+func parseSettings(jsonData []byte) (Settings, error) {
 	var st Settings
 	if len(jsonData) > 0 {
 		if err := json.Unmarshal(jsonData, &st); err != nil {
@@ -64,8 +70,6 @@ func parseSettings(jsonData []byte, secure map[string]string) (Settings, error) 
 		st.TimeoutSeconds = 30
 	}
 	st.AnalyzerURL = strings.TrimRight(st.AnalyzerURL, "/")
-	st.Password = secure["password"]
-	st.AnalyzerToken = secure["analyzerToken"]
 	// The database name is spliced into SQL as an identifier (it cannot be a
 	// bound parameter), so only plain identifiers are accepted.
 	if !identRe.MatchString(st.Database) {

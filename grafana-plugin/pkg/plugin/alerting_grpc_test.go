@@ -46,8 +46,8 @@ func TestAlertRuleEvaluatesThroughPluginBinary(t *testing.T) {
 			MagicCookieKey: grpcplugin.MagicCookieKey, MagicCookieValue: grpcplugin.MagicCookieValue},
 		VersionedPlugins: map[int]goplugin.PluginSet{grpcplugin.ProtocolVersion: {"data": &grpcplugin.DataGRPCPlugin{}}},
 		Cmd:              cmd, AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
-		StartTimeout:     30 * time.Second,
+		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
+		StartTimeout: 30 * time.Second,
 	})
 	t.Cleanup(c.Kill)
 	rpc, err := c.Client()

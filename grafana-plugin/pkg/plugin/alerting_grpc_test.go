@@ -44,7 +44,7 @@ func TestAlertRuleEvaluatesThroughPluginBinary(t *testing.T) {
 	c := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{ProtocolVersion: grpcplugin.ProtocolVersion,
 			MagicCookieKey: grpcplugin.MagicCookieKey, MagicCookieValue: grpcplugin.MagicCookieValue},
-		VersionedPlugins: map[int]goplugin.PluginSet{grpcplugin.ProtocolVersion: {"data": &grpcplugin.DataGRPCPlugin{}}},
+		VersionedPlugins: map[int]goplugin.PluginSet{grpcplugin.ProtocolVersion: {"data": &grpcplugin.DataGRPCPlugin{}, "diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{}}},
 		Cmd:              cmd, AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
 		StartTimeout: 30 * time.Second,
@@ -73,5 +73,16 @@ func TestAlertRuleEvaluatesThroughPluginBinary(t *testing.T) {
 	firing, all := evaluate(t, grpcData{d.(pluginv2.DataClient)}, dataSourceContext(t, db, nil), rules["mcpwatch-denial-rate-spike"], time.Now())
 	if !slices.Equal(firing, []string{"agent=agent-alpha"}) || !slices.Equal(all, []string{"agent=agent-alpha", "agent=agent-bravo"}) {
 		t.Errorf("through the plugin binary: firing %q of %q", firing, all)
+	}
+	// The same process still answers as the app, with the app's settings.
+	diag, err := rpc.Dispense("diagnostics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jd := []byte(`{"clickhouseAddress":"` + chAddr + `","database":"` + db + `"}`)
+	h, err := diag.(pluginv2.DiagnosticsClient).CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: &pluginv2.PluginContext{OrgId: 1, PluginId: ID,
+		AppInstanceSettings: &pluginv2.AppInstanceSettings{JsonData: jd, LastUpdatedMS: time.Now().UnixMilli()}}})
+	if err != nil || h.Status != pluginv2.CheckHealthResponse_OK {
+		t.Errorf("app health through the plugin binary: %v %+v", err, h)
 	}
 }

@@ -140,7 +140,7 @@ func NewResponder(ctx context.Context, cfg ResponseConfig, o ResponderOptions) (
 		tokens = append(tokens, api.Token{Name: tc.Name, Role: tc.Role, Value: v, Tenants: tc.Tenants, ForwardsActor: tc.ForwardActor})
 	}
 	router := &IncidentRouter{Manager: mgr, Store: store, Runner: runner, RunStore: runs}
-	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: router, Rules: o.Rules,
+	srv, err := api.New(api.Config{Tokens: tokens, Incidents: router, Queries: store, Playbooks: router, Rules: o.Rules, Alerts: router,
 		Backtest: api.BacktestConfig{Source: o.Events, Pack: o.Pack},
 		Ready:    o.Ready, Metrics: o.Metrics, Logger: o.Logger})
 	if err != nil {

@@ -118,6 +118,9 @@ type Config struct {
 	Rules func(ctx context.Context) (any, error)
 	// Backtest serves POST /api/v1/rules/backtest (backtest.go).
 	Backtest BacktestConfig
+	// Alerts receives the findings of POST /api/v1/alerts/grafana
+	// (alerts.go); nil answers 503.
+	Alerts Findings
 	// Ready reports readiness (e.g. ClickHouse ping, Kafka assigned); nil = ready.
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics (default promhttp.Handler()).
@@ -187,6 +190,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /api/v1/openapi.yaml", "", scopeTenantFree, s.openapi)
 	s.handle("GET /api/v1/rules", RoleViewer, scopeTenantFree, s.rules)
 	s.handle("POST /api/v1/rules/backtest", RoleResponder, scopeList, s.backtest)
+	s.handle("POST /api/v1/alerts/grafana", RoleResponder, scopeList, s.grafanaAlerts)
 	s.handle("GET /api/v1/incidents", RoleViewer, scopeList, s.listIncidents)
 	s.handle("GET /api/v1/incidents/{id}", RoleViewer, scopeIncident, s.getIncident)
 	for _, a := range []string{"acknowledge", "resolve", "suppress", "assign"} {

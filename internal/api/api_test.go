@@ -122,6 +122,8 @@ steps:
 		Rules: api.RulesFromPack(func() *detect.Pack { return pack }),
 
 		Backtest: api.BacktestConfig{Source: e.events, Pack: func() *detect.Pack { return pack }},
+		// As the respond role applies the findings it consumes.
+		Alerts: api.FindingsFunc(e.mgr.HandleFindings),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -272,6 +274,9 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 		}
 		if strings.HasSuffix(tmpl, "/rules/backtest") {
 			b = map[string]any{"rule_id": "mcp-sensitive-file-access", "since": "2h"}
+		}
+		if strings.HasSuffix(tmpl, "/alerts/grafana") {
+			b = grafanaNotification("firing", map[string]string{"alertname": "openapi"}, "fp-openapi", t0)
 		}
 		r := e.do(t, method, path, adminToken, "alice", b)
 		if r.status >= 300 && !(strings.HasSuffix(op, "/deny") && r.status == http.StatusConflict) {

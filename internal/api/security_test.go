@@ -125,6 +125,34 @@ func TestSecurityTenantScopedReaders(t *testing.T) {
 			}
 		},
 		"POST /api/v1/incidents/{id}/playbook-runs/{run}/steps/{step}/deny": notFoundLikeMissing("POST", step+"deny"),
+		"POST /api/v1/alerts/grafana": func(t *testing.T) {
+			// Its own environment: the incident it opens must not show up
+			// in the other cases' lists.
+			e := newEnv(t)
+			alert := func(tenant string) map[string]any {
+				l := map[string]string{"alertname": "scope", "severity": "high"}
+				if tenant != "" {
+					l["tenant"] = tenant
+				}
+				return grafanaNotification("firing", l, "fp-scope-"+tenant, t0)
+			}
+			count := func() any {
+				return decode(t, e.do(t, "GET", "/api/v1/incidents?rule_id=grafana-alert:scope", viewerToken, "", nil))["total"]
+			}
+			expectError(t, e.do(t, "POST", "/api/v1/alerts/grafana", acmeResponderToken, "", alert("globex")), http.StatusForbidden)
+			// Scoped to two tenants: the alert must say which.
+			expectError(t, e.do(t, "POST", "/api/v1/alerts/grafana", acmeResponderToken, "", alert("")), http.StatusBadRequest)
+			if n := count(); n != float64(0) {
+				t.Fatalf("refused alerts made %v incidents", n)
+			}
+			if r := e.do(t, "POST", "/api/v1/alerts/grafana", acmeResponderToken, "", alert("acme")); r.status != http.StatusAccepted {
+				t.Fatalf("acme alert as acme: %d %s", r.status, r.body)
+			}
+			m := decode(t, e.do(t, "GET", "/api/v1/incidents?rule_id=grafana-alert:scope", viewerToken, "", nil))
+			if incs := m["incidents"].([]any); len(incs) != 1 || incs[0].(map[string]any)["tenant"] != "acme" {
+				t.Fatalf("incidents of the acme alert: %v", m)
+			}
+		},
 		"POST /api/v1/rules/backtest": func(t *testing.T) {
 			req := func(tenant string) map[string]any {
 				m := map[string]any{"rule_id": "mcp-path-traversal", "since": "1h"}

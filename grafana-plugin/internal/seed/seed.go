@@ -417,3 +417,39 @@ func Open(addr, db string) (driver.Conn, error) {
 	}
 	return conn, nil
 }
+
+// Burst writes calls tools/call events of agent at minute at (as tenant),
+// the first denied of them denied: the alert rule tests' spike.
+func Burst(ctx context.Context, conn driver.Conn, db, tenant, agent string, at time.Time, calls, denied int) error {
+	a := agentByID(agent)
+	at = at.UTC().Truncate(time.Minute)
+	var evs []ev
+	for k := 0; k < calls; k++ {
+		e := ev{id: fmt.Sprintf("%s-burst-%d-%03d", a.ID, at.Unix(), k), agent: a.ID, name: a.Name, user: a.User, client: a.Client,
+			session: a.ID + "-burst", server: "github", tool: "create_issue", ts: at.Add(time.Duration(k) * time.Second),
+			outcome: "ok", ingested: at}
+		if k < denied {
+			e.outcome, e.errType = "denied", "policy_denied"
+		}
+		evs = append(evs, e)
+	}
+	return insertEvents(ctx, conn, db, tenant, evs)
+}
+
+// Incident writes one open incident (version 1) first seen at first.
+func Incident(ctx context.Context, conn driver.Conn, db, tenant, id, severity string, first time.Time) error {
+	first = first.UTC()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".incidents (incident_id, version, tenant, rule_id, rule_title, group_key, title, summary, status, severity, tags,"+
+		" finding_count, first_seen, last_seen, agent_id, user_id, session_key, server_name, tool_name, assignee, updated_by, note, created_at, updated_at)")
+	if err != nil {
+		return fmt.Errorf("cannot prepare incident insert: %w", err)
+	}
+	if err := b.Append(id, uint64(1), tenant, "seed-rule", "Seed rule", tenant+"|"+id, "Seed incident", "Seed incident", "open", severity, []string{},
+		uint32(1), first, first, "", "", "", "", "", "", "analyzer", "", first, first); err != nil {
+		return fmt.Errorf("cannot append incident: %w", err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("cannot insert incident: %w", err)
+	}
+	return nil
+}

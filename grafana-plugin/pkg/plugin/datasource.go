@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +26,8 @@ const (
 )
 
 // QueryTypes lists every supported query type.
-var QueryTypes = []string{QueryCallsOverTime, QueryTopAgents, QueryTopTools, QueryAgentGraph, QueryIncidents, QueryFindings, QueryToolChanges}
+var QueryTypes = []string{QueryCallsOverTime, QueryTopAgents, QueryTopTools, QueryAgentGraph, QueryIncidents, QueryFindings, QueryToolChanges,
+	QueryDenialRate, QueryNewIncidents}
 
 // QueryModel is a panel query's JSON. Template variables are interpolated by
 // the frontend before the query reaches the backend; "" and "$__all" mean all.
@@ -132,6 +134,23 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 			short(data.NewField("denials", nil, den), "Denials"), rf)
 		fr.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesWide}
 		return data.Frames{fr}, nil
+	case QueryDenialRate:
+		rs, err := s.DenialsByAgent(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		return denialRateFrames(rs), nil
+	case QueryNewIncidents:
+		sev := all(m.Severity)
+		if sev != "" && !slices.Contains(Severities, sev) {
+			// Like the incidents query's filter: no incident has it.
+			return data.Frames{}, nil
+		}
+		counts, err := s.NewIncidents(ctx, f, sev)
+		if err != nil {
+			return nil, err
+		}
+		return newIncidentFrames(counts, f, sev), nil
 	case QueryTopAgents:
 		if f.Limit == 0 {
 			f.Limit = 10

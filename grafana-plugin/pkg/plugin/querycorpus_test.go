@@ -103,6 +103,12 @@ func TestPluginQueryCorpus(t *testing.T) {
 		must(err)
 		_, err = s.ToolDefinitions(ctx, x)
 		must(err)
+		_, err = s.DenialsByAgent(ctx, x)
+		must(err)
+		_, err = s.NewIncidents(ctx, x, "")
+		must(err)
+		_, err = s.NewIncidents(ctx, x, "high")
+		must(err)
 	}
 	_, err = s.SessionEvents(ctx, f, sum.ExfilSession)
 	must(err)

@@ -33,9 +33,27 @@ var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // LoadSettings parses and validates the app instance settings.
 func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
+	st, err := parseSettings(s.JSONData)
+	st.Password = s.DecryptedSecureJSONData["password"]
+	st.AnalyzerToken = s.DecryptedSecureJSONData["analyzerToken"]
+	return st, err
+}
+
+// LoadDataSourceSettings parses and validates a data source instance's
+// settings: the same jsonData and secureJsonData fields as the app's (a
+// data source query reaches the plugin with its own settings only, never
+// the app's).
+func LoadDataSourceSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
+	st, err := parseSettings(s.JSONData)
+	st.Password = s.DecryptedSecureJSONData["password"]
+	return st, err
+}
+
+// parseSettings reads and validates jsonData (the secrets are the caller's).
+func parseSettings(jsonData []byte) (Settings, error) {
 	var st Settings
-	if len(s.JSONData) > 0 {
-		if err := json.Unmarshal(s.JSONData, &st); err != nil {
+	if len(jsonData) > 0 {
+		if err := json.Unmarshal(jsonData, &st); err != nil {
 			return st, fmt.Errorf("cannot parse plugin settings: %w", err)
 		}
 	}
@@ -52,8 +70,6 @@ func LoadSettings(s backend.AppInstanceSettings) (Settings, error) {
 		st.TimeoutSeconds = 30
 	}
 	st.AnalyzerURL = strings.TrimRight(st.AnalyzerURL, "/")
-	st.Password = s.DecryptedSecureJSONData["password"]
-	st.AnalyzerToken = s.DecryptedSecureJSONData["analyzerToken"]
 	// The database name is spliced into SQL as an identifier (it cannot be a
 	// bound parameter), so only plain identifiers are accepted.
 	if !identRe.MatchString(st.Database) {

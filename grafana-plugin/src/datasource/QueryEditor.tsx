@@ -54,6 +54,7 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
           {text('severity')}
         </InlineFieldRow>
       )}
+      {query.queryType === 'new_incidents' && <InlineFieldRow>{text('severity')}</InlineFieldRow>}
     </>
   );
 }

@@ -1,24 +1,16 @@
-import {
-  DataQueryRequest,
-  DataQueryResponse,
-  DataSourceApi,
-  DataSourceInstanceSettings,
-  MetricFindValue,
-  ScopedVars,
-} from '@grafana/data';
-import { BackendDataSourceResponse, getBackendSrv, getTemplateSrv, toDataQueryResponse } from '@grafana/runtime';
-import { lastValueFrom, Observable, from } from 'rxjs';
-import { map } from 'rxjs/operators';
-import { APP_ID } from '../constants';
-import { McpQuery, TEXT_FIELDS } from './types';
+import { DataSourceInstanceSettings, MetricFindValue, ScopedVars } from '@grafana/data';
+import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
+import { DsJsonData, McpQuery, TEXT_FIELDS } from './types';
 
 /**
- * The data source has no backend of its own: it forwards queries to the
- * mcpwatch app's backend (/resources/query), which runs them against
- * ClickHouse with the app's settings and answers in /api/ds/query format.
+ * A backend data source: Grafana sends its queries (/api/ds/query, alert
+ * and recording rules included) to the plugin backend with this data
+ * source's own settings (ClickHouse, tenantAccess); the backend answers one
+ * response per RefID. Resources (variable values) and the health check go
+ * to the same backend.
  */
-export class DataSource extends DataSourceApi<McpQuery> {
-  constructor(settings: DataSourceInstanceSettings) {
+export class DataSource extends DataSourceWithBackend<McpQuery, DsJsonData> {
+  constructor(settings: DataSourceInstanceSettings<DsJsonData>) {
     super(settings);
   }
 
@@ -38,47 +30,13 @@ export class DataSource extends DataSourceApi<McpQuery> {
     return out;
   }
 
-  query(req: DataQueryRequest<McpQuery>): Observable<DataQueryResponse> {
-    const queries = req.targets
-      .filter((t) => !t.hide)
-      .map((t) => ({ ...this.applyTemplateVariables(t, req.scopedVars), intervalMs: req.intervalMs, maxDataPoints: req.maxDataPoints }));
-    return from(
-      lastValueFrom(
-        getBackendSrv().fetch<BackendDataSourceResponse>({
-          url: `/api/plugins/${APP_ID}/resources/query`,
-          method: 'POST',
-          data: { from: String(req.range.from.valueOf()), to: String(req.range.to.valueOf()), queries },
-          requestId: req.requestId,
-        })
-      )
-    ).pipe(map((res) => toDataQueryResponse(res, queries)));
-  }
-
-  /** Variable query: "agents" or "servers" (values seen in the last 24 h). */
+  /** Variable query: "agents" (values seen in the last 24 h). */
   async metricFindQuery(query: string): Promise<MetricFindValue[]> {
+    if (query.trim() !== 'agents' && query.trim() !== '') {
+      return [];
+    }
     const to = Date.now();
-    const res = await lastValueFrom(
-      getBackendSrv().fetch<{ agents?: Array<{ agent_id: string }> }>({
-        url: `/api/plugins/${APP_ID}/resources/agents`,
-        method: 'GET',
-        params: { from: to - 24 * 3600e3, to },
-      })
-    );
-    if (query.trim() === 'agents' || query.trim() === '') {
-      return (res.data.agents ?? []).map((a) => ({ text: a.agent_id }));
-    }
-    return [];
-  }
-
-  async testDatasource() {
-    try {
-      const res = await lastValueFrom(
-        getBackendSrv().fetch<{ status: string; message: string }>({ url: `/api/plugins/${APP_ID}/health`, method: 'GET', showErrorAlert: false })
-      );
-      return { status: res.data.status === 'OK' ? 'success' : 'error', message: res.data.message };
-    } catch (e) {
-      const err = e as { data?: { message?: string } };
-      return { status: 'error', message: err.data?.message ?? 'mcpwatch app is not enabled or its backend is not reachable' };
-    }
+    const res = await this.getResource<{ agents?: Array<{ agent_id: string }> }>('agents', { from: to - 24 * 3600e3, to });
+    return (res.agents ?? []).map((a) => ({ text: a.agent_id }));
   }
 }

@@ -1,4 +1,5 @@
 import { DataQuery } from '@grafana/schema';
+import { DataSourceJsonData } from '@grafana/data';
 
 export const QUERY_TYPES = [
   { label: 'Calls over time', value: 'calls_over_time' },
@@ -8,7 +9,18 @@ export const QUERY_TYPES = [
   { label: 'Incidents', value: 'incidents' },
   { label: 'Findings', value: 'findings' },
   { label: 'Tool changes', value: 'tool_changes' },
+  { label: 'Denial rate per agent (alerting)', value: 'denial_rate' },
+  { label: 'New incidents per severity (alerting)', value: 'new_incidents' },
 ];
+
+/** The data source's settings (pkg/plugin Settings): its own ClickHouse and tenantAccess. */
+export interface DsJsonData extends DataSourceJsonData {
+  clickhouseAddress?: string;
+  database?: string;
+  username?: string;
+  timeoutSeconds?: number;
+  tenantAccess?: unknown;
+}
 
 export interface McpQuery extends DataQuery {
   queryType?: string;

@@ -226,9 +226,13 @@ func (w *walker) reset() {
 // grow makes room in s for one more element: a full slice doubles, as
 // append does, once the limits allowed the new array (false: refused).
 func grow[T any](w *walker, s []T) ([]T, bool) {
-	if len(s) < cap(s) {
+	if len(s) < cap(s) { // inlined: nearly every call
 		return s, true
 	}
+	return regrow(w, s)
+}
+
+func regrow[T any](w *walker, s []T) ([]T, bool) {
 	n := 2*cap(s) + 8
 	if w.lim.Grow != nil && !w.lim.Grow(int64(n)*int64(reflect.TypeFor[T]().Size())) {
 		return s, false

@@ -18,7 +18,7 @@ func LogsFromProto(body []byte, o MapOptions) (b Batch, records int, ok bool) {
 func LogsFromProtoString(body string, o MapOptions) (b Batch, records int, ok bool) {
 	p := rawLogsPool.Get().(*rawLogs)
 	defer p.release()
-	if !p.parse(body, p) {
+	if !p.admit(body, p, o.Limits) {
 		return Batch{}, 0, false
 	}
 	b = p.mapRecords(o, func(m *mapper, res *resInfo, resAttrs []rawKV, i int32) { m.log(p, res, resAttrs, &p.recs[i]) })
@@ -59,6 +59,10 @@ func (p *rawLogs) count() int { return len(p.recs) }
 
 // record reads a log record (its scope is not used).
 func (p *rawLogs) record(b []byte, _ string) bool {
+	var ok bool
+	if p.recs, ok = grow(&p.walker, p.recs); !ok {
+		return false
+	}
 	p.recs = append(p.recs, rawLogRec{})
 	lr := &p.recs[len(p.recs)-1]
 	lr.body.typ = pcommon.ValueTypeEmpty

@@ -29,7 +29,7 @@ func TracesFromProto(body []byte, o MapOptions) (b Batch, spans int, ok bool) {
 func TracesFromProtoString(body string, o MapOptions) (b Batch, spans int, ok bool) {
 	p := rawPool.Get().(*rawTraces)
 	defer p.release()
-	if !p.parse(body, p) {
+	if !p.admit(body, p, o.Limits) {
 		return Batch{}, 0, false
 	}
 	b = p.mapRecords(o, func(m *mapper, res *resInfo, _ []rawKV, i int32) { m.span(p, res, &p.spans[i]) })
@@ -109,6 +109,10 @@ func (p *rawTraces) count() int { return len(p.spans) }
 // record reads a span.
 func (p *rawTraces) record(b []byte, scope string) bool {
 	// Filled in place: copying the record in would cost write barriers.
+	var ok bool
+	if p.spans, ok = grow(&p.walker, p.spans); !ok {
+		return false
+	}
 	p.spans = append(p.spans, rawSpanRec{})
 	sp := &p.spans[len(p.spans)-1]
 	sp.scope = scope
@@ -123,7 +127,9 @@ func (p *rawTraces) record(b []byte, scope string) bool {
 			if l, q := len2(b, f.pos+1); l >= 0 && q+l <= len(b) {
 				f.pos = q + l
 				if key, str, ok := strKeyValue(b[q:f.pos]); ok {
-					p.addStrKV(key, str) // keyValue's fast path, one call less
+					if !p.addStrKV(key, str) { // keyValue's fast path, one call less
+						return false
+					}
 				} else if !p.keyValue(b[q:f.pos]) {
 					return false
 				}
@@ -151,6 +157,9 @@ func (p *rawTraces) record(b []byte, scope string) bool {
 			case 9:
 				ok = p.keyValue(f.v)
 			case 11:
+				if evs, ok = grow(&p.walker, evs); !ok {
+					return false
+				}
 				evs = append(evs, f.v) // read after the span's attributes
 			case 13:
 				ok = p.validLink(f.v)
@@ -244,6 +253,10 @@ func (p *rawTraces) event(b []byte) bool {
 		return false
 	}
 	ev.attrs = span32{lo, int32(len(p.kvs))}
+	var ok bool
+	if p.evs, ok = grow(&p.walker, p.evs); !ok {
+		return false
+	}
 	p.evs = append(p.evs, ev)
 	return true
 }

@@ -57,6 +57,18 @@ func checkDirect(t *testing.T, sig signal, body []byte, o MapOptions) bool {
 		}
 		t.Fatalf("batches differ: direct dropped %d %v, via pdata %d %v", got.Dropped, got.DropReasons, want.Dropped, want.DropReasons)
 	}
+	// Within limits (DecodeLimits) it maps the same, having told Admit its
+	// records, or declines.
+	admitted := -1
+	lim := o
+	lim.Limits = DecodeLimits{MaxValueDepth: 64, Grow: func(int64) bool { return true },
+		Admit: func(records, _ int) bool { admitted = records; return true }}
+	if b, _, ok := sig.direct(body, lim); ok {
+		if admitted != n || !reflect.DeepEqual(b, want) {
+			t.Fatalf("within limits: admitted %d records of %d, batch equal: %v", admitted, n, reflect.DeepEqual(b, want))
+		}
+		b.Release()
+	}
 	// Hand the slice back: later calls map into recycled slices.
 	got.Release()
 	if got.Events != nil {

@@ -32,6 +32,32 @@ type MapOptions struct {
 	// attributes that are set, joined with "/". nil means
 	// DefaultAgentResourceAttributes. See identity.go.
 	AgentResourceAttributes [][]string
+	// Limits bound what the direct decoders (TracesFromProto,
+	// LogsFromProto) walk and allocate before they map anything. The zero
+	// value bounds nothing: FromTraces and FromLogs read what pdata already
+	// holds.
+	Limits DecodeLimits
+}
+
+// DecodeLimits let a receiver bound a direct decoder's walk and reserve its
+// memory before it is allocated. A decoder that reaches a limit, or is
+// refused by Grow or Admit, declines the request (ok=false) having mapped
+// nothing; the caller then knows why from its own Grow and Admit.
+type DecodeLimits struct {
+	// MaxValueDepth is how deep AnyValues may nest (an attribute's value or
+	// a log body is level 1; each array or map adds one). The validation
+	// walk recurses once per level, so this bounds its stack. 0: no limit.
+	MaxValueDepth int
+	// Grow is asked before the parse allocates: before a slice of the
+	// request's resources, records, span events or attributes grows
+	// (bytes: the new backing array's size, an upper bound). false
+	// declines. nil: allowed.
+	Grow func(bytes int64) bool
+	// Admit is told, after the whole request was parsed and validated and
+	// before the mapping, how many records (spans or log records) and
+	// nested values (array and map elements, which the mapping may
+	// materialise) the mapping will hold. false declines. nil: admitted.
+	Admit func(records, values int) bool
 }
 
 // Batch is the result of mapping one OTLP request.

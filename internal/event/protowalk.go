@@ -2,6 +2,8 @@ package event
 
 import (
 	"encoding/binary"
+	"reflect"
+	"slices"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -209,11 +211,40 @@ type walker struct {
 	kvs  []rawKV
 	n    int        // records in res: those to map
 	post []postItem // the mapper's, kept for the next request
+
+	lim    DecodeLimits
+	depth  int // AnyValues around the one being read
+	values int // array and map elements read
 }
 
 func (w *walker) reset() {
 	w.full, w.str = nil, ""
 	w.res, w.kvs, w.n = w.res[:0], w.kvs[:0], 0
+	w.lim, w.depth, w.values = DecodeLimits{}, 0, 0
+}
+
+// grow makes room in s for one more element: a full slice doubles, as
+// append does, once the limits allowed the new array (false: refused).
+func grow[T any](w *walker, s []T) ([]T, bool) {
+	if len(s) < cap(s) { // inlined: nearly every call
+		return s, true
+	}
+	return regrow(w, s)
+}
+
+func regrow[T any](w *walker, s []T) ([]T, bool) {
+	n := 2*cap(s) + 8
+	if w.lim.Grow != nil && !w.lim.Grow(int64(n)*int64(reflect.TypeFor[T]().Size())) {
+		return s, false
+	}
+	return slices.Grow(s, n-len(s)), true
+}
+
+// admit parses a request (s, its records read by rr) within lim and asks
+// lim.Admit to map it.
+func (w *walker) admit(s string, rr recordReader, lim DecodeLimits) bool {
+	w.lim = lim
+	return w.parse(s, rr) && (lim.Admit == nil || lim.Admit(w.n, w.values))
 }
 
 // sub returns the string for b, a subslice of w.full.
@@ -274,6 +305,10 @@ func (w *walker) resourceOf(b []byte, rr recordReader) bool {
 		if f.num == 1000 && !w.scopeOf(f.v, rr) {
 			return false
 		}
+	}
+	var ok bool
+	if w.res, ok = grow(w, w.res); !ok {
+		return false
 	}
 	w.res = append(w.res, r)
 	w.n += int(r.items.hi - r.items.lo)
@@ -371,8 +406,7 @@ func (w *walker) scope(b []byte, name string) (string, bool) {
 // pdata merges, and never writes) is not handled.
 func (w *walker) keyValue(b []byte) bool {
 	if key, str, ok := strKeyValue(b); ok {
-		w.addStrKV(key, str)
-		return true
+		return !w.tooDeep() && w.addStrKV(key, str)
 	}
 	kv := rawKV{v: rawVal{typ: pcommon.ValueTypeEmpty}}
 	seenKey, seenVal := false, false
@@ -398,13 +432,23 @@ func (w *walker) keyValue(b []byte) bool {
 	if f.bad {
 		return false
 	}
+	var ok bool
+	if w.kvs, ok = grow(w, w.kvs); !ok {
+		return false
+	}
 	w.kvs = append(w.kvs, kv)
 	return true
 }
 
-// addStrKV appends the string attribute strKeyValue read.
-func (w *walker) addStrKV(key, str []byte) {
+// addStrKV appends the string attribute strKeyValue read (false: the
+// limits refused the memory).
+func (w *walker) addStrKV(key, str []byte) bool {
+	var ok bool
+	if w.kvs, ok = grow(w, w.kvs); !ok {
+		return false
+	}
 	w.kvs = append(w.kvs, rawKV{key: w.sub(key), v: rawVal{typ: pcommon.ValueTypeStr, s: w.sub(str)}})
+	return true
 }
 
 // strKeyValue reads, without the field loop, the KeyValue nearly every
@@ -474,6 +518,9 @@ func (w *walker) validKV(b []byte) bool {
 // which pdata's Value reads as empty). Two value fields (which pdata
 // merges, and never writes) are not handled.
 func (w *walker) anyValue(b []byte, out *rawVal) bool {
+	if w.tooDeep() {
+		return false
+	}
 	seen := false
 	f := fields(b)
 	for f.next() {
@@ -512,7 +559,13 @@ func (w *walker) anyValue(b []byte, out *rawVal) bool {
 			}
 			out.n, out.typ = f.n, pcommon.ValueTypeDouble
 		case 5, 6: // array, kvlist: validated, kept raw, built with pdata if used
-			if f.wt != wireLen || !w.validList(f.v, f.num) {
+			if f.wt != wireLen {
+				return false
+			}
+			w.depth++
+			ok := w.validList(f.v, f.num)
+			w.depth--
+			if !ok {
 				return false
 			}
 			out.s, out.typ = w.sub(b), pcommon.ValueTypeSlice
@@ -529,14 +582,22 @@ func (w *walker) anyValue(b []byte, out *rawVal) bool {
 	return !f.bad
 }
 
+// tooDeep reports whether an AnyValue read now, at level depth+1, is past
+// the limit.
+func (w *walker) tooDeep() bool {
+	return w.lim.MaxValueDepth > 0 && w.depth >= w.lim.MaxValueDepth
+}
+
 // validList checks an ArrayValue (kind 5: field 1 repeats an AnyValue) or
-// a KeyValueList (kind 6: field 1 repeats a KeyValue), keeping nothing.
+// a KeyValueList (kind 6: field 1 repeats a KeyValue), keeping nothing but
+// the count of its elements; the caller bounds the depth (anyValue).
 func (w *walker) validList(b []byte, kind int32) bool {
 	f := fields(b)
 	for f.next() {
 		if f.num != 1 {
 			continue
 		}
+		w.values++
 		var elem rawVal
 		if f.wt != wireLen || kind == 5 && !w.anyValue(f.v, &elem) || kind == 6 && !w.validKV(f.v) {
 			return false

@@ -69,8 +69,8 @@ func (grpcMetrics) exportRaw(_ context.Context, in *rawMessage) (*rawMessage, er
 }
 
 // The OTLP services with the request kept as protobuf bytes, so that the
-// shape check and the direct decoder (event.TracesFromProto) run on them as
-// on OTLP/HTTP, and pdata decodes only after both. pdata registers grpc's
+// direct decoder (event.TracesFromProto) and the shape check run on them as
+// on OTLP/HTTP, and pdata decodes only after the shape check. pdata registers grpc's
 // "proto" codec; it hands any message with UnmarshalProto/MarshalProto/
 // SizeProto its bytes, which rawMessage keeps.
 var (
@@ -115,17 +115,17 @@ func rawServiceDesc(service, file string) grpc.ServiceDesc {
 	}
 }
 
-// direct runs a direct decoder; a panic (a bug: the decoders are fuzzed)
-// declines the request to the pdata path instead of taking the process
-// down (grpc does not recover handler panics).
-func (r *Receiver) direct(decode func(string, event.MapOptions) (event.Batch, int, bool), body, tenant string) (b event.Batch, n int, ok bool) {
+// direct runs a direct decoder within lim; a panic (a bug: the decoders
+// are fuzzed) declines the request to the pdata path instead of taking the
+// process down (grpc does not recover handler panics).
+func (r *Receiver) direct(decode func(string, event.MapOptions) (event.Batch, int, bool), body, tenant string, lim event.DecodeLimits) (b event.Batch, n int, ok bool) {
 	defer func() {
 		if recover() != nil {
 			b, n, ok = event.Batch{}, 0, false
 		}
 	}()
 	o := r.mapOpts
-	o.Tenant, o.ReceivedAt = tenant, nowFunc()
+	o.Tenant, o.ReceivedAt, o.Limits = tenant, nowFunc(), lim
 	return decode(body, o)
 }
 
@@ -186,12 +186,7 @@ func exportRaw[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Recei
 	defer in.free()
 	var res Result
 	err := r.grpcServe(ctx, sig.name, func(tenant string, l *lease) (err error) {
-		body := in.bytes()
-		sh, err := scanShape(body, kindOf(sig.name), r.cfg.Limits.MaxValueDepth)
-		if err != nil {
-			return err
-		}
-		res, err = consumeBody(ctx, r, "grpc", sig, ctProto, body, tenant, sh, l)
+		res, err = consumeBody(ctx, r, "grpc", sig, ctProto, in.bytes(), tenant, l)
 		return err
 	})
 	if err != nil {

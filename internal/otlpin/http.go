@@ -61,9 +61,9 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, signal st
 //
 // Order matters: credentials are checked from the headers before a byte of
 // the body is read; body bytes are reserved against the in-flight budget
-// as they arrive, within a total deadline; the body's shape (nesting depth,
-// message count) is checked on the wire and its decoded size reserved
-// before anything decodes it.
+// as they arrive, within a total deadline; then consumeBody decodes with
+// the nesting depth bounded and the decoded size reserved before it is
+// allocated.
 func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal string, ct *string) (int, error) {
 	// One deadline for the whole body: a trickle cannot stretch it.
 	_ = http.NewResponseController(w).SetReadDeadline(nowFunc().Add(r.cfg.Limits.BodyTimeout))
@@ -107,21 +107,12 @@ func (r *Receiver) handleHTTP(w http.ResponseWriter, req *http.Request, signal s
 		resp := pmetricotlp.NewExportResponse()
 		return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 	}
-	var sh shape
-	if mt == ctJSON {
-		sh, err = scanJSONShape(body, signal, r.cfg.Limits.MaxValueDepth)
-	} else {
-		sh, err = scanShape(body, kindOf(signal), r.cfg.Limits.MaxValueDepth)
-	}
-	if err != nil {
-		return 0, explainEncoding(err, mt, body)
-	}
 	ctx := req.Context()
 	switch signal {
 	case "traces":
-		return exportHTTP(ctx, r, w, tracesSignal, mt, body, tenant, sh, l)
+		return exportHTTP(ctx, r, w, tracesSignal, mt, body, tenant, l)
 	default:
-		return exportHTTP(ctx, r, w, logsSignal, mt, body, tenant, sh, l)
+		return exportHTTP(ctx, r, w, logsSignal, mt, body, tenant, l)
 	}
 }
 
@@ -258,8 +249,8 @@ var (
 
 // exportHTTP serves an OTLP/HTTP export of sig and writes the response.
 func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, w http.ResponseWriter,
-	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, sh shape, l *lease) (int, error) {
-	res, err := consumeBody(ctx, r, "http", sig, mt, body, tenant, sh, l)
+	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, l *lease) (int, error) {
+	res, err := consumeBody(ctx, r, "http", sig, mt, body, tenant, l)
 	if err != nil {
 		return 0, err
 	}
@@ -267,24 +258,42 @@ func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Rece
 	return writeHTTPResponse(w, mt, resp.MarshalProto, resp.MarshalJSON)
 }
 
-// consumeBody decodes a request of sig whose shape was checked and hands
-// it to the consumer. A consumer of batches gets protobuf mapped by the
-// direct decoder; JSON, other consumers and what the direct decoder
-// declines are decoded by pdata. Each decoder's memory estimate is
-// reserved in l before it runs.
+// consumeBody decodes a request of sig and hands it to the consumer. A
+// consumer of batches gets protobuf mapped by the direct decoder, whose
+// one walk bounds the nesting depth and reserves in l what it allocates
+// before it does (directLimits). JSON, other consumers and what the direct
+// decoder declines (malformed, too deep, an encoding it does not read) go
+// through the shape check on the wire, then pdata, with the shape's
+// memory estimate reserved first.
 func consumeBody[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, transport string,
-	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, sh shape, l *lease) (Result, error) {
+	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, l *lease) (Result, error) {
 	var n int
 	var consume func() (Result, error)
 	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-		if err := l.atLeast(sh.directBytes(len(body))); err != nil {
+		// The body and the one string copy the events slice.
+		if err := l.atLeast(2 * int64(len(body))); err != nil {
 			return Result{}, err
 		}
-		if b, bn, ok := r.direct(sig.direct, string(body), tenant); ok {
+		var refused error
+		b, bn, ok := r.direct(sig.direct, string(body), tenant, r.directLimits(l, &refused))
+		if refused != nil {
+			return Result{}, refused
+		}
+		if ok {
 			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
 		}
 	}
 	if consume == nil {
+		var sh shape
+		var err error
+		if mt == ctJSON {
+			sh, err = scanJSONShape(body, sig.name, r.cfg.Limits.MaxValueDepth)
+		} else {
+			sh, err = scanShape(body, kindOf(sig.name), r.cfg.Limits.MaxValueDepth)
+		}
+		if err != nil {
+			return Result{}, explainEncoding(err, mt, body)
+		}
 		if err := l.atLeast(sh.pdataBytes(len(body))); err != nil {
 			return Result{}, err
 		}

@@ -34,17 +34,19 @@ func (b *budget) inFlight() int64 {
 	return b.cur
 }
 
-// reserve adds n bytes for tenant, or says why not.
-func (b *budget) reserve(tenant string, n int64) error {
+// reserve adds n bytes for tenant to a request that then holds total
+// bytes, or says why not: a request whose total could never fit is too
+// large, else the budget is full for now.
+func (b *budget) reserve(tenant string, n, total int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case tenant != "" && n > b.tenantMax:
+	case tenant != "" && total > b.tenantMax:
 		return NewError(TooLarge, "too_large", 0, nil,
-			"the request needs ~%d bytes of memory to decode, more than a tenant's in-flight share of %d bytes (receiver.limits.max_tenant_in_flight_bytes); send smaller requests", n, b.tenantMax)
-	case n > b.max:
+			"the request needs ~%d bytes of memory to decode, more than a tenant's in-flight share of %d bytes (receiver.limits.max_tenant_in_flight_bytes); send smaller requests", total, b.tenantMax)
+	case total > b.max:
 		return NewError(TooLarge, "too_large", 0, nil,
-			"the request needs ~%d bytes of memory to decode, more than the in-flight limit of %d bytes; send smaller requests", n, b.max)
+			"the request needs ~%d bytes of memory to decode, more than the in-flight limit of %d bytes; send smaller requests", total, b.max)
 	case b.cur+n > b.max:
 		b.fullAt = nowFunc()
 		return NewError(Unavailable, "in_flight_full", b.retry, nil, "collector is at its in-flight limit; retry later")
@@ -91,7 +93,7 @@ type lease struct {
 
 // grow reserves n more bytes.
 func (l *lease) grow(n int64) error {
-	if err := l.b.reserve(l.tenant, n); err != nil {
+	if err := l.b.reserve(l.tenant, n, l.held+n); err != nil {
 		return err
 	}
 	l.held += n

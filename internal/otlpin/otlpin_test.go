@@ -135,32 +135,42 @@ func TestBudgetSharesPerTenant(t *testing.T) {
 		}
 		return e.Class
 	}
-	if err := b.reserve("a", 41); class(err) != TooLarge {
+	if err := b.reserve("a", 41, 41); class(err) != TooLarge {
 		t.Errorf("more than a tenant's share: %v, want TooLarge (never fits)", err)
 	}
-	if err := b.reserve("a", 40); err != nil {
+	if err := b.reserve("a", 40, 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.reserve("a", 1); class(err) != Unavailable {
+	if err := b.reserve("a", 1, 1); class(err) != Unavailable {
 		t.Errorf("tenant a over its share: %v, want Unavailable", err)
 	}
 	if !b.lastFull().IsZero() {
 		t.Error("one tenant at its share made the whole budget full")
 	}
 	for _, tn := range []string{"b", "c"} {
-		if err := b.reserve(tn, 30); err != nil {
+		if err := b.reserve(tn, 30, 30); err != nil {
 			t.Errorf("tenant %s while a holds its share: %v", tn, err)
 		}
 	}
-	if err := b.reserve("d", 1); class(err) != Unavailable || b.lastFull().IsZero() {
+	if err := b.reserve("d", 1, 1); class(err) != Unavailable || b.lastFull().IsZero() {
 		t.Errorf("budget full: %v, lastFull %v", err, b.lastFull())
 	}
-	if err := b.reserve("", 1); err == nil {
+	if err := b.reserve("", 1, 1); err == nil {
 		t.Error("auth disabled (no tenant) got past the global cap")
 	}
 	b.release("a", 40)
 	b.release("b", 30)
 	b.release("c", 30)
+	// A request reserved step by step (the direct decoder grows its lease)
+	// that passes the tenant's share could never fit: too large, not full.
+	l := &lease{b: b, tenant: "e"}
+	if err := l.grow(30); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.grow(11); class(err) != TooLarge {
+		t.Errorf("a lease growing past the tenant's share: %v, want TooLarge", err)
+	}
+	l.release()
 	if b.inFlight() != 0 || len(b.tenants) != 0 {
 		t.Errorf("after release: %d in flight, tenants %v", b.inFlight(), b.tenants)
 	}

@@ -7,14 +7,21 @@ import (
 	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 // The shape check walks an OTLP export request on the wire (protowire, no
-// decoding, an explicit stack instead of recursion) before anything decodes
+// decoding, an explicit stack instead of recursion) before pdata decodes
 // it: it rejects values nested deeper than the limit, and counts the
-// messages a decoder would allocate, so that the decoded size is reserved
+// messages pdata would allocate, so that the decoded size is reserved
 // against the in-flight budget before it is allocated. An 8 MB body of
 // nested AnyValues is ~880 000 levels that pdata decodes into ~1 GB.
+//
+// The direct decoder does not need it: its own validation walk stops at
+// the depth limit and asks before it allocates (directLimits). What it
+// declines comes here, so a request too deep for it is answered by
+// scanShape's error.
 
 // msgKind is an OTLP message the walk descends into; only the messages on
 // the way to an AnyValue are described, every other field is skipped.
@@ -138,8 +145,6 @@ func (k msgKind) child(num protowire.Number) msgKind {
 // shape is what the walk found.
 type shape struct {
 	messages int // every message entered (spans, key-values, values, ...)
-	records  int // spans and log records
-	nested   int // messages inside an AnyValue (array and map elements)
 }
 
 // Memory a decoded request holds beyond its body, per message. pdataCost
@@ -147,8 +152,8 @@ type shape struct {
 // that appended it (an empty span is ~253 bytes, an empty attribute ~220:
 // TestDecodedEstimateCoversPdata). The direct decoder (event.TracesFromProto)
 // reads scalars in place and materialises only arrays and maps through
-// pdata; what it allocates per span or log record is the event, its
-// redaction and its Kafka encoding, eventCost, a generous bound.
+// pdata; what it allocates per span or log record once parsed is the
+// event, its redaction and its Kafka encoding, eventCost, a generous bound.
 const (
 	pdataCost = 288
 	eventCost = 1024
@@ -161,10 +166,23 @@ func (s shape) pdataBytes(wire int) int64 {
 	return 2*int64(wire) + int64(s.messages)*pdataCost
 }
 
-// directBytes estimates it for the direct decoder: the body and the one
-// string copy the events slice, the events, and the arrays and maps.
-func (s shape) directBytes(wire int) int64 {
-	return 2*int64(wire) + int64(s.records)*eventCost + int64(s.nested)*pdataCost
+// directLimits bound the direct decoder by the receiver's limits and
+// reserve its memory in l as it goes: its parse's slices before they grow,
+// then, before the mapping, eventCost per record and pdataCost per nested
+// array or map element. A refused reservation stops the decoder and is
+// left in *refused.
+func (r *Receiver) directLimits(l *lease, refused *error) event.DecodeLimits {
+	reserve := func(n int64) bool {
+		*refused = l.grow(n)
+		return *refused == nil
+	}
+	return event.DecodeLimits{
+		MaxValueDepth: r.cfg.Limits.MaxValueDepth,
+		Grow:          reserve,
+		Admit: func(records, values int) bool {
+			return reserve(int64(records)*eventCost + int64(values)*pdataCost)
+		},
+	}
 }
 
 type frame struct {
@@ -202,9 +220,6 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 				}
 				top.b = top.b[n:]
 				s.messages++
-				if depth > 0 {
-					s.nested++
-				}
 				switch k {
 				case kKeyValue:
 					// Most attributes: a key and a scalar value, counted
@@ -214,13 +229,8 @@ func scanShape(body []byte, root msgKind, maxDepth int) (shape, error) {
 							return s, tooDeep(maxDepth)
 						}
 						s.messages += vals
-						if depth > 0 {
-							s.nested += vals
-						}
 						continue
 					}
-				case kSpan, kLogRecord:
-					s.records++
 				case kAnyValue:
 					if depth++; depth > maxDepth {
 						return s, tooDeep(maxDepth)

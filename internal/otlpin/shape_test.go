@@ -2,10 +2,14 @@ package otlpin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -13,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/mcpwatch/mcpwatch/internal/event"
 )
 
 // nestedValue is a KeyValue whose value nests levels deep: arrays inside
@@ -80,9 +86,9 @@ func TestScanShapeDepth(t *testing.T) {
 	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	s, err := scanShape(body, kTracesRequest, 64)
 	// ResourceSpans, its Resource, ScopeSpans, its scope, and 3 × (span +
-	// 2 KeyValue + 2 AnyValue + ArrayValue + AnyValue), 2 of them nested.
-	if err != nil || s.records != 3 || s.messages != 4+3*7 || s.nested != 3*2 {
-		t.Errorf("shape %+v, %v; want 3 records, 25 messages, 6 nested", s, err)
+	// 2 KeyValue + 2 AnyValue + ArrayValue + AnyValue).
+	if err != nil || s.messages != 4+3*7 {
+		t.Errorf("shape %+v, %v; want 25 messages", s, err)
 	}
 }
 
@@ -220,4 +226,67 @@ func BenchmarkScanShape(b *testing.B) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(ru.Utime.Nano()+ru.Stime.Nano())/float64(b.N)/500, "cpu-ns/span") // process CPU incl. setup: compare like with like
+}
+
+// batchProbe is a batch consumer (the direct decoder's path) that records
+// the receiver's in-flight bytes while a request runs.
+type batchProbe struct {
+	sizeProbe
+	events *int
+}
+
+func (p batchProbe) ConsumeBatch(_ context.Context, _ string, b event.Batch) (Result, error) {
+	p.seen.Store(p.r.budget.inFlight())
+	*p.events += len(b.Events)
+	return Result{}, nil
+}
+
+// TestDirectReservesDecodedSize: on the direct decoder's path (no shape
+// check before it), what the mapping will hold is reserved before the
+// batch exists: the body twice, eventCost per span and pdataCost per
+// nested value, plus what the parse grew; a value nested past the limit
+// is still answered 400 naming the depth, and nothing stays reserved.
+func TestDirectReservesDecodedSize(t *testing.T) {
+	r := newTestReceiver(t)
+	var seen atomic.Int64
+	var events int
+	r.cons = batchProbe{sizeProbe{r: r, seen: &seen}, &events}
+	h := r.HTTPHandler()
+	send := func(body []byte) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/traces", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ctProto)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	td := ptrace.NewTraces()
+	sps := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < 50; i++ {
+		sp := sps.AppendEmpty()
+		sp.SetTraceID([16]byte{1, byte(i)})
+		sp.SetSpanID([8]byte{1, byte(i)})
+		sp.SetName("tools/call")
+		sp.Attributes().PutStr("mcp.method.name", "tools/call")
+		l := sp.Attributes().PutEmptySlice("l")
+		l.AppendEmpty().SetStr("a")
+		l.AppendEmpty().SetInt(1)
+	}
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if w := send(body); w.Code != http.StatusOK || events != 50 {
+		t.Fatalf("%d %s, %d events", w.Code, w.Body, events)
+	}
+	if got, want := seen.Load(), 2*int64(len(body))+50*eventCost+100*pdataCost; got < want {
+		t.Errorf("in-flight bytes while the batch was consumed = %d, want at least %d (wire %d)", got, want, len(body))
+	}
+	for _, levels := range []int{64, 3000} {
+		if w := send(nestedTracesBody(levels)); w.Code != http.StatusBadRequest || !bytes.Contains(w.Body.Bytes(), []byte("nests deeper than 64")) {
+			t.Errorf("%d levels: %d %q, want 400 naming the depth", levels, w.Code, w.Body)
+		}
+	}
+	if w := send(nestedTracesBody(63)); w.Code != http.StatusOK {
+		t.Errorf("63 levels: %d %s", w.Code, w.Body)
+	}
+	if n := r.budget.inFlight(); n != 0 {
+		t.Errorf("%d bytes still in flight after the answers", n)
+	}
 }

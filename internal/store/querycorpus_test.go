@@ -481,3 +481,43 @@ func corpusIncidents(hour time.Time) []incident.Incident {
 		inc("inc-g2", "globex", "r-other", "g2", 1, incident.StatusResolved, event.SeverityMedium, 3, hour.Add(25*time.Minute)),
 	}
 }
+
+// TestCorpusRecorderKeepsRowsOfOverlappingStatements: a statement whose rows
+// are scanned after other statements were recorded (as when two goroutines
+// run statements) keeps those rows in its own corpus entry.
+func TestCorpusRecorderKeepsRowsOfOverlappingStatements(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	ctx := ctxT(t)
+	base, err := Open(ctx, Config{Addr: []string{ch.Addr}, Database: ch.Database})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	rec := newRecorder(base.conn, ch.Database)
+	rows, err := rec.Query(ctx, "SELECT number FROM system.numbers LIMIT 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	// What the other goroutine records in the meantime.
+	for i := 0; i < 64; i++ {
+		rec.add(corpusEntry{Kind: "exec", Rows: [][]any{}})
+	}
+	n := 0
+	for rows.Next() {
+		var v uint64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	got := len(rec.c.Entries[0].Rows)
+	rec.mu.Unlock()
+	if n != 3 || got != n {
+		t.Fatalf("scanned %d rows, the corpus entry holds %d", n, got)
+	}
+}

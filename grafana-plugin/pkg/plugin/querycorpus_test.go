@@ -237,3 +237,43 @@ func pluginStatementSites(t *testing.T) []string {
 	}
 	return out
 }
+
+// TestCorpusRecorderKeepsRowsOfOverlappingStatements: a statement whose rows
+// are scanned after other statements were recorded (agents with content
+// reads the agents' events in a goroutine while it reads the call counts)
+// keeps those rows in its own corpus entry.
+func TestCorpusRecorderKeepsRowsOfOverlappingStatements(t *testing.T) {
+	ctx := context.Background()
+	conn, err := seed.Open(chAddr, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	rec := newRecorder(conn, "default")
+	rows, err := rec.Query(ctx, "SELECT number FROM system.numbers LIMIT 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	// What the other goroutine records in the meantime.
+	for i := 0; i < 64; i++ {
+		rec.add(corpusEntry{Kind: "exec", Rows: [][]any{}})
+	}
+	n := 0
+	for rows.Next() {
+		var v uint64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	got := len(rec.c.Entries[0].Rows)
+	rec.mu.Unlock()
+	if n != 3 || got != n {
+		t.Fatalf("scanned %d rows, the corpus entry holds %d", n, got)
+	}
+}

@@ -54,9 +54,12 @@ type corpusEntry struct {
 }
 
 type corpus struct {
-	DB         string        `json:"db"`
-	Entries    []corpusEntry `json:"entries"`
-	ClusterDDL []string      `json:"cluster_ddl,omitempty"`
+	DB string `json:"db"`
+	// Pointers: a query's rows are added to its entry while it is read,
+	// and other statements (of another goroutine) may be recorded
+	// meanwhile; growing a []corpusEntry would leave those rows in a copy.
+	Entries    []*corpusEntry `json:"entries"`
+	ClusterDDL []string       `json:"cluster_ddl,omitempty"`
 }
 
 type recorder struct {
@@ -74,8 +77,9 @@ func newRecorder(conn driver.Conn, db string) *recorder {
 func (r *recorder) add(e corpusEntry) *corpusEntry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.c.Entries = append(r.c.Entries, e)
-	return &r.c.Entries[len(r.c.Entries)-1]
+	p := &e
+	r.c.Entries = append(r.c.Entries, p)
+	return p
 }
 
 func (r *recorder) fail(err error) {

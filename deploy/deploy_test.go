@@ -1510,3 +1510,20 @@ func TestComposeConfigsPipeline(t *testing.T) {
 		}
 	}
 }
+
+// The compose Grafana provisions the same alert rules as the generic
+// provisioning files (a copy, since compose mounts its own provisioning
+// directory); its contact point differs only in the analyzer's address and
+// token variable.
+func TestComposeAlertingMatchesProvisioning(t *testing.T) {
+	if !bytes.Equal(readFile(t, "deploy/compose/config/grafana/provisioning/alerting/alert-rules.yaml"),
+		readFile(t, "dashboards/provisioning/alerting/alert-rules.yaml")) {
+		t.Error("deploy/compose/config/grafana/provisioning/alerting/alert-rules.yaml differs from dashboards/provisioning/alerting/alert-rules.yaml: copy it again")
+	}
+	cp := string(readFile(t, "deploy/compose/config/grafana/provisioning/alerting/contact-points.yaml"))
+	for _, want := range []string{"url: http://analyzer:9464/api/v1/alerts/grafana", "authorization_credentials: $MCPWATCH_API_TOKEN_GRAFANA"} {
+		if !strings.Contains(cp, want) {
+			t.Errorf("compose contact point lacks %q", want)
+		}
+	}
+}

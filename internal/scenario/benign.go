@@ -188,7 +188,7 @@ func (g *gen) codingSession(s *session) {
 	}
 	// Near misses that real developers ask for now and then.
 	if g.r.IntN(8) == 0 { // monorepo: a sibling package, one level up
-		s.call("filesystem", "read_file", map[string]any{"path": "../shared/proto/api.proto"}, "syntax = \"proto3\";\npackage shared.v1;")
+		s.call("filesystem", "read_file", map[string]any{"path": "../common/proto/api.proto"}, "syntax = \"proto3\";\npackage shared.v1;")
 	}
 	if g.r.IntN(10) == 0 { // check the local dev server
 		s.call("fetch", "fetch_url", map[string]any{"url": g.pick([]string{"http://localhost:3000/api/health", "http://127.0.0.1:5173/"})}, "{\"status\":\"ok\"}")

@@ -23,7 +23,9 @@ func (a *App) routes() http.Handler {
 	}
 	handle("GET /me", a.handleMe)
 	handle("GET /overview", a.handleOverview)
-	handle("GET /agents", a.handleAgents)
+	// The agents table without its Content column, which the page loads
+	// afterwards (/agent-content): the content read costs about as much.
+	handle("GET /agents", listHandler(a, "agents", (*Store).Agents))
 	handle("GET /agents/{id}", a.handleAgent)
 	handle("GET /agent-content", a.handleAgentContent)
 	handle("GET /sessions", listHandler(a, "sessions", (*Store).Sessions))
@@ -146,23 +148,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// handleAgents answers the agents table without its Content column, which
-// the page loads afterwards (handleAgentContent): the content read costs
-// about as much as the table's.
-func (a *App) handleAgents(w http.ResponseWriter, r *http.Request) {
-	f, err := a.filterFromRequest(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	rows, err := a.store.Agents(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": nonNil(rows)})
 }
 
 // handleAgentContent answers, per agent of the agents table with the same

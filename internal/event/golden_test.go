@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 // deep nesting) to a function mapping it with o.
 func goldenInputs(t *testing.T) map[string]func(MapOptions) Batch {
 	in := map[string]func(MapOptions) Batch{}
-	seen := map[string]bool{} // ../shared repeats some captures byte for byte
+	seen := map[string]bool{} // some captures repeat byte for byte
 	for _, f := range captureTraceFiles(t) {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -29,15 +29,8 @@ func goldenInputs(t *testing.T) map[string]func(MapOptions) Batch {
 			continue
 		}
 		seen[string(raw)] = true
-		root := "event"
-		if strings.Contains(f, "shared") {
-			root = "shared"
-		}
-		rel := f[strings.Index(f, "otlp")+len("otlp"):]
-		if root == "event" {
-			rel = strings.TrimPrefix(f, "testdata")
-		}
-		name := "capture-" + root + strings.ReplaceAll(strings.ReplaceAll(rel, string(filepath.Separator), "-"), ".", "_")
+		rel := strings.TrimPrefix(f, "testdata")
+		name := "capture-event" + strings.ReplaceAll(strings.ReplaceAll(rel, string(filepath.Separator), "-"), ".", "_")
 		td := loadTraces(t, f)
 		in[name] = func(o MapOptions) Batch { return FromTraces(td, o) }
 	}

@@ -1,58 +1,19 @@
 package event
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// captureEvents maps every real OTLP capture (this package's testdata and
-// the shared /work/shared/testdata/otlp when present) to canonical events.
+// captureEvents maps every real OTLP capture under testdata to canonical
+// events.
 func captureEvents(t *testing.T) []Event {
 	t.Helper()
 	var evs []Event
-	for _, dir := range []string{"testdata", "/work/shared/testdata/otlp"} {
-		err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-			if err != nil {
-				if os.IsNotExist(err) && p == dir {
-					return filepath.SkipDir
-				}
-				return err
-			}
-			if info.IsDir() {
-				return nil
-			}
-			b, rerr := os.ReadFile(p)
-			if rerr != nil {
-				return rerr
-			}
-			var td ptrace.Traces
-			var uerr error
-			switch {
-			case strings.HasSuffix(p, ".json"):
-				td, uerr = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
-			case strings.HasSuffix(p, ".pb"):
-				td, uerr = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
-			default:
-				return nil
-			}
-			if uerr != nil {
-				return nil // not a trace export (e.g. a logs capture)
-			}
-			evs = append(evs, FromTraces(td, MapOptions{Tenant: "acme"}).Events...)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(evs) == 0 {
-		t.Fatal("no events from the captures")
+	for _, f := range captureTraceFiles(t) {
+		evs = append(evs, FromTraces(loadTraces(t, f), MapOptions{Tenant: "acme"}).Events...)
 	}
 	return evs
 }

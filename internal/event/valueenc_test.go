@@ -9,19 +9,17 @@ import (
 )
 
 // captureTraceFiles lists every real OTLP traces capture (JSON and
-// protobuf) of internal/event/testdata and ../shared/testdata/otlp.
+// protobuf) under testdata.
 func captureTraceFiles(t testing.TB) []string {
 	t.Helper()
 	var files []string
-	for _, root := range []string{"testdata", filepath.Join("..", "..", "..", "shared", "testdata", "otlp")} {
-		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".pb")) &&
-				!strings.Contains(p, "capture") && !strings.Contains(p, "golden") {
-				files = append(files, p)
-			}
-			return nil
-		})
-	}
+	_ = filepath.WalkDir("testdata", func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".pb")) &&
+			!strings.Contains(p, "capture") && !strings.Contains(p, "golden") {
+			files = append(files, p)
+		}
+		return nil
+	})
 	if len(files) < 10 {
 		t.Fatalf("found only %d capture files", len(files))
 	}

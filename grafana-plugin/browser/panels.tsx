@@ -1,0 +1,2 @@
+import { PanelPlugin } from "@grafana/data";
+export const panelPlugins: Record<string, PanelPlugin> = {};

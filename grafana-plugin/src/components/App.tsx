@@ -2,7 +2,6 @@ import { useEffect, useMemo, useState } from 'react';
 import { AppRootProps } from '@grafana/data';
 import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
-import { OverviewPage } from '../pages/Overview';
 import { AgentsPage } from '../pages/Agents';
 import { SessionsPage } from '../pages/Sessions';
 import { IncidentsPage } from '../pages/Incidents';
@@ -30,7 +29,6 @@ export function App(_props: AppRootProps) {
     () =>
       buildApp({
         legacy: {
-          overview: (nav) => <OverviewPage nav={nav} />,
           agents: (nav) => <AgentsPage nav={nav} />,
           sessions: (nav) => <SessionsPage nav={nav} />,
           incidents: (nav) => <IncidentsPage nav={nav} />,

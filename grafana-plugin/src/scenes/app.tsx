@@ -24,6 +24,10 @@ import { PAGES, PageId } from '../constants';
 import { Me } from '../types';
 import { getResource } from '../api';
 import { BASE_URL, VARIABLES, timeRange, variables } from './common';
+import { overviewScene } from './overview';
+
+/** Pages built from native panels; the others are LegacyPage scenes. */
+const NATIVE: Partial<Record<PageId, () => EmbeddedScene>> = { overview: overviewScene };
 
 /** What a legacy page needs from the app (pages/*.tsx take it as `nav`). */
 export interface Nav {
@@ -115,7 +119,7 @@ function LegacyPageRenderer({ model }: SceneComponentProps<LegacyPage>) {
 
 export interface AppPages {
   /** The React component of each page not yet built from panels. */
-  legacy: Record<PageId, (nav: Nav) => React.ReactNode>;
+  legacy: Partial<Record<PageId, (nav: Nav) => React.ReactNode>>;
 }
 
 function legacyScene(page: PageId, render: (nav: Nav) => React.ReactNode): EmbeddedScene {
@@ -137,7 +141,10 @@ export function buildApp({ legacy }: AppPages): SceneApp {
         routePath: p.id,
         // Time range and variables only: page-specific keys (agent, incident...) stay out of tab links.
         preserveUrlKeys: ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)],
-        getScene: () => legacyScene(p.id, legacy[p.id]),
+        getScene: () => {
+          const native = NATIVE[p.id];
+          return native ? native() : legacyScene(p.id, legacy[p.id] ?? (() => `page ${p.id} has no component`));
+        },
       })
   );
   const root = new SceneAppPage({

@@ -55,8 +55,6 @@ function check(cond, msg) {
   }
 }
 
-const fmt = (n) => n.toLocaleString('en-US');
-
 async function main() {
   const { proc, base } = await startHost();
   const sum = JSON.parse(readFileSync(summaryPath, 'utf8'));

@@ -27,8 +27,9 @@ module.exports = (env, argv) => ({
     'react',
     'react-dom',
     'react/jsx-runtime',
+    // As create-plugin with React Router 6: Grafana provides react-router;
+    // react-router-dom and @grafana/scenes are bundled into the plugin.
     'react-router',
-    'react-router-dom',
     'rxjs',
     'rxjs/operators',
     '@emotion/css',

@@ -55,8 +55,6 @@ function check(cond, msg) {
   }
 }
 
-const fmt = (n) => n.toLocaleString('en-US');
-
 async function main() {
   const { proc, base } = await startHost();
   const sum = JSON.parse(readFileSync(summaryPath, 'utf8'));
@@ -81,16 +79,57 @@ async function main() {
   try {
     const viewer = await newPage('Viewer', 'vera');
 
-    // Overview
+    // Overview: a Scenes page of native panels on the mcpwatch data source
+    // (/api/ds/query → the backend's QueryData), under Grafana's time and
+    // refresh pickers and the tenant/agent/server/tool variables.
+    const panel = (page, title) => page.locator(`[data-testid="data-testid Panel header ${title}"]`);
+    const statValue = async (page, title, want) => {
+      const el = panel(page, title).locator(`[data-testid="stat-panel"][data-value="${want}"]`);
+      await el.waitFor();
+      return Number(await el.getAttribute('data-value'));
+    };
     await viewer.goto(app('page=overview'));
-    await viewer.getByTestId('stat-calls').waitFor();
-    check((await viewer.getByTestId('stat-calls').innerText()).includes(fmt(sum.Calls)), `overview shows ${sum.Calls} calls (replays not counted)`);
-    check((await viewer.getByTestId('stat-agents').innerText()).includes(String(Object.keys(sum.CallsByAgent).length)), 'overview shows active agents');
-    const denialRate = ((sum.Denials / sum.Calls) * 100).toFixed(1) + '%';
-    check((await viewer.getByTestId('stat-denial-rate').innerText()).includes(denialRate), `overview denial rate ${denialRate}`);
-    check((await viewer.getByTestId('open-high').innerText()).includes(String(sum.OpenIncidentsBySeverity.high)), 'open high incidents');
-    check((await viewer.locator('[data-testid="top-tools"] tbody tr').count()) === Object.keys(sum.CallsByTool).length, 'top tools rows');
+    await viewer.waitForURL(/\/a\/mcpwatch-mcpwatch-app\/overview\?/);
+    const url0 = new URL(viewer.url());
+    check(url0.searchParams.get('from') === 'now-6h' && url0.searchParams.get('to') === 'now', 'overview: time range in the URL (from/to)');
+    check(['tenant', 'agent', 'server', 'tool'].every((v) => url0.searchParams.has(`var-${v}`)), 'overview: variables in the URL (var-tenant, var-agent, var-server, var-tool)');
+    check((await statValue(viewer, 'Tool calls', sum.Calls)) === sum.Calls, `overview stat: ${sum.Calls} calls`);
+    check((await statValue(viewer, 'Active agents', Object.keys(sum.CallsByAgent).length)) === Object.keys(sum.CallsByAgent).length, 'overview stat: active agents');
+    check((await viewer.getByTestId('data-testid TimePicker Open Button').count()) === 1, "Grafana's time picker");
+    check((await viewer.getByTestId('data-testid RefreshPicker run button').count()) === 1, "Grafana's refresh picker");
+    await panel(viewer, 'Calls over time').locator('canvas').first().waitFor();
+    check(true, 'calls over time drawn by uPlot (canvas)');
+    await panel(viewer, 'Busiest tools').locator(`[data-testid="table-panel"][data-rows="${Object.keys(sum.CallsByTool).length}"]`).waitFor();
+    check(true, 'busiest tools table has one row per tool');
+    await panel(viewer, 'Agents → servers → tools').getByTestId('node-agent:agent-alpha').waitFor();
+    check((await panel(viewer, 'Agents → servers → tools').getByTestId('node-tool:http/fetch').count()) === 1, 'node graph has agent and tool nodes');
+    await panel(viewer, 'Open incidents').getByText('inc-exfil-1').waitFor();
+    check(true, 'open incidents table lists inc-exfil-1');
     await shot(viewer, '01-overview');
+    // A variable changes the URL and the data: the agent selector, then a shared link.
+    await viewer.getByTestId('data-testid RefreshPicker run button').click();
+    await statValue(viewer, 'Tool calls', sum.Calls);
+    check(true, 'refresh keeps the numbers');
+    const alpha = sum.CallsByAgent['agent-alpha'];
+    await viewer.goto(app('page=overview&var-agent=agent-alpha'));
+    check((await statValue(viewer, 'Tool calls', alpha)) === alpha, `var-agent=agent-alpha: ${alpha} calls`);
+    check(new URL(viewer.url()).searchParams.get('var-agent') === 'agent-alpha', 'the variable stays in the URL');
+    const shared = viewer.url();
+    const other = await newPage('Viewer', 'vera');
+    await other.goto(shared);
+    check((await statValue(other, 'Tool calls', alpha)) === alpha, 'a shared URL reopens the same view');
+    check((await other.getByTestId('plugin-page').innerText()).includes('agent-alpha'), 'the shared URL shows the agent in its selector');
+    await other.context().close();
+    // The time range: a range without data shows none; the picker brings it back.
+    await viewer.goto(app('page=overview&from=now-30d&to=now-20d'));
+    await panel(viewer, 'Tool calls').getByTestId('panel-no-data').or(panel(viewer, 'Tool calls').locator('[data-testid="stat-panel"][data-value="0"]')).first().waitFor();
+    check(true, 'a range without calls shows no calls');
+    await viewer.getByTestId('data-testid TimePicker Open Button').click();
+    await viewer.getByText('Last 7 days').click();
+    await viewer.waitForURL(/from=now-7d/);
+    check((await statValue(viewer, 'Tool calls', sum.Calls)) === sum.Calls, 'the time picker changes the URL and the data');
+    await shot(viewer, '01b-overview-time-picker');
+    await viewer.goto(app('page=overview'));
 
     // Agents list and one agent
     await viewer.getByTestId('tab-agents').click();

@@ -1,7 +1,11 @@
 // A small Grafana-like host for browser tests: it provides the externals
-// Grafana gives plugins (react, react-dom, rxjs, @emotion/css, @grafana/*),
-// a BackendSrv that talks to the host server's /api/plugins/... routes, and
-// an AMD `define` that loads the built dist/module.js as Grafana does.
+// Grafana gives plugins (react, react-dom, react-router, rxjs, lodash,
+// @emotion/*, @grafana/*), a BackendSrv that talks to the host server's
+// /api/... routes, the runtime services Scenes uses (services.ts: the real
+// locationService over the browser history, a DataSourceSrv with the
+// nested data source built from its module, runRequest, TemplateSrv,
+// PluginPage, panel plugins) and an AMD `define` that loads the built
+// dist/module.js as Grafana does.
 import * as React from 'react';
 import * as ReactDOM from 'react-dom';
 import * as ReactDOMClient from 'react-dom/client';
@@ -13,7 +17,14 @@ import * as grafanaData from '@grafana/data';
 import * as grafanaUI from '@grafana/ui';
 import * as grafanaRuntime from '@grafana/runtime';
 import * as grafanaSchema from '@grafana/schema';
+import * as grafanaI18n from '@grafana/i18n';
+import * as grafanaSelectors from '@grafana/e2e-selectors';
+import * as emotionReact from '@emotion/react';
+import * as reactRouter from 'react-router';
+import * as reactRouterDom from 'react-router-dom';
+import lodash from 'lodash';
 import { Observable } from 'rxjs';
+import { HostRouter, installServices } from './services';
 
 const externals: Record<string, unknown> = {
   react: React,
@@ -27,6 +38,12 @@ const externals: Record<string, unknown> = {
   '@grafana/ui': grafanaUI,
   '@grafana/runtime': grafanaRuntime,
   '@grafana/schema': grafanaSchema,
+  '@grafana/i18n': grafanaI18n,
+  '@grafana/e2e-selectors': grafanaSelectors,
+  '@emotion/react': emotionReact,
+  'react-router': reactRouter,
+  'react-router-dom': reactRouterDom,
+  lodash,
 };
 
 type Factory = (...deps: unknown[]) => unknown;
@@ -50,21 +67,27 @@ function define(deps: string[] | Factory, factory?: Factory) {
 (define as unknown as { amd: object }).amd = {};
 (window as unknown as { define: typeof define }).define = define;
 
+// One module at a time (define() answers the script being loaded); the
+// promise is kept so concurrent loads of one URL share it.
+const loading: Record<string, Promise<unknown>> = {};
+let queue: Promise<unknown> = Promise.resolve();
 function loadModule(url: string): Promise<unknown> {
-  if (loaded[url]) {
-    return Promise.resolve(loaded[url]);
-  }
-  return new Promise((resolve, reject) => {
-    pending = (m) => {
-      loaded[url] = m;
-      pending = undefined;
-      resolve(m);
-    };
-    const s = document.createElement('script');
-    s.src = url;
-    s.onerror = () => reject(new Error(`cannot load ${url}`));
-    document.head.appendChild(s);
-  });
+  loading[url] ??= queue.then(
+    () =>
+      new Promise((resolve, reject) => {
+        pending = (m) => {
+          loaded[url] = m;
+          pending = undefined;
+          resolve(m);
+        };
+        const s = document.createElement('script');
+        s.src = url;
+        s.onerror = () => reject(new Error(`cannot load ${url}`));
+        document.head.appendChild(s);
+      })
+  );
+  queue = loading[url].catch(() => undefined);
+  return loading[url];
 }
 
 function toQuery(params?: Record<string, unknown>): string {
@@ -137,6 +160,7 @@ async function main() {
   const mod = (await loadModule(`/public/plugins/${id}/module.js`)) as { plugin: grafanaData.AppPlugin };
   const plugin = mod.plugin;
   plugin.meta = meta;
+  installServices(loadModule);
   const reactRoot = ReactDOMClient.createRoot(root);
   const path = window.location.pathname;
   let el: React.ReactElement;
@@ -151,7 +175,7 @@ async function main() {
     el = React.createElement(Root, { meta, basename: `/a/${id}`, query: {}, path, onNavChanged: () => {} } as unknown as grafanaData.AppRootProps);
   }
   reactRoot.render(
-    React.createElement(grafanaUI.ThemeContext.Provider, { value: theme }, React.createElement('div', { style: { minHeight: '100vh' } }, el))
+    React.createElement(grafanaUI.ThemeContext.Provider, { value: theme }, React.createElement('div', { style: { minHeight: '100vh' } }, React.createElement(HostRouter, null, el)))
   );
   (window as unknown as { __hostReady: boolean }).__hostReady = true;
 }

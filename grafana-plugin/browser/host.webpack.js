@@ -8,7 +8,13 @@ module.exports = {
   target: 'web',
   entry: path.resolve(__dirname, 'host.tsx'),
   output: { path: path.resolve(__dirname, 'host-dist'), filename: 'host.js', clean: true },
-  resolve: { extensions: ['.ts', '.tsx', '.js', '.mjs'], fallback: { fs: false, path: false, os: false, crypto: false } },
+  resolve: {
+    extensions: ['.ts', '.tsx', '.js', '.mjs'],
+    fallback: { fs: false, path: false, os: false, crypto: false },
+    // setPluginPage is internal to @grafana/runtime (Grafana core sets it);
+    // the same module file the package's index uses, so it is one instance.
+    alias: { 'grafana-runtime-plugin-page$': path.resolve(__dirname, '../node_modules/@grafana/runtime/dist/esm/components/PluginPage.mjs') },
+  },
   module: {
     rules: [
       {

@@ -3,8 +3,9 @@
 // through hashicorp/go-plugin with the SDK's handshake, as Grafana does,
 // and routes /api/plugins/<id>/resources/* to it over the CallResource gRPC
 // stream (with a Grafana user and the app's instance settings in the plugin
-// context), /api/plugins/<id>/health to CheckHealth and keeps the app's
-// settings in memory. It serves the host page (browser/host-dist) and the
+// context), /api/plugins/<id>/health to CheckHealth, /api/ds/query to
+// QueryData (with the nested data source's instance settings, as Grafana
+// sends a data source's queries) and keeps the app's settings in memory. It serves the host page (browser/host-dist) and the
 // built plugin (dist/) and, unless MCPWATCH_TEST_CLICKHOUSE is set, starts
 // its own ClickHouse with the schema and the seed data set. It also serves a
 // stand-in for the analyzer's incident API (see standin.go), because the
@@ -140,6 +141,7 @@ type pluginClient struct {
 	client    *goplugin.Client
 	resource  pluginv2.ResourceClient
 	diagnosis pluginv2.DiagnosticsClient
+	data      pluginv2.DataClient
 }
 
 func (p *pluginClient) kill() { p.client.Kill() }
@@ -182,7 +184,12 @@ func startPlugin(bin string) (*pluginClient, error) {
 		c.Kill()
 		return nil, fmt.Errorf("cannot dispense diagnostics client: %w", err)
 	}
-	return &pluginClient{client: c, resource: r.(pluginv2.ResourceClient), diagnosis: d.(pluginv2.DiagnosticsClient)}, nil
+	q, err := rpc.Dispense("data")
+	if err != nil {
+		c.Kill()
+		return nil, fmt.Errorf("cannot dispense data client: %w", err)
+	}
+	return &pluginClient{client: c, resource: r.(pluginv2.ResourceClient), diagnosis: d.(pluginv2.DiagnosticsClient), data: q.(pluginv2.DataClient)}, nil
 }
 
 type appSettings struct {
@@ -234,6 +241,7 @@ func (h *host) routes() http.Handler {
 	prefix := "/api/plugins/" + pluginID
 	mux.HandleFunc(prefix+"/resources/", h.resource)
 	mux.HandleFunc("GET "+prefix+"/health", h.health)
+	mux.HandleFunc("POST /api/ds/query", h.dsQuery)
 	mux.HandleFunc("GET "+prefix+"/settings", h.getSettings)
 	mux.HandleFunc("POST "+prefix+"/settings", h.postSettings)
 	mux.Handle("/public/plugins/"+pluginID+"/", http.StripPrefix("/public/plugins/"+pluginID+"/", http.FileServer(http.Dir(h.dist))))
@@ -368,7 +376,7 @@ func (h *host) page(w http.ResponseWriter, r *http.Request) {
 		"navTree": []any{},
 		"settings": map[string]any{
 			"appSubUrl": "", "buildInfo": map[string]any{"version": "13.2.2", "env": "production"}, "featureToggles": map[string]any{},
-			"datasources": map[string]any{}, "panels": map[string]any{}, "apps": map[string]any{},
+			"datasources": dsBoot(), "defaultDatasource": dsName, "panels": map[string]any{}, "apps": map[string]any{},
 		},
 		"user": map[string]any{"login": u.Login, "name": u.Name, "orgRole": u.Role, "orgId": 1, "isSignedIn": true, "theme": "dark", "timezone": "utc"},
 	}

@@ -23,11 +23,18 @@ const (
 	QueryIncidents     = "incidents"
 	QueryFindings      = "findings"
 	QueryToolChanges   = "tool_changes"
+	// QueryValues lists the distinct values of one dimension (field: tenant,
+	// agent, server or tool; default agent) among the tool calls in the time
+	// range and the reader's tenants: the app's and dashboards' variables.
+	QueryValues = "values"
 )
+
+// valueColumns maps a values query's field to its column.
+var valueColumns = map[string]string{"tenant": "tenant", "agent": "agent_id", "server": "server_name", "tool": "tool_name"}
 
 // QueryTypes lists every supported query type.
 var QueryTypes = []string{QueryCallsOverTime, QueryTopAgents, QueryTopTools, QueryAgentGraph, QueryIncidents, QueryFindings, QueryToolChanges,
-	QueryDenialRate, QueryNewIncidents}
+	QueryDenialRate, QueryNewIncidents, QueryValues}
 
 // QueryModel is a panel query's JSON. Template variables are interpolated by
 // the frontend before the query reaches the backend; "" and "$__all" mean all.
@@ -41,6 +48,7 @@ type QueryModel struct {
 	Severity  string `json:"severity"`
 	Rule      string `json:"rule"`
 	Limit     int    `json:"limit"`
+	Field     string `json:"field"` // values: which dimension
 }
 
 func all(v string) string {
@@ -220,6 +228,20 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 			fr.AppendRow(x.Time, x.RuleID, x.Severity, x.Summary, x.AgentID, x.SessionKey, x.ServerName, x.ToolName, x.IncidentID)
 		}
 		return data.Frames{fr}, nil
+	case QueryValues:
+		field := m.Field
+		if field == "" {
+			field = "agent"
+		}
+		col, ok := valueColumns[field]
+		if !ok {
+			return nil, fmt.Errorf("unknown values field %q (want tenant, agent, server or tool)", field)
+		}
+		vals, err := s.Values(ctx, f, col)
+		if err != nil {
+			return nil, err
+		}
+		return data.Frames{data.NewFrame(field, data.NewField("value", nil, vals))}, nil
 	case QueryToolChanges:
 		defs, err := s.ToolDefinitions(ctx, Filter{From: f.From, To: f.To, Tenant: f.Tenant, Tenants: f.Tenants, Limit: f.Limit})
 		if err != nil {

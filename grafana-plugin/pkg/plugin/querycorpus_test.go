@@ -91,6 +91,10 @@ func TestPluginQueryCorpus(t *testing.T) {
 		must(err)
 		_, err = s.ToolUsage(ctx, x)
 		must(err)
+		for _, col := range valueColumns {
+			_, err = s.Values(ctx, x, col)
+			must(err)
+		}
 		_, err = s.AgentGraph(ctx, x)
 		must(err)
 		_, err = s.RecentEvents(ctx, x)

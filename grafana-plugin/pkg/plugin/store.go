@@ -811,3 +811,30 @@ func (s *Store) EventsByID(ctx context.Context, f Filter, ids []string) ([]Event
 	}
 	return scanEvents(rows)
 }
+
+// Values returns the distinct non-empty values of col (a calls_per_minute
+// column named by valueColumns, never user input) among the tools/call
+// calls of f, sorted, at most 1000.
+func (s *Store) Values(ctx context.Context, f Filter, col string) ([]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	src, args, err := s.callsSource(ctx, "minute, "+col, f, true)
+	if err != nil {
+		return nil, err
+	}
+	q := "SELECT DISTINCT " + col + " AS v FROM " + src + " WHERE v != '' ORDER BY v LIMIT 1000"
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query %s values: %w", col, err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

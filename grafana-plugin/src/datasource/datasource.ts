@@ -1,4 +1,5 @@
-import { DataSourceInstanceSettings, MetricFindValue, ScopedVars } from '@grafana/data';
+import { DataFrame, DataQueryRequest, DataSourceInstanceSettings, LegacyMetricFindQueryOptions, MetricFindValue, ScopedVars, dateTime } from '@grafana/data';
+import { lastValueFrom } from 'rxjs';
 import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
 import { DsJsonData, McpQuery, TEXT_FIELDS } from './types';
 
@@ -30,13 +31,49 @@ export class DataSource extends DataSourceWithBackend<McpQuery, DsJsonData> {
     return out;
   }
 
-  /** Variable query: "agents" (values seen in the last 24 h). */
-  async metricFindQuery(query: string): Promise<MetricFindValue[]> {
-    if (query.trim() !== 'agents' && query.trim() !== '') {
+  /**
+   * Variable query: "values(<tenant|agent|server|tool>[, <tenant>])" lists
+   * the distinct values among the calls in the variable's time range (and
+   * the reader's tenants) through the backend's "values" query; the older
+   * "agents" query lists agents of the last 24 h.
+   */
+  async metricFindQuery(query: string, options?: LegacyMetricFindQueryOptions): Promise<MetricFindValue[]> {
+    const q = getTemplateSrv().replace((query ?? '').trim(), options?.scopedVars);
+    const m = parseValuesQuery(q);
+    if (!m) {
       return [];
     }
-    const to = Date.now();
-    const res = await this.getResource<{ agents?: Array<{ agent_id: string }> }>('agents', { from: to - 24 * 3600e3, to });
-    return (res.agents ?? []).map((a) => ({ text: a.agent_id }));
+    const to = dateTime();
+    const range = options?.range ?? { from: dateTime(to.valueOf() - 24 * 3600e3), to, raw: { from: 'now-24h', to: 'now' } };
+    const req = {
+      requestId: 'mcpwatch-values',
+      app: 'mcpwatch',
+      interval: '1m',
+      intervalMs: 60000,
+      range,
+      scopedVars: options?.scopedVars ?? {},
+      targets: [{ refId: 'values', queryType: 'values', field: m.field, tenant: m.tenant }],
+      timezone: 'utc',
+      startTime: Date.now(),
+    } as DataQueryRequest<McpQuery>;
+    const res = await lastValueFrom(this.query(req));
+    if (res.errors?.length) {
+      throw new Error(res.errors[0].message ?? 'values query failed');
+    }
+    const frame = res.data[0] as DataFrame | undefined;
+    const values = frame?.fields[0]?.values ?? [];
+    return Array.from(values, (v) => ({ text: String(v), value: String(v) }));
   }
+}
+
+/** Parses a variable query; undefined when it is not one. */
+export function parseValuesQuery(q: string): { field: string; tenant?: string } | undefined {
+  if (q === 'agents' || q === '') {
+    return { field: 'agent' };
+  }
+  const m = /^values\(\s*(tenant|agent|server|tool)\s*(?:,\s*([^)]*?)\s*)?\)$/.exec(q);
+  if (!m) {
+    return undefined;
+  }
+  return { field: m[1], tenant: m[2] || undefined };
 }

@@ -11,6 +11,7 @@ export const QUERY_TYPES = [
   { label: 'Tool changes', value: 'tool_changes' },
   { label: 'Denial rate per agent (alerting)', value: 'denial_rate' },
   { label: 'New incidents per severity (alerting)', value: 'new_incidents' },
+  { label: 'Variable values (field)', value: 'values' },
 ];
 
 /** The data source's settings (pkg/plugin Settings): its own ClickHouse and tenantAccess. */
@@ -32,6 +33,8 @@ export interface McpQuery extends DataQuery {
   severity?: string;
   rule?: string;
   limit?: number;
+  /** values: which dimension (tenant, agent, server, tool). */
+  field?: string;
 }
 
 export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule'] as const;

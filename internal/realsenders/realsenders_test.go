@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
@@ -446,7 +447,9 @@ func (c *check) oneCallOneCall() {
 // once. Its buckets include agent_id and server_name, so a call whose
 // client and server observations differ there is in two buckets, and the
 // API's totals (a sum over buckets) count it in each: CallsTotal must
-// return that documented sum.
+// return that documented sum, and the calls made when every observation
+// names the agent and the server (then a later observation of a call is
+// tagged call_already_counted and not rolled up, whatever its minute).
 func (c *check) rollup() {
 	t := c.t
 	ctx := context.Background()
@@ -467,6 +470,9 @@ func (c *check) rollup() {
 		dims := map[string]bool{}
 		per := map[string]map[string]bool{"minute": {}, "agent_id": {}, "server_name": {}, "tool_name": {}, "outcome": {}}
 		for _, e := range g.counted() {
+			if e.HasTag(enrich.TagCallCounted) {
+				continue // the rollup skips it: another observation of the call counts it
+			}
 			minute := e.Time.Truncate(time.Minute).Format("15:04")
 			dims[fmt.Sprint(minute, e.AgentID, e.ServerName, e.ToolName, e.Outcome)] = true
 			for k, v := range map[string]string{"minute": minute, "agent_id": e.AgentID, "server_name": e.ServerName,
@@ -486,8 +492,13 @@ func (c *check) rollup() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	complete := len(c.s.serverGaps) == 0 && c.s.serverAgent != fallbackAgent
 	if int(total) != buckets {
 		t.Errorf("CallsTotal = %d tools/call; its buckets hold %d (the runner made %d)", total, buckets, c.toolCalls)
+	} else if complete && buckets != c.toolCalls {
+		// Every observation names the agent and the server: one call is
+		// counted once, whatever minute or outcome its observations have.
+		t.Errorf("CallsTotal = %d tools/call, the runner made %d", total, c.toolCalls)
 	} else if buckets != c.toolCalls {
 		var why []string
 		for _, k := range sortedKeys2(split) {

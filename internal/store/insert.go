@@ -397,11 +397,8 @@ func (s *Store) sameFindingRow(ctx context.Context, fs []event.Finding) ([]event
 		r, ok := stored[f.FindingID]
 		if !ok {
 			// Not stored: the first of its id in this batch sets the row.
-			r = row{ts: dt(f.Time), ids: f.EventIDs}
-			stored[f.FindingID] = r
-			if r.ts.Equal(dt(f.Time)) {
-				continue
-			}
+			stored[f.FindingID] = row{ts: dt(f.Time), ids: f.EventIDs}
+			continue
 		}
 		union := unionIDs(r.ids, f.EventIDs)
 		if r.ts.Equal(dt(f.Time)) && len(union) == len(f.EventIDs) {

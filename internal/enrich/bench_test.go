@@ -68,7 +68,15 @@ func benchBatch(n, agents int) []event.Event {
 // BenchmarkEnrich is the per-event cost on cached agents: the batch's
 // agents are in memory (the steady state), every iteration is the next
 // stretch of the same stream (times shifted), Flush not included.
-func BenchmarkEnrich(b *testing.B) {
+func BenchmarkEnrich(b *testing.B) { benchEnrich(b, false) }
+
+// BenchmarkEnrichCallIDs is BenchmarkEnrich with a derived call_id on every
+// event (a client span's: trace + span + method + request id), each call
+// seen once: the worst case of the call memory (calls.go), one remembered
+// call per event and, past maxCalls, one forgotten.
+func BenchmarkEnrichCallIDs(b *testing.B) { benchEnrich(b, true) }
+
+func benchEnrich(b *testing.B, callIDs bool) {
 	const n, agents = 5000, 100
 	pristine := benchBatch(n, agents)
 	span := pristine[len(pristine)-1].Time.Sub(pristine[0].Time) + 100*time.Millisecond
@@ -82,6 +90,19 @@ func BenchmarkEnrich(b *testing.B) {
 	if err := x.Enrich(ctx, work); err != nil { // load (create) the agents
 		b.Fatal(err)
 	}
+	// Call ids made up front (not in the timed loop, nor its garbage): 16
+	// batches' worth, more than maxCalls, so a set comes round again only
+	// after the memory forgot it and every lookup stays a miss.
+	var ids [][]string
+	if callIDs {
+		ids = make([][]string, 16)
+		for r := range ids {
+			ids[r] = make([]string, n)
+			for j := range ids[r] {
+				ids[r][j] = fmt.Sprintf("%s%s:tools/call:%d", pristine[j].TraceID, pristine[j].SpanID, r)
+			}
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -90,6 +111,9 @@ func BenchmarkEnrich(b *testing.B) {
 		shift := time.Duration(i+1) * span
 		for j := range work {
 			work[j].Time = work[j].Time.Add(shift)
+			if callIDs {
+				work[j].CallID = ids[i%len(ids)][j]
+			}
 		}
 		if i%64 == 63 {
 			_ = x.Flush(ctx) // memory only: clears the change lists as the analyzer's flushes would
@@ -101,8 +125,14 @@ func BenchmarkEnrich(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
-	if st := x.Stats(); st.FilledServer == 0 || st.FilledSession == 0 || st.Ambiguous != 0 {
+	if st := x.Stats(); st.FilledServer == 0 || st.FilledSession == 0 || st.Ambiguous != 0 || st.CallCounted != 0 {
 		b.Fatalf("the batch did not exercise the fills: %+v", st)
+	}
+	if callIDs && (x.calls.len() < min(maxCalls/2, b.N*n) || x.calls.len() > maxCalls) {
+		b.Fatalf("%d calls remembered", x.calls.len())
+	}
+	if callIDs && 16*n <= maxCalls {
+		b.Fatal("the call id sets fit in the memory: lookups would hit")
 	}
 }
 

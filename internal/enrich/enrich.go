@@ -58,6 +58,7 @@ type Stats struct {
 	FilledSession      uint64 // session_key set to a derived session
 	FilledAgent        uint64 // agent_id filled
 	Ambiguous          uint64 // server left empty: the connection (or agent) had several servers
+	CallCounted        uint64 // later observations of a call tagged call_already_counted
 	Loads              uint64 // load queries (one per table per batch with new agents)
 	AgentsLoaded       uint64 // agents looked up in ClickHouse
 	LoadErrors         uint64
@@ -88,6 +89,7 @@ type Enricher struct {
 	forgotten uint64 // Forget generation
 	dirtySrv  []*serverEntry
 	dirtySess []*session
+	calls     calls // the observation that counts each recent call (calls.go)
 	stats     Stats
 
 	// Scratch reused across calls (under mu).
@@ -133,6 +135,7 @@ func (x *Enricher) Forget() {
 	defer x.mu.Unlock()
 	x.agents = map[agentKey]*agentState{}
 	x.head, x.tail = nil, nil
+	x.calls.reset()
 	clear(x.dirtySrv)
 	clear(x.dirtySess)
 	x.dirtySrv, x.dirtySess = x.dirtySrv[:0], x.dirtySess[:0]
@@ -150,7 +153,9 @@ func (x *Enricher) Forget() {
 //     enriched:server_version);
 //   - session_key: when the event has neither a session id nor a
 //     conversation id, the derived session of its agent and server (tag
-//     enriched:session).
+//     enriched:session);
+//   - a later observation of a call its agent's earlier observation counts
+//     is tagged call_already_counted (calls.go).
 //
 // The agents of the batch that are not in memory are loaded first, in one
 // query per table. Enrich fails only when that load fails; then no event
@@ -209,6 +214,10 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		if a == nil {
 			x.addTags(e, tags)
 			continue
+		}
+		if x.calls.counted(a, e) {
+			tags |= tagCounted
+			c.counted++
 		}
 		t := eventTime(e)
 		if t > 0 {
@@ -561,12 +570,13 @@ const (
 	tagServer
 	tagVersion
 	tagSession
+	tagCounted
 )
 
 var tagNames = [...]struct {
 	bit  tagSet
 	name string
-}{{tagAgent, TagAgent}, {tagServer, TagServer}, {tagVersion, TagServerVersion}, {tagSession, TagSession}}
+}{{tagAgent, TagAgent}, {tagServer, TagServer}, {tagVersion, TagServerVersion}, {tagSession, TagSession}, {tagCounted, TagCallCounted}}
 
 // addTags adds the tags of ts to e. The new Tags slice is cut from an
 // arena shared by the batch (one allocation per ~1000 tags rather than
@@ -655,7 +665,7 @@ func (x *Enricher) trim() {
 // counts are one Enrich call's counters, added to Stats and the metrics
 // once per call.
 type counts struct {
-	events, server, version, session, agent, ambiguous int
+	events, server, version, session, agent, ambiguous, counted int
 }
 
 func (x *Enricher) count(c counts) {
@@ -666,6 +676,7 @@ func (x *Enricher) count(c counts) {
 	s.FilledSession += uint64(c.session)
 	s.FilledAgent += uint64(c.agent)
 	s.Ambiguous += uint64(c.ambiguous)
+	s.CallCounted += uint64(c.counted)
 	x.m.filled.server.Add(float64(c.server))
 	x.m.filled.version.Add(float64(c.version))
 	x.m.filled.session.Add(float64(c.session))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -356,5 +357,97 @@ func TestForgetDropsMemoryState(t *testing.T) {
 	}
 	if st := x.Stats(); st.PendingServerRows != 0 || st.PendingSessionRows != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestCallCountedOnce: the client's and the server's observation of one
+// call (one call id, one agent) across a minute boundary: the first one
+// the enricher sees counts the call, the later one is tagged
+// call_already_counted (the rollup skips it); a retried batch gives each
+// event the same answer; other agents, calls seen once, duplicates and
+// tool definitions are left alone; Forget starts afresh.
+func TestCallCountedOnce(t *testing.T) {
+	x := newMem(t, Config{})
+	call := func(id string) func(*event.Event) { return func(e *event.Event) { e.CallID = id } }
+	client := ev("a1", 59*time.Second+990*time.Millisecond, call("trace1span1:tools/call:3"))
+	srv := ev("a1", time.Minute+10*time.Millisecond, call("trace1span1:tools/call:3"), func(e *event.Event) { e.Observer = event.ObserverServer })
+	other := ev("a2", time.Minute, call("trace1span1:tools/call:3")) // another agent: its own count
+	once := ev("a1", 2*time.Minute)
+	once.CallID = once.EventID // seen once
+	dup := ev("a1", time.Minute+20*time.Millisecond, call("trace1span1:tools/call:3"), func(e *event.Event) { e.Tags = []string{event.TagDuplicate} })
+	def := ev("a1", time.Minute+30*time.Millisecond, call("trace1span1:tools/list:2"), func(e *event.Event) { e.Kind = event.KindToolDefinition })
+	def2 := def
+	def2.EventID += "-2"
+
+	batch := []event.Event{client, srv, other, once, dup, def, def2}
+	tagged := func(evs []event.Event) []string {
+		var out []string
+		for _, e := range evs {
+			if e.HasTag(TagCallCounted) {
+				out = append(out, e.EventID)
+			}
+		}
+		return out
+	}
+	want := []string{srv.EventID}
+	if err := x.Enrich(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged(batch); !slices.Equal(got, want) {
+		t.Fatalf("tagged %v, want %v", got, want)
+	}
+	if n := x.Stats().CallCounted; n != 1 {
+		t.Fatalf("CallCounted %d", n)
+	}
+	// The batch again (a retry after a failed insert): the same answer.
+	again := []event.Event{client, srv, other, once, dup, def, def2}
+	if err := x.Enrich(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged(again); !slices.Equal(got, want) {
+		t.Fatalf("retried batch: tagged %v, want %v", got, want)
+	}
+	// The server's observation first: it counts, the client's is tagged.
+	x.Forget()
+	rev := []event.Event{srv, client}
+	if err := x.Enrich(context.Background(), rev); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged(rev); !slices.Equal(got, []string{client.EventID}) {
+		t.Fatalf("server first: tagged %v, want the client's", got)
+	}
+}
+
+// TestCallMemoryBounded: the memory holds the most recent maxCalls/2 to
+// maxCalls calls; an older call is forgotten, so its later observation is
+// counted again (as without the tag).
+func TestCallMemoryBounded(t *testing.T) {
+	var c calls
+	a := newAgentState(agentKey{"t1", "a1"})
+	obs := func(i int, side string) (*agentState, *event.Event) {
+		return a, &event.Event{EventID: side + strconv.Itoa(i), Tenant: "t1", AgentID: "a1", Kind: event.KindMessage, CallID: "c" + strconv.Itoa(i)}
+	}
+	for i := 0; i < maxCalls; i++ {
+		if c.counted(obs(i, "client")) {
+			t.Fatalf("first observation of call %d tagged", i)
+		}
+	}
+	if c.len() != maxCalls {
+		t.Fatalf("memory %d calls, want %d", c.len(), maxCalls)
+	}
+	if !c.counted(obs(0, "server")) || !c.counted(obs(maxCalls-1, "server")) {
+		t.Fatal("a remembered call's second observation not tagged")
+	}
+	if c.counted(obs(maxCalls, "client")) { // a new generation: calls 0 .. maxCalls/2-1 go
+		t.Fatal("a new call tagged")
+	}
+	if c.len() != maxCalls/2+1 {
+		t.Fatalf("memory %d calls after the turn, want %d", c.len(), maxCalls/2+1)
+	}
+	if c.counted(obs(0, "server")) {
+		t.Fatal("call 0 (forgotten) tagged")
+	}
+	if !c.counted(obs(maxCalls/2, "server")) || !c.counted(obs(maxCalls, "server")) {
+		t.Fatal("a call of the kept generations not tagged")
 	}
 }

@@ -146,6 +146,7 @@ type agentState struct {
 	conns      map[connKey]*conn
 	sessions   map[string]*serverSessions // by server name
 	nDirty     int                        // entries and sessions not yet flushed or being flushed
+	callSalt   uint64                     // its part of its calls' keys (calls.go); 0 until needed
 
 	// Per Enrich call (valid while gen is the call's generation).
 	gen      uint64

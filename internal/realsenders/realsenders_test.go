@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
@@ -446,7 +447,9 @@ func (c *check) oneCallOneCall() {
 // once. Its buckets include agent_id and server_name, so a call whose
 // client and server observations differ there is in two buckets, and the
 // API's totals (a sum over buckets) count it in each: CallsTotal must
-// return that documented sum.
+// return that documented sum, and the calls made when every observation
+// names the agent and the server (then a later observation of a call is
+// tagged call_already_counted and not rolled up, whatever its minute).
 func (c *check) rollup() {
 	t := c.t
 	ctx := context.Background()
@@ -459,25 +462,49 @@ func (c *check) rollup() {
 		t.Errorf("calls_per_minute merged counts %d tools/call, the runner made %d", merged, c.toolCalls)
 	}
 	buckets := 0
+	split := map[string]int{} // the dimension a call's observations differ in → calls
 	for _, g := range c.groups {
 		if g.method != "tools/call" {
 			continue
 		}
 		dims := map[string]bool{}
+		per := map[string]map[string]bool{"minute": {}, "agent_id": {}, "server_name": {}, "tool_name": {}, "outcome": {}}
 		for _, e := range g.counted() {
-			dims[fmt.Sprint(e.Time.Truncate(time.Minute).Unix(), e.AgentID, e.ServerName, e.ToolName, e.Outcome)] = true
+			if e.HasTag(enrich.TagCallCounted) {
+				continue // the rollup skips it: another observation of the call counts it
+			}
+			minute := e.Time.Truncate(time.Minute).Format("15:04")
+			dims[fmt.Sprint(minute, e.AgentID, e.ServerName, e.ToolName, e.Outcome)] = true
+			for k, v := range map[string]string{"minute": minute, "agent_id": e.AgentID, "server_name": e.ServerName,
+				"tool_name": e.ToolName, "outcome": string(e.Outcome)} {
+				per[k][v] = true
+			}
 		}
 		buckets += len(dims)
+		for k, vs := range per {
+			if len(vs) > 1 {
+				split[k]++
+			}
+		}
 	}
 	total, err := c.p.st.CallsTotal(ctx, store.CallsQuery{Tenant: c.s.tenant, From: time.Now().Add(-time.Hour),
 		To: time.Now().Add(time.Hour), Methods: []string{"tools/call"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	complete := len(c.s.serverGaps) == 0 && c.s.serverAgent != fallbackAgent
 	if int(total) != buckets {
 		t.Errorf("CallsTotal = %d tools/call; its buckets hold %d (the runner made %d)", total, buckets, c.toolCalls)
+	} else if complete && buckets != c.toolCalls {
+		// Every observation names the agent and the server: one call is
+		// counted once, whatever minute or outcome its observations have.
+		t.Errorf("CallsTotal = %d tools/call, the runner made %d", total, c.toolCalls)
 	} else if buckets != c.toolCalls {
-		c.gaps.add("CallsTotal counts %d tools/call for %d calls: the observations of a call differ in agent_id or server_name", total, c.toolCalls)
+		var why []string
+		for _, k := range sortedKeys2(split) {
+			why = append(why, fmt.Sprintf("%s (%d calls)", k, split[k]))
+		}
+		c.gaps.add("CallsTotal counts %d tools/call for %d calls: the observations of a call differ in %s", total, c.toolCalls, strings.Join(why, ", "))
 	}
 }
 
@@ -652,11 +679,10 @@ func (c *check) findings() {
 			t.Errorf("%s: %d findings for one call (%s %s)", k.rule, len(ids), k.call.method, k.call.tool)
 		}
 		if len(fs) > len(ids) {
-			// The respond role stores a finding id once per batch; the
-			// findings table's sort key has the finding's ts, which is
-			// the observation's: the client's and the server's findings
-			// of one call, in two batches, stay two rows.
-			c.gaps.add("%s: one finding id stored in %d rows (the observations' ts differ)", k.rule, len(fs))
+			// One row per finding id: the store keeps a stored id's ts
+			// (store.InsertFindings), though the client's and the
+			// server's finding of one call carry two times.
+			t.Errorf("%s: one finding id stored in %d rows", k.rule, len(fs))
 		}
 	}
 	// A sequence completes once per attack, however many sides observed
@@ -769,8 +795,9 @@ func dumpStack(t *testing.T, r run, st stored) {
 	}
 	t.Logf("runner: %s", r.Raw)
 	for _, e := range st.events {
-		t.Logf("event %s %-9s %-15s %-15s tool=%-14s agent=%q server=%q call=%s session=%s tags=%v args=%.80q",
-			e.EventID, obsKind(&e), e.Method, e.Kind, e.ToolName, e.AgentID, e.ServerName, e.CallID, e.SessionKey, e.Tags, e.Arguments)
+		t.Logf("event %s %-9s %-15s %-15s tool=%-14s agent=%q server=%q call=%s ts=%s outcome=%s session=%s tags=%v args=%.80q",
+			e.EventID, obsKind(&e), e.Method, e.Kind, e.ToolName, e.AgentID, e.ServerName, e.CallID,
+			e.Time.Format("15:04:05.000"), e.Outcome, e.SessionKey, e.Tags, e.Arguments)
 	}
 	for _, f := range st.findings {
 		t.Logf("finding %-40s tool=%-14s server=%q agent=%q events=%v", f.Rule, f.Tool, f.Server, f.Agent, f.EventIDs)

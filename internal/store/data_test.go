@@ -275,6 +275,57 @@ func TestInsertFindingsIncidentsActions(t *testing.T) {
 	}
 }
 
+// TestInsertFindingsOneRowPerID: the client's and the server's observation
+// of one call give one finding id with two times, stored in two batches
+// (docs/event.md, "One finding row per finding"); the second keeps the
+// stored row's ts, so the table holds one row of that id, with both
+// observations' event ids.
+func TestInsertFindingsOneRowPerID(t *testing.T) {
+	s := migratedStore(t)
+	ctx := ctxT(t)
+	client := event.Finding{FindingID: "fc", Tenant: "acme", Time: t0.Add(900 * time.Millisecond), RuleID: "mcp-shell-injection",
+		RuleKind: "match", Severity: event.SeverityHigh, AgentID: "a1", ServerName: "shell", ToolName: "run_command",
+		EventIDs: []string{"ev-client"}}
+	server := client
+	server.Time, server.EventIDs = t0.Add(1100*time.Millisecond), []string{"ev-server"} // the next second
+	other := client
+	other.FindingID, other.Time, other.EventIDs = "fo", t0.Add(3*time.Second), []string{"ev-other"}
+	if err := s.InsertFindings(ctx, []event.Finding{client}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertFindings(ctx, []event.Finding{server, other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertFindings(ctx, []event.Finding{server}); err != nil { // a replay
+		t.Fatal(err)
+	}
+	type row struct {
+		ID  string
+		TS  time.Time
+		IDs []string
+	}
+	rows, err := s.conn.Query(ctx, "SELECT finding_id, ts, event_ids FROM "+s.table("findings")+" FINAL ORDER BY finding_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.ID, &r.TS, &r.IDs); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, row{r.ID, r.TS.UTC(), r.IDs})
+	}
+	want := []row{
+		{"fc", t0, []string{"ev-client", "ev-server"}},
+		{"fo", t0.Add(3 * time.Second), []string{"ev-other"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+}
+
 func TestDropPartitionsOlderThan(t *testing.T) {
 	s := migratedStore(t)
 	ctx := ctxT(t)

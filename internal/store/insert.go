@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -297,22 +298,35 @@ var findingColumns = []string{
 
 // InsertFindings writes findings. finding_id is deterministic, so a replay
 // collapses on merge. Every finding must carry a valid severity.
+//
+// The findings table's sort key has ts, and ReplacingMergeTree collapses
+// only rows with equal sort keys: a finding id stored again with another ts
+// (the client's and the server's observation of one call give one finding
+// id, each with its own time; they reach the respond role in two batches)
+// would stay a second row. So a finding id already stored keeps the ts of
+// its stored row, and its event ids are the union of both (sameFindingRow).
 func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 	if len(fs) == 0 {
 		return nil
 	}
+	for _, f := range fs {
+		if !f.Severity.Valid() {
+			return &permanentError{fmt.Errorf("cannot insert finding %s: invalid severity %q", f.FindingID, f.Severity)}
+		}
+	}
 	now := time.Now().UTC()
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
+	fs, err := s.sameFindingRow(ctx, fs)
+	if err != nil {
+		return err
+	}
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table("findings")+" ("+strings.Join(findingColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into findings: %w", err)
 	}
 	defer b.Abort() //nolint:errcheck
 	for _, f := range fs {
-		if !f.Severity.Valid() {
-			return &permanentError{fmt.Errorf("cannot insert finding %s: invalid severity %q", f.FindingID, f.Severity)}
-		}
 		evidence := f.Evidence
 		if evidence == "" {
 			evidence = "{}"
@@ -328,4 +342,85 @@ func (s *Store) InsertFindings(ctx context.Context, fs []event.Finding) error {
 		return fmt.Errorf("cannot insert findings: %w", err)
 	}
 	return nil
+}
+
+// storedFindingSpan is how far from a finding's ts sameFindingRow looks for
+// an earlier row of its id: the observations of one call are seconds apart
+// (an hour leaves room for clock skew between the client's and the server's
+// hosts). The findings table's key (tenant, rule_id, ts, …) and its daily
+// partitions keep the lookup to that range.
+const storedFindingSpan = time.Hour
+
+// sameFindingRow returns fs (a copy where anything changes) with the ts of
+// each finding id as already stored, else as its first occurrence in fs,
+// and the event ids of every row of that id (stored ones first): one row
+// per finding id.
+func (s *Store) sameFindingRow(ctx context.Context, fs []event.Finding) ([]event.Finding, error) {
+	type row struct {
+		ts  time.Time
+		ids []string
+	}
+	var tenants, rules, ids []string
+	lo, hi := dt(fs[0].Time), dt(fs[0].Time)
+	for _, f := range fs {
+		tenants, rules, ids = append(tenants, f.Tenant), append(rules, f.RuleID), append(ids, f.FindingID)
+		if t := dt(f.Time); t.Before(lo) {
+			lo = t
+		} else if t.After(hi) {
+			hi = t
+		}
+	}
+	rows, err := s.conn.Query(ctx, "SELECT finding_id, min(ts), groupUniqArrayArray(event_ids) FROM "+s.table("findings")+
+		" WHERE has(?, tenant) AND has(?, rule_id) AND ts >= ? AND ts <= ? AND has(?, finding_id) GROUP BY finding_id",
+		tenants, rules, lo.Add(-storedFindingSpan), hi.Add(storedFindingSpan), ids)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read stored findings: %w", err)
+	}
+	stored := map[string]row{}
+	for rows.Next() {
+		var id string
+		var r row
+		if err := rows.Scan(&id, &r.ts, &r.ids); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cannot read stored findings: %w", err)
+		}
+		stored[id] = r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read stored findings: %w", err)
+	}
+	out := fs
+	copied := false
+	for i := range fs {
+		f := &fs[i]
+		r, ok := stored[f.FindingID]
+		if !ok {
+			// Not stored: the first of its id in this batch sets the row.
+			stored[f.FindingID] = row{ts: dt(f.Time), ids: f.EventIDs}
+			continue
+		}
+		union := unionIDs(r.ids, f.EventIDs)
+		if r.ts.Equal(dt(f.Time)) && len(union) == len(f.EventIDs) {
+			continue
+		}
+		if !copied {
+			out, copied = append([]event.Finding(nil), fs...), true
+		}
+		out[i].Time = r.ts
+		out[i].EventIDs = union
+		stored[f.FindingID] = row{ts: r.ts, ids: union}
+	}
+	return out, nil
+}
+
+// unionIDs is a followed by the ids of b not in a.
+func unionIDs(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, id := range b {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

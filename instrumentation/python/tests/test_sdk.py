@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
+import mcp_types as types
 from mcp_types import Implementation
 from opentelemetry.trace import SpanKind
 
@@ -265,6 +267,51 @@ async def test_legacy_initialize_in_memory(spans, capture):
     assert attr_json(call, "gen_ai.tool.call.arguments") == {"path": "../../../../etc/passwd"}
     scall = one(got, "tools/call read_file", SpanKind.SERVER)
     assert scall.attributes["mcp.client.name"] == "test-agent"  # from the connection's initialize
+
+
+async def test_server_to_client_request_names_the_callers_agent(spans, monkeypatch):
+    # A tool that asks its client for roots (a server -> client request, legacy
+    # protocol): the server's CLIENT span for roots/list names the agent of the
+    # tools/call being handled and the server itself, as the TypeScript package does.
+    app = MCPServer("roots-srv", version="2.0")
+
+    @app.tool()
+    async def list_directory(path: str, ctx: Context) -> str:
+        """Lists a directory under the client's roots."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # roots are deprecated at 2026-07-28 (SEP-2577)
+            roots = await ctx.session.list_roots()
+        return ",".join(str(r.uri) for r in roots.roots)
+
+    async def roots(_ctx: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/u", name="home")])
+
+    async def run() -> None:
+        async with Client(app, mode="legacy", client_info=CLIENT, list_roots_callback=roots) as client:
+            assert not (await client.call_tool("list_directory", {"path": "/"})).is_error
+
+    assert mcpwatch_mcp_capture.instrument(agent_id="agent-7")
+    try:
+        await run()
+    finally:
+        mcpwatch_mcp_capture.uninstrument()
+    got = spans.get_finished_spans()
+    assert one(got, "tools/call list_directory", SpanKind.SERVER).attributes["gen_ai.agent.id"] == "agent-7"
+    ask = one(got, "MCP send roots/list", SpanKind.CLIENT).attributes
+    assert ask["gen_ai.agent.id"] == "agent-7"
+    assert (ask["mcp.server.name"], ask["mcp.server.version"]) == ("roots-srv", "2.0")
+
+    # Without propagation the server does not know the caller: no agent named.
+    monkeypatch.setenv("MCPWATCH_CAPTURE_PROPAGATE_AGENT", "false")
+    assert mcpwatch_mcp_capture.instrument()
+    spans.clear()
+    try:
+        await run()
+    finally:
+        mcpwatch_mcp_capture.uninstrument()
+    ask = one(spans.get_finished_spans(), "MCP send roots/list", SpanKind.CLIENT).attributes
+    assert "gen_ai.agent.id" not in ask
+    assert ask["mcp.server.name"] == "roots-srv"
 
 
 async def test_stdio_client(spans, capture, tmp_path):

@@ -44,7 +44,11 @@ one call name the same agent (and count as one call in mcpwatch). The id is
 the configured ``agent_id``, else the client span's or the current baggage's
 ``gen_ai.agent.id``, else what the mcpwatch collector derives from the
 client's resource by default (``service.name``/``service.instance.id``, else
-``host.name``).
+``host.name``). A request the server sends its client while it handles a call
+(``roots/list``, sampling, elicitation: the SDK makes the CLIENT span in the
+server process) carries no id; its span names the agent of the call being
+handled and the server (``_handling``, a context variable set around the
+handler).
 
 Every hook calls the original unconditionally and never lets its own error
 escape into MCP traffic.
@@ -52,6 +56,7 @@ escape into MCP traffic.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,8 +98,22 @@ CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 _RESOURCE_METHODS = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
 # Requests a server sends to its client: the agent is the receiver, so no
-# caller agent id is sent or taken with them.
+# caller agent id is sent or taken with them; their CLIENT span (the
+# server's) names the agent of the request being handled (_Handling).
 _SERVER_TO_CLIENT = ("roots/list", "sampling/createMessage", "elicitation/create")
+
+
+@dataclass(frozen=True)
+class _Handling:
+    """The request a server is handling: its caller's agent id and the server."""
+
+    agent: str | None
+    server: tuple[str, str | None] | None
+
+
+# Set by wrap_inner around the server's handler, so the requests the handler
+# sends its client (same task, same context) know whom they serve.
+_handling: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar("mcpwatch_capture_handling", default=None)
 
 
 @dataclass(frozen=True)
@@ -293,6 +312,14 @@ def client_request(dispatcher: Any, message: Any) -> None:
     _identity_attrs(attrs, state.server, SERVER_NAME, SERVER_VERSION)
     if config.agent_id:
         attrs[AGENT_ID] = config.agent_id
+    handling = _handling.get() if method in _SERVER_TO_CLIENT else None
+    if handling is not None:
+        # This process is a server asking its client while it handles a
+        # request: the agent is that request's caller, the server is us.
+        if config.propagate_agent_id and handling.agent:
+            attrs[AGENT_ID] = handling.agent
+        if SERVER_NAME not in attrs:
+            _identity_attrs(attrs, handling.server, SERVER_NAME, SERVER_VERSION)
     _baggage_attrs(attrs)  # the application's context, e.g. its conversation id
     _request_attrs(attrs, method, params)
     _set(span, attrs)
@@ -369,14 +396,24 @@ def wrap_inner(runner: Any, inner: Any) -> Any:
 
     async def captured(ctx: Any) -> Any:
         span = trace.get_current_span()
+        token = None
         try:
             ours = _is_mcp_span(span, SpanKind.SERVER, ctx.method, None)
             if ours:
-                _set(span, _server_request_attrs(runner, ctx))
+                attrs = _server_request_attrs(runner, ctx)
+                _set(span, attrs)
+                server = attrs.get(SERVER_NAME)
+                token = _handling.set(_Handling(
+                    agent=attrs.get(AGENT_ID),
+                    server=(server, attrs.get(SERVER_VERSION)) if isinstance(server, str) else None))
         except Exception:  # never break the request
             logger.debug("mcpwatch capture: server request hook failed", exc_info=True)
             ours = False
-        result = await inner(ctx)
+        try:
+            result = await inner(ctx)
+        finally:
+            if token is not None:
+                _handling.reset(token)
         if ours and result is not None:
             try:
                 attrs: dict[str, Any] = {}

@@ -6,16 +6,13 @@ import React from 'react';
 import {
   EmbeddedScene,
   SceneApp,
+  SceneAppDrilldownView,
   SceneAppPage,
   SceneComponentProps,
-  SceneControlsSpacer,
   SceneFlexLayout,
   SceneFlexItem,
   SceneObjectBase,
   SceneObjectState,
-  SceneRefreshPicker,
-  SceneTimePicker,
-  VariableValueSelectors,
   sceneGraph,
   SceneObject,
 } from '@grafana/scenes';
@@ -23,7 +20,18 @@ import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
 import { Me } from '../types';
 import { getResource } from '../api';
-import { BASE_URL, VARIABLES, timeRange, variables } from './common';
+import { BASE_URL, KEPT_URL_KEYS, controls, timeRange, variables } from './common';
+import { agentDrilldown, agentsScene } from './agents';
+import { sessionDrilldown, sessionsScene } from './sessions';
+import { toolDrilldown, toolsScene } from './tools';
+
+/** Pages built from native panels, and their drill-down pages; the others are LegacyPage scenes. */
+const NATIVE: Partial<Record<PageId, () => EmbeddedScene>> = { agents: agentsScene, sessions: sessionsScene, tools: toolsScene };
+const DRILLDOWNS: Partial<Record<PageId, SceneAppDrilldownView[]>> = {
+  agents: [agentDrilldown],
+  sessions: [sessionDrilldown],
+  tools: [toolDrilldown],
+};
 
 /** What a legacy page needs from the app (pages/*.tsx take it as `nav`). */
 export interface Nav {
@@ -115,7 +123,7 @@ function LegacyPageRenderer({ model }: SceneComponentProps<LegacyPage>) {
 
 export interface AppPages {
   /** The React component of each page not yet built from panels. */
-  legacy: Record<PageId, (nav: Nav) => React.ReactNode>;
+  legacy: Partial<Record<PageId, (nav: Nav) => React.ReactNode>>;
 }
 
 function legacyScene(page: PageId, render: (nav: Nav) => React.ReactNode): EmbeddedScene {
@@ -136,8 +144,12 @@ export function buildApp({ legacy }: AppPages): SceneApp {
         url: `${BASE_URL}/${p.id}`,
         routePath: p.id,
         // Time range and variables only: page-specific keys (agent, incident...) stay out of tab links.
-        preserveUrlKeys: ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)],
-        getScene: () => legacyScene(p.id, legacy[p.id]),
+        preserveUrlKeys: KEPT_URL_KEYS,
+        getScene: () => {
+          const native = NATIVE[p.id];
+          return native ? native() : legacyScene(p.id, legacy[p.id] ?? (() => `page ${p.id} has no component`));
+        },
+        drilldowns: DRILLDOWNS[p.id],
       })
   );
   const root = new SceneAppPage({
@@ -146,7 +158,7 @@ export function buildApp({ legacy }: AppPages): SceneApp {
     routePath: '*',
     $timeRange: timeRange(),
     $variables: variables(),
-    controls: [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['30s', '1m', '5m'] })],
+    controls: controls(),
     tabs,
     getScene: () => new EmbeddedScene({ body: new SceneFlexLayout({ children: [] }) }),
   });

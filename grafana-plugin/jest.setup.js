@@ -27,6 +27,14 @@ global.ResizeObserver =
     unobserve() {}
     disconnect() {}
   };
+// @grafana/scenes' LazyLoader creates an IntersectionObserver at import.
+global.IntersectionObserver =
+  global.IntersectionObserver ||
+  class {
+    observe() {}
+    unobserve() {}
+    disconnect() {}
+  };
 if (typeof global.structuredClone === 'undefined') {
   global.structuredClone = (v) => JSON.parse(JSON.stringify(v));
 }

@@ -76,7 +76,6 @@ function AgentContentRenderer({ model }: SceneComponentProps<AgentContentView>) 
 export function agentScene(agent: string): EmbeddedScene {
   // Everything on the page is the agent's, whatever the agent variable says.
   const scope = { agent };
-  const calls = mcpQuery([{ queryType: 'calls_over_time', ...scope }]);
   const tools = PanelBuilders.table()
     .setTitle('Servers and tools it called')
     .setData(mcpQuery([{ queryType: 'top_tools', ...scope, limit: 500 }]))
@@ -98,15 +97,22 @@ export function agentScene(agent: string): EmbeddedScene {
     body: new SceneFlexLayout({
       direction: 'column',
       children: [
+        // The stats and the time series share one query (their layout's $data).
         new SceneFlexLayout({
-          height: 110,
+          direction: 'column',
+          $data: mcpQuery([{ queryType: 'calls_over_time', ...scope }]),
           children: [
-            new SceneFlexItem({ body: stat('Calls', 'calls', 'sum', calls) }),
-            new SceneFlexItem({ body: stat('Errors', 'errors', 'sum', calls) }),
-            new SceneFlexItem({ body: stat('Denials', 'denials', 'sum', calls) }),
+            new SceneFlexLayout({
+              height: 110,
+              children: [
+                new SceneFlexItem({ body: stat('Calls', 'calls', 'sum') }),
+                new SceneFlexItem({ body: stat('Errors', 'errors', 'sum') }),
+                new SceneFlexItem({ body: stat('Denials', 'denials', 'sum') }),
+              ],
+            }),
+            new SceneFlexItem({ height: 240, body: PanelBuilders.timeseries().setTitle('Calls over time').setUnit('short').build() }),
           ],
         }),
-        new SceneFlexItem({ height: 240, body: PanelBuilders.timeseries().setTitle('Calls over time').setData(calls).setUnit('short').build() }),
         new SceneFlexLayout({
           height: 360,
           children: [

@@ -161,6 +161,24 @@ async function main() {
     check((await other.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
     check((await other.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
     await other.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });
+    // The agent variable narrows the list; links of the earlier form (the
+    // unconverted pages' agents?agent=x, sessions?session=x,
+    // tools?server=&tool=) open the drill-down pages.
+    await other.goto(app('page=agents&var-agent=agent-alpha'));
+    await tableRows(other, 'Agents (busiest first)', 1).waitFor();
+    check((await panel(other, 'Agents (busiest first)').locator('td[data-field="agent_id"]').innerText()).trim() === 'agent-alpha', 'var-agent narrows the agents table');
+    await other.goto(app('page=agents&agent=agent-bravo&var-tenant=default'));
+    await other.waitForURL(/\/agents\/agent-bravo\?/);
+    await statIs(other, 'Calls', sum.CallsByAgent['agent-bravo']);
+    check(new URL(other.url()).searchParams.get('var-tenant') === 'default', 'agents?agent=x opens the agent page, keeping the variables');
+    await other.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));
+    await other.waitForURL(new RegExp(`/sessions/${sum.ExfilSession}\\?`));
+    await tableRows(other, 'Calls in order', sum.Sessions[sum.ExfilSession]).waitFor();
+    check(true, 'sessions?session=x opens the session page');
+    await other.goto(app('page=tools&server=filesystem&tool=read_file'));
+    await other.waitForURL(/\/tools\/filesystem\/read_file\?/);
+    await other.getByTestId('def-new').waitFor();
+    check(true, 'tools?server=&tool= opens the tool page');
     await other.context().close();
 
     // Sessions list, drill-down to the session with redactions.

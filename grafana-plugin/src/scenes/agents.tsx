@@ -21,7 +21,7 @@ import { ALL_VALUE, mcpQuery } from './common';
 import { appLink, detailPage } from './drilldown';
 import { sessionLink } from './sessions';
 import { stat } from './stat';
-import { CallsView } from './widgets';
+import { CallsView, param, withParamRedirect } from './widgets';
 
 /** The URL path of an agent's page. */
 export function agentPath(agent: string): string {
@@ -36,11 +36,15 @@ export function agentsScene(): EmbeddedScene {
       b.matchFieldsWithName('agent_id').overrideLinks([appLink('Agent details', 'agents/${__value.raw:percentencode}')]).overrideDisplayName('Agent')
     )
     .build();
-  return new EmbeddedScene({
+  const scene = new EmbeddedScene({
     body: new SceneFlexLayout({
       direction: 'column',
       children: [new SceneFlexItem({ minHeight: 360, body: table }), new SceneFlexItem({ body: new AgentContentView({}) })],
     }),
+  });
+  return withParamRedirect(scene, (q) => {
+    const agent = param(q, 'agent');
+    return agent ? agentPath(agent) : undefined;
   });
 }
 

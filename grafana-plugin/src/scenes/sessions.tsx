@@ -12,7 +12,7 @@ import {
 } from '@grafana/scenes';
 import { mcpQuery } from './common';
 import { appLink, detailPage } from './drilldown';
-import { BlastLink, CallsView } from './widgets';
+import { BlastLink, CallsView, param, withParamRedirect } from './widgets';
 import { stat } from './stat';
 
 /** The URL path of a session's page. */
@@ -29,8 +29,12 @@ export function sessionsScene(): EmbeddedScene {
     .setData(mcpQuery([{ queryType: 'sessions' }]))
     .setOverrides((b) => b.matchFieldsWithName('session_key').overrideLinks([sessionLink]).overrideDisplayName('Session'))
     .build();
-  return new EmbeddedScene({
+  const scene = new EmbeddedScene({
     body: new SceneFlexLayout({ direction: 'column', children: [new SceneFlexItem({ minHeight: 480, body: table })] }),
+  });
+  return withParamRedirect(scene, (q) => {
+    const session = param(q, 'session');
+    return session ? sessionPath(session) : undefined;
   });
 }
 

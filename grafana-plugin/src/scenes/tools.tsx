@@ -19,7 +19,7 @@ import { DefinitionHistory } from '../components/ToolDiff';
 import { Section } from '../components/common';
 import { mcpQuery } from './common';
 import { appLink, detailPage, frameRows } from './drilldown';
-import { BlastLink } from './widgets';
+import { BlastLink, param, withParamRedirect } from './widgets';
 
 /** The URL path of a tool's page. */
 export function toolPath(server: string, tool: string): string {
@@ -42,8 +42,13 @@ export function toolsScene(): EmbeddedScene {
         .overrideCustomFieldConfig('cellOptions' as never, { type: 'color-text' } as never)
     )
     .build();
-  return new EmbeddedScene({
+  const scene = new EmbeddedScene({
     body: new SceneFlexLayout({ direction: 'column', children: [new SceneFlexItem({ minHeight: 420, body: table })] }),
+  });
+  return withParamRedirect(scene, (q) => {
+    const server = param(q, 'server');
+    const tool = param(q, 'tool');
+    return server && tool ? toolPath(server, tool) : undefined;
   });
 }
 

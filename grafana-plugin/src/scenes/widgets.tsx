@@ -1,6 +1,6 @@
 // Small scene objects the Agents, Sessions and Tools pages share where a
 // panel cannot express the view.
-import { SceneComponentProps, SceneObjectBase, SceneObjectState, sceneGraph } from '@grafana/scenes';
+import { SceneComponentProps, SceneObject, SceneObjectBase, SceneObjectState, sceneGraph } from '@grafana/scenes';
 import { locationService } from '@grafana/runtime';
 import { LinkButton } from '@grafana/ui';
 import { EventRow } from '../types';
@@ -61,4 +61,27 @@ function CallsViewRenderer({ model }: SceneComponentProps<CallsView>) {
       )}
     </Section>
   );
+}
+
+/**
+ * Moves a list page's URL that names one item in a parameter (the links of
+ * the pages not yet converted and earlier bookmarks: agents?agent=x) to that
+ * item's drill-down page when the scene activates, keeping the time range
+ * and variables. Returns the scene.
+ */
+export function withParamRedirect<T extends SceneObject>(scene: T, target: (search: Record<string, unknown>) => string | undefined): T {
+  scene.addActivationHandler(() => {
+    const search = locationService.getSearchObject();
+    const path = target(search);
+    if (path) {
+      locationService.replace(appUrl(path, search));
+    }
+  });
+  return scene;
+}
+
+/** A search parameter's value when it is a non-empty string. */
+export function param(search: Record<string, unknown>, key: string): string | undefined {
+  const v = search[key];
+  return typeof v === 'string' && v ? v : undefined;
 }

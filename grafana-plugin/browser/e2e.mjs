@@ -45,6 +45,8 @@ function startHost() {
   });
 }
 
+const fmt = (n) => n.toLocaleString('en-US');
+
 const failures = [];
 function check(cond, msg) {
   if (!cond) {
@@ -131,16 +133,26 @@ async function main() {
     await shot(viewer, '01b-overview-time-picker');
     await viewer.goto(app('page=overview'));
 
-    // Agents list and one agent
+    // Agents, Sessions and Tools: Scenes pages of native panels on the data
+    // source, with drill-downs (agents/:agent, sessions/:session,
+    // tools/:server/:tool) that keep the time range and variables in the URL.
+    const tableRows = (page, title, n) => panel(page, title).locator(`[data-testid="table-panel"][data-rows="${n}"]`);
+    const statIs = (page, title, want) => panel(page, title).locator(`[data-testid="stat-panel"][data-value="${want}"]`).waitFor();
+    const cellRow = (page, title, field, text) => panel(page, title).getByTestId('table-row').filter({ has: page.locator(`td[data-field="${field}"]`, { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }) });
+
+    // Agents list
     await viewer.getByTestId('tab-agents').click();
-    await viewer.getByTestId('agents-table').waitFor();
+    await viewer.waitForURL(/\/a\/mcpwatch-mcpwatch-app\/agents\?/);
+    await tableRows(viewer, 'Agents (busiest first)', Object.keys(sum.CallsByAgent).length).waitFor();
+    check(true, `agents table has ${Object.keys(sum.CallsByAgent).length} agents`);
     for (const [id, calls] of Object.entries(sum.CallsByAgent)) {
-      const row = viewer.getByTestId(`agent-row-${id}`);
-      check((await row.innerText()).includes(String(calls)), `agent ${id} has ${calls} calls`);
+      const row = cellRow(viewer, 'Agents (busiest first)', 'agent_id', id);
+      check((await row.locator('td[data-field="calls"]').innerText()).trim() === fmt(calls), `agent ${id} has ${calls} calls`);
     }
-    // Content column: loaded after the table; the seed's agents send full content, none, and partial content.
-    await viewer.locator('[data-testid="agents-table"][data-content="loaded"]').waitFor();
-    check((await viewer.locator('[data-testid="agents-table"] thead th').allInnerTexts()).includes('Content'), 'agents table has a Content column');
+    const agentIds = await panel(viewer, 'Agents (busiest first)').locator('td[data-field="agent_id"]').allInnerTexts();
+    check(agentIds.length > 0 && agentIds.every((t) => t.trim() !== ''), 'no agent row shows an empty agent id');
+    // Content of each agent's calls: the seed's agents send full content, none, and partial content.
+    await viewer.locator('[data-testid="agents-content"][data-content="loaded"]').waitFor();
     for (const [id, c] of Object.entries(sum.ContentByAgent)) {
       const have = c.WithArguments + c.WithResult + c.WithDefinitions;
       const want = c.Calls + c.ResultCalls + c.Lists;
@@ -152,41 +164,101 @@ async function main() {
       check(title.includes(`Arguments: ${c.WithArguments} of ${c.Calls} tools/call calls`), `agent ${id} tooltip gives the arguments share`);
       check(full ? !title.includes('cannot fire') : title.includes('mcp-secret-in-arguments'), `agent ${id} tooltip ${full ? 'names no rule' : 'names the rules that cannot fire'}`);
     }
-    const firstCells = await viewer.locator('[data-testid="agents-table"] tbody tr td:first-child').allInnerTexts();
-    check(firstCells.length > 0 && firstCells.every((t) => t.trim() !== ''), 'no agent row shows an empty agent id');
     await shot(viewer, '02-agents');
-    await viewer.getByTestId('agent-row-agent-alpha').click();
-    await viewer.getByTestId('agent-graph').waitFor();
-    check((await viewer.getByTestId('graph-node-agent:agent-alpha').count()) === 1, 'agent graph has the agent node');
-    check((await viewer.getByTestId('graph-node-tool:http/fetch').count()) === 1, 'agent graph has http/fetch');
+
+    // Drill-down from the agents table to agent-alpha.
+    await cellRow(viewer, 'Agents (busiest first)', 'agent_id', 'agent-alpha').locator('td[data-field="agent_id"] a').click();
+    await viewer.waitForURL(/\/a\/mcpwatch-mcpwatch-app\/agents\/agent-alpha\?/);
+    const agentUrl = new URL(viewer.url());
+    check(agentUrl.searchParams.get('from') === 'now-6h' && agentUrl.searchParams.has('var-tenant'), 'agent page URL keeps the time range and variables');
+    const alphaCalls = sum.CallsByAgent['agent-alpha'];
+    await statIs(viewer, 'Calls', alphaCalls);
+    check(true, `agent page: ${alphaCalls} calls`);
+    await panel(viewer, 'Calls over time').locator('canvas').first().waitFor();
+    check(true, 'agent page: calls over time drawn (canvas)');
+    await panel(viewer, 'Agent → server → tool').getByTestId('node-agent:agent-alpha').waitFor();
+    check((await panel(viewer, 'Agent → server → tool').getByTestId('node-tool:http/fetch').count()) === 1, 'agent graph has http/fetch');
+    check((await panel(viewer, 'Agent → server → tool').locator('[data-testid^="node-agent:"]').count()) === 1, 'agent graph is filtered to the agent');
+    await panel(viewer, 'Incidents').getByText('Sensitive file read followed by an outbound call').first().waitFor();
+    check(true, 'agent page lists its incident');
+    await panel(viewer, 'Sessions').getByText(sum.ExfilSession).waitFor();
+    check(true, 'agent page lists its sessions');
     await viewer.locator('[data-testid="agent-content"][data-state="loaded"]').waitFor();
     check((await viewer.getByTestId('agent-content-level').innerText()).trim() === 'full', 'agent page: content full');
     check((await viewer.getByTestId('agent-content-share').count()) === 3, 'agent page: three content shares');
-    await viewer.getByTestId('agent-incidents').getByText('Sensitive file read followed by an outbound call').first().waitFor();
-    check(true, 'agent page lists its incident');
+    await viewer.getByTestId('agent-events').waitFor();
+    check((await viewer.getByTestId('agent-events').getByTestId('event-row').count()) === Math.min(20, alphaCalls), 'agent page: its newest calls');
     await shot(viewer, '03-agent-detail');
+    // The URL reopens the same view.
+    const reopen = await newPage('Viewer', 'vera');
+    await reopen.goto(agentUrl.toString());
+    await statIs(reopen, 'Calls', alphaCalls);
+    await panel(reopen, 'Agent → server → tool').getByTestId('node-agent:agent-alpha').waitFor();
+    check(true, 'the agent page URL reopens the same view');
     // An agent whose sender captures content for some calls only.
-    await viewer.goto(app('page=agents&agent=agent-charlie'));
-    await viewer.locator('[data-testid="agent-content"][data-state="loaded"]').waitFor();
-    check((await viewer.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
-    check((await viewer.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
-    await viewer.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });
+    await reopen.goto(`${base}/a/mcpwatch-mcpwatch-app/agents/agent-charlie`);
+    await reopen.locator('[data-testid="agent-content"][data-state="loaded"]').waitFor();
+    check((await reopen.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
+    check((await reopen.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
+    await reopen.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });
+    // The agent variable narrows the list; links of the earlier form (the
+    // unconverted pages' agents?agent=x, sessions?session=x,
+    // tools?server=&tool=) open the drill-down pages.
+    await reopen.goto(app('page=agents&var-agent=agent-alpha'));
+    await tableRows(reopen, 'Agents (busiest first)', 1).waitFor();
+    check((await panel(reopen, 'Agents (busiest first)').locator('td[data-field="agent_id"]').innerText()).trim() === 'agent-alpha', 'var-agent narrows the agents table');
+    await reopen.goto(app('page=agents&agent=agent-bravo&var-tenant=default'));
+    await reopen.waitForURL(/\/agents\/agent-bravo\?/);
+    await statIs(reopen, 'Calls', sum.CallsByAgent['agent-bravo']);
+    check(new URL(reopen.url()).searchParams.get('var-tenant') === 'default', 'agents?agent=x opens the agent page, keeping the variables');
+    await reopen.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));
+    await reopen.waitForURL(new RegExp(`/sessions/${sum.ExfilSession}\\?`));
+    await tableRows(reopen, 'Calls in order', sum.Sessions[sum.ExfilSession]).waitFor();
+    check(true, 'sessions?session=x opens the session page');
+    await reopen.goto(app('page=tools&server=filesystem&tool=read_file'));
+    await reopen.waitForURL(/\/tools\/filesystem\/read_file\?/);
+    await reopen.getByTestId('def-new').waitFor();
+    check(true, 'tools?server=&tool= opens the tool page');
+    await reopen.context().close();
 
-    // Session with redactions
-    await viewer.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));
+    // Sessions list, drill-down to the session with redactions.
+    await viewer.goto(app('page=sessions'));
+    await tableRows(viewer, 'Sessions (newest first)', Object.keys(sum.Sessions).length).waitFor();
+    check(true, 'sessions list');
+    for (const [key, calls] of Object.entries(sum.Sessions)) {
+      const row = cellRow(viewer, 'Sessions (newest first)', 'session_key', key);
+      check((await row.locator('td[data-field="calls"]').innerText()).trim() === fmt(calls), `session ${key} has ${calls} calls`);
+    }
+    await shot(viewer, '05-sessions');
+    await cellRow(viewer, 'Sessions (newest first)', 'session_key', sum.ExfilSession).locator('td[data-field="session_key"] a').click();
+    await viewer.waitForURL(new RegExp(`/sessions/${sum.ExfilSession}\\?`));
+    const sessionUrl = viewer.url();
+    const exfilCalls = sum.Sessions[sum.ExfilSession];
+    await statIs(viewer, 'Calls', exfilCalls);
+    await tableRows(viewer, 'Calls in order', exfilCalls).waitFor();
+    check(true, `session timeline: ${exfilCalls} calls in order`);
+    const outcomes = await panel(viewer, 'Calls in order').locator('td[data-field="outcome"]').allInnerTexts();
+    check(outcomes.length === exfilCalls && outcomes.every((o) => o.trim() !== ''), 'session timeline: an outcome per call');
+    check((await panel(viewer, 'Calls in order').locator('td[data-field="arguments"]').count()) === 0, 'session timeline table leaves the content to the view below');
     await viewer.getByTestId('session-events').waitFor();
-    check((await viewer.getByTestId('event-row').count()) === sum.Sessions[sum.ExfilSession], `session shows ${sum.Sessions[sum.ExfilSession]} ordered calls`);
+    check((await viewer.getByTestId('event-row').count()) === exfilCalls, `session shows ${exfilCalls} ordered calls`);
     const marks = await viewer.getByTestId('redaction').allInnerTexts();
     check(marks.some((m) => m.startsWith('[REDACTED:private_key:')), 'redaction markers highlighted');
     check((await viewer.getByTestId('session-events').innerText()).includes('https://attacker.example/upload'), 'arguments shown as stored');
     await shot(viewer, '04-session');
+    const again = await newPage('Viewer', 'vera');
+    await again.goto(sessionUrl);
+    await tableRows(again, 'Calls in order', exfilCalls).waitFor();
+    check((await again.getByTestId('event-row').count()) === exfilCalls, 'the session URL reopens the same view');
+    await again.context().close();
     // Blast radius: from the session, then from the leaked key's fingerprint.
     await viewer.getByTestId('session-blast').click();
     await viewer.getByTestId('blast-calls-table').waitFor();
+    check(new URL(viewer.url()).searchParams.get('session') === sum.ExfilSession, 'blast radius link carries the session');
     check((await viewer.getByTestId('blast-agents-count').innerText()).includes('1'), 'blast radius of the session: one agent');
     // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius).
     const requests = Number((await viewer.getByTestId('blast-calls-count').innerText()).replace(/\D/g, ''));
-    check(requests >= sum.Sessions[sum.ExfilSession], `blast radius of the session: ${requests} requests, at least its ${sum.Sessions[sum.ExfilSession]} tool calls`);
+    check(requests >= exfilCalls, `blast radius of the session: ${requests} requests, at least its ${exfilCalls} tool calls`);
     check((await viewer.getByTestId('blast-sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
     const fp = marks.find((m) => m.startsWith('[REDACTED:private_key:')).replace(/^\[REDACTED:private_key:([0-9a-f]+)\]$/, '$1');
     await viewer.goto(app(`page=blast&fingerprint=${fp}`));
@@ -195,10 +267,6 @@ async function main() {
     check((await viewer.getByTestId('blast-agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
     check((await viewer.getByTestId('blast-calls').innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
     await shot(viewer, '04b-blast-radius-secret');
-    await viewer.goto(app('page=sessions'));
-    await viewer.getByTestId('sessions-table').waitFor();
-    check((await viewer.locator('[data-testid="sessions-table"] tbody tr').count()) === Object.keys(sum.Sessions).length, 'sessions list');
-    await shot(viewer, '05-sessions');
 
     // Incidents list + filter, detail as viewer
     await viewer.goto(app('page=incidents'));
@@ -227,14 +295,47 @@ async function main() {
       check((await viewer.getByTestId(`rule-row-${rule}`).innerText()).includes(String(hits)), `rule ${rule} has ${hits} hits`);
     }
     await shot(viewer, '08-detections');
+    // Tools: the inventory, a drill-down to a changed tool, its definition
+    // diff, and from a definition to its blast radius.
     await viewer.goto(app('page=tools'));
-    await viewer.getByTestId('tools-table').waitFor();
-    check((await viewer.locator('[data-testid="tools-table"] tbody tr').count()) === Object.keys(sum.ToolVersions).length, 'tool inventory');
-    await viewer.getByTestId('tool-row-filesystem-read_file').click();
+    await tableRows(viewer, 'Tool inventory', Object.keys(sum.ToolVersions).length).waitFor();
+    check(true, 'tool inventory');
+    for (const [key, versions] of Object.entries(sum.ToolVersions)) {
+      const [server, tool] = key.split('/');
+      const row = cellRow(viewer, 'Tool inventory', 'tool_name', tool).filter({ has: viewer.locator('td[data-field="server_name"]', { hasText: server }) });
+      check((await row.locator('td[data-field="versions"]').innerText()).trim() === String(versions), `${key} has ${versions} definitions`);
+    }
+    await cellRow(viewer, 'Tool inventory', 'tool_name', 'read_file').locator('td[data-field="tool_name"] a').click();
+    await viewer.waitForURL(/\/tools\/filesystem\/read_file\?/);
+    const toolUrl = viewer.url();
     await viewer.getByTestId('def-new').waitFor();
     check((await viewer.getByTestId('def-old').innerText()).includes('h-read-1'), 'old definition on the left');
     check((await viewer.getByTestId('def-new').innerText()).includes('<IMPORTANT>'), 'changed definition on the right');
+    check((await viewer.getByTestId('def-diff').count()) === 1, 'the diff facts are shown');
+    await tableRows(viewer, 'Definitions (oldest first)', sum.ToolVersions['filesystem/read_file']).waitFor();
+    check(true, 'definition history table has every version');
+    await panel(viewer, `Calls of filesystem/read_file`).locator('canvas').first().waitFor();
+    check(true, 'tool page: its calls over time');
     await shot(viewer, '09-tools');
+    const reopened = await newPage('Viewer', 'vera');
+    await reopened.goto(toolUrl);
+    await reopened.getByTestId('def-new').waitFor();
+    check((await reopened.getByTestId('def-old').innerText()).includes('h-read-1'), 'the tool URL reopens the same view');
+    await reopened.context().close();
+    // The newest definition's hash links to its blast radius.
+    const hashes = panel(viewer, 'Definitions (oldest first)').locator('td[data-field="definition_hash"] a');
+    const newest = (await hashes.last().innerText()).trim();
+    await hashes.last().click();
+    await viewer.getByTestId('blast-calls-table').waitFor();
+    const blastUrl = new URL(viewer.url());
+    check(
+      blastUrl.pathname.endsWith('/blast') && blastUrl.searchParams.get('server') === 'filesystem' && blastUrl.searchParams.get('tool') === 'read_file' && blastUrl.searchParams.get('definition_hash') === newest,
+      `definition ${newest} links to its blast radius`
+    );
+    await viewer.goto(toolUrl);
+    await viewer.getByTestId('tool-blast').click();
+    await viewer.getByTestId('blast-calls-table').waitFor();
+    check(new URL(viewer.url()).searchParams.get('tool') === 'read_file', 'the tool page links to the blast radius of the tool');
 
     // Editor acknowledges and approves: end to end through the analyzer stand-in.
     const editor = await newPage('Editor', 'alice');

@@ -5,9 +5,10 @@
 // @grafana/ui component: the host draws the nodes and edges frames as a
 // plain list, enough to show which nodes and edges a query returned.
 import * as React from 'react';
-import { DataFrame, FieldType, PanelPlugin, PanelProps, getDisplayProcessor, reduceField } from '@grafana/data';
+import { DataFrame, FieldConfigPropertyItem, FieldType, PanelPlugin, PanelProps, getDisplayProcessor, reduceField, standardFieldConfigEditorRegistry } from '@grafana/data';
 import { BigValue, BigValueColorMode, BigValueGraphMode, BigValueJustifyMode, TimeSeries, useTheme2 } from '@grafana/ui';
 import { LegendDisplayMode } from '@grafana/schema';
+import { locationService } from '@grafana/runtime';
 
 function NoData({ data }: PanelProps) {
   const err = data.errors?.[0]?.message;
@@ -67,13 +68,18 @@ function TablePanel(props: PanelProps) {
   if (!frame) {
     return <NoData {...props} />;
   }
-  const show = frame.fields.map((f) => f.display ?? getDisplayProcessor({ field: f, theme }));
+  // As Grafana's table: fields hidden by an override (custom.hideFrom.viz)
+  // are left out, data links (field.getLinks, interpolated by the panel)
+  // make a cell a link that moves within the app, color-text cells take
+  // their display colour.
+  const fields = frame.fields.filter((f) => !f.config.custom?.hideFrom?.viz);
+  const show = fields.map((f) => f.display ?? getDisplayProcessor({ field: f, theme }));
   return (
     <div data-testid="table-panel" data-rows={frame.length} style={{ height, overflow: 'auto' }}>
       <table style={{ width: '100%', borderCollapse: 'collapse' }}>
         <thead>
           <tr>
-            {frame.fields.map((f) => (
+            {fields.map((f) => (
               <th key={f.name} style={{ textAlign: 'left', padding: 4 }}>
                 {f.config.displayName ?? f.name}
               </th>
@@ -82,12 +88,30 @@ function TablePanel(props: PanelProps) {
         </thead>
         <tbody>
           {Array.from({ length: frame.length }, (_, i) => (
-            <tr key={i}>
-              {frame.fields.map((f, j) => (
-                <td key={f.name} style={{ padding: 4, borderTop: `1px solid ${theme.colors.border.weak}` }}>
-                  {show[j](f.values[i]).text}
-                </td>
-              ))}
+            <tr key={i} data-testid="table-row">
+              {fields.map((f, j) => {
+                const d = show[j](f.values[i]);
+                const link = f.getLinks?.({ valueRowIndex: i })[0];
+                const color = f.config.custom?.cellOptions?.type === 'color-text' ? d.color : undefined;
+                return (
+                  <td key={f.name} data-field={f.name} style={{ padding: 4, borderTop: `1px solid ${theme.colors.border.weak}`, color }}>
+                    {link ? (
+                      <a
+                        href={link.href}
+                        title={link.title}
+                        onClick={(e) => {
+                          e.preventDefault();
+                          locationService.push(link.href);
+                        }}
+                      >
+                        {d.text}
+                      </a>
+                    ) : (
+                      d.text
+                    )}
+                  </td>
+                );
+              })}
             </tr>
           ))}
         </tbody>
@@ -134,8 +158,23 @@ function NodeGraphPanel(props: PanelProps) {
   );
 }
 
-function plugin(id: string, name: string, c: unknown): PanelPlugin {
-  const p = new PanelPlugin(c as React.ComponentType<PanelProps>);
+/**
+ * Grafana core fills the registry of standard field options (unit, links,
+ * mappings...) from its own source; without it applyFieldOverrides drops
+ * every default and override a panel sets. The host registers the options
+ * the app's panels use, each passing its value through as Grafana's do
+ * (no editors: the host has no panel editor).
+ */
+function option(id: string, isCustom = false): FieldConfigPropertyItem {
+  return { id, path: id, name: id, isCustom, editor: () => null, override: () => null, process: (v: unknown) => v, shouldApply: () => true } as FieldConfigPropertyItem;
+}
+standardFieldConfigEditorRegistry.setInit(() => ['unit', 'decimals', 'min', 'max', 'displayName', 'noValue', 'color', 'thresholds', 'mappings', 'links'].map((id) => option(id)));
+
+function plugin(id: string, name: string, c: unknown, custom: string[] = []): PanelPlugin {
+  const p = new PanelPlugin(c as React.ComponentType<PanelProps>).useFieldConfig({
+    // Grafana's table panel has these custom options (hide a field, cell type).
+    useCustomConfig: (b) => custom.forEach((k) => b.addCustomEditor({ ...option(k, true), id: k, path: k, name: k, editor: () => null, override: () => null })),
+  });
   p.meta = { id, name, type: 'panel', module: `core:plugin/${id}`, baseUrl: '', info: { logos: { small: '', large: '' } } } as PanelPlugin['meta'];
   return p;
 }
@@ -143,6 +182,6 @@ function plugin(id: string, name: string, c: unknown): PanelPlugin {
 export const panelPlugins: Record<string, PanelPlugin> = {
   timeseries: plugin('timeseries', 'Time series', TimeSeriesPanel),
   stat: plugin('stat', 'Stat', StatPanel),
-  table: plugin('table', 'Table', TablePanel),
+  table: plugin('table', 'Table', TablePanel, ['hideFrom', 'cellOptions']),
   nodeGraph: plugin('nodeGraph', 'Node graph', NodeGraphPanel),
 };

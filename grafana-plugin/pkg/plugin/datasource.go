@@ -34,7 +34,8 @@ var valueColumns = map[string]string{"tenant": "tenant", "agent": "agent_id", "s
 
 // QueryTypes lists every supported query type.
 var QueryTypes = []string{QueryCallsOverTime, QueryTopAgents, QueryTopTools, QueryAgentGraph, QueryIncidents, QueryFindings, QueryToolChanges,
-	QueryDenialRate, QueryNewIncidents, QueryValues}
+	QueryDenialRate, QueryNewIncidents, QueryValues,
+	QueryAgents, QuerySessions, QueryCalls, QueryTools, QueryToolDefinitions}
 
 // QueryModel is a panel query's JSON. Template variables are interpolated by
 // the frontend before the query reaches the backend; "" and "$__all" mean all.
@@ -49,6 +50,8 @@ type QueryModel struct {
 	Rule      string `json:"rule"`
 	Limit     int    `json:"limit"`
 	Field     string `json:"field"` // values: which dimension
+	// calls: one session's calls in order
+	Session string `json:"session"`
 }
 
 func all(v string) string {
@@ -257,6 +260,9 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 			fr.AppendRow(d.FirstSeen, d.ServerName, d.ToolName, d.Hash, d.Description, d.LastSeen)
 		}
 		return data.Frames{fr}, nil
+	}
+	if frames, ok, err := a.inventoryFrames(ctx, m, f); ok {
+		return frames, err
 	}
 	return nil, fmt.Errorf("unknown query type %q (want one of %v)", m.QueryType, QueryTypes)
 }

@@ -2,11 +2,8 @@ import { useEffect, useMemo, useState } from 'react';
 import { AppRootProps } from '@grafana/data';
 import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
-import { AgentsPage } from '../pages/Agents';
-import { SessionsPage } from '../pages/Sessions';
 import { IncidentsPage } from '../pages/Incidents';
 import { DetectionsPage } from '../pages/Detections';
-import { ToolsPage } from '../pages/Tools';
 import { BlastRadiusPage } from '../pages/BlastRadius';
 import { Nav, buildApp, pageUrl } from '../scenes/app';
 import { BASE_URL } from '../scenes/common';
@@ -29,11 +26,8 @@ export function App(_props: AppRootProps) {
     () =>
       buildApp({
         legacy: {
-          agents: (nav) => <AgentsPage nav={nav} />,
-          sessions: (nav) => <SessionsPage nav={nav} />,
           incidents: (nav) => <IncidentsPage nav={nav} />,
           detections: (nav) => <DetectionsPage nav={nav} />,
-          tools: (nav) => <ToolsPage nav={nav} />,
           blast: (nav) => <BlastRadiusPage nav={nav} />,
         },
       }),

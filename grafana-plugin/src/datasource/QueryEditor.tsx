@@ -7,7 +7,7 @@ import { McpQuery, QUERY_TYPES } from './types';
 type Props = QueryEditorProps<DataSource, McpQuery>;
 
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
-  const text = (k: 'agent' | 'server' | 'tool' | 'status' | 'severity' | 'tenant') => (
+  const text = (k: 'agent' | 'server' | 'tool' | 'status' | 'severity' | 'tenant' | 'session') => (
     <InlineField label={k}>
       <Input
         width={18}
@@ -55,6 +55,7 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
         </InlineFieldRow>
       )}
       {query.queryType === 'new_incidents' && <InlineFieldRow>{text('severity')}</InlineFieldRow>}
+      {query.queryType === 'calls' && <InlineFieldRow>{text('session')}</InlineFieldRow>}
     </>
   );
 }

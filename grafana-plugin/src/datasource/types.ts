@@ -12,6 +12,11 @@ export const QUERY_TYPES = [
   { label: 'Denial rate per agent (alerting)', value: 'denial_rate' },
   { label: 'New incidents per severity (alerting)', value: 'new_incidents' },
   { label: 'Variable values (field)', value: 'values' },
+  { label: 'Agents', value: 'agents' },
+  { label: 'Sessions', value: 'sessions' },
+  { label: 'Calls (of a session, or the newest)', value: 'calls' },
+  { label: 'Tools', value: 'tools' },
+  { label: "A tool's definition history", value: 'tool_definitions' },
 ];
 
 /** The data source's settings (pkg/plugin Settings): its own ClickHouse and tenantAccess. */
@@ -35,6 +40,8 @@ export interface McpQuery extends DataQuery {
   limit?: number;
   /** values: which dimension (tenant, agent, server, tool). */
   field?: string;
+  /** calls: one session's calls in order. */
+  session?: string;
 }
 
 export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule'] as const;

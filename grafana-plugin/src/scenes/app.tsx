@@ -6,16 +6,13 @@ import React from 'react';
 import {
   EmbeddedScene,
   SceneApp,
+  SceneAppDrilldownView,
   SceneAppPage,
   SceneComponentProps,
-  SceneControlsSpacer,
   SceneFlexLayout,
   SceneFlexItem,
   SceneObjectBase,
   SceneObjectState,
-  SceneRefreshPicker,
-  SceneTimePicker,
-  VariableValueSelectors,
   sceneGraph,
   SceneObject,
 } from '@grafana/scenes';
@@ -23,11 +20,24 @@ import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
 import { Me } from '../types';
 import { getResource } from '../api';
-import { BASE_URL, VARIABLES, timeRange, variables } from './common';
+import { BASE_URL, KEPT_URL_KEYS, controls, timeRange, variables } from './common';
 import { overviewScene } from './overview';
+import { agentDrilldown, agentsScene } from './agents';
+import { sessionDrilldown, sessionsScene } from './sessions';
+import { toolDrilldown, toolsScene } from './tools';
 
-/** Pages built from native panels; the others are LegacyPage scenes. */
-const NATIVE: Partial<Record<PageId, () => EmbeddedScene>> = { overview: overviewScene };
+/** Pages built from native panels, and their drill-down pages; the others are LegacyPage scenes. */
+const NATIVE: Partial<Record<PageId, () => EmbeddedScene>> = {
+  overview: overviewScene,
+  agents: agentsScene,
+  sessions: sessionsScene,
+  tools: toolsScene,
+};
+const DRILLDOWNS: Partial<Record<PageId, SceneAppDrilldownView[]>> = {
+  agents: [agentDrilldown],
+  sessions: [sessionDrilldown],
+  tools: [toolDrilldown],
+};
 
 /** What a legacy page needs from the app (pages/*.tsx take it as `nav`). */
 export interface Nav {
@@ -140,11 +150,12 @@ export function buildApp({ legacy }: AppPages): SceneApp {
         url: `${BASE_URL}/${p.id}`,
         routePath: p.id,
         // Time range and variables only: page-specific keys (agent, incident...) stay out of tab links.
-        preserveUrlKeys: ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)],
+        preserveUrlKeys: KEPT_URL_KEYS,
         getScene: () => {
           const native = NATIVE[p.id];
           return native ? native() : legacyScene(p.id, legacy[p.id] ?? (() => `page ${p.id} has no component`));
         },
+        drilldowns: DRILLDOWNS[p.id],
       })
   );
   const root = new SceneAppPage({
@@ -153,7 +164,7 @@ export function buildApp({ legacy }: AppPages): SceneApp {
     routePath: '*',
     $timeRange: timeRange(),
     $variables: variables(),
-    controls: [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['30s', '1m', '5m'] })],
+    controls: controls(),
     tabs,
     getScene: () => new EmbeddedScene({ body: new SceneFlexLayout({ children: [] }) }),
   });

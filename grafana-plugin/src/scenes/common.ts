@@ -4,9 +4,14 @@ import { DataSourceRef } from '@grafana/schema';
 import { getDataSourceSrv } from '@grafana/runtime';
 import {
   QueryVariable,
+  SceneControlsSpacer,
+  SceneObject,
   SceneQueryRunner,
+  SceneRefreshPicker,
+  SceneTimePicker,
   SceneTimeRange,
   SceneVariableSet,
+  VariableValueSelectors,
 } from '@grafana/scenes';
 import { VariableRefresh } from '@grafana/data';
 import { APP_ID, DS_ID } from '../constants';
@@ -61,6 +66,14 @@ export function variables(): SceneVariableSet {
     variables: [v('tenant', 'Tenant'), v('agent', 'Agent'), v('server', 'Server'), v('tool', 'Tool')],
   });
 }
+
+/** The page controls: variable selectors, Grafana's time and refresh pickers. */
+export function controls(): SceneObject[] {
+  return [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['30s', '1m', '5m'] })];
+}
+
+/** URL keys a page keeps when it links to another: time range and variables. */
+export const KEPT_URL_KEYS = ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)];
 
 /** Query fields that carry the shared variables (interpolated by Grafana's template service). */
 export const VARIABLE_FIELDS: Pick<McpQuery, VariableName> = {

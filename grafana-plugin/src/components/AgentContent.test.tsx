@@ -1,11 +1,10 @@
 import { act, render, screen, waitFor } from '@testing-library/react';
 import { BackendSrv, BackendSrvRequest, setBackendSrv } from '@grafana/runtime';
 import { Observable, Subject, of, throwError } from 'rxjs';
-import { AgentsPage } from './Agents';
-import { Nav } from '../components/App';
-import { AgentContents, AgentDetail, AgentRow, Content, ContentRules } from '../types';
+import { AgentContent } from './AgentContent';
+import { AgentContents, AgentRow, Content, ContentRules } from '../types';
 
-// The Content column and the agent page's content section, with an
+// The agents' content list and the agent page's content section, with an
 // in-memory BackendSrv answering as the backend does (the real backend is
 // exercised by the Go tests and the browser suite).
 const rules: ContentRules = {
@@ -61,21 +60,14 @@ const contents = (ids: string[]): AgentContents => ({
 
 type Answer = Observable<{ data: unknown; status: number }>;
 
-/** contentAnswer and agentsAnswer, when given, answer agent-content and agents (e.g. a Subject that answers later). */
-function fakeBackend(contentAnswer?: (params: Record<string, string>) => Answer, agentsAnswer?: () => Answer) {
-  const asked: string[] = [];
+/** contentAnswer, when given, answers agent-content (e.g. a Subject that answers later). */
+function fakeBackend(contentAnswer?: (params: Record<string, string>) => Answer) {
+  const asked: Array<Record<string, string>> = [];
   const srv = {
     fetch: (req: BackendSrvRequest) => {
-      asked.push(req.url.replace(/.*\/resources\//, ''));
-      if (req.url.endsWith('/resources/agents')) {
-        return agentsAnswer ? agentsAnswer() : of({ data: { agents }, status: 200 });
-      }
-      if (req.url.endsWith('/resources/agents/agent-partial')) {
-        const d: AgentDetail = { agent_id: 'agent-partial', agent: agents[1], series: [], graph: { nodes: [], edges: [] }, incidents: [], sessions: [], events: [] };
-        return of({ data: d, status: 200 });
-      }
       if (req.url.endsWith('/resources/agent-content')) {
         const params = req.params as Record<string, string>;
+        asked.push(params);
         if (contentAnswer) {
           return contentAnswer(params);
         }
@@ -88,14 +80,15 @@ function fakeBackend(contentAnswer?: (params: Record<string, string>) => Answer,
   return asked;
 }
 
-const nav = (params: Record<string, string>): Nav => ({ params, go: () => {}, from, to: from + 6 * 3600_000 });
+const to = from + 6 * 3600_000;
 
-describe('Agents content column', () => {
+describe('Agents content', () => {
   it('says full, partial (n%), none, no calls, and names the rules that cannot fire', async () => {
-    fakeBackend();
-    render(<AgentsPage nav={nav({})} />);
-    await screen.findByTestId('agents-table');
-    await waitFor(() => expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loaded'));
+    const asked = fakeBackend();
+    render(<AgentContent from={from} to={to} tenant="" />);
+    await waitFor(() => expect(screen.getByTestId('agents-content').getAttribute('data-content')).toBe('loaded'));
+    // The list asks for every agent of the range, with the scene's range.
+    expect(asked).toEqual([{ from, to }]);
     expect(screen.getByRole('columnheader', { name: 'Content' })).toBeTruthy();
     const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
     expect(cell('agent-full').textContent).toBe('full');
@@ -119,15 +112,15 @@ describe('Agents content column', () => {
 
     expect(cell('agent-none').getAttribute('title')).toContain('Without results these rules cannot fire: mcp-secret-in-result');
     expect(cell('(no agent id)').getAttribute('title')).toBe('No tools/call or tools/list calls in the range.');
-    expect(screen.getByTestId('agent-row-(no agent id)').textContent).toContain('(no agent id)');
+    expect(screen.getByTestId('agent-content-row-(no agent id)').textContent).toContain('(no agent id)');
   });
 
-  it('shows the three shares on the agent page', async () => {
+  it('shows the three shares on the agent page, for its tenant', async () => {
     const asked = fakeBackend();
-    render(<AgentsPage nav={nav({ agent: 'agent-partial' })} />);
+    render(<AgentContent from={from} to={to} tenant="acme" agent="agent-partial" />);
     await waitFor(() => expect(screen.getByTestId('agent-content').getAttribute('data-state')).toBe('loaded'));
-    // The page reads its agent's content only, after the rest of the page.
-    expect(asked).toEqual(['agents/agent-partial', 'agent-content']);
+    // The page reads its agent's content only.
+    expect(asked).toEqual([{ from, to, tenant: 'acme', agent: 'agent-partial' }]);
     expect(screen.getByTestId('agent-content-level').textContent).toBe('partial (45%)');
     expect(screen.getAllByTestId('agent-content-share').map((e) => e.textContent)).toEqual([
       'Arguments: 5 of 10 tools/call calls (50%)',
@@ -138,44 +131,33 @@ describe('Agents content column', () => {
     expect(screen.getByTestId('agent-content-since').textContent).toContain('2026-01-02 02:00:00Z');
   });
 
-  it('shows the table before the content, then fills the column', async () => {
+  it('says loading until the content is there, then fills the cells', async () => {
     const later = new Subject<{ data: unknown; status: number }>();
-    const table = new Subject<{ data: unknown; status: number }>();
-    const asked = fakeBackend(
-      () => later,
-      () => table
-    );
-    render(<AgentsPage nav={nav({})} />);
-    // The content is asked for once the table is there, never before.
-    await waitFor(() => expect(asked).toEqual(['agents']));
-    act(() => {
-      table.next({ data: { agents }, status: 200 });
-      table.complete();
-    });
-    await screen.findByTestId('agents-table');
-    const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
-    // The rows are there with their counts; the content is still loading.
-    expect(screen.getByTestId('agent-row-agent-partial').textContent).toContain('10');
-    expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loading');
-    expect(cell('agent-full').textContent).toBe('…');
-    expect(cell('agent-full').getAttribute('data-level')).toBe('loading');
-    expect(asked).toEqual(['agents', 'agent-content']);
+    fakeBackend(() => later);
+    render(<AgentContent from={from} to={to} tenant="" />);
+    await waitFor(() => expect(screen.getByTestId('agents-content').getAttribute('data-content')).toBe('loading'));
     act(() => {
       later.next({ data: contents(agents.map((a) => a.agent_id)), status: 200 });
       later.complete();
     });
+    const cell = (id: string) => screen.getByTestId(`agent-content-${id}`);
     await waitFor(() => expect(cell('agent-full').textContent).toBe('full'));
     expect(cell('agent-partial').textContent).toBe('partial (45%)');
-    expect(screen.getByTestId('agents-table').getAttribute('data-content')).toBe('loaded');
+    expect(screen.getByTestId('agents-content').getAttribute('data-content')).toBe('loaded');
   });
 
-  it('keeps the table when the content cannot be loaded', async () => {
+  it('says why when the content cannot be loaded', async () => {
     fakeBackend(() => throwError(() => ({ status: 500, data: { error: 'cannot query agent events: timeout' } })));
-    render(<AgentsPage nav={nav({})} />);
-    await screen.findByTestId('agents-table');
-    await waitFor(() => expect(screen.getByTestId('agent-content-agent-full').getAttribute('data-level')).toBe('error'));
-    expect(screen.getByTestId('agent-content-agent-full').textContent).toBe('unavailable');
-    expect(screen.getByTestId('agent-content-agent-full').getAttribute('title')).toContain('cannot query agent events: timeout');
-    expect(screen.getByTestId('agent-row-agent-none').textContent).toContain('agent-none');
+    render(<AgentContent from={from} to={to} tenant="" />);
+    await waitFor(() => expect(screen.getByTestId('agents-content').getAttribute('data-content')).toBe('error'));
+    expect(screen.getByTestId('agents-content-error').textContent).toContain('cannot query agent events: timeout');
+  });
+
+  it('shows an error on the agent page as unavailable with the reason', async () => {
+    fakeBackend(() => throwError(() => ({ status: 500, data: { error: 'cannot query agent events: timeout' } })));
+    render(<AgentContent from={from} to={to} tenant="" agent="agent-full" />);
+    await waitFor(() => expect(screen.getByTestId('agent-content-level').getAttribute('data-level')).toBe('error'));
+    expect(screen.getByTestId('agent-content-level').textContent).toBe('unavailable');
+    expect(screen.getByTestId('agent-content-level').getAttribute('title')).toContain('cannot query agent events: timeout');
   });
 });

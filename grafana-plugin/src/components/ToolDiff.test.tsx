@@ -1,5 +1,5 @@
 import { render, screen } from '@testing-library/react';
-import { DiffSummary } from './Tools';
+import { DiffSummary } from './ToolDiff';
 import { ToolDefinition } from '../types';
 
 // The definition diff the backend returns (tooldiff.go), as the Tools page

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -142,30 +144,61 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 	}
 	from, w, args := " FROM "+s.t("blast_index")+" WHERE ", c.String(), c.args
 
-	err := s.blastRows(ctx, "agents", "SELECT agent_id, uniqExact(call_key) AS calls, uniqExact(session_key), min(ts), max(ts)"+from+w+
-		" GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?", append(args, blastListMax+1), func(rows driver.Rows) error {
-		var a BlastAgent
-		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Sessions, &a.FirstSeen, &a.LastSeen); err != nil {
-			return err
-		}
-		a.AgentID, a.FirstSeen, a.LastSeen = agentOut(a.AgentID), a.FirstSeen.UTC(), a.LastSeen.UTC()
-		out.Agents = append(out.Agents, a)
-		return nil
-	})
-	if err != nil || len(out.Agents) == 0 {
-		return out, err // nothing touched it: the other parts are empty too
+	// Agents, sessions and the series are three reads of the same rows:
+	// run at once, they overlap.
+	agents := func() error {
+		return s.blastRows(ctx, "agents", "SELECT agent_id, uniqExact(call_key) AS calls, uniqExact(session_key), min(ts), max(ts)"+from+w+
+			" GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?", append(slices.Clip(args), blastListMax+1), func(rows driver.Rows) error {
+			var a BlastAgent
+			if err := rows.Scan(&a.AgentID, &a.Calls, &a.Sessions, &a.FirstSeen, &a.LastSeen); err != nil {
+				return err
+			}
+			a.AgentID, a.FirstSeen, a.LastSeen = agentOut(a.AgentID), a.FirstSeen.UTC(), a.LastSeen.UTC()
+			out.Agents = append(out.Agents, a)
+			return nil
+		})
 	}
-	err = s.blastRows(ctx, "sessions", "SELECT session_key, any(agent_id), uniqExact(call_key), min(ts), max(ts) AS last"+from+w+
-		" AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?", append(args, blastListMax+1), func(rows driver.Rows) error {
-		var x BlastSess
-		if err := rows.Scan(&x.SessionKey, &x.AgentID, &x.Calls, &x.FirstSeen, &x.LastSeen); err != nil {
-			return err
-		}
-		x.AgentID, x.FirstSeen, x.LastSeen = agentOut(x.AgentID), x.FirstSeen.UTC(), x.LastSeen.UTC()
-		out.Sessions = append(out.Sessions, x)
-		return nil
-	})
-	if err != nil {
+	sessions := func() error {
+		return s.blastRows(ctx, "sessions", "SELECT session_key, any(agent_id), uniqExact(call_key), min(ts), max(ts) AS last"+from+w+
+			" AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?", append(slices.Clip(args), blastListMax+1), func(rows driver.Rows) error {
+			var x BlastSess
+			if err := rows.Scan(&x.SessionKey, &x.AgentID, &x.Calls, &x.FirstSeen, &x.LastSeen); err != nil {
+				return err
+			}
+			x.AgentID, x.FirstSeen, x.LastSeen = agentOut(x.AgentID), x.FirstSeen.UTC(), x.LastSeen.UTC()
+			out.Sessions = append(out.Sessions, x)
+			return nil
+		})
+	}
+	// The series also counts the observations (events, by tenant and id)
+	// per bucket: each has one ts, so their sum is the total, and the
+	// newest buckets that hold the listed calls bound the read of the list.
+	step := f.step()
+	var events []uint64
+	series := func() error {
+		return s.blastRows(ctx, "series", "SELECT toDateTime(intDiv(toUInt32(ts), ?) * ?) AS t, uniqExact(call_key), uniqExact(agent_id), uniqExact(tenant, event_id)"+from+w+
+			" GROUP BY t ORDER BY t", append([]any{step, step}, args...), func(rows driver.Rows) error {
+			var b BlastBucket
+			var n uint64
+			if err := rows.Scan(&b.Time, &b.Calls, &b.Agents, &n); err != nil {
+				return err
+			}
+			b.Time = b.Time.UTC()
+			out.Series = append(out.Series, b)
+			events = append(events, n)
+			out.MoreCalls += n
+			return nil
+		})
+	}
+	parts := []func() error{agents, sessions, series}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = part() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return out, err
 	}
 	if len(out.Agents) > blastListMax || len(out.Sessions) > blastListMax {
@@ -173,38 +206,21 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 		out.Agents = out.Agents[:min(len(out.Agents), blastListMax)]
 		out.Sessions = out.Sessions[:min(len(out.Sessions), blastListMax)]
 	}
-
-	step := f.step()
-	err = s.blastRows(ctx, "series", "SELECT toDateTime(intDiv(toUInt32(ts), ?) * ?) AS t, uniqExact(call_key), uniqExact(agent_id)"+from+w+
-		" GROUP BY t ORDER BY t", append([]any{step, step}, args...), func(rows driver.Rows) error {
-		var b BlastBucket
-		if err := rows.Scan(&b.Time, &b.Calls, &b.Agents); err != nil {
-			return err
-		}
-		b.Time = b.Time.UTC()
-		out.Series = append(out.Series, b)
-		return nil
-	})
-	if err != nil {
-		return out, err
+	if len(out.Agents) == 0 {
+		return out, nil // nothing touched it
 	}
 
-	// The newest observations (one per event id, as the events lists
-	// count them), then those events by primary key.
-	err = s.blastRows(ctx, "call count", "SELECT uniqExact(event_id)"+from+w, args, func(rows driver.Rows) error {
-		var n uint64
-		if err := rows.Scan(&n); err != nil {
-			return err
-		}
-		out.MoreCalls = n
-		return nil
-	})
-	if err != nil {
-		return out, err
+	// The newest observations (one per tenant and event id: a replay's
+	// copies are one) from the newest buckets that hold that many, then
+	// those events by primary key.
+	limit := f.limit(100, 1000)
+	since, held := f.From, uint64(0)
+	for i := len(events) - 1; i >= 0 && held < uint64(limit); i-- {
+		since, held = maxTime(f.From, out.Series[i].Time), held+events[i]
 	}
 	var picked []blastPick
-	err = s.blastRows(ctx, "calls", "SELECT toString(tenant), event_id, agent_id, ts"+from+w+
-		" ORDER BY ts_ns DESC, event_id LIMIT 1 BY event_id LIMIT ?", append(args, f.limit(100, 1000)), func(rows driver.Rows) error {
+	err := s.blastRows(ctx, "calls", "SELECT toString(tenant), event_id, agent_id, ts"+from+w+" AND ts >= toDateTime(?)"+
+		" ORDER BY ts_ns DESC, event_id, tenant LIMIT 1 BY tenant, event_id LIMIT ?", append(args, since.Unix(), limit), func(rows driver.Rows) error {
 		var p blastPick
 		if err := rows.Scan(&p.tenant, &p.eventID, &p.agentID, &p.ts); err != nil {
 			return err

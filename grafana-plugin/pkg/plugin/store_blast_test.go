@@ -154,7 +154,7 @@ func TestBlastRadius(t *testing.T) {
 // blastScan is what BlastRadius must answer, computed from a raw scan of the
 // events (the queries of the blast radius before blast_index, schema 0028):
 // every agent and session in full, the series at f's step, the newest calls'
-// event ids and the count of the others. where selects the subject's events.
+// tenants and event ids and the count of the others. where selects the subject's events.
 func blastScan(t *testing.T, s *Store, f Filter, where string, args ...any) BlastRadius {
 	t.Helper()
 	ctx := context.Background()
@@ -203,13 +203,13 @@ func blastScan(t *testing.T, s *Store, f Filter, where string, args ...any) Blas
 		out.Series = append(out.Series, b)
 		return err
 	})
-	query("SELECT event_id"+w+" ORDER BY ts_ns DESC, event_id LIMIT 1 BY event_id LIMIT ?", append(c.args, f.limit(100, 1000)), func(r driver.Rows) error {
+	query("SELECT toString(tenant), event_id"+w+" ORDER BY ts_ns DESC, event_id, tenant LIMIT 1 BY tenant, event_id LIMIT ?", append(c.args, f.limit(100, 1000)), func(r driver.Rows) error {
 		var e Event
-		err := r.Scan(&e.EventID)
+		err := r.Scan(&e.Tenant, &e.EventID)
 		out.Calls = append(out.Calls, e)
 		return err
 	})
-	query("SELECT uniqExact(event_id)"+w, c.args, func(r driver.Rows) error {
+	query("SELECT uniqExact(tenant, event_id)"+w, c.args, func(r driver.Rows) error {
 		return r.Scan(&out.MoreCalls)
 	})
 	out.MoreCalls -= uint64(len(out.Calls))
@@ -227,7 +227,7 @@ func sameBlast(got, want BlastRadius) string {
 	ids := func(evs []Event) []string {
 		out := []string{}
 		for _, e := range evs {
-			out = append(out, e.EventID)
+			out = append(out, e.Tenant+"/"+e.EventID)
 		}
 		return out
 	}

@@ -135,12 +135,20 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 		c.add("subject = ?", blastSubjectKey("session", subj.Session))
 	case subj.Incident != "":
 		// Every call of the sessions its findings are in, by the agents
-		// of its findings.
+		// of its findings: read once, bound to the four reads below.
 		var ic cond
 		ic.add("incident_id = ?", subj.Incident)
 		ic.tenant(f.Tenant, f.Tenants)
-		c.add("subject IN (SELECT concat('session\\0', session_key) FROM "+s.t("findings")+" WHERE "+ic.String()+" AND session_key != '')", ic.args...)
-		c.add("agent_id IN (SELECT agent_id FROM "+s.t("findings")+" WHERE "+ic.String()+")", ic.args...)
+		var sessions, agents []string
+		if err := s.conn.QueryRow(ctx, "SELECT groupUniqArrayIf(concat('session\\0', session_key), session_key != ''), groupUniqArray(agent_id) FROM "+
+			s.t("findings")+" WHERE "+ic.String(), ic.args...).Scan(&sessions, &agents); err != nil {
+			return out, fmt.Errorf("cannot query the incident's findings: %w", err)
+		}
+		if len(sessions) == 0 {
+			return out, nil
+		}
+		c.add("subject IN (SELECT arrayJoin(?))", sessions)
+		c.add("agent_id IN (SELECT arrayJoin(?))", agents)
 	}
 	from, w, args := " FROM "+s.t("blast_index")+" WHERE ", c.String(), c.args
 

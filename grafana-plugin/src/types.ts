@@ -258,6 +258,8 @@ export interface BlastRadius {
   calls: EventRow[];
   series: Array<{ t: string; calls: number; agents: number }>;
   truncated: boolean;
+  /** How many more requests (events) touched the subject than `calls` lists. */
+  more_calls: number;
 }
 
 /** A rule of the analyzer's loaded pack (GET /api/v1/rules). */

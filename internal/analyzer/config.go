@@ -100,7 +100,8 @@ type RetentionConfig struct {
 }
 
 // Days maps table → retention days. The sealed call counts derived from
-// calls_per_minute (store.SealedCallTables) keep its retention.
+// calls_per_minute (store.SealedCallTables) keep its retention, the
+// per-event indexes of events (store.EventIndexTables) the events'.
 func (r RetentionConfig) Days() map[string]int {
 	m := map[string]int{
 		"events": r.Events, "calls_per_minute": r.CallsPerMinute, "findings": r.Findings,
@@ -108,6 +109,9 @@ func (r RetentionConfig) Days() map[string]int {
 	}
 	for _, t := range store.SealedCallTables() {
 		m[t] = r.CallsPerMinute
+	}
+	for _, t := range store.EventIndexTables() {
+		m[t] = r.Events
 	}
 	return m
 }

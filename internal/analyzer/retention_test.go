@@ -80,3 +80,56 @@ func TestRetentionSealedCallTables(t *testing.T) {
 		t.Errorf("sealed tables %v: teach this test the new one", store.SealedCallTables())
 	}
 }
+
+// TestRetentionEventIndexTables: the per-event indexes of events
+// (redaction_sightings, blast_index) lose their days past the events'
+// retention with them, and keep the recent ones.
+func TestRetentionEventIndexTables(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	k := testbed.Kfake(t)
+	st := openStore(t, ch.Addr, ch.Database)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	evs := testEvents("ix", 4)
+	for i := range evs {
+		evs[i].Time = now
+		if i < 2 {
+			evs[i].Time = now.AddDate(0, 0, -40)
+		}
+		evs[i].Arguments = `{"token":"[REDACTED:github_token:0a1b2c3d]"}`
+	}
+	if err := st.InsertEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string, before bool) uint64 {
+		t.Helper()
+		op := ">="
+		if before {
+			op = "<"
+		}
+		var n uint64
+		q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE ts %s ?", ch.Database, table, op)
+		if err := st.Conn().QueryRow(ctx, q, now.AddDate(0, 0, -30)).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	for _, table := range store.EventIndexTables() {
+		if count(table, true) == 0 || count(table, false) == 0 {
+			t.Fatalf("%s: fixture lacks an old or a recent row", table)
+		}
+	}
+	a, err := New(Options{Kafka: kafka.Config{Brokers: k.Brokers}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ApplyRetention(ctx, now) // default events_days: 30
+	for _, table := range store.EventIndexTables() {
+		if n := count(table, true); n != 0 {
+			t.Errorf("%s: %d rows older than 30 days left", table, n)
+		}
+		if n := count(table, false); n == 0 {
+			t.Errorf("%s: recent rows dropped", table)
+		}
+	}
+}

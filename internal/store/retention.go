@@ -19,6 +19,15 @@ var partitionUnit = map[string]string{
 	"calls_sealed_hourly": "day",
 	"calls_sealed_totals": "day",
 	"incidents":           "month",
+	"redaction_sightings": "day",
+	"blast_index":         "day",
+}
+
+// EventIndexTables are the tables materialized views derive from events,
+// row by row (schema 0026–0028); retention drops their days with the
+// events', so that they never point at events that are gone.
+func EventIndexTables() []string {
+	return []string{"redaction_sightings", "blast_index"}
 }
 
 // SealedCallTables are the tables internal/rollup derives from
@@ -30,7 +39,7 @@ func SealedCallTables() []string {
 
 // RetentionTables lists the tables DropPartitionsOlderThan accepts.
 func RetentionTables() []string {
-	return append([]string{"events", "findings", "incidents", "actions", "calls_per_minute"}, SealedCallTables()...)
+	return append(append([]string{"events", "findings", "incidents", "actions", "calls_per_minute"}, SealedCallTables()...), EventIndexTables()...)
 }
 
 // DropPartitionsOlderThan drops every partition of table whose whole period

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // BlastSubject is what a blast radius starts from: exactly one of a tool
@@ -36,6 +40,9 @@ type BlastRadius struct {
 	// Truncated: more agents or sessions than listed (the lists keep the
 	// most active agents and the newest sessions).
 	Truncated bool `json:"truncated"`
+	// MoreCalls: how many more call observations (events) touched the
+	// subject than Calls lists.
+	MoreCalls uint64 `json:"more_calls"`
 }
 
 // BlastAgent is one agent in a blast radius.
@@ -95,9 +102,11 @@ func (b BlastSubject) validate() error {
 }
 
 // BlastRadius finds every agent, session and call that touched subj.
-// Each part is one query over events with the subject's condition; the
-// fingerprint and incident subjects first narrow to their agents, so the
-// events' primary key (tenant, agent_id, ts) prunes the scan.
+// Agents, sessions, the series and the totals are read from blast_index
+// (schema 0028), which holds one row per counted call observation and
+// subject, ordered by (tenant, subject, ts): a primary-key range per
+// subject instead of a scan of the events. Only the listed calls are read
+// from events, by their agents, times and ids.
 func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (BlastRadius, error) {
 	if err := subj.validate(); err != nil {
 		return BlastRadius{}, err
@@ -114,117 +123,220 @@ func (s *Store) BlastRadius(ctx context.Context, f Filter, subj BlastSubject) (B
 		return out, nil // the definition was not served in the range
 	}
 	var c cond
-	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?) AND kind = 'message' AND "+counted, f.from(), f.to())
+	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?)", f.from(), f.to())
 	c.tenant(f.Tenant, f.Tenants)
 	c.eqAgent(f.Agent)
 	switch {
 	case subj.Tool != "":
-		c.add("server_name = ? AND tool_name = ?", subj.Server, subj.Tool)
+		c.add("subject = ?", blastSubjectKey("tool", subj.Server, subj.Tool))
 	case subj.Fingerprint != "":
-		var sc cond
-		sc.add("fingerprint = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?)", subj.Fingerprint, f.from(), f.to())
-		sc.tenant(f.Tenant, f.Tenants)
-		src := "SELECT %s FROM " + s.t("redaction_sightings") + " WHERE " + sc.String()
-		c.add("agent_id IN ("+fmt.Sprintf(src, "agent_id")+")", sc.args...)
-		c.add("event_id IN ("+fmt.Sprintf(src, "event_id")+")", sc.args...)
+		c.add("subject = ?", blastSubjectKey("secret", subj.Fingerprint))
 	case subj.Session != "":
-		c.add("session_key = ?", subj.Session)
+		c.add("subject = ?", blastSubjectKey("session", subj.Session))
 	case subj.Incident != "":
+		// Every call of the sessions its findings are in, by the agents
+		// of its findings: read once, bound to the four reads below.
 		var ic cond
 		ic.add("incident_id = ?", subj.Incident)
 		ic.tenant(f.Tenant, f.Tenants)
-		src := "SELECT %s FROM " + s.t("findings") + " WHERE " + ic.String()
-		c.add("agent_id IN ("+fmt.Sprintf(src, "agent_id")+")", ic.args...)
-		c.add("session_key IN ("+fmt.Sprintf(src, "session_key")+" AND session_key != '')", ic.args...)
+		var sessions, agents []string
+		if err := s.conn.QueryRow(ctx, "SELECT groupUniqArrayIf(concat('session\\0', session_key), session_key != ''), groupUniqArray(agent_id) FROM "+
+			s.t("findings")+" WHERE "+ic.String(), ic.args...).Scan(&sessions, &agents); err != nil {
+			return out, fmt.Errorf("cannot query the incident's findings: %w", err)
+		}
+		if len(sessions) == 0 {
+			return out, nil
+		}
+		c.add("subject IN (SELECT arrayJoin(?))", sessions)
+		c.add("agent_id IN (SELECT arrayJoin(?))", agents)
 	}
-	w, args := c.String(), c.args
+	from, w, args := " FROM "+s.t("blast_index")+" WHERE ", c.String(), c.args
 
-	rows, err := s.conn.Query(ctx, "SELECT agent_id, uniqExact("+callKey+") AS calls, uniqExact(session_key), min(ts), max(ts) FROM "+s.t("events")+
-		" WHERE "+w+" GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?", append(args, blastListMax+1)...)
-	if err != nil {
-		return out, fmt.Errorf("cannot query blast radius agents: %w", err)
+	// Agents, sessions and the series are three reads of the same rows:
+	// run at once, they overlap.
+	agents := func() error {
+		return s.blastRows(ctx, "agents", "SELECT agent_id, uniqExact(call_key) AS calls, uniqExact(session_key), min(ts), max(ts)"+from+w+
+			" GROUP BY agent_id ORDER BY calls DESC, agent_id LIMIT ?", append(slices.Clip(args), blastListMax+1), func(rows driver.Rows) error {
+			var a BlastAgent
+			if err := rows.Scan(&a.AgentID, &a.Calls, &a.Sessions, &a.FirstSeen, &a.LastSeen); err != nil {
+				return err
+			}
+			a.AgentID, a.FirstSeen, a.LastSeen = agentOut(a.AgentID), a.FirstSeen.UTC(), a.LastSeen.UTC()
+			out.Agents = append(out.Agents, a)
+			return nil
+		})
 	}
-	for rows.Next() {
-		var a BlastAgent
-		if err := rows.Scan(&a.AgentID, &a.Calls, &a.Sessions, &a.FirstSeen, &a.LastSeen); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("cannot scan blast radius agents: %w", err)
-		}
-		a.AgentID, a.FirstSeen, a.LastSeen = agentOut(a.AgentID), a.FirstSeen.UTC(), a.LastSeen.UTC()
-		out.Agents = append(out.Agents, a)
+	sessions := func() error {
+		return s.blastRows(ctx, "sessions", "SELECT session_key, any(agent_id), uniqExact(call_key), min(ts), max(ts) AS last"+from+w+
+			" AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?", append(slices.Clip(args), blastListMax+1), func(rows driver.Rows) error {
+			var x BlastSess
+			if err := rows.Scan(&x.SessionKey, &x.AgentID, &x.Calls, &x.FirstSeen, &x.LastSeen); err != nil {
+				return err
+			}
+			x.AgentID, x.FirstSeen, x.LastSeen = agentOut(x.AgentID), x.FirstSeen.UTC(), x.LastSeen.UTC()
+			out.Sessions = append(out.Sessions, x)
+			return nil
+		})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("cannot read blast radius agents: %w", err)
+	// The series also counts the observations (events, by tenant and id)
+	// per bucket: each has one ts, so their sum is the total, and the
+	// newest buckets that hold the listed calls bound the read of the list.
+	step := f.step()
+	var events []uint64
+	series := func() error {
+		return s.blastRows(ctx, "series", "SELECT toDateTime(intDiv(toUInt32(ts), ?) * ?) AS t, uniqExact(call_key), uniqExact(agent_id), uniqExact(tenant, event_id)"+from+w+
+			" GROUP BY t ORDER BY t", append([]any{step, step}, args...), func(rows driver.Rows) error {
+			var b BlastBucket
+			var n uint64
+			if err := rows.Scan(&b.Time, &b.Calls, &b.Agents, &n); err != nil {
+				return err
+			}
+			b.Time = b.Time.UTC()
+			out.Series = append(out.Series, b)
+			events = append(events, n)
+			out.MoreCalls += n
+			return nil
+		})
 	}
-	if len(out.Agents) == 0 {
-		return out, nil // nothing touched it: the other parts are empty too
+	parts := []func() error{agents, sessions, series}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = part() }()
 	}
-	if len(out.Agents) <= blastListMax {
-		// The other parts read only these agents' rows: the events'
-		// primary key (tenant, agent_id, ts) skips everyone else's, which
-		// is most of a scan for a tool or a session.
-		ids := make([]string, len(out.Agents))
-		for i, a := range out.Agents {
-			ids[i] = agentIn(a.AgentID)
-		}
-		w += " AND agent_id IN (SELECT arrayJoin(?))"
-		args = append(slices.Clip(args), ids)
-	}
-
-	rows, err = s.conn.Query(ctx, "SELECT session_key, any(agent_id), uniqExact("+callKey+"), min(ts), max(ts) AS last FROM "+s.t("events")+
-		" WHERE "+w+" AND session_key != '' GROUP BY session_key ORDER BY last DESC, session_key LIMIT ?", append(args, blastListMax+1)...)
-	if err != nil {
-		return out, fmt.Errorf("cannot query blast radius sessions: %w", err)
-	}
-	for rows.Next() {
-		var x BlastSess
-		if err := rows.Scan(&x.SessionKey, &x.AgentID, &x.Calls, &x.FirstSeen, &x.LastSeen); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("cannot scan blast radius sessions: %w", err)
-		}
-		x.AgentID, x.FirstSeen, x.LastSeen = agentOut(x.AgentID), x.FirstSeen.UTC(), x.LastSeen.UTC()
-		out.Sessions = append(out.Sessions, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("cannot read blast radius sessions: %w", err)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return out, err
 	}
 	if len(out.Agents) > blastListMax || len(out.Sessions) > blastListMax {
 		out.Truncated = true
 		out.Agents = out.Agents[:min(len(out.Agents), blastListMax)]
 		out.Sessions = out.Sessions[:min(len(out.Sessions), blastListMax)]
 	}
-
-	step := f.step()
-	rows, err = s.conn.Query(ctx, "SELECT toDateTime(intDiv(toUInt32(ts), ?) * ?) AS t, uniqExact("+callKey+"), uniqExact(agent_id) FROM "+s.t("events")+
-		" WHERE "+w+" GROUP BY t ORDER BY t", append([]any{step, step}, args...)...)
-	if err != nil {
-		return out, fmt.Errorf("cannot query blast radius series: %w", err)
+	if len(out.Agents) == 0 {
+		return out, nil // nothing touched it
 	}
-	for rows.Next() {
-		var b BlastBucket
-		if err := rows.Scan(&b.Time, &b.Calls, &b.Agents); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("cannot scan blast radius series: %w", err)
+
+	// The newest observations (one per tenant and event id: a replay's
+	// copies are one) from the newest buckets that hold that many, then
+	// those events by primary key.
+	limit := f.limit(100, 1000)
+	since, held := f.From, uint64(0)
+	for i := len(events) - 1; i >= 0 && held < uint64(limit); i-- {
+		since, held = maxTime(f.From, out.Series[i].Time), held+events[i]
+	}
+	var picked []blastPick
+	err := s.blastRows(ctx, "calls", "SELECT toString(tenant), event_id, agent_id, ts"+from+w+" AND ts >= toDateTime(?)"+
+		" ORDER BY ts_ns DESC, event_id, tenant LIMIT 1 BY tenant, event_id LIMIT ?", append(args, since.Unix(), limit), func(rows driver.Rows) error {
+		var p blastPick
+		if err := rows.Scan(&p.tenant, &p.eventID, &p.agentID, &p.ts); err != nil {
+			return err
 		}
-		b.Time = b.Time.UTC()
-		out.Series = append(out.Series, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("cannot read blast radius series: %w", err)
-	}
-
-	calls, err := s.conn.Query(ctx, "SELECT "+eventCols+" FROM "+s.t("events")+" WHERE "+w+
-		" ORDER BY ts_ns DESC, event_id LIMIT 1 BY event_id LIMIT ?", append(args, f.limit(100, 1000))...)
+		picked = append(picked, p)
+		return nil
+	})
 	if err != nil {
-		return out, fmt.Errorf("cannot query blast radius calls: %w", err)
-	}
-	if out.Calls, err = scanEvents(calls); err != nil {
 		return out, err
 	}
+	if out.Calls, err = s.pickedEvents(ctx, f, picked); err != nil {
+		return out, err
+	}
+	out.MoreCalls -= min(out.MoreCalls, uint64(len(out.Calls)))
 	return out, nil
+}
+
+// blastSubjectKey is a blast_index subject (schema 0028): the kind and its
+// names, each after a NUL.
+func blastSubjectKey(kind string, names ...string) string {
+	return kind + "\x00" + strings.Join(names, "\x00")
+}
+
+// blastRows runs q and calls scan for each row.
+func (s *Store) blastRows(ctx context.Context, what, q string, args []any, scan func(driver.Rows) error) error {
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("cannot query blast radius %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("cannot scan blast radius %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read blast radius %s: %w", what, err)
+	}
+	return nil
+}
+
+// blastPick is one listed call as blast_index has it: where to find it in
+// events.
+type blastPick struct {
+	tenant, eventID, agentID string
+	ts                       time.Time
+}
+
+// pickedEvents reads the picked events, in the picked order. The events'
+// primary key (tenant, agent_id, ts) narrows the read to the picked agents
+// between the oldest and the newest picked second; the ids select the rows.
+// A second tenant may reuse an event id, so rows are kept by (tenant,
+// event id).
+func (s *Store) pickedEvents(ctx context.Context, f Filter, picked []blastPick) ([]Event, error) {
+	if len(picked) == 0 {
+		return []Event{}, nil
+	}
+	order := map[[2]string]int{}
+	var tenants, agents, ids []string
+	first, last := picked[0].ts, picked[0].ts
+	for i, p := range picked {
+		order[[2]string{p.tenant, p.eventID}] = i
+		tenants, agents, ids = append(tenants, p.tenant), append(agents, p.agentID), append(ids, p.eventID)
+		first, last = minTime(first, p.ts), maxTime(last, p.ts)
+	}
+	var c cond
+	c.add("kind = 'message' AND " + counted)
+	c.tenant(f.Tenant, f.Tenants)
+	c.add("tenant IN (SELECT arrayJoin(?))", tenants)
+	c.add("agent_id IN (SELECT arrayJoin(?))", agents)
+	c.add("ts >= toDateTime(?) AND ts <= toDateTime(?)", first.Unix(), last.Unix())
+	c.add("event_id IN (SELECT arrayJoin(?))", ids)
+	rows, err := s.conn.Query(ctx, "SELECT "+eventCols+" FROM "+s.t("events")+" WHERE "+c.String()+
+		" ORDER BY ts_ns DESC, event_id LIMIT 1 BY tenant, event_id", c.args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query blast radius calls: %w", err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, err
+	}
+	slot := make([]*Event, len(picked))
+	for i := range evs {
+		if j, ok := order[[2]string{evs[i].Tenant, evs[i].EventID}]; ok {
+			slot[j] = &evs[i]
+		}
+	}
+	out := make([]Event, 0, len(picked))
+	for _, e := range slot {
+		if e != nil { // nil: its event is gone (retention) while the index row is not
+			out = append(out, *e)
+		}
+	}
+	return out, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // narrowToDefinition limits f to when the subject's definition was the

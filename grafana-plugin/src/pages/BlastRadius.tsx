@@ -152,7 +152,7 @@ function BlastView({ nav, subject }: { nav: Nav; subject: Record<string, string>
                 </tbody>
               </table>
             </Section>
-            <Section title={`Requests (newest ${d.calls.length})`} testId="blast-calls">
+            <Section title={`Requests (newest ${d.calls.length}${d.more_calls > 0 ? ` of ${fmtNum(d.calls.length + d.more_calls)}` : ''})`} testId="blast-calls">
               <EventsTable events={d.calls} testId="blast-calls-table" showAgent />
             </Section>
           </>

@@ -120,11 +120,12 @@ type Engine struct {
 	groups map[string]dirtyGroup // detect role: groups changed since the last Changelog
 	fwd    *lru[time.Time]       // ingest role: new_term (group, term) last forwarded
 
-	dirty []Baseline // new_term baselines not yet saved
-	keys  []stateKeyMemo
-	gen   uint64       // event generation for keys
-	tb    []byte       // scratch for new_term terms
-	facts *lru[string] // tool definition hash → defdiff facts (diff rules)
+	dirty  []Baseline // new_term baselines not yet saved
+	keys   []stateKeyMemo
+	gen    uint64       // event generation for keys
+	tb     []byte       // scratch for new_term terms
+	facts  *lru[string] // tool definition hash → defdiff facts (diff rules)
+	shapes *shapeCache  // argShape terms by arguments (new_term rules with terms)
 }
 
 // stateKeyMemo is one event's state key for one `by` list: the rules that
@@ -588,22 +589,49 @@ type thrGroup struct {
 	ids   []string // event ids: the finding's evidence
 	// keys say which events are one occurrence (occurrenceKey): the
 	// observations of one call, or a replayed input, count once.
-	keys     []string
+	keys []string
+	// hs[i] is keyHashS(keys[i]): "counted already?" compares hashes
+	// first (a call-rate window holds 100 keys of the same length).
+	hs       []uint64
 	off      int
 	distinct map[string]time.Time
 	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
 	spent    []string  // keys of the window that fired last (they do not count again)
+	spentH   []uint64  // their hashes (hasKey recomputes them when spent was replaced, e.g. by Restore)
 	// Initial storage of times, ids and keys: most groups (e.g. one per
 	// distinct call for a loop rule) never hold more than a few events.
 	tbuf [2]time.Time
 	ibuf [2]string
 	kbuf [2]string
+	hbuf [2]uint64
 }
 
 func newThrGroup() *thrGroup {
 	g := &thrGroup{}
-	g.times, g.ids, g.keys = g.tbuf[:0], g.ibuf[:0], g.kbuf[:0]
+	g.times, g.ids, g.keys, g.hs = g.tbuf[:0], g.ibuf[:0], g.kbuf[:0], g.hbuf[:0]
 	return g
+}
+
+// hasKey reports whether key (with hash h = keyHashS(key)) is one of the
+// window's keys or of the spent ones.
+func (g *thrGroup) hasKey(h uint64, key string) bool {
+	for i, x := range g.hs[g.off:] {
+		if x == h && g.keys[g.off+i] == key {
+			return true
+		}
+	}
+	if len(g.spentH) != len(g.spent) {
+		g.spentH = g.spentH[:0]
+		for _, k := range g.spent {
+			g.spentH = append(g.spentH, keyHashS(k))
+		}
+	}
+	for i, x := range g.spentH {
+		if x == h && g.spent[i] == key {
+			return true
+		}
+	}
+	return false
 }
 
 // occurrenceKey is what thresholds and sequences count once: the call a
@@ -628,22 +656,27 @@ func (g *thrGroup) dropOldest(n int) {
 	clear(g.keys[g.off : g.off+n])
 	g.off += n
 	if g.off == len(g.times) {
-		g.times, g.ids, g.keys, g.off = g.times[:0], g.ids[:0], g.keys[:0], 0
+		g.times, g.ids, g.keys, g.hs, g.off = g.times[:0], g.ids[:0], g.keys[:0], g.hs[:0], 0
 	}
 }
 
-func (g *thrGroup) add(t time.Time, id, key string) {
+func (g *thrGroup) add(t time.Time, id, key string) { g.addH(t, id, key, keyHashS(key)) }
+
+// addH is add with the key's hash (keyHashS) computed by the caller.
+func (g *thrGroup) addH(t time.Time, id, key string, h uint64) {
 	if g.off > 0 && len(g.times) == cap(g.times) {
 		n := copy(g.times, g.times[g.off:])
 		copy(g.ids, g.ids[g.off:])
 		copy(g.keys, g.keys[g.off:])
+		copy(g.hs, g.hs[g.off:])
 		clear(g.ids[n:])
 		clear(g.keys[n:])
-		g.times, g.ids, g.keys, g.off = g.times[:n], g.ids[:n], g.keys[:n], 0
+		g.times, g.ids, g.keys, g.hs, g.off = g.times[:n], g.ids[:n], g.keys[:n], g.hs[:n], 0
 	}
 	g.times = append(g.times, t)
 	g.ids = append(g.ids, id)
 	g.keys = append(g.keys, key)
+	g.hs = append(g.hs, h)
 }
 
 const maxEvidenceIDs = 100
@@ -657,7 +690,8 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		rs.thr.putH(kh, string(kb), g)
 	}
 	key := occurrenceKey(ev)
-	if ok && (slices.Contains(g.keys[g.off:], key) || slices.Contains(g.spent, key)) {
+	okh := keyHashS(key)
+	if ok && g.hasKey(okh, key) {
 		// Counted already: another observation of the same call, or a
 		// replayed input (detect role after a retry).
 		return nil
@@ -694,7 +728,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		}
 		g.distinct[v] = t
 	}
-	g.add(t, ev.EventID, key)
+	g.addH(t, ev.EventID, key, okh)
 	// Bound the group: counting needs the last Count events; with distinct
 	// the map holds the state and the events are only evidence.
 	keep := r.Count
@@ -734,9 +768,10 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	// Start a new window after firing; the fired window's keys stay known,
 	// so a replayed input or a late observation of it cannot count again.
 	g.spent = append(g.spent[:0], g.keys[g.off:]...)
+	g.spentH = append(g.spentH[:0], g.hs[g.off:]...)
 	clear(g.ids)
 	clear(g.keys)
-	g.times, g.ids, g.keys, g.off = g.times[:0], g.ids[:0], g.keys[:0], 0
+	g.times, g.ids, g.keys, g.hs, g.off = g.times[:0], g.ids[:0], g.keys[:0], g.hs[:0], 0
 	g.distinct, g.distMin = nil, time.Time{}
 	return f
 }

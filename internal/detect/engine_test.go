@@ -825,3 +825,34 @@ func TestWatchListEditTurnsOptInRuleOn(t *testing.T) {
 		t.Fatalf("filled list: findings %v, want one of mcp-tool-not-allowlisted", fs)
 	}
 }
+
+// TestThresholdGroupHasKey: the hashed "counted already?" check finds the
+// window's live keys and the spent ones (also spent keys set without their
+// hashes, as Restore does), and no dropped or other key.
+func TestThresholdGroupHasKey(t *testing.T) {
+	g := newThrGroup()
+	at := time.Unix(0, 0)
+	for i := 0; i < 5; i++ {
+		g.add(at, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i))
+	}
+	g.dropOldest(2)
+	g.spent = []string{"s0", "s1"}
+	for k, want := range map[string]bool{"k0": false, "k1": false, "k2": true, "k4": true, "s0": true, "s1": true, "k5": false, "": false} {
+		if got := g.hasKey(keyHashS(k), k); got != want {
+			t.Errorf("hasKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+	// A hash equal to a live key's with another text is not that key.
+	if g.hasKey(keyHashS("k2"), "k2x") {
+		t.Error("hasKey matched on the hash alone")
+	}
+	// Adding more than the initial storage moves the live part; hashes follow.
+	for i := 5; i < 12; i++ {
+		g.add(at, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i))
+	}
+	for i := 2; i < 12; i++ {
+		if k := fmt.Sprintf("k%d", i); !g.hasKey(keyHashS(k), k) {
+			t.Errorf("hasKey(%q) = false after growing", k)
+		}
+	}
+}

@@ -371,6 +371,13 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 			off, lit := t.fd.off, a.lit
 			switch fn {
 			case "contains":
+				if bit, field := containsBit(lit), t.fd.idx; bit >= 0 {
+					// Kept with the field's content entry: the same
+					// literals are looked for in the same texts again.
+					return &nbool{eval: func(ec *evalCtx) tri {
+						return triOf(ec.contains(field, bit, fieldAt(ec.ev, off), lit))
+					}, cost: t.cost + 3, total: true}
+				}
 				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.Contains(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}
 			case "startsWith":
 				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.HasPrefix(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}

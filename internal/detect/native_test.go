@@ -24,9 +24,21 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 	}
 	// The whole evaluation corpus (every attack variant) and a second seed.
 	events := append(scenario.Eval(1, 10000).Plain(), scenario.Eval(2, 3000).Plain()...)
+	// Twice: per event only, then with a worker's content cache (results
+	// kept across events by text: function and contains() bits, decoded
+	// arguments, URLs), as the engine evaluates.
+	for _, cached := range []bool{false, true} {
+		nativeAgreesWithCEL(t, pack, events, cached)
+	}
+}
+
+func nativeAgreesWithCEL(t *testing.T, pack *Pack, events []event.Event, cached bool) {
 	var ec evalCtx
+	if cached {
+		ec.cc = newContentCache()
+	}
 	act := activation{ec: &ec}
-	decided, total, trues := 0, 0, 0
+	decided, total, trues, hits := 0, 0, 0, 0
 	for i := range events {
 		ec.reset(&events[i])
 		for _, r := range pack.Rules {
@@ -55,7 +67,17 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 	if trues == 0 || decided == 0 {
 		t.Fatalf("native decided %d conditions, %d true: corpus does not exercise it", decided, trues)
 	}
-	t.Logf("%d events: native decided %d of %d condition evaluations (%d true)", len(events), decided, total, trues)
+	if cached {
+		for i := range ec.cc.tab {
+			if ec.cc.tab[i].litKnown != 0 {
+				hits++
+			}
+		}
+		if hits == 0 {
+			t.Fatal("no contains() result kept in the content cache: the cached path is not exercised")
+		}
+	}
+	t.Logf("%d events (content cache %v): native decided %d of %d condition evaluations (%d true)", len(events), cached, decided, total, trues)
 }
 
 // TestNativeConstructs checks each supported construct against CEL on

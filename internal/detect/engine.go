@@ -122,6 +122,7 @@ type Engine struct {
 
 	dirty  []Baseline // new_term baselines not yet saved
 	keys   []stateKeyMemo
+	occ    occMemo
 	gen    uint64       // event generation for keys
 	tb     []byte       // scratch for new_term terms
 	facts  *lru[string] // tool definition hash → defdiff facts (diff rules)
@@ -134,6 +135,24 @@ type stateKeyMemo struct {
 	gen uint64
 	b   []byte
 	h   uint64
+}
+
+// occMemo is one event's occurrenceKey and its hash (keyHashS): the
+// threshold and sequence rules that take the event share it (a tool
+// definition's key is built, i.e. allocated, once instead of per rule).
+type occMemo struct {
+	gen uint64
+	key string
+	h   uint64
+}
+
+// occurrence returns occurrenceKey(ev) and its hash, once per event.
+func (e *Engine) occurrence(ev *event.Event) (string, uint64) {
+	if e.occ.gen != e.gen || e.gen == 0 {
+		k := occurrenceKey(ev)
+		e.occ = occMemo{gen: e.gen, key: k, h: keyHashS(k)}
+	}
+	return e.occ.key, e.occ.h
 }
 
 // ruleState is a rule plus its kind state.
@@ -689,8 +708,7 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 		g = newThrGroup()
 		rs.thr.putH(kh, string(kb), g)
 	}
-	key := occurrenceKey(ev)
-	okh := keyHashS(key)
+	key, okh := e.occurrence(ev)
 	if ok && g.hasKey(okh, key) {
 		// Counted already: another observation of the same call, or a
 		// replayed input (detect role after a retry).
@@ -917,7 +935,7 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		fetched bool
 	)
 	var f *event.Finding
-	key := occurrenceKey(ev)
+	key, _ := e.occurrence(ev)
 	for i := len(steps) - 1; i >= 0; i-- {
 		if !m.cond(i) {
 			continue

@@ -527,24 +527,40 @@ func (e *Engine) stateKeyBytes(rs *ruleState, ev *event.Event) ([]byte, uint64) 
 	return km.b, km.h
 }
 
-func evidenceOf(ev *event.Event) map[string]any {
-	m := map[string]any{"event_id": ev.EventID, "ts": ev.Time.UTC().Format(time.RFC3339Nano)}
-	put := func(k, v string) {
-		if v != "" {
-			if len(v) > 512 {
-				v = v[:512] + "…"
-			}
-			m[k] = v
+// eventEvidence is the event part of a finding's evidence. Its fields are
+// in the order of their JSON names, so it encodes exactly as a map with
+// these keys (encoding/json sorts map keys) without building one: ~20
+// fewer allocations per finding.
+type eventEvidence struct {
+	AgentID    string `json:"agent_id,omitempty"`
+	Arguments  string `json:"arguments,omitempty"`
+	EventID    string `json:"event_id"`
+	Method     string `json:"method,omitempty"`
+	Outcome    string `json:"outcome,omitempty"`
+	ServerName string `json:"server_name,omitempty"`
+	SessionKey string `json:"session_key,omitempty"`
+	ToolName   string `json:"tool_name,omitempty"`
+	TS         string `json:"ts"`
+}
+
+func evidenceOf(ev *event.Event) *eventEvidence {
+	cut := func(v string) string {
+		if len(v) > 512 {
+			return v[:512] + "…"
 		}
+		return v
 	}
-	put("method", ev.Method)
-	put("tool_name", ev.ToolName)
-	put("server_name", ev.ServerName)
-	put("agent_id", ev.AgentID)
-	put("session_key", ev.SessionKey)
-	put("arguments", ev.Arguments)
-	put("outcome", string(ev.Outcome))
-	return m
+	return &eventEvidence{
+		AgentID:    cut(ev.AgentID),
+		Arguments:  cut(ev.Arguments),
+		EventID:    ev.EventID,
+		Method:     cut(ev.Method),
+		Outcome:    cut(string(ev.Outcome)),
+		ServerName: cut(ev.ServerName),
+		SessionKey: cut(ev.SessionKey),
+		ToolName:   cut(ev.ToolName),
+		TS:         ev.Time.UTC().Format(time.RFC3339Nano),
+	}
 }
 
 // finding builds a finding from the last event of a detection.

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 func loadYAML(t *testing.T, files map[string]string) *Pack {
@@ -853,6 +855,43 @@ func TestThresholdGroupHasKey(t *testing.T) {
 	for i := 2; i < 12; i++ {
 		if k := fmt.Sprintf("k%d", i); !g.hasKey(keyHashS(k), k) {
 			t.Errorf("hasKey(%q) = false after growing", k)
+		}
+	}
+}
+
+// TestEvidenceOfEncodesAsTheMap: the event evidence encodes byte for byte as
+// the map of the same keys it replaced (sorted keys, empty values left out,
+// values cut at 512 bytes, HTML escaping), on the corpus and edge cases.
+func TestEvidenceOfEncodesAsTheMap(t *testing.T) {
+	asMap := func(ev *event.Event) map[string]any {
+		m := map[string]any{"event_id": ev.EventID, "ts": ev.Time.UTC().Format(time.RFC3339Nano)}
+		put := func(k, v string) {
+			if v != "" {
+				if len(v) > 512 {
+					v = v[:512] + "…"
+				}
+				m[k] = v
+			}
+		}
+		put("method", ev.Method)
+		put("tool_name", ev.ToolName)
+		put("server_name", ev.ServerName)
+		put("agent_id", ev.AgentID)
+		put("session_key", ev.SessionKey)
+		put("arguments", ev.Arguments)
+		put("outcome", string(ev.Outcome))
+		return m
+	}
+	evs := scenario.Eval(1, 300).Plain()
+	evs = append(evs, event.Event{}, event.Event{EventID: "<&>", Arguments: strings.Repeat("é<", 400), ToolName: "\u2028x", Outcome: "ok"})
+	for i := range evs {
+		a, err := json.Marshal(map[string]any{"event": evidenceOf(&evs[i]), "rule_kind": "match"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"event": asMap(&evs[i]), "rule_kind": "match"})
+		if string(a) != string(b) {
+			t.Fatalf("event %d: struct %s, map %s", i, a, b)
 		}
 	}
 }

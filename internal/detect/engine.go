@@ -106,10 +106,11 @@ type Engine struct {
 	m     *metrics
 	stats Stats
 
-	pack  *Pack
-	rules []*ruleState
-	ix    *condIndex
-	nc    int // conditions in the index
+	pack     *Pack
+	rules    []*ruleState
+	ix       *condIndex
+	nc       int     // conditions in the index
+	condRule []int32 // condition number → its rule in rules
 
 	workers []*evaluator
 	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
@@ -158,9 +159,10 @@ func (e *Engine) occurrence(ev *event.Event) (string, uint64) {
 // ruleState is a rule plus its kind state.
 type ruleState struct {
 	rule     *Rule
-	base     int  // index of conds[0] in the engine's condition index
-	sig      int  // index of the rule's `by` list in Engine.keys
-	remote   bool // stateful, grouped wider than one agent
+	lists    ref.Val // rule.listsVal as CEL's `lists`
+	base     int     // index of conds[0] in the engine's condition index
+	sig      int     // index of the rule's `by` list in Engine.keys
+	remote   bool    // stateful, grouped wider than one agent
 	thr      *lru[*thrGroup]
 	nt       *lru[*ntGroup]
 	seq      *lru[*seqGroup]
@@ -231,6 +233,7 @@ func (e *Engine) install(p *Pack) {
 		} else {
 			rs = e.newRuleState(r)
 		}
+		rs.lists, _ = r.listsVal.(ref.Val)
 		rs.base = len(keys)
 		keys = append(keys, r.index...)
 		sig := strings.Join(r.By, "\x00")
@@ -250,6 +253,12 @@ func (e *Engine) install(p *Pack) {
 	e.gen = 0
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
 	e.nc = len(keys)
+	e.condRule = make([]int32, 0, len(keys))
+	for r, rs := range rules {
+		for range rs.rule.index { // one key per condition
+			e.condRule = append(e.condRule, int32(r))
+		}
+	}
 	e.m.rules.Set(float64(len(rules)))
 }
 
@@ -300,6 +309,7 @@ type evaluator struct {
 	ec          evalCtx
 	act         activation
 	mk          marks
+	exc         []int8 // per rule, this event: its exceptions' verdict
 	evals, errs uint64
 }
 
@@ -372,46 +382,48 @@ func toolHash(ev *event.Event) uint64 {
 }
 
 // evalEvent evaluates every candidate condition of every rule for ev
-// (condition true and no exception true → 1).
+// (condition true and no exception true → 1; not a candidate → 0).
 func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 	w.ec.reset(ev)
 	w.mk.prepare(e.ix, ev)
-	for _, rs := range e.rules {
-		var exc int8 // 0 unknown, 1 excepted, -1 not
-		for i, c := range rs.rule.conds {
-			k := rs.base + i
-			if !w.mk.candidate(k) {
-				res[k] = 0
-				continue
-			}
-			w.act.lists = rs.rule.listsVal.(ref.Val)
-			w.evals++
-			ok, err := c.eval(&w.act)
-			if err != nil {
-				w.errs++
-				rs.evalErrs.Inc()
-			}
-			if ok && exc == 0 {
-				exc = -1
-				for _, x := range rs.rule.exceptions {
-					w.evals++
-					hit, err := x.eval(&w.act)
-					if err != nil {
-						w.errs++
-						rs.evalErrs.Inc()
-						continue
-					}
-					if hit {
-						exc = 1
-						break
-					}
+	clear(res)
+	if len(w.exc) != len(e.rules) {
+		w.exc = make([]int8, len(e.rules))
+	} else {
+		clear(w.exc)
+	}
+	for _, k := range w.mk.list {
+		r := e.condRule[k]
+		rs := e.rules[r]
+		w.act.lists = rs.lists
+		c := rs.rule.conds[k-rs.base]
+		w.evals++
+		ok, err := c.eval(&w.act)
+		if err != nil {
+			w.errs++
+			rs.evalErrs.Inc()
+		}
+		exc := &w.exc[r] // the rule's exceptions: 0 unknown, 1 one is true, -1 none
+		if ok && *exc == 0 {
+			*exc = -1
+			for _, x := range rs.rule.exceptions {
+				w.evals++
+				hit, err := x.eval(&w.act)
+				if err != nil {
+					w.errs++
+					rs.evalErrs.Inc()
+					continue
+				}
+				if hit {
+					*exc = 1
+					break
 				}
 			}
-			if ok && exc < 0 {
-				res[k] = 1
-			} else {
-				res[k] = -1
-			}
+		}
+		if ok && *exc < 0 {
+			res[k] = 1
+		} else {
+			res[k] = -1
 		}
 	}
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"hash/maphash"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"cel.dev/cel-go/common/types"
@@ -36,6 +37,8 @@ type contentEntry struct {
 	urlsOK   bool
 	prep     string // secfn.PathPrep(s)
 	prepOK   bool
+	// bit i: strings.Contains(s, containsLits[i]) known / true (containsNode).
+	litKnown, litVal uint64
 }
 
 type contentCache struct {
@@ -56,6 +59,47 @@ func (c *contentCache) entry(s string) *contentEntry {
 	}
 	*e = contentEntry{h: h, s: strings.Clone(s)}
 	return e
+}
+
+// containsLits numbers the literals of field.contains("lit") conditions
+// (native.go), so that a content entry keeps their results as bits: the
+// same literals are looked for in the same arguments by several rules and
+// events. Shared by all packs; literals beyond the 64th are not cached.
+var containsLits = struct {
+	sync.Mutex
+	idx map[string]int
+}{idx: map[string]int{}}
+
+// containsBit returns lit's bit in contentEntry.litKnown/litVal, or -1.
+func containsBit(lit string) int {
+	containsLits.Lock()
+	defer containsLits.Unlock()
+	if i, ok := containsLits.idx[lit]; ok {
+		return i
+	}
+	if len(containsLits.idx) >= 64 {
+		return -1
+	}
+	i := len(containsLits.idx)
+	containsLits.idx[lit] = i
+	return i
+}
+
+// contains is strings.Contains(s, lit), s the value of event field field,
+// through s's content entry when it has one (bit = containsBit(lit)).
+func (ec *evalCtx) contains(field, bit int, s, lit string) bool {
+	e := ec.entryFor(field, s)
+	if e == nil {
+		return strings.Contains(s, lit)
+	}
+	m := uint64(1) << bit
+	if e.litKnown&m == 0 {
+		e.litKnown |= m
+		if strings.Contains(s, lit) {
+			e.litVal |= m
+		}
+	}
+	return e.litVal&m != 0
 }
 
 func init() {

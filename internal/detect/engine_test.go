@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 func loadYAML(t *testing.T, files map[string]string) *Pack {
@@ -823,5 +825,73 @@ func TestWatchListEditTurnsOptInRuleOn(t *testing.T) {
 	}
 	if fs := detect(t, e, call(1)); len(fs) != 1 || fs[0].RuleID != "mcp-tool-not-allowlisted" {
 		t.Fatalf("filled list: findings %v, want one of mcp-tool-not-allowlisted", fs)
+	}
+}
+
+// TestThresholdGroupHasKey: the hashed "counted already?" check finds the
+// window's live keys and the spent ones (also spent keys set without their
+// hashes, as Restore does), and no dropped or other key.
+func TestThresholdGroupHasKey(t *testing.T) {
+	g := newThrGroup()
+	at := time.Unix(0, 0)
+	for i := 0; i < 5; i++ {
+		g.add(at, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i))
+	}
+	g.dropOldest(2)
+	g.spent = []string{"s0", "s1"}
+	for k, want := range map[string]bool{"k0": false, "k1": false, "k2": true, "k4": true, "s0": true, "s1": true, "k5": false, "": false} {
+		if got := g.hasKey(keyHashS(k), k); got != want {
+			t.Errorf("hasKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+	// A hash equal to a live key's with another text is not that key.
+	if g.hasKey(keyHashS("k2"), "k2x") {
+		t.Error("hasKey matched on the hash alone")
+	}
+	// Adding more than the initial storage moves the live part; hashes follow.
+	for i := 5; i < 12; i++ {
+		g.add(at, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i))
+	}
+	for i := 2; i < 12; i++ {
+		if k := fmt.Sprintf("k%d", i); !g.hasKey(keyHashS(k), k) {
+			t.Errorf("hasKey(%q) = false after growing", k)
+		}
+	}
+}
+
+// TestEvidenceOfEncodesAsTheMap: the event evidence encodes byte for byte as
+// the map of the same keys it replaced (sorted keys, empty values left out,
+// values cut at 512 bytes, HTML escaping), on the corpus and edge cases.
+func TestEvidenceOfEncodesAsTheMap(t *testing.T) {
+	asMap := func(ev *event.Event) map[string]any {
+		m := map[string]any{"event_id": ev.EventID, "ts": ev.Time.UTC().Format(time.RFC3339Nano)}
+		put := func(k, v string) {
+			if v != "" {
+				if len(v) > 512 {
+					v = v[:512] + "…"
+				}
+				m[k] = v
+			}
+		}
+		put("method", ev.Method)
+		put("tool_name", ev.ToolName)
+		put("server_name", ev.ServerName)
+		put("agent_id", ev.AgentID)
+		put("session_key", ev.SessionKey)
+		put("arguments", ev.Arguments)
+		put("outcome", string(ev.Outcome))
+		return m
+	}
+	evs := scenario.Eval(1, 300).Plain()
+	evs = append(evs, event.Event{}, event.Event{EventID: "<&>", Arguments: strings.Repeat("é<", 400), ToolName: "\u2028x", Outcome: "ok"})
+	for i := range evs {
+		a, err := json.Marshal(map[string]any{"event": evidenceOf(&evs[i]), "rule_kind": "match"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"event": asMap(&evs[i]), "rule_kind": "match"})
+		if string(a) != string(b) {
+			t.Fatalf("event %d: struct %s, map %s", i, a, b)
+		}
 	}
 }

@@ -218,28 +218,15 @@ type indexedField struct {
 
 // marks records the candidate conditions of the current event.
 type marks struct {
-	mark []uint32 // mark[c] == gen: c is a candidate
-	gen  uint32
+	list []int // candidate condition numbers (not sorted)
 }
 
-// prepare marks the candidate conditions for e.
+// prepare lists the candidate conditions for e. A condition has one index
+// key (one field, or none: catch-all), and e one value per field, so the
+// lists joined have no duplicates.
 func (mk *marks) prepare(ix *condIndex, e *event.Event) {
-	if len(mk.mark) != ix.n {
-		mk.mark, mk.gen = make([]uint32, ix.n), 0
-	}
-	mk.gen++
-	if mk.gen == 0 { // wrapped: clear
-		clear(mk.mark)
-		mk.gen = 1
-	}
-	for _, c := range ix.catchAll {
-		mk.mark[c] = mk.gen
-	}
+	mk.list = append(mk.list[:0], ix.catchAll...)
 	for _, f := range ix.fields {
-		for _, c := range f.conds[indexValue(e, f.field)] {
-			mk.mark[c] = mk.gen
-		}
+		mk.list = append(mk.list, f.conds[indexValue(e, f.field)]...)
 	}
 }
-
-func (mk *marks) candidate(c int) bool { return mk.mark[c] == mk.gen }

@@ -3,10 +3,13 @@ package detect
 import (
 	"reflect"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"cel.dev/cel-go/common/ast"
@@ -371,6 +374,13 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 			off, lit := t.fd.off, a.lit
 			switch fn {
 			case "contains":
+				if bit, field := containsBit(lit), t.fd.idx; bit >= 0 {
+					// Kept with the field's content entry: the same
+					// literals are looked for in the same texts again.
+					return &nbool{eval: func(ec *evalCtx) tri {
+						return triOf(ec.contains(field, bit, fieldAt(ec.ev, off), lit))
+					}, cost: t.cost + 3, total: true}
+				}
 				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.Contains(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}
 			case "startsWith":
 				return &nbool{eval: func(ec *evalCtx) tri { return triOf(strings.HasPrefix(fieldAt(ec.ev, off), lit)) }, cost: t.cost + 3, total: true}
@@ -390,6 +400,10 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		if err != nil {
 			return unknownNode
 		}
+		// A pattern every match of which holds a non-ASCII character (a
+		// script's range, as the look-alike rules look for) cannot match
+		// ASCII text: that is checked first, at a fraction of the cost.
+		nonASCII := needsNonASCII(pat)
 		// Short inputs (tool names, methods) repeat across events: their
 		// results are cached per condition.
 		var mu sync.Mutex
@@ -399,6 +413,9 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 			return &nbool{eval: func(ec *evalCtx) tri {
 				buf := t.app(ec, ec.takeScratch())
 				defer func() { ec.scratch = buf }()
+				if nonASCII && isASCII(buf) {
+					return triFalse
+				}
 				if len(buf) > 128 {
 					return triOf(re.Match(buf))
 				}
@@ -419,6 +436,9 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 		}
 		return &nbool{eval: func(ec *evalCtx) tri {
 			s := t.get(ec)
+			if nonASCII && isASCII(s) {
+				return triFalse
+			}
 			if len(s) > 128 {
 				return triOf(re.MatchString(s))
 			}
@@ -794,4 +814,80 @@ func fieldByTag(name string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// needsNonASCII reports whether every match of the regular expression pat
+// contains a character ≥ U+0080, so that it cannot match a text of ASCII
+// bytes only (Go's regexp reads an invalid byte as U+FFFD, never ASCII).
+// False when unsure.
+func needsNonASCII(pat string) bool {
+	re, err := syntax.Parse(pat, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return requiresNonASCII(re.Simplify())
+}
+
+func requiresNonASCII(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpCharClass: // pairs of ranges, case folding already expanded
+		for i := 0; i < len(re.Rune); i += 2 {
+			if re.Rune[i] < utf8.RuneSelf {
+				return false
+			}
+		}
+		return len(re.Rune) > 0
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if nonASCIIRune(r, re.Flags&syntax.FoldCase != 0) {
+				return true
+			}
+		}
+		return false
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if requiresNonASCII(sub) {
+				return true
+			}
+		}
+		return false
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !requiresNonASCII(sub) {
+				return false
+			}
+		}
+		return len(re.Sub) > 0
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiresNonASCII(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min >= 1 && requiresNonASCII(re.Sub[0])
+	}
+	return false
+}
+
+// nonASCIIRune reports whether r (and, with fold, every case variant of r)
+// is outside ASCII.
+func nonASCIIRune(r rune, fold bool) bool {
+	if r < utf8.RuneSelf {
+		return false
+	}
+	if fold {
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < utf8.RuneSelf {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII[S string | []byte](s S) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
@@ -24,9 +25,21 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 	}
 	// The whole evaluation corpus (every attack variant) and a second seed.
 	events := append(scenario.Eval(1, 10000).Plain(), scenario.Eval(2, 3000).Plain()...)
+	// Twice: per event only, then with a worker's content cache (results
+	// kept across events by text: function and contains() bits, decoded
+	// arguments, URLs), as the engine evaluates.
+	for _, cached := range []bool{false, true} {
+		nativeAgreesWithCEL(t, pack, events, cached)
+	}
+}
+
+func nativeAgreesWithCEL(t *testing.T, pack *Pack, events []event.Event, cached bool) {
 	var ec evalCtx
+	if cached {
+		ec.cc = newContentCache()
+	}
 	act := activation{ec: &ec}
-	decided, total, trues := 0, 0, 0
+	decided, total, trues, hits := 0, 0, 0, 0
 	for i := range events {
 		ec.reset(&events[i])
 		for _, r := range pack.Rules {
@@ -55,7 +68,17 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 	if trues == 0 || decided == 0 {
 		t.Fatalf("native decided %d conditions, %d true: corpus does not exercise it", decided, trues)
 	}
-	t.Logf("%d events: native decided %d of %d condition evaluations (%d true)", len(events), decided, total, trues)
+	if cached {
+		for i := range ec.cc.tab {
+			if ec.cc.tab[i].litKnown != 0 {
+				hits++
+			}
+		}
+		if hits == 0 {
+			t.Fatal("no contains() result kept in the content cache: the cached path is not exercised")
+		}
+	}
+	t.Logf("%d events (content cache %v): native decided %d of %d condition evaluations (%d true)", len(events), cached, decided, total, trues)
 }
 
 // TestNativeConstructs checks each supported construct against CEL on
@@ -239,5 +262,51 @@ func TestFieldAccessorsMatchReflection(t *testing.T) {
 	}
 	if checked < len(events)*30 {
 		t.Fatalf("checked only %d field values", checked)
+	}
+}
+
+// TestNeedsNonASCII: the patterns said to need a non-ASCII character do not
+// match any ASCII text, and the others are left alone; checked against the
+// regexp itself on ASCII texts made of the pattern's own ASCII pieces.
+func TestNeedsNonASCII(t *testing.T) {
+	cases := map[string]bool{
+		`[\x{0370}-\x{052F}]`: true,
+		`\p{Latin}[\p{Cyrillic}\p{Greek}]|[\p{Cyrillic}\p{Greek}]\p{Latin}`: true,
+		`a[é-ü]+b`:            true,
+		`(?i)é`:               true,
+		`(?i)\x{212A}`:        false, // the Kelvin sign folds to k
+		`é?`:                  false,
+		`é*x`:                 false,
+		`é|x`:                 false,
+		`[^a]`:                false,
+		`\p{Latin}`:           false, // includes ASCII letters
+		`(?i)^(delete|drop)_`: false,
+		`(?:é){0,2}`:          false,
+		`(?:é){1,2}`:          true,
+		`.`:                   false,
+		`(é)`:                 true,
+	}
+	for pat, want := range cases {
+		if got := needsNonASCII(pat); got != want {
+			t.Errorf("needsNonASCII(%q) = %v, want %v", pat, got, want)
+		}
+	}
+	// Every ASCII text: no pattern said to need non-ASCII matches one.
+	texts := []string{"", "k", "K", "x", "ab", "delete_x", "Latin text kelvin k"}
+	for _, e := range scenario.Eval(1, 500).Plain() {
+		if s := e.ToolName + e.ToolDescription; isASCII(s) {
+			texts = append(texts, s)
+		}
+	}
+	for pat, need := range cases {
+		if !need {
+			continue
+		}
+		re := regexp.MustCompile(pat)
+		for _, s := range texts {
+			if re.MatchString(s) {
+				t.Fatalf("%q needs non-ASCII but matches the ASCII text %q", pat, s)
+			}
+		}
 	}
 }

@@ -152,6 +152,44 @@ var stringsType = reflect.TypeOf([]string{})
 // termsPool recycles the term buffers of newTermSet.
 var termsPool = sync.Pool{New: func() any { return new(shape.Terms) }}
 
+// shapeCache keeps the shape terms (shape.Scan) of recent arguments texts
+// by content: an agent's calls repeat their arguments, and scanning
+// (validating the JSON, then walking it) was most of the profile rule's
+// cost. Direct-mapped like the content cache (content.go), same bounds;
+// used by the Engine under its lock (no locking of its own).
+type shapeCache struct {
+	tab []shapeEntry
+}
+
+type shapeEntry struct {
+	h  uint64
+	s  []byte // a private copy of the arguments (its buffer reused by the slot)
+	ok bool
+	t  shape.Terms
+}
+
+func newShapeCache(entries int) *shapeCache {
+	return &shapeCache{tab: make([]shapeEntry, entries)}
+}
+
+// terms returns the shape terms of arguments, from the cache or scanned
+// into it; texts outside memoMinBytes..memoMaxBytes are scanned into
+// scratch. The result is valid until the next call.
+func (c *shapeCache) terms(arguments string, scratch *shape.Terms) *shape.Terms {
+	if len(arguments) < memoMinBytes || len(arguments) > memoMaxBytes {
+		shape.Scan(scratch, arguments)
+		return scratch
+	}
+	h := keyHashS(arguments)
+	e := &c.tab[h%uint64(len(c.tab))]
+	if e.ok && e.h == h && string(e.s) == arguments {
+		return &e.t
+	}
+	e.h, e.s, e.ok = h, append(e.s[:0], arguments...), true
+	shape.Scan(&e.t, arguments) // reuses the slot's buffers
+	return &e.t
+}
+
 // eval returns the terms of ev (read-only: they may be shared).
 func (x *termsExpr) eval(ev *event.Event, lists any) ([]string, error) {
 	if x.native != nil {
@@ -187,7 +225,10 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 	ts := termsPool.Get().(*shape.Terms)
 	defer termsPool.Put(ts)
 	if r.terms.native != nil {
-		shape.Scan(ts, r.terms.native(ev))
+		if e.shapes == nil {
+			e.shapes = newShapeCache(contentEntries)
+		}
+		ts = e.shapes.terms(r.terms.native(ev), ts)
 	} else {
 		ts.Reset()
 		extra, err := r.terms.eval(ev, r.listsVal)

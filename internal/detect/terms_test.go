@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/mcpwatch/mcpwatch/internal/profile/shape"
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 const profileRule = "id: mcp-p\n" + hdr + `kind: new_term
@@ -88,5 +91,48 @@ func TestTermsNativeAndCELAgree(t *testing.T) {
 	}
 	if strings.Join(a, ",") != strings.Join(b, ",") || len(a) != 4 {
 		t.Fatalf("native %q, CEL %q", a, b)
+	}
+}
+
+// TestShapeCacheAgreesWithScan: the terms the shape cache returns are
+// those of a fresh scan of the same arguments — for repeated texts (hits),
+// texts replacing each other in one slot (a table of 1 and of 7 entries),
+// and texts outside the cached sizes.
+func TestShapeCacheAgreesWithScan(t *testing.T) {
+	var args []string
+	for _, e := range scenario.Eval(1, 2000).Plain() {
+		if e.Method == "tools/call" {
+			args = append(args, e.Arguments)
+		}
+	}
+	args = append(args, "", "{}", `{"a":1}`, strings.Repeat(`{"k":"/srv/x"}`, 400)) // short and over memoMaxBytes
+	join := func(ts *shape.Terms) string {
+		var b strings.Builder
+		for i := 0; i < ts.Len(); i++ {
+			b.Write(ts.At(i))
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	for _, size := range []int{1, 7, contentEntries} {
+		c := newShapeCache(size)
+		var scratch, fresh shape.Terms
+		hits := 0
+		for round := 0; round < 2; round++ {
+			for i, a := range args {
+				e := &c.tab[keyHashS(a)%uint64(size)]
+				if e.ok && string(e.s) == a {
+					hits++
+				}
+				got := join(c.terms(a, &scratch))
+				shape.Scan(&fresh, a)
+				if want := join(&fresh); got != want {
+					t.Fatalf("table %d, round %d, arguments %d %q: cached terms %q, scanned %q", size, round, i, a, got, want)
+				}
+			}
+		}
+		if hits == 0 {
+			t.Fatalf("table %d: no hit, the cache is not exercised", size)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mcpwatch/mcpwatch/internal/scenario"
 )
 
 func TestIsInternalAddress(t *testing.T) {
@@ -523,5 +525,54 @@ func TestInternalAddressCompatibilityForms(t *testing.T) {
 		if got := IsInternalAddress(in); got != want {
 			t.Errorf("IsInternalAddress(%q) = %v, want %v (host %q)", in, got, want, foldHost(hostOf(in)))
 		}
+	}
+}
+
+// TestMarkerAlternativesMatchWhole: a marker regexp split into its
+// top-level alternatives (each skipping to its literal prefix) matches
+// exactly where the whole regexp does: on the corpus's folded texts and on
+// texts made to hit (and nearly hit) each alternative.
+func TestMarkerAlternativesMatchWhole(t *testing.T) {
+	sys := -1
+	for i, m := range markers {
+		if m.id == "system-tag" {
+			sys = i
+		}
+	}
+	if sys < 0 || len(markerAlts[sys]) < 3 {
+		t.Fatalf("system-tag is not split into its alternatives: %v", markerAlts[sys])
+	}
+	texts := []string{
+		"<system>", "< / system >", "<sys>", "<system_prompt>", "<instruction >", "<admin>", "<developer>", "<developers>",
+		"[system]", "[/inst]", "[ system]", "<|im_start|>", "<|system|>", "<|endoftext|", "## system", "###instructions", "#system",
+		"a <b>system</b> [x] ## y", "<<system>>", "ignore <important> tags", "",
+	}
+	for _, seed := range []int64{1, 2} {
+		for _, e := range scenario.Eval(seed, 2000).Plain() {
+			for _, s := range []string{e.Arguments, e.Result, e.ToolDescription, e.ToolInputSchema} {
+				if s != "" {
+					texts = append(texts, foldText(foldMarkers(s)))
+				}
+			}
+		}
+	}
+	split, hits := 0, 0
+	for i, m := range markers {
+		if markerAlts[i] == nil {
+			continue
+		}
+		split++
+		for _, f := range texts {
+			want := m.re.MatchString(f)
+			if got := matchMarker(i, f); got != want {
+				t.Fatalf("%s on %q: alternatives %v, whole regexp %v", m.id, f, got, want)
+			}
+			if want {
+				hits++
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatalf("no text matched a split marker (%d split)", split)
 	}
 }

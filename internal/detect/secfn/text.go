@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -273,6 +274,52 @@ type marker struct {
 	also [][]string
 }
 
+// markerAlts[i] are markers[i].re's top-level alternatives when each
+// starts with a literal (then each skips to its literal with a string
+// search, where the whole regexp steps through every byte); nil = use re.
+var markerAlts = func() [][]*regexp.Regexp {
+	out := make([][]*regexp.Regexp, len(markers))
+	for i := range markers {
+		out[i] = literalAlternatives(markers[i].re)
+	}
+	return out
+}()
+
+// matchMarker reports whether marker i's regexp matches the folded text f.
+func matchMarker(i int, f string) bool {
+	alts := markerAlts[i]
+	if alts == nil {
+		return markers[i].re.MatchString(f)
+	}
+	for _, a := range alts {
+		if a.MatchString(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// literalAlternatives returns re's top-level alternatives compiled on their
+// own, or nil unless there are several and each has a literal prefix.
+func literalAlternatives(re *regexp.Regexp) []*regexp.Regexp {
+	t, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil || t.Op != syntax.OpAlternate {
+		return nil
+	}
+	var out []*regexp.Regexp
+	for _, sub := range t.Sub {
+		a, err := regexp.Compile(sub.String())
+		if err != nil {
+			return nil
+		}
+		if lit, _ := a.LiteralPrefix(); lit == "" {
+			return nil
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // markerAlso are the markers' further required words (by id); see marker.also.
 var markerAlso = map[string][][]string{
 	"important-tag":       {{"<"}, {">"}},
@@ -539,7 +586,7 @@ func depunctIgnore(l string) bool {
 		return false // nothing removed: the regexp already ran on l
 	}
 	m := &markers[ignoreMarker]
-	return containsOneOfEach(v, m.also) && m.re.MatchString(foldText(v))
+	return containsOneOfEach(v, m.also) && matchMarker(ignoreMarker, foldText(v))
 }
 
 // depunct removes each punctuation byte of splitSeps that stands between
@@ -608,7 +655,7 @@ func InjectionMarkers(s string) []string {
 			if f == "" {
 				f = foldText(l)
 			}
-			if m.re.MatchString(f) {
+			if matchMarker(i, f) {
 				out = append(out, m.id)
 				continue
 			}

@@ -141,8 +141,8 @@ func TestBudgetSharesPerTenant(t *testing.T) {
 	if err := b.reserve("a", 40, 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.reserve("a", 1, 1); class(err) != Unavailable {
-		t.Errorf("tenant a over its share: %v, want Unavailable", err)
+	if err := b.reserve("a", 1, 1); class(err) != RateLimited {
+		t.Errorf("tenant a over its share: %v, want RateLimited (RESOURCE_EXHAUSTED + RetryInfo, 429)", err)
 	}
 	if !b.lastFull().IsZero() {
 		t.Error("one tenant at its share made the whole budget full")

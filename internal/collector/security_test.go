@@ -142,6 +142,7 @@ func TestSecurityBodyTrickle(t *testing.T) {
 	body := protoBody(t, mcpTraces(10, 1000))
 	var resp []byte
 	err = cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &body, &resp)
+	t.Logf("trickled gRPC message: %v", err)
 	if code := status.Code(err); code == codes.OK || code == codes.DeadlineExceeded && ctx.Err() != nil {
 		t.Errorf("trickled gRPC message: %v, want the server to end it at its body deadline", err)
 	}

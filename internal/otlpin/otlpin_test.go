@@ -297,3 +297,55 @@ func (p sizeProbe) ConsumeTraces(context.Context, string, ptrace.Traces) (Result
 func (p sizeProbe) ConsumeLogs(context.Context, string, plog.Logs) (Result, error) {
 	return Result{}, nil
 }
+
+// TestLeaseWaitsForRoom: a gRPC stream's lease waits for room for its
+// message instead of failing (the share or the budget frees up when
+// another request ends), gives up with the last refusal when its context
+// ends, never waits for what could never fit, and gives back what it holds
+// above a message's size.
+func TestLeaseWaitsForRoom(t *testing.T) {
+	b := newBudget(LimitsConfig{MaxInFlightBytes: 200, MaxTenantInFlightBytes: 60, RetryAfter: time.Second})
+	first := &lease{b: b, tenant: "a"}
+	if err := first.grow(40); err != nil {
+		t.Fatal(err)
+	}
+	second := &lease{b: b, tenant: "a"}
+	if err := second.grow(10); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- second.waitAtLeast(context.Background(), 50) }()
+	select {
+	case err := <-got:
+		t.Fatalf("the second lease did not wait for the tenant's share: %v", err)
+	case <-time.After(50 * time.Millisecond): // not a timed assertion: it must still be waiting
+	}
+	first.release()
+	if err := <-got; err != nil || second.held != 50 {
+		t.Fatalf("after the first lease's release: %v, held %d, want 50", err, second.held)
+	}
+	second.shrink(5)
+	if b.inFlight() != 5 || second.held != 5 {
+		t.Errorf("after shrinking to 5: %d in flight, held %d", b.inFlight(), second.held)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	third := &lease{b: b, tenant: "a"}
+	if err := third.grow(55); err != nil {
+		t.Fatal(err)
+	}
+	go func() { got <- second.waitAtLeast(ctx, 50) }()
+	cancel()
+	var e *Error
+	if err := <-got; !errors.As(err, &e) || e.Class != RateLimited {
+		t.Errorf("waiting past its context: %v, want the share's refusal (RateLimited)", err)
+	}
+	if err := second.waitAtLeast(context.Background(), 61); !errors.As(err, &e) || e.Class != TooLarge {
+		t.Errorf("a message that could never fit the share: %v, want TooLarge at once", err)
+	}
+	second.release()
+	third.release()
+	if b.inFlight() != 0 || len(b.tenants) != 0 {
+		t.Errorf("after release: %d in flight, tenants %v", b.inFlight(), b.tenants)
+	}
+}

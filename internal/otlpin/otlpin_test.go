@@ -191,6 +191,23 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("want error mentioning %q, got %v", w, err)
 		}
 	}
+
+	// Reading a gRPC message takes 2 × max_request_bytes + 128 KiB: the
+	// default share leaves room for it; a smaller one is an error, unless
+	// gRPC is off.
+	tokens := []TokenConfig{{Tenant: "a", Token: "t"}}
+	small := LimitsConfig{MaxRequestBytes: 8 << 20, MaxInFlightBytes: 32 << 20}
+	c := Config{Auth: AuthConfig{Tokens: tokens}, Limits: small}.WithDefaults()
+	if err := c.Validate(); err != nil || c.Limits.MaxTenantInFlightBytes != 16<<20+grpcPendingBytes {
+		t.Errorf("default share for 8 MiB requests in 32 MiB: %d, %v; want room for one gRPC message", c.Limits.MaxTenantInFlightBytes, err)
+	}
+	small.MaxTenantInFlightBytes = 8 << 20
+	if err := (Config{Auth: AuthConfig{Tokens: tokens}, Limits: small}).WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "gRPC message") {
+		t.Errorf("a share below one gRPC message: %v, want an error naming it", err)
+	}
+	if err := (Config{GRPC: ListenerConfig{Endpoint: "-"}, Auth: AuthConfig{Tokens: tokens}, Limits: small}).WithDefaults().Validate(); err != nil {
+		t.Errorf("the same share without gRPC: %v", err)
+	}
 }
 
 // countingConsumer stands in for the collector: these tests and the fuzz

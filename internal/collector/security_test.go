@@ -90,9 +90,9 @@ func TestSecurityTenantLockout(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	for i := 0; i < 32; i++ {
-		trickle(t, c.HTTPAddr(), testToken, 1<<20, 96<<10, 500*time.Millisecond, stop)
+		trickle(t, c.HTTPAddr(), testToken, 1<<20, 128<<10, 500*time.Millisecond, stop) // 4 MiB at once: more than the share
 	}
-	waitFor(t, "the slow tenant to hold its share", func() bool { return inFlight(t, c) >= 3<<20-(64<<10) })
+	waitFor(t, "the slow tenant to hold its share", func() bool { return inFlight(t, c) >= 3<<20-(256<<10) })
 	for i := 0; i < 20; i++ {
 		r := post(t, c, "/v1/traces", "application/x-protobuf", protoBody(t, mcpTraces(10, 100)), map[string]string{"Authorization": "Bearer " + betaToken})
 		if r.code != http.StatusOK {

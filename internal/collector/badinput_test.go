@@ -195,6 +195,7 @@ func TestPartialSuccess(t *testing.T) {
 func TestInFlightBoundAnswers503(t *testing.T) {
 	k := testbed.Kfake(t)
 	c := startCollector(t, k.Brokers, func(cfg *Config) {
+		cfg.Receiver.GRPC.Endpoint = "-" // HTTP only: reading a gRPC message would need 2 × 64 KiB + 128 KiB
 		cfg.Receiver.Limits.MaxRequestBytes = 64 << 10
 		cfg.Receiver.Limits.MaxInFlightBytes = 200 << 10
 		cfg.Receiver.Limits.MaxTenantInFlightBytes = 200 << 10

@@ -82,16 +82,17 @@ func TestSecurityTenantLockout(t *testing.T) {
 	c := startCollector(t, k.Brokers, func(cfg *Config) {
 		twoTenants(cfg)
 		cfg.Receiver.Limits.MaxRequestBytes = 1 << 20
-		cfg.Receiver.Limits.MaxInFlightBytes = 4 << 20 // a tenant's share: 1 MiB
+		cfg.Receiver.Limits.MaxInFlightBytes = 12 << 20
+		cfg.Receiver.Limits.MaxTenantInFlightBytes = 3 << 20 // room for one gRPC message of 1 MiB: 2 MiB + 128 KiB
 		cfg.Receiver.Limits.BodyTimeout = 5 * time.Minute
 	})
 	waitReady(t, c)
 	stop := make(chan struct{})
 	defer close(stop)
 	for i := 0; i < 32; i++ {
-		trickle(t, c.HTTPAddr(), testToken, 1<<20, 48<<10, 500*time.Millisecond, stop)
+		trickle(t, c.HTTPAddr(), testToken, 1<<20, 128<<10, 500*time.Millisecond, stop) // 4 MiB at once: more than the share
 	}
-	waitFor(t, "the slow tenant to hold its share", func() bool { return inFlight(t, c) >= 900<<10 })
+	waitFor(t, "the slow tenant to hold its share", func() bool { return inFlight(t, c) >= 3<<20-(256<<10) })
 	for i := 0; i < 20; i++ {
 		r := post(t, c, "/v1/traces", "application/x-protobuf", protoBody(t, mcpTraces(10, 100)), map[string]string{"Authorization": "Bearer " + betaToken})
 		if r.code != http.StatusOK {
@@ -104,7 +105,7 @@ func TestSecurityTenantLockout(t *testing.T) {
 	if code, body := httpGet(t, "http://"+c.AdminAddr()+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz %d %q while one tenant holds its share, want 200", code, body)
 	}
-	if n := inFlight(t, c); n > 1<<20 {
+	if n := inFlight(t, c); n > 3<<20 {
 		t.Errorf("%v bytes in flight, more than the slow tenant's share", n)
 	}
 }
@@ -141,6 +142,7 @@ func TestSecurityBodyTrickle(t *testing.T) {
 	body := protoBody(t, mcpTraces(10, 1000))
 	var resp []byte
 	err = cc.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &body, &resp)
+	t.Logf("trickled gRPC message: %v", err)
 	if code := status.Code(err); code == codes.OK || code == codes.DeadlineExceeded && ctx.Err() != nil {
 		t.Errorf("trickled gRPC message: %v, want the server to end it at its body deadline", err)
 	}

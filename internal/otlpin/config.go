@@ -106,9 +106,12 @@ type LimitsConfig struct {
 	// (retryable) instead of waiting. Default 256 MiB.
 	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
 	// MaxTenantInFlightBytes caps what one tenant's requests may hold of
-	// MaxInFlightBytes, so one tenant cannot lock the others out (503 /
-	// UNAVAILABLE above it; 413 for a request that could never fit). Not
-	// applied when auth is disabled. Default MaxInFlightBytes / 4.
+	// MaxInFlightBytes, so one tenant cannot lock the others out (429 /
+	// RESOURCE_EXHAUSTED with a retry delay above it; 413 for a request
+	// that could never fit). A gRPC stream holds what grpc may buffer for
+	// it (grpcMessageBytes while its message is read). Not applied when
+	// auth is disabled. Default MaxInFlightBytes / 4, at least room for
+	// one gRPC message of MaxRequestBytes.
 	MaxTenantInFlightBytes int64 `yaml:"max_tenant_in_flight_bytes"`
 	// MaxValueDepth caps how deep attribute values and log bodies (AnyValue
 	// arrays and maps) may nest; deeper requests get 400 / INVALID_ARGUMENT
@@ -149,10 +152,13 @@ func (c Config) WithDefaults() Config {
 		l.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	if l.MaxTenantInFlightBytes == 0 {
-		l.MaxTenantInFlightBytes = l.MaxInFlightBytes / 4
-		if l.MaxTenantInFlightBytes < l.MaxRequestBytes {
-			l.MaxTenantInFlightBytes = min(l.MaxRequestBytes, l.MaxInFlightBytes)
+		// A quarter, but room for one request of the maximum size (on
+		// gRPC, the room grpc may take to read one: grpcMessageBytes).
+		need := l.MaxRequestBytes
+		if !c.GRPC.Disabled() {
+			need = grpcMessageBytes(l.MaxRequestBytes)
 		}
+		l.MaxTenantInFlightBytes = min(max(l.MaxInFlightBytes/4, need), l.MaxInFlightBytes)
 	}
 	if l.MaxValueDepth == 0 {
 		l.MaxValueDepth = DefaultMaxValueDepth
@@ -236,6 +242,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("receiver.limits.max_tenant_in_flight_bytes: %d must be positive and at most max_in_flight_bytes %d", l.MaxTenantInFlightBytes, l.MaxInFlightBytes))
 	} else if l.MaxTenantInFlightBytes > 0 && l.MaxRequestBytes > l.MaxTenantInFlightBytes {
 		errs = append(errs, fmt.Errorf("receiver.limits: max_request_bytes %d exceeds max_tenant_in_flight_bytes %d; no request of the maximum size could ever be processed", l.MaxRequestBytes, l.MaxTenantInFlightBytes))
+	}
+	if need := grpcMessageBytes(l.MaxRequestBytes); !c.GRPC.Disabled() && l.MaxRequestBytes > 0 && l.MaxRequestBytes <= l.MaxTenantInFlightBytes &&
+		(need > l.MaxInFlightBytes || (!c.Auth.Disabled && need > l.MaxTenantInFlightBytes)) {
+		errs = append(errs, fmt.Errorf("receiver.limits: reading a gRPC message of max_request_bytes %d takes up to %d bytes (2 × max_request_bytes + %d), more than max_in_flight_bytes %d or max_tenant_in_flight_bytes %d; no such request could ever be read",
+			l.MaxRequestBytes, need, grpcPendingBytes, l.MaxInFlightBytes, l.MaxTenantInFlightBytes))
 	}
 	if l.MaxValueDepth < 0 {
 		errs = append(errs, fmt.Errorf("receiver.limits.max_value_depth: %d must be positive", l.MaxValueDepth))

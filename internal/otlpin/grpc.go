@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -25,16 +26,59 @@ import (
 
 var nowFunc = time.Now
 
+// What a gRPC stream may make grpc buffer, and how it is reserved.
+//
+// grpc reads a message whole before the handler sees it, so its bytes
+// cannot be reserved as they arrive (as OTLP/HTTP does). Instead a stream
+// reserves, from its tenant's share of the in-flight budget, the most it
+// can make grpc hold at each step:
+//
+//   - from its headers (the tap) until its handler asks for the message:
+//     grpcPendingBytes. The client may send only the stream's flow-control
+//     window (grpcStreamWindow, static: setting it turns off grpc's BDP
+//     estimation, which would grow it to 16 MiB) before anyone reads; grpc
+//     compacts a backlog of small DATA frames once its overhead passes the
+//     payload, so it holds at most twice the window.
+//   - while grpc reads the message: messageBytes = 2 × max_request_bytes +
+//     grpcPendingBytes. The message as received (grpc grants the window for
+//     all of it at once), gzip-decompressed beside it (≤ max_request_bytes,
+//     the compressed copy is freed after), then copied once by rawCodec
+//     (the decompressed copy is freed after); plus what the client may send
+//     after it, which nobody reads (the window again). The handler waits
+//     for this room (up to body_timeout) instead of refusing, so a tenant's
+//     concurrent requests queue for it rather than fail.
+//   - once the message is in: its size, then what consumeBody reserves.
+//
+// The connection window does not hold memory (grpc returns it as DATA
+// frames arrive; the streams' windows bound what is unread), so it is
+// large: with BDP estimation off it alone bounds throughput per round trip.
+// MaxConcurrentStreams bounds only a connection's bookkeeping: every stream
+// past the tap holds its reservation, so a tenant has at most
+// max_tenant_in_flight_bytes / grpcPendingBytes streams open (512 by
+// default) and the next get RESOURCE_EXHAUSTED with RetryInfo.
+const (
+	grpcStreamWindow      = 64 << 10
+	grpcConnWindow        = 16 << 20
+	grpcPendingBytes      = 2 * grpcStreamWindow
+	grpcMaxStreamsPerConn = 1000
+)
+
+// grpcMessageBytes is what a stream reserves while grpc reads its message
+// of at most maxRequest bytes.
+func grpcMessageBytes(maxRequest int64) int64 { return 2*maxRequest + grpcPendingBytes }
+
 func (r *Receiver) newGRPCServer() *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(r.cfg.Limits.MaxRequestBytes)), // bounds decompressed size too
-		grpc.MaxConcurrentStreams(1000),
+		grpc.MaxConcurrentStreams(grpcMaxStreamsPerConn),
+		grpc.StaticStreamWindowSize(grpcStreamWindow),
+		grpc.StaticConnWindowSize(grpcConnWindow),
 		// Recycle long-lived connections so new collector replicas behind a
 		// load balancer receive traffic (the collector is stateless).
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
-		// Credentials are checked on the stream's headers, before grpc
-		// reads a byte of the message.
-		grpc.InTapHandle(r.authenticateStream),
+		// Credentials are checked, and the stream's first reservation made,
+		// on the stream's headers, before grpc reads a byte of the message.
+		grpc.InTapHandle(r.admitStream),
 	}
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
@@ -43,29 +87,34 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	s := grpc.NewServer(opts...)
 	s.RegisterService(&rawTraceServiceDesc, grpcTraces{r: r})
 	s.RegisterService(&rawLogsServiceDesc, grpcLogs{r: r})
-	s.RegisterService(&rawMetricsServiceDesc, grpcMetrics{})
+	s.RegisterService(&rawMetricsServiceDesc, grpcMetrics{r: r})
 	return s
 }
 
 type grpcTraces struct{ r *Receiver }
 
-func (g grpcTraces) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	return exportRaw(ctx, g.r, tracesSignal, in)
-}
+func (g grpcTraces) export(ss grpc.ServerStream) error { return exportRaw(ss, g.r, tracesSignal) }
 
 type grpcLogs struct{ r *Receiver }
 
-func (g grpcLogs) exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error) {
-	return exportRaw(ctx, g.r, logsSignal, in)
-}
+func (g grpcLogs) export(ss grpc.ServerStream) error { return exportRaw(ss, g.r, logsSignal) }
 
 // grpcMetrics accepts and ignores metrics (see the package doc), without
 // decoding them: an empty ExportMetricsServiceResponse.
-type grpcMetrics struct{}
+type grpcMetrics struct{ r *Receiver }
 
-func (grpcMetrics) exportRaw(_ context.Context, in *rawMessage) (*rawMessage, error) {
-	in.free()
-	return &rawMessage{}, nil
+func (g grpcMetrics) export(ss grpc.ServerStream) error {
+	err := g.r.grpcServe(ss.Context(), "metrics", func(st *grpcStream) error {
+		in, err := g.r.receive(ss, st)
+		if err == nil {
+			in.free()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return ss.SendMsg(&rawMessage{})
 }
 
 // The OTLP services with the request kept as protobuf bytes, so that the
@@ -84,32 +133,19 @@ var (
 
 // rawExporter serves Export with the request as raw bytes.
 type rawExporter interface {
-	exportRaw(ctx context.Context, in *rawMessage) (*rawMessage, error)
+	export(ss grpc.ServerStream) error
 }
 
+// rawServiceDesc registers Export as a stream handler, which on the wire
+// is the same unary call: the handler, not grpc, decides when the message
+// is read, so it can first wait for room to read it in (receive).
 func rawServiceDesc(service, file string) grpc.ServiceDesc {
-	method := "/" + service + "/Export"
 	return grpc.ServiceDesc{
 		ServiceName: service,
 		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Export",
-			Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-				in := new(rawMessage)
-				err := dec(in)
-				stopBodyTimer(ctx)
-				if err != nil {
-					return nil, err
-				}
-				g := srv.(rawExporter)
-				if interceptor == nil {
-					return g.exportRaw(ctx, in)
-				}
-				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
-				return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-					return g.exportRaw(ctx, req.(*rawMessage))
-				})
-			},
+		Streams: []grpc.StreamDesc{{
+			StreamName: "Export",
+			Handler:    func(srv any, ss grpc.ServerStream) error { return srv.(rawExporter).export(ss) },
 		}},
 		Metadata: file,
 	}
@@ -182,26 +218,69 @@ func (m *rawMessage) free() {
 
 // exportRaw serves a raw export request of sig for the tenant the stream
 // authenticated as.
-func exportRaw[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, sig *otlpSignal[Req, Resp], in *rawMessage) (*rawMessage, error) {
-	defer in.free()
-	var res Result
-	err := r.grpcServe(ctx, sig.name, func(tenant string, l *lease) (err error) {
-		res, err = consumeBody(ctx, r, "grpc", sig, ctProto, in.bytes(), tenant, l)
-		return err
+func exportRaw[Req otlpRequest, Resp otlpResponse](ss grpc.ServerStream, r *Receiver, sig *otlpSignal[Req, Resp]) error {
+	ctx := ss.Context()
+	var out []byte
+	err := r.grpcServe(ctx, sig.name, func(st *grpcStream) error {
+		in, err := r.receive(ss, st)
+		if err != nil {
+			return err
+		}
+		defer in.free()
+		res, err := consumeBody(ctx, r, "grpc", sig, ctProto, in.bytes(), st.tenant, &st.lease)
+		if err != nil {
+			return err
+		}
+		if out, err = sig.response(res).MarshalProto(); err != nil {
+			return fmt.Errorf("cannot encode response: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out, err := sig.response(res).MarshalProto()
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "cannot encode response: %v", err)
-	}
-	return &rawMessage{b: out}, nil
+	return ss.SendMsg(&rawMessage{b: out})
 }
 
-// grpcServe runs serve for the stream's tenant with a lease on the
-// in-flight budget and maps its error to the gRPC status.
-func (r *Receiver) grpcServe(ctx context.Context, signal string, serve func(tenant string, l *lease) error) (err error) {
+// receive waits for room to read the stream's message in (within the body
+// deadline), reads it, and then holds only its size.
+func (r *Receiver) receive(ss grpc.ServerStream, st *grpcStream) (*rawMessage, error) {
+	ctx := ss.Context()
+	if err := st.lease.waitAtLeast(ctx, grpcMessageBytes(r.cfg.Limits.MaxRequestBytes)); err != nil {
+		st.bodyTimer.Stop()
+		if errors.Is(context.Cause(ctx), errBodyTimeout) {
+			return nil, err // its last refusal: the share or the budget stayed full
+		}
+		return nil, recvError(ctx, ctx.Err())
+	}
+	in := new(rawMessage)
+	err := ss.RecvMsg(in)
+	st.bodyTimer.Stop()
+	if err != nil {
+		in.free()
+		return nil, recvError(ctx, err)
+	}
+	st.lease.shrink(int64(len(in.bytes())))
+	return in, nil
+}
+
+// recvError classifies an error reading a stream's message.
+func recvError(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), errBodyTimeout) {
+		return NewError(Timeout, "body_timeout", 0, nil, "request message not received within receiver.limits.body_timeout")
+	}
+	switch status.Code(err) {
+	case codes.ResourceExhausted: // grpc: over the max receive size, as sent or decompressed
+		return NewError(TooLarge, "too_large", 0, err, "request message too large")
+	case codes.Canceled, codes.DeadlineExceeded: // the client went away
+		return NewError(Unavailable, "cancelled", 0, err, "request cancelled")
+	}
+	return NewError(Permanent, "malformed", 0, err, "cannot read request message")
+}
+
+// grpcServe runs serve for the stream's tenant with the stream's lease on
+// the in-flight budget and maps its error to the gRPC status.
+func (r *Receiver) grpcServe(ctx context.Context, signal string, serve func(st *grpcStream) error) (err error) {
 	code := "OK"
 	defer func() {
 		if err != nil {
@@ -216,52 +295,68 @@ func (r *Receiver) grpcServe(ctx context.Context, signal string, serve func(tena
 		}
 		r.m.Requests.WithLabelValues("grpc", signal, code).Inc()
 	}()
-	tenant, ok := ctx.Value(tenantKey{}).(string)
-	if !ok { // not through authenticateStream: never expected, but never unauthenticated
-		if tenant, err = r.auth.authenticate(authorization(ctx), verifiedChains(ctx)); err != nil {
+	st, ok := ctx.Value(streamKey{}).(*grpcStream)
+	if !ok { // not through admitStream: never expected, but never unauthenticated
+		tenant, err := r.auth.authenticate(authorization(ctx), verifiedChains(ctx))
+		if err != nil {
 			return err
 		}
+		st = &grpcStream{tenant: tenant, lease: lease{b: r.budget, tenant: tenant}, bodyTimer: time.NewTimer(r.cfg.Limits.BodyTimeout)}
+	} else if !st.claim() {
+		// The stream ended before its handler ran; its reservation went with it.
+		return recvError(ctx, ctx.Err())
 	}
-	l := &lease{b: r.budget, tenant: tenant}
-	defer l.release()
-	return serve(tenant, l)
+	defer st.lease.release()
+	return serve(st)
 }
 
-type tenantKey struct{}
+// grpcStream is what admitStream passes to the stream's handler.
+type grpcStream struct {
+	tenant    string
+	lease     lease
+	bodyTimer *time.Timer
+	// unhook stops the stream's end from releasing the lease; false when
+	// the stream ended first (and released it).
+	unhook func() bool
+}
 
-type bodyTimerKey struct{}
+// claim makes the handler the lease's owner (and releaser).
+func (st *grpcStream) claim() bool { return st.unhook() }
+
+type streamKey struct{}
 
 var errBodyTimeout = errors.New("request message not received within receiver.limits.body_timeout")
 
-// stopBodyTimer stops the stream's body deadline once its message is in.
-func stopBodyTimer(ctx context.Context) {
-	if t, ok := ctx.Value(bodyTimerKey{}).(*time.Timer); ok {
-		t.Stop()
-	}
-}
-
-// authenticateStream is the gRPC tap: it authenticates a stream from its
-// metadata and TLS state when its headers arrive, before its message is
-// read, and refuses it there (UNAUTHENTICATED) or passes the tenant on.
-// It also sets the deadline of the stream's message (body_timeout): grpc
-// reads the message with the context returned here, so cancelling it
-// ends a trickle.
-func (r *Receiver) authenticateStream(ctx context.Context, info *tap.Info) (context.Context, error) {
+// admitStream is the gRPC tap. On the stream's headers, before its
+// message is read, it authenticates the stream from its metadata and TLS
+// state (UNAUTHENTICATED), and reserves in its tenant's share what the
+// stream may buffer before its handler runs (RESOURCE_EXHAUSTED + RetryInfo
+// when the share is taken, UNAVAILABLE + RetryInfo when the budget is).
+// The reservation is released when the stream ends, unless the handler
+// took it over. It also sets the deadline of the stream's message
+// (body_timeout): grpc reads the message with the context returned here,
+// so cancelling it ends a trickle.
+func (r *Receiver) admitStream(ctx context.Context, info *tap.Info) (context.Context, error) {
 	authz := ""
 	if v := info.Header.Get("authorization"); len(v) > 0 {
 		authz = v[0]
 	}
 	tenant, err := r.auth.authenticate(authz, verifiedChains(ctx))
+	st := &grpcStream{tenant: tenant, lease: lease{b: r.budget, tenant: tenant}}
+	if err == nil {
+		err = st.lease.grow(grpcPendingBytes)
+	}
 	if err != nil {
 		e := classify(err, r.cfg.Limits.RetryAfter)
-		st := e.grpcStatus()
+		gs := e.grpcStatus()
 		r.m.Rejected.WithLabelValues(e.Reason).Inc()
-		r.m.Requests.WithLabelValues("grpc", signalOf(info.FullMethodName), st.Code().String()).Inc()
-		return nil, st.Err()
+		r.m.Requests.WithLabelValues("grpc", signalOf(info.FullMethodName), gs.Code().String()).Inc()
+		return nil, gs.Err()
 	}
-	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, tenantKey{}, tenant))
-	t := time.AfterFunc(r.cfg.Limits.BodyTimeout, func() { cancel(errBodyTimeout) })
-	return context.WithValue(ctx, bodyTimerKey{}, t), nil
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, streamKey{}, st))
+	st.bodyTimer = time.AfterFunc(r.cfg.Limits.BodyTimeout, func() { cancel(errBodyTimeout) })
+	st.unhook = context.AfterFunc(ctx, st.lease.release)
+	return ctx, nil
 }
 
 // signalOf is the metric label of a gRPC method.

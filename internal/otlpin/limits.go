@@ -1,6 +1,7 @@
 package otlpin
 
 import (
+	"context"
 	"io"
 	"math"
 	"sync"
@@ -11,8 +12,8 @@ import (
 
 // budget bounds the bytes of requests in flight: in all, and per tenant
 // so that one tenant cannot take the capacity of the others. Reserving
-// never blocks: a full budget is answered with a retryable error so that
-// senders back off.
+// never blocks, except for a gRPC message's room (lease.waitAtLeast): a
+// full budget is answered with a retryable error so that senders back off.
 type budget struct {
 	max       int64 // MaxInFlightBytes
 	tenantMax int64 // MaxTenantInFlightBytes; not applied to "" (auth disabled)
@@ -21,7 +22,8 @@ type budget struct {
 	mu      sync.Mutex
 	cur     int64
 	tenants map[string]int64
-	fullAt  time.Time // when a reservation last failed on max
+	fullAt  time.Time     // when a reservation last failed on max
+	freed   chan struct{} // closed at the next release; nil while nobody waits
 }
 
 func newBudget(l LimitsConfig) *budget {
@@ -40,6 +42,13 @@ func (b *budget) inFlight() int64 {
 func (b *budget) reserve(tenant string, n, total int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.reserveLocked(tenant, n, total); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (b *budget) reserveLocked(tenant string, n, total int64) *Error {
 	switch {
 	case tenant != "" && total > b.tenantMax:
 		return NewError(TooLarge, "too_large", 0, nil,
@@ -51,7 +60,10 @@ func (b *budget) reserve(tenant string, n, total int64) error {
 		b.fullAt = nowFunc()
 		return NewError(Unavailable, "in_flight_full", b.retry, nil, "collector is at its in-flight limit; retry later")
 	case tenant != "" && b.tenants[tenant]+n > b.tenantMax:
-		return NewError(Unavailable, "tenant_in_flight_full", b.retry, nil,
+		// The tenant, not the collector, is out of room: RESOURCE_EXHAUSTED
+		// with RetryInfo on gRPC (OTLP retries it only with RetryInfo), 429
+		// on HTTP, as for its rate limit.
+		return NewError(RateLimited, "tenant_in_flight_full", b.retry, nil,
 			"tenant %q has %d bytes of requests in flight, its share of the collector; retry later", tenant, b.tenants[tenant])
 	}
 	b.cur += n
@@ -59,6 +71,25 @@ func (b *budget) reserve(tenant string, n, total int64) error {
 		b.tenants[tenant] += n
 	}
 	return nil
+}
+
+// reserveOrWait is reserve that, when the budget is full for now, also
+// returns a channel closed at the next release (taken under the same lock,
+// so no release is missed in between).
+func (b *budget) reserveOrWait(tenant string, n, total int64) (<-chan struct{}, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.reserveLocked(tenant, n, total)
+	if err == nil {
+		return nil, nil
+	}
+	if err.Class == TooLarge {
+		return nil, err
+	}
+	if b.freed == nil {
+		b.freed = make(chan struct{})
+	}
+	return b.freed, err
 }
 
 func (b *budget) release(tenant string, n int64) {
@@ -72,6 +103,10 @@ func (b *budget) release(tenant string, n int64) {
 		if b.tenants[tenant] -= n; b.tenants[tenant] == 0 {
 			delete(b.tenants, tenant)
 		}
+	}
+	if b.freed != nil { // someone waits for room
+		close(b.freed)
+		b.freed = nil
 	}
 }
 
@@ -106,6 +141,35 @@ func (l *lease) atLeast(n int64) error {
 		return nil
 	}
 	return l.grow(n - l.held)
+}
+
+// waitAtLeast tops the lease up to n bytes, waiting for room while the
+// budget is full for now, until ctx ends (then the last refusal).
+func (l *lease) waitAtLeast(ctx context.Context, n int64) error {
+	for n > l.held {
+		wait, err := l.b.reserveOrWait(l.tenant, n-l.held, n)
+		if err == nil {
+			l.held = n
+			return nil
+		}
+		if wait == nil {
+			return err
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return nil
+}
+
+// shrink gives back what the lease holds above n bytes.
+func (l *lease) shrink(n int64) {
+	if l.held > n {
+		l.b.release(l.tenant, l.held-n)
+		l.held = n
+	}
 }
 
 func (l *lease) release() {

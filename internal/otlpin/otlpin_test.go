@@ -141,8 +141,8 @@ func TestBudgetSharesPerTenant(t *testing.T) {
 	if err := b.reserve("a", 40, 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.reserve("a", 1, 1); class(err) != Unavailable {
-		t.Errorf("tenant a over its share: %v, want Unavailable", err)
+	if err := b.reserve("a", 1, 1); class(err) != RateLimited {
+		t.Errorf("tenant a over its share: %v, want RateLimited (RESOURCE_EXHAUSTED + RetryInfo, 429)", err)
 	}
 	if !b.lastFull().IsZero() {
 		t.Error("one tenant at its share made the whole budget full")
@@ -190,6 +190,23 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("want error mentioning %q, got %v", w, err)
 		}
+	}
+
+	// Reading a gRPC message takes 2 × max_request_bytes + 128 KiB: the
+	// default share leaves room for it; a smaller one is an error, unless
+	// gRPC is off.
+	tokens := []TokenConfig{{Tenant: "a", Token: "t"}}
+	small := LimitsConfig{MaxRequestBytes: 8 << 20, MaxInFlightBytes: 32 << 20}
+	c := Config{Auth: AuthConfig{Tokens: tokens}, Limits: small}.WithDefaults()
+	if err := c.Validate(); err != nil || c.Limits.MaxTenantInFlightBytes != 16<<20+grpcPendingBytes {
+		t.Errorf("default share for 8 MiB requests in 32 MiB: %d, %v; want room for one gRPC message", c.Limits.MaxTenantInFlightBytes, err)
+	}
+	small.MaxTenantInFlightBytes = 8 << 20
+	if err := (Config{Auth: AuthConfig{Tokens: tokens}, Limits: small}).WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "gRPC message") {
+		t.Errorf("a share below one gRPC message: %v, want an error naming it", err)
+	}
+	if err := (Config{GRPC: ListenerConfig{Endpoint: "-"}, Auth: AuthConfig{Tokens: tokens}, Limits: small}).WithDefaults().Validate(); err != nil {
+		t.Errorf("the same share without gRPC: %v", err)
 	}
 }
 
@@ -296,4 +313,56 @@ func (p sizeProbe) ConsumeTraces(context.Context, string, ptrace.Traces) (Result
 
 func (p sizeProbe) ConsumeLogs(context.Context, string, plog.Logs) (Result, error) {
 	return Result{}, nil
+}
+
+// TestLeaseWaitsForRoom: a gRPC stream's lease waits for room for its
+// message instead of failing (the share or the budget frees up when
+// another request ends), gives up with the last refusal when its context
+// ends, never waits for what could never fit, and gives back what it holds
+// above a message's size.
+func TestLeaseWaitsForRoom(t *testing.T) {
+	b := newBudget(LimitsConfig{MaxInFlightBytes: 200, MaxTenantInFlightBytes: 60, RetryAfter: time.Second})
+	first := &lease{b: b, tenant: "a"}
+	if err := first.grow(40); err != nil {
+		t.Fatal(err)
+	}
+	second := &lease{b: b, tenant: "a"}
+	if err := second.grow(10); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- second.waitAtLeast(context.Background(), 50) }()
+	select {
+	case err := <-got:
+		t.Fatalf("the second lease did not wait for the tenant's share: %v", err)
+	case <-time.After(50 * time.Millisecond): // not a timed assertion: it must still be waiting
+	}
+	first.release()
+	if err := <-got; err != nil || second.held != 50 {
+		t.Fatalf("after the first lease's release: %v, held %d, want 50", err, second.held)
+	}
+	second.shrink(5)
+	if b.inFlight() != 5 || second.held != 5 {
+		t.Errorf("after shrinking to 5: %d in flight, held %d", b.inFlight(), second.held)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	third := &lease{b: b, tenant: "a"}
+	if err := third.grow(55); err != nil {
+		t.Fatal(err)
+	}
+	go func() { got <- second.waitAtLeast(ctx, 50) }()
+	cancel()
+	var e *Error
+	if err := <-got; !errors.As(err, &e) || e.Class != RateLimited {
+		t.Errorf("waiting past its context: %v, want the share's refusal (RateLimited)", err)
+	}
+	if err := second.waitAtLeast(context.Background(), 61); !errors.As(err, &e) || e.Class != TooLarge {
+		t.Errorf("a message that could never fit the share: %v, want TooLarge at once", err)
+	}
+	second.release()
+	third.release()
+	if b.inFlight() != 0 || len(b.tenants) != 0 {
+		t.Errorf("after release: %d in flight, tenants %v", b.inFlight(), b.tenants)
+	}
 }

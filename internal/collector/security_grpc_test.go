@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -317,4 +318,33 @@ log: {level: warn}
 	waitFor(t, "every reservation to be released", func() bool {
 		return scrapeGauge(t, metrics, "mcpwatch_collector_in_flight_bytes") == 0
 	})
+}
+
+// TestSecurityGRPCHeaderListBounded: gRPC headers are read before the tap
+// can refuse a stream, so their size is bounded as OTLP/HTTP's are (1 MiB,
+// net/http's default): a request with 2 MiB of metadata is refused even
+// with a valid token (grpc's default would take 16 MiB), a normal one still
+// succeeds.
+func TestSecurityGRPCHeaderListBounded(t *testing.T) {
+	k := testbed.Kfake(t)
+	c := startCollector(t, k.Brokers, nil)
+	waitReady(t, c)
+	cc, err := grpc.NewClient(c.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	export := func(pad int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testToken, "x-pad", strings.Repeat("a", pad))
+		_, err := ptraceotlp.NewGRPCClient(cc).Export(ctx, ptraceotlp.NewExportRequestFromTraces(mcpTraces(1, 1)))
+		return err
+	}
+	if err := export(1 << 10); err != nil {
+		t.Fatalf("a request with 1 KiB of metadata: %v", err)
+	}
+	if err := export(2 << 20); err == nil {
+		t.Fatal("a request with 2 MiB of metadata was accepted, want it refused by the header list bound")
+	}
 }

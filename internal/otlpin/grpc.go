@@ -57,6 +57,7 @@ var nowFunc = time.Now
 // max_tenant_in_flight_bytes / grpcPendingBytes streams open (512 by
 // default) and the next get RESOURCE_EXHAUSTED with RetryInfo.
 const (
+	maxHeaderListBytes    = 1 << 20 // http.DefaultMaxHeaderBytes
 	grpcStreamWindow      = 64 << 10
 	grpcConnWindow        = 16 << 20
 	grpcPendingBytes      = 2 * grpcStreamWindow
@@ -79,6 +80,9 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// Credentials are checked, and the stream's first reservation made,
 		// on the stream's headers, before grpc reads a byte of the message.
 		grpc.InTapHandle(r.admitStream),
+		// Headers are read before the tap can refuse a stream: bound them
+		// as net/http bounds OTLP/HTTP's (grpc's own default is 16 MiB).
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
 	}
 	if r.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))

@@ -125,6 +125,9 @@ func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {
 	if rs.rule.Kind == KindNewTerm && !e.mustForwardTerm(rs, ev, group) {
 		return
 	}
+	if rs.rule.Kind == KindThreshold && rs.rule.Distinct != "" && !e.mustForwardDistinct(rs, ev, group) {
+		return
+	}
 	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: group, Conds: bits, Event: ev})
 }
 

@@ -25,8 +25,18 @@ func part(key string, n int) int {
 // group over three detect engines; halfway through, every detect partition
 // moves to a new engine that restores it from the changelog alone (a
 // rebalance or a kill -9). The findings must be exactly those of one engine
-// that sees everything.
+// that sees everything (ids, groups, counts, evidence), also when the
+// ingest engines lose what they forwarded after every batch (a restart or
+// rebalance of the ingest role): forwarding again adds no finding.
 func TestRepartitionedEqualsOneEngine(t *testing.T) {
+	kept := testRepartitioned(t, false)
+	lost := testRepartitioned(t, true)
+	if lost <= kept {
+		t.Fatalf("inputs with the forward caches kept %d, lost after every batch %d: the caches had no effect", kept, lost)
+	}
+}
+
+func testRepartitioned(t *testing.T, forget bool) (remoteInputs int) {
 	pack, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +63,6 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 	}
 	changelog := make([][]detect.StateRecord, n) // per detect partition
 	var got []event.Finding
-	remoteInputs := 0
 	const batch = 50
 	for start := 0; start < len(events); start += batch {
 		chunk := events[start:min(start+batch, len(events))]
@@ -78,6 +87,9 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 				inputs[q] = append(inputs[q], in)
 			}
 			remoteInputs += len(ins)
+			if forget {
+				ingest[p].ForgetForwarded()
+			}
 		}
 		// Detect: apply, then write the changed groups to the changelog.
 		for q := range n {
@@ -104,6 +116,15 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("no findings at all on a corpus with attacks")
 	}
+	distinct := 0
+	for _, f := range want {
+		if r := pack.Rule(f.RuleID); r != nil && r.Distinct != "" {
+			distinct++
+		}
+	}
+	if distinct == 0 {
+		t.Fatal("no finding of a distinct threshold: the corpus does not test their inputs")
+	}
 	if g, w := findingIDs(got), findingIDs(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("split pipeline: %d findings, one engine: %d\nonly split: %v\nonly one: %v", len(g), len(w), minus(g, w), minus(w, g))
 	}
@@ -117,7 +138,8 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 			t.Fatalf("finding %s differs:\nsplit: %+v\none:   %+v", f.FindingID, f, w)
 		}
 	}
-	t.Logf("%d events, %d inputs repartitioned, %d findings", len(events), remoteInputs, len(want))
+	t.Logf("caches lost %v: %d events, %d inputs repartitioned, %d findings (%d of distinct thresholds)", forget, len(events), remoteInputs, len(want), distinct)
+	return remoteInputs
 }
 
 // TestReplayedInputsCountOnce: the detect role may see an input twice (the

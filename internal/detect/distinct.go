@@ -149,7 +149,7 @@ func (e *Engine) thresholdDistinct(rs *ruleState, ev *event.Event) *event.Findin
 // its window among the events of its partition key (one agent, whose
 // events arrive in order on one partition), or an earlier one. A lost
 // cache (restart, rebalance) forwards again, which the detect role ignores.
-func (e *Engine) mustForwardDistinct(rs *ruleState, ev *event.Event, group string) bool {
+func (e *Engine) mustForwardDistinct(rs *ruleState, ev *event.Event, group []byte) bool {
 	r := rs.rule
 	if e.fwdDistinct == nil {
 		e.fwdDistinct = newLRU[occ](4*e.opts.MaxKeysPerRule, nil)

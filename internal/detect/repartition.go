@@ -121,14 +121,17 @@ func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {
 	if bits == 0 {
 		return
 	}
-	group := groupKey(rs.rule.By, ev)
+	// The group as bytes (the state key, built once per event for the
+	// rules with the same `by`): a string only for an input forwarded.
+	kb, _ := e.stateKeyBytes(rs, ev)
+	group := kb[len(ev.Tenant)+1:]
 	if rs.rule.Kind == KindNewTerm && !e.mustForwardTerm(rs, ev, group) {
 		return
 	}
 	if rs.rule.Kind == KindThreshold && rs.rule.Distinct != "" && !e.mustForwardDistinct(rs, ev, group) {
 		return
 	}
-	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: group, Conds: bits, Event: ev})
+	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: string(group), Conds: bits, Event: ev})
 }
 
 // termRefresh is how long the ingest role leaves a new_term (group, term)
@@ -141,7 +144,7 @@ const termRefresh = time.Hour
 
 // mustForwardTerm reports whether a new_term input must go to the detect
 // role, and remembers it when it must.
-func (e *Engine) mustForwardTerm(rs *ruleState, ev *event.Event, group string) bool {
+func (e *Engine) mustForwardTerm(rs *ruleState, ev *event.Event, group []byte) bool {
 	tb, ok := e.termBytes(rs.rule, ev)
 	if !ok {
 		return false // an empty field: newTerm ignores the event
@@ -204,7 +207,9 @@ func (e *Engine) DetectSplit(ctx context.Context, events []event.Event) ([]event
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ins := e.inputs
-	e.inputs = nil // handed over: the caller's batch keeps them
+	// Handed over (the caller's batch keeps them); the next batch likely
+	// has about as many.
+	e.inputs = make([]Input, 0, cap(ins))
 	return fs, ins, err
 }
 

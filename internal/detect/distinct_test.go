@@ -106,3 +106,47 @@ func TestDistinctFindingIDIgnoresRepeats(t *testing.T) {
 		t.Fatalf("detect role: %+v", got)
 	}
 }
+
+// TestDistinctStateSurvivesRestore: a detect role that takes a group over
+// from the changelog (rebalance, kill -9) continues its windows and
+// remembers its last finding.
+func TestDistinctStateSurvivesRestore(t *testing.T) {
+	p := loadYAML(t, map[string]string{"d.yaml": distinctRule})
+	use := func(i int, user, at string) Input {
+		e := ev(t, i, map[string]any{"session_key": "s", "user_id": user, "ts": at})
+		return Input{RuleID: "mcp-dist", RuleVersion: p.Rule("mcp-dist").Version, Tenant: e.Tenant, Group: "s", Conds: 1, Event: &e}
+	}
+	steps := [][]Input{
+		{use(0, "kim", "+50m")},
+		{use(1, "eve", "+70m")},                          // fires (window 1)
+		{use(2, "kim", "+130m"), use(3, "eve", "+131m")}, // the same users: no finding
+		{use(4, "lee", "+140m")},                         // fires (window 2)
+	}
+	one := newEngine(t, p, Options{Workers: 1})
+	var want []string
+	for _, b := range steps {
+		for _, f := range one.Apply(b) {
+			want = append(want, f.FindingID)
+		}
+	}
+	var got []string
+	var log []StateRecord
+	for _, b := range steps {
+		// A new owner for every batch, restored from the changelog alone.
+		e := newEngine(t, p, Options{Workers: 1})
+		if restored, skipped := e.Restore(log); skipped != 0 || (len(log) > 0 && restored != 1) {
+			t.Fatalf("restored %d, skipped %d", restored, skipped)
+		}
+		for _, f := range e.Apply(b) {
+			got = append(got, f.FindingID)
+		}
+		recs, err := e.Changelog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, recs...)
+	}
+	if len(want) != 2 || !slices.Equal(got, want) {
+		t.Fatalf("restored every batch: %v, one engine: %v", got, want)
+	}
+}

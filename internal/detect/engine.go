@@ -118,6 +118,8 @@ type Engine struct {
 	inputs []Input               // detection inputs of the current DetectSplit
 	groups map[string]dirtyGroup // detect role: groups changed since the last Changelog
 	fwd    *lru[time.Time]       // ingest role: new_term (group, term) last forwarded
+	// ingest role: new_term group's earliest forwarded event time
+	fwdFirst *lru[time.Time]
 	// ingest role: distinct threshold (group, value, window) first forwarded
 	fwdDistinct *lru[occ]
 

@@ -5,5 +5,5 @@ package detect
 func (e *Engine) ForgetForwarded() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.fwd, e.fwdDistinct = nil, nil
+	e.fwd, e.fwdFirst, e.fwdDistinct = nil, nil, nil
 }

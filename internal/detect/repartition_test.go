@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"context"
+	"encoding/json"
 	"hash/fnv"
 	"reflect"
 	"slices"
@@ -27,16 +28,19 @@ func part(key string, n int) int {
 // rebalance or a kill -9). The findings must be exactly those of one engine
 // that sees everything (ids, groups, counts, evidence), also when the
 // ingest engines lose what they forwarded after every batch (a restart or
-// rebalance of the ingest role): forwarding again adds no finding.
+// rebalance of the ingest role): forwarding again adds no finding; and
+// when one ingest engine owns every partition, so that it sees the agents'
+// events partition by partition, out of time order across agents.
 func TestRepartitionedEqualsOneEngine(t *testing.T) {
-	kept := testRepartitioned(t, false)
-	lost := testRepartitioned(t, true)
+	kept := testRepartitioned(t, false, false)
+	lost := testRepartitioned(t, true, false)
 	if lost <= kept {
 		t.Fatalf("inputs with the forward caches kept %d, lost after every batch %d: the caches had no effect", kept, lost)
 	}
+	testRepartitioned(t, false, true)
 }
 
-func testRepartitioned(t *testing.T, forget bool) (remoteInputs int) {
+func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) {
 	pack, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +64,9 @@ func testRepartitioned(t *testing.T, forget bool) (remoteInputs int) {
 	var ingest, det [n]*detect.Engine
 	for i := range n {
 		ingest[i], det[i] = newEngine(true), newEngine(false)
+		if oneIngest {
+			ingest[i] = ingest[0]
+		}
 	}
 	changelog := make([][]detect.StateRecord, n) // per detect partition
 	var got []event.Finding
@@ -134,11 +141,19 @@ func testRepartitioned(t *testing.T, forget bool) (remoteInputs int) {
 		byID[f.FindingID] = f
 	}
 	for _, f := range got {
-		if w := byID[f.FindingID]; !reflect.DeepEqual(f, w) {
+		w := byID[f.FindingID]
+		if oneIngest {
+			// Known lag: the ingest role does not forward a term's repeats
+			// within the hour (termRefresh), so a new_term's evidence shows
+			// the last time the term was forwarded, not last seen, when one
+			// engine forwarded both (the ids, groups and counts are exact).
+			f.Evidence, w.Evidence = withoutLastSeen(t, f.Evidence), withoutLastSeen(t, w.Evidence)
+		}
+		if !reflect.DeepEqual(f, w) {
 			t.Fatalf("finding %s differs:\nsplit: %+v\none:   %+v", f.FindingID, f, w)
 		}
 	}
-	t.Logf("caches lost %v: %d events, %d inputs repartitioned, %d findings (%d of distinct thresholds)", forget, len(events), remoteInputs, len(want), distinct)
+	t.Logf("caches lost %v, one ingest engine %v: %d events, %d inputs repartitioned, %d findings (%d of distinct thresholds)", forget, oneIngest, len(events), remoteInputs, len(want), distinct)
 	return remoteInputs
 }
 
@@ -191,4 +206,22 @@ func minus(a, b []string) []string {
 		out = out[:10]
 	}
 	return out
+}
+
+// withoutLastSeen drops a new_term finding's last-seen times from its
+// evidence (top level, and the previous definition's of a diff rule).
+func withoutLastSeen(t *testing.T, evidence string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(evidence), &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "last_seen")
+	if prev, ok := m["previous"].(map[string]any); ok {
+		delete(prev, "last_seen")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

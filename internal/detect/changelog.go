@@ -37,9 +37,42 @@ type thrJSON struct {
 	IDs   []string    `json:"ids"`
 	// Keys parallel IDs (occurrenceKey); records written before them have
 	// none, and their events' keys are their ids.
-	Keys     []string             `json:"keys,omitempty"`
-	Distinct map[string]time.Time `json:"distinct,omitempty"`
-	Spent    []string             `json:"spent,omitempty"` // keys
+	Keys  []string `json:"keys,omitempty"`
+	Spent []string `json:"spent,omitempty"` // keys
+	// A distinct threshold's windows (distinct.go). Records written before
+	// them held a sliding window's values ("distinct"), which are ignored.
+	Win      int64              `json:"win,omitempty"`
+	Cur      map[string]occJSON `json:"cur,omitempty"`
+	Prev     map[string]occJSON `json:"prev,omitempty"`
+	Fired    int64              `json:"fired,omitempty"`
+	FiredSet []string           `json:"fired_set,omitempty"`
+}
+
+type occJSON struct {
+	T  time.Time `json:"t"`
+	ID string    `json:"id"`
+}
+
+func occsJSON(m map[string]occ) map[string]occJSON {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]occJSON, len(m))
+	for v, o := range m {
+		out[v] = occJSON{o.t, o.id}
+	}
+	return out
+}
+
+func occsOf(m map[string]occJSON) map[string]occ {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]occ, len(m))
+	for v, o := range m {
+		out[v] = occ{o.T, o.ID}
+	}
+	return out
 }
 
 type termJSON struct {
@@ -95,7 +128,11 @@ func (e *Engine) encodeGroup(d dirtyGroup) ([]byte, error) {
 		if !ok {
 			return nil, nil
 		}
-		g.Thr = &thrJSON{Times: t.times[t.off:], IDs: t.ids[t.off:], Keys: t.keys[t.off:], Distinct: t.distinct, Spent: t.spent}
+		g.Thr = &thrJSON{Times: t.times[t.off:], IDs: t.ids[t.off:], Keys: t.keys[t.off:], Spent: t.spent}
+		if d := t.dw; d != nil {
+			g.Thr.Win, g.Thr.Cur, g.Thr.Prev = d.win, occsJSON(d.cur), occsJSON(d.prev)
+			g.Thr.Fired, g.Thr.FiredSet = d.fired, d.firedSet
+		}
 	case KindNewTerm:
 		n, ok := d.rs.nt.get(d.stateKey)
 		if !ok {
@@ -163,13 +200,8 @@ func (e *Engine) Restore(recs []StateRecord) (restored, skipped int) {
 				}
 			}
 			t.spent = g.Thr.Spent
-			if len(g.Thr.Distinct) > 0 {
-				t.distinct = g.Thr.Distinct
-				for _, at := range t.distinct {
-					if t.distMin.IsZero() || at.Before(t.distMin) {
-						t.distMin = at
-					}
-				}
+			if len(g.Thr.Cur)+len(g.Thr.Prev) > 0 && rs.rule.Distinct != "" {
+				t.dw = &distinctWin{win: g.Thr.Win, cur: occsOf(g.Thr.Cur), prev: occsOf(g.Thr.Prev), fired: g.Thr.Fired, firedSet: g.Thr.FiredSet}
 			}
 			rs.thr.put(key, t)
 		case g.NT != nil && rs.nt != nil:

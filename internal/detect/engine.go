@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +119,10 @@ type Engine struct {
 	inputs []Input               // detection inputs of the current DetectSplit
 	groups map[string]dirtyGroup // detect role: groups changed since the last Changelog
 	fwd    *lru[time.Time]       // ingest role: new_term (group, term) last forwarded
+	// ingest role: new_term group's earliest forwarded event time
+	fwdFirst *lru[time.Time]
+	// ingest role: distinct threshold (group, value, window) first forwarded
+	fwdDistinct *lru[occ]
 
 	dirty  []Baseline // new_term baselines not yet saved
 	keys   []stateKeyMemo
@@ -639,12 +642,11 @@ type thrGroup struct {
 	keys []string
 	// hs[i] is keyHashS(keys[i]): "counted already?" compares hashes
 	// first (a call-rate window holds 100 keys of the same length).
-	hs       []uint64
-	off      int
-	distinct map[string]time.Time
-	distMin  time.Time // ≤ every time in distinct (a lower bound, exact after a sweep)
-	spent    []string  // keys of the window that fired last (they do not count again)
-	spentH   []uint64  // their hashes (hasKey recomputes them when spent was replaced, e.g. by Restore)
+	hs     []uint64
+	off    int
+	spent  []string     // keys of the window that fired last (they do not count again)
+	spentH []uint64     // their hashes (hasKey recomputes them when spent was replaced, e.g. by Restore)
+	dw     *distinctWin // a distinct threshold's state (distinct.go); the fields above stay empty
 	// Initial storage of times, ids and keys: most groups (e.g. one per
 	// distinct call for a loop rule) never hold more than a few events.
 	tbuf [2]time.Time
@@ -730,6 +732,9 @@ const maxEvidenceIDs = 100
 
 func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
+	if r.Distinct != "" {
+		return e.thresholdDistinct(rs, ev)
+	}
 	kb, kh := e.stateKeyBytes(rs, ev)
 	g, ok := rs.thr.getH(kh, kb)
 	if !ok {
@@ -752,59 +757,17 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	if n > 0 {
 		g.dropOldest(n)
 	}
-	if r.Distinct != "" {
-		if g.distinct == nil {
-			g.distinct = map[string]time.Time{}
-		}
-		// Sweep only when a value may have left the window.
-		if len(g.distinct) > 0 && !g.distMin.After(cutoff) {
-			var m time.Time
-			for v, at := range g.distinct {
-				if !at.After(cutoff) {
-					delete(g.distinct, v)
-				} else if m.IsZero() || at.Before(m) {
-					m = at
-				}
-			}
-			g.distMin = m
-		}
-		v := r.distinctStr(ev)
-		if len(g.distinct) == 0 || t.Before(g.distMin) {
-			g.distMin = t
-		}
-		g.distinct[v] = t
-	}
 	g.addH(t, ev.EventID, key, okh)
-	// Bound the group: counting needs the last Count events; with distinct
-	// the map holds the state and the events are only evidence.
-	keep := r.Count
-	if r.Distinct != "" {
-		keep = maxEvidenceIDs
+	// Bound the group: counting needs the last Count events.
+	if live := len(g.times) - g.off; live > r.Count {
+		g.dropOldest(live - r.Count)
 	}
-	if live := len(g.times) - g.off; live > keep {
-		g.dropOldest(live - keep)
-	}
-	var have int
-	if r.Distinct != "" {
-		have = len(g.distinct)
-	} else {
-		have = len(g.times) - g.off
-	}
+	have := len(g.times) - g.off
 	if have < r.Count {
 		return nil
 	}
 	evidence := map[string]any{"count": have, "window": time.Duration(r.Window).String(), "event": evidenceOf(ev)}
 	extra := map[string]string{"count": strconv.Itoa(have), "window": time.Duration(r.Window).String()}
-	if r.Distinct != "" {
-		vals := make([]string, 0, len(g.distinct))
-		for v := range g.distinct {
-			vals = append(vals, v)
-		}
-		sort.Strings(vals)
-		evidence["distinct_field"] = r.Distinct
-		evidence["distinct_values"] = vals
-		extra["distinct"] = strings.Join(vals, ", ")
-	}
 	ids := g.ids[g.off:]
 	if len(ids) > maxEvidenceIDs {
 		ids = ids[len(ids)-maxEvidenceIDs:]
@@ -818,7 +781,6 @@ func (e *Engine) threshold(rs *ruleState, ev *event.Event) *event.Finding {
 	clear(g.ids)
 	clear(g.keys)
 	g.times, g.ids, g.keys, g.hs, g.off = g.times[:0], g.ids[:0], g.keys[:0], g.hs[:0], 0
-	g.distinct, g.distMin = nil, time.Time{}
 	return f
 }
 

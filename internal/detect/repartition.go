@@ -121,38 +121,64 @@ func (e *Engine) addInput(rs *ruleState, ev *event.Event, m *matcher) {
 	if bits == 0 {
 		return
 	}
-	group := groupKey(rs.rule.By, ev)
+	// The group as bytes (the state key, built once per event for the
+	// rules with the same `by`): a string only for an input forwarded.
+	kb, _ := e.stateKeyBytes(rs, ev)
+	group := kb[len(ev.Tenant)+1:]
 	if rs.rule.Kind == KindNewTerm && !e.mustForwardTerm(rs, ev, group) {
 		return
 	}
-	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: group, Conds: bits, Event: ev})
+	if rs.rule.Kind == KindThreshold && rs.rule.Distinct != "" && !e.mustForwardDistinct(rs, ev, group) {
+		return
+	}
+	e.inputs = append(e.inputs, Input{RuleID: rs.rule.ID, RuleVersion: rs.rule.Version, Tenant: ev.Tenant, Group: string(group), Conds: bits, Event: ev})
 }
 
 // termRefresh is how long the ingest role leaves a new_term (group, term)
 // it has forwarded unrepeated. The detect role's state for a known term only
 // moves its last-seen time forward, which matters once it is `history`
 // (days) old, so skipping repeats for an hour changes no finding; a term it
-// has not forwarded, an earlier time, or an hour later is forwarded. This
-// keeps the busiest inputs (every event names a server) off the topic.
+// has not forwarded, or an hour later, is forwarded. An event earlier than
+// the term's last forward (another agent's, fetched late) can only move
+// the group's first-seen time back, so it is forwarded only when it is
+// earlier than every event of the group this engine forwarded (the detect
+// role's first-seen is at most that). This keeps the busiest inputs
+// (every event names a server) off the topic.
 const termRefresh = time.Hour
 
 // mustForwardTerm reports whether a new_term input must go to the detect
 // role, and remembers it when it must.
-func (e *Engine) mustForwardTerm(rs *ruleState, ev *event.Event, group string) bool {
+func (e *Engine) mustForwardTerm(rs *ruleState, ev *event.Event, group []byte) bool {
+	if rs.rule.terms != nil {
+		return true // its extra terms (terms.go) may be new when the fields' term is not
+	}
 	tb, ok := e.termBytes(rs.rule, ev)
 	if !ok {
 		return false // an empty field: newTerm ignores the event
 	}
 	if e.fwd == nil {
 		e.fwd = newLRU[time.Time](4*e.opts.MaxKeysPerRule, nil)
+		e.fwdFirst = newLRU[time.Time](4*e.opts.MaxKeysPerRule, nil)
 	}
 	k := make([]byte, 0, len(rs.rule.ID)+len(ev.Tenant)+len(group)+len(tb)+3)
 	k = append(append(append(append(append(append(append(k, rs.rule.ID...), 0), ev.Tenant...), 0), group...), 0), tb...)
 	h := keyHash(k)
-	if last, ok := e.fwd.getH(h, k); ok && !ev.Time.Before(last) && ev.Time.Sub(last) < termRefresh {
-		return false
+	gk := k[:len(k)-len(tb)] // rule, tenant, group
+	gh := keyHash(gk)
+	first, firstOK := e.fwdFirst.getH(gh, gk)
+	last, ok := e.fwd.getH(h, k)
+	switch {
+	case ok && !ev.Time.Before(last) && ev.Time.Sub(last) < termRefresh:
+		return false // a repeat within the hour
+	case ok && ev.Time.Before(last) && firstOK && !ev.Time.Before(first):
+		return false // earlier, but not before the group's first forward
 	}
-	e.fwd.putH(h, string(k), ev.Time)
+	if !ok || ev.Time.After(last) {
+		e.fwd.putH(h, string(k), ev.Time)
+	}
+	if !firstOK || ev.Time.Before(first) {
+		e.fwdFirst.putH(gh, string(gk), ev.Time)
+	}
 	return true
 }
 
@@ -201,7 +227,9 @@ func (e *Engine) DetectSplit(ctx context.Context, events []event.Event) ([]event
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ins := e.inputs
-	e.inputs = nil // handed over: the caller's batch keeps them
+	// Handed over (the caller's batch keeps them); the next batch likely
+	// has about as many.
+	e.inputs = make([]Input, 0, cap(ins))
 	return fs, ins, err
 }
 

@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"context"
+	"encoding/json"
 	"hash/fnv"
 	"reflect"
 	"slices"
@@ -25,8 +26,21 @@ func part(key string, n int) int {
 // group over three detect engines; halfway through, every detect partition
 // moves to a new engine that restores it from the changelog alone (a
 // rebalance or a kill -9). The findings must be exactly those of one engine
-// that sees everything.
+// that sees everything (ids, groups, counts, evidence), also when the
+// ingest engines lose what they forwarded after every batch (a restart or
+// rebalance of the ingest role): forwarding again adds no finding; and
+// when one ingest engine owns every partition, so that it sees the agents'
+// events partition by partition, out of time order across agents.
 func TestRepartitionedEqualsOneEngine(t *testing.T) {
+	kept := testRepartitioned(t, false, false)
+	lost := testRepartitioned(t, true, false)
+	if lost <= kept {
+		t.Fatalf("inputs with the forward caches kept %d, lost after every batch %d: the caches had no effect", kept, lost)
+	}
+	testRepartitioned(t, false, true)
+}
+
+func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) {
 	pack, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +64,12 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 	var ingest, det [n]*detect.Engine
 	for i := range n {
 		ingest[i], det[i] = newEngine(true), newEngine(false)
+		if oneIngest {
+			ingest[i] = ingest[0]
+		}
 	}
 	changelog := make([][]detect.StateRecord, n) // per detect partition
 	var got []event.Finding
-	remoteInputs := 0
 	const batch = 50
 	for start := 0; start < len(events); start += batch {
 		chunk := events[start:min(start+batch, len(events))]
@@ -78,6 +94,9 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 				inputs[q] = append(inputs[q], in)
 			}
 			remoteInputs += len(ins)
+			if forget {
+				ingest[p].ForgetForwarded()
+			}
 		}
 		// Detect: apply, then write the changed groups to the changelog.
 		for q := range n {
@@ -104,6 +123,15 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("no findings at all on a corpus with attacks")
 	}
+	distinct := 0
+	for _, f := range want {
+		if r := pack.Rule(f.RuleID); r != nil && r.Distinct != "" {
+			distinct++
+		}
+	}
+	if distinct == 0 {
+		t.Fatal("no finding of a distinct threshold: the corpus does not test their inputs")
+	}
 	if g, w := findingIDs(got), findingIDs(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("split pipeline: %d findings, one engine: %d\nonly split: %v\nonly one: %v", len(g), len(w), minus(g, w), minus(w, g))
 	}
@@ -113,11 +141,20 @@ func TestRepartitionedEqualsOneEngine(t *testing.T) {
 		byID[f.FindingID] = f
 	}
 	for _, f := range got {
-		if w := byID[f.FindingID]; !reflect.DeepEqual(f, w) {
+		w := byID[f.FindingID]
+		if oneIngest {
+			// Known lag: the ingest role does not forward a term's repeats
+			// within the hour (termRefresh), so a new_term's evidence shows
+			// the last time the term was forwarded, not last seen, when one
+			// engine forwarded both (the ids, groups and counts are exact).
+			f.Evidence, w.Evidence = withoutLastSeen(t, f.Evidence), withoutLastSeen(t, w.Evidence)
+		}
+		if !reflect.DeepEqual(f, w) {
 			t.Fatalf("finding %s differs:\nsplit: %+v\none:   %+v", f.FindingID, f, w)
 		}
 	}
-	t.Logf("%d events, %d inputs repartitioned, %d findings", len(events), remoteInputs, len(want))
+	t.Logf("caches lost %v, one ingest engine %v: %d events, %d inputs repartitioned, %d findings (%d of distinct thresholds)", forget, oneIngest, len(events), remoteInputs, len(want), distinct)
+	return remoteInputs
 }
 
 // TestReplayedInputsCountOnce: the detect role may see an input twice (the
@@ -169,4 +206,22 @@ func minus(a, b []string) []string {
 		out = out[:10]
 	}
 	return out
+}
+
+// withoutLastSeen drops a new_term finding's last-seen times from its
+// evidence (top level, and the previous definition's of a diff rule).
+func withoutLastSeen(t *testing.T, evidence string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(evidence), &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "last_seen")
+	if prev, ok := m["previous"].(map[string]any); ok {
+		delete(prev, "last_seen")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -12,6 +12,9 @@ export const QUERY_TYPES = [
   { label: 'Denial rate per agent (alerting)', value: 'denial_rate' },
   { label: 'New incidents per severity (alerting)', value: 'new_incidents' },
   { label: 'Variable values (field)', value: 'values' },
+  { label: 'Detection rules', value: 'rules' },
+  { label: 'Findings per rule over time', value: 'rule_hits' },
+  { label: 'Blast radius (server+tool, fingerprint, session or incident)', value: 'blast_radius' },
 ];
 
 /** The data source's settings (pkg/plugin Settings): its own ClickHouse and tenantAccess. */
@@ -35,6 +38,11 @@ export interface McpQuery extends DataQuery {
   limit?: number;
   /** values: which dimension (tenant, agent, server, tool). */
   field?: string;
+  /** blast_radius: the subject (a tool is server and tool, optionally one definition). */
+  definition_hash?: string;
+  fingerprint?: string;
+  session?: string;
+  incident?: string;
 }
 
-export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule'] as const;
+export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule', 'definition_hash', 'fingerprint', 'session', 'incident'] as const;

@@ -25,6 +25,8 @@ import * as reactRouterDom from 'react-router-dom';
 import lodash from 'lodash';
 import { Observable } from 'rxjs';
 import { HostRouter, installServices } from './services';
+import './fieldconfig';
+import './links';
 
 const externals: Record<string, unknown> = {
   react: React,

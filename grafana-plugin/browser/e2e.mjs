@@ -74,9 +74,19 @@ async function main() {
     const page = await ctx.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${role}: ${e.message}`));
     page.setDefaultTimeout(20000);
+    page.setDefaultNavigationTimeout(60000); // the host bundle is large and the machine shared
     return page;
   };
   const app = (q) => `${base}/a/mcpwatch-mcpwatch-app?${q}`;
+  const appPath = (p) => `${base}/a/mcpwatch-mcpwatch-app/${p}`;
+  // Native panels by title (Grafana's PanelChrome test id); the host's panel stand-ins mark their data.
+  const panel = (page, title) => page.getByTestId(`data-testid Panel header ${title}`);
+  const tableRows = (page, title, n) => panel(page, title).locator(`[data-testid="table-panel"][data-rows="${n}"]`).waitFor();
+  const statValue = async (page, title) => {
+    const el = panel(page, title).getByTestId('stat-panel');
+    await el.waitFor();
+    return Number(await el.getAttribute('data-value'));
+  };
   const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
   try {
     const viewer = await newPage('Viewer', 'vera');
@@ -141,53 +151,109 @@ async function main() {
     check(marks.some((m) => m.startsWith('[REDACTED:private_key:')), 'redaction markers highlighted');
     check((await viewer.getByTestId('session-events').innerText()).includes('https://attacker.example/upload'), 'arguments shown as stored');
     await shot(viewer, '04-session');
-    // Blast radius: from the session, then from the leaked key's fingerprint.
+    // Blast radius: from the session (the Sessions page links by URL), then
+    // from the leaked key's fingerprint typed into the lookup; the answer is
+    // native panels on one blast_radius query, the subject in the URL.
     await viewer.getByTestId('session-blast').click();
-    await viewer.getByTestId('blast-calls-table').waitFor();
-    check((await viewer.getByTestId('blast-agents-count').innerText()).includes('1'), 'blast radius of the session: one agent');
-    // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius).
-    const requests = Number((await viewer.getByTestId('blast-calls-count').innerText()).replace(/\D/g, ''));
+    await tableRows(viewer, 'Sessions', 1);
+    check(new URL(viewer.url()).searchParams.get('session') === sum.ExfilSession, 'blast radius URL carries the session');
+    check((await statValue(viewer, 'Agents touched')) === 1, 'blast radius of the session: one agent');
+    // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius, TestQueryBlastRadius).
+    const requests = await statValue(viewer, 'Requests');
     check(requests >= sum.Sessions[sum.ExfilSession], `blast radius of the session: ${requests} requests, at least its ${sum.Sessions[sum.ExfilSession]} tool calls`);
-    check((await viewer.getByTestId('blast-sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
+    check((await panel(viewer, 'Sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
+    await panel(viewer, 'Requests over time').getByTestId('timeseries-panel').waitFor();
+    check(true, 'blast radius requests over time render as a time series');
     const fp = marks.find((m) => m.startsWith('[REDACTED:private_key:')).replace(/^\[REDACTED:private_key:([0-9a-f]+)\]$/, '$1');
-    await viewer.goto(app(`page=blast&fingerprint=${fp}`));
-    await viewer.getByTestId('blast-calls-table').waitFor();
-    check((await viewer.getByTestId('blast-calls-table').getByTestId('event-row').count()) === sum.ExfilEventIDs.length, `blast radius of secret ${fp}: the read and the upload`);
-    check((await viewer.getByTestId('blast-agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
-    check((await viewer.getByTestId('blast-calls').innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
+    await viewer.goto(appPath('blast'));
+    await viewer.getByTestId('blast-hint').waitFor();
+    await viewer.getByTestId('data-testid radio-button-option fingerprint').click();
+    await viewer.getByTestId('blast-input-fingerprint').fill(fp);
+    await viewer.getByTestId('blast-run').click();
+    await tableRows(viewer, 'Requests (newest first)', sum.ExfilEventIDs.length);
+    check(true, `blast radius of secret ${fp}: the read and the upload`);
+    const blastUrl = viewer.url();
+    check(new URL(blastUrl).searchParams.get('fingerprint') === fp, 'the lookup is in the URL');
+    check((await panel(viewer, 'Agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
+    check((await panel(viewer, 'Requests (newest first)').innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
     await shot(viewer, '04b-blast-radius-secret');
+    await viewer.goto(blastUrl);
+    await tableRows(viewer, 'Requests (newest first)', sum.ExfilEventIDs.length);
+    check(true, 'reopening the blast radius URL shows the same answer');
+    await panel(viewer, 'Sessions').getByRole('link', { name: sum.ExfilSession }).click();
+    await viewer.getByTestId('session-events').waitFor();
+    const sessUrl = new URL(viewer.url());
+    check(sessUrl.pathname.endsWith('/sessions') && sessUrl.searchParams.get('session') === sum.ExfilSession, 'a blast radius session drills down to the session');
     await viewer.goto(app('page=sessions'));
     await viewer.getByTestId('sessions-table').waitFor();
     check((await viewer.locator('[data-testid="sessions-table"] tbody tr').count()) === Object.keys(sum.Sessions).length, 'sessions list');
     await shot(viewer, '05-sessions');
 
-    // Incidents list + filter, detail as viewer
-    await viewer.goto(app('page=incidents'));
-    await viewer.getByTestId('incidents-table').waitFor();
-    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === Object.keys(sum.Incidents).length, 'incidents list');
-    await viewer.goto(app('page=incidents&status=open'));
-    await viewer.getByTestId('incident-row-inc-exfil-1').waitFor();
+    // Incidents: native panels (stats by severity and status, new incidents
+    // over time, the table); status is a page variable in the URL; a row's
+    // link drills down to incidents/<id>, which reopens as the same view.
+    await viewer.goto(appPath('incidents'));
+    await tableRows(viewer, 'Incidents', Object.keys(sum.Incidents).length);
+    check(true, `incidents table lists the ${Object.keys(sum.Incidents).length} incidents`);
     const openCount = Object.values(sum.Incidents).filter((s) => s === 'open').length;
-    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === openCount, `status filter shows ${openCount} open`);
+    check((await statValue(viewer, 'Open')) === openCount, `open incidents stat: ${openCount}`);
+    let byStatus = 0;
+    for (const st of ['Open', 'Acknowledged', 'Resolved', 'Suppressed']) {
+      byStatus += await statValue(viewer, st);
+    }
+    check(byStatus === Object.keys(sum.Incidents).length, `status stats add up to ${Object.keys(sum.Incidents).length} incidents`);
+    await panel(viewer, 'New incidents by severity').getByTestId('timeseries-panel').waitFor();
+    check(true, 'new incidents time series renders');
+    await viewer.goto(appPath('incidents?var-status=open'));
+    await tableRows(viewer, 'Incidents', openCount);
+    check(true, `status variable shows ${openCount} open`);
+    let bySeverity = 0;
+    for (const sv of ['Critical', 'High', 'Medium', 'Low']) {
+      bySeverity += await statValue(viewer, sv);
+    }
+    check(bySeverity === openCount && (await statValue(viewer, 'Resolved')) === 0, `with status open the stats count the ${openCount} open incidents only`);
     await shot(viewer, '06-incidents');
-    await viewer.getByTestId('incident-row-inc-exfil-1').click();
+    await panel(viewer, 'Incidents').getByRole('link', { name: 'inc-exfil-1', exact: true }).click();
     await viewer.getByTestId('incident-title').waitFor();
+    const incidentUrl = new URL(viewer.url());
+    check(incidentUrl.pathname.endsWith('/incidents/inc-exfil-1') && incidentUrl.searchParams.has('from'), `drill-down URL carries the incident and the time range (${incidentUrl.pathname})`);
+    await viewer.goto(incidentUrl.href);
+    await viewer.getByTestId('incident-title').waitFor();
+    check((await viewer.getByTestId('incident-title').innerText()).includes('Sensitive file read'), 'reopening the drill-down URL shows the incident');
     check(await viewer.getByTestId('btn-acknowledge').isDisabled(), 'viewer: acknowledge disabled');
     check(await viewer.getByTestId(`approve-${sum.ApprovalStep}`).isDisabled(), 'viewer: approve disabled');
     check((await viewer.getByTestId('incident-findings').innerText()).includes('attacker.example'), 'findings with evidence');
     check((await viewer.getByTestId('incident-events').locator('[data-testid="event-row"]').count()) === sum.ExfilEventIDs.length, 'linked events');
     await shot(viewer, '07-incident-viewer');
+    // Links of the earlier form (?incident=) still open the incident.
+    await viewer.goto(app('page=incidents&incident=inc-exfil-1'));
+    await viewer.getByTestId('incident-title').waitFor();
+    check(new URL(viewer.url()).pathname.endsWith('/incidents/inc-exfil-1'), 'an ?incident= link moves to the drill-down');
     // The backend refuses viewers even if the UI were bypassed.
     const forbidden = await viewer.evaluate(async () => (await fetch('/api/plugins/mcpwatch-mcpwatch-app/resources/incidents/inc-exfil-1/acknowledge', { method: 'POST', body: '{}' })).status);
     check(forbidden === 403, 'backend answers 403 to a viewer');
 
-    // Detections and tools
-    await viewer.goto(app('page=detections'));
-    await viewer.getByTestId('detections-table').waitFor();
+    // Detections: the rules table and findings per rule over time as native
+    // panels; a rule's link drills down to detections/<rule> with its findings.
+    await viewer.goto(appPath('detections'));
+    await tableRows(viewer, 'Detection rules', Object.keys(sum.FindingsByRule).length);
     for (const [rule, hits] of Object.entries(sum.FindingsByRule)) {
-      check((await viewer.getByTestId(`rule-row-${rule}`).innerText()).includes(String(hits)), `rule ${rule} has ${hits} hits`);
+      const row = panel(viewer, 'Detection rules').locator('tr', { has: viewer.getByRole('link', { name: rule, exact: true }) });
+      check((await row.innerText()).split('\t').map((c) => c.trim()).includes(String(hits)), `rule ${rule} has ${hits} findings`);
     }
+    await panel(viewer, 'Findings per rule').getByTestId('timeseries-panel').waitFor();
+    check(true, 'findings per rule render as a time series');
     await shot(viewer, '08-detections');
+    const [ddRule, ddHits] = Object.entries(sum.FindingsByRule).find(([, n]) => n > 0);
+    await panel(viewer, 'Detection rules').getByRole('link', { name: ddRule, exact: true }).click();
+    await tableRows(viewer, 'Findings', ddHits);
+    const ruleUrl = new URL(viewer.url());
+    check(ruleUrl.pathname.endsWith(`/detections/${ddRule}`) && ruleUrl.searchParams.has('from'), `rule drill-down URL carries the rule (${ruleUrl.pathname})`);
+    await viewer.goto(ruleUrl.href);
+    await tableRows(viewer, 'Findings', ddHits);
+    check(true, `reopening the rule's URL lists its ${ddHits} findings`);
+    await panel(viewer, 'Findings over time').getByTestId('timeseries-panel').waitFor();
+    await shot(viewer, '08b-detection-rule');
     await viewer.goto(app('page=tools'));
     await viewer.getByTestId('tools-table').waitFor();
     check((await viewer.locator('[data-testid="tools-table"] tbody tr').count()) === Object.keys(sum.ToolVersions).length, 'tool inventory');
@@ -199,7 +265,7 @@ async function main() {
 
     // Editor acknowledges and approves: end to end through the analyzer stand-in.
     const editor = await newPage('Editor', 'alice');
-    await editor.goto(app('page=incidents&incident=inc-exfil-1'));
+    await editor.goto(appPath('incidents/inc-exfil-1'));
     await editor.getByTestId('incident-title').waitFor();
     check((await editor.getByTestId('incident-status').innerText()).trim() === 'open', 'incident starts open');
     await editor.getByTestId('btn-acknowledge').click();

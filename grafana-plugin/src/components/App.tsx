@@ -5,11 +5,11 @@ import { PAGES, PageId } from '../constants';
 import { OverviewPage } from '../pages/Overview';
 import { AgentsPage } from '../pages/Agents';
 import { SessionsPage } from '../pages/Sessions';
-import { IncidentsPage } from '../pages/Incidents';
-import { DetectionsPage } from '../pages/Detections';
 import { ToolsPage } from '../pages/Tools';
-import { BlastRadiusPage } from '../pages/BlastRadius';
 import { Nav, buildApp, pageUrl } from '../scenes/app';
+import { incidentsPage } from '../scenes/incidents';
+import { blastPage } from '../scenes/blast';
+import { detectionsPage } from '../scenes/detections';
 import { BASE_URL } from '../scenes/common';
 
 export type { Nav };
@@ -33,11 +33,12 @@ export function App(_props: AppRootProps) {
           overview: (nav) => <OverviewPage nav={nav} />,
           agents: (nav) => <AgentsPage nav={nav} />,
           sessions: (nav) => <SessionsPage nav={nav} />,
-          incidents: (nav) => <IncidentsPage nav={nav} />,
-          detections: (nav) => <DetectionsPage nav={nav} />,
+          incidents: () => null, // a scene (src/scenes/incidents.tsx)
+          detections: () => null, // a scene (src/scenes/detections.tsx)
           tools: (nav) => <ToolsPage nav={nav} />,
-          blast: (nav) => <BlastRadiusPage nav={nav} />,
+          blast: () => null, // a scene (src/scenes/blast.tsx)
         },
+        scenes: { incidents: incidentsPage, detections: detectionsPage, blast: blastPage },
       }),
     []
   );

@@ -18,6 +18,7 @@ import {
   VariableValueSelectors,
   sceneGraph,
   SceneObject,
+  SceneAppDrilldownView,
 } from '@grafana/scenes';
 import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
@@ -77,7 +78,7 @@ interface LegacyPageState extends SceneObjectState {
 
 // The signed-in user's role and rights (/me), asked once per app load.
 let mePromise: Promise<Me> | undefined;
-function loadMe(): Promise<Me> {
+export function loadMe(): Promise<Me> {
   mePromise ??= getResource<Me>('me').catch(() => ({ login: '', role: '', canAct: false, analyzer: false }));
   return mePromise;
 }
@@ -116,6 +117,23 @@ function LegacyPageRenderer({ model }: SceneComponentProps<LegacyPage>) {
 export interface AppPages {
   /** The React component of each page not yet built from panels. */
   legacy: Record<PageId, (nav: Nav) => React.ReactNode>;
+  /** Pages built from panels: their scene and drill-downs (they win over legacy). */
+  scenes?: Partial<Record<PageId, ScenePage>>;
+}
+
+/** A page built from panels (src/scenes/<page>.tsx). */
+export interface ScenePage {
+  getScene: () => EmbeddedScene;
+  /** Drill-down routes below the page (routePath like 'incidents/:incident'). */
+  drilldowns?: SceneAppDrilldownView[];
+}
+
+/** URL keys kept by tab links and drill-down back links: time range and variables. */
+export const PRESERVED_KEYS = ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)];
+
+/** Grafana's pickers as the app shows them (drill-down pages show them too). */
+export function appControls() {
+  return [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['30s', '1m', '5m'] })];
 }
 
 function legacyScene(page: PageId, render: (nav: Nav) => React.ReactNode): EmbeddedScene {
@@ -128,7 +146,7 @@ function legacyScene(page: PageId, render: (nav: Nav) => React.ReactNode): Embed
 }
 
 /** Builds the Scenes app: tabs in PAGES order, the first at the base URL too. */
-export function buildApp({ legacy }: AppPages): SceneApp {
+export function buildApp({ legacy, scenes = {} }: AppPages): SceneApp {
   const tabs = PAGES.map(
     (p) =>
       new SceneAppPage({
@@ -136,8 +154,9 @@ export function buildApp({ legacy }: AppPages): SceneApp {
         url: `${BASE_URL}/${p.id}`,
         routePath: p.id,
         // Time range and variables only: page-specific keys (agent, incident...) stay out of tab links.
-        preserveUrlKeys: ['from', 'to', 'refresh', ...VARIABLES.map((v) => `var-${v}`)],
-        getScene: () => legacyScene(p.id, legacy[p.id]),
+        preserveUrlKeys: PRESERVED_KEYS,
+        getScene: () => scenes[p.id]?.getScene() ?? legacyScene(p.id, legacy[p.id]),
+        drilldowns: scenes[p.id]?.drilldowns,
       })
   );
   const root = new SceneAppPage({
@@ -146,7 +165,7 @@ export function buildApp({ legacy }: AppPages): SceneApp {
     routePath: '*',
     $timeRange: timeRange(),
     $variables: variables(),
-    controls: [new VariableValueSelectors({}), new SceneControlsSpacer(), new SceneTimePicker({}), new SceneRefreshPicker({ intervals: ['30s', '1m', '5m'] })],
+    controls: appControls(),
     tabs,
     getScene: () => new EmbeddedScene({ body: new SceneFlexLayout({ children: [] }) }),
   });

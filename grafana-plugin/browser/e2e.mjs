@@ -224,6 +224,8 @@ async function main() {
     check(await viewer.getByTestId(`approve-${sum.ApprovalStep}`).isDisabled(), 'viewer: approve disabled');
     check((await viewer.getByTestId('incident-findings').innerText()).includes('attacker.example'), 'findings with evidence');
     check((await viewer.getByTestId('incident-events').locator('[data-testid="event-row"]').count()) === sum.ExfilEventIDs.length, 'linked events');
+    await panel(viewer, 'Requests in its sessions (blast radius)').getByTestId('timeseries-panel').waitFor();
+    check(true, "the incident's blast radius over time renders as a time series");
     await shot(viewer, '07-incident-viewer');
     // Links of the earlier form (?incident=) still open the incident.
     await viewer.goto(app('page=incidents&incident=inc-exfil-1'));

@@ -6,6 +6,7 @@ import {
   EmbeddedScene,
   SceneAppPage,
   SceneAppPageLike,
+  SceneDataProvider,
   SceneDataTransformer,
   SceneFlexItem,
   SceneFlexLayout,
@@ -17,11 +18,11 @@ import { BASE_URL, timeRange, variables } from './common';
 import { PRESERVED_KEYS, appControls, pageUrl } from './app';
 
 /**
- * The data of the nearest ancestor with $data (one query for several
- * panels) through one frame operation.
+ * The data of $data, else of the nearest ancestor with $data (one query
+ * for several panels), through one frame operation.
  */
-export function transformed(op: (frames: DataFrame[]) => DataFrame[]): SceneDataTransformer {
-  return new SceneDataTransformer({ transformations: [() => (source) => source.pipe(map(op))] });
+export function transformed(op: (frames: DataFrame[]) => DataFrame[], $data?: SceneDataProvider): SceneDataTransformer {
+  return new SceneDataTransformer({ $data, transformations: [() => (source) => source.pipe(map(op))] });
 }
 
 /**

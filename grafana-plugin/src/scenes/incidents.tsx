@@ -11,7 +11,8 @@ import { ALL_VALUE, BASE_URL, mcpQuery } from './common';
 import { ScenePage, loadMe, pageUrl } from './app';
 import { locationService } from '@grafana/runtime';
 import { appLink, drilldownPage, goPage, transformed } from './drilldown';
-import { filterRows } from './frames';
+import { filterRows, pickFrames } from './frames';
+import { blastQuery } from './blastSubject';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
 export const STATUSES = ['open', 'acknowledged', 'resolved', 'suppressed'];
@@ -120,8 +121,18 @@ export const incidentDrilldown: SceneAppDrilldownView = {
       url: `${BASE_URL}/incidents/${encodeURIComponent(id)}`,
       routePath: 'incidents/:incident',
       parent,
-      controls: false,
-      body: [new SceneReactObject({ component: IncidentObject, props: { id } })],
+      body: [
+        new SceneFlexItem({ height: 'auto', body: new SceneReactObject({ component: IncidentObject, props: { id } }) }),
+        // Its blast radius over time: requests in the sessions its findings are in.
+        new SceneFlexItem({
+          height: 240,
+          body: PanelBuilders.timeseries()
+            .setTitle('Requests in its sessions (blast radius)')
+            .setData(transformed((f) => pickFrames(f, 'blast_series'), mcpQuery([blastQuery({ incident: id })])))
+            .setUnit('short')
+            .build(),
+        }),
+      ],
     });
   },
 };

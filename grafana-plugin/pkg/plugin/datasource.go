@@ -114,7 +114,12 @@ func (a *App) query(ctx context.Context, q backend.DataQuery, scope []string) ba
 	if !f.From.Before(f.To) {
 		return backend.ErrDataResponse(backend.StatusBadRequest, "invalid time range")
 	}
+	// Query types answered by their own files (datasource_pages.go,
+	// datasource_inventory.go), then the ones below.
 	frames, ok, err := a.pageFrames(ctx, m, f)
+	if !ok {
+		frames, ok, err = a.inventoryFrames(ctx, m, f)
+	}
 	if !ok {
 		frames, err = a.frames(ctx, m, f)
 	}
@@ -268,9 +273,6 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 			fr.AppendRow(d.FirstSeen, d.ServerName, d.ToolName, d.Hash, d.Description, d.LastSeen)
 		}
 		return data.Frames{fr}, nil
-	}
-	if frames, ok, err := a.inventoryFrames(ctx, m, f); ok {
-		return frames, err
 	}
 	return nil, fmt.Errorf("unknown query type %q (want one of %v)", m.QueryType, QueryTypes)
 }

@@ -74,9 +74,22 @@ async function main() {
     const page = await ctx.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${role}: ${e.message}`));
     page.setDefaultTimeout(20000);
+    page.setDefaultNavigationTimeout(60000); // the host bundle is large and the machine shared
     return page;
   };
   const app = (q) => `${base}/a/mcpwatch-mcpwatch-app?${q}`;
+  const appPath = (p) => `${base}/a/mcpwatch-mcpwatch-app/${p}`;
+  // Native panels by title (Grafana's PanelChrome test id); the host's panel stand-ins mark their data.
+  const panel = (page, title) => page.getByTestId(`data-testid Panel header ${title}`);
+  const tableRows = (page, title, n) => panel(page, title).locator(`[data-testid="table-panel"][data-rows="${n}"]`).waitFor();
+  // A stat's value; with want, once it shows that value (the stat may still be loading).
+  const statValue = async (page, title, want) => {
+    const el = panel(page, title).locator(want === undefined ? '[data-testid="stat-panel"]' : `[data-testid="stat-panel"][data-value="${want}"]`);
+    await el.waitFor();
+    return Number(await el.getAttribute('data-value'));
+  };
+  // The blast radius requests table: its title is "Requests (newest N)" or "Requests (newest N of M)".
+  const blastCalls = (page) => page.locator('[data-testid^="data-testid Panel header Requests (newest "]');
   const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
   try {
     const viewer = await newPage('Viewer', 'vera');
@@ -84,12 +97,6 @@ async function main() {
     // Overview: a Scenes page of native panels on the mcpwatch data source
     // (/api/ds/query → the backend's QueryData), under Grafana's time and
     // refresh pickers and the tenant/agent/server/tool variables.
-    const panel = (page, title) => page.locator(`[data-testid="data-testid Panel header ${title}"]`);
-    const statValue = async (page, title, want) => {
-      const el = panel(page, title).locator(`[data-testid="stat-panel"][data-value="${want}"]`);
-      await el.waitFor();
-      return Number(await el.getAttribute('data-value'));
-    };
     await viewer.goto(app('page=overview'));
     await viewer.waitForURL(/\/a\/mcpwatch-mcpwatch-app\/overview\?/);
     const url0 = new URL(viewer.url());
@@ -136,14 +143,13 @@ async function main() {
     // Agents, Sessions and Tools: Scenes pages of native panels on the data
     // source, with drill-downs (agents/:agent, sessions/:session,
     // tools/:server/:tool) that keep the time range and variables in the URL.
-    const tableRows = (page, title, n) => panel(page, title).locator(`[data-testid="table-panel"][data-rows="${n}"]`);
     const statIs = (page, title, want) => panel(page, title).locator(`[data-testid="stat-panel"][data-value="${want}"]`).waitFor();
     const cellRow = (page, title, field, text) => panel(page, title).getByTestId('table-row').filter({ has: page.locator(`td[data-field="${field}"]`, { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }) });
 
     // Agents list
     await viewer.getByTestId('tab-agents').click();
     await viewer.waitForURL(/\/a\/mcpwatch-mcpwatch-app\/agents\?/);
-    await tableRows(viewer, 'Agents (busiest first)', Object.keys(sum.CallsByAgent).length).waitFor();
+    await tableRows(viewer, 'Agents (busiest first)', Object.keys(sum.CallsByAgent).length);
     check(true, `agents table has ${Object.keys(sum.CallsByAgent).length} agents`);
     for (const [id, calls] of Object.entries(sum.CallsByAgent)) {
       const row = cellRow(viewer, 'Agents (busiest first)', 'agent_id', id);
@@ -201,11 +207,11 @@ async function main() {
     check((await reopen.getByTestId('agent-content-level').innerText()).startsWith('partial ('), 'agent page: charlie partial');
     check((await reopen.getByTestId('agent-content-rules-arguments').innerText()).includes('mcp-shell-injection'), 'agent page: rules that cannot fire without arguments');
     await reopen.getByTestId('agent-content-section').screenshot({ path: path.join(artifacts, '03b-agent-content-partial.png') });
-    // The agent variable narrows the list; links of the earlier form (the
-    // unconverted pages' agents?agent=x, sessions?session=x,
+    // The agent variable narrows the list; links of the earlier form
+    // (agents?agent=x, sessions?session=x,
     // tools?server=&tool=) open the drill-down pages.
     await reopen.goto(app('page=agents&var-agent=agent-alpha'));
-    await tableRows(reopen, 'Agents (busiest first)', 1).waitFor();
+    await tableRows(reopen, 'Agents (busiest first)', 1);
     check((await panel(reopen, 'Agents (busiest first)').locator('td[data-field="agent_id"]').innerText()).trim() === 'agent-alpha', 'var-agent narrows the agents table');
     await reopen.goto(app('page=agents&agent=agent-bravo&var-tenant=default'));
     await reopen.waitForURL(/\/agents\/agent-bravo\?/);
@@ -213,7 +219,7 @@ async function main() {
     check(new URL(reopen.url()).searchParams.get('var-tenant') === 'default', 'agents?agent=x opens the agent page, keeping the variables');
     await reopen.goto(app(`page=sessions&session=${sum.ExfilSession}&agent=agent-alpha`));
     await reopen.waitForURL(new RegExp(`/sessions/${sum.ExfilSession}\\?`));
-    await tableRows(reopen, 'Calls in order', sum.Sessions[sum.ExfilSession]).waitFor();
+    await tableRows(reopen, 'Calls in order', sum.Sessions[sum.ExfilSession]);
     check(true, 'sessions?session=x opens the session page');
     await reopen.goto(app('page=tools&server=filesystem&tool=read_file'));
     await reopen.waitForURL(/\/tools\/filesystem\/read_file\?/);
@@ -223,7 +229,7 @@ async function main() {
 
     // Sessions list, drill-down to the session with redactions.
     await viewer.goto(app('page=sessions'));
-    await tableRows(viewer, 'Sessions (newest first)', Object.keys(sum.Sessions).length).waitFor();
+    await tableRows(viewer, 'Sessions (newest first)', Object.keys(sum.Sessions).length);
     check(true, 'sessions list');
     for (const [key, calls] of Object.entries(sum.Sessions)) {
       const row = cellRow(viewer, 'Sessions (newest first)', 'session_key', key);
@@ -235,7 +241,7 @@ async function main() {
     const sessionUrl = viewer.url();
     const exfilCalls = sum.Sessions[sum.ExfilSession];
     await statIs(viewer, 'Calls', exfilCalls);
-    await tableRows(viewer, 'Calls in order', exfilCalls).waitFor();
+    await tableRows(viewer, 'Calls in order', exfilCalls);
     check(true, `session timeline: ${exfilCalls} calls in order`);
     const outcomes = await panel(viewer, 'Calls in order').locator('td[data-field="outcome"]').allInnerTexts();
     check(outcomes.length === exfilCalls && outcomes.every((o) => o.trim() !== ''), 'session timeline: an outcome per call');
@@ -248,57 +254,115 @@ async function main() {
     await shot(viewer, '04-session');
     const again = await newPage('Viewer', 'vera');
     await again.goto(sessionUrl);
-    await tableRows(again, 'Calls in order', exfilCalls).waitFor();
+    await tableRows(again, 'Calls in order', exfilCalls);
     check((await again.getByTestId('event-row').count()) === exfilCalls, 'the session URL reopens the same view');
     await again.context().close();
-    // Blast radius: from the session, then from the leaked key's fingerprint.
+    // Blast radius: from the session (the Sessions page links by URL), then
+    // from the leaked key's fingerprint typed into the lookup; the answer is
+    // native panels on one blast_radius query, the subject in the URL.
     await viewer.getByTestId('session-blast').click();
-    await viewer.getByTestId('blast-calls-table').waitFor();
-    check(new URL(viewer.url()).searchParams.get('session') === sum.ExfilSession, 'blast radius link carries the session');
-    check((await viewer.getByTestId('blast-agents-count').innerText()).includes('1'), 'blast radius of the session: one agent');
-    // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius).
-    const requests = Number((await viewer.getByTestId('blast-calls-count').innerText()).replace(/\D/g, ''));
-    check(requests >= exfilCalls, `blast radius of the session: ${requests} requests, at least its ${exfilCalls} tool calls`);
-    check((await viewer.getByTestId('blast-sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
+    await tableRows(viewer, 'Sessions', 1);
+    check(new URL(viewer.url()).searchParams.get('session') === sum.ExfilSession, 'blast radius URL carries the session');
+    check((await statValue(viewer, 'Agents touched')) === 1, 'blast radius of the session: one agent');
+    // Requests of every method (its tools/call and its tools/list); the exact counts are checked in Go (TestBlastRadius, TestQueryBlastRadius).
+    const requests = await statValue(viewer, 'Requests');
+    check(requests >= sum.Sessions[sum.ExfilSession], `blast radius of the session: ${requests} requests, at least its ${sum.Sessions[sum.ExfilSession]} tool calls`);
+    check((await panel(viewer, 'Sessions').innerText()).includes(sum.ExfilSession), 'blast radius of the session lists it');
+    await panel(viewer, 'Requests over time').getByTestId('timeseries-panel').waitFor();
+    check(true, 'blast radius requests over time render as a time series');
     const fp = marks.find((m) => m.startsWith('[REDACTED:private_key:')).replace(/^\[REDACTED:private_key:([0-9a-f]+)\]$/, '$1');
-    await viewer.goto(app(`page=blast&fingerprint=${fp}`));
-    await viewer.getByTestId('blast-calls-table').waitFor();
-    check((await viewer.getByTestId('blast-calls-table').getByTestId('event-row').count()) === sum.ExfilEventIDs.length, `blast radius of secret ${fp}: the read and the upload`);
-    check((await viewer.getByTestId('blast-agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
-    check((await viewer.getByTestId('blast-calls').innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
+    await viewer.goto(appPath('blast'));
+    await viewer.getByTestId('blast-hint').waitFor();
+    await viewer.getByTestId('data-testid radio-button-option fingerprint').click();
+    await viewer.getByTestId('blast-input-fingerprint').fill(fp);
+    await viewer.getByTestId('blast-run').click();
+    await blastCalls(viewer).locator(`[data-testid="table-panel"][data-rows="${sum.ExfilEventIDs.length}"]`).waitFor();
+    check(true, `blast radius of secret ${fp}: the read and the upload`);
+    const blastUrl = viewer.url();
+    check(new URL(blastUrl).searchParams.get('fingerprint') === fp, 'the lookup is in the URL');
+    check((await panel(viewer, 'Agents').innerText()).includes('agent-alpha'), 'blast radius of the secret names agent-alpha');
+    check((await blastCalls(viewer).innerText()).includes('https://attacker.example/upload'), 'blast radius lists the upload');
+    check((await blastCalls(viewer).getAttribute('data-testid')).endsWith(`Requests (newest ${sum.ExfilEventIDs.length})`), 'blast radius requests title: newest N (all of them)');
     await shot(viewer, '04b-blast-radius-secret');
+    await viewer.goto(blastUrl);
+    await blastCalls(viewer).locator(`[data-testid="table-panel"][data-rows="${sum.ExfilEventIDs.length}"]`).waitFor();
+    check(true, 'reopening the blast radius URL shows the same answer');
+    await panel(viewer, 'Sessions').getByRole('link', { name: sum.ExfilSession }).click();
+    await viewer.getByTestId('session-events').waitFor();
+    const sessUrl = new URL(viewer.url());
+    check(sessUrl.pathname.endsWith(`/sessions/${sum.ExfilSession}`) && sessUrl.searchParams.has('from'), 'a blast radius session drills down to the session page');
 
-    // Incidents list + filter, detail as viewer
-    await viewer.goto(app('page=incidents'));
-    await viewer.getByTestId('incidents-table').waitFor();
-    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === Object.keys(sum.Incidents).length, 'incidents list');
-    await viewer.goto(app('page=incidents&status=open'));
-    await viewer.getByTestId('incident-row-inc-exfil-1').waitFor();
+    // Incidents: native panels (stats by severity and status, new incidents
+    // over time, the table); status is a page variable in the URL; a row's
+    // link drills down to incidents/<id>, which reopens as the same view.
+    await viewer.goto(appPath('incidents'));
+    await tableRows(viewer, 'Incidents', Object.keys(sum.Incidents).length);
+    check(true, `incidents table lists the ${Object.keys(sum.Incidents).length} incidents`);
     const openCount = Object.values(sum.Incidents).filter((s) => s === 'open').length;
-    check((await viewer.locator('[data-testid="incidents-table"] tbody tr').count()) === openCount, `status filter shows ${openCount} open`);
+    check((await statValue(viewer, 'Open')) === openCount, `open incidents stat: ${openCount}`);
+    let byStatus = 0;
+    for (const st of ['Open', 'Acknowledged', 'Resolved', 'Suppressed']) {
+      byStatus += await statValue(viewer, st);
+    }
+    check(byStatus === Object.keys(sum.Incidents).length, `status stats add up to ${Object.keys(sum.Incidents).length} incidents`);
+    await panel(viewer, 'New incidents by severity').getByTestId('timeseries-panel').waitFor();
+    check(true, 'new incidents time series renders');
+    await viewer.goto(appPath('incidents?var-status=open'));
+    await tableRows(viewer, 'Incidents', openCount);
+    check(true, `status variable shows ${openCount} open`);
+    let bySeverity = 0;
+    for (const sv of ['Critical', 'High', 'Medium', 'Low']) {
+      bySeverity += await statValue(viewer, sv);
+    }
+    check(bySeverity === openCount && (await statValue(viewer, 'Resolved')) === 0, `with status open the stats count the ${openCount} open incidents only`);
     await shot(viewer, '06-incidents');
-    await viewer.getByTestId('incident-row-inc-exfil-1').click();
+    await panel(viewer, 'Incidents').getByRole('link', { name: 'inc-exfil-1', exact: true }).click();
     await viewer.getByTestId('incident-title').waitFor();
+    const incidentUrl = new URL(viewer.url());
+    check(incidentUrl.pathname.endsWith('/incidents/inc-exfil-1') && incidentUrl.searchParams.has('from'), `drill-down URL carries the incident and the time range (${incidentUrl.pathname})`);
+    await viewer.goto(incidentUrl.href);
+    await viewer.getByTestId('incident-title').waitFor();
+    check((await viewer.getByTestId('incident-title').innerText()).includes('Sensitive file read'), 'reopening the drill-down URL shows the incident');
     check(await viewer.getByTestId('btn-acknowledge').isDisabled(), 'viewer: acknowledge disabled');
     check(await viewer.getByTestId(`approve-${sum.ApprovalStep}`).isDisabled(), 'viewer: approve disabled');
     check((await viewer.getByTestId('incident-findings').innerText()).includes('attacker.example'), 'findings with evidence');
     check((await viewer.getByTestId('incident-events').locator('[data-testid="event-row"]').count()) === sum.ExfilEventIDs.length, 'linked events');
+    await panel(viewer, 'Requests in its sessions (blast radius)').getByTestId('timeseries-panel').waitFor();
+    check(true, "the incident's blast radius over time renders as a time series");
     await shot(viewer, '07-incident-viewer');
+    // Links of the earlier form (?incident=) still open the incident.
+    await viewer.goto(app('page=incidents&incident=inc-exfil-1'));
+    await viewer.getByTestId('incident-title').waitFor();
+    check(new URL(viewer.url()).pathname.endsWith('/incidents/inc-exfil-1'), 'an ?incident= link moves to the drill-down');
     // The backend refuses viewers even if the UI were bypassed.
     const forbidden = await viewer.evaluate(async () => (await fetch('/api/plugins/mcpwatch-mcpwatch-app/resources/incidents/inc-exfil-1/acknowledge', { method: 'POST', body: '{}' })).status);
     check(forbidden === 403, 'backend answers 403 to a viewer');
 
-    // Detections and tools
-    await viewer.goto(app('page=detections'));
-    await viewer.getByTestId('detections-table').waitFor();
+    // Detections: the rules table and findings per rule over time as native
+    // panels; a rule's link drills down to detections/<rule> with its findings.
+    await viewer.goto(appPath('detections'));
+    await tableRows(viewer, 'Detection rules', Object.keys(sum.FindingsByRule).length);
     for (const [rule, hits] of Object.entries(sum.FindingsByRule)) {
-      check((await viewer.getByTestId(`rule-row-${rule}`).innerText()).includes(String(hits)), `rule ${rule} has ${hits} hits`);
+      const row = panel(viewer, 'Detection rules').locator('tr', { has: viewer.getByRole('link', { name: rule, exact: true }) });
+      check((await row.innerText()).split('\t').map((c) => c.trim()).includes(String(hits)), `rule ${rule} has ${hits} findings`);
     }
+    await panel(viewer, 'Findings per rule').getByTestId('timeseries-panel').waitFor();
+    check(true, 'findings per rule render as a time series');
     await shot(viewer, '08-detections');
+    const [ddRule, ddHits] = Object.entries(sum.FindingsByRule).find(([, n]) => n > 0);
+    await panel(viewer, 'Detection rules').getByRole('link', { name: ddRule, exact: true }).click();
+    await tableRows(viewer, 'Findings', ddHits);
+    const ruleUrl = new URL(viewer.url());
+    check(ruleUrl.pathname.endsWith(`/detections/${ddRule}`) && ruleUrl.searchParams.has('from'), `rule drill-down URL carries the rule (${ruleUrl.pathname})`);
+    await viewer.goto(ruleUrl.href);
+    await tableRows(viewer, 'Findings', ddHits);
+    check(true, `reopening the rule's URL lists its ${ddHits} findings`);
+    await panel(viewer, 'Findings over time').getByTestId('timeseries-panel').waitFor();
+    await shot(viewer, '08b-detection-rule');
     // Tools: the inventory, a drill-down to a changed tool, its definition
     // diff, and from a definition to its blast radius.
     await viewer.goto(app('page=tools'));
-    await tableRows(viewer, 'Tool inventory', Object.keys(sum.ToolVersions).length).waitFor();
+    await tableRows(viewer, 'Tool inventory', Object.keys(sum.ToolVersions).length);
     check(true, 'tool inventory');
     for (const [key, versions] of Object.entries(sum.ToolVersions)) {
       const [server, tool] = key.split('/');
@@ -312,7 +376,7 @@ async function main() {
     check((await viewer.getByTestId('def-old').innerText()).includes('h-read-1'), 'old definition on the left');
     check((await viewer.getByTestId('def-new').innerText()).includes('<IMPORTANT>'), 'changed definition on the right');
     check((await viewer.getByTestId('def-diff').count()) === 1, 'the diff facts are shown');
-    await tableRows(viewer, 'Definitions (oldest first)', sum.ToolVersions['filesystem/read_file']).waitFor();
+    await tableRows(viewer, 'Definitions (oldest first)', sum.ToolVersions['filesystem/read_file']);
     check(true, 'definition history table has every version');
     await panel(viewer, `Calls of filesystem/read_file`).locator('canvas').first().waitFor();
     check(true, 'tool page: its calls over time');
@@ -326,20 +390,20 @@ async function main() {
     const hashes = panel(viewer, 'Definitions (oldest first)').locator('td[data-field="definition_hash"] a');
     const newest = (await hashes.last().innerText()).trim();
     await hashes.last().click();
-    await viewer.getByTestId('blast-calls-table').waitFor();
-    const blastUrl = new URL(viewer.url());
+    await blastCalls(viewer).getByTestId('table-panel').waitFor();
+    const defBlastUrl = new URL(viewer.url());
     check(
-      blastUrl.pathname.endsWith('/blast') && blastUrl.searchParams.get('server') === 'filesystem' && blastUrl.searchParams.get('tool') === 'read_file' && blastUrl.searchParams.get('definition_hash') === newest,
+      defBlastUrl.pathname.endsWith('/blast') && defBlastUrl.searchParams.get('server') === 'filesystem' && defBlastUrl.searchParams.get('tool') === 'read_file' && defBlastUrl.searchParams.get('definition_hash') === newest,
       `definition ${newest} links to its blast radius`
     );
     await viewer.goto(toolUrl);
     await viewer.getByTestId('tool-blast').click();
-    await viewer.getByTestId('blast-calls-table').waitFor();
+    await blastCalls(viewer).getByTestId('table-panel').waitFor();
     check(new URL(viewer.url()).searchParams.get('tool') === 'read_file', 'the tool page links to the blast radius of the tool');
 
     // Editor acknowledges and approves: end to end through the analyzer stand-in.
     const editor = await newPage('Editor', 'alice');
-    await editor.goto(app('page=incidents&incident=inc-exfil-1'));
+    await editor.goto(appPath('incidents/inc-exfil-1'));
     await editor.getByTestId('incident-title').waitFor();
     check((await editor.getByTestId('incident-status').innerText()).trim() === 'open', 'incident starts open');
     await editor.getByTestId('btn-acknowledge').click();

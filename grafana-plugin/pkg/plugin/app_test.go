@@ -257,8 +257,10 @@ func TestQueryDataEveryTypeOneResponsePerRefID(t *testing.T) {
 	fx := seeded(t, Settings{})
 	f := fx.scope()
 	var qs []backend.DataQuery
+	// Query types that need more than a time range (blast_radius: a subject).
+	extra := map[string]string{QueryBlastRadius: `,"fingerprint":"9f8e7d6c"`}
 	for _, qt := range QueryTypes {
-		qs = append(qs, backend.DataQuery{RefID: qt, QueryType: qt, TimeRange: backend.TimeRange{From: f.From, To: f.To}, JSON: []byte(`{"queryType":"` + qt + `"}`)})
+		qs = append(qs, backend.DataQuery{RefID: qt, QueryType: qt, TimeRange: backend.TimeRange{From: f.From, To: f.To}, JSON: []byte(`{"queryType":"` + qt + `"` + extra[qt] + `}`)})
 	}
 	qs = append(qs, backend.DataQuery{RefID: "bad", TimeRange: backend.TimeRange{From: f.From, To: f.To}, JSON: []byte(`{"queryType":"nope"}`)})
 	resp, err := fx.app.QueryData(context.Background(), &backend.QueryDataRequest{Queries: qs})

@@ -35,7 +35,8 @@ var valueColumns = map[string]string{"tenant": "tenant", "agent": "agent_id", "s
 // QueryTypes lists every supported query type.
 var QueryTypes = []string{QueryCallsOverTime, QueryTopAgents, QueryTopTools, QueryAgentGraph, QueryIncidents, QueryFindings, QueryToolChanges,
 	QueryDenialRate, QueryNewIncidents, QueryValues,
-	QueryAgents, QuerySessions, QueryCalls, QueryTools, QueryToolDefinitions}
+	QueryAgents, QuerySessions, QueryCalls, QueryTools, QueryToolDefinitions,
+	QueryRules, QueryRuleHits, QueryBlastRadius}
 
 // QueryModel is a panel query's JSON. Template variables are interpolated by
 // the frontend before the query reaches the backend; "" and "$__all" mean all.
@@ -50,8 +51,12 @@ type QueryModel struct {
 	Rule      string `json:"rule"`
 	Limit     int    `json:"limit"`
 	Field     string `json:"field"` // values: which dimension
-	// calls: one session's calls in order
-	Session string `json:"session"`
+	// calls: one session's calls in order; blast_radius: the subject
+	// besides a tool (server and tool name that)
+	Session        string `json:"session"`
+	DefinitionHash string `json:"definition_hash"`
+	Fingerprint    string `json:"fingerprint"`
+	Incident       string `json:"incident"`
 }
 
 func all(v string) string {
@@ -109,9 +114,17 @@ func (a *App) query(ctx context.Context, q backend.DataQuery, scope []string) ba
 	if !f.From.Before(f.To) {
 		return backend.ErrDataResponse(backend.StatusBadRequest, "invalid time range")
 	}
-	frames, err := a.frames(ctx, m, f)
+	// Query types answered by their own files (datasource_pages.go,
+	// datasource_inventory.go), then the ones below.
+	frames, ok, err := a.pageFrames(ctx, m, f)
+	if !ok {
+		frames, ok, err = a.inventoryFrames(ctx, m, f)
+	}
+	if !ok {
+		frames, err = a.frames(ctx, m, f)
+	}
 	if err != nil {
-		return backend.ErrDataResponse(backend.StatusInternal, err.Error())
+		return backend.ErrDataResponse(statusOf(err), err.Error())
 	}
 	return backend.DataResponse{Frames: frames}
 }
@@ -260,9 +273,6 @@ func (a *App) frames(ctx context.Context, m QueryModel, f Filter) (data.Frames, 
 			fr.AppendRow(d.FirstSeen, d.ServerName, d.ToolName, d.Hash, d.Description, d.LastSeen)
 		}
 		return data.Frames{fr}, nil
-	}
-	if frames, ok, err := a.inventoryFrames(ctx, m, f); ok {
-		return frames, err
 	}
 	return nil, fmt.Errorf("unknown query type %q (want one of %v)", m.QueryType, QueryTypes)
 }

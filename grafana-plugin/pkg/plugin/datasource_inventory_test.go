@@ -28,20 +28,6 @@ func frameOf(t *testing.T, fx *fixture, query string) *data.Frame {
 	return r.Frames[0]
 }
 
-// column returns a frame's field by name as []any, failing when it is missing.
-func column(t *testing.T, fr *data.Frame, name string) []any {
-	t.Helper()
-	fl, i := fr.FieldByName(name)
-	if i < 0 {
-		t.Fatalf("frame %s lacks %s", fr.Name, name)
-	}
-	out := make([]any, fl.Len())
-	for j := range out {
-		out[j] = fl.At(j)
-	}
-	return out
-}
-
 // The Agents, Sessions and Tools scenes' query types answer what the seed
 // wrote (counts from its summary) and what the resources answer.
 func TestQueryInventoryTypes(t *testing.T) {
@@ -50,7 +36,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 
 	t.Run("agents", func(t *testing.T) {
 		fr := frameOf(t, fx, `{"queryType":"agents"}`)
-		ids, calls := column(t, fr, "agent_id"), column(t, fr, "calls")
+		ids, calls := column[any](t, fr, "agent_id"), column[any](t, fr, "calls")
 		if len(ids) != len(sum.CallsByAgent) {
 			t.Fatalf("%d agents, want %d", len(ids), len(sum.CallsByAgent))
 		}
@@ -60,14 +46,14 @@ func TestQueryInventoryTypes(t *testing.T) {
 			}
 		}
 		one := frameOf(t, fx, `{"queryType":"agents","agent":"agent-bravo"}`)
-		if one.Rows() != 1 || column(t, one, "agent_id")[0] != "agent-bravo" {
+		if one.Rows() != 1 || column[any](t, one, "agent_id")[0] != "agent-bravo" {
 			t.Errorf("agent-scoped agents = %v", one)
 		}
 	})
 
 	t.Run("sessions", func(t *testing.T) {
 		fr := frameOf(t, fx, `{"queryType":"sessions"}`)
-		keys, calls, redacted := column(t, fr, "session_key"), column(t, fr, "calls"), column(t, fr, "redacted")
+		keys, calls, redacted := column[any](t, fr, "session_key"), column[any](t, fr, "calls"), column[any](t, fr, "redacted")
 		if len(keys) != len(sum.Sessions) {
 			t.Fatalf("%d sessions, want %d", len(keys), len(sum.Sessions))
 		}
@@ -80,7 +66,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 			}
 		}
 		alpha := frameOf(t, fx, `{"queryType":"sessions","agent":"agent-alpha"}`)
-		for _, a := range column(t, alpha, "agent_id") {
+		for _, a := range column[any](t, alpha, "agent_id") {
 			if a != "agent-alpha" {
 				t.Errorf("agent-scoped sessions has agent %v", a)
 			}
@@ -95,7 +81,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 		if fr.Rows() != sum.Sessions[sum.ExfilSession] {
 			t.Fatalf("%d calls, want %d", fr.Rows(), sum.Sessions[sum.ExfilSession])
 		}
-		ns, ids := column(t, fr, "ts_ns"), column(t, fr, "event_id")
+		ns, ids := column[any](t, fr, "ts_ns"), column[any](t, fr, "event_id")
 		for i := 1; i < len(ns); i++ {
 			if ns[i].(uint64) < ns[i-1].(uint64) {
 				t.Errorf("call %d is older than the one before", i)
@@ -113,14 +99,14 @@ func TestQueryInventoryTypes(t *testing.T) {
 		// Arguments and results as stored: redacted, the marker kept.
 		var text strings.Builder
 		for _, c := range []string{"arguments", "result"} {
-			for _, v := range column(t, fr, c) {
+			for _, v := range column[any](t, fr, c) {
 				text.WriteString(v.(string))
 			}
 		}
 		if !strings.Contains(text.String(), "[REDACTED:private_key:") || !strings.Contains(text.String(), "https://attacker.example/upload") {
 			t.Errorf("session content lacks the redaction marker or the upload: %.300s", text.String())
 		}
-		if !strings.Contains(strings.Join(toStrings(column(t, fr, "tags")), "|"), "secret:") {
+		if !strings.Contains(strings.Join(toStrings(column[any](t, fr, "tags")), "|"), "secret:") {
 			t.Error("no call of the exfil session carries a secret: tag")
 		}
 	})
@@ -130,8 +116,8 @@ func TestQueryInventoryTypes(t *testing.T) {
 		if fr.Rows() != 5 {
 			t.Fatalf("%d calls, want the limit 5", fr.Rows())
 		}
-		ts := column(t, fr, "ts")
-		for i, a := range column(t, fr, "agent_id") {
+		ts := column[any](t, fr, "ts")
+		for i, a := range column[any](t, fr, "agent_id") {
 			if a != "agent-bravo" {
 				t.Errorf("call %d of agent %v", i, a)
 			}
@@ -143,7 +129,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 
 	t.Run("tools", func(t *testing.T) {
 		fr := frameOf(t, fx, `{"queryType":"tools"}`)
-		servers, tools, versions, calls := column(t, fr, "server_name"), column(t, fr, "tool_name"), column(t, fr, "versions"), column(t, fr, "calls")
+		servers, tools, versions, calls := column[any](t, fr, "server_name"), column[any](t, fr, "tool_name"), column[any](t, fr, "versions"), column[any](t, fr, "calls")
 		if len(tools) != len(sum.ToolVersions) {
 			t.Fatalf("%d tools, want %d", len(tools), len(sum.ToolVersions))
 		}
@@ -157,7 +143,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 			}
 		}
 		one := frameOf(t, fx, `{"queryType":"tools","server":"filesystem","tool":"read_file"}`)
-		if one.Rows() != 1 || column(t, one, "tool_name")[0] != "read_file" {
+		if one.Rows() != 1 || column[any](t, one, "tool_name")[0] != "read_file" {
 			t.Errorf("tool-scoped tools = %v", one)
 		}
 	})
@@ -171,7 +157,7 @@ func TestQueryInventoryTypes(t *testing.T) {
 		if fr.Rows() != sum.ToolVersions["filesystem/read_file"] || fr.Rows() != len(want) || fr.Rows() < 2 {
 			t.Fatalf("%d definitions, want %d (store %d)", fr.Rows(), sum.ToolVersions["filesystem/read_file"], len(want))
 		}
-		hashes, diffs, descs := column(t, fr, "definition_hash"), column(t, fr, "diff"), column(t, fr, "description")
+		hashes, diffs, descs := column[any](t, fr, "definition_hash"), column[any](t, fr, "diff"), column[any](t, fr, "description")
 		if hashes[0] != "h-read-1" || !strings.Contains(descs[len(descs)-1].(string), "<IMPORTANT>") {
 			t.Errorf("history %v: want h-read-1 first and the poisoned description last", hashes)
 		}

@@ -113,6 +113,10 @@ func TestPluginQueryCorpus(t *testing.T) {
 		must(err)
 		_, err = s.NewIncidents(ctx, x, "high")
 		must(err)
+		for _, col := range valueColumns {
+			_, err = s.Values(ctx, x, col)
+			must(err)
+		}
 	}
 	_, err = s.SessionEvents(ctx, f, sum.ExfilSession)
 	must(err)

@@ -1,14 +1,10 @@
 import { useEffect, useMemo, useState } from 'react';
 import { AppRootProps } from '@grafana/data';
 import { locationService } from '@grafana/runtime';
-import { PAGES, PageId } from '../constants';
-import { IncidentsPage } from '../pages/Incidents';
-import { DetectionsPage } from '../pages/Detections';
-import { BlastRadiusPage } from '../pages/BlastRadius';
-import { Nav, buildApp, pageUrl } from '../scenes/app';
+import { PAGES } from '../constants';
+import { buildApp } from '../scenes/app';
+import { appUrl } from '../scenes/drilldown';
 import { BASE_URL } from '../scenes/common';
-
-export type { Nav };
 
 /**
  * The app root: a Scenes app (src/scenes/app.tsx). Links of the earlier
@@ -22,17 +18,7 @@ export function App(_props: AppRootProps) {
       setLegacyLink(undefined);
     }
   }, [legacyLink]);
-  const app = useMemo(
-    () =>
-      buildApp({
-        legacy: {
-          incidents: (nav) => <IncidentsPage nav={nav} />,
-          detections: (nav) => <DetectionsPage nav={nav} />,
-          blast: (nav) => <BlastRadiusPage nav={nav} />,
-        },
-      }),
-    []
-  );
+  const app = useMemo(() => buildApp(), []);
   if (legacyLink) {
     return null;
   }
@@ -57,5 +43,5 @@ function legacyRedirect(): string | undefined {
       extra[k] = v;
     }
   }
-  return pageUrl(page as PageId, search, extra);
+  return appUrl(page, search, extra);
 }

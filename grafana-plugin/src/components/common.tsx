@@ -116,16 +116,6 @@ export function Redacted({ text }: { text: string }) {
   );
 }
 
-export function Stat({ label, value, testId, tone }: { label: string; value: string; testId?: string; tone?: 'bad' | 'warn' }) {
-  const s = useStyles2(getStyles);
-  return (
-    <div className={s.stat} data-testid={testId}>
-      <div className={s.statLabel}>{label}</div>
-      <div className={`${s.statValue} ${tone === 'bad' ? s.bad : tone === 'warn' ? s.warn : ''}`}>{value}</div>
-    </div>
-  );
-}
-
 export function Section({ title, children, testId }: { title: string; children: React.ReactNode; testId?: string }) {
   const s = useStyles2(getStyles);
   return (
@@ -147,21 +137,6 @@ export const getStyles = (theme: GrafanaTheme2) => ({
     border: 1px dashed ${theme.colors.warning.border};
     border-radius: 2px;
     padding: 0 2px;
-  `,
-  stat: css`
-    background: ${theme.colors.background.secondary};
-    border: 1px solid ${theme.colors.border.weak};
-    border-radius: ${theme.shape.radius.default};
-    padding: ${theme.spacing(1.5, 2)};
-    min-width: 140px;
-  `,
-  statLabel: css`
-    color: ${theme.colors.text.secondary};
-    font-size: ${theme.typography.bodySmall.fontSize};
-  `,
-  statValue: css`
-    font-size: 28px;
-    font-weight: ${theme.typography.fontWeightMedium};
   `,
   bad: css`
     color: ${theme.colors.error.text};

@@ -7,7 +7,7 @@ import { McpQuery, QUERY_TYPES } from './types';
 type Props = QueryEditorProps<DataSource, McpQuery>;
 
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
-  const text = (k: 'agent' | 'server' | 'tool' | 'status' | 'severity' | 'tenant' | 'session') => (
+  const text = (k: 'agent' | 'server' | 'tool' | 'status' | 'severity' | 'tenant' | 'rule' | 'definition_hash' | 'fingerprint' | 'session' | 'incident') => (
     <InlineField label={k}>
       <Input
         width={18}
@@ -56,6 +56,16 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
       )}
       {query.queryType === 'new_incidents' && <InlineFieldRow>{text('severity')}</InlineFieldRow>}
       {query.queryType === 'calls' && <InlineFieldRow>{text('session')}</InlineFieldRow>}
+      {(query.queryType === 'rules' || query.queryType === 'rule_hits' || query.queryType === 'findings') && <InlineFieldRow>{text('rule')}</InlineFieldRow>}
+      {query.queryType === 'blast_radius' && (
+        // server and tool above name a tool subject; or one of these.
+        <InlineFieldRow>
+          {text('definition_hash')}
+          {text('fingerprint')}
+          {text('session')}
+          {text('incident')}
+        </InlineFieldRow>
+      )}
     </>
   );
 }

@@ -17,6 +17,9 @@ export const QUERY_TYPES = [
   { label: 'Calls (of a session, or the newest)', value: 'calls' },
   { label: 'Tools', value: 'tools' },
   { label: "A tool's definition history", value: 'tool_definitions' },
+  { label: 'Detection rules', value: 'rules' },
+  { label: 'Findings per rule over time', value: 'rule_hits' },
+  { label: 'Blast radius (server+tool, fingerprint, session or incident)', value: 'blast_radius' },
 ];
 
 /** The data source's settings (pkg/plugin Settings): its own ClickHouse and tenantAccess. */
@@ -40,8 +43,12 @@ export interface McpQuery extends DataQuery {
   limit?: number;
   /** values: which dimension (tenant, agent, server, tool). */
   field?: string;
-  /** calls: one session's calls in order. */
+  /** calls: one session's calls in order; blast_radius: a session subject. */
   session?: string;
+  /** blast_radius: the subject (a tool is server and tool, optionally one definition). */
+  definition_hash?: string;
+  fingerprint?: string;
+  incident?: string;
 }
 
-export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule'] as const;
+export const TEXT_FIELDS = ['tenant', 'agent', 'server', 'tool', 'status', 'severity', 'rule', 'definition_hash', 'fingerprint', 'session', 'incident'] as const;

@@ -1,8 +1,7 @@
 import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { BackendSrv, BackendSrvRequest, setBackendSrv } from '@grafana/runtime';
 import { of, throwError } from 'rxjs';
-import { IncidentsPage } from './Incidents';
-import { Nav } from '../components/App';
+import { IncidentNav, IncidentView } from './Incidents';
 import { IncidentDetail } from '../types';
 
 // Unit test of the page logic with an in-memory BackendSrv (the real backend
@@ -56,11 +55,8 @@ function fakeBackend(posts: string[]) {
   setBackendSrv(srv as unknown as BackendSrv);
 }
 
-const nav = (canAct: boolean): Nav => ({
-  params: { incident: 'inc-1' },
+const nav = (canAct: boolean): IncidentNav => ({
   go: () => {},
-  from: 0,
-  to: 1,
   me: { login: canAct ? 'alice' : 'vera', role: canAct ? 'Editor' : 'Viewer', canAct, analyzer: true },
 });
 
@@ -68,7 +64,7 @@ describe('Incident detail', () => {
   it('disables actions for viewers', async () => {
     const posts: string[] = [];
     fakeBackend(posts);
-    render(<IncidentsPage nav={nav(false)} />);
+    render(<IncidentView id="inc-1" nav={nav(false)} />);
     await screen.findByTestId('incident-title');
     expect((screen.getByTestId('btn-acknowledge') as HTMLButtonElement).disabled).toBe(true);
     expect((screen.getByTestId('approve-revoke-token') as HTMLButtonElement).disabled).toBe(true);
@@ -79,7 +75,7 @@ describe('Incident detail', () => {
   it('acknowledges and approves for editors, then reloads', async () => {
     const posts: string[] = [];
     fakeBackend(posts);
-    render(<IncidentsPage nav={nav(true)} />);
+    render(<IncidentView id="inc-1" nav={nav(true)} />);
     await screen.findByTestId('incident-title');
     await act(async () => {
       fireEvent.click(screen.getByTestId('btn-acknowledge'));

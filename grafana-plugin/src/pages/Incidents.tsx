@@ -1,87 +1,28 @@
 import { useState } from 'react';
-import { Alert, Button, RadioButtonGroup } from '@grafana/ui';
+import { Alert, Button } from '@grafana/ui';
 import { errorMessage, getResource, postResource } from '../api';
-import { Incident, IncidentDetail, PlaybookStep } from '../types';
-import { fmtNum, fmtTime, pretty } from '../format';
-import { Nav } from '../components/App';
+import { IncidentDetail, Me, PlaybookStep } from '../types';
+import { fmtTime, pretty } from '../format';
 import { Loading, Redacted, Section, Severity, Status, useLoad, useTableStyles } from '../components/common';
 import { EventsTable } from '../components/Events';
+import { agentPath } from '../scenes/agents';
+import { sessionPath } from '../scenes/sessions';
+import { toolPath } from '../scenes/tools';
 
-const STATUSES = ['', 'open', 'acknowledged', 'resolved', 'suppressed'];
 const WAITING = ['waiting_approval', 'awaiting_approval', 'requested'];
-const SEVERITIES = ['', 'critical', 'high', 'medium', 'low', 'info'];
 
-export function IncidentsPage({ nav }: { nav: Nav }) {
-  return nav.params.incident ? <IncidentView nav={nav} id={nav.params.incident} /> : <IncidentList nav={nav} />;
+/** What the incident view needs from the app: the user (/me) and moves to an app path (keeping time range and variables). */
+export interface IncidentNav {
+  me?: Me;
+  go: (path: string, params?: Record<string, string | undefined>) => void;
 }
 
-function IncidentList({ nav }: { nav: Nav }) {
-  const s = useTableStyles();
-  const status = nav.params.status ?? '';
-  const severity = nav.params.severity ?? '';
-  const [d, err, loading] = useLoad(() => getResource<{ incidents: Incident[] }>('incidents', { status, severity }), [status, severity]);
-  return (
-    <>
-      <div className={s.toolbar} data-testid="incident-filters">
-        <span className={s.muted}>Status</span>
-        <RadioButtonGroup
-          size="sm"
-          options={STATUSES.map((v) => ({ label: v || 'any', value: v }))}
-          value={status}
-          onChange={(v) => nav.go('incidents', { status: v, severity })}
-        />
-        <span className={s.muted}>Severity</span>
-        <RadioButtonGroup
-          size="sm"
-          options={SEVERITIES.map((v) => ({ label: v || 'any', value: v }))}
-          value={severity}
-          onChange={(v) => nav.go('incidents', { status, severity: v })}
-        />
-      </div>
-      <Loading error={err} loading={loading}>
-        {() => (
-          <table className={s.table} data-testid="incidents-table">
-            <thead>
-              <tr>
-                <th>Severity</th>
-                <th>Status</th>
-                <th>Incident</th>
-                <th>Rule</th>
-                <th>Agent</th>
-                <th className={s.num}>Findings</th>
-                <th>Last seen</th>
-                <th>Updated by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {d?.incidents.map((i) => (
-                <tr key={i.incident_id} className="clickable" onClick={() => nav.go('incidents', { incident: i.incident_id })} data-testid={`incident-row-${i.incident_id}`}>
-                  <td>
-                    <Severity value={i.severity} />
-                  </td>
-                  <td>
-                    <Status value={i.status} />
-                  </td>
-                  <td>
-                    <a>{i.title}</a>
-                    <div className={s.muted}>{i.incident_id}</div>
-                  </td>
-                  <td>{i.rule_id}</td>
-                  <td>{i.agent_id || i.server_name + '/' + i.tool_name}</td>
-                  <td className={s.num}>{fmtNum(i.finding_count)}</td>
-                  <td>{fmtTime(i.last_seen)}</td>
-                  <td>{i.updated_by}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Loading>
-    </>
-  );
-}
-
-function IncidentView({ nav, id }: { nav: Nav; id: string }) {
+/**
+ * One incident (the Incidents scene's drill-down, incidents/:incident):
+ * findings with evidence, linked events, actions gated by the role from
+ * /me, playbook steps with approval, the audit log.
+ */
+export function IncidentView({ nav, id }: { nav: IncidentNav; id: string }) {
   const s = useTableStyles();
   const [d, err, loading, reload] = useLoad(() => getResource<IncidentDetail>(`incidents/${encodeURIComponent(id)}`), [id]);
   const [busy, setBusy] = useState(false);
@@ -129,15 +70,27 @@ function IncidentView({ nav, id }: { nav: Nav; id: string }) {
                 {d.incident.agent_id && (
                   <>
                     {' · agent '}
-                    <a onClick={() => nav.go('agents', { agent: d.incident.agent_id })}>{d.incident.agent_id}</a>
+                    <a onClick={() => nav.go(agentPath(d.incident.agent_id))}>{d.incident.agent_id}</a>
                   </>
                 )}
                 {d.incident.session_key && (
                   <>
                     {' · session '}
-                    <a onClick={() => nav.go('sessions', { session: d.incident.session_key, agent: d.incident.agent_id })}>{d.incident.session_key}</a>
+                    <a onClick={() => nav.go(sessionPath(d.incident.session_key))}>{d.incident.session_key}</a>
                   </>
                 )}
+                {d.incident.server_name && d.incident.tool_name && (
+                  <>
+                    {' · tool '}
+                    <a onClick={() => nav.go(toolPath(d.incident.server_name, d.incident.tool_name))} data-testid="incident-tool" title="Its definitions and what each changed">
+                      {d.incident.server_name}/{d.incident.tool_name}
+                    </a>
+                  </>
+                )}
+                {' · '}
+                <a onClick={() => nav.go('blast', { incident: d.incident.incident_id })} data-testid="incident-blast">
+                  blast radius
+                </a>
               </p>
               <div className={s.toolbar} data-testid="incident-actions">
                 <Button

@@ -95,7 +95,7 @@ export function agentScene(agent: string): EmbeddedScene {
   const incidents = PanelBuilders.table()
     .setTitle('Incidents')
     .setData(mcpQuery([{ queryType: 'incidents', ...scope, limit: 100 }]))
-    .setOverrides((b) => b.matchFieldsWithName('incident_id').overrideLinks([appLink('Incident', 'incidents', 'incident=${__value.raw:percentencode}')]))
+    .setOverrides((b) => b.matchFieldsWithName('incident_id').overrideLinks([appLink('Incident', 'incidents/${__value.raw:percentencode}')]))
     .build();
   return new EmbeddedScene({
     body: new SceneFlexLayout({

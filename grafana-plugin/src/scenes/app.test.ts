@@ -1,17 +1,8 @@
 import { setDataSourceSrv } from '@grafana/runtime';
 import { SceneQueryRunner, VizPanel, sceneGraph } from '@grafana/scenes';
-import { keptParams, pageUrl } from './app';
 import { parseValuesQuery } from '../datasource/datasource';
 import { overviewScene } from './overview';
 import { variables } from './common';
-
-test('moving between pages keeps the time range and variables, not page keys', () => {
-  const search = { from: 'now-7d', to: 'now', 'var-agent': 'agent-alpha', agent: 'agent-bravo', page: 'x', refresh: '1m' };
-  expect(keptParams(search)).toEqual({ from: 'now-7d', to: 'now', 'var-agent': 'agent-alpha', refresh: '1m' });
-  expect(pageUrl('incidents', search, { incident: 'inc-1', severity: undefined })).toBe(
-    '/a/mcpwatch-mcpwatch-app/incidents?from=now-7d&to=now&var-agent=agent-alpha&refresh=1m&incident=inc-1'
-  );
-});
 
 test('variable queries: values(field[, tenant]) and the older "agents"', () => {
   expect(parseValuesQuery('values(tenant)')).toEqual({ field: 'tenant' });

@@ -1,148 +1,46 @@
 // The app as a Scenes app: one SceneAppPage with a tab per page, Grafana's
 // time and refresh pickers and the shared variables, all in the URL
-// (from, to, var-tenant, ...). Pages not yet converted to native panels are
-// embedded as LegacyPage, which hands them the scene's time range.
-import React from 'react';
+// (from, to, var-tenant, ...). Every page is built from native panels
+// (src/scenes/<page>.ts(x)), with drill-down pages below its tab.
 import {
   EmbeddedScene,
   SceneApp,
   SceneAppDrilldownView,
   SceneAppPage,
-  SceneComponentProps,
   SceneFlexLayout,
-  SceneFlexItem,
-  SceneObjectBase,
-  SceneObjectState,
   sceneGraph,
   SceneObject,
 } from '@grafana/scenes';
-import { locationService } from '@grafana/runtime';
 import { PAGES, PageId } from '../constants';
-import { Me } from '../types';
-import { getResource } from '../api';
 import { BASE_URL, KEPT_URL_KEYS, controls, timeRange, variables } from './common';
 import { overviewScene } from './overview';
 import { agentDrilldown, agentsScene } from './agents';
 import { sessionDrilldown, sessionsScene } from './sessions';
+import { incidentDrilldown, incidentsScene } from './incidents';
+import { detectionsScene, ruleDrilldown } from './detections';
 import { toolDrilldown, toolsScene } from './tools';
+import { blastScene } from './blast';
 
-/** Pages built from native panels, and their drill-down pages; the others are LegacyPage scenes. */
-const NATIVE: Partial<Record<PageId, () => EmbeddedScene>> = {
+/** Each page's scene, and its drill-down pages. */
+const NATIVE: Record<PageId, () => EmbeddedScene> = {
   overview: overviewScene,
   agents: agentsScene,
   sessions: sessionsScene,
+  incidents: incidentsScene,
+  detections: detectionsScene,
   tools: toolsScene,
+  blast: blastScene,
 };
 const DRILLDOWNS: Partial<Record<PageId, SceneAppDrilldownView[]>> = {
   agents: [agentDrilldown],
   sessions: [sessionDrilldown],
+  incidents: [incidentDrilldown],
+  detections: [ruleDrilldown],
   tools: [toolDrilldown],
 };
 
-/** What a legacy page needs from the app (pages/*.tsx take it as `nav`). */
-export interface Nav {
-  /** Current URL search parameters. */
-  params: Record<string, string>;
-  /** Moves to a page with parameters, keeping time range and variables. */
-  go: (page: PageId, params?: Record<string, string | undefined>) => void;
-  /** Time scope in epoch ms. */
-  from: number;
-  to: number;
-  me?: Me;
-}
-
-/** URL keys the app keeps when moving between pages. */
-export function keptParams(search: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(search)) {
-    if ((k === 'from' || k === 'to' || k === 'refresh' || k.startsWith('var-')) && typeof v === 'string') {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-/** The URL of a page with the kept parameters and extra ones. */
-export function pageUrl(page: PageId, search: Record<string, unknown>, extra: Record<string, string | undefined> = {}): string {
-  const q = new URLSearchParams(keptParams(search));
-  for (const [k, v] of Object.entries(extra)) {
-    if (v) {
-      q.set(k, v);
-    }
-  }
-  const s = q.toString();
-  return `${BASE_URL}/${page}${s ? '?' + s : ''}`;
-}
-
-function readParams(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(locationService.getSearchObject())) {
-    if (typeof v === 'string') {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-interface LegacyPageState extends SceneObjectState {
-  page: PageId;
-  render: (nav: Nav) => React.ReactNode;
-}
-
-// The signed-in user's role and rights (/me), asked once per app load.
-let mePromise: Promise<Me> | undefined;
-function loadMe(): Promise<Me> {
-  mePromise ??= getResource<Me>('me').catch(() => ({ login: '', role: '', canAct: false, analyzer: false }));
-  return mePromise;
-}
-
-/**
- * A page still written as a React component: it gets the scene's time
- * range (re-evaluated on refresh) and the URL parameters as a Nav.
- */
-export class LegacyPage extends SceneObjectBase<LegacyPageState> {
-  static Component = LegacyPageRenderer;
-}
-
-function LegacyPageRenderer({ model }: SceneComponentProps<LegacyPage>) {
-  const { render } = model.useState();
-  const [me, setMe] = React.useState<Me>();
-  React.useEffect(() => {
-    let live = true;
-    loadMe().then((m) => live && setMe(m));
-    return () => {
-      live = false;
-    };
-  }, []);
-  const { value } = sceneGraph.getTimeRange(model).useState();
-  const [params, setParams] = React.useState(readParams);
-  React.useEffect(() => locationService.getHistory().listen(() => setParams(readParams())), []);
-  const nav: Nav = {
-    params,
-    from: value.from.valueOf(),
-    to: value.to.valueOf(),
-    me,
-    go: (page, extra) => locationService.push(pageUrl(page, locationService.getSearchObject(), extra)),
-  };
-  return <>{render(nav)}</>;
-}
-
-export interface AppPages {
-  /** The React component of each page not yet built from panels. */
-  legacy: Partial<Record<PageId, (nav: Nav) => React.ReactNode>>;
-}
-
-function legacyScene(page: PageId, render: (nav: Nav) => React.ReactNode): EmbeddedScene {
-  return new EmbeddedScene({
-    body: new SceneFlexLayout({
-      direction: 'column',
-      children: [new SceneFlexItem({ body: new LegacyPage({ page, render }) })],
-    }),
-  });
-}
-
 /** Builds the Scenes app: tabs in PAGES order, the first at the base URL too. */
-export function buildApp({ legacy }: AppPages): SceneApp {
+export function buildApp(): SceneApp {
   const tabs = PAGES.map(
     (p) =>
       new SceneAppPage({
@@ -151,10 +49,7 @@ export function buildApp({ legacy }: AppPages): SceneApp {
         routePath: p.id,
         // Time range and variables only: page-specific keys (agent, incident...) stay out of tab links.
         preserveUrlKeys: KEPT_URL_KEYS,
-        getScene: () => {
-          const native = NATIVE[p.id];
-          return native ? native() : legacyScene(p.id, legacy[p.id] ?? (() => `page ${p.id} has no component`));
-        },
+        getScene: NATIVE[p.id],
         drilldowns: DRILLDOWNS[p.id],
       })
   );

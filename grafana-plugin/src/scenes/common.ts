@@ -16,6 +16,8 @@ import {
 import { VariableRefresh } from '@grafana/data';
 import { APP_ID, DS_ID } from '../constants';
 import type { McpQuery } from '../datasource/types';
+import type { Me } from '../types';
+import { getResource } from '../api';
 
 /** The app's base URL; pages live at BASE_URL/<page id>. */
 export const BASE_URL = `/a/${APP_ID}`;
@@ -94,4 +96,11 @@ export function mcpQuery(queries: Array<Omit<McpQuery, 'refId'> & { refId?: stri
     maxDataPoints,
     queries: queries.map((q, i) => ({ refId: q.refId ?? String.fromCharCode(65 + i), ...VARIABLE_FIELDS, ...q })),
   });
+}
+
+// The signed-in user's role and rights (/me), asked once per app load.
+let mePromise: Promise<Me> | undefined;
+export function loadMe(): Promise<Me> {
+  mePromise ??= getResource<Me>('me').catch(() => ({ login: '', role: '', canAct: false, analyzer: false }));
+  return mePromise;
 }

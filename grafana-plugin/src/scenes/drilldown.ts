@@ -2,9 +2,12 @@
 // sessions/:session, tools/:server/:tool) is its own SceneAppPage: Scenes
 // renders it outside its tab's scene tree, so it carries its own time range,
 // variables and controls; they sync to the same URL keys (from, to, var-*),
-// so moving from a list to a detail keeps the analyst's scope.
+// so moving from a list to a detail keeps the analyst's scope. Also the
+// panel data plumbing the pages share.
 import { DataFrame, DataLink, FieldType } from '@grafana/data';
-import { EmbeddedScene, SceneAppPage, SceneAppPageLike } from '@grafana/scenes';
+import { locationService } from '@grafana/runtime';
+import { EmbeddedScene, SceneAppPage, SceneAppPageLike, SceneDataProvider, SceneDataTransformer } from '@grafana/scenes';
+import { map } from 'rxjs';
 import { BASE_URL, KEPT_URL_KEYS, controls, timeRange, variables } from './common';
 
 /** The current URL's time range and variables, as a data link suffix. */
@@ -66,4 +69,17 @@ export function frameRows<T>(frame: DataFrame | undefined): T[] {
     out.push(row as T);
   }
   return out;
+}
+
+/** Moves to an app path (agents/x, blast...) with parameters, keeping the time range and variables. */
+export function goPage(path: string, params: Record<string, string | undefined> = {}) {
+  locationService.push(appUrl(path, locationService.getSearchObject(), params));
+}
+
+/**
+ * The data of $data, else of the nearest ancestor with $data (one query
+ * for several panels), through one frame operation.
+ */
+export function transformed(op: (frames: DataFrame[]) => DataFrame[], $data?: SceneDataProvider): SceneDataTransformer {
+  return new SceneDataTransformer({ $data, transformations: [() => (source) => source.pipe(map(op))] });
 }

@@ -64,8 +64,8 @@ function CallsViewRenderer({ model }: SceneComponentProps<CallsView>) {
 }
 
 /**
- * Moves a list page's URL that names one item in a parameter (the links of
- * the pages not yet converted and earlier bookmarks: agents?agent=x) to that
+ * Moves a list page's URL that names one item in a parameter (earlier links
+ * and bookmarks: agents?agent=x) to that
  * item's drill-down page when the scene activates, keeping the time range
  * and variables. Returns the scene.
  */

@@ -8,8 +8,6 @@ import {
   SceneAppDrilldownView,
   SceneAppPage,
   SceneFlexLayout,
-  sceneGraph,
-  SceneObject,
 } from '@grafana/scenes';
 import { PAGES, PageId } from '../constants';
 import { BASE_URL, KEPT_URL_KEYS, controls, timeRange, variables } from './common';
@@ -64,10 +62,4 @@ export function buildApp(): SceneApp {
     getScene: () => new EmbeddedScene({ body: new SceneFlexLayout({ children: [] }) }),
   });
   return new SceneApp({ pages: [root], urlSyncOptions: { updateUrlOnInit: true, createBrowserHistorySteps: true } });
-}
-
-/** Finds the scene object's shared variable value ('' when unset). */
-export function variableValue(obj: SceneObject, name: string): string {
-  const v = sceneGraph.lookupVariable(name, obj);
-  return v ? String(v.getValue() ?? '') : '';
 }

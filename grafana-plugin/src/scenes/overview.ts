@@ -4,15 +4,7 @@
 // shape for the other pages.
 import { EmbeddedScene, PanelBuilders, SceneFlexItem, SceneFlexLayout } from '@grafana/scenes';
 import { mcpQuery } from './common';
-
-/** A stat panel: one calc (sum, count...) over the named field. */
-export function stat(title: string, runner: ReturnType<typeof mcpQuery>, field: string, calc: string) {
-  return PanelBuilders.stat()
-    .setTitle(title)
-    .setData(runner)
-    .setOption('reduceOptions', { values: false, calcs: [calc], fields: field })
-    .build();
-}
+import { stat } from './stat';
 
 export function overviewScene(): EmbeddedScene {
   const calls = mcpQuery([{ queryType: 'calls_over_time' }]);
@@ -24,10 +16,10 @@ export function overviewScene(): EmbeddedScene {
         new SceneFlexLayout({
           height: 110,
           children: [
-            new SceneFlexItem({ body: stat('Tool calls', calls, 'calls', 'sum') }),
-            new SceneFlexItem({ body: stat('Errors', calls, 'errors', 'sum') }),
-            new SceneFlexItem({ body: stat('Denials', calls, 'denials', 'sum') }),
-            new SceneFlexItem({ body: stat('Active agents', agents, 'agent_id', 'count') }),
+            new SceneFlexItem({ body: stat('Tool calls', 'calls', 'sum', calls) }),
+            new SceneFlexItem({ body: stat('Errors', 'errors', 'sum', calls) }),
+            new SceneFlexItem({ body: stat('Denials', 'denials', 'sum', calls) }),
+            new SceneFlexItem({ body: stat('Active agents', 'agent_id', 'count', agents) }),
           ],
         }),
         new SceneFlexItem({

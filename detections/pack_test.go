@@ -2,12 +2,10 @@ package detections_test
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
@@ -208,23 +206,14 @@ func TestEvalRedacted(t *testing.T) {
 // with the demo world's list (testdata/allowlist.yaml).
 func packWithAllowlist(t testing.TB) *detect.Pack {
 	t.Helper()
-	fsys := fstest.MapFS{}
-	err := fs.WalkDir(detections.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(detections.FS, p)
-		fsys[p] = &fstest.MapFile{Data: b}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	list, err := os.ReadFile("testdata/allowlist.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys["lists/allowlist.yaml"] = &fstest.MapFile{Data: list}
+	fsys, err := detections.WithFiles(map[string][]byte{"lists/allowlist.yaml": list})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := detect.Load(fsys, ".")
 	if err != nil {
 		t.Fatalf("cannot load the pack with the allowlist: %v", err)

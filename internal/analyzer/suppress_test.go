@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -45,22 +44,13 @@ func (l *changeLog) get() []incident.ChangeKind {
 // rules_dir that edits it would.
 func packWithLists(t *testing.T, name, content string) *detect.Pack {
 	t.Helper()
-	fsys := fstest.MapFS{}
-	err := fs.WalkDir(detections.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(detections.FS, p)
-		fsys[p] = &fstest.MapFile{Data: b}
-		return err
-	})
+	if _, err := fs.Stat(detections.FS, name); err != nil {
+		t.Fatalf("the pack has no %s to replace", name)
+	}
+	fsys, err := detections.WithFiles(map[string][]byte{name: []byte(content)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fsys[name] == nil {
-		t.Fatalf("the pack has no %s to replace", name)
-	}
-	fsys[name] = &fstest.MapFile{Data: []byte(content)}
 	pack, err := detect.Load(fsys, ".")
 	if err != nil {
 		t.Fatal(err)

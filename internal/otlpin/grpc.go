@@ -54,6 +54,10 @@ var nowFunc = time.Now
 // The connection window does not hold memory (grpc returns it as DATA
 // frames arrive; the streams' windows bound what is unread), so it is
 // large: with BDP estimation off it alone bounds throughput per round trip.
+// These are payload bytes: grpc also keeps every DATA frame as its own
+// buffer, which the small-DATA-frame guard (frames.go) keeps from
+// outweighing the payload.
+//
 // MaxConcurrentStreams bounds only a connection's bookkeeping: every stream
 // past the tap holds its reservation, so a tenant has at most
 // max_tenant_in_flight_bytes / grpcPendingBytes streams open (512 by

@@ -151,11 +151,12 @@ func rawExport(t *testing.T, addr, token string, msg []byte, frame int, limit ti
 		connWin, streamWin = connWin-int64(n), streamWin-int64(n)
 	}
 	_ = bw.Flush()
-	mu.Unlock()
-	<-readerDone
-	if !res.answered && !res.closed {
-		res.closed, res.took = true, time.Since(start)
+	for !ended { // the answer, the server closing, or the deadline
+		cond.Wait()
 	}
+	mu.Unlock()
+	_ = conn.Close()
+	<-readerDone
 	return res
 }
 
@@ -240,8 +241,10 @@ log: {level: warn}
 	peak := peakRSS(t, tg.pid)
 	for i, r := range results {
 		t.Logf("connection %d: %d bytes sent as 1-byte frames in %v, answered %v %q, closed %v", i, r.sent, r.took.Round(time.Millisecond), r.answered, r.status, r.closed)
-		if !r.closed || r.sent > 64<<10 || r.took > 10*time.Second {
-			t.Errorf("connection %d sending 1-byte DATA frames: %d of %d bytes sent in %v, answered %v; want the connection closed within the first 64 KiB and 10 s",
+		// What was sent counts what the client's socket buffers took in
+		// before the close reached it (~10 bytes of wire a byte).
+		if !r.closed || r.sent > len(msg)/4 || r.took > 10*time.Second {
+			t.Errorf("connection %d sending 1-byte DATA frames: %d of %d bytes sent in %v, answered %v; want the connection closed within the first quarter and 10 s",
 				i, r.sent, len(msg)+5, r.took, r.answered)
 		}
 	}
@@ -255,7 +258,9 @@ log: {level: warn}
 
 	// The same message in 16 KiB frames is read (and accepted), as is a
 	// normal export from grpc-go.
-	if r := rawExport(t, grpcAddr, testToken, msg, 16<<10, 60*time.Second); !r.answered || !strings.Contains(r.status, "grpc-status 0 ") {
+	r := rawExport(t, grpcAddr, testToken, msg, 16<<10, 60*time.Second)
+	t.Logf("the message in 16 KiB frames: answered in %v", r.took.Round(time.Millisecond))
+	if !r.answered || !strings.Contains(r.status, "grpc-status 0 ") {
 		t.Errorf("the message in 16 KiB DATA frames: %d bytes sent, answered %v %q; want grpc-status 0", r.sent, r.answered, r.status)
 	}
 	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -73,8 +73,13 @@ type frameFollower struct {
 	padLength  uint32 // the frame's payload length
 	padEnd     bool
 
-	// DATA frames of the streams that have not ended (END_STREAM or
-	// RST_STREAM from the client); at most maxStreams: past that one is
+	// The counts of the stream of the last DATA frame (0: none, or it
+	// ended), kept out of the map so that a message's frames in a row cost
+	// no map operation; the map may hold an older copy of it.
+	cur  uint32
+	curN streamFrames
+	// The DATA frames of the other streams that have not ended (END_STREAM
+	// or RST_STREAM from the client); at most maxStreams: past that one is
 	// forgotten at random (streams the server ended may never end here).
 	streams    map[uint32]streamFrames
 	maxStreams int
@@ -136,16 +141,24 @@ func (f *frameFollower) follow(p []byte) error {
 				return err
 			}
 		case http2.FrameHeaders:
-			if flags.Has(http2.FlagHeadersEndStream) && len(f.streams) > 0 {
-				delete(f.streams, stream)
+			if flags.Has(http2.FlagHeadersEndStream) {
+				f.ended(stream)
 			}
 		case http2.FrameRSTStream:
-			if len(f.streams) > 0 {
-				delete(f.streams, stream)
-			}
+			f.ended(stream)
 		}
 	}
 	return nil
+}
+
+// ended forgets a stream the client ended.
+func (f *frameFollower) ended(stream uint32) {
+	if stream == f.cur {
+		f.cur, f.curN = 0, streamFrames{}
+	}
+	if len(f.streams) > 0 {
+		delete(f.streams, stream)
+	}
 }
 
 // dataFrame counts a DATA frame of data bytes and padded bytes of padding
@@ -154,33 +167,50 @@ func (f *frameFollower) dataFrame(stream, data, padded uint32, end bool) error {
 	if stream == 0 { // a protocol error grpc answers
 		return nil
 	}
-	c, seen := f.streams[stream]
-	if !seen && end {
-		return nil // a stream's only DATA frame: nothing to remember
+	if stream != f.cur {
+		c, seen := f.streams[stream]
+		if !seen && end {
+			return nil // a stream's only DATA frame: nothing to remember
+		}
+		if f.cur != 0 {
+			f.park()
+		}
+		f.cur, f.curN = stream, c
 	}
+	c := &f.curN
 	c.frames++
 	c.data += uint64(data)
 	c.padded += uint64(padded)
 	if c.frames > smallFramesFree && c.padded+smallFrameFloor*c.frames > c.data {
 		return &smallFramesError{stream: stream, frames: c.frames, data: c.data, padded: c.padded}
 	}
-	switch {
-	case end:
-		delete(f.streams, stream)
-	case seen:
-		f.streams[stream] = c
-	default:
-		if f.streams == nil {
-			f.streams = make(map[uint32]streamFrames)
-		} else if len(f.streams) >= f.maxStreams {
-			for k := range f.streams { // map order: a random stream
-				delete(f.streams, k)
-				break
-			}
-		}
-		f.streams[stream] = c
+	if end {
+		f.ended(stream)
 	}
 	return nil
+}
+
+// park puts the current stream's counts in the map.
+func (f *frameFollower) park() {
+	if f.streams == nil {
+		f.streams = make(map[uint32]streamFrames)
+	}
+	if _, ok := f.streams[f.cur]; !ok && len(f.streams) >= f.maxStreams {
+		for k := range f.streams { // map order: a random stream
+			delete(f.streams, k)
+			break
+		}
+	}
+	f.streams[f.cur] = f.curN
+}
+
+// remembered is how many streams the follower holds counts of.
+func (f *frameFollower) remembered() int {
+	n := len(f.streams)
+	if _, ok := f.streams[f.cur]; f.cur != 0 && !ok {
+		n++
+	}
+	return n
 }
 
 // frameGuardConn is a server connection whose reads pass a frameFollower.

@@ -26,9 +26,10 @@ import (
 // outweigh its padding plus smallFrameFloor bytes per frame (without
 // padding: a mean of at least smallFrameFloor bytes a frame), or the
 // connection's next Read fails: grpc closes the connection and frees what
-// it held of its streams. Memory grpc holds for a stream's frames is then
-// at most ~2× its data (or smallFramesFree frames' worth), whatever the
-// client sends.
+// it held of its streams. The bookkeeping and padding grpc holds for a
+// stream's frames then stay below its data (past smallFramesFree frames'
+// worth). Not counted: grpc's buffer pool rounds frames of 1–4 KiB up to
+// 4 KiB and of 4–16 KiB up to 16 KiB (at most 4× the data).
 //
 // Legit senders never come near it: grpc-go, grpc-java (netty), grpcio
 // (C core) and OTel exporters send DATA frames of up to 16 KiB, split

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
 	"google.golang.org/grpc/keepalive"
@@ -52,6 +54,10 @@ var nowFunc = time.Now
 // The connection window does not hold memory (grpc returns it as DATA
 // frames arrive; the streams' windows bound what is unread), so it is
 // large: with BDP estimation off it alone bounds throughput per round trip.
+// These are payload bytes: grpc also keeps every DATA frame as its own
+// buffer, which the small-DATA-frame guard (frames.go) keeps from
+// outweighing the payload.
+//
 // MaxConcurrentStreams bounds only a connection's bookkeeping: every stream
 // past the tap holds its reservation, so a tenant has at most
 // max_tenant_in_flight_bytes / grpcPendingBytes streams open (512 by
@@ -84,15 +90,29 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 		// as net/http bounds OTLP/HTTP's (grpc's own default is 16 MiB).
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 	}
+	// Connections whose streams send DATA frames too small to buffer are
+	// closed before grpc holds them (frames.go).
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if r.grpcTLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(r.grpcTLS)))
+		creds = credentials.NewTLS(r.grpcTLS)
 	}
+	opts = append(opts, grpc.Creds(frameGuardCreds{TransportCredentials: creds, maxStreams: grpcMaxStreamsPerConn, refused: r.smallFramesRefused}))
 	opts = append(opts, grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(protoCodecName)}))
 	s := grpc.NewServer(opts...)
 	s.RegisterService(&rawTraceServiceDesc, grpcTraces{r: r})
 	s.RegisterService(&rawLogsServiceDesc, grpcLogs{r: r})
 	s.RegisterService(&rawMetricsServiceDesc, grpcMetrics{r: r})
 	return s
+}
+
+// smallFramesRefused counts a connection closed by the small-DATA-frame
+// guard, and logs it (at most once a second: a sender may reconnect).
+func (r *Receiver) smallFramesRefused(conn net.Conn, e *smallFramesError) {
+	r.m.Rejected.WithLabelValues("small_data_frames").Inc()
+	r.smallFramesLog.Do(func() {
+		r.log.Warn("closed an OTLP/gRPC connection whose DATA frames are too small to buffer (further ones within a second are only counted in mcpwatch_collector_rejected_total{reason=\"small_data_frames\"})",
+			"remote", conn.RemoteAddr().String(), "stream", e.stream, "frames", e.frames, "data_bytes", e.data, "padding_bytes", e.padded)
+	})
 }
 
 type grpcTraces struct{ r *Receiver }

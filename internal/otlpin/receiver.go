@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -81,6 +82,8 @@ type Receiver struct {
 	grpcLn  net.Listener
 	grpcTLS *tls.Config
 	wg      sync.WaitGroup
+	// smallFramesLog rate-limits the small-DATA-frame guard's warning.
+	smallFramesLog rate.Sometimes
 }
 
 // New builds a receiver; reg may be nil. Start begins serving.
@@ -94,7 +97,7 @@ func New(cfg Config, cons Consumer, log *slog.Logger, reg prometheus.Registerer)
 		return nil, err
 	}
 	r := &Receiver{cfg: cfg, cons: cons, log: log, auth: a, rate: newTenantLimiter(cfg.Limits),
-		budget: newBudget(cfg.Limits)}
+		budget: newBudget(cfg.Limits), smallFramesLog: rate.Sometimes{Interval: time.Second}}
 	if mc, ok := cons.(MapOptionsConsumer); ok {
 		r.mapOpts = mc.MapOptions()
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,8 +110,9 @@ type Engine struct {
 	pack     *Pack
 	rules    []*ruleState
 	ix       *condIndex
-	nc       int     // conditions in the index
-	condRule []int32 // condition number → its rule in rules
+	nc       int         // conditions in the index
+	condRule []int32     // condition number → its rule in rules
+	conds    []condEntry // condition number → what evaluating it needs
 
 	workers []*evaluator
 	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
@@ -257,9 +260,21 @@ func (e *Engine) install(p *Pack) {
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
 	e.nc = len(keys)
 	e.condRule = make([]int32, 0, len(keys))
+	e.conds = make([]condEntry, 0, len(keys))
+	same := map[string]int32{} // condition meaning → its first condition
 	for r, rs := range rules {
-		for range rs.rule.index { // one key per condition
+		for i := range rs.rule.index { // one key per condition
+			c := rs.rule.conds[i]
+			ce := condEntry{c: c, rs: rs, r: int32(r), canon: -1}
+			k := condMeaning(c, rs.rule.lists)
+			if first, ok := same[k]; ok {
+				ce.canon = first
+				e.conds[first].canon = first
+			} else {
+				same[k] = int32(len(e.conds))
+			}
 			e.condRule = append(e.condRule, int32(r))
+			e.conds = append(e.conds, ce)
 		}
 	}
 	e.m.rules.Set(float64(len(rules)))
@@ -307,12 +322,136 @@ func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Find
 	return out, nil
 }
 
+// condEntry is one condition of the engine's index.
+type condEntry struct {
+	c  *compiled
+	rs *ruleState
+	r  int32 // rs's number in Engine.rules
+	// canon is the first condition of the pack with the same meaning
+	// (same source, same values of the lists it reads), or -1 when no
+	// other condition has it: two rules stating the same condition (a
+	// match rule and a sequence's step) evaluate it once per event.
+	canon int32
+}
+
+// condMeaning identifies what a condition computes: its expression tree
+// (exprString: the layout of the source does not count) and the
+// values of the lists it reads (all of the rule's lists when it uses
+// `lists` other than as lists.name).
+func condMeaning(c *compiled, lists map[string][]string) string {
+	var names []string
+	idents, selects := 0, 0
+	walkExpr(c.ast.NativeRep().Expr(), func(x ast.Expr) bool {
+		switch x.Kind() {
+		case ast.IdentKind:
+			if x.AsIdent() == "lists" {
+				idents++
+			}
+		case ast.SelectKind:
+			if op := x.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "lists" {
+				selects++
+				names = append(names, x.AsSelect().FieldName())
+			}
+		}
+		return true
+	})
+	if idents != selects {
+		names = names[:0]
+		for n := range lists {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var b strings.Builder
+	exprString(&b, c.ast.NativeRep().Expr())
+	for _, n := range names {
+		vals, ok := lists[n]
+		fmt.Fprintf(&b, "\x00%q:%t", n, ok)
+		for _, v := range vals {
+			fmt.Fprintf(&b, "\x01%q", v)
+		}
+	}
+	return b.String()
+}
+
+// exprString writes a canonical text of e: its tree without expression
+// ids, so two conditions that differ only in the layout of their source
+// give the same text.
+func exprString(b *strings.Builder, e ast.Expr) {
+	if e == nil {
+		b.WriteString("<nil>")
+		return
+	}
+	list := func(xs []ast.Expr) {
+		b.WriteByte('[')
+		for i, x := range xs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			exprString(b, x)
+		}
+		b.WriteByte(']')
+	}
+	switch e.Kind() {
+	case ast.LiteralKind:
+		v := e.AsLiteral()
+		fmt.Fprintf(b, "lit(%s,%q)", v.Type().TypeName(), fmt.Sprint(v.Value()))
+	case ast.IdentKind:
+		fmt.Fprintf(b, "id(%q)", e.AsIdent())
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		fmt.Fprintf(b, "sel(%q,%t,", sel.FieldName(), sel.IsTestOnly())
+		exprString(b, sel.Operand())
+		b.WriteByte(')')
+	case ast.CallKind:
+		c := e.AsCall()
+		fmt.Fprintf(b, "call(%q,", c.FunctionName())
+		if c.IsMemberFunction() {
+			exprString(b, c.Target())
+		}
+		b.WriteByte(',')
+		list(c.Args())
+		b.WriteByte(')')
+	case ast.ListKind:
+		l := e.AsList()
+		fmt.Fprintf(b, "list(%v,", l.OptionalIndices())
+		list(l.Elements())
+		b.WriteByte(')')
+	case ast.MapKind:
+		b.WriteString("map(")
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			fmt.Fprintf(b, "%t:", me.IsOptional())
+			list([]ast.Expr{me.Key(), me.Value()})
+		}
+		b.WriteByte(')')
+	case ast.StructKind:
+		st := e.AsStruct()
+		fmt.Fprintf(b, "struct(%q,", st.TypeName())
+		for _, f := range st.Fields() {
+			sf := f.AsStructField()
+			fmt.Fprintf(b, "%q:%t:", sf.Name(), sf.IsOptional())
+			exprString(b, sf.Value())
+		}
+		b.WriteByte(')')
+	case ast.ComprehensionKind:
+		c := e.AsComprehension()
+		fmt.Fprintf(b, "comp(%q,%q,%q,", c.IterVar(), c.IterVar2(), c.AccuVar())
+		list([]ast.Expr{c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()})
+		b.WriteByte(')')
+	default:
+		fmt.Fprintf(b, "?%d", e.Kind())
+	}
+}
+
 // evaluator evaluates conditions for events; one per worker goroutine.
 type evaluator struct {
 	ec          evalCtx
 	act         activation
 	mk          marks
 	exc         []int8 // per rule, this event: its exceptions' verdict
+	shared      []int8 // per condition with a canon, this event: its result (0 not yet, 1 true, -1 false, -2 false by an error)
 	evals, errs uint64
 }
 
@@ -395,13 +534,36 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 	} else {
 		clear(w.exc)
 	}
+	if len(w.shared) != len(e.conds) {
+		w.shared = make([]int8, len(e.conds))
+	} else {
+		clear(w.shared)
+	}
 	for _, k := range w.mk.list {
-		r := e.condRule[k]
-		rs := e.rules[r]
+		ce := &e.conds[k]
+		r, rs := ce.r, ce.rs
 		w.act.lists = rs.lists
-		c := rs.rule.conds[k-rs.base]
 		w.evals++
-		ok, err := c.eval(&w.act)
+		var ok bool
+		var err error
+		if ce.canon < 0 {
+			ok, err = ce.c.eval(&w.act)
+		} else if v := w.shared[ce.canon]; v != 0 {
+			ok = v > 0
+			if v == -2 {
+				err = errShared
+			}
+		} else {
+			ok, err = ce.c.eval(&w.act)
+			switch {
+			case ok:
+				w.shared[ce.canon] = 1
+			case err != nil:
+				w.shared[ce.canon] = -2
+			default:
+				w.shared[ce.canon] = -1
+			}
+		}
 		if err != nil {
 			w.errs++
 			rs.evalErrs.Inc()
@@ -430,6 +592,10 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 		}
 	}
 }
+
+// errShared stands for the error of a condition evaluated for another
+// rule with the same meaning (counted again for this rule).
+var errShared = errors.New("condition failed (evaluated for another rule)")
 
 // matcher reads a rule's precomputed condition results for one event.
 type matcher struct {
@@ -814,6 +980,15 @@ func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 	return b, true
 }
 
+// freshSince is the earliest last-seen time of a term that is known at t
+// and needs no baseline refresh: within the rule's history and the last
+// day. !v.Before(freshSince(t, hist)) is t.Sub(v) <= hist && t.Sub(v) <=
+// 24h (one comparison instead of two subtractions, each of which checks
+// for overflow with an Add and an Equal).
+func freshSince(t time.Time, hist time.Duration) time.Time {
+	return t.Add(-min(hist, 24*time.Hour))
+}
+
 func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
 	if r.terms != nil {
@@ -828,7 +1003,7 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	t := ev.Time
 	kb, kh := e.stateKeyBytes(rs, ev)
 	if g, ok := rs.nt.getH(kh, kb); ok {
-		if n := g.terms.lookupH(keyHash(tb), tb); n != nil && t.Sub(n.val) <= time.Duration(r.History) && t.Sub(n.val) <= 24*time.Hour {
+		if n := g.terms.lookupH(keyHash(tb), tb); n != nil && !n.val.Before(freshSince(t, time.Duration(r.History))) {
 			if t.Before(g.first) {
 				g.first = t
 			}

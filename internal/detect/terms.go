@@ -247,13 +247,14 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 	kb, kh := e.stateKeyBytes(rs, ev)
 	if g, ok := rs.nt.getH(kh, kb); ok {
 		known := true
+		since := freshSince(t, hist)
 		tb := base
 		for i := -1; i < ts.Len(); i++ {
 			if i >= 0 {
 				tb = append(append(append(tb[:0], base...), '|'), ts.At(i)...)
 			}
 			n := g.terms.lookupH(keyHash(tb), tb)
-			if n == nil || t.Sub(n.val) > hist || t.Sub(n.val) > 24*time.Hour {
+			if n == nil || n.val.Before(since) {
 				known = false
 				break
 			}

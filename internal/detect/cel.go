@@ -842,6 +842,11 @@ func (c *compiled) eval(act *activation) (bool, error) {
 			return false, nil
 		}
 	}
+	return c.evalCEL(act)
+}
+
+// evalCEL runs the condition with CEL only.
+func (c *compiled) evalCEL(act *activation) (bool, error) {
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
 		return false, err

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strconv"
@@ -115,8 +116,10 @@ type Engine struct {
 	conds    []condEntry // condition number → what evaluating it needs
 
 	workers []*evaluator
-	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
-	assign  []int32 // per event: the worker evaluating it
+	res     []int8   // per event × condition: 1 match, -1 no match, 0 not a candidate
+	cand    []uint64 // per event × cw words: bit r set when rule r has a candidate condition
+	cw      int      // words of cand per event
+	assign  []int32  // per event: the worker evaluating it
 
 	byID   map[string]*ruleState // rules by id (detect role: inputs name their rule)
 	inputs []Input               // detection inputs of the current DetectSplit
@@ -259,6 +262,7 @@ func (e *Engine) install(p *Pack) {
 	e.gen = 0
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
 	e.nc = len(keys)
+	e.cw = (len(rules) + 63) / 64
 	e.condRule = make([]int32, 0, len(keys))
 	e.conds = make([]condEntry, 0, len(keys))
 	same := map[string]int32{} // condition meaning → its first condition
@@ -315,7 +319,7 @@ func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Find
 		evs := events[start:min(start+chunk, len(events))]
 		e.evaluate(evs)
 		for i := range evs {
-			out = e.detectOne(&evs[i], e.res[i*e.nc:(i+1)*e.nc], out)
+			out = e.detectOne(&evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw], out)
 		}
 	}
 	e.flushBaselines(ctx)
@@ -462,11 +466,16 @@ func (e *Engine) evaluate(evs []event.Event) {
 		e.res = make([]int8, need)
 	}
 	e.res = e.res[:need]
+	if need := len(evs) * e.cw; cap(e.cand) < need {
+		e.cand = make([]uint64, need)
+	} else {
+		e.cand = e.cand[:need]
+	}
 	workers := min(len(e.workers), max(1, len(evs)/32))
 	if workers <= 1 {
 		w := e.workers[0]
 		for i := range evs {
-			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw])
 		}
 	} else {
 		// Events go to workers by server and tool, so that the texts that
@@ -497,7 +506,7 @@ func (e *Engine) evaluate(evs []event.Event) {
 				defer wg.Done()
 				for i := range evs {
 					if e.assign[i] == int32(k) {
-						w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+						w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw])
 					}
 				}
 			}()
@@ -525,10 +534,11 @@ func toolHash(ev *event.Event) uint64 {
 
 // evalEvent evaluates every candidate condition of every rule for ev
 // (condition true and no exception true → 1; not a candidate → 0).
-func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
+func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uint64) {
 	w.ec.reset(ev)
 	w.mk.prepare(e.ix, ev)
 	clear(res)
+	clear(cand)
 	if len(w.exc) != len(e.rules) {
 		w.exc = make([]int8, len(e.rules))
 	} else {
@@ -542,19 +552,20 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 	for _, k := range w.mk.list {
 		ce := &e.conds[k]
 		r, rs := ce.r, ce.rs
+		cand[r>>6] |= 1 << (r & 63)
 		w.act.lists = rs.lists
 		w.evals++
 		var ok bool
 		var err error
 		if ce.canon < 0 {
-			ok, err = ce.c.eval(&w.act)
+			ok, err = w.eval(ce.c)
 		} else if v := w.shared[ce.canon]; v != 0 {
 			ok = v > 0
 			if v == -2 {
 				err = errShared
 			}
 		} else {
-			ok, err = ce.c.eval(&w.act)
+			ok, err = w.eval(ce.c)
 			switch {
 			case ok:
 				w.shared[ce.canon] = 1
@@ -593,6 +604,19 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 	}
 }
 
+// eval is c.eval(&w.act): the native tree first, CEL when it cannot decide.
+func (w *evaluator) eval(c *compiled) (bool, error) {
+	if c.nat != nil {
+		switch c.nat.eval(&w.ec) {
+		case triTrue:
+			return true, nil
+		case triFalse:
+			return false, nil
+		}
+	}
+	return c.evalCEL(&w.act)
+}
+
 // errShared stands for the error of a condition evaluated for another
 // rule with the same meaning (counted again for this rule).
 var errShared = errors.New("condition failed (evaluated for another rule)")
@@ -605,7 +629,9 @@ type matcher struct {
 
 func (m *matcher) cond(i int) bool { return m.res[m.base+i] > 0 }
 
-func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
+// detectOne applies the state of the rules with a candidate condition
+// (cand: a bit per rule, in pack order) to ev.
+func (e *Engine) detectOne(ev *event.Event, res []int8, cand []uint64, out []event.Finding) []event.Finding {
 	e.stats.Events++
 	if ev.HasTag(event.TagDuplicate) {
 		// A second observation by the same observer of a call already
@@ -613,56 +639,49 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 		return out
 	}
 	e.gen++ // invalidates the state keys of the previous event
-	for _, rs := range e.rules {
-		r := rs.rule
-		cand := false
-		for i := range r.conds {
-			if res[rs.base+i] != 0 {
-				cand = true
-				break
+	for wi, word := range cand {
+		for ; word != 0; word &= word - 1 {
+			rs := e.rules[wi<<6|bits.TrailingZeros64(word)]
+			r := rs.rule
+			m := matcher{res: res, base: rs.base}
+			if rs.remote && e.opts.Repartition {
+				// Its group is wider than the agent: the detect role that owns
+				// the group applies the state (repartition.go).
+				e.addInput(rs, ev, &m)
+				continue
 			}
-		}
-		if !cand {
-			continue
-		}
-		m := matcher{res: res, base: rs.base}
-		if rs.remote && e.opts.Repartition {
-			// Its group is wider than the agent: the detect role that owns
-			// the group applies the state (repartition.go).
-			e.addInput(rs, ev, &m)
-			continue
-		}
-		var f *event.Finding
-		switch r.Kind {
-		case KindMatch:
-			if m.cond(0) {
-				group := groupKey(r.By, ev)
-				f = e.finding(r, ev, group, []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
-				if ev.CallID != "" && ev.CallID != ev.EventID {
-					// One call is one call: the client, server and gateway
-					// observations of a call give one finding id, which the
-					// respond role counts once.
-					f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
+			var f *event.Finding
+			switch r.Kind {
+			case KindMatch:
+				if m.cond(0) {
+					group := groupKey(r.By, ev)
+					f = e.finding(r, ev, group, []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
+					if ev.CallID != "" && ev.CallID != ev.EventID {
+						// One call is one call: the client, server and gateway
+						// observations of a call give one finding id, which the
+						// respond role counts once.
+						f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
+					}
+					if r.suppress != nil {
+						f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+					}
 				}
-				if r.suppress != nil {
-					f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+			case KindThreshold:
+				if m.cond(0) {
+					f = e.threshold(rs, ev)
 				}
+			case KindNewTerm:
+				if m.cond(0) {
+					f = e.newTerm(rs, ev)
+				}
+			case KindSequence:
+				f = e.sequence(rs, ev, &m)
 			}
-		case KindThreshold:
-			if m.cond(0) {
-				f = e.threshold(rs, ev)
+			if f != nil {
+				rs.finds.Inc()
+				e.stats.Findings++
+				out = append(out, *f)
 			}
-		case KindNewTerm:
-			if m.cond(0) {
-				f = e.newTerm(rs, ev)
-			}
-		case KindSequence:
-			f = e.sequence(rs, ev, &m)
-		}
-		if f != nil {
-			rs.finds.Inc()
-			e.stats.Findings++
-			out = append(out, *f)
 		}
 	}
 	return out

@@ -18,8 +18,7 @@ import (
 // event — one hash and one comparison of its text — and then every
 // function on that field of that event is a bit test: the entry holds one
 // known/result bit pair per function. Each evaluator (worker) has its own
-// cache, so there is no locking. Direct-mapped: a new text replaces the
-// entry of its slot.
+// cache, so there is no locking.
 const (
 	contentEntries = 2048 // per worker, a power of two
 )
@@ -41,22 +40,36 @@ type contentEntry struct {
 	litKnown, litVal uint64
 }
 
+// The cache is two-way set-associative: a text may be in either entry of
+// its set, and a new text replaces the one of the two used less recently.
+// A text that comes back often (a tool's description, in every tools/list
+// answer) then survives a stream of one-off texts (arguments, results)
+// that map to the same set, where a direct-mapped table lost it to each.
 type contentCache struct {
 	seed maphash.Seed
-	tab  []contentEntry
+	tab  []contentEntry // set i: tab[2i], tab[2i+1]
+	mru  []uint8        // per set: the entry used last (0 or 1)
 }
 
 func newContentCache() *contentCache {
-	return &contentCache{seed: maphash.MakeSeed(), tab: make([]contentEntry, contentEntries)}
+	return &contentCache{seed: maphash.MakeSeed(), tab: make([]contentEntry, contentEntries), mru: make([]uint8, contentEntries/2)}
 }
 
-// entry returns the entry for s, replacing its slot's entry when it holds another text.
+// entry returns the entry for s; a text not in the cache replaces the
+// less recently used entry of its set.
 func (c *contentCache) entry(s string) *contentEntry {
 	h := maphash.String(c.seed, s)
-	e := &c.tab[h&(contentEntries-1)]
-	if e.h == h && e.s == s {
-		return e
+	set := h & (contentEntries/2 - 1)
+	pair := c.tab[2*set : 2*set+2 : 2*set+2]
+	for i := range pair {
+		if e := &pair[i]; e.h == h && e.s == s {
+			c.mru[set] = uint8(i)
+			return e
+		}
 	}
+	i := 1 - c.mru[set]
+	c.mru[set] = i
+	e := &pair[i]
 	*e = contentEntry{h: h, s: strings.Clone(s)}
 	return e
 }

@@ -155,6 +155,7 @@ type evalCtx struct {
 	vals     []ref.Val              // field values converted for CEL, per event (nil = not yet)
 	valsUsed bool                   // vals holds values of the current event
 	memo     []tri                  // security function results per (function, field), per event
+	memoSet  []int32                // the slots of memo set for this event (cleared by reset)
 	scratch  []byte                 // native evaluation buffer
 	iters    [maxLoopDepth]string   // native comprehension variables by depth
 	loopBuf  [maxLoopDepth][]string // native comprehension ranges by depth
@@ -165,7 +166,13 @@ type evalCtx struct {
 	cc      *contentCache   // cross-event results by content; nil = none
 	ent     []*contentEntry // per field: its entry in cc for this event
 	entS    []string        // per field: ent's text when resolved (detects a replaced slot)
-	entUsed bool
+	entSet  []int32         // the fields of ent set for this event (cleared by reset)
+}
+
+// setMemo records security function result r in memo slot slot for this event.
+func (ec *evalCtx) setMemo(slot int, r tri) {
+	ec.memo[slot] = r
+	ec.memoSet = append(ec.memoSet, int32(slot))
 }
 
 // takeScratch hands out the native evaluation buffer, empty; the caller
@@ -230,12 +237,15 @@ func (ec *evalCtx) reset(e *event.Event) {
 		ec.ent = make([]*contentEntry, len(eventFields))
 		ec.entS = make([]string, len(eventFields))
 	} else {
-		clear(ec.memo)
-		if ec.entUsed {
-			clear(ec.ent)
-			clear(ec.entS)
-			ec.entUsed = false
+		// Only what the previous event set: a few of the many slots.
+		for _, i := range ec.memoSet {
+			ec.memo[i] = 0
 		}
+		ec.memoSet = ec.memoSet[:0]
+		for _, i := range ec.entSet {
+			ec.ent[i], ec.entS[i] = nil, ""
+		}
+		ec.entSet = ec.entSet[:0]
 	}
 }
 

@@ -165,8 +165,10 @@ func (ec *evalCtx) entryFor(field int, s string) *contentEntry {
 		// Not resolved for this event, or the slot was since taken by
 		// another field's text.
 		e = ec.cc.entry(s)
+		if ec.ent[field] == nil {
+			ec.entSet = append(ec.entSet, int32(field))
+		}
 		ec.ent[field], ec.entS[field] = e, e.s
-		ec.entUsed = true
 	}
 	return e
 }

@@ -478,7 +478,7 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 				return r
 			}
 			r := triOf(ec.fieldFunc(fi, field, a.get(ec)))
-			ec.memo[slot] = r
+			ec.setMemo(slot, r)
 			return r
 		}, cost: cost, total: true}
 	}
@@ -495,7 +495,7 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 						return r
 					}
 					r := triOf(ec.fieldFunc(fi, fd.idx, s))
-					ec.memo[slot] = r
+					ec.setMemo(slot, r)
 					return r
 				}
 			}

@@ -163,10 +163,11 @@ type evalCtx struct {
 	leavesOK bool
 	leafBuf  []string // leaves when not cached
 
-	cc      *contentCache   // cross-event results by content; nil = none
-	ent     []*contentEntry // per field: its entry in cc for this event
-	entS    []string        // per field: ent's text when resolved (detects a replaced slot)
-	entSet  []int32         // the fields of ent set for this event (cleared by reset)
+	cc     *contentCache   // cross-event results by content; nil = none
+	ccDef  *contentCache   // the same for tool definitions (content.go); nil = cc
+	ent    []*contentEntry // per field: its entry in cc for this event
+	entS   []string        // per field: ent's text when resolved (detects a replaced slot)
+	entSet []int32         // the fields of ent set for this event (cleared by reset)
 }
 
 // setMemo records security function result r in memo slot slot for this event.

@@ -194,7 +194,8 @@ func New(pack *Pack, opts Options) (*Engine, error) {
 	}
 	for i := 0; i < n; i++ {
 		w := &evaluator{}
-		w.ec.cc = newContentCache()
+		w.ec.cc = newContentCache(contentEntries)
+		w.ec.ccDef = newContentCache(defEntries)
 		w.act.ec = &w.ec
 		e.workers = append(e.workers, w)
 	}

@@ -248,7 +248,18 @@ func (b *nativeBuilder) rangeNode(e ast.Expr, depth int) (func(ec *evalCtx) ([]s
 		if a == nil {
 			return nil, 0
 		}
-		return func(ec *evalCtx) ([]string, bool) { return secfn.InjectionMarkers(a.get(ec)), true }, 20 * a.cost
+		return func(ec *evalCtx) ([]string, bool) {
+			s := a.get(ec)
+			if a.fd != nil { // a field: its markers are kept with its content entry
+				if e := ec.entryFor(a.fd.idx, s); e != nil {
+					if !e.markersOK {
+						e.markers, e.markersOK = secfn.InjectionMarkers(s), true
+					}
+					return e.markers, true
+				}
+			}
+			return secfn.InjectionMarkers(s), true
+		}, 20 * a.cost
 	}
 	return nil, 0
 }

@@ -36,7 +36,7 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 func nativeAgreesWithCEL(t *testing.T, pack *Pack, events []event.Event, cached bool) {
 	var ec evalCtx
 	if cached {
-		ec.cc = newContentCache()
+		ec.cc = newContentCache(contentEntries)
 	}
 	act := activation{ec: &ec}
 	decided, total, trues, hits := 0, 0, 0, 0

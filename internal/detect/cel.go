@@ -635,6 +635,11 @@ type compiled struct {
 	ast  *cel.Ast
 	cost uint64 // static worst case
 	nat  *nbool // native pre-evaluation (native.go); nil = CEL only
+	// natIx is nat for the events of the condition's index bucket: without
+	// the conjunct the index key comes from (index.go), which they satisfy.
+	// nil when the condition has no index key (then nat serves) or nothing
+	// is left to decide natively.
+	natIx *nbool
 }
 
 // compile compiles, type-checks (bool), cost-checks and plans one condition.
@@ -671,7 +676,11 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
 	}
-	return &compiled{src: src, prg: prg, ast: a, cost: est.Max, nat: buildNative(a.NativeRep().Expr(), lists)}, nil
+	c := &compiled{src: src, prg: prg, ast: a, cost: est.Max, nat: buildNative(a.NativeRep().Expr(), lists)}
+	if k := indexOf(c); k.field != "" && c.nat != nil {
+		c.natIx = buildNativeSkip(a.NativeRep().Expr(), lists, k.expr)
+	}
+	return c, nil
 }
 
 // needsRuntimeLimit reports whether a condition's runtime cost can exceed

@@ -270,7 +270,10 @@ func (e *Engine) install(p *Pack) {
 	for r, rs := range rules {
 		for i := range rs.rule.index { // one key per condition
 			c := rs.rule.conds[i]
-			ce := condEntry{c: c, rs: rs, r: int32(r), canon: -1}
+			ce := condEntry{c: c, nat: c.nat, rs: rs, r: int32(r), canon: -1}
+			if !e.opts.DisableIndex && rs.rule.index[i].field != "" && c.natIx != nil {
+				ce.nat = c.natIx
+			}
 			k := condMeaning(c, rs.rule.lists)
 			if first, ok := same[k]; ok {
 				ce.canon = first
@@ -329,9 +332,12 @@ func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Find
 
 // condEntry is one condition of the engine's index.
 type condEntry struct {
-	c  *compiled
-	rs *ruleState
-	r  int32 // rs's number in Engine.rules
+	c *compiled
+	// nat is the native tree the worker runs: c.natIx when the event
+	// comes through the condition's index bucket, else c.nat.
+	nat *nbool
+	rs  *ruleState
+	r   int32 // rs's number in Engine.rules
 	// canon is the first condition of the pack with the same meaning
 	// (same source, same values of the lists it reads), or -1 when no
 	// other condition has it: two rules stating the same condition (a
@@ -559,14 +565,14 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uin
 		var ok bool
 		var err error
 		if ce.canon < 0 {
-			ok, err = w.eval(ce.c)
+			ok, err = w.eval(ce)
 		} else if v := w.shared[ce.canon]; v != 0 {
 			ok = v > 0
 			if v == -2 {
 				err = errShared
 			}
 		} else {
-			ok, err = w.eval(ce.c)
+			ok, err = w.eval(ce)
 			switch {
 			case ok:
 				w.shared[ce.canon] = 1
@@ -605,17 +611,17 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uin
 	}
 }
 
-// eval is c.eval(&w.act): the native tree first, CEL when it cannot decide.
-func (w *evaluator) eval(c *compiled) (bool, error) {
-	if c.nat != nil {
-		switch c.nat.eval(&w.ec) {
+// eval is ce.c.eval(&w.act): the native tree first, CEL when it cannot decide.
+func (w *evaluator) eval(ce *condEntry) (bool, error) {
+	if ce.nat != nil {
+		switch ce.nat.eval(&w.ec) {
 		case triTrue:
 			return true, nil
 		case triFalse:
 			return false, nil
 		}
 	}
-	return c.evalCEL(&w.act)
+	return ce.c.evalCEL(&w.act)
 }
 
 // errShared stands for the error of a condition evaluated for another

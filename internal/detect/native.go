@@ -97,17 +97,34 @@ var unknownNode = &nbool{eval: func(*evalCtx) tri { return triUnknown }, cost: 1
 
 // buildNative translates a condition; nil when nothing of it can be decided natively.
 func buildNative(e ast.Expr, lists map[string][]string) *nbool {
-	b := &nativeBuilder{lists: lists}
-	n := b.boolNode(e)
+	return buildNativeSkip(e, lists, 0)
+}
+
+// buildNativeSkip is buildNative for the events known to satisfy the
+// top-level conjunct with expression id skip (an event of the condition's
+// index bucket satisfies its index conjunct, index.go): that conjunct is
+// left out (true).
+func buildNativeSkip(e ast.Expr, lists map[string][]string, skip int64) *nbool {
+	b := &nativeBuilder{lists: lists, skip: skip}
+	var n *nbool
+	if skip != 0 && e.ID() == skip {
+		n = trueNode
+	} else {
+		n = b.boolNode(e)
+	}
 	if n == unknownNode {
 		return nil
 	}
 	return n
 }
 
+var trueNode = &nbool{eval: func(*evalCtx) tri { return triTrue }, cost: 0, total: true}
+
 type nativeBuilder struct {
 	lists map[string][]string
 	vars  []string // loop variables of the comprehensions being built, outermost first
+	skip  int64    // id of a top-level conjunct known to be true (0: none)
+	depth int      // nesting of && from the top (skip applies at the top level only)
 }
 
 // maxLoopDepth bounds the nesting of comprehensions decided natively.
@@ -293,6 +310,9 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 	case "_&&_", "_||_":
 		var kids []*nbool
 		b.flatten(e, fn, &kids)
+		if len(kids) == 0 { // only the skipped conjunct
+			return trueNode
+		}
 		return logic(kids, fn == "_&&_")
 	case "!_":
 		if len(args) != 1 {
@@ -523,7 +543,12 @@ func (b *nativeBuilder) flatten(e ast.Expr, op string, out *[]*nbool) {
 		}
 		return
 	}
+	if b.skip != 0 && e.ID() == b.skip && op == "_&&_" && b.depth == 0 {
+		return // known true: the event is in the conjunct's index bucket
+	}
+	b.depth++
 	*out = append(*out, b.boolNode(e))
+	b.depth--
 }
 
 // logic combines children of && (and=true) or ||, cheapest first.

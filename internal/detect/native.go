@@ -575,6 +575,27 @@ func logic(kids []*nbool, and bool) *nbool {
 	if !and {
 		stop = triTrue
 	}
+	// The common shapes without the loop: one or two known children.
+	switch {
+	case len(known) == 1 && !unk:
+		return known[0]
+	case len(known) == 2:
+		a, b := known[0].eval, known[1].eval
+		return &nbool{eval: func(ec *evalCtx) tri {
+			ra := a(ec)
+			if ra == stop {
+				return stop
+			}
+			rb := b(ec)
+			if rb == stop {
+				return stop
+			}
+			if unk || ra == triUnknown || rb == triUnknown {
+				return triUnknown
+			}
+			return -stop
+		}, cost: cost, total: total}
+	}
 	return &nbool{eval: func(ec *evalCtx) tri {
 		u := unk
 		for _, k := range known {

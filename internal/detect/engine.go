@@ -1126,14 +1126,16 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		fetched bool
 	)
 	var f *event.Finding
-	key, _ := e.occurrence(ev)
+	var key string
 	for i := len(steps) - 1; i >= 0; i-- {
 		if !m.cond(i) {
 			continue
 		}
-		// Only events that match a step touch the state.
+		// Only events that match a step touch the state (and need
+		// their occurrence key: a tool definition's is built).
 		if !fetched {
 			fetched = true
+			key, _ = e.occurrence(ev)
 			kb, kh = e.stateKeyBytes(rs, ev)
 			g, have = rs.seq.getH(kh, kb)
 		}

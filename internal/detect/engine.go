@@ -117,7 +117,7 @@ type Engine struct {
 
 	workers []*evaluator
 	res     []int8   // per event × condition: 1 match, -1 no match, 0 not a candidate
-	cand    []uint64 // per event × cw words: bit r set when rule r has a candidate condition
+	cand    []uint64 // per event × cw words: bit r set when a condition of rule r is true
 	cw      int      // words of cand per event
 	assign  []int32  // per event: the worker evaluating it
 
@@ -540,7 +540,8 @@ func toolHash(ev *event.Event) uint64 {
 }
 
 // evalEvent evaluates every candidate condition of every rule for ev
-// (condition true and no exception true → 1; not a candidate → 0).
+// (condition true and no exception true → 1; not a candidate → 0) and
+// sets the cand bits of the rules with a true condition.
 func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uint64) {
 	w.ec.reset(ev)
 	w.mk.prepare(e.ix, ev)
@@ -559,7 +560,6 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uin
 	for _, k := range w.mk.list {
 		ce := &e.conds[k]
 		r, rs := ce.r, ce.rs
-		cand[r>>6] |= 1 << (r & 63)
 		w.act.lists = rs.lists
 		w.evals++
 		var ok bool
@@ -605,6 +605,7 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uin
 		}
 		if ok && *exc < 0 {
 			res[k] = 1
+			cand[r>>6] |= 1 << (r & 63)
 		} else {
 			res[k] = -1
 		}
@@ -636,8 +637,11 @@ type matcher struct {
 
 func (m *matcher) cond(i int) bool { return m.res[m.base+i] > 0 }
 
-// detectOne applies the state of the rules with a candidate condition
-// (cand: a bit per rule, in pack order) to ev.
+// detectOne applies the state of the rules with a true condition (cand: a
+// bit per rule, in pack order) to ev. A rule whose conditions are all
+// false has nothing to do: match, threshold and new_term rules act on
+// their condition only, a sequence on the steps that match, and addInput
+// (repartition.go) forwards only true conditions.
 func (e *Engine) detectOne(ev *event.Event, res []int8, cand []uint64, out []event.Finding) []event.Finding {
 	e.stats.Events++
 	if ev.HasTag(event.TagDuplicate) {

@@ -155,6 +155,7 @@ type evalCtx struct {
 	vals     []ref.Val              // field values converted for CEL, per event (nil = not yet)
 	valsUsed bool                   // vals holds values of the current event
 	memo     []tri                  // security function results per (function, field), per event
+	memoSet  []int32                // the slots of memo set for this event (cleared by reset)
 	scratch  []byte                 // native evaluation buffer
 	iters    [maxLoopDepth]string   // native comprehension variables by depth
 	loopBuf  [maxLoopDepth][]string // native comprehension ranges by depth
@@ -162,10 +163,17 @@ type evalCtx struct {
 	leavesOK bool
 	leafBuf  []string // leaves when not cached
 
-	cc      *contentCache   // cross-event results by content; nil = none
-	ent     []*contentEntry // per field: its entry in cc for this event
-	entS    []string        // per field: ent's text when resolved (detects a replaced slot)
-	entUsed bool
+	cc     *contentCache   // cross-event results by content; nil = none
+	ccDef  *contentCache   // the same for tool definitions (content.go); nil = cc
+	ent    []*contentEntry // per field: its entry in cc for this event
+	entS   []string        // per field: ent's text when resolved (detects a replaced slot)
+	entSet []int32         // the fields of ent set for this event (cleared by reset)
+}
+
+// setMemo records security function result r in memo slot slot for this event.
+func (ec *evalCtx) setMemo(slot int, r tri) {
+	ec.memo[slot] = r
+	ec.memoSet = append(ec.memoSet, int32(slot))
 }
 
 // takeScratch hands out the native evaluation buffer, empty; the caller
@@ -230,12 +238,15 @@ func (ec *evalCtx) reset(e *event.Event) {
 		ec.ent = make([]*contentEntry, len(eventFields))
 		ec.entS = make([]string, len(eventFields))
 	} else {
-		clear(ec.memo)
-		if ec.entUsed {
-			clear(ec.ent)
-			clear(ec.entS)
-			ec.entUsed = false
+		// Only what the previous event set: a few of the many slots.
+		for _, i := range ec.memoSet {
+			ec.memo[i] = 0
 		}
+		ec.memoSet = ec.memoSet[:0]
+		for _, i := range ec.entSet {
+			ec.ent[i], ec.entS[i] = nil, ""
+		}
+		ec.entSet = ec.entSet[:0]
 	}
 }
 
@@ -624,6 +635,11 @@ type compiled struct {
 	ast  *cel.Ast
 	cost uint64 // static worst case
 	nat  *nbool // native pre-evaluation (native.go); nil = CEL only
+	// natIx is nat for the events of the condition's index bucket: without
+	// the conjunct the index key comes from (index.go), which they satisfy.
+	// nil when the condition has no index key (then nat serves) or nothing
+	// is left to decide natively.
+	natIx *nbool
 }
 
 // compile compiles, type-checks (bool), cost-checks and plans one condition.
@@ -660,7 +676,11 @@ func compile(env *cel.Env, src string, lists map[string][]string) (*compiled, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot plan %q: %w", oneLine(src), err)
 	}
-	return &compiled{src: src, prg: prg, ast: a, cost: est.Max, nat: buildNative(a.NativeRep().Expr(), lists)}, nil
+	c := &compiled{src: src, prg: prg, ast: a, cost: est.Max, nat: buildNative(a.NativeRep().Expr(), lists)}
+	if k := indexOf(c); k.field != "" && c.nat != nil {
+		c.natIx = buildNativeSkip(a.NativeRep().Expr(), lists, k.expr)
+	}
+	return c, nil
 }
 
 // needsRuntimeLimit reports whether a condition's runtime cost can exceed
@@ -842,6 +862,11 @@ func (c *compiled) eval(act *activation) (bool, error) {
 			return false, nil
 		}
 	}
+	return c.evalCEL(act)
+}
+
+// evalCEL runs the condition with CEL only.
+func (c *compiled) evalCEL(act *activation) (bool, error) {
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
 		return false, err

@@ -18,10 +18,17 @@ import (
 // event — one hash and one comparison of its text — and then every
 // function on that field of that event is a bit test: the entry holds one
 // known/result bit pair per function. Each evaluator (worker) has its own
-// cache, so there is no locking. Direct-mapped: a new text replaces the
-// entry of its slot.
+// cache, so there is no locking.
+//
+// Tool definitions (description, input schema) have a cache of their own:
+// a server's few definitions come back in every tools/list answer of every
+// session, while arguments and results are mostly one-off texts. In one
+// table, the stream of one-off texts evicted the definitions (the corpus
+// benchmark's cost per event moved by a tenth with the hash seed, i.e.
+// with which definitions happened to share a set with busy texts).
 const (
 	contentEntries = 2048 // per worker, a power of two
+	defEntries     = 1024 // per worker, for tool definitions; a power of two
 )
 
 type contentEntry struct {
@@ -30,33 +37,50 @@ type contentEntry struct {
 	known uint32 // bit i: stringFuncs[i] computed for s
 	val   uint32 // bit i: its result
 	// Derived values, computed on first use, read-only afterwards.
-	args     ref.Val  // s decoded as event.args
-	leaves   []string // leafStrings of args
-	leavesOK bool
-	urls     []string // secfn.URLs(s)
-	urlsOK   bool
-	prep     string // secfn.PathPrep(s)
-	prepOK   bool
+	args      ref.Val  // s decoded as event.args
+	leaves    []string // leafStrings of args
+	leavesOK  bool
+	urls      []string // secfn.URLs(s)
+	urlsOK    bool
+	markers   []string // secfn.InjectionMarkers(s)
+	markersOK bool
+	prep      string // secfn.PathPrep(s)
+	prepOK    bool
 	// bit i: strings.Contains(s, containsLits[i]) known / true (containsNode).
 	litKnown, litVal uint64
 }
 
+// The cache is two-way set-associative: a text may be in either entry of
+// its set, and a new text replaces the one of the two used less recently.
+// A text that comes back often (a tool's description, in every tools/list
+// answer) then survives a stream of one-off texts (arguments, results)
+// that map to the same set, where a direct-mapped table lost it to each.
 type contentCache struct {
 	seed maphash.Seed
-	tab  []contentEntry
+	tab  []contentEntry // set i: tab[2i], tab[2i+1]
+	mru  []uint8        // per set: the entry used last (0 or 1)
 }
 
-func newContentCache() *contentCache {
-	return &contentCache{seed: maphash.MakeSeed(), tab: make([]contentEntry, contentEntries)}
+// newContentCache makes a cache of entries entries (a power of two, ≥ 2).
+func newContentCache(entries int) *contentCache {
+	return &contentCache{seed: maphash.MakeSeed(), tab: make([]contentEntry, entries), mru: make([]uint8, entries/2)}
 }
 
-// entry returns the entry for s, replacing its slot's entry when it holds another text.
+// entry returns the entry for s; a text not in the cache replaces the
+// less recently used entry of its set.
 func (c *contentCache) entry(s string) *contentEntry {
 	h := maphash.String(c.seed, s)
-	e := &c.tab[h&(contentEntries-1)]
-	if e.h == h && e.s == s {
-		return e
+	set := h & uint64(len(c.mru)-1)
+	pair := c.tab[2*set : 2*set+2 : 2*set+2]
+	for i := range pair {
+		if e := &pair[i]; e.h == h && e.s == s {
+			c.mru[set] = uint8(i)
+			return e
+		}
 	}
+	i := 1 - c.mru[set]
+	c.mru[set] = i
+	e := &pair[i]
 	*e = contentEntry{h: h, s: strings.Clone(s)}
 	return e
 }
@@ -151,9 +175,15 @@ func (ec *evalCtx) entryFor(field int, s string) *contentEntry {
 	if e == nil || unsafe.StringData(e.s) != unsafe.StringData(ec.entS[field]) {
 		// Not resolved for this event, or the slot was since taken by
 		// another field's text.
-		e = ec.cc.entry(s)
+		c := ec.cc
+		if ec.ccDef != nil && (field == toolDescriptionIdx || field == toolInputSchemaIdx) {
+			c = ec.ccDef
+		}
+		e = c.entry(s)
+		if ec.ent[field] == nil {
+			ec.entSet = append(ec.entSet, int32(field))
+		}
 		ec.ent[field], ec.entS[field] = e, e.s
-		ec.entUsed = true
 	}
 	return e
 }
@@ -163,4 +193,12 @@ func (ec *evalCtx) entryFor(field int, s string) *contentEntry {
 // returned its input unchanged.
 func sameString(a, b string) bool {
 	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}
+
+// The fields whose texts go to evalCtx.ccDef (set in init: eventFields'
+// closures refer to entryFor).
+var toolDescriptionIdx, toolInputSchemaIdx int
+
+func init() {
+	toolDescriptionIdx, toolInputSchemaIdx = eventFields["tool_description"].idx, eventFields["tool_input_schema"].idx
 }

@@ -10,8 +10,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strconv"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,12 +111,15 @@ type Engine struct {
 	pack     *Pack
 	rules    []*ruleState
 	ix       *condIndex
-	nc       int     // conditions in the index
-	condRule []int32 // condition number → its rule in rules
+	nc       int         // conditions in the index
+	condRule []int32     // condition number → its rule in rules
+	conds    []condEntry // condition number → what evaluating it needs
 
 	workers []*evaluator
-	res     []int8  // per event × condition: 1 match, -1 no match, 0 not a candidate
-	assign  []int32 // per event: the worker evaluating it
+	res     []int8   // per event × condition: 1 match, -1 no match, 0 not a candidate
+	cand    []uint64 // per event × cw words: bit r set when a condition of rule r is true
+	cw      int      // words of cand per event
+	assign  []int32  // per event: the worker evaluating it
 
 	byID   map[string]*ruleState // rules by id (detect role: inputs name their rule)
 	inputs []Input               // detection inputs of the current DetectSplit
@@ -188,7 +194,8 @@ func New(pack *Pack, opts Options) (*Engine, error) {
 	}
 	for i := 0; i < n; i++ {
 		w := &evaluator{}
-		w.ec.cc = newContentCache()
+		w.ec.cc = newContentCache(contentEntries)
+		w.ec.ccDef = newContentCache(defEntries)
 		w.act.ec = &w.ec
 		e.workers = append(e.workers, w)
 	}
@@ -256,10 +263,26 @@ func (e *Engine) install(p *Pack) {
 	e.gen = 0
 	e.ix = newCondIndex(keys, e.opts.DisableIndex)
 	e.nc = len(keys)
+	e.cw = (len(rules) + 63) / 64
 	e.condRule = make([]int32, 0, len(keys))
+	e.conds = make([]condEntry, 0, len(keys))
+	same := map[string]int32{} // condition meaning → its first condition
 	for r, rs := range rules {
-		for range rs.rule.index { // one key per condition
+		for i := range rs.rule.index { // one key per condition
+			c := rs.rule.conds[i]
+			ce := condEntry{c: c, nat: c.nat, rs: rs, r: int32(r), canon: -1}
+			if !e.opts.DisableIndex && rs.rule.index[i].field != "" && c.natIx != nil {
+				ce.nat = c.natIx
+			}
+			k := condMeaning(c, rs.rule.lists)
+			if first, ok := same[k]; ok {
+				ce.canon = first
+				e.conds[first].canon = first
+			} else {
+				same[k] = int32(len(e.conds))
+			}
 			e.condRule = append(e.condRule, int32(r))
+			e.conds = append(e.conds, ce)
 		}
 	}
 	e.m.rules.Set(float64(len(rules)))
@@ -300,11 +323,137 @@ func (e *Engine) Detect(ctx context.Context, events []event.Event) ([]event.Find
 		evs := events[start:min(start+chunk, len(events))]
 		e.evaluate(evs)
 		for i := range evs {
-			out = e.detectOne(&evs[i], e.res[i*e.nc:(i+1)*e.nc], out)
+			out = e.detectOne(&evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw], out)
 		}
 	}
 	e.flushBaselines(ctx)
 	return out, nil
+}
+
+// condEntry is one condition of the engine's index.
+type condEntry struct {
+	c *compiled
+	// nat is the native tree the worker runs: c.natIx when the event
+	// comes through the condition's index bucket, else c.nat.
+	nat *nbool
+	rs  *ruleState
+	r   int32 // rs's number in Engine.rules
+	// canon is the first condition of the pack with the same meaning
+	// (same source, same values of the lists it reads), or -1 when no
+	// other condition has it: two rules stating the same condition (a
+	// match rule and a sequence's step) evaluate it once per event.
+	canon int32
+}
+
+// condMeaning identifies what a condition computes: its expression tree
+// (exprString: the layout of the source does not count) and the
+// values of the lists it reads (all of the rule's lists when it uses
+// `lists` other than as lists.name).
+func condMeaning(c *compiled, lists map[string][]string) string {
+	var names []string
+	idents, selects := 0, 0
+	walkExpr(c.ast.NativeRep().Expr(), func(x ast.Expr) bool {
+		switch x.Kind() {
+		case ast.IdentKind:
+			if x.AsIdent() == "lists" {
+				idents++
+			}
+		case ast.SelectKind:
+			if op := x.AsSelect().Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "lists" {
+				selects++
+				names = append(names, x.AsSelect().FieldName())
+			}
+		}
+		return true
+	})
+	if idents != selects {
+		names = names[:0]
+		for n := range lists {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var b strings.Builder
+	exprString(&b, c.ast.NativeRep().Expr())
+	for _, n := range names {
+		vals, ok := lists[n]
+		fmt.Fprintf(&b, "\x00%q:%t", n, ok)
+		for _, v := range vals {
+			fmt.Fprintf(&b, "\x01%q", v)
+		}
+	}
+	return b.String()
+}
+
+// exprString writes a canonical text of e: its tree without expression
+// ids, so two conditions that differ only in the layout of their source
+// give the same text.
+func exprString(b *strings.Builder, e ast.Expr) {
+	if e == nil {
+		b.WriteString("<nil>")
+		return
+	}
+	list := func(xs []ast.Expr) {
+		b.WriteByte('[')
+		for i, x := range xs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			exprString(b, x)
+		}
+		b.WriteByte(']')
+	}
+	switch e.Kind() {
+	case ast.LiteralKind:
+		v := e.AsLiteral()
+		fmt.Fprintf(b, "lit(%s,%q)", v.Type().TypeName(), fmt.Sprint(v.Value()))
+	case ast.IdentKind:
+		fmt.Fprintf(b, "id(%q)", e.AsIdent())
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		fmt.Fprintf(b, "sel(%q,%t,", sel.FieldName(), sel.IsTestOnly())
+		exprString(b, sel.Operand())
+		b.WriteByte(')')
+	case ast.CallKind:
+		c := e.AsCall()
+		fmt.Fprintf(b, "call(%q,", c.FunctionName())
+		if c.IsMemberFunction() {
+			exprString(b, c.Target())
+		}
+		b.WriteByte(',')
+		list(c.Args())
+		b.WriteByte(')')
+	case ast.ListKind:
+		l := e.AsList()
+		fmt.Fprintf(b, "list(%v,", l.OptionalIndices())
+		list(l.Elements())
+		b.WriteByte(')')
+	case ast.MapKind:
+		b.WriteString("map(")
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			fmt.Fprintf(b, "%t:", me.IsOptional())
+			list([]ast.Expr{me.Key(), me.Value()})
+		}
+		b.WriteByte(')')
+	case ast.StructKind:
+		st := e.AsStruct()
+		fmt.Fprintf(b, "struct(%q,", st.TypeName())
+		for _, f := range st.Fields() {
+			sf := f.AsStructField()
+			fmt.Fprintf(b, "%q:%t:", sf.Name(), sf.IsOptional())
+			exprString(b, sf.Value())
+		}
+		b.WriteByte(')')
+	case ast.ComprehensionKind:
+		c := e.AsComprehension()
+		fmt.Fprintf(b, "comp(%q,%q,%q,", c.IterVar(), c.IterVar2(), c.AccuVar())
+		list([]ast.Expr{c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()})
+		b.WriteByte(')')
+	default:
+		fmt.Fprintf(b, "?%d", e.Kind())
+	}
 }
 
 // evaluator evaluates conditions for events; one per worker goroutine.
@@ -313,6 +462,7 @@ type evaluator struct {
 	act         activation
 	mk          marks
 	exc         []int8 // per rule, this event: its exceptions' verdict
+	shared      []int8 // per condition with a canon, this event: its result (0 not yet, 1 true, -1 false, -2 false by an error)
 	evals, errs uint64
 }
 
@@ -323,11 +473,16 @@ func (e *Engine) evaluate(evs []event.Event) {
 		e.res = make([]int8, need)
 	}
 	e.res = e.res[:need]
+	if need := len(evs) * e.cw; cap(e.cand) < need {
+		e.cand = make([]uint64, need)
+	} else {
+		e.cand = e.cand[:need]
+	}
 	workers := min(len(e.workers), max(1, len(evs)/32))
 	if workers <= 1 {
 		w := e.workers[0]
 		for i := range evs {
-			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+			w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw])
 		}
 	} else {
 		// Events go to workers by server and tool, so that the texts that
@@ -358,7 +513,7 @@ func (e *Engine) evaluate(evs []event.Event) {
 				defer wg.Done()
 				for i := range evs {
 					if e.assign[i] == int32(k) {
-						w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc])
+						w.evalEvent(e, &evs[i], e.res[i*e.nc:(i+1)*e.nc], e.cand[i*e.cw:(i+1)*e.cw])
 					}
 				}
 			}()
@@ -385,23 +540,48 @@ func toolHash(ev *event.Event) uint64 {
 }
 
 // evalEvent evaluates every candidate condition of every rule for ev
-// (condition true and no exception true → 1; not a candidate → 0).
-func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
+// (condition true and no exception true → 1; not a candidate → 0) and
+// sets the cand bits of the rules with a true condition.
+func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8, cand []uint64) {
 	w.ec.reset(ev)
 	w.mk.prepare(e.ix, ev)
 	clear(res)
+	clear(cand)
 	if len(w.exc) != len(e.rules) {
 		w.exc = make([]int8, len(e.rules))
 	} else {
 		clear(w.exc)
 	}
+	if len(w.shared) != len(e.conds) {
+		w.shared = make([]int8, len(e.conds))
+	} else {
+		clear(w.shared)
+	}
 	for _, k := range w.mk.list {
-		r := e.condRule[k]
-		rs := e.rules[r]
+		ce := &e.conds[k]
+		r, rs := ce.r, ce.rs
 		w.act.lists = rs.lists
-		c := rs.rule.conds[k-rs.base]
 		w.evals++
-		ok, err := c.eval(&w.act)
+		var ok bool
+		var err error
+		if ce.canon < 0 {
+			ok, err = w.eval(ce)
+		} else if v := w.shared[ce.canon]; v != 0 {
+			ok = v > 0
+			if v == -2 {
+				err = errShared
+			}
+		} else {
+			ok, err = w.eval(ce)
+			switch {
+			case ok:
+				w.shared[ce.canon] = 1
+			case err != nil:
+				w.shared[ce.canon] = -2
+			default:
+				w.shared[ce.canon] = -1
+			}
+		}
 		if err != nil {
 			w.errs++
 			rs.evalErrs.Inc()
@@ -425,11 +605,29 @@ func (w *evaluator) evalEvent(e *Engine, ev *event.Event, res []int8) {
 		}
 		if ok && *exc < 0 {
 			res[k] = 1
+			cand[r>>6] |= 1 << (r & 63)
 		} else {
 			res[k] = -1
 		}
 	}
 }
+
+// eval is ce.c.eval(&w.act): the native tree first, CEL when it cannot decide.
+func (w *evaluator) eval(ce *condEntry) (bool, error) {
+	if ce.nat != nil {
+		switch ce.nat.eval(&w.ec) {
+		case triTrue:
+			return true, nil
+		case triFalse:
+			return false, nil
+		}
+	}
+	return ce.c.evalCEL(&w.act)
+}
+
+// errShared stands for the error of a condition evaluated for another
+// rule with the same meaning (counted again for this rule).
+var errShared = errors.New("condition failed (evaluated for another rule)")
 
 // matcher reads a rule's precomputed condition results for one event.
 type matcher struct {
@@ -439,7 +637,12 @@ type matcher struct {
 
 func (m *matcher) cond(i int) bool { return m.res[m.base+i] > 0 }
 
-func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []event.Finding {
+// detectOne applies the state of the rules with a true condition (cand: a
+// bit per rule, in pack order) to ev. A rule whose conditions are all
+// false has nothing to do: match, threshold and new_term rules act on
+// their condition only, a sequence on the steps that match, and addInput
+// (repartition.go) forwards only true conditions.
+func (e *Engine) detectOne(ev *event.Event, res []int8, cand []uint64, out []event.Finding) []event.Finding {
 	e.stats.Events++
 	if ev.HasTag(event.TagDuplicate) {
 		// A second observation by the same observer of a call already
@@ -447,56 +650,49 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, out []event.Finding) []e
 		return out
 	}
 	e.gen++ // invalidates the state keys of the previous event
-	for _, rs := range e.rules {
-		r := rs.rule
-		cand := false
-		for i := range r.conds {
-			if res[rs.base+i] != 0 {
-				cand = true
-				break
+	for wi, word := range cand {
+		for ; word != 0; word &= word - 1 {
+			rs := e.rules[wi<<6|bits.TrailingZeros64(word)]
+			r := rs.rule
+			m := matcher{res: res, base: rs.base}
+			if rs.remote && e.opts.Repartition {
+				// Its group is wider than the agent: the detect role that owns
+				// the group applies the state (repartition.go).
+				e.addInput(rs, ev, &m)
+				continue
 			}
-		}
-		if !cand {
-			continue
-		}
-		m := matcher{res: res, base: rs.base}
-		if rs.remote && e.opts.Repartition {
-			// Its group is wider than the agent: the detect role that owns
-			// the group applies the state (repartition.go).
-			e.addInput(rs, ev, &m)
-			continue
-		}
-		var f *event.Finding
-		switch r.Kind {
-		case KindMatch:
-			if m.cond(0) {
-				group := groupKey(r.By, ev)
-				f = e.finding(r, ev, group, []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
-				if ev.CallID != "" && ev.CallID != ev.EventID {
-					// One call is one call: the client, server and gateway
-					// observations of a call give one finding id, which the
-					// respond role counts once.
-					f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
+			var f *event.Finding
+			switch r.Kind {
+			case KindMatch:
+				if m.cond(0) {
+					group := groupKey(r.By, ev)
+					f = e.finding(r, ev, group, []string{ev.EventID}, map[string]any{"event": evidenceOf(ev)}, nil)
+					if ev.CallID != "" && ev.CallID != ev.EventID {
+						// One call is one call: the client, server and gateway
+						// observations of a call give one finding id, which the
+						// respond role counts once.
+						f.FindingID = findingID(r, ev.Tenant, group, []string{"call:" + ev.CallID})
+					}
+					if r.suppress != nil {
+						f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+					}
 				}
-				if r.suppress != nil {
-					f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
+			case KindThreshold:
+				if m.cond(0) {
+					f = e.threshold(rs, ev)
 				}
+			case KindNewTerm:
+				if m.cond(0) {
+					f = e.newTerm(rs, ev)
+				}
+			case KindSequence:
+				f = e.sequence(rs, ev, &m)
 			}
-		case KindThreshold:
-			if m.cond(0) {
-				f = e.threshold(rs, ev)
+			if f != nil {
+				rs.finds.Inc()
+				e.stats.Findings++
+				out = append(out, *f)
 			}
-		case KindNewTerm:
-			if m.cond(0) {
-				f = e.newTerm(rs, ev)
-			}
-		case KindSequence:
-			f = e.sequence(rs, ev, &m)
-		}
-		if f != nil {
-			rs.finds.Inc()
-			e.stats.Findings++
-			out = append(out, *f)
 		}
 	}
 	return out
@@ -814,6 +1010,15 @@ func (e *Engine) termBytes(r *Rule, ev *event.Event) ([]byte, bool) {
 	return b, true
 }
 
+// freshSince is the earliest last-seen time of a term that is known at t
+// and needs no baseline refresh: within the rule's history and the last
+// day. !v.Before(freshSince(t, hist)) is t.Sub(v) <= hist && t.Sub(v) <=
+// 24h (one comparison instead of two subtractions, each of which checks
+// for overflow with an Add and an Equal).
+func freshSince(t time.Time, hist time.Duration) time.Time {
+	return t.Add(-min(hist, 24*time.Hour))
+}
+
 func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	r := rs.rule
 	if r.terms != nil {
@@ -828,7 +1033,7 @@ func (e *Engine) newTerm(rs *ruleState, ev *event.Event) *event.Finding {
 	t := ev.Time
 	kb, kh := e.stateKeyBytes(rs, ev)
 	if g, ok := rs.nt.getH(kh, kb); ok {
-		if n := g.terms.lookupH(keyHash(tb), tb); n != nil && t.Sub(n.val) <= time.Duration(r.History) && t.Sub(n.val) <= 24*time.Hour {
+		if n := g.terms.lookupH(keyHash(tb), tb); n != nil && !n.val.Before(freshSince(t, time.Duration(r.History))) {
 			if t.Before(g.first) {
 				g.first = t
 			}
@@ -925,14 +1130,16 @@ func (e *Engine) sequence(rs *ruleState, ev *event.Event, m *matcher) *event.Fin
 		fetched bool
 	)
 	var f *event.Finding
-	key, _ := e.occurrence(ev)
+	var key string
 	for i := len(steps) - 1; i >= 0; i-- {
 		if !m.cond(i) {
 			continue
 		}
-		// Only events that match a step touch the state.
+		// Only events that match a step touch the state (and need
+		// their occurrence key: a tool definition's is built).
 		if !fetched {
 			fetched = true
+			key, _ = e.occurrence(ev)
 			kb, kh = e.stateKeyBytes(rs, ev)
 			g, have = rs.seq.getH(kh, kb)
 		}

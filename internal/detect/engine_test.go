@@ -428,11 +428,11 @@ func TestWatchSeesEditWithSameSizeAndMtime(t *testing.T) {
 
 func TestIndexDerivation(t *testing.T) {
 	cases := map[string]indexKey{
-		`event.method == "tools/call" && hasSecret(event.result)`:                     {"method", []string{"tools/call"}},
-		`"tools/list" == event.method`:                                                {"method", []string{"tools/list"}},
-		`(event.method == "a" || event.method == "b") && true`:                        {"method", []string{"a", "b"}},
-		`event.method in ["a", "b"] && event.tool_name == "x"`:                        {"tool_name", []string{"x"}},
-		`event.kind == "tool_definition" && hasHiddenUnicode(event.tool_description)`: {"kind", []string{"tool_definition"}},
+		`event.method == "tools/call" && hasSecret(event.result)`:                     {field: "method", values: []string{"tools/call"}},
+		`"tools/list" == event.method`:                                                {field: "method", values: []string{"tools/list"}},
+		`(event.method == "a" || event.method == "b") && true`:                        {field: "method", values: []string{"a", "b"}},
+		`event.method in ["a", "b"] && event.tool_name == "x"`:                        {field: "tool_name", values: []string{"x"}},
+		`event.kind == "tool_definition" && hasHiddenUnicode(event.tool_description)`: {field: "kind", values: []string{"tool_definition"}},
 		`event.method == "a" || hasSecret(event.result)`:                              {},
 		`!(event.method == "a")`:                                                      {},
 		`(event.method == "a" || event.tool_name == "b")`:                             {},
@@ -893,5 +893,51 @@ func TestEvidenceOfEncodesAsTheMap(t *testing.T) {
 		if string(a) != string(b) {
 			t.Fatalf("event %d: struct %s, map %s", i, a, b)
 		}
+	}
+}
+
+// TestSameConditionEvaluatedOnce: conditions of the same meaning (same
+// expression whatever the layout, same values of the lists they read) are
+// evaluated once per event and their result, errors included, serves every
+// rule that states them; the same text over other list values does not.
+func TestSameConditionEvaluatedOnce(t *testing.T) {
+	rule := func(id, cond, lists string) string {
+		return "id: " + id + "\n" + hdr + "kind: match\nsuppress: {disabled: true}\ncondition: " + cond + "\n" + lists
+	}
+	p := loadYAML(t, map[string]string{
+		"a.yaml": rule("mcp-a", `event.method == "tools/call" && event.tool_name in lists.t`, "lists: {t: [x]}\n"),
+		"b.yaml": rule("mcp-b", `>`+"\n  event.method == \"tools/call\" &&\n    event.tool_name in lists.t", "lists: {t: [x]}\n"),
+		"c.yaml": rule("mcp-c", `event.method == "tools/call" && event.tool_name in lists.t`, "lists: {t: [y]}\n"),
+		"d.yaml": rule("mcp-d", `event.args.path == "/x"`, ""),
+		"e.yaml": rule("mcp-e", `event.args.path  ==  "/x"`, ""),
+	})
+	e := newEngine(t, p, Options{Workers: 1})
+	canon := map[string]int32{}
+	for k, ce := range e.conds {
+		canon[ce.rs.rule.ID] = ce.canon
+		if ce.canon >= 0 && e.conds[ce.canon].canon != ce.canon {
+			t.Fatalf("condition %d: canon %d is not its own canon", k, ce.canon)
+		}
+	}
+	if canon["mcp-a"] < 0 || canon["mcp-a"] != canon["mcp-b"] || canon["mcp-c"] >= 0 || canon["mcp-d"] < 0 || canon["mcp-d"] != canon["mcp-e"] || canon["mcp-d"] == canon["mcp-a"] {
+		t.Fatalf("shared conditions = %v, want a=b, d=e, c alone", canon)
+	}
+	ids := func(fs []event.Finding) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.RuleID)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	if got := ids(detect(t, e, ev(t, 0, map[string]any{"method": "tools/call", "tool_name": "x", "args": map[string]any{"path": "/x"}}))); got != "mcp-a,mcp-b,mcp-d,mcp-e" {
+		t.Errorf("tool x: findings %s", got)
+	}
+	if got := ids(detect(t, e, ev(t, 1, map[string]any{"method": "tools/call", "tool_name": "y", "args": map[string]any{}}))); got != "mcp-c" {
+		t.Errorf("tool y: findings %s", got)
+	}
+	// The missing key is an error of d's and of e's evaluation.
+	if s := e.Stats(); s.EvalErrors != 2 || s.Evaluations != 10 {
+		t.Errorf("stats %+v, want 2 eval errors and 10 evaluations (5 rules × 2 events)", s)
 	}
 }

@@ -16,13 +16,20 @@ var indexFields = []string{"tool_name", "method", "kind", "source", "observer"}
 type indexKey struct {
 	field  string
 	values []string
+	// expr is the id of the conjunct the key comes from: an event of the
+	// key's bucket satisfies it (compiled.natIx leaves it out).
+	expr int64
 }
 
 // indexOf derives the constraint from the top-level conjunction of a
 // condition: a conjunct `event.f == "v"` ("v" == event.f) or
 // `event.f in ["a", "b"]`, for f in indexFields. Anything else is catch-all.
 func indexOf(c *compiled) indexKey {
-	found := map[string][]string{}
+	type conj struct {
+		vals []string
+		expr int64
+	}
+	found := map[string]conj{}
 	var walk func(e ast.Expr)
 	walk = func(e ast.Expr) {
 		if e.Kind() != ast.CallKind {
@@ -42,7 +49,7 @@ func indexOf(c *compiled) indexKey {
 			for _, pair := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
 				if f, ok := eventSelect(pair[0]); ok {
 					if s, ok := stringLit(pair[1]); ok {
-						found[f] = []string{s}
+						found[f] = conj{[]string{s}, e.ID()}
 						return
 					}
 				}
@@ -51,7 +58,7 @@ func indexOf(c *compiled) indexKey {
 			// event.f == "a" || event.f == "b" || event.f in [...]: a value set for f.
 			f, vals, ok := orValues(e)
 			if ok {
-				found[f] = vals
+				found[f] = conj{vals, e.ID()}
 			}
 		case "@in":
 			args := call.Args()
@@ -71,14 +78,14 @@ func indexOf(c *compiled) indexKey {
 				vals = append(vals, s)
 			}
 			if len(vals) > 0 {
-				found[f] = vals
+				found[f] = conj{vals, e.ID()}
 			}
 		}
 	}
 	walk(c.ast.NativeRep().Expr())
 	for _, f := range indexFields {
 		if v, ok := found[f]; ok {
-			return indexKey{field: f, values: v}
+			return indexKey{field: f, values: v.vals, expr: v.expr}
 		}
 	}
 	return indexKey{}

@@ -97,17 +97,34 @@ var unknownNode = &nbool{eval: func(*evalCtx) tri { return triUnknown }, cost: 1
 
 // buildNative translates a condition; nil when nothing of it can be decided natively.
 func buildNative(e ast.Expr, lists map[string][]string) *nbool {
-	b := &nativeBuilder{lists: lists}
-	n := b.boolNode(e)
+	return buildNativeSkip(e, lists, 0)
+}
+
+// buildNativeSkip is buildNative for the events known to satisfy the
+// top-level conjunct with expression id skip (an event of the condition's
+// index bucket satisfies its index conjunct, index.go): that conjunct is
+// left out (true).
+func buildNativeSkip(e ast.Expr, lists map[string][]string, skip int64) *nbool {
+	b := &nativeBuilder{lists: lists, skip: skip}
+	var n *nbool
+	if skip != 0 && e.ID() == skip {
+		n = trueNode
+	} else {
+		n = b.boolNode(e)
+	}
 	if n == unknownNode {
 		return nil
 	}
 	return n
 }
 
+var trueNode = &nbool{eval: func(*evalCtx) tri { return triTrue }, cost: 0, total: true}
+
 type nativeBuilder struct {
 	lists map[string][]string
 	vars  []string // loop variables of the comprehensions being built, outermost first
+	skip  int64    // id of a top-level conjunct known to be true (0: none)
+	depth int      // nesting of && from the top (skip applies at the top level only)
 }
 
 // maxLoopDepth bounds the nesting of comprehensions decided natively.
@@ -248,7 +265,18 @@ func (b *nativeBuilder) rangeNode(e ast.Expr, depth int) (func(ec *evalCtx) ([]s
 		if a == nil {
 			return nil, 0
 		}
-		return func(ec *evalCtx) ([]string, bool) { return secfn.InjectionMarkers(a.get(ec)), true }, 20 * a.cost
+		return func(ec *evalCtx) ([]string, bool) {
+			s := a.get(ec)
+			if a.fd != nil { // a field: its markers are kept with its content entry
+				if e := ec.entryFor(a.fd.idx, s); e != nil {
+					if !e.markersOK {
+						e.markers, e.markersOK = secfn.InjectionMarkers(s), true
+					}
+					return e.markers, true
+				}
+			}
+			return secfn.InjectionMarkers(s), true
+		}, 20 * a.cost
 	}
 	return nil, 0
 }
@@ -282,6 +310,9 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 	case "_&&_", "_||_":
 		var kids []*nbool
 		b.flatten(e, fn, &kids)
+		if len(kids) == 0 { // only the skipped conjunct
+			return trueNode
+		}
 		return logic(kids, fn == "_&&_")
 	case "!_":
 		if len(args) != 1 {
@@ -478,7 +509,7 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 				return r
 			}
 			r := triOf(ec.fieldFunc(fi, field, a.get(ec)))
-			ec.memo[slot] = r
+			ec.setMemo(slot, r)
 			return r
 		}, cost: cost, total: true}
 	}
@@ -495,7 +526,7 @@ func (b *nativeBuilder) boolNode(e ast.Expr) *nbool {
 						return r
 					}
 					r := triOf(ec.fieldFunc(fi, fd.idx, s))
-					ec.memo[slot] = r
+					ec.setMemo(slot, r)
 					return r
 				}
 			}
@@ -512,7 +543,12 @@ func (b *nativeBuilder) flatten(e ast.Expr, op string, out *[]*nbool) {
 		}
 		return
 	}
+	if b.skip != 0 && e.ID() == b.skip && op == "_&&_" && b.depth == 0 {
+		return // known true: the event is in the conjunct's index bucket
+	}
+	b.depth++
 	*out = append(*out, b.boolNode(e))
+	b.depth--
 }
 
 // logic combines children of && (and=true) or ||, cheapest first.
@@ -538,6 +574,27 @@ func logic(kids []*nbool, and bool) *nbool {
 	stop := triFalse // && stops on false, || on true
 	if !and {
 		stop = triTrue
+	}
+	// The common shapes without the loop: one or two known children.
+	switch {
+	case len(known) == 1 && !unk:
+		return known[0]
+	case len(known) == 2:
+		a, b := known[0].eval, known[1].eval
+		return &nbool{eval: func(ec *evalCtx) tri {
+			ra := a(ec)
+			if ra == stop {
+				return stop
+			}
+			rb := b(ec)
+			if rb == stop {
+				return stop
+			}
+			if unk || ra == triUnknown || rb == triUnknown {
+				return triUnknown
+			}
+			return -stop
+		}, cost: cost, total: total}
 	}
 	return &nbool{eval: func(ec *evalCtx) tri {
 		u := unk

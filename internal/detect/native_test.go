@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
@@ -36,10 +37,10 @@ func TestNativeAgreesWithCEL(t *testing.T) {
 func nativeAgreesWithCEL(t *testing.T, pack *Pack, events []event.Event, cached bool) {
 	var ec evalCtx
 	if cached {
-		ec.cc = newContentCache()
+		ec.cc = newContentCache(contentEntries)
 	}
 	act := activation{ec: &ec}
-	decided, total, trues, hits := 0, 0, 0, 0
+	decided, total, trues, hits, bucket := 0, 0, 0, 0, 0
 	for i := range events {
 		ec.reset(&events[i])
 		for _, r := range pack.Rules {
@@ -59,13 +60,21 @@ func nativeAgreesWithCEL(t *testing.T, pack *Pack, events []event.Event, cached 
 				if (n == triTrue) != want {
 					t.Fatalf("rule %s, event %s: native %v, CEL %v (err %v): %s", r.ID, events[i].EventID, n, out, err, oneLine(c.src))
 				}
+				// The tree without the index conjunct, for the events
+				// of the index bucket (the engine's evaluation).
+				if k := indexOf(c); c.natIx != nil && slices.Contains(k.values, indexValue(&events[i], k.field)) {
+					bucket++
+					if nx := c.natIx.eval(&ec); nx != triUnknown && (nx == triTrue) != want {
+						t.Fatalf("rule %s, event %s: native without the index conjunct %v, CEL %v: %s", r.ID, events[i].EventID, nx, out, oneLine(c.src))
+					}
+				}
 				if want {
 					trues++
 				}
 			}
 		}
 	}
-	if trues == 0 || decided == 0 {
+	if trues == 0 || decided == 0 || bucket == 0 {
 		t.Fatalf("native decided %d conditions, %d true: corpus does not exercise it", decided, trues)
 	}
 	if cached {

@@ -158,7 +158,8 @@ var termsPool = sync.Pool{New: func() any { return new(shape.Terms) }}
 // cost. Direct-mapped like the content cache (content.go), same bounds;
 // used by the Engine under its lock (no locking of its own).
 type shapeCache struct {
-	tab []shapeEntry
+	tab []shapeEntry // set i: tab[2i], tab[2i+1] (two-way, as the content cache)
+	mru []uint8      // per set: the entry used last
 }
 
 type shapeEntry struct {
@@ -169,7 +170,8 @@ type shapeEntry struct {
 }
 
 func newShapeCache(entries int) *shapeCache {
-	return &shapeCache{tab: make([]shapeEntry, entries)}
+	sets := max(1, entries/2)
+	return &shapeCache{tab: make([]shapeEntry, 2*sets), mru: make([]uint8, sets)}
 }
 
 // terms returns the shape terms of arguments, from the cache or scanned
@@ -181,10 +183,17 @@ func (c *shapeCache) terms(arguments string, scratch *shape.Terms) *shape.Terms 
 		return scratch
 	}
 	h := keyHashS(arguments)
-	e := &c.tab[h%uint64(len(c.tab))]
-	if e.ok && e.h == h && string(e.s) == arguments {
-		return &e.t
+	set := h % uint64(len(c.mru))
+	pair := c.tab[2*set : 2*set+2 : 2*set+2]
+	for i := range pair {
+		if e := &pair[i]; e.ok && e.h == h && string(e.s) == arguments {
+			c.mru[set] = uint8(i)
+			return &e.t
+		}
 	}
+	i := 1 - c.mru[set]
+	c.mru[set] = i
+	e := &pair[i]
 	e.h, e.s, e.ok = h, append(e.s[:0], arguments...), true
 	shape.Scan(&e.t, arguments) // reuses the slot's buffers
 	return &e.t
@@ -247,13 +256,14 @@ func (e *Engine) newTermSet(rs *ruleState, ev *event.Event) *event.Finding {
 	kb, kh := e.stateKeyBytes(rs, ev)
 	if g, ok := rs.nt.getH(kh, kb); ok {
 		known := true
+		since := freshSince(t, hist)
 		tb := base
 		for i := -1; i < ts.Len(); i++ {
 			if i >= 0 {
 				tb = append(append(append(tb[:0], base...), '|'), ts.At(i)...)
 			}
 			n := g.terms.lookupH(keyHash(tb), tb)
-			if n == nil || t.Sub(n.val) > hist || t.Sub(n.val) > 24*time.Hour {
+			if n == nil || n.val.Before(since) {
 				known = false
 				break
 			}

@@ -182,6 +182,9 @@ func HasHiddenUnicode(s string) bool {
 		}
 		prev = r
 	}
+	if strings.IndexByte(s, '\\') < 0 {
+		return false // neither escape below (one scan instead of two)
+	}
 	return strings.Contains(s, `\u`) && escapedHidden.MatchString(s) || strings.Contains(s, `\U000E00`)
 }
 

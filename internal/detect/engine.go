@@ -346,7 +346,7 @@ type condEntry struct {
 }
 
 // condMeaning identifies what a condition computes: its expression tree
-// (exprString: the layout of the source does not count) and the
+// (cel-go's unparsed source: the layout of the source does not count) and the
 // values of the lists it reads (all of the rule's lists when it uses
 // `lists` other than as lists.name).
 func condMeaning(c *compiled, lists map[string][]string) string {
@@ -374,8 +374,12 @@ func condMeaning(c *compiled, lists map[string][]string) string {
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
+	src, err := cel.AstToString(c.ast)
+	if err != nil { // not expected of a checked AST: share nothing
+		return fmt.Sprintf("\x02%p", c)
+	}
 	var b strings.Builder
-	exprString(&b, c.ast.NativeRep().Expr())
+	b.WriteString(src)
 	for _, n := range names {
 		vals, ok := lists[n]
 		fmt.Fprintf(&b, "\x00%q:%t", n, ok)
@@ -384,76 +388,6 @@ func condMeaning(c *compiled, lists map[string][]string) string {
 		}
 	}
 	return b.String()
-}
-
-// exprString writes a canonical text of e: its tree without expression
-// ids, so two conditions that differ only in the layout of their source
-// give the same text.
-func exprString(b *strings.Builder, e ast.Expr) {
-	if e == nil {
-		b.WriteString("<nil>")
-		return
-	}
-	list := func(xs []ast.Expr) {
-		b.WriteByte('[')
-		for i, x := range xs {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			exprString(b, x)
-		}
-		b.WriteByte(']')
-	}
-	switch e.Kind() {
-	case ast.LiteralKind:
-		v := e.AsLiteral()
-		fmt.Fprintf(b, "lit(%s,%q)", v.Type().TypeName(), fmt.Sprint(v.Value()))
-	case ast.IdentKind:
-		fmt.Fprintf(b, "id(%q)", e.AsIdent())
-	case ast.SelectKind:
-		sel := e.AsSelect()
-		fmt.Fprintf(b, "sel(%q,%t,", sel.FieldName(), sel.IsTestOnly())
-		exprString(b, sel.Operand())
-		b.WriteByte(')')
-	case ast.CallKind:
-		c := e.AsCall()
-		fmt.Fprintf(b, "call(%q,", c.FunctionName())
-		if c.IsMemberFunction() {
-			exprString(b, c.Target())
-		}
-		b.WriteByte(',')
-		list(c.Args())
-		b.WriteByte(')')
-	case ast.ListKind:
-		l := e.AsList()
-		fmt.Fprintf(b, "list(%v,", l.OptionalIndices())
-		list(l.Elements())
-		b.WriteByte(')')
-	case ast.MapKind:
-		b.WriteString("map(")
-		for _, en := range e.AsMap().Entries() {
-			me := en.AsMapEntry()
-			fmt.Fprintf(b, "%t:", me.IsOptional())
-			list([]ast.Expr{me.Key(), me.Value()})
-		}
-		b.WriteByte(')')
-	case ast.StructKind:
-		st := e.AsStruct()
-		fmt.Fprintf(b, "struct(%q,", st.TypeName())
-		for _, f := range st.Fields() {
-			sf := f.AsStructField()
-			fmt.Fprintf(b, "%q:%t:", sf.Name(), sf.IsOptional())
-			exprString(b, sf.Value())
-		}
-		b.WriteByte(')')
-	case ast.ComprehensionKind:
-		c := e.AsComprehension()
-		fmt.Fprintf(b, "comp(%q,%q,%q,", c.IterVar(), c.IterVar2(), c.AccuVar())
-		list([]ast.Expr{c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()})
-		b.WriteByte(')')
-	default:
-		fmt.Fprintf(b, "?%d", e.Kind())
-	}
 }
 
 // evaluator evaluates conditions for events; one per worker goroutine.

@@ -186,6 +186,10 @@ func (a *Analyzer) gateInputs(ctx context.Context, b *batch) error {
 		}
 		b.noticed = true
 	}
+	if !gatable(pack, b.inputs) {
+		b.gated = true // nothing to filter: no barrier needed
+		return nil
+	}
 	if err := a.retry(ctx, "read the steps topic", r.sync); err != nil {
 		return err
 	}
@@ -194,4 +198,16 @@ func (a *Analyzer) gateInputs(ctx context.Context, b *batch) error {
 	a.m.inputsGated.Add(float64(dropped))
 	b.gated = true
 	return nil
+}
+
+// gatable reports whether ins has a later step of a gated rule.
+func gatable(pack *detect.Pack, ins []detect.Input) bool {
+	for i := range ins {
+		if ins[i].Conds&1 == 0 {
+			if r := pack.Rule(ins[i].RuleID); r != nil && r.Gated() {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -34,8 +34,8 @@ type stepsReader struct {
 }
 
 // newStepsReader starts reading the steps topic; nil (and no error) when
-// the topic does not exist and create_topics is off: every later step is
-// forwarded then.
+// the topic does not exist, or may not be described, and create_topics is
+// off: every later step is forwarded then, and no first step announced.
 func newStepsReader(ctx context.Context, k kafka.Config, pack func() *detect.Pack, bad func(error)) (*stepsReader, error) {
 	topic := k.WithDefaults().DetectStepsTopic
 	cl, err := kafka.NewClient(k, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -51,7 +51,10 @@ func newStepsReader(ctx context.Context, k kafka.Config, pack func() *detect.Pac
 	if err != nil || !td.Has(topic) {
 		cl.Close()
 		missing := errors.Is(err, kerr.UnknownTopicOrPartition) || (err == nil && !td.Has(topic))
-		if missing && !*k.WithDefaults().CreateTopics {
+		if (missing || errors.Is(err, kerr.TopicAuthorizationFailed)) && !*k.WithDefaults().CreateTopics {
+			// Not there (or not ours to read): no instance can gate, so
+			// none needs to announce. Every instance shares the topic and
+			// its ACLs, so they all agree.
 			return nil, nil
 		}
 		if missing { // created at start, not yet in the metadata

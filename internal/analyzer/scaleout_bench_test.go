@@ -53,9 +53,23 @@ import (
 func BenchmarkRepartitionCost(b *testing.B) {
 	bed := newScaleBed(b)
 	var single, split []scaleRun
+	// MCPWATCH_BENCH_VARIANT=single|split runs one variant only (for
+	// instruction counts under callgrind: the other's figures are 0).
+	variant := os.Getenv("MCPWATCH_BENCH_VARIANT")
 	for i := 0; i < b.N; i++ {
-		single = append(single, bed.run(b, 1, false))
-		split = append(split, bed.run(b, 1, true))
+		if variant != "split" {
+			single = append(single, bed.run(b, 1, false))
+		}
+		if variant != "single" {
+			split = append(split, bed.run(b, 1, true))
+		}
+	}
+	if variant != "" {
+		runs := append(single, split...)
+		b.ReportMetric(median(runs, cpuPerEvent), variant+"_cpu-ns/event")
+		b.ReportMetric(float64(runs[0].inputs), "inputs/run")
+		b.ReportMetric(float64(runs[0].findings), "findings/run")
+		return
 	}
 	s, p := median(single, cpuPerEvent), median(split, cpuPerEvent)
 	b.ReportMetric(s, "single_cpu-ns/event")

@@ -136,6 +136,9 @@ type Analyzer struct {
 	adminLn               net.Listener
 	inserted              atomic.Uint64 // events inserted, for tests and logs
 	dec                   event.Decoder // the consume loop's (interns low-cardinality strings)
+	// steps is the ingest role's reader of the steps topic (nil: no
+	// gating of later sequence steps).
+	steps *stepsReader
 	// detectParts is the detect topic's partition count (ingest groups its
 	// detection inputs by partition).
 	detectParts int
@@ -339,6 +342,9 @@ func (a *Analyzer) ensureTopics(ctx context.Context) error {
 	if err := kafka.EnsureTopics(ctx, cl, k, k.Topic, k.DeadLetterTopic, k.FindingsTopic, k.DetectTopic); err != nil {
 		return err
 	}
+	if err := kafka.EnsureSmallTopics(ctx, cl, k, k.WithDefaults().DetectStepsTopic); err != nil {
+		return err
+	}
 	return kafka.EnsureCompactedTopics(ctx, cl, k, k.DetectStateTopic)
 }
 
@@ -399,13 +405,28 @@ func (a *Analyzer) ingest(ctx context.Context) error {
 	}
 	// With BlockRebalanceOnPoll a plain Close could wait for AllowRebalance.
 	defer cl.CloseAllowingRebalance()
-	if _, ok := a.o.Detector.(InputDetector); ok {
+	if sd, ok := a.o.Detector.(InputDetector); ok {
 		// Inputs are grouped per partition of the detect topic.
 		if err := a.awaitMetadata(ctx, "read the detect topic's partitions", func(ctx context.Context) (err error) {
 			a.detectParts, err = partitionCount(ctx, cl, a.o.Kafka.DetectTopic)
 			return err
 		}); err != nil {
 			return nil
+		}
+		// The first steps of the gated sequences, from every instance.
+		if err := a.awaitMetadata(ctx, "read the steps topic", func(ctx context.Context) (err error) {
+			a.steps, err = newStepsReader(ctx, a.o.Kafka, sd.Pack, func(err error) {
+				a.m.undecodable.WithLabelValues(RoleIngest).Inc()
+				a.log.Warn("ingest: undecodable step notice skipped", "err", err)
+			})
+			return err
+		}); err != nil {
+			return nil
+		}
+		if a.steps == nil {
+			a.log.Warn("ingest: no steps topic; every later sequence step is forwarded", "topic", a.o.Kafka.WithDefaults().DetectStepsTopic)
+		} else {
+			defer a.steps.close()
 		}
 	}
 	a.log.Info("ingest role consuming", "topic", a.o.Kafka.Topic, "group", a.cfg.Group,
@@ -448,10 +469,10 @@ type batch struct {
 
 	// Progress of a flush that was interrupted (shutdown during an
 	// outage): the final flush resumes instead of redoing stored steps.
-	enriched, detected, eventsDone, defsDone, findingsDone, deadDone bool
-	findings                                                         []event.Finding
-	inputs                                                           []detect.Input
-	pollDur, decodeDur                                               time.Duration
+	enriched, detected, noticed, gated, eventsDone, defsDone, findingsDone, deadDone bool
+	findings                                                                         []event.Finding
+	inputs                                                                           []detect.Input
+	pollDur, decodeDur                                                               time.Duration
 }
 
 // maxRebalanceBlock bounds how long the pipelined loop keeps rebalances
@@ -697,9 +718,17 @@ func (a *Analyzer) observeFetches(fetches kgo.Fetches) {
 // Undecodable records become dead letters.
 func (a *Analyzer) take(recs []*kgo.Record, b *batch, est *recordSize) (rest []*kgo.Record) {
 	if b.events == nil {
-		// One allocation per batch instead of repeated doubling.
-		b.events = make([]event.Event, 0, min(a.cfg.BatchRows, 1<<16))
+		// One allocation per batch instead of repeated doubling: room for
+		// twice the largest batch so far, not BatchRows (an event is ~1 KiB:
+		// 50 000 of them are 45 MiB to clear for a batch of a few
+		// thousand). A larger batch grows it.
+		n := min(a.cfg.BatchRows, 1<<16)
+		if est.maxBatch > 0 {
+			n = min(n, max(2*est.maxBatch, 1024))
+		}
+		b.events = make([]event.Event, 0, n)
 	}
+	defer func() { est.maxBatch = max(est.maxBatch, len(b.events)) }()
 	for i, r := range recs {
 		if len(b.records) > 0 && (len(b.events) >= a.cfg.BatchRows || b.bytes+len(r.Value) > a.cfg.BatchBytes) {
 			return recs[i:]
@@ -737,7 +766,10 @@ func (a *Analyzer) take(recs []*kgo.Record, b *batch, est *recordSize) (rest []*
 // recordSize is a running mean of the events and bytes per record, so a
 // poll asks for about as many records as the batch has room for (fewer
 // carried over to the next batch).
-type recordSize struct{ records, events, bytes int64 }
+type recordSize struct {
+	records, events, bytes int64
+	maxBatch               int // the most events a batch held
+}
 
 func (s *recordSize) add(events, bytes int) {
 	if s.records >= 1<<20 { // keep following changes of the traffic
@@ -852,13 +884,19 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	var prodErr error
 	var prodWG sync.WaitGroup
 	if !b.findingsDone && len(b.findings)+len(b.inputs) > 0 {
-		recs, err := a.keyedRecords(b)
-		if err != nil {
-			return err
-		}
 		prodWG.Add(1)
 		go func() {
 			defer prodWG.Done()
+			// The later sequence steps no first step can use stay here
+			// (steps.go); then everything is encoded and produced.
+			if prodErr = a.gateInputs(ctx, b); prodErr != nil {
+				return
+			}
+			recs, err := a.keyedRecords(b)
+			if err != nil {
+				prodErr = err
+				return
+			}
 			prodErr = a.retry(ctx, "produce findings and detection inputs", func(ctx context.Context) error {
 				return cl.ProduceSync(ctx, recs...).FirstErr()
 			})

@@ -22,6 +22,7 @@ type metrics struct {
 	assigned     *prometheus.GaugeVec
 	detectInputs prometheus.Counter
 	inputsOut    prometheus.Counter
+	inputsGated  prometheus.Counter
 	detectAborts prometheus.Counter
 	groupLag     *prometheus.GaugeVec
 	lagErrors    prometheus.Counter
@@ -74,6 +75,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Detection inputs the detect role applied in committed transactions."}),
 		inputsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_inputs_produced_total",
 			Help: "Detection inputs the ingest role produced to the detect topic (replays included)."}),
+		inputsGated: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_inputs_gated_total",
+			Help: "Later steps of repartitioned sequences the ingest role did not forward: no known first step's window holds them."}),
 		detectAborts: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "detect_transactions_aborted_total",
 			Help: "Detect role transactions aborted (rebalance or produce failure); the batch is applied again."}),
 	}
@@ -96,7 +99,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Writes that failed deterministically (schema mismatch, bad data) and were not retried, by table."}, []string{"table"})
 	reg.MustRegister(m.batchBytes, m.peakEvents, m.peakBytes, m.probes, m.lastWrite, m.permanent)
 	reg.MustRegister(m.groupLag, m.lagErrors)
-	reg.MustRegister(m.detectInputs, m.inputsOut, m.detectAborts)
+	reg.MustRegister(m.detectInputs, m.inputsOut, m.inputsGated, m.detectAborts)
 	reg.MustRegister(m.findingsOut, m.findingsIn, m.suppressed, m.undecodable, m.assigned)
 	reg.MustRegister(m.lag, m.batchRows, m.insertDur, m.rows, m.deadLettered, m.insertErrors, m.chUp,
 		m.hookErrors, m.commitErrors, m.retention, m.fetchErrors, m.prepared)

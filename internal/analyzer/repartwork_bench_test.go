@@ -18,7 +18,7 @@ import (
 // BenchmarkRepartitionWork is BenchmarkRepartitionCost without Kafka,
 // ClickHouse or the analyzer's loops: the detection work per event of one
 // engine that applies every rule, against the ingest engine's split plus
-// the inputs encoded into records, decoded and applied by a detect engine
+// the step gate (steps.go) and the inputs encoded into records, decoded and applied by a detect engine
 // (the same code the roles run). It leaves out the Kafka client's and the
 // transactions' share, so it bounds the repartition's extra from below, but
 // it runs in one goroutine and alternates the two in one process, so it is
@@ -53,6 +53,7 @@ func BenchmarkRepartitionWork(b *testing.B) {
 		evs = append([]event.Event(nil), corpus...)
 		in, _ := detect.New(pack, detect.Options{Workers: 1, Repartition: true})
 		det, _ := detect.New(pack, detect.Options{Workers: 1})
+		gate := detect.NewStepGate() // the steps topic's notices, learned at once
 		dec := &inputDecoder{undecodable: func(*kgo.Record, error) { b.Fatal("undecodable input") }}
 		inputs = 0
 		t0 = cpu()
@@ -61,6 +62,10 @@ func BenchmarkRepartitionWork(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			for _, n := range detect.StepNotices(pack, ins) {
+				gate.Learn(pack, n)
+			}
+			ins, _ = gate.Filter(pack, ins)
 			inputs += len(ins)
 			recs, err := inputRecords("detect", 6, pack, ins)
 			if err != nil {

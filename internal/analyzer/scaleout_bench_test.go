@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"syscall"
@@ -39,6 +41,7 @@ import (
 // other processes.
 //
 //	go test -run '^$' -bench 'RepartitionCost|ScaleOut' -benchtime 5x -count 1 ./internal/analyzer/
+//	MCPWATCH_BENCH_PROFILE_DIR=/tmp/prof: a CPU profile of each measured span
 //	MCPWATCH_BENCH_EVENTS=150000 go test -run '^$' -bench ScaleOut -benchtime 3x ./internal/analyzer/
 
 // BenchmarkRepartitionCost compares, in the same run, one instance that
@@ -50,9 +53,23 @@ import (
 func BenchmarkRepartitionCost(b *testing.B) {
 	bed := newScaleBed(b)
 	var single, split []scaleRun
+	// MCPWATCH_BENCH_VARIANT=single|split runs one variant only (for
+	// instruction counts under callgrind: the other's figures are 0).
+	variant := os.Getenv("MCPWATCH_BENCH_VARIANT")
 	for i := 0; i < b.N; i++ {
-		single = append(single, bed.run(b, 1, false))
-		split = append(split, bed.run(b, 1, true))
+		if variant != "split" {
+			single = append(single, bed.run(b, 1, false))
+		}
+		if variant != "single" {
+			split = append(split, bed.run(b, 1, true))
+		}
+	}
+	if variant != "" {
+		runs := append(single, split...)
+		b.ReportMetric(median(runs, cpuPerEvent), variant+"_cpu-ns/event")
+		b.ReportMetric(float64(runs[0].inputs), "inputs/run")
+		b.ReportMetric(float64(runs[0].findings), "findings/run")
+		return
 	}
 	s, p := median(single, cpuPerEvent), median(split, cpuPerEvent)
 	b.ReportMetric(s, "single_cpu-ns/event")
@@ -243,6 +260,18 @@ func (bed *scaleBed) run(b *testing.B, n int, split bool) scaleRun {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if dir := os.Getenv("MCPWATCH_BENCH_PROFILE_DIR"); dir != "" {
+		// A CPU profile of the measured span only, per variant and run.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("n%d-split%v-%d.pprof", n, split, bed.seq)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	b.StartTimer()
@@ -271,6 +300,7 @@ func (bed *scaleBed) run(b *testing.B, n int, split bool) scaleRun {
 	r := scaleRun{wall: time.Since(start), cpu: cpuTime() - cpu0, events: len(bed.corpus),
 		inputs: sum("mcpwatch_analyzer_detect_inputs_produced_total"), findings: sum("mcpwatch_analyzer_findings_produced_total")}
 	b.StopTimer()
+	pprof.StopCPUProfile()
 	if testing.Verbose() {
 		b.Logf("instances=%d split=%v: %d inputs produced, %d applied, %d findings produced, %d consumed, rows %d",
 			n, split, r.inputs, sum("mcpwatch_analyzer_detect_inputs_applied_total"), r.findings,

@@ -31,16 +31,27 @@ func part(key string, n int) int {
 // rebalance of the ingest role): forwarding again adds no finding; and
 // when one ingest engine owns every partition, so that it sees the agents'
 // events partition by partition, out of time order across agents.
+//
+// The later steps of the gated sequences go through a StepGate shared by
+// the ingest engines the way the steps topic shares it: each engine's
+// first-step notices are learned before its inputs are filtered (the
+// notice is acknowledged before the input is produced; the filter runs
+// after the barrier), the engines taking turns within a batch as their
+// inputs reach the detect engines.
 func TestRepartitionedEqualsOneEngine(t *testing.T) {
-	kept := testRepartitioned(t, false, false)
-	lost := testRepartitioned(t, true, false)
+	kept, gated := testRepartitioned(t, false, false, true)
+	lost, _ := testRepartitioned(t, true, false, true)
 	if lost <= kept {
 		t.Fatalf("inputs with the forward caches kept %d, lost after every batch %d: the caches had no effect", kept, lost)
 	}
-	testRepartitioned(t, false, true)
+	all, _ := testRepartitioned(t, false, false, false)
+	if all != kept+gated || gated == 0 {
+		t.Fatalf("inputs: %d with the gate + %d it dropped, %d without it: the gate had no effect", kept, gated, all)
+	}
+	testRepartitioned(t, false, true, true)
 }
 
-func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) {
+func testRepartitioned(t *testing.T, forget, oneIngest, gate bool) (remoteInputs, gated int) {
 	pack, err := detect.Load(detections.FS, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +79,7 @@ func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) 
 			ingest[i] = ingest[0]
 		}
 	}
+	steps := detect.NewStepGate()
 	changelog := make([][]detect.StateRecord, n) // per detect partition
 	var got []event.Finding
 	const batch = 50
@@ -86,6 +98,14 @@ func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) 
 				t.Fatal(err)
 			}
 			got = append(got, fs...)
+			if gate {
+				for _, sn := range detect.StepNotices(pack, ins) {
+					steps.Learn(pack, sn)
+				}
+				var d int
+				ins, d = steps.Filter(pack, ins)
+				gated += d
+			}
 			for _, in := range ins {
 				// As it travels: trimmed (what the finding needs must survive).
 				ev := in.Trimmed(pack)
@@ -132,6 +152,15 @@ func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) 
 	if distinct == 0 {
 		t.Fatal("no finding of a distinct threshold: the corpus does not test their inputs")
 	}
+	gatedFindings := 0
+	for _, f := range want {
+		if r := pack.Rule(f.RuleID); r != nil && r.Gated() {
+			gatedFindings++
+		}
+	}
+	if gatedFindings == 0 {
+		t.Fatal("no finding of a gated sequence: the corpus does not test the step gate")
+	}
 	if g, w := findingIDs(got), findingIDs(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("split pipeline: %d findings, one engine: %d\nonly split: %v\nonly one: %v", len(g), len(w), minus(g, w), minus(w, g))
 	}
@@ -153,8 +182,8 @@ func testRepartitioned(t *testing.T, forget, oneIngest bool) (remoteInputs int) 
 			t.Fatalf("finding %s differs:\nsplit: %+v\none:   %+v", f.FindingID, f, w)
 		}
 	}
-	t.Logf("caches lost %v, one ingest engine %v: %d events, %d inputs repartitioned, %d findings (%d of distinct thresholds)", forget, oneIngest, len(events), remoteInputs, len(want), distinct)
-	return remoteInputs
+	t.Logf("caches lost %v, one ingest engine %v, gate %v: %d events, %d inputs repartitioned, %d gated, %d findings (%d of distinct thresholds)", forget, oneIngest, gate, len(events), remoteInputs, gated, len(want), distinct)
+	return remoteInputs, gated
 }
 
 // TestReplayedInputsCountOnce: the detect role may see an input twice (the

@@ -261,6 +261,14 @@ func ensureTopics(ctx context.Context, cl *kgo.Client, cfg Config, configs map[s
 	return errors.Join(errs...)
 }
 
+// EnsureSmallTopics creates topics of one partition (low-volume topics
+// that every reader reads whole) like EnsureTopics.
+func EnsureSmallTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) error {
+	cfg = cfg.WithDefaults()
+	cfg.Partitions = 1
+	return ensureTopics(ctx, cl, cfg, nil, topics...)
+}
+
 // EnsureCompactedTopics creates compacted topics (changelogs: the newest
 // record of each key is kept) like EnsureTopics.
 func EnsureCompactedTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) error {

@@ -14,6 +14,7 @@ const (
 	DefaultFindingsTopic = "mcpwatch.findings.v1"
 	DefaultDetectTopic   = "mcpwatch.detect.v1"
 	DefaultDetectState   = "mcpwatch.detect.state.v1"
+	DefaultDetectSteps   = "mcpwatch.detect.steps.v1"
 	DefaultDeadLetter    = "mcpwatch.events.dlq.v1"
 	DefaultPartitions    = 12
 )
@@ -36,6 +37,14 @@ type Config struct {
 	// of the groups of detect partition p is in its partition p. Default
 	// mcpwatch.detect.state.v1.
 	DetectStateTopic string `yaml:"detect_state_topic"`
+	// DetectStepsTopic carries the first steps of the repartitioned
+	// sequences (one partition; every ingest instance reads all of it), so
+	// that the ingest role forwards a later step only within a first
+	// step's window (docs/analyzer.md, "Roles"). Default
+	// mcpwatch.detect.steps.v1, or DetectTopic + ".steps" when DetectTopic
+	// is not the default. If it does not exist (create_topics off), every
+	// later step is forwarded.
+	DetectStepsTopic string `yaml:"detect_steps_topic"`
 	// DeadLetterTopic receives records the analyzer cannot decode.
 	// Default mcpwatch.events.dlq.v1.
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
@@ -88,6 +97,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DetectStateTopic == "" {
 		c.DetectStateTopic = DefaultDetectState
+	}
+	if c.DetectStepsTopic == "" {
+		c.DetectStepsTopic = DefaultDetectSteps
+		if c.DetectTopic != DefaultDetectTopic {
+			c.DetectStepsTopic = c.DetectTopic + ".steps"
+		}
 	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = DefaultDeadLetter

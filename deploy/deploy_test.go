@@ -1296,6 +1296,15 @@ func TestStrimziExample(t *testing.T) {
 			if dlq := str(c, "kafka", "dead_letter_topic"); !acl["topic/"+dlq+":Write"] {
 				t.Errorf("KafkaUser %s cannot write the dead-letter topic %s", user, dlq)
 			}
+			// The ingest role's gate reads and writes the first-steps topic;
+			// without it (create_topics off) every later step is forwarded.
+			steps := str(c, "kafka", "detect_steps_topic")
+			if p, ok := topics[steps]; !ok || p != 1 {
+				t.Errorf("%s: kafka.detect_steps_topic %q needs a KafkaTopic of 1 partition (have %d)", rel, steps, p)
+			}
+			if !acl["topic/"+steps+":Read"] || !acl["topic/"+steps+":Write"] {
+				t.Errorf("KafkaUser %s cannot read and write the first-steps topic %s", user, steps)
+			}
 		}
 	}
 }

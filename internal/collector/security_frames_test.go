@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -20,8 +19,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 // tinyFrames is the outcome of a rawExport.
@@ -210,19 +207,7 @@ func scrapeCounter(t *testing.T, url, sample string) float64 {
 // frames, its peak RSS grows by less than 50 MiB, the refusals are
 // counted, and a normal grpc-go OTLP export right after succeeds.
 func TestSecurityGRPCTinyDataFrames(t *testing.T) {
-	bin := buildCollector(t)
-	k := testbed.Kfake(t)
-	httpAddr, grpcAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`receiver:
-  grpc: {endpoint: %q}
-  http: {endpoint: %q}
-  auth:
-    tokens: [{tenant: %s, token: %s}]
-kafka: {brokers: [%q]}
-admin: {endpoint: %q}
-log: {level: warn}
-`, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
-	tg := startProcess(t, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", nil, target{})
+	tg, grpcAddr, _, adminAddr := startSecurityCollector(t, "", "")
 	metrics := "http://" + adminAddr + "/metrics"
 	msg := paddedExport(t, 8<<20-64)
 

@@ -205,6 +205,28 @@ func TestSecurityGRPCTenantShare(t *testing.T) {
 }
 
 // buildCollector builds cmd/collector into a temp dir.
+// startSecurityCollector runs a real collector process (built from this
+// tree) on Kafka (kfake) with both transports and its admin endpoint, the
+// tenant testTenant plus moreTokens (", {tenant: …, token: …}") and
+// receiverExtra (lines under receiver:, indented by two spaces).
+func startSecurityCollector(t *testing.T, moreTokens, receiverExtra string) (tg target, grpcAddr, httpAddr, adminAddr string) {
+	t.Helper()
+	bin := buildCollector(t)
+	k := testbed.Kfake(t)
+	httpAddr, grpcAddr, adminAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`receiver:
+  grpc: {endpoint: %q}
+  http: {endpoint: %q}
+  auth:
+    tokens: [{tenant: %s, token: %s}%s]
+%skafka: {brokers: [%q]}
+admin: {endpoint: %q}
+log: {level: warn}
+`, grpcAddr, httpAddr, testTenant, testToken, moreTokens, receiverExtra, strings.Join(k.Brokers, ","), adminAddr)
+	tg = startProcess(t, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", nil, target{})
+	return tg, grpcAddr, httpAddr, adminAddr
+}
+
 func buildCollector(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "collector")
@@ -244,20 +266,7 @@ func scrapeGauge(t *testing.T, url, name string) float64 {
 // collector process grows by less than that share. The other tenant is
 // served meanwhile, and the in-flight gauge returns to 0 after.
 func TestSecurityGRPCHeldMessagesMemory(t *testing.T) {
-	bin := buildCollector(t)
-	k := testbed.Kfake(t)
-	httpAddr, grpcAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`receiver:
-  grpc: {endpoint: %q}
-  http: {endpoint: %q}
-  auth:
-    tokens: [{tenant: %s, token: %s}, {tenant: beta, token: %s}]
-  limits: {body_timeout: 5m}
-kafka: {brokers: [%q]}
-admin: {endpoint: %q}
-log: {level: warn}
-`, grpcAddr, httpAddr, testTenant, testToken, betaToken, strings.Join(k.Brokers, ","), adminAddr)
-	tg := startProcess(t, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", nil, target{})
+	tg, grpcAddr, httpAddr, adminAddr := startSecurityCollector(t, ", {tenant: beta, token: "+betaToken+"}", "  limits: {body_timeout: 5m}\n")
 	metrics := "http://" + adminAddr + "/metrics"
 	const share = 64 << 20 // 256 MiB / 4
 

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +20,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
 // nestedRequest is an OTLP trace request of at most max bytes holding one
@@ -99,22 +95,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 // HTTP, then with one. Measured as the issue measured it: the peak RSS
 // (VmHWM) of a real collector process, before and after.
 func TestSecurityPreAuthAmplification(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "collector")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/mcpwatch/mcpwatch/cmd/collector").CombinedOutput(); err != nil {
-		t.Fatalf("cannot build cmd/collector: %v\n%s", err, out)
-	}
-	k := testbed.Kfake(t)
-	httpAddr, grpcAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`receiver:
-  grpc: {endpoint: %q}
-  http: {endpoint: %q}
-  auth:
-    tokens: [{tenant: %s, token: %s}]
-kafka: {brokers: [%q]}
-admin: {endpoint: %q}
-log: {level: warn}
-`, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
-	tg := startProcess(t, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", nil, target{})
+	tg, grpcAddr, httpAddr, _ := startSecurityCollector(t, "", "")
 	body := nestedRequest(8 << 20)
 	if len(body) > 8<<20 || len(body) < 8<<20-1024 {
 		t.Fatalf("request of %d bytes, want just under 8 MiB", len(body))

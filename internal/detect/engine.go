@@ -611,16 +611,8 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, cand []uint64, out []eve
 						f.SuppressKey, f.SuppressWindow = r.suppressKey(ev), r.suppress.Window
 					}
 				}
-			case KindThreshold:
-				if m.cond(0) {
-					f = e.threshold(rs, ev)
-				}
-			case KindNewTerm:
-				if m.cond(0) {
-					f = e.newTerm(rs, ev)
-				}
-			case KindSequence:
-				f = e.sequence(rs, ev, &m)
+			default:
+				f = e.applyState(rs, ev, &m)
 			}
 			if f != nil {
 				rs.finds.Inc()
@@ -630,6 +622,25 @@ func (e *Engine) detectOne(ev *event.Event, res []int8, cand []uint64, out []eve
 		}
 	}
 	return out
+}
+
+// applyState runs a stateful rule (threshold, new_term, sequence) on an
+// event whose conditions m holds: the ingest role for rules grouped by
+// agent, the detect role for the inputs it owns.
+func (e *Engine) applyState(rs *ruleState, ev *event.Event, m *matcher) *event.Finding {
+	switch rs.rule.Kind {
+	case KindThreshold:
+		if m.cond(0) {
+			return e.threshold(rs, ev)
+		}
+	case KindNewTerm:
+		if m.cond(0) {
+			return e.newTerm(rs, ev)
+		}
+	case KindSequence:
+		return e.sequence(rs, ev, m)
+	}
+	return nil
 }
 
 // groupKey joins the by-field values with "|".

@@ -271,19 +271,7 @@ func (e *Engine) Apply(ins []Input) []event.Finding {
 		m := matcher{res: res[:n], base: 0}
 		e.gen++
 		ev := in.Event
-		var f *event.Finding
-		switch rs.rule.Kind {
-		case KindThreshold:
-			if m.cond(0) {
-				f = e.threshold(rs, ev)
-			}
-		case KindNewTerm:
-			if m.cond(0) {
-				f = e.newTerm(rs, ev)
-			}
-		case KindSequence:
-			f = e.sequence(rs, ev, &m)
-		}
+		f := e.applyState(rs, ev, &m)
 		kb, _ := e.stateKeyBytes(rs, ev)
 		e.groups[string(in.Key())] = dirtyGroup{rs: rs, tenant: in.Tenant, group: in.Group, stateKey: string(kb)}
 		e.stats.Events++

@@ -1,5 +1,6 @@
 // Shared scene helpers: every page scene takes its data source, time range
 // and variables from here, so a page conversion only builds its panels.
+import React from 'react';
 import { DataSourceRef } from '@grafana/schema';
 import { getDataSourceSrv } from '@grafana/runtime';
 import {
@@ -103,4 +104,17 @@ let mePromise: Promise<Me> | undefined;
 export function loadMe(): Promise<Me> {
   mePromise ??= getResource<Me>('me').catch(() => ({ login: '', role: '', canAct: false, analyzer: false }));
   return mePromise;
+}
+
+/** The signed-in user's rights (/me) in a component: undefined until loaded. */
+export function useMe(): Me | undefined {
+  const [me, setMe] = React.useState<Me>();
+  React.useEffect(() => {
+    let live = true;
+    loadMe().then((m) => live && setMe(m));
+    return () => {
+      live = false;
+    };
+  }, []);
+  return me;
 }

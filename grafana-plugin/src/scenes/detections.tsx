@@ -2,11 +2,9 @@
 // and findings per rule over time (rule_hits), each rule drilling down to
 // detections/:rule (its series, its findings with links to their
 // incidents and sessions); the backtest form is a SceneReactObject.
-import React from 'react';
 import { EmbeddedScene, PanelBuilders, SceneAppDrilldownView, SceneFlexItem, SceneFlexLayout, SceneReactObject, VizPanel } from '@grafana/scenes';
-import { Me } from '../types';
 import { Backtest } from '../pages/Detections';
-import { loadMe, mcpQuery } from './common';
+import { useMe, mcpQuery } from './common';
 import { appLink, detailPage } from './drilldown';
 
 const ruleLink = appLink('Findings of this rule', 'detections/${__data.fields.rule_id:percentencode}');
@@ -28,14 +26,7 @@ function hitsOverTime(title: string, rule = ''): VizPanel {
 }
 
 function BacktestObject() {
-  const [me, setMe] = React.useState<Me>();
-  React.useEffect(() => {
-    let live = true;
-    loadMe().then((m) => live && setMe(m));
-    return () => {
-      live = false;
-    };
-  }, []);
+  const me = useMe();
   return me ? <Backtest canAct={me.canAct} /> : null;
 }
 

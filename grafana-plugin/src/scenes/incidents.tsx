@@ -3,12 +3,10 @@
 // a drill-down per row to incidents/:incident, where the incident view
 // (actions by role, evidence, playbook approval) is a SceneReactObject.
 // Status and severity are page variables (var-status, var-severity).
-import React from 'react';
 import { CustomVariable, EmbeddedScene, PanelBuilders, SceneAppDrilldownView, SceneFlexItem, SceneFlexLayout, SceneReactObject, SceneVariableSet, VariableValueSelectors, VizPanel } from '@grafana/scenes';
-import { Me } from '../types';
 import { IncidentView } from '../pages/Incidents';
 import { locationService } from '@grafana/runtime';
-import { ALL_VALUE, loadMe, mcpQuery } from './common';
+import { ALL_VALUE, useMe, mcpQuery } from './common';
 import { appLink, appUrl, detailPage, goPage, transformed } from './drilldown';
 import { filterRows, pickFrames } from './frames';
 import { blastQuery } from './blastSubject';
@@ -105,14 +103,7 @@ export function incidentsScene(): EmbeddedScene {
 
 /** The incident view with the signed-in user's rights (/me). */
 function IncidentObject({ id }: { id: string }) {
-  const [me, setMe] = React.useState<Me>();
-  React.useEffect(() => {
-    let live = true;
-    loadMe().then((m) => live && setMe(m));
-    return () => {
-      live = false;
-    };
-  }, []);
+  const me = useMe();
   return <IncidentView id={id} nav={{ me, go: goPage }} />;
 }
 

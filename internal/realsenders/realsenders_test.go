@@ -664,7 +664,10 @@ func (c *check) findings() {
 			found[ruleCall{fd.Rule, g}] = append(found[ruleCall{fd.Rule, g}], fd)
 			rc := c.matched[g]
 			isAttack := attackRules(s.lang, rc) != nil || strings.HasPrefix(rc.Step, "attack")
-			if !isAttack && !benignRules[fd.Rule] {
+			// Without content the benign list_directory call is identical
+			// to the loop's calls, so the loop's window may include it.
+			loopAlike := fd.Rule == "mcp-tool-call-loop" && !s.content && rc.Tool == "list_directory"
+			if !isAttack && !benignRules[fd.Rule] && !loopAlike {
 				t.Errorf("finding %s on a benign call %s %s/%s", fd.Rule, rc.Method, rc.Server, rc.Tool)
 			}
 		}
@@ -762,13 +765,40 @@ func (c *check) findings() {
 			t.Errorf("mcp-tool-changed-then-called did not fire on a call of add")
 		}
 	}
-	// Without content no rule has anything to match: the one rule that
-	// needs none, the static allowlist, is off with the shipped empty
-	// list, and the learned profile is still learning (3 days).
-	if !s.content && len(c.f.fired) != 0 {
-		t.Errorf("without content the rules that fired are %v, want none", c.f.fired)
+	// The loop (Python: 15 identical calls of list_directory) is one
+	// attack: a threshold finding covers 15 of its calls. It needs no
+	// content, so the bare SDK spans detect it too.
+	if s.lang == "python" {
+		loop := false
+		for k := range found {
+			loop = loop || k.rule == "mcp-tool-call-loop" && c.matched[k.call].Step == "attack:tool-loop"
+		}
+		if label := "mcp-tool-call-loop (filesystem list_directory ×15)"; loop {
+			c.f.detected = append(c.f.detected, label)
+		} else {
+			c.f.notDetected = append(c.f.notDetected, label)
+			t.Errorf("mcp-tool-call-loop did not fire on the loop of identical calls")
+		}
+	}
+	// Without content only the rules that need none can fire: here the
+	// loop's threshold. The static allowlist is off with the shipped empty
+	// list, and the learned profile and first-seen rules are still
+	// learning (3 days, 2 hours).
+	if !s.content {
+		for _, rule := range c.f.fired {
+			if needsContent[rule] {
+				t.Errorf("without content %s fired", rule)
+			}
+		}
 	}
 }
+
+// needsContent are the planted attacks' rules that read arguments, results
+// or tool definitions: without content they cannot fire.
+var needsContent = map[string]bool{"mcp-sensitive-file-access": true, "mcp-sensitive-read-then-egress": true,
+	"mcp-ssrf-internal-address": true, "mcp-shell-injection": true, "mcp-tool-description-injection": true,
+	"mcp-secret-in-arguments": true, "mcp-path-traversal": true, "mcp-tool-changed-then-called": true,
+	"mcp-secret-in-result": true}
 
 // logTable logs the stack's row of docs/event.md's table.
 func (c *check) logTable() {

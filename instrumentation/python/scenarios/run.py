@@ -17,7 +17,8 @@ call ``mcpwatch_mcp_capture.instrument()`` in both processes; ``openllmetry``
 instruments both with ``McpInstrumentor`` (content capture on).
 
 The agent connects to every server, lists its tools, makes a few benign calls,
-then the planted attacks (stacks.ATTACKS). By default the whole session runs
+then the planted attacks (stacks.ATTACKS) and a loop of identical calls
+(stacks.LOOP). By default the whole session runs
 under one ``invoke_agent`` span (the agent application's span, as agent
 frameworks create), so all its MCP spans share a trace; ``--no-agent-span``
 leaves the SDK's spans as roots (one trace per request). The agent also puts a
@@ -314,7 +315,7 @@ def agent(args: argparse.Namespace, out: Any) -> int:
                                   "spans": [span_name for _, _, span_name in recorder.ended[before:]]})
                 for name in ports:
                     await step(conns, "discovery", name, "tools/list", None, None)
-                for kind, server, tool, arguments in stacks.BENIGN + stacks.ATTACKS:
+                for kind, server, tool, arguments in stacks.BENIGN + stacks.ATTACKS + stacks.LOOP:
                     await step(conns, kind, server, "tools/call", tool, arguments)
 
         async def main() -> None:

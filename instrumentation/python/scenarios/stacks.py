@@ -108,6 +108,10 @@ ATTACKS = [
     # 5. path traversal
     ("attack:path-traversal", "filesystem", "read_file", {"path": "../../../../etc/passwd"}),
 ]
+# 6. an agent stuck in a loop: the same call, with the same arguments, 15
+# times (mcp-tool-call-loop's count). It needs no content (with none, the
+# arguments are equal too), so it shows what the bare SDK spans still detect.
+LOOP = [("attack:tool-loop", "filesystem", "list_directory", {"path": "/tmp"})] * 15
 
 
 # --- servers -------------------------------------------------------------------------

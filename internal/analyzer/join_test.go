@@ -1,0 +1,209 @@
+package analyzer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mcpwatch/mcpwatch/internal/calljoin"
+	"github.com/mcpwatch/mcpwatch/internal/enrich"
+	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+	"github.com/mcpwatch/mcpwatch/internal/testbed"
+)
+
+// joinHalves are the two observations of call i as the bare MCP SDK
+// exports them from two processes: the client knows agent-A and no
+// server; the server knows server fs and names itself (server:fs-proc).
+func joinHalves(i int) (client, server event.Event) {
+	trace, span := fmt.Sprintf("%032x", 0xca11000+i), fmt.Sprintf("%016x", 0xc0000+i)
+	t := base.Add(time.Duration(i) * time.Second)
+	client = event.Event{EventID: fmt.Sprintf("client-%03d", i), Tenant: "acme", Kind: event.KindMessage, Time: t,
+		Source: event.SourceSpan, Observer: event.ObserverClient, TraceID: trace, SpanID: span,
+		Method: "tools/call", RequestID: fmt.Sprint(i + 1), AgentID: "agent-A", ServiceName: "agent-A",
+		ToolName: "read_file", Outcome: event.OutcomeOK}
+	client.CallID = event.CallIDOf(&client)
+	server = event.Event{EventID: fmt.Sprintf("server-%03d", i), Tenant: "acme", Kind: event.KindMessage, Time: t.Add(time.Millisecond),
+		Source: event.SourceSpan, Observer: event.ObserverServer, TraceID: trace, SpanID: fmt.Sprintf("%016x", 0x5e000+i),
+		ParentSpanID: span, Method: "tools/call", RequestID: fmt.Sprint(i + 1), AgentID: "server:fs-proc",
+		ServiceName: "fs-proc", ServerName: "fs", ServerVersion: "1.0", ToolName: "read_file", Outcome: event.OutcomeOK}
+	server.CallID = event.CallIDOf(&server)
+	return client, server
+}
+
+// produceTo writes each event as one record to one partition (the halves
+// of a call on different partitions, as two agents' keys would put them).
+func produceTo(t testing.TB, brokers []string, topic string, partition int32, evs []event.Event) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range evs {
+		v, err := event.Marshal(evs[i : i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(evs[i].PartitionKey()), Value: v, Partition: partition})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type storedRow struct {
+	id, agent, server string
+	tags              []string
+}
+
+func storedRows(t testing.TB, st *store.Store, db string) []storedRow {
+	t.Helper()
+	rows, err := st.Conn().Query(context.Background(), "SELECT event_id, agent_id, server_name, tags FROM "+db+".events WHERE tenant = 'acme' ORDER BY event_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []storedRow
+	for rows.Next() {
+		var r storedRow
+		if err := rows.Scan(&r.id, &r.agent, &r.server, &r.tags); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestCallJoinEndToEnd: the client and server observations of N calls
+// reach the events topic on different partitions, exported separately (the
+// client's with its agent and no server, the server's with its server and
+// a fallback agent), in either order. The ingest role diverts them, the
+// join completes them from each other: ClickHouse has 2N rows, every one
+// with agent-A and server fs, and the calls rollup counts N calls. A server
+// observation without a client peer is stored after call_join_wait with
+// its fallback agent, counted once.
+func TestCallJoinEndToEnd(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	k := testbed.Kfake(t)
+	st := openStore(t, ch.Addr, ch.Database)
+	kc := kafka.Config{Brokers: k.Brokers, Partitions: 3, Topic: "cj", DeadLetterTopic: "cj.dlq"}
+	ensureTopics(t, kc)
+	enr, err := enrich.New(enrich.Config{}, enrich.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := 2 * time.Second
+	a, stop := running(t, Options{Kafka: kc, Store: st, Enricher: enr,
+		Config: Config{BatchInterval: 100 * time.Millisecond, CallJoinWait: &wait}})
+	testbed.WaitUntil(t, "join loop assigned", time.Minute, func() (bool, string) {
+		a.roleMu.Lock()
+		defer a.roleMu.Unlock()
+		st := a.roles[roleJoin]
+		return st != nil && st.assigned == 3, fmt.Sprint(st)
+	})
+	const first, n = 5, 11
+	var clients, servers []event.Event
+	for i := 0; i < n; i++ {
+		c, s := joinHalves(i)
+		clients, servers = append(clients, c), append(servers, s)
+	}
+	// Round 1: agent-A never had a paired call, so its client halves are
+	// stored at once (a notice goes to the join); the server halves, on
+	// another partition, adopt agent-A from the notices.
+	produceTo(t, k.Brokers, "cj", 0, clients[:first])
+	produceTo(t, k.Brokers, "cj", 1, servers[:first])
+	testbed.WaitUntil(t, "round 1 stored", time.Minute, func() (bool, string) {
+		n := distinct(t, st)
+		return n == 2*first, fmt.Sprint(n)
+	})
+	// Round 2: agent-A's calls pair now, so its client halves wait too.
+	// The server halves go first and are held; then the client halves.
+	produceTo(t, k.Brokers, "cj", 1, servers[first:])
+	for deadline := time.Now().Add(30 * time.Second); gaugeValue(a.m.joinHeld) != n-first; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the join holds %v observations, want round 2's %d server halves", gaugeValue(a.m.joinHeld), n-first)
+			break
+		}
+	}
+	produceTo(t, k.Brokers, "cj", 2, clients[first:])
+	// A server observation with no client peer.
+	_, lone := joinHalves(99)
+	produceTo(t, k.Brokers, "cj", 0, []event.Event{lone})
+	testbed.WaitUntil(t, "every observation stored", time.Minute, func() (bool, string) {
+		got := distinct(t, st)
+		return got == 2*n+1, fmt.Sprint(got)
+	})
+	rows := storedRows(t, st, ch.Database)
+	if len(rows) != 2*n+1 {
+		t.Errorf("%d rows, want %d (each observation once)", len(rows), 2*n+1)
+	}
+	for _, r := range rows {
+		if r.id == lone.EventID {
+			if r.agent != "server:fs-proc" || r.server != "fs" || !slices.Contains(r.tags, calljoin.TagUnpaired) {
+				t.Errorf("lone server observation: agent %q server %q tags %v", r.agent, r.server, r.tags)
+			}
+			continue
+		}
+		if r.agent != "agent-A" || r.server != "fs" && !(r.id < "client-005" && r.server == "") {
+			t.Errorf("%s: agent %q server %q tags %v, want agent-A, fs", r.id, r.agent, r.server, r.tags)
+		}
+		switch {
+		case r.id >= "client-005" && r.id < "server":
+			if !slices.Contains(r.tags, calljoin.TagJoinedServer) || !slices.Contains(r.tags, calljoin.TagJoined) {
+				t.Errorf("%s (waited for its server): tags %v", r.id, r.tags)
+			}
+		case r.id >= "server":
+			if !slices.Contains(r.tags, calljoin.TagJoinedAgent) || !slices.Contains(r.tags, calljoin.TagJoined) {
+				t.Errorf("%s: tags %v", r.id, r.tags)
+			}
+		}
+	}
+	q := store.CallsQuery{Tenant: "acme", From: base.Add(-time.Hour), To: base.Add(time.Hour)}
+	testbed.WaitUntil(t, "calls counted", 30*time.Second, func() (bool, string) {
+		total, err := st.CallsTotal(context.Background(), q)
+		return err == nil && total == n+1, fmt.Sprint(total, err)
+	})
+	// Every call of agent-A once; round 1's calls count under the
+	// client's row (server unknown when it was stored), round 2's under fs.
+	q.AgentIDs = []string{"agent-A"}
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
+		t.Errorf("calls of agent-A: %d (%v), want %d", total, err, n)
+	}
+	q.ServerNames = []string{"fs"}
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total < n-first {
+		t.Errorf("calls of agent-A on fs: %d (%v), want at least %d", total, err, n-first)
+	}
+	stop()
+	if got := counterVecValue(a.m.joinDiverted, "notice"); got != first {
+		t.Errorf("notices %v, want %d (round 1's client halves)", got, first)
+	}
+	if got := counterVecValue(a.m.joinDiverted, "half"); got != float64(n+(n-first)+1) {
+		t.Errorf("halves diverted %v, want %d", got, n+(n-first)+1)
+	}
+	if got := counterVecValue(a.m.joinTotal, calljoin.ResultUnpaired); got != 1 {
+		t.Errorf("unpaired %v, want 1", got)
+	}
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetGauge().GetValue()
+}
+
+func counterVecValue(v *prometheus.CounterVec, label string) float64 {
+	return counterValue(v.WithLabelValues(label))
+}

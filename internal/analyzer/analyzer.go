@@ -496,9 +496,9 @@ type batch struct {
 	// the calls-topic records, produced (callsDone) before the commit.
 	diverted, callsDone bool
 	calls               []*kgo.Record
-	findings                                                                         []event.Finding
-	inputs                                                                           []detect.Input
-	pollDur, decodeDur                                                               time.Duration
+	findings            []event.Finding
+	inputs              []detect.Input
+	pollDur, decodeDur  time.Duration
 }
 
 // maxRebalanceBlock bounds how long the pipelined loop keeps rebalances

@@ -110,6 +110,10 @@ type Options struct {
 	// BeforeCommit, when set, runs after a batch's inserts succeeded and
 	// before its offsets are committed (tests use it to crash there).
 	BeforeCommit func()
+	// BeforeJoinCommit, when set, runs before the call join commits its
+	// offsets (after the releases were acknowledged); an error skips that
+	// commit, as a crash there would (tests).
+	BeforeJoinCommit func() error
 	// KafkaOpts are extra franz-go options (tests); they must not set the
 	// partition callbacks, which the roles need (use OnAssigned).
 	KafkaOpts []kgo.Opt

@@ -226,6 +226,9 @@ func (a *Analyzer) joinLoop(ctx context.Context) error {
 		if len(offs) == 0 {
 			continue
 		}
+		if h := a.o.BeforeJoinCommit; h != nil && h() != nil {
+			continue
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		var cerr error
 		cl.CommitOffsetsSync(cctx, map[string]map[int32]kgo.EpochOffset{k.CallsTopic: offs},

@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -11,7 +12,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mcpwatch/mcpwatch/detections"
 	"github.com/mcpwatch/mcpwatch/internal/calljoin"
+	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
 	"github.com/mcpwatch/mcpwatch/internal/kafka"
@@ -206,4 +209,113 @@ func gaugeValue(g prometheus.Gauge) float64 {
 
 func counterVecValue(v *prometheus.CounterVec, label string) float64 {
 	return counterValue(v.WithLabelValues(label))
+}
+
+// TestCallJoinReplayAfterLostCommit: the join released every call but its
+// offsets were never committed (a crash between the releases and the
+// commit). The next instance reads the calls topic again, joins the same
+// halves again and releases them again (same event ids): the ingest role
+// stores and detects them a second time, yet the stored events, the calls
+// rollup and the findings do not change (docs/analyzer.md, "Call join").
+func TestCallJoinReplayAfterLostCommit(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	k := testbed.Kfake(t)
+	st := openStore(t, ch.Addr, ch.Database)
+	kc := kafka.Config{Brokers: k.Brokers, Partitions: 2, Topic: "cjr", DeadLetterTopic: "cjr.dlq", FindingsTopic: "cjr.findings"}
+	ensureTopics(t, kc)
+	pack, err := detect.Load(detections.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := 2 * time.Second
+	start := func(hook func() error) (*Analyzer, func()) {
+		eng, err := detect.New(pack, detect.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enr, err := enrich.New(enrich.Config{}, enrich.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return running(t, Options{Kafka: kc, Store: st, Enricher: enr, Detector: eng, BeforeJoinCommit: hook,
+			Config: Config{BatchInterval: 100 * time.Millisecond, CallJoinWait: &wait}})
+	}
+	const n = 8
+	var clients, servers []event.Event
+	for i := 0; i < n; i++ {
+		c, s := joinHalves(i)
+		c.ToolName, s.ToolName = "delete_file", "delete_file" // a finding per call (mcp-destructive-command)
+		clients, servers = append(clients, c), append(servers, s)
+	}
+	lost := errors.New("crash before the join's commit")
+	a1, stop1 := start(func() error { return lost })
+	// Round 1 adopts (client halves stored at once, notices), round 2
+	// pairs (both halves held).
+	produceTo(t, k.Brokers, "cjr", 1, servers[:n/2])
+	produceTo(t, k.Brokers, "cjr", 0, clients[:n/2])
+	testbed.WaitUntil(t, "round 1 stored", time.Minute, func() (bool, string) {
+		got := distinct(t, st)
+		return got == n, fmt.Sprint(got)
+	})
+	produceTo(t, k.Brokers, "cjr", 1, servers[n/2:])
+	testbed.WaitUntil(t, "round 2's server halves held", time.Minute, func() (bool, string) {
+		h := gaugeValue(a1.m.joinHeld)
+		return h == n/2, fmt.Sprint(h)
+	})
+	produceTo(t, k.Brokers, "cjr", 0, clients[n/2:])
+	testbed.WaitUntil(t, "every observation stored", time.Minute, func() (bool, string) {
+		got := distinct(t, st)
+		return got == 2*n, fmt.Sprint(got)
+	})
+	findings := func() (ids, rows uint64) {
+		if err := st.Conn().QueryRow(context.Background(), "SELECT uniqExact(finding_id), count() FROM "+ch.Database+".findings FINAL WHERE rule_id = 'mcp-destructive-command'").Scan(&ids, &rows); err != nil {
+			t.Fatal(err)
+		}
+		return ids, rows
+	}
+	testbed.WaitUntil(t, "findings stored", time.Minute, func() (bool, string) {
+		ids, _ := findings()
+		return ids > 0, fmt.Sprint(ids)
+	})
+	stop1()
+	released1 := 0.0
+	for _, r := range calljoin.Results {
+		released1 += counterVecValue(a1.m.joinTotal, r)
+	}
+	ids1, rows1 := findings()
+	q := store.CallsQuery{Tenant: "acme", From: base.Add(-time.Hour), To: base.Add(time.Hour)}
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
+		t.Fatalf("calls before the replay: %d (%v), want %d", total, err, n)
+	}
+
+	a2, stop2 := start(nil)
+	testbed.WaitUntil(t, "the same halves released again and stored", time.Minute, func() (bool, string) {
+		released := 0.0
+		for _, r := range calljoin.Results {
+			released += counterVecValue(a2.m.joinTotal, r)
+		}
+		return released >= released1 && a2.Inserted() >= uint64(released1), fmt.Sprint(released, " released, ", a2.Inserted(), " inserted of ", released1)
+	})
+	stop2()
+	if got := distinct(t, st); got != 2*n {
+		t.Errorf("%d distinct events after the replay, want %d", got, 2*n)
+	}
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
+		t.Errorf("calls after the replay: %d (%v), want %d", total, err, n)
+	}
+	if ids2, rows2 := findings(); ids2 != ids1 || rows2 != rows1 {
+		t.Errorf("findings after the replay: %d ids in %d rows, before %d in %d", ids2, rows2, ids1, rows1)
+	}
+	if paired := counterVecValue(a2.m.joinTotal, calljoin.ResultPaired); paired != n {
+		t.Errorf("the replay paired %v observations, want round 2's %d", paired, n)
+	}
+	t.Logf("%v observations released twice; %d findings of mcp-destructive-command", released1, ids1)
+}
+
+// TestCallJoinCountedTagIsEnrichs: the join tags the observations that do
+// not count a call with the enricher's own tag.
+func TestCallJoinCountedTagIsEnrichs(t *testing.T) {
+	if calljoin.TagCallCounted != enrich.TagCallCounted {
+		t.Fatalf("calljoin.TagCallCounted %q != enrich.TagCallCounted %q", calljoin.TagCallCounted, enrich.TagCallCounted)
+	}
 }

@@ -35,6 +35,14 @@ const (
 	// TagJoinedServer: server_name/server_version were empty and were
 	// taken from a peer.
 	TagJoinedServer = "joined:server"
+	// TagCallCounted is enrich.TagCallCounted: the calls rollup skips the
+	// observation because another observation of the call counts it. The
+	// join sets it itself on every observation it releases but one per
+	// call (docs/analyzer.md, "Call join"), so the count does not depend on
+	// the ingest role's in-memory call memory: a release produced again
+	// after a crash, read by an instance that never saw the peer, is
+	// tagged as the first one was.
+	TagCallCounted = "call_already_counted"
 )
 
 // Results of released observations (the metric's label).
@@ -269,6 +277,7 @@ func (j *Joiner) Add(now time.Time, o Obs) []Release {
 				e := o.Event
 				id.apply(&e)
 				e.AddTag(TagJoined)
+				e.AddTag(TagCallCounted) // its peer was stored and counts the call
 				return []Release{{Event: e, Result: res}}
 			}
 		}
@@ -330,9 +339,26 @@ func (j *Joiner) tryRelease(en *entry, result string) []Release {
 	return j.release(en, id, result, TagJoined)
 }
 
-// release removes en and returns its observations completed from id.
+// release removes en and returns its observations completed from id. One
+// observation counts the call unless the join remembers a peer released or
+// stored before (which counts it): the client's when held, else the first
+// held. It is released first, so that the ingest role, which reads the
+// call's observations in order from one partition, also counts it.
 func (j *Joiner) release(en *entry, id ident, result, tag string) []Release {
 	delete(j.held, en.key)
+	_, peerStored := j.recall(en.key)
+	counter := -1
+	if !peerStored {
+		counter = 0
+		for i := range en.obs {
+			if !event.IsObserverAgent(en.obs[i].Event.AgentID) { // the agent's own observation
+				counter = i
+				break
+			}
+		}
+		en.obs[0], en.obs[counter] = en.obs[counter], en.obs[0]
+		counter = 0
+	}
 	out := make([]Release, 0, len(en.obs))
 	for i := range en.obs {
 		o := &en.obs[i]
@@ -349,6 +375,9 @@ func (j *Joiner) release(en *entry, id ident, result, tag string) []Release {
 			t = TagJoined
 		}
 		e.AddTag(t)
+		if i != counter {
+			e.AddTag(TagCallCounted)
+		}
 		out = append(out, Release{Event: e, Result: res})
 	}
 	id.timedOut = tag == TagUnpaired

@@ -57,6 +57,9 @@ func checkJoined(t *testing.T, rel []Release, wantResult string) {
 	if len(rel) != 2 {
 		t.Fatalf("released %d observations, want 2: %+v", len(rel), rel)
 	}
+	if rel[0].Event.Observer != event.ObserverClient || rel[0].Event.HasTag(TagCallCounted) || !rel[1].Event.HasTag(TagCallCounted) {
+		t.Errorf("want the client observation first, counting the call, the server's tagged %s: %v, %v", TagCallCounted, rel[0].Event.Tags, rel[1].Event.Tags)
+	}
 	for _, r := range rel {
 		e := r.Event
 		if e.AgentID != "agent-A" || e.ServerName != "fs" || e.ServerVersion != "1.2" || !e.HasTag(TagJoined) || r.Result != wantResult {
@@ -132,13 +135,13 @@ func TestNoticeAdoption(t *testing.T) {
 		t.Fatalf("a notice released %v", rel)
 	}
 	rel := j.Add(t0, Obs{Event: s, Offset: 3})
-	if len(rel) != 1 || rel[0].Event.AgentID != "agent-A" || !rel[0].Event.HasTag(TagJoinedAgent) || rel[0].Result != ResultAdopted {
+	if len(rel) != 1 || rel[0].Event.AgentID != "agent-A" || !rel[0].Event.HasTag(TagJoinedAgent) || !rel[0].Event.HasTag(TagCallCounted) || rel[0].Result != ResultAdopted {
 		t.Fatalf("server half after the notice: %+v", rel)
 	}
 	c2, s2 := halves(2)
 	j.Add(t0, Obs{Event: s2, Offset: 4})
 	rel = j.Add(t0, Obs{Event: Notice(&c2), Stored: true, Offset: 5})
-	if len(rel) != 1 || rel[0].Event.EventID != s2.EventID || rel[0].Event.AgentID != "agent-A" || j.Held() != 0 {
+	if len(rel) != 1 || rel[0].Event.EventID != s2.EventID || rel[0].Event.AgentID != "agent-A" || !rel[0].Event.HasTag(TagCallCounted) || j.Held() != 0 {
 		t.Fatalf("server half before the notice: %+v held %d", rel, j.Held())
 	}
 }

@@ -150,6 +150,9 @@ type Analyzer struct {
 	// pairs is the ingest role's memory of the agents whose calls the join
 	// paired recently (which client halves wait: join.go).
 	pairs *calljoin.Pairs
+	// joinOn: the call join runs (ingest role, call_join_wait > 0, the
+	// calls topic exists); set by Run before the roles start.
+	joinOn bool
 }
 
 // New validates the options.
@@ -321,6 +324,13 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		}()
 	}
 	if a.cfg.Has(RoleIngest) && a.cfg.JoinEnabled() {
+		on, err := a.callsTopicReady(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		a.joinOn = on
+	}
+	if a.joinOn {
 		// The call join runs with the ingest role (join.go), in its own
 		// consumer group; it is not a role of its own in readiness.
 		n++

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -36,7 +37,7 @@ const roleJoin = "join"
 // not hide a client half, and no per-agent state learns from an
 // observation that comes back with another agent.
 func (a *Analyzer) divert(b *batch) {
-	if b.diverted || !a.cfg.JoinEnabled() || len(b.events) == 0 {
+	if b.diverted || !a.joinOn || len(b.events) == 0 {
 		b.diverted = true
 		return
 	}
@@ -109,6 +110,46 @@ func (a *Analyzer) produceCalls(ctx context.Context, cl *kgo.Client, b *batch) e
 	}
 	b.callsDone = true
 	return nil
+}
+
+// callsTopicReady reports whether the calls topic exists. With
+// create_topics it was just created and is waited for; without, a missing
+// (or unreadable) topic turns the join off with an error in the log
+// rather than stall the ingest role on a produce that cannot succeed: the
+// halves are then stored as they come, as before the join. Every instance
+// shares the topic and its ACLs, so they all agree. An error means ctx
+// ended.
+func (a *Analyzer) callsTopicReady(ctx context.Context) (bool, error) {
+	k := a.o.Kafka
+	cl, err := kafka.NewClient(k)
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	if *k.CreateTopics {
+		err := a.awaitMetadata(ctx, "read the calls topic", func(ctx context.Context) error {
+			_, err := partitionCount(ctx, cl, k.CallsTopic)
+			return err
+		})
+		return err == nil, err
+	}
+	var n int
+	err = a.retry(ctx, "read the calls topic", func(ctx context.Context) (err error) {
+		n, err = partitionCount(ctx, cl, k.CallsTopic)
+		if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.TopicAuthorizationFailed) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
+		a.log.Error("call join off: the calls topic does not exist or is not readable (create it, or set analyzer.call_join_wait: 0s); "+
+			"the client and server observations of a call exported separately are stored and counted as two", "topic", k.CallsTopic)
+		return false, nil
+	}
+	return true, nil
 }
 
 // joinLoop is the join: calls topic → calljoin.Joiner → events topic. Its

@@ -319,3 +319,30 @@ func TestCallJoinCountedTagIsEnrichs(t *testing.T) {
 		t.Fatalf("calljoin.TagCallCounted %q != enrich.TagCallCounted %q", calljoin.TagCallCounted, enrich.TagCallCounted)
 	}
 }
+
+// TestCallJoinOffWithoutTopic: with create_topics off and no calls topic,
+// the join is off (halves are stored as they come) instead of the ingest
+// role stalling on a produce that cannot succeed; once the topic exists it
+// is on.
+func TestCallJoinOffWithoutTopic(t *testing.T) {
+	ch := testbed.ClickHouse(t)
+	k := testbed.Kfake(t)
+	st := openStore(t, ch.Addr, ch.Database)
+	off := false
+	kc := kafka.Config{Brokers: k.Brokers, Topic: "nt", CreateTopics: &off}
+	a, err := New(Options{Kafka: kc, Store: st, Config: Config{AdminAddr: "-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if on, err := a.callsTopicReady(ctx); on || err != nil {
+		t.Fatalf("no calls topic: on %v, err %v; want off", on, err)
+	}
+	if err := k.CreateTopic(ctx, "nt.calls", 2); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := a.callsTopicReady(ctx); !on || err != nil {
+		t.Fatalf("calls topic created: on %v, err %v; want on", on, err)
+	}
+}

@@ -1305,6 +1305,16 @@ func TestStrimziExample(t *testing.T) {
 			if !acl["topic/"+steps+":Read"] || !acl["topic/"+steps+":Write"] {
 				t.Errorf("KafkaUser %s cannot read and write the first-steps topic %s", user, steps)
 			}
+			// The call join: the ingest role writes halves to the calls
+			// topic, its join loop reads them (group <group>-join) and
+			// writes the completed observations back to the events topic.
+			calls := str(c, "kafka", "calls_topic")
+			if p, ok := topics[calls]; !ok || p != intOf(get(c, "kafka", "partitions")) {
+				t.Errorf("%s: kafka.calls_topic %q needs a KafkaTopic of kafka.partitions partitions (have %d)", rel, calls, p)
+			}
+			if !acl["topic/"+calls+":Read"] || !acl["topic/"+calls+":Write"] || !acl["topic/"+events+":Write"] {
+				t.Errorf("KafkaUser %s cannot read and write the calls topic %s and write the events topic %s", user, calls, events)
+			}
 		}
 	}
 }

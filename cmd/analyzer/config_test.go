@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +137,55 @@ func TestSecurityCheckConfigValidatesResponse(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "api_tokens[0]") {
 		t.Errorf("the valid token was reported:\n%v", err)
+	}
+}
+
+// TestCallJoinConfig: the call join's keys load, default, disable with 0s
+// and are validated by -check-config.
+func TestCallJoinConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("kafka: {brokers: [\"k:9092\"], calls_topic: ev.joins}\nclickhouse: {addr: [\"ch:9000\"], database: mcpwatch}\nanalyzer:\n"+body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	load := func(body string) Config {
+		t.Helper()
+		c, err := LoadConfig(write("c.yaml", body), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.withDefaults()
+	}
+	c := load("  group: g\n")
+	if !c.Analyzer.JoinEnabled() || *c.Analyzer.CallJoinWait != 10*time.Second || c.Analyzer.CallJoinGroup != "g-join" ||
+		c.Kafka.CallsTopic != "ev.joins" || c.Analyzer.CallJoinMaxHeld != 100000 || c.Analyzer.CallJoinPairMemory != time.Hour {
+		t.Errorf("defaults: %+v %q", c.Analyzer, c.Kafka.CallsTopic)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c := load("  call_join_wait: 0s\n"); c.Analyzer.JoinEnabled() || c.Validate() != nil {
+		t.Errorf("call_join_wait 0s: enabled %v, %v", c.Analyzer.JoinEnabled(), c.Validate())
+	}
+	if c := load("  call_join_wait: 3s\n  call_join_max_held: 10\n"); *c.Analyzer.CallJoinWait != 3*time.Second || c.Analyzer.CallJoinMaxHeld != 10 {
+		t.Errorf("set: %+v", c.Analyzer)
+	}
+	t.Setenv("MCPWATCH_ANALYZER_CONFIG", write("bad.yaml", "  group: g\n  call_join_wait: -1s\n  call_join_group: g\n  call_join_max_held: -5\n"))
+	_, err := loadWithFlags("run", []string{"-check-config"})
+	if err == nil || exitCode("run", err) != 1 {
+		t.Fatalf("invalid call join config passed the check: %v", err)
+	}
+	for _, want := range []string{"analyzer.call_join_wait", "analyzer.call_join_group", "analyzer.call_join_max_held"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+	c = load("  group: g\n")
+	c.Kafka.CallsTopic = c.Kafka.Topic
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "kafka.calls_topic") {
+		t.Errorf("calls topic = events topic: %v", err)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mcpwatch/mcpwatch/internal/calljoin"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/detect/findingsout"
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -109,6 +110,10 @@ type Options struct {
 	// BeforeCommit, when set, runs after a batch's inserts succeeded and
 	// before its offsets are committed (tests use it to crash there).
 	BeforeCommit func()
+	// BeforeJoinCommit, when set, runs before the call join commits its
+	// offsets (after the releases were acknowledged); an error skips that
+	// commit, as a crash there would (tests).
+	BeforeJoinCommit func() error
 	// KafkaOpts are extra franz-go options (tests); they must not set the
 	// partition callbacks, which the roles need (use OnAssigned).
 	KafkaOpts []kgo.Opt
@@ -142,6 +147,12 @@ type Analyzer struct {
 	// detectParts is the detect topic's partition count (ingest groups its
 	// detection inputs by partition).
 	detectParts int
+	// pairs is the ingest role's memory of the agents whose calls the join
+	// paired recently (which client halves wait: join.go).
+	pairs *calljoin.Pairs
+	// joinOn: the call join runs (ingest role, call_join_wait > 0, the
+	// calls topic exists); set by Run before the roles start.
+	joinOn bool
 }
 
 // New validates the options.
@@ -155,7 +166,8 @@ func New(o Options) (*Analyzer, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("cannot configure analyzer: %w", err)
 	}
-	a := &Analyzer{o: o, cfg: o.Config, log: o.Logger, reg: o.Registry}
+	a := &Analyzer{o: o, cfg: o.Config, log: o.Logger, reg: o.Registry,
+		pairs: &calljoin.Pairs{Memory: o.Config.CallJoinPairMemory}}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -311,6 +323,26 @@ func (a *Analyzer) Run(ctx context.Context) error {
 			errs <- err
 		}()
 	}
+	if a.cfg.Has(RoleIngest) && a.cfg.JoinEnabled() {
+		on, err := a.callsTopicReady(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		a.joinOn = on
+	}
+	if a.joinOn {
+		// The call join runs with the ingest role (join.go), in its own
+		// consumer group; it is not a role of its own in readiness.
+		n++
+		go func() {
+			err := a.joinLoop(rctx)
+			a.roleReady(roleJoin, false)
+			if err != nil {
+				err = fmt.Errorf("call join: %w", err)
+			}
+			errs <- err
+		}()
+	}
 	var first error
 	for ; n > 0; n-- {
 		if err := <-errs; err != nil && first == nil {
@@ -339,7 +371,11 @@ func (a *Analyzer) ensureTopics(ctx context.Context) error {
 	}
 	defer cl.Close()
 	k := a.o.Kafka
-	if err := kafka.EnsureTopics(ctx, cl, k, k.Topic, k.DeadLetterTopic, k.FindingsTopic, k.DetectTopic); err != nil {
+	topics := []string{k.Topic, k.DeadLetterTopic, k.FindingsTopic, k.DetectTopic}
+	if a.cfg.JoinEnabled() {
+		topics = append(topics, k.CallsTopic) // partitions as the events topic's
+	}
+	if err := kafka.EnsureTopics(ctx, cl, k, topics...); err != nil {
 		return err
 	}
 	if err := kafka.EnsureSmallTopics(ctx, cl, k, k.WithDefaults().DetectStepsTopic); err != nil {
@@ -470,9 +506,13 @@ type batch struct {
 	// Progress of a flush that was interrupted (shutdown during an
 	// outage): the final flush resumes instead of redoing stored steps.
 	enriched, detected, noticed, gated, eventsDone, defsDone, findingsDone, deadDone bool
-	findings                                                                         []event.Finding
-	inputs                                                                           []detect.Input
-	pollDur, decodeDur                                                               time.Duration
+	// The call join (join.go): halves were removed (diverted), calls holds
+	// the calls-topic records, produced (callsDone) before the commit.
+	diverted, callsDone bool
+	calls               []*kgo.Record
+	findings            []event.Finding
+	inputs              []detect.Input
+	pollDur, decodeDur  time.Duration
 }
 
 // maxRebalanceBlock bounds how long the pipelined loop keeps rebalances
@@ -909,6 +949,13 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	} else {
 		b.findingsDone = true
 	}
+	// The halves the call join holds (join.go), likewise acknowledged
+	// before the commit.
+	var callsErr error
+	if !b.callsDone {
+		prodWG.Add(1)
+		go func() { defer prodWG.Done(); callsErr = a.produceCalls(ctx, cl, b) }()
+	}
 	// Events and tool definitions are independent writes: run them side by
 	// side (two pooled connections) so the small upsert adds no round trip
 	// to the batch; both must succeed before the commit.
@@ -950,6 +997,7 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 	}
 	evWG.Wait()
 	prodWG.Wait()
+	prodErr = errors.Join(prodErr, callsErr)
 	if (isPermanent(evErr) || isPermanent(defErr)) && ctx.Err() == nil && prodErr == nil {
 		// Retrying cannot store this batch: it goes to the dead-letter
 		// topic whole, with the reason, and its offsets are committed, so
@@ -1007,6 +1055,7 @@ func (a *Analyzer) flush(ctx context.Context, cl *kgo.Client, b *batch) error {
 // is prepared and before detection), retrying while its state cannot be
 // loaded; an error means ctx ended.
 func (a *Analyzer) enrich(ctx context.Context, b *batch) error {
+	a.divert(b)
 	if b.enriched || a.o.Enricher == nil || len(b.events) == 0 {
 		b.enriched = true
 		return nil

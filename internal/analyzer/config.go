@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/calljoin"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
 
@@ -85,7 +86,34 @@ type Config struct {
 	AdminAddr string `yaml:"admin_addr"`
 	// Retention of each table, in days.
 	Retention RetentionConfig `yaml:"retention"`
+
+	// CallJoinWait is how long the ingest role's call join holds a half
+	// of a call (a server or gateway observation that names no agent, or a
+	// client observation without server of an agent whose calls paired
+	// recently) for its peer before storing it as it is (docs/analyzer.md,
+	// "Call join"). Default 10s; 0 disables the join (nothing is diverted).
+	CallJoinWait *time.Duration `yaml:"call_join_wait"`
+	// CallJoinGroup is the join loop's consumer group (calls topic).
+	// Default Group + "-join".
+	CallJoinGroup string `yaml:"call_join_group"`
+	// CallJoinMaxHeld bounds the observations the join holds per instance;
+	// past it the oldest call is stored unpaired. Default 100000.
+	CallJoinMaxHeld int `yaml:"call_join_max_held"`
+	// CallJoinMaxRemembered bounds the calls whose identity the join
+	// remembers after their release (for a late peer). Default 262144.
+	CallJoinMaxRemembered int `yaml:"call_join_max_remembered"`
+	// CallJoinPairMemory: a client observation without server waits for
+	// its peer only when a call of its agent was paired within this long.
+	// Default 1h.
+	CallJoinPairMemory time.Duration `yaml:"call_join_pair_memory"`
 }
+
+// JoinEnabled reports whether the call join runs (CallJoinWait > 0).
+func (c Config) JoinEnabled() bool { return c.CallJoinWait != nil && *c.CallJoinWait > 0 }
+
+// maxCallJoinWait bounds call_join_wait: a held half is stored that much
+// later than its peer.
+const maxCallJoinWait = 10 * time.Minute
 
 // RetentionConfig drops daily partitions older than N days per table. 0
 // means the default; a negative value keeps the table forever.
@@ -126,6 +154,22 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DetectGroup == "" {
 		c.DetectGroup = c.Group + "-detect"
+	}
+	if c.CallJoinGroup == "" {
+		c.CallJoinGroup = c.Group + "-join"
+	}
+	if c.CallJoinWait == nil {
+		w := calljoin.DefaultWait
+		c.CallJoinWait = &w
+	}
+	if c.CallJoinMaxHeld == 0 {
+		c.CallJoinMaxHeld = calljoin.DefaultMaxHeld
+	}
+	if c.CallJoinMaxRemembered == 0 {
+		c.CallJoinMaxRemembered = calljoin.DefaultMaxRemembered
+	}
+	if c.CallJoinPairMemory == 0 {
+		c.CallJoinPairMemory = calljoin.DefaultPairMemory
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 45 * time.Second
@@ -222,6 +266,21 @@ func (c Config) Validate() error {
 	}
 	if c.Group == c.RespondGroup || c.Group == c.DetectGroup || c.RespondGroup == c.DetectGroup {
 		errs = append(errs, errors.New("analyzer.group/respond_group/detect_group: each role needs its own consumer group"))
+	}
+	if g := c.CallJoinGroup; g != "" && (g == c.Group || g == c.RespondGroup || g == c.DetectGroup) {
+		errs = append(errs, fmt.Errorf("analyzer.call_join_group: %q is another role's consumer group", g))
+	}
+	if w := c.CallJoinWait; w != nil && (*w < 0 || *w > maxCallJoinWait) {
+		errs = append(errs, fmt.Errorf("analyzer.call_join_wait: %s must be between 0 (off) and %s", *w, maxCallJoinWait))
+	}
+	if c.CallJoinMaxHeld < 0 {
+		errs = append(errs, fmt.Errorf("analyzer.call_join_max_held: %d must be positive", c.CallJoinMaxHeld))
+	}
+	if c.CallJoinMaxRemembered < 0 || c.CallJoinMaxRemembered == 1 {
+		errs = append(errs, fmt.Errorf("analyzer.call_join_max_remembered: %d must be at least 2", c.CallJoinMaxRemembered))
+	}
+	if c.CallJoinPairMemory < 0 {
+		errs = append(errs, errors.New("analyzer.call_join_pair_memory: must not be negative"))
 	}
 	return errors.Join(errs...)
 }

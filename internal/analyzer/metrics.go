@@ -1,6 +1,10 @@
 package analyzer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcpwatch/mcpwatch/internal/calljoin"
+)
 
 type metrics struct {
 	lag          *prometheus.GaugeVec
@@ -32,6 +36,11 @@ type metrics struct {
 	probes       *prometheus.CounterVec
 	lastWrite    prometheus.Gauge
 	permanent    *prometheus.CounterVec
+	// The call join (join.go).
+	joinHeld       prometheus.Gauge
+	joinRemembered prometheus.Gauge
+	joinTotal      *prometheus.CounterVec
+	joinDiverted   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -97,6 +106,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Unix time of the last successful ClickHouse write."})
 	m.permanent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "permanent_write_errors_total",
 		Help: "Writes that failed deterministically (schema mismatch, bad data) and were not retried, by table."}, []string{"table"})
+	m.joinHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "call_join_held",
+		Help: "Observations the call join holds for their peer (this instance)."})
+	m.joinRemembered = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "call_join_remembered",
+		Help: "Calls whose identity the call join remembers for a late peer (this instance)."})
+	m.joinTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "call_join_total",
+		Help: "Observations the call join released to the events topic, by result: paired (with the peer it held), adopted (from a remembered peer), unpaired (no peer within call_join_wait), evicted (call_join_max_held reached); replays included."}, []string{"result"})
+	m.joinDiverted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "call_join_diverted_total",
+		Help: "Records the ingest role produced to the calls topic, by kind: half (held by the join, stored on release), notice (a client observation stored at once; the join remembers its agent)."}, []string{"kind"})
+	for _, r := range calljoin.Results {
+		m.joinTotal.WithLabelValues(r)
+	}
+	reg.MustRegister(m.joinHeld, m.joinRemembered, m.joinTotal, m.joinDiverted)
 	reg.MustRegister(m.batchBytes, m.peakEvents, m.peakBytes, m.probes, m.lastWrite, m.permanent)
 	reg.MustRegister(m.groupLag, m.lagErrors)
 	reg.MustRegister(m.detectInputs, m.inputsOut, m.inputsGated, m.detectAborts)

@@ -328,18 +328,39 @@ func (m *mapper) finishIdentity() {
 	}
 }
 
+// Prefixes of the marked fallback agent of a server or gateway observation
+// that names no caller (observerAgent).
+const (
+	ServerAgentPrefix  = "server:"
+	GatewayAgentPrefix = "gateway:"
+)
+
+// IsObserverAgent reports whether agent is the marked fallback agent of a
+// server or gateway observation ("server:<its resource identity>",
+// "gateway:…"): the observer named itself because no caller was known.
+// The analyzer's call join (internal/calljoin) replaces it with the agent
+// of the call's client observation.
+func IsObserverAgent(agent string) bool {
+	return strings.HasPrefix(agent, ServerAgentPrefix) || strings.HasPrefix(agent, GatewayAgentPrefix)
+}
+
+// CallIDFromRequest reports whether e's call id was derived from its
+// request (trace id, caller span, method, request id), and so is shared
+// with the other observations of the call; otherwise it is the event id.
+func CallIDFromRequest(e *Event) bool { return callFromRequest(e) }
+
 // observerAgent is the marked fallback agent of a server or gateway
 // observation: "server:" or "gateway:" then its resource's identity.
 func (m *mapper) observerAgent(o Observer, res int32) string {
 	r := &m.res[res]
 	if o == ObserverGateway {
 		if r.gatewayAgent == "" {
-			r.gatewayAgent = truncateUTF8("gateway:"+orUnknown(r.agent), MaxFieldLen)
+			r.gatewayAgent = truncateUTF8(GatewayAgentPrefix+orUnknown(r.agent), MaxFieldLen)
 		}
 		return r.gatewayAgent
 	}
 	if r.serverAgent == "" {
-		r.serverAgent = truncateUTF8("server:"+orUnknown(r.agent), MaxFieldLen)
+		r.serverAgent = truncateUTF8(ServerAgentPrefix+orUnknown(r.agent), MaxFieldLen)
 	}
 	return r.serverAgent
 }

@@ -16,6 +16,7 @@ const (
 	DefaultDetectState   = "mcpwatch.detect.state.v1"
 	DefaultDetectSteps   = "mcpwatch.detect.steps.v1"
 	DefaultDeadLetter    = "mcpwatch.events.dlq.v1"
+	DefaultCallsTopic    = "mcpwatch.calls.v1"
 	DefaultPartitions    = 12
 )
 
@@ -45,6 +46,13 @@ type Config struct {
 	// is not the default. If it does not exist (create_topics off), every
 	// later step is forwarded.
 	DetectStepsTopic string `yaml:"detect_steps_topic"`
+	// CallsTopic carries the halves of calls whose client and server
+	// observations were exported separately, keyed by tenant/call_id, from
+	// the ingest role to its join loop, which completes their identity and
+	// produces them back to Topic (docs/analyzer.md, "Call join"). Default
+	// mcpwatch.calls.v1, or Topic + ".calls" when Topic is not the default;
+	// partitions as Topic.
+	CallsTopic string `yaml:"calls_topic"`
 	// DeadLetterTopic receives records the analyzer cannot decode.
 	// Default mcpwatch.events.dlq.v1.
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
@@ -104,6 +112,12 @@ func (c Config) WithDefaults() Config {
 			c.DetectStepsTopic = c.DetectTopic + ".steps"
 		}
 	}
+	if c.CallsTopic == "" {
+		c.CallsTopic = DefaultCallsTopic
+		if c.Topic != DefaultEventsTopic {
+			c.CallsTopic = c.Topic + ".calls"
+		}
+	}
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = DefaultDeadLetter
 	}
@@ -145,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("kafka.tls: cert_file and key_file go together"))
+	}
+	if c.CallsTopic != "" && c.CallsTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("kafka.calls_topic: %q must not be the events topic", c.CallsTopic))
 	}
 	if c.Partitions < 0 {
 		errs = append(errs, fmt.Errorf("kafka.partitions: %d must be positive", c.Partitions))

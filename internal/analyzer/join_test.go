@@ -320,14 +320,6 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	t.Logf("%v observations released twice; %d findings of mcp-destructive-command; suppressed_count %d before the replay, %d after", released1, ids1, suppressed1, suppressed)
 }
 
-// TestCallJoinCountedTagIsEnrichs: the join tags the observations that do
-// not count a call with the enricher's own tag.
-func TestCallJoinCountedTagIsEnrichs(t *testing.T) {
-	if calljoin.TagCallCounted != enrich.TagCallCounted {
-		t.Fatalf("calljoin.TagCallCounted %q != enrich.TagCallCounted %q", calljoin.TagCallCounted, enrich.TagCallCounted)
-	}
-}
-
 // TestCallJoinOffWithoutTopic: with create_topics off and no calls topic,
 // the join is off (halves are stored as they come) instead of the ingest
 // role stalling on a produce that cannot succeed; once the topic exists it

@@ -33,16 +33,16 @@ const (
 	// TagJoinedAgent: agent_id was a fallback and was taken from a peer.
 	TagJoinedAgent = "joined:agent"
 	// TagJoinedServer: server_name/server_version were empty and were
-	// taken from a peer.
-	TagJoinedServer = "joined:server"
-	// TagCallCounted is enrich.TagCallCounted: the calls rollup skips the
+	// taken from a peer (event.TagJoinedServer).
+	TagJoinedServer = event.TagJoinedServer
+	// TagCallCounted is event.TagCallCounted: the calls rollup skips the
 	// observation because another observation of the call counts it. The
 	// join sets it itself on every observation it releases but one per
 	// call (docs/analyzer.md, "Call join"), so the count does not depend on
 	// the ingest role's in-memory call memory: a release produced again
 	// after a crash, read by an instance that never saw the peer, is
 	// tagged as the first one was.
-	TagCallCounted = "call_already_counted"
+	TagCallCounted = event.TagCallCounted
 )
 
 // Results of released observations (the metric's label).

@@ -8,13 +8,13 @@ import (
 )
 
 // TagCallCounted marks a message observation of a call (its call_id) that
-// an earlier observation of the same agent already counts: the per-minute
-// rollup skips it (schema 0029), detection and the raw events keep it. The
-// rollup's buckets are (minute, agent, server, tool, method, outcome) and
-// totals sum them, so the client's and the server's observation of one
-// call, a few milliseconds apart across a minute boundary (or with
-// different outcomes), would otherwise count the call twice.
-const TagCallCounted = "call_already_counted"
+// an earlier observation of the same agent already counts
+// (event.TagCallCounted). The rollup's buckets are (minute, agent, server,
+// tool, method, outcome) and totals sum them, so the client's and the
+// server's observation of one call, a few milliseconds apart across a
+// minute boundary (or with different outcomes), would otherwise count the
+// call twice.
+const TagCallCounted = event.TagCallCounted
 
 // maxCalls bounds the calls remembered (all agents of this consumer): the
 // most recent maxCalls/2 to maxCalls of them. The observations of one call

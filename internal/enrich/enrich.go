@@ -195,7 +195,7 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		} else {
 			a.lastT = t
 		}
-		if e.ServerName != "" && !e.HasTag(TagServer) {
+		if e.ServerName != "" && !e.HasTag(TagServer) && !e.HasTag(event.TagJoinedServer) {
 			x.learn(a, e, t)
 		}
 	}
@@ -544,7 +544,16 @@ func (x *Enricher) fillServer(a *agentState, e *event.Event, t int64, cnt *count
 
 // setSession sets e's session key to its derived session.
 func (x *Enricher) setSession(a *agentState, e *event.Event, t int64) {
-	ss := a.sessions[e.ServerName]
+	server := e.ServerName
+	if e.HasTag(event.TagJoinedServer) {
+		// The server came from the call join, not from this observer: the
+		// observation keeps the session of what its observer saw, so the
+		// client observations of one connection stay one session whether
+		// or not the join completed them (an agent's first export is
+		// stored before its calls are known to pair: docs/analyzer.md).
+		server = ""
+	}
+	ss := a.sessions[server]
 	if ss == nil {
 		if len(a.sessions) >= maxServersPerAgent {
 			var oldName string
@@ -557,9 +566,9 @@ func (x *Enricher) setSession(a *agentState, e *event.Event, t int64) {
 			delete(a.sessions, oldName)
 		}
 		ss = &serverSessions{}
-		a.sessions[e.ServerName] = ss
+		a.sessions[server] = ss
 	}
-	e.SessionKey = ss.place(a, e.ServerName, t, x.gap, x.cfg.KeepSessions, x).key
+	e.SessionKey = ss.place(a, server, t, x.gap, x.cfg.KeepSessions, x).key
 }
 
 // tagSet is the tags to add to one event.

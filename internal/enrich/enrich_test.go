@@ -271,6 +271,32 @@ func TestDerivedSessionsPerServerAndUntouched(t *testing.T) {
 	}
 }
 
+// TestJoinedServerKeepsSessionAndTeachesNothing: a client observation
+// whose server the call join filled (tag joined:server) keeps the session
+// of the agent's observations without a server (those stored before the
+// agent's calls were known to pair), and its server is not learnt for the
+// connection: a later observation without a server stays without one.
+func TestJoinedServerKeepsSessionAndTeachesNothing(t *testing.T) {
+	x := newMem(t, Config{})
+	joined := func(e *event.Event) { e.ServerName, e.Tags = "fs", []string{event.TagJoinedServer} }
+	evs := enrich(t, x,
+		ev("a", 0),
+		ev("a", time.Second, joined),
+		ev("a", 2*time.Second),
+	)
+	if evs[0].SessionKey != evs[1].SessionKey || evs[1].SessionKey != evs[2].SessionKey {
+		t.Errorf("one connection's calls in sessions %q, %q (joined), %q", evs[0].SessionKey, evs[1].SessionKey, evs[2].SessionKey)
+	}
+	if evs[2].ServerName != "" || evs[2].HasTag(TagServer) {
+		t.Errorf("a joined server was learnt for the connection: %q %v", evs[2].ServerName, evs[2].Tags)
+	}
+	// Sent by the observer itself, the same name is learnt (the control).
+	evs = enrich(t, x, ev("b", 0, server("fs", "1")), ev("b", time.Second))
+	if evs[1].ServerName != "fs" {
+		t.Errorf("a server the observer sent was not learnt: %q", evs[1].ServerName)
+	}
+}
+
 func TestDerivedSessionsOutOfOrder(t *testing.T) {
 	// Arrival order 0, 40m, 20m: by event time the gaps are 20m and 20m,
 	// so with a 30m gap it is one session.

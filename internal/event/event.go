@@ -129,6 +129,19 @@ type Event struct {
 // "MCP send" span): it keeps its call_id, and counts of calls skip it.
 const TagDuplicate = "duplicate_observation"
 
+// TagCallCounted marks a message observation of a call (its call_id) that
+// another observation of the call already counts: the per-minute calls
+// rollup skips it (schema 0029); detection and the raw events keep it. The
+// ingest role's enrichment sets it for the later observations of a call of
+// one agent, the call join for the observations it completes.
+const TagCallCounted = "call_already_counted"
+
+// TagJoinedServer marks an observation whose server_name (and version)
+// the call join took from another observation of the call: not what this
+// observer saw, so the enrichment neither learns a connection's server nor
+// derives a session from it.
+const TagJoinedServer = "joined:server"
+
 // HasTag reports whether the event carries tag t.
 func (e *Event) HasTag(t string) bool {
 	for _, x := range e.Tags {

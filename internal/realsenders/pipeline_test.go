@@ -147,7 +147,7 @@ func (p *pipeline) startAnalyzer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := acfg.WithDefaults()
-	p.groups = []string{c.Group, c.DetectGroup, c.RespondGroup}
+	p.groups = []string{c.Group, c.DetectGroup, c.RespondGroup, c.CallJoinGroup}
 	actx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()

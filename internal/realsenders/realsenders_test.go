@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/detections"
+	"github.com/mcpwatch/mcpwatch/internal/calljoin"
 	"github.com/mcpwatch/mcpwatch/internal/detect"
 	"github.com/mcpwatch/mcpwatch/internal/enrich"
 	"github.com/mcpwatch/mcpwatch/internal/event"
@@ -28,39 +30,41 @@ type stack struct {
 	// observations per tools/call (events, duplicates included) and how
 	// many of them carry the duplicate_observation tag.
 	observations, duplicates int
-	// serverAgent is the agent_id of the server observations: callerAgent
-	// when the capture packages carry the caller's agent id to the server
-	// (the client observation's agent), else "server:*" for the marked
-	// fallback server:<service.name>/<service.instance.id>.
+	// serverAgent is the agent_id of the server observations: callerAgent,
+	// the client observation's agent, carried to the server by the capture
+	// packages, or, without them, given by the analyzer's call join
+	// (joined).
 	serverAgent string
+	// joined: the server observations get the caller's agent from the
+	// call join (tag joined:agent), their client and server observations
+	// being exported separately.
+	joined bool
 	// serverGaps are the known gaps in server identity (docs/event.md):
-	// per observer ("client", "server", "duplicate"), the server_name its
-	// observations carry when it is not the MCP server's name.
-	serverGaps map[string]string
+	// per observer ("client", "server", "duplicate"), the server_names its
+	// observations may carry when it is not the MCP server's name.
+	serverGaps map[string][]string
 	// requestIDGap: the JSON-RPC request id reaches mcpwatch only when the
 	// span carrying it is exported in the same request as the call's.
 	requestIDGap bool
 }
 
-const (
-	fallbackAgent = "server:*"
-	callerAgent   = "caller"
-)
+const callerAgent = "caller"
 
 var stacks = []stack{
-	{name: "sdk", lang: "python", observations: 2, serverAgent: fallbackAgent,
+	{name: "sdk", lang: "python", observations: 2, serverAgent: callerAgent, joined: true,
 		// No name on the SDK's spans: the server side has its process's
-		// service.name (one process serves the four servers here), the
-		// client side nothing (the server span is in another request).
-		serverGaps: map[string]string{"client": "", "server": "mcpwatch-scenario-mcp-servers"}},
+		// service.name (one process serves the four servers here); the
+		// client side gets it from the join, except the observations
+		// stored before the agent's first joined call (nothing).
+		serverGaps: map[string][]string{"client": {"", "mcpwatch-scenario-mcp-servers"}, "server": {"mcpwatch-scenario-mcp-servers"}}},
 	{name: "sdk+capture", lang: "python", content: true, observations: 2, serverAgent: callerAgent},
-	{name: "fastmcp", lang: "python", observations: 3, duplicates: 1, serverAgent: fallbackAgent,
-		serverGaps: map[string]string{"client": "", "duplicate": ""}},
+	{name: "fastmcp", lang: "python", observations: 3, duplicates: 1, serverAgent: callerAgent, joined: true,
+		serverGaps: map[string][]string{"client": {""}, "duplicate": {""}}},
 	{name: "fastmcp+capture", lang: "python", content: true, observations: 3, duplicates: 1, serverAgent: callerAgent},
 	// Four initialize.mcp spans under one parent: the request cannot tell
 	// which connection a tools/list or tools/call used. The request id is
 	// on a ResponseStreamWriter child span, joined within a request only.
-	{name: "openllmetry", lang: "python", content: true, observations: 1, serverGaps: map[string]string{"client": ""},
+	{name: "openllmetry", lang: "python", content: true, observations: 1, serverGaps: map[string][]string{"client": {""}},
 		requestIDGap: true},
 	{name: "capture", lang: "typescript", content: true, observations: 2, serverAgent: callerAgent},
 	{name: "openllmetry", lang: "typescript", content: true, observations: 1},
@@ -447,9 +451,11 @@ func (c *check) oneCallOneCall() {
 // once. Its buckets include agent_id and server_name, so a call whose
 // client and server observations differ there is in two buckets, and the
 // API's totals (a sum over buckets) count it in each: CallsTotal must
-// return that documented sum, and the calls made when every observation
-// names the agent and the server (then a later observation of a call is
-// tagged call_already_counted and not rolled up, whatever its minute).
+// return that sum, and it must be the calls made: every observation names
+// the agent (the capture packages carry it, or the analyzer's call join
+// gives the server observation its client's), and all but one observation
+// of a call are tagged call_already_counted (by the enricher or the join)
+// and not rolled up, whatever their minute or server name.
 func (c *check) rollup() {
 	t := c.t
 	ctx := context.Background()
@@ -492,19 +498,17 @@ func (c *check) rollup() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete := len(c.s.serverGaps) == 0 && c.s.serverAgent != fallbackAgent
 	if int(total) != buckets {
 		t.Errorf("CallsTotal = %d tools/call; its buckets hold %d (the runner made %d)", total, buckets, c.toolCalls)
-	} else if complete && buckets != c.toolCalls {
-		// Every observation names the agent and the server: one call is
-		// counted once, whatever minute or outcome its observations have.
-		t.Errorf("CallsTotal = %d tools/call, the runner made %d", total, c.toolCalls)
 	} else if buckets != c.toolCalls {
+		// Every observation names the agent (the capture packages, or the
+		// call join): one call is counted once, whatever minute, server
+		// name or outcome its observations have.
 		var why []string
 		for _, k := range sortedKeys2(split) {
 			why = append(why, fmt.Sprintf("%s (%d calls)", k, split[k]))
 		}
-		c.gaps.add("CallsTotal counts %d tools/call for %d calls: the observations of a call differ in %s", total, c.toolCalls, strings.Join(why, ", "))
+		t.Errorf("CallsTotal = %d tools/call, the runner made %d: the observations of a call differ in %s", total, c.toolCalls, strings.Join(why, ", "))
 	}
 }
 
@@ -559,7 +563,7 @@ func (c *check) observations() {
 				t.Errorf("%s: %s observation has method %q tool %q", what, kind, e.Method, e.ToolName)
 			}
 			if e.ServerName != rc.Server {
-				if gap, ok := s.serverGaps[side(e)]; ok && e.ServerName == gap {
+				if slices.Contains(s.serverGaps[side(e)], e.ServerName) {
 					c.gaps.add("%s: %s observations carry server_name %q", rc.Method, kind, e.ServerName)
 				} else {
 					t.Errorf("%s: %s observation has server_name %q", what, kind, e.ServerName)
@@ -571,14 +575,14 @@ func (c *check) observations() {
 					t.Errorf("%s: %s observation has agent_id %q, want %q", what, kind, e.AgentID, c.r.AgentID)
 				}
 				byAgent = true
-			case s.serverAgent == fallbackAgent:
-				if want := "server:" + e.ServiceName + "/" + e.ServiceInstance; e.AgentID != want {
-					t.Errorf("%s: server observation has agent_id %q, want %q", what, e.AgentID, want)
-				}
-				c.gaps.add("%s: server observations carry the marked fallback agent_id %q", rc.Method, e.AgentID)
 			case s.serverAgent == callerAgent:
 				if e.AgentID != c.r.AgentID {
 					t.Errorf("%s: server observation has agent_id %q, want the caller's %q", what, e.AgentID, c.r.AgentID)
+				}
+				// The bare SDK's server span names no caller: the agent is
+				// the join's (its client observation's), said by a tag.
+				if joined := e.HasTag(calljoin.TagJoinedAgent); joined != s.joined {
+					t.Errorf("%s: server observation tagged %s: %v, want %v", what, calljoin.TagJoinedAgent, joined, s.joined)
 				}
 			default:
 				t.Fatalf("%s: stack %s has no expected server agent", what, s.id())

@@ -194,8 +194,15 @@ func (m *preEncoded) UnmarshalProto([]byte) error { return nil }
 // events in each record for mcpwatch, the spans inside each OTLP record
 // for the peer.
 func countSpansInKafka(tb testing.TB, tg target) int {
-	n := 0
+	n, _ := countInKafka(tb, tg)
+	return n
+}
+
+// countInKafka is countSpansInKafka and the bytes of the records' values
+// (uncompressed).
+func countInKafka(tb testing.TB, tg target) (n, size int) {
 	for _, r := range readTopic(tb, tg.brokers, tg.topic) {
+		size += len(r.Value)
 		if tg.events {
 			evs, err := event.Unmarshal(r.Value)
 			if err != nil {
@@ -216,7 +223,7 @@ func countSpansInKafka(tb testing.TB, tg target) int {
 		}
 		n += req.Traces().SpanCount()
 	}
-	return n
+	return n, size
 }
 
 // collectorBin builds cmd/collector once per benchmark process, so that
@@ -438,15 +445,15 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte) (float6
 	for i := range mach {
 		mach[i] = mach1[i] - mach0[i]
 	}
-	var inKafka int
+	var inKafka, kafkaBytes int
 	if tg.events {
-		inKafka = countSpansInKafka(b, tg)
+		inKafka, kafkaBytes = countInKafka(b, tg)
 	} else {
 		// the peer acks before its batches reach Kafka; wait until they
 		// stop growing (not a timed assertion: we count what arrived)
 		last := -1
 		for {
-			inKafka = countSpansInKafka(b, tg)
+			inKafka, kafkaBytes = countInKafka(b, tg)
 			if inKafka == last || inKafka >= res.ok*benchSpansPerRequest {
 				break
 			}
@@ -457,8 +464,8 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte) (float6
 	cpu := cpuSeconds(tg.pid) - cpu0 // includes the peer's asynchronous export
 	if os.Getenv("MCPWATCH_BENCH_VERBOSE") != "" {
 		busy := mach[0] + mach[1] + mach[2] + mach[5] + mach[6] + mach[7]
-		b.Logf("%s/%s: load %.2fs, p50 %v; CPU during the load: server %.2fs, this process (clients + kfake) %.2fs, other processes %.2fs, idle %.2fs; server CPU incl. export %.2fs",
-			tg.name, transport, res.elapsed.Seconds(), res.p(0.5), loadCPU, loadSelf, busy-loadCPU-loadSelf, mach[3]+mach[4], cpu)
+		b.Logf("%s/%s: load %.2fs, p50 %v; CPU during the load: server %.2fs, this process (clients + kfake) %.2fs, other processes %.2fs, idle %.2fs; server CPU incl. export %.2fs; %.0f bytes of record value per span",
+			tg.name, transport, res.elapsed.Seconds(), res.p(0.5), loadCPU, loadSelf, busy-loadCPU-loadSelf, mach[3]+mach[4], cpu, float64(kafkaBytes)/float64(max(inKafka, 1)))
 	}
 	if res.failed > 0 {
 		b.Logf("%s/%s: %d of %d requests failed", tg.name, transport, res.failed, benchRequests)

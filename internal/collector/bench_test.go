@@ -531,25 +531,31 @@ func allowedCPUs() []int {
 	if err != nil {
 		return nil
 	}
-	var cpus []int
 	for _, line := range strings.Split(string(st), "\n") {
-		list, ok := strings.CutPrefix(line, "Cpus_allowed_list:")
-		if !ok {
-			continue
+		if list, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return parseCPUList(strings.TrimSpace(list))
 		}
-		for _, r := range strings.Split(strings.TrimSpace(list), ",") {
-			lo, hi, _ := strings.Cut(r, "-")
-			a, err1 := strconv.Atoi(lo)
-			z, err2 := strconv.Atoi(hi)
-			if err2 != nil {
-				z, err2 = a, nil
-			}
-			if err1 != nil {
+	}
+	return nil
+}
+
+// parseCPUList reads a kernel CPU list ("0-3,6,8-9"); nil if malformed.
+func parseCPUList(list string) []int {
+	var cpus []int
+	for _, r := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil
+		}
+		z := a
+		if isRange {
+			if z, err = strconv.Atoi(hi); err != nil || z < a {
 				return nil
 			}
-			for c := a; c <= z; c++ {
-				cpus = append(cpus, c)
-			}
+		}
+		for c := a; c <= z; c++ {
+			cpus = append(cpus, c)
 		}
 	}
 	return cpus

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ var benchRequests = func() int {
 }()
 
 type target struct {
+	cpus     string // CPUs the process may run on (taskset list; "" = any)
 	pid      int    // process to account CPU for (0 = none)
 	admin    string // mcpwatch admin address (profiling)
 	name     string
@@ -77,9 +79,8 @@ func (r loadResult) p(q float64) time.Duration {
 
 // benchBodies are a few distinct 500-span requests (arguments ~300 B with a
 // secret to redact, results ~100 B).
-func benchBodies(tb testing.TB, n int) ([][]byte, []ptraceotlp.ExportRequest) {
+func benchBodies(tb testing.TB, n int) [][]byte {
 	var bodies [][]byte
-	var reqs []ptraceotlp.ExportRequest
 	for i := 0; i < n; i++ {
 		td := mcpTraces(benchSpansPerRequest, 200)
 		sps := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
@@ -95,14 +96,13 @@ func benchBodies(tb testing.TB, n int) ([][]byte, []ptraceotlp.ExportRequest) {
 			}
 		}
 		bodies = append(bodies, protoBody(tb, td))
-		reqs = append(reqs, ptraceotlp.NewExportRequestFromTraces(td))
 	}
-	return bodies, reqs
+	return bodies
 }
 
 // runLoad sends n requests from benchConns connections; interval > 0 paces
 // the total request rate. Failed requests are not retried (and counted).
-func runLoad(tb testing.TB, tg target, transport string, n int, interval time.Duration, bodies [][]byte, reqs []ptraceotlp.ExportRequest) loadResult {
+func runLoad(tb testing.TB, tg target, transport string, n int, interval time.Duration, bodies [][]byte) loadResult {
 	var next atomic.Int64
 	var mu sync.Mutex
 	res := loadResult{}
@@ -138,13 +138,12 @@ func runLoad(tb testing.TB, tg target, transport string, n int, interval time.Du
 					panic(err)
 				}
 				defer cc.Close()
-				client := ptraceotlp.NewGRPCClient(cc)
 				ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+testToken)
 				send = func(i int) error {
 					ctx, cancel := context.WithTimeout(ctx, time.Minute)
 					defer cancel()
-					_, err := client.Export(ctx, reqs[i%len(reqs)])
-					return err
+					// the request encoded once, like the HTTP bodies
+					return cc.Invoke(ctx, traceExportMethod, &preEncoded{b: bodies[i%len(bodies)]}, &preEncoded{})
 				}
 			}
 			for {
@@ -176,12 +175,34 @@ func runLoad(tb testing.TB, tg target, transport string, n int, interval time.Du
 	return res
 }
 
+// traceExportMethod is OTLP's gRPC trace export method.
+const traceExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+// preEncoded is a gRPC message already encoded as protobuf: pdata's
+// registered "proto" codec sends the bytes of anything with SizeProto and
+// MarshalProto as they are, so a benchmark's gRPC client encodes its
+// requests once, as its HTTP client does, instead of marshalling 500 spans
+// of pdata per request in the CPU the collectors are measured on. As a
+// response it keeps nothing.
+type preEncoded struct{ b []byte }
+
+func (m *preEncoded) SizeProto() int              { return len(m.b) }
+func (m *preEncoded) MarshalProto(buf []byte) int { return copy(buf, m.b) }
+func (m *preEncoded) UnmarshalProto([]byte) error { return nil }
+
 // countSpansInKafka consumes the topic to its end and counts spans: the
 // events in each record for mcpwatch, the spans inside each OTLP record
 // for the peer.
 func countSpansInKafka(tb testing.TB, tg target) int {
-	n := 0
+	n, _ := countInKafka(tb, tg)
+	return n
+}
+
+// countInKafka is countSpansInKafka and the bytes of the records' values
+// (uncompressed).
+func countInKafka(tb testing.TB, tg target) (n, size int) {
 	for _, r := range readTopic(tb, tg.brokers, tg.topic) {
+		size += len(r.Value)
 		if tg.events {
 			evs, err := event.Unmarshal(r.Value)
 			if err != nil {
@@ -202,7 +223,7 @@ func countSpansInKafka(tb testing.TB, tg target) int {
 		}
 		n += req.Traces().SpanCount()
 	}
-	return n
+	return n, size
 }
 
 // collectorBin builds cmd/collector once per benchmark process, so that
@@ -221,8 +242,9 @@ var collectorBin = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// benchCollectorProcess starts cmd/collector against a fresh kfake.
-func benchCollectorProcess(b *testing.B) target {
+// benchCollectorProcess starts cmd/collector against a fresh kfake, on
+// the CPUs cpus ("" = any).
+func benchCollectorProcess(b *testing.B, cpus string) target {
 	bin, err := collectorBin()
 	if err != nil {
 		b.Fatal(err)
@@ -241,7 +263,7 @@ produce_timeout: 30s
 log: {level: warn}
 `, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
 	return startProcess(b, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_FLAGS")), target{
-		name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, events: true})
+		cpus: cpus, name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, events: true})
 }
 
 // startProcess runs bin --config <cfg> until the benchmark (or test) ends
@@ -253,7 +275,11 @@ func startProcess(b testing.TB, name, bin, cfg, readyURL string, flags []string,
 		b.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, append([]string{"--config", path}, flags...)...)
+	args := append([]string{"--config", path}, flags...)
+	cmd := exec.Command(bin, args...)
+	if tg.cpus != "" { // taskset execs bin in its own process: pid and CPU accounting are bin's
+		cmd = exec.Command("taskset", append([]string{"-c", tg.cpus, bin}, args...)...)
+	}
 	if name == "mcpwatch" { // e.g. MCPWATCH_BENCH_COLLECTOR_ENV="GOGC=400"
 		cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_ENV"))...)
 	}
@@ -311,6 +337,25 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
+// machineCPU is the CPU time of all CPUs so far by /proc/stat column
+// (user nice system idle iowait irq softirq steal), in seconds.
+func machineCPU() [8]float64 {
+	var t [8]float64
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return t
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		if i == len(t) {
+			break
+		}
+		t[i], _ = strconv.ParseFloat(f, 64)
+		t[i] /= 100 // USER_HZ
+	}
+	return t
+}
+
 // otelcolPath finds the peer binary built by scripts/build-otelcol.sh.
 func otelcolPath() string {
 	if p, ok := os.LookupEnv("MCPWATCH_OTELCOL"); ok { // "" or a missing file: no peer
@@ -340,8 +385,9 @@ func freeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
-// benchPeer starts the stock OTel Collector against a fresh kfake.
-func benchPeer(b *testing.B, bin string) target {
+// benchPeer starts the stock OTel Collector against a fresh kfake, on the
+// CPUs cpus ("" = any).
+func benchPeer(b *testing.B, bin, cpus string) target {
 	k := testbed.Kfake(b)
 	topic := "otelcol.spans"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -370,13 +416,17 @@ service:
     traces: {receivers: [otlp], processors: [batch], exporters: [kafka]}
 `, grpcAddr, httpAddr, strings.Join(k.Brokers, ","), topic)
 	return startProcess(b, "otelcol", bin, cfg, "http://"+httpAddr+"/v1/traces", nil,
-		target{name: "otelcol", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: topic, brokers: k.Brokers})
+		target{cpus: cpus, name: "otelcol", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: topic, brokers: k.Brokers})
 }
 
 // measure runs one fixed load against tg and returns spans/s that reached
 // Kafka and the p99 request latency.
-func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []ptraceotlp.ExportRequest) (float64, time.Duration, float64) {
+// The last value is the share of the machine's CPU (%) that other
+// processes (not the server, not this one) used during the load: a run
+// where it is high measured the machine's other work too.
+func measure(b *testing.B, tg target, transport string, bodies [][]byte) (float64, time.Duration, float64, float64) {
 	cpu0, self0 := cpuSeconds(tg.pid), cpuSeconds(os.Getpid())
+	mach0 := machineCPU()
 	// MCPWATCH_BENCH_PROFILE=file.pprof saves a 3 s CPU profile of the
 	// mcpwatch process taken during the load.
 	if out := os.Getenv("MCPWATCH_BENCH_PROFILE"); out != "" && tg.admin != "" {
@@ -391,16 +441,22 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 			_ = os.WriteFile(out, buf.Bytes(), 0o600)
 		}()
 	}
-	res := runLoad(b, tg, transport, benchRequests, 0, bodies, reqs)
-	var inKafka int
+	res := runLoad(b, tg, transport, benchRequests, 0, bodies)
+	loadCPU, loadSelf := cpuSeconds(tg.pid)-cpu0, cpuSeconds(os.Getpid())-self0
+	mach1 := machineCPU()
+	var mach [8]float64
+	for i := range mach {
+		mach[i] = mach1[i] - mach0[i]
+	}
+	var inKafka, kafkaBytes int
 	if tg.events {
-		inKafka = countSpansInKafka(b, tg)
+		inKafka, kafkaBytes = countInKafka(b, tg)
 	} else {
 		// the peer acks before its batches reach Kafka; wait until they
 		// stop growing (not a timed assertion: we count what arrived)
 		last := -1
 		for {
-			inKafka = countSpansInKafka(b, tg)
+			inKafka, kafkaBytes = countInKafka(b, tg)
 			if inKafka == last || inKafka >= res.ok*benchSpansPerRequest {
 				break
 			}
@@ -409,9 +465,11 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 		}
 	}
 	cpu := cpuSeconds(tg.pid) - cpu0 // includes the peer's asynchronous export
+	busy := mach[0] + mach[1] + mach[2] + mach[5] + mach[6] + mach[7]
+	other := max(busy-loadCPU-loadSelf, 0) * 100 / max(busy+mach[3]+mach[4], 0.01)
 	if os.Getenv("MCPWATCH_BENCH_VERBOSE") != "" {
-		b.Logf("%s/%s: load %.1fs, server CPU %.1fs, bench process (clients + kfake) CPU %.1fs",
-			tg.name, transport, res.elapsed.Seconds(), cpu, cpuSeconds(os.Getpid())-self0)
+		b.Logf("%s/%s: load %.2fs, p50 %v; CPU during the load: server %.2fs, this process (clients + kfake) %.2fs, other processes %.2fs, idle %.2fs; server CPU incl. export %.2fs; %.0f bytes of record value per span",
+			tg.name, transport, res.elapsed.Seconds(), res.p(0.5), loadCPU, loadSelf, busy-loadCPU-loadSelf, mach[3]+mach[4], cpu, float64(kafkaBytes)/float64(max(inKafka, 1)))
 	}
 	if res.failed > 0 {
 		b.Logf("%s/%s: %d of %d requests failed", tg.name, transport, res.failed, benchRequests)
@@ -420,7 +478,95 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 	if inKafka > 0 {
 		cpuPerSpan = cpu * 1e6 / float64(inKafka)
 	}
-	return float64(inKafka) / res.elapsed.Seconds(), res.p(0.99), cpuPerSpan
+	return float64(inKafka) / res.elapsed.Seconds(), res.p(0.99), cpuPerSpan, other
+}
+
+// splitCPUs gives the server under test its own CPUs, apart from the
+// load (the benchmark process: clients and kfake), so that the figure is
+// the server's and not the machine's: on 2 cores shared by both, the
+// load's ~1 µs of CPU per span took a quarter of the machine and the
+// throughput of both servers was set by their CPU per span plus the
+// load's. The upper half of the CPUs this process may use goes to the
+// server, the rest to this process (all its threads, and GOMAXPROCS),
+// until the benchmark ends. MCPWATCH_BENCH_PIN=off leaves everything on
+// every CPU, as before 2026-12-08. It returns the server's CPUs as a
+// taskset list, "" when not split (one CPU, or no taskset).
+func splitCPUs(b *testing.B) string {
+	if os.Getenv("MCPWATCH_BENCH_PIN") == "off" {
+		return ""
+	}
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		b.Logf("one CPU: the server and the load share it")
+		return ""
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.Logf("no taskset: the server and the load share every CPU")
+		return ""
+	}
+	load, server := cpus[:len(cpus)/2], cpus[len(cpus)/2:]
+	pin := func(list []int) {
+		// twice: a thread started while taskset walks the threads
+		for i := 0; i < 2; i++ {
+			if out, err := exec.Command("taskset", "-a", "-p", "-c", cpuList(list), strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+				b.Fatalf("taskset: %v\n%s", err, out)
+			}
+		}
+	}
+	pin(load)
+	procs := runtime.GOMAXPROCS(len(load))
+	b.Cleanup(func() {
+		pin(cpus)
+		runtime.GOMAXPROCS(procs)
+	})
+	if os.Getenv("MCPWATCH_BENCH_VERBOSE") != "" {
+		b.Logf("server on CPUs %s, load (clients + kfake) on CPUs %s", cpuList(server), cpuList(load))
+	}
+	return cpuList(server)
+}
+
+// allowedCPUs are the CPUs this process may run on (Cpus_allowed_list).
+func allowedCPUs() []int {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if list, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return parseCPUList(strings.TrimSpace(list))
+		}
+	}
+	return nil
+}
+
+// parseCPUList reads a kernel CPU list ("0-3,6,8-9"); nil if malformed.
+func parseCPUList(list string) []int {
+	var cpus []int
+	for _, r := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil
+		}
+		z := a
+		if isRange {
+			if z, err = strconv.Atoi(hi); err != nil || z < a {
+				return nil
+			}
+		}
+		for c := a; c <= z; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
+
+func cpuList(cpus []int) string {
+	s := make([]string, len(cpus))
+	for i, c := range cpus {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, ",")
 }
 
 // BenchmarkEndToEnd measures mcpwatch and the peer on the same load in
@@ -428,24 +574,27 @@ func measure(b *testing.B, tg target, transport string, bodies [][]byte, reqs []
 // ./internal/collector/`. Each iteration is one load of benchRequests
 // requests per target and transport.
 func BenchmarkEndToEnd(b *testing.B) {
-	bodies, reqs := benchBodies(b, 8)
+	bodies := benchBodies(b, 8)
 	peer := otelcolPath()
+	serverCPUs := splitCPUs(b)
 	for _, transport := range []string{"http", "grpc"} {
 		b.Run(transport, func(b *testing.B) {
-			var ours, theirs, ourP99, theirP99, ourCPU, theirCPU float64
+			var ours, theirs, ourP99, theirP99, ourCPU, theirCPU, other float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				tg := benchCollectorProcess(b)
+				tg := benchCollectorProcess(b, serverCPUs)
 				b.StartTimer()
-				sps, p99, cpu := measure(b, tg, transport, bodies, reqs)
+				sps, p99, cpu, oth := measure(b, tg, transport, bodies)
+				other = max(other, oth)
 				ours += sps
 				ourP99 += float64(p99.Milliseconds())
 				ourCPU += cpu
 				if peer != "" {
 					b.StopTimer()
-					pt := benchPeer(b, peer)
+					pt := benchPeer(b, peer, serverCPUs)
 					b.StartTimer()
-					sps, p99, cpu := measure(b, pt, transport, bodies, reqs)
+					sps, p99, cpu, oth := measure(b, pt, transport, bodies)
+					other = max(other, oth)
 					theirs += sps
 					theirP99 += float64(p99.Milliseconds())
 					theirCPU += cpu
@@ -456,6 +605,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(ours/n, "spans/s")
 			b.ReportMetric(ourP99/n, "p99_ms")
 			b.ReportMetric(ourCPU/n, "cpu_us/span")
+			b.ReportMetric(other, "max_other_cpu_%")
 			if peer != "" {
 				b.ReportMetric(theirs/n, "peer_spans/s")
 				b.ReportMetric(theirP99/n, "peer_p99_ms")
@@ -471,12 +621,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 // BenchmarkPaced20k measures request latency at a paced 20k events/s (40
 // requests of 500 spans per second over 8 connections, HTTP), 5 s per run.
 func BenchmarkPaced20k(b *testing.B) {
-	bodies, reqs := benchBodies(b, 8)
+	bodies := benchBodies(b, 8)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tg := benchCollectorProcess(b)
+		tg := benchCollectorProcess(b, "")
 		b.StartTimer()
-		res := runLoad(b, tg, "http", 200, 25*time.Millisecond, bodies, reqs)
+		res := runLoad(b, tg, "http", 200, 25*time.Millisecond, bodies)
 		inKafka := countSpansInKafka(b, tg)
 		b.ReportMetric(float64(res.p(0.99).Microseconds())/1000, "p99_ms")
 		b.ReportMetric(float64(res.p(0.50).Microseconds())/1000, "p50_ms")

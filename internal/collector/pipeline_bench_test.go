@@ -31,7 +31,7 @@ func processCPU() time.Duration {
 // (GC included) per span: on this shared machine wall time also counts
 // waiting for a core).
 func BenchmarkPipelineStages(b *testing.B) {
-	bodies, _ := benchBodies(b, 1)
+	bodies := benchBodies(b, 1)
 	body := bodies[0]
 	red, err := redact.New(redact.Config{})
 	if err != nil {

@@ -1,7 +1,6 @@
 package otlpin
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -129,10 +128,7 @@ type grpcMetrics struct{ r *Receiver }
 
 func (g grpcMetrics) export(ss grpc.ServerStream) error {
 	err := g.r.grpcServe(ss.Context(), "metrics", func(st *grpcStream) error {
-		in, err := g.r.receive(ss, st)
-		if err == nil {
-			in.free()
-		}
+		_, err := g.r.receive(ss, st)
 		return err
 	})
 	if err != nil {
@@ -193,7 +189,9 @@ const protoCodecName = "proto"
 
 // rawCodec is the server's codec: grpc's registered "proto" codec (pdata's),
 // except that a rawMessage request is copied once, straight from grpc's
-// receive buffers into a pooled buffer.
+// receive buffers into the string the direct decoder maps and the events
+// slice (HTTP needs two copies: the body read into a pooled buffer, then
+// that string).
 type rawCodec struct{ encoding.CodecV2 }
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -201,44 +199,28 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.CodecV2.Unmarshal(data, v)
 	}
-	m.in = bufPool.Get().(*bytes.Buffer)
-	m.in.Reset()
-	m.in.Grow(data.Len())
+	var sb strings.Builder
+	sb.Grow(data.Len())
 	for _, b := range data {
-		m.in.Write(b.ReadOnlyData())
+		sb.Write(b.ReadOnlyData())
 	}
+	m.in = sb.String()
 	return nil
 }
 
-// rawMessage is a protobuf message kept as bytes: a request in a pooled
-// buffer (in; exportRaw frees it), a response as b.
+// rawMessage is a protobuf message kept as bytes: a request as the string
+// it was copied into (in), a response as b.
 type rawMessage struct {
-	in *bytes.Buffer
+	in string
 	b  []byte
 }
 
 func (m *rawMessage) UnmarshalProto(b []byte) error {
-	m.in = bufPool.Get().(*bytes.Buffer)
-	m.in.Reset()
-	m.in.Write(b)
+	m.in = string(b)
 	return nil
 }
 func (m *rawMessage) SizeProto() int              { return len(m.b) }
 func (m *rawMessage) MarshalProto(buf []byte) int { return copy(buf, m.b) }
-
-func (m *rawMessage) bytes() []byte {
-	if m.in == nil {
-		return nil
-	}
-	return m.in.Bytes()
-}
-
-func (m *rawMessage) free() {
-	if m.in != nil && m.in.Cap() <= 16<<20 {
-		bufPool.Put(m.in)
-	}
-	m.in = nil
-}
 
 // exportRaw serves a raw export request of sig for the tenant the stream
 // authenticated as.
@@ -250,8 +232,7 @@ func exportRaw[Req otlpRequest, Resp otlpResponse](ss grpc.ServerStream, r *Rece
 		if err != nil {
 			return err
 		}
-		defer in.free()
-		res, err := consumeBody(ctx, r, "grpc", sig, ctProto, in.bytes(), st.tenant, &st.lease)
+		res, err := consumeBody(ctx, r, "grpc", sig, ctProto, request{s: in.in}, st.tenant, &st.lease)
 		if err != nil {
 			return err
 		}
@@ -281,10 +262,9 @@ func (r *Receiver) receive(ss grpc.ServerStream, st *grpcStream) (*rawMessage, e
 	err := ss.RecvMsg(in)
 	st.bodyTimer.Stop()
 	if err != nil {
-		in.free()
 		return nil, recvError(ctx, err)
 	}
-	st.lease.shrink(int64(len(in.bytes())))
+	st.lease.shrink(int64(len(in.in)))
 	return in, nil
 }
 

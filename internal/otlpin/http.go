@@ -250,7 +250,7 @@ var (
 // exportHTTP serves an OTLP/HTTP export of sig and writes the response.
 func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, w http.ResponseWriter,
 	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, l *lease) (int, error) {
-	res, err := consumeBody(ctx, r, "http", sig, mt, body, tenant, l)
+	res, err := consumeBody(ctx, r, "http", sig, mt, request{b: body}, tenant, l)
 	if err != nil {
 		return 0, err
 	}
@@ -266,22 +266,35 @@ func exportHTTP[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Rece
 // through the shape check on the wire, then pdata, with the shape's
 // memory estimate reserved first.
 func consumeBody[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Receiver, transport string,
-	sig *otlpSignal[Req, Resp], mt string, body []byte, tenant string, l *lease) (Result, error) {
+	sig *otlpSignal[Req, Resp], mt string, in request, tenant string, l *lease) (Result, error) {
 	var n int
 	var consume func() (Result, error)
 	if bc, ok := r.cons.(BatchConsumer); ok && mt == ctProto {
-		// The body and the one string copy the events slice.
-		if err := l.atLeast(2 * int64(len(body))); err != nil {
+		// What the events slice: the string, a copy of the body unless
+		// the request came as one (gRPC), which is all that is held then.
+		held := int64(len(in.s))
+		if in.s == "" {
+			held = 2 * int64(len(in.b))
+		}
+		if err := l.atLeast(held); err != nil {
 			return Result{}, err
 		}
 		var refused error
-		b, bn, ok := r.direct(sig.direct, string(body), tenant, r.directLimits(l, &refused))
+		b, bn, ok := r.direct(sig.direct, in.string(), tenant, r.directLimits(l, &refused))
 		if refused != nil {
 			return Result{}, refused
 		}
 		if ok {
 			n, consume = bn, func() (Result, error) { return bc.ConsumeBatch(ctx, sig.name, b) }
 		}
+	}
+	body := in.b
+	if consume == nil && body == nil && in.s != "" {
+		// The shape check and pdata read bytes: a copy of the string.
+		if err := l.atLeast(2 * int64(len(in.s))); err != nil {
+			return Result{}, err
+		}
+		body = []byte(in.s)
 	}
 	if consume == nil {
 		var sh shape
@@ -308,6 +321,21 @@ func consumeBody[Req otlpRequest, Resp otlpResponse](ctx context.Context, r *Rec
 		return Result{}, err
 	}
 	return consume()
+}
+
+// request is a request's body as bytes (b: OTLP/HTTP's pooled buffer) or
+// as a string (s: OTLP/gRPC's one copy out of grpc's buffers).
+type request struct {
+	b []byte
+	s string
+}
+
+// string is the body as a string: s, or a copy of b.
+func (q request) string() string {
+	if q.s != "" {
+		return q.s
+	}
+	return string(q.b)
 }
 
 func tracesResponse(res Result) ptraceotlp.ExportResponse {

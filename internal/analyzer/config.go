@@ -103,8 +103,8 @@ type Config struct {
 	// remembers after their release (for a late peer). Default 262144.
 	CallJoinMaxRemembered int `yaml:"call_join_max_remembered"`
 	// CallJoinPairMemory: a client observation without server waits for
-	// its peer only when a call of its agent was paired within this long.
-	// Default 1h.
+	// its peer unless a client observation of its agent was released
+	// unpaired within this long (and none paired since). Default 1h.
 	CallJoinPairMemory time.Duration `yaml:"call_join_pair_memory"`
 }
 

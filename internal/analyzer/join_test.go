@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +65,26 @@ func produceTo(t testing.TB, brokers []string, topic string, partition int32, ev
 	}
 }
 
+// neverPairs makes agent-A an agent whose calls are known not to pair: a
+// client half of it with no server peer, released unpaired after the
+// wait and stored (the ingest role learns it on the way back). Then its
+// client halves are stored at once, with a notice to the join. It returns
+// that client half and the events stored before it.
+func neverPairs(t testing.TB, brokers []string, topic string, st *store.Store) event.Event {
+	t.Helper()
+	lone, _ := joinHalves(98)
+	// Half an hour before the other calls: no server the enrichment
+	// learns from them is known then, so a replay fills none either.
+	lone.Time = base.Add(-30 * time.Minute)
+	before := distinct(t, st)
+	produceTo(t, brokers, topic, 0, []event.Event{lone})
+	testbed.WaitUntil(t, "a client half without peer stored", time.Minute, func() (bool, string) {
+		n := distinct(t, st)
+		return n == before+1, fmt.Sprint(n)
+	})
+	return lone
+}
+
 type storedRow struct {
 	id, agent, server string
 	tags              []string
@@ -122,16 +141,19 @@ func TestCallJoinEndToEnd(t *testing.T) {
 		c, s := joinHalves(i)
 		clients, servers = append(clients, c), append(servers, s)
 	}
-	// Round 1: agent-A never had a paired call, so its client halves are
-	// stored at once (a notice goes to the join); the server halves, on
+	// Round 0: a client half of agent-A waits (an agent not known yet)
+	// and is released unpaired.
+	loneClient := neverPairs(t, k.Brokers, "cj", st)
+	// Round 1: agent-A's calls are known not to pair, so its client halves
+	// are stored at once (a notice goes to the join); the server halves, on
 	// another partition, adopt agent-A from the notices.
 	produceTo(t, k.Brokers, "cj", 0, clients[:first])
 	produceTo(t, k.Brokers, "cj", 1, servers[:first])
 	testbed.WaitUntil(t, "round 1 stored", time.Minute, func() (bool, string) {
 		n := distinct(t, st)
-		return n == 2*first, fmt.Sprint(n)
+		return n == 2*first+1, fmt.Sprint(n)
 	})
-	// Round 2: agent-A's calls pair now, so its client halves wait too.
+	// Round 2: agent-A's calls pair now, so its client halves wait again.
 	// The server halves go first and are held; then the client halves.
 	produceTo(t, k.Brokers, "cj", 1, servers[first:])
 	for deadline := time.Now().Add(30 * time.Second); gaugeValue(a.m.joinHeld) != n-first; time.Sleep(20 * time.Millisecond) {
@@ -146,13 +168,19 @@ func TestCallJoinEndToEnd(t *testing.T) {
 	produceTo(t, k.Brokers, "cj", 0, []event.Event{lone})
 	testbed.WaitUntil(t, "every observation stored", time.Minute, func() (bool, string) {
 		got := distinct(t, st)
-		return got == 2*n+1, fmt.Sprint(got)
+		return got == 2*n+2, fmt.Sprint(got)
 	})
 	rows := storedRows(t, st, ch.Database)
-	if len(rows) != 2*n+1 {
-		t.Errorf("%d rows, want %d (each observation once)", len(rows), 2*n+1)
+	if len(rows) != 2*n+2 {
+		t.Errorf("%d rows, want %d (each observation once)", len(rows), 2*n+2)
 	}
 	for _, r := range rows {
+		if r.id == loneClient.EventID {
+			if r.agent != "agent-A" || r.server != "" || !slices.Contains(r.tags, calljoin.TagUnpaired) {
+				t.Errorf("lone client observation: agent %q server %q tags %v", r.agent, r.server, r.tags)
+			}
+			continue
+		}
 		if r.id == lone.EventID {
 			if r.agent != "server:fs-proc" || r.server != "fs" || !slices.Contains(r.tags, calljoin.TagUnpaired) {
 				t.Errorf("lone server observation: agent %q server %q tags %v", r.agent, r.server, r.tags)
@@ -176,13 +204,13 @@ func TestCallJoinEndToEnd(t *testing.T) {
 	q := store.CallsQuery{Tenant: "acme", From: base.Add(-time.Hour), To: base.Add(time.Hour)}
 	testbed.WaitUntil(t, "calls counted", 30*time.Second, func() (bool, string) {
 		total, err := st.CallsTotal(context.Background(), q)
-		return err == nil && total == n+1, fmt.Sprint(total, err)
+		return err == nil && total == n+2, fmt.Sprint(total, err)
 	})
 	// Every call of agent-A once; round 1's calls count under the
 	// client's row (server unknown when it was stored), round 2's under fs.
 	q.AgentIDs = []string{"agent-A"}
-	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
-		t.Errorf("calls of agent-A: %d (%v), want %d", total, err, n)
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n+1 {
+		t.Errorf("calls of agent-A: %d (%v), want %d", total, err, n+1)
 	}
 	q.ServerNames = []string{"fs"}
 	if total, err := st.CallsTotal(context.Background(), q); err != nil || total < n-first {
@@ -192,11 +220,11 @@ func TestCallJoinEndToEnd(t *testing.T) {
 	if got := counterVecValue(a.m.joinDiverted, "notice"); got != first {
 		t.Errorf("notices %v, want %d (round 1's client halves)", got, first)
 	}
-	if got := counterVecValue(a.m.joinDiverted, "half"); got != float64(n+(n-first)+1) {
-		t.Errorf("halves diverted %v, want %d", got, n+(n-first)+1)
+	if got := counterVecValue(a.m.joinDiverted, "half"); got != float64(n+(n-first)+2) {
+		t.Errorf("halves diverted %v, want %d", got, n+(n-first)+2)
 	}
-	if got := counterVecValue(a.m.joinTotal, calljoin.ResultUnpaired); got != 1 {
-		t.Errorf("unpaired %v, want 1", got)
+	if got := counterVecValue(a.m.joinTotal, calljoin.ResultUnpaired); got != 2 {
+		t.Errorf("unpaired %v, want 2", got)
 	}
 }
 
@@ -250,13 +278,15 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	}
 	lost := errors.New("crash before the join's commit")
 	a1, stop1 := start(func() error { return lost })
-	// Round 1 adopts (client halves stored at once, notices), round 2
+	// Round 0 (a client half without peer: agent-A does not pair) makes
+	// round 1 adopt (client halves stored at once, notices); round 2
 	// pairs (both halves held).
+	neverPairs(t, k.Brokers, "cjr", st)
 	produceTo(t, k.Brokers, "cjr", 1, servers[:n/2])
 	produceTo(t, k.Brokers, "cjr", 0, clients[:n/2])
 	testbed.WaitUntil(t, "round 1 stored", time.Minute, func() (bool, string) {
 		got := distinct(t, st)
-		return got == n, fmt.Sprint(got)
+		return got == n+1, fmt.Sprint(got)
 	})
 	produceTo(t, k.Brokers, "cjr", 1, servers[n/2:])
 	testbed.WaitUntil(t, "round 2's server halves held", time.Minute, func() (bool, string) {
@@ -266,7 +296,7 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	produceTo(t, k.Brokers, "cjr", 0, clients[n/2:])
 	testbed.WaitUntil(t, "every observation stored", time.Minute, func() (bool, string) {
 		got := distinct(t, st)
-		return got == 2*n, fmt.Sprint(got)
+		return got == 2*n+1, fmt.Sprint(got)
 	})
 	// The finding ids and rows; suppressed_count (match findings counted
 	// on their window's finding) is logged, not compared: a re-released
@@ -292,8 +322,8 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	ids1, rows1 := findings()
 	suppressed1 := suppressed
 	q := store.CallsQuery{Tenant: "acme", From: base.Add(-time.Hour), To: base.Add(time.Hour)}
-	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
-		t.Fatalf("calls before the replay: %d (%v), want %d", total, err, n)
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n+1 {
+		t.Fatalf("calls before the replay: %d (%v), want %d", total, err, n+1)
 	}
 
 	a2, stop2 := start(nil)
@@ -305,11 +335,11 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 		return released >= released1 && a2.Inserted() >= uint64(released1), fmt.Sprint(released, " released, ", a2.Inserted(), " inserted of ", released1)
 	})
 	stop2()
-	if got := distinct(t, st); got != 2*n {
-		t.Errorf("%d distinct events after the replay, want %d", got, 2*n)
+	if got := distinct(t, st); got != 2*n+1 {
+		t.Errorf("%d distinct events after the replay, want %d", got, 2*n+1)
 	}
-	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n {
-		t.Errorf("calls after the replay: %d (%v), want %d", total, err, n)
+	if total, err := st.CallsTotal(context.Background(), q); err != nil || total != n+1 {
+		t.Errorf("calls after the replay: %d (%v), want %d", total, err, n+1)
 	}
 	if ids2, rows2 := findings(); ids2 != ids1 || rows2 != rows1 {
 		t.Errorf("findings after the replay: %d ids in %d rows, before %d in %d", ids2, rows2, ids1, rows1)
@@ -417,20 +447,14 @@ func TestCallJoinRebalance(t *testing.T) {
 		got := distinct(t, st)
 		return got == 2*n, fmt.Sprint(got)
 	})
-	// A client row may lack its server: the new owner of agent-A's events
-	// partition (the events topic rebalanced too) has not seen agent-A
-	// pair yet, so its first client halves are stored at once and only a
-	// notice goes to the join (docs/analyzer.md, "Call join").
-	stored := 0
+	// Every row names agent-A and fs: the new owner of agent-A's events
+	// partition (the events topic rebalanced too) does not know agent-A,
+	// so its client halves wait for their peers like the old owner's.
 	for _, r := range storedRows(t, st, ch.Database) {
-		if r.agent != "agent-A" || r.server != "fs" && (r.server != "" || !strings.HasPrefix(r.id, "client")) {
+		if r.agent != "agent-A" || r.server != "fs" {
 			t.Errorf("%s: agent %q server %q tags %v", r.id, r.agent, r.server, r.tags)
 		}
-		if r.server == "" {
-			stored++
-		}
 	}
-	t.Logf("%d of %d client rows stored before their server half was known", stored, n)
 	q := store.CallsQuery{Tenant: "acme", From: base.Add(-time.Hour), To: base.Add(time.Hour)}
 	testbed.WaitUntil(t, "calls counted once", 30*time.Second, func() (bool, string) {
 		total, err := st.CallsTotal(context.Background(), q)

@@ -236,31 +236,34 @@ func TestPairsClientRule(t *testing.T) {
 	if d := p.Decide(t0, &s); d != Divert {
 		t.Fatalf("server half: %v, want Divert", d)
 	}
-	if d := p.Decide(t0, &c); d != KeepAndNotify {
-		t.Fatalf("client half of an agent never paired: %v, want KeepAndNotify", d)
+	if d := p.Decide(t0, &c); d != Divert {
+		t.Fatalf("client half of an agent not known yet: %v, want Divert (its first calls learn whether it pairs)", d)
+	}
+	unp := c
+	unp.Tags = []string{TagUnpaired}
+	p.Observe(t0, &unp)
+	if d := p.Decide(t0.Add(30*time.Second), &c); d != KeepAndNotify {
+		t.Fatalf("client half after an unpaired client half: %v, want KeepAndNotify", d)
+	}
+	if d := p.Decide(t0.Add(2*time.Minute), &c); d != Divert {
+		t.Fatalf("client half after the memory: %v, want Divert", d)
 	}
 	joined := s
 	joined.AgentID = "agent-A"
 	joined.Tags = []string{TagJoined, TagJoinedAgent}
-	p.Observe(t0, &joined)
-	if d := p.Decide(t0.Add(30*time.Second), &c); d != Divert {
+	p.Observe(t0.Add(3*time.Minute), &unp)
+	p.Observe(t0.Add(3*time.Minute), &joined)
+	if d := p.Decide(t0.Add(3*time.Minute), &c); d != Divert {
 		t.Fatalf("client half after a pairing: %v, want Divert", d)
 	}
-	if d := p.Decide(t0.Add(2*time.Minute), &c); d != KeepAndNotify {
-		t.Fatalf("client half after the memory: %v, want KeepAndNotify", d)
-	}
-	p.Observe(t0.Add(3*time.Minute), &joined)
-	unp := c
-	unp.Tags = []string{TagUnpaired}
-	p.Observe(t0.Add(3*time.Minute), &unp)
-	if d := p.Decide(t0.Add(3*time.Minute), &c); d != KeepAndNotify {
-		t.Fatalf("client half after an unpaired client: %v, want KeepAndNotify", d)
+	p.Observe(t0.Add(4*time.Minute), &unp)
+	if d := p.Decide(t0.Add(4*time.Minute), &c); d != KeepAndNotify {
+		t.Fatalf("client half after a pairing, then an unpaired client half: %v, want KeepAndNotify", d)
 	}
 	other := c
 	other.AgentID = "agent-B"
-	p.Observe(t0, &joined)
-	if d := p.Decide(t0, &other); d != KeepAndNotify {
-		t.Fatalf("another agent: %v", d)
+	if d := p.Decide(t0.Add(4*time.Minute), &other); d != Divert {
+		t.Fatalf("another agent: %v, want Divert", d)
 	}
 	for i := 0; i < 3*maxPairAgents; i++ {
 		x := joined

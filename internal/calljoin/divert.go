@@ -16,9 +16,10 @@ const (
 	// Divert: a half that waits for its peer on the calls topic; neither
 	// stored nor detected until the join releases it.
 	Divert
-	// KeepAndNotify: a client half of an agent with no recent paired call:
-	// stored and detected now, and a notice of its identity goes to the
-	// calls topic so that a later server half still adopts its agent.
+	// KeepAndNotify: a client half of an agent known not to pair (its last
+	// client half was released unpaired): stored and detected now, and a
+	// notice of its identity goes to the calls topic so that a later server
+	// half still adopts its agent.
 	KeepAndNotify
 )
 
@@ -28,52 +29,60 @@ const (
 	maxPairAgents     = 1 << 16
 )
 
-// Pairs is the ingest role's memory of which agents had a call joined
-// recently, for the client-half rule: a client observation without server
-// waits for its peer only when its agent's calls were paired within
-// PairMemory (the agent talks to servers that export their own
-// observations: the bare MCP SDK, fastmcp); an agent whose calls never
-// pair (an OpenLLMetry client: no server peer) is not delayed. A client
-// observation of the agent released unpaired forgets the agent again.
-// Safe for concurrent use.
+// Pairs is the ingest role's memory of whether an agent's calls pair, for
+// the client-half rule: a client observation without server waits for its
+// peer unless its agent is known, within Memory, not to pair — its last
+// client half came back from the join unpaired (an OpenLLMetry client: no
+// server exports its side), and no call of it paired since. An agent the
+// memory does not know waits too: the first calls of an agent are when its
+// identity is learnt, so an agent that never pairs costs one wait
+// (call_join_wait) per Memory, and the bare MCP SDK's client observations
+// are completed from its first call on. Safe for concurrent use.
 type Pairs struct {
-	// Memory is how long a pairing counts; default DefaultPairMemory.
+	// Memory is how long an outcome counts; default DefaultPairMemory.
 	Memory time.Duration
 
 	mu       sync.Mutex
-	cur, old map[string]time.Time // tenant/agent → last pairing seen
+	cur, old map[string]pairing // tenant/agent → its last outcome
+}
+
+// pairing is an agent's last outcome and when it was seen.
+type pairing struct {
+	at     time.Time
+	paired bool
 }
 
 func pairKey(e *event.Event) string { return e.Tenant + "/" + e.AgentID }
 
 // Observe learns from an event the join released: a joined observation
-// with a real agent marks its agent as paired; a client half released
-// unpaired (no server) clears it.
+// with a real agent says its agent's calls pair; a client half released
+// unpaired (no server) says they do not.
 func (p *Pairs) Observe(now time.Time, e *event.Event) {
 	switch {
 	case e.HasTag(TagJoined) && e.AgentID != "" && !event.IsObserverAgent(e.AgentID):
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.cur == nil {
-			p.cur, p.old = map[string]time.Time{}, map[string]time.Time{}
-		}
-		k := pairKey(e)
-		if _, ok := p.cur[k]; !ok && len(p.cur) >= maxPairAgents/2 {
-			clear(p.old)
-			p.cur, p.old = p.old, p.cur
-		}
-		p.cur[k] = now
+		p.set(pairKey(e), pairing{now, true})
 	case e.HasTag(TagUnpaired) && e.ServerName == "" && !event.IsObserverAgent(e.AgentID):
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		k := pairKey(e)
-		delete(p.cur, k)
-		delete(p.old, k)
+		p.set(pairKey(e), pairing{now, false})
 	}
 }
 
-// Paired reports whether e's agent had a call paired within Memory.
-func (p *Pairs) Paired(now time.Time, e *event.Event) bool {
+func (p *Pairs) set(k string, v pairing) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		p.cur, p.old = map[string]pairing{}, map[string]pairing{}
+	}
+	if _, ok := p.cur[k]; !ok && len(p.cur) >= maxPairAgents/2 {
+		clear(p.old)
+		p.cur, p.old = p.old, p.cur
+	}
+	delete(p.old, k)
+	p.cur[k] = v
+}
+
+// NeverPairs reports whether e's agent is known, within Memory, not to
+// pair: its last client half was released unpaired.
+func (p *Pairs) NeverPairs(now time.Time, e *event.Event) bool {
 	mem := p.Memory
 	if mem <= 0 {
 		mem = DefaultPairMemory
@@ -81,11 +90,11 @@ func (p *Pairs) Paired(now time.Time, e *event.Event) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := pairKey(e)
-	t, ok := p.cur[k]
+	v, ok := p.cur[k]
 	if !ok {
-		t, ok = p.old[k]
+		v, ok = p.old[k]
 	}
-	return ok && now.Sub(t) <= mem
+	return ok && !v.paired && now.Sub(v.at) <= mem
 }
 
 // Len is the number of agents remembered.
@@ -100,7 +109,7 @@ func (p *Pairs) Decide(now time.Time, e *event.Event) Decision {
 	if !IsHalf(e) {
 		return Keep
 	}
-	if NeedsAgent(e) || p.Paired(now, e) {
+	if NeedsAgent(e) || !p.NeverPairs(now, e) {
 		return Divert
 	}
 	return KeepAndNotify

@@ -53,13 +53,12 @@ const callerAgent = "caller"
 var stacks = []stack{
 	{name: "sdk", lang: "python", observations: 2, serverAgent: callerAgent, joined: true,
 		// No name on the SDK's spans: the server side has its process's
-		// service.name (one process serves the four servers here); the
-		// client side gets it from the join, except the observations
-		// stored before the agent's first joined call (nothing).
-		serverGaps: map[string][]string{"client": {"", "mcpwatch-scenario-mcp-servers"}, "server": {"mcpwatch-scenario-mcp-servers"}}},
+		// service.name (one process serves the four servers here), and
+		// the client side gets it from the join.
+		serverGaps: map[string][]string{"client": {"mcpwatch-scenario-mcp-servers"}, "server": {"mcpwatch-scenario-mcp-servers"}}},
 	{name: "sdk+capture", lang: "python", content: true, observations: 2, serverAgent: callerAgent},
 	{name: "fastmcp", lang: "python", observations: 3, duplicates: 1, serverAgent: callerAgent, joined: true,
-		serverGaps: map[string][]string{"client": {""}, "duplicate": {""}}},
+		serverGaps: map[string][]string{"duplicate": {""}}},
 	{name: "fastmcp+capture", lang: "python", content: true, observations: 3, duplicates: 1, serverAgent: callerAgent},
 	// Four initialize.mcp spans under one parent: the request cannot tell
 	// which connection a tools/list or tools/call used. The request id is
@@ -575,6 +574,11 @@ func (c *check) observations() {
 					t.Errorf("%s: %s observation has agent_id %q, want %q", what, kind, e.AgentID, c.r.AgentID)
 				}
 				byAgent = true
+				// The bare SDK's client span names no server: the join
+				// gives it the server observation's, said by a tag.
+				if joined := e.HasTag(calljoin.TagJoinedServer); kind == "client" && joined != s.joined {
+					t.Errorf("%s: client observation tagged %s: %v, want %v", what, calljoin.TagJoinedServer, joined, s.joined)
+				}
 			case s.serverAgent == callerAgent:
 				if e.AgentID != c.r.AgentID {
 					t.Errorf("%s: server observation has agent_id %q, want the caller's %q", what, e.AgentID, c.r.AgentID)

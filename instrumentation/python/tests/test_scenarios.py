@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 HAVE_FASTMCP = find_spec("fastmcp") is not None
 STACKS = ["fastmcp", "fastmcp+capture"] if HAVE_FASTMCP else ["sdk", "sdk+capture", "openllmetry"]
-CALLS = 4 + 4 + 5 + 6  # connect and tools/list per server, benign calls, attacks
+CALLS = 4 + 4 + 5 + 6 + 15  # connect and tools/list per server, benign calls, attacks, the loop
 CAPTURE = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.tool.definitions", "mcp.server.name")
 
 

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,9 +110,24 @@ type Suppressor struct {
 }
 
 type window struct {
-	rep    event.Finding // the stored finding: the first, with the count
-	end    time.Time
-	recent []string // finding ids counted lately: one call's observations count once
+	rep  event.Finding // the stored finding: the first, with the count
+	end  time.Time
+	seen map[uint64]struct{} // hashes of the finding ids counted (at most maxSeen)
+}
+
+// maxSeen bounds the finding ids a window remembers. A finding id counts
+// once per window: the client and server observations of one call give
+// one id, and so does an observation produced again (a collector retry,
+// the call join's release after a crash) at a new position the position
+// guard cannot recognise. Past maxSeen ids in one window (a very noisy
+// rule), a repeated id is counted again.
+const maxSeen = 4096
+
+// seenSeed seeds the finding id hashes (per process: the memory is too).
+var seenSeed = maphash.MakeSeed()
+
+func newWindow(f *event.Finding) *window {
+	return &window{rep: *f, end: windowEnd(f), seen: map[uint64]struct{}{maphash.String(seenSeed, f.FindingID): {}}}
 }
 
 // NewSuppressor returns an empty Suppressor.
@@ -161,13 +177,14 @@ func (s *Suppressor) Add(f *event.Finding) bool {
 	w, ok := s.open[k]
 	if !ok {
 		f.SuppressedCount, f.LastEventID, f.LastSeen = 0, lastEventID(f), f.Time
-		s.open[k] = &window{rep: *f, end: windowEnd(f), recent: []string{f.FindingID}}
+		s.open[k] = newWindow(f)
 		s.dirty[k] = true
 		return true
 	}
 	r := &w.rep
 	pos := f.SuppressPos
-	if (pos != 0 && pos>>40 == r.SuppressPos>>40 && pos <= r.SuppressPos) || slices.Contains(w.recent, f.FindingID) {
+	h := maphash.String(seenSeed, f.FindingID)
+	if _, seen := w.seen[h]; seen || (pos != 0 && pos>>40 == r.SuppressPos>>40 && pos <= r.SuppressPos) {
 		return false
 	}
 	r.SuppressedCount++
@@ -177,10 +194,9 @@ func (s *Suppressor) Add(f *event.Finding) bool {
 	if !f.Time.Before(r.LastSeen) {
 		r.LastSeen, r.LastEventID = f.Time, lastEventID(f)
 	}
-	if len(w.recent) == 8 {
-		w.recent = w.recent[1:]
+	if len(w.seen) < maxSeen {
+		w.seen[h] = struct{}{}
 	}
-	w.recent = append(w.recent, f.FindingID)
 	s.dirty[k] = true
 	return false
 }
@@ -237,7 +253,7 @@ func (s *Suppressor) Reset(stored []event.Finding) {
 		if f.Time.After(s.latest) {
 			s.latest = f.Time
 		}
-		s.open[windowKey(&f)] = &window{rep: f, end: windowEnd(&f), recent: []string{f.FindingID}}
+		s.open[windowKey(&f)] = newWindow(&f)
 	}
 }
 

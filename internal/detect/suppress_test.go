@@ -119,3 +119,31 @@ func TestSuppressorCountsAWindow(t *testing.T) {
 		t.Fatalf("after reload = %+v, want count 100 (last event stays the latest by time, e99)", got)
 	}
 }
+
+// TestSuppressorCountsAFindingIDOnce: an observation produced again at a
+// new position (a collector retry, the call join's release after a crash)
+// gives a finding id the window counted long before (beyond any short
+// memory of recent ids): it is not counted again; a new id is.
+func TestSuppressorCountsAFindingIDOnce(t *testing.T) {
+	base := TestBaseTime.Truncate(time.Hour)
+	f := func(i int, pos int64) event.Finding {
+		return event.Finding{FindingID: "f" + strconv.Itoa(i), Tenant: "t", RuleID: "r", GroupKey: "g",
+			SuppressKey: "k", SuppressWindow: time.Hour, Time: base.Add(time.Duration(i) * time.Second),
+			EventIDs: []string{"e" + strconv.Itoa(i)}, SuppressPos: pos}
+	}
+	s := NewSuppressor()
+	for i := 0; i < 100; i++ {
+		x := f(i, int64(i+1))
+		s.Add(&x)
+	}
+	again := f(3, 1000) // counted as the 4th, produced again after 96 others
+	if s.Add(&again) {
+		t.Fatal("a finding id of the window opened a new one")
+	}
+	fresh := f(100, 1001)
+	s.Add(&fresh)
+	got := s.Flush()
+	if len(got) != 1 || got[0].SuppressedCount != 100 {
+		t.Fatalf("windows %d, count %d; want 1 window counting 99 + the new id = 100", len(got), got[0].SuppressedCount)
+	}
+}

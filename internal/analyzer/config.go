@@ -102,9 +102,9 @@ type Config struct {
 	// CallJoinMaxRemembered bounds the calls whose identity the join
 	// remembers after their release (for a late peer). Default 262144.
 	CallJoinMaxRemembered int `yaml:"call_join_max_remembered"`
-	// CallJoinPairMemory: a client observation without server waits for
-	// its peer unless a client observation of its agent was released
-	// unpaired within this long (and none paired since). Default 1h.
+	// CallJoinPairMemory: how long an agent's last paired (its client
+	// observations without server wait for their peers) or unpaired (they
+	// do not) call decides; calljoin.Pairs. Default 1h.
 	CallJoinPairMemory time.Duration `yaml:"call_join_pair_memory"`
 }
 

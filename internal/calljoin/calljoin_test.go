@@ -237,7 +237,12 @@ func TestPairsClientRule(t *testing.T) {
 		t.Fatalf("server half: %v, want Divert", d)
 	}
 	if d := p.Decide(t0, &c); d != Divert {
-		t.Fatalf("client half of an agent not known yet: %v, want Divert (its first calls learn whether it pairs)", d)
+		t.Fatalf("client half without content of an agent not known yet: %v, want Divert", d)
+	}
+	withContent := c
+	withContent.Arguments = `{"path":"/etc/passwd"}`
+	if d := p.Decide(t0, &withContent); d != KeepAndNotify {
+		t.Fatalf("client half with content of an agent not known yet: %v, want KeepAndNotify (not delayed, not reordered)", d)
 	}
 	unp := c
 	unp.Tags = []string{TagUnpaired}
@@ -255,6 +260,9 @@ func TestPairsClientRule(t *testing.T) {
 	p.Observe(t0.Add(3*time.Minute), &joined)
 	if d := p.Decide(t0.Add(3*time.Minute), &c); d != Divert {
 		t.Fatalf("client half after a pairing: %v, want Divert", d)
+	}
+	if d := p.Decide(t0.Add(3*time.Minute), &withContent); d != Divert {
+		t.Fatalf("client half with content after a pairing: %v, want Divert", d)
 	}
 	p.Observe(t0.Add(4*time.Minute), &unp)
 	if d := p.Decide(t0.Add(4*time.Minute), &c); d != KeepAndNotify {

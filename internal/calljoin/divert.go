@@ -17,9 +17,10 @@ const (
 	// stored nor detected until the join releases it.
 	Divert
 	// KeepAndNotify: a client half of an agent known not to pair (its last
-	// client half was released unpaired): stored and detected now, and a
-	// notice of its identity goes to the calls topic so that a later server
-	// half still adopts its agent.
+	// client half was released unpaired), or with content of an agent not
+	// known (Pairs): stored and detected now, and a notice of its identity
+	// goes to the calls topic so that a later server half still adopts its
+	// agent.
 	KeepAndNotify
 )
 
@@ -30,14 +31,18 @@ const (
 )
 
 // Pairs is the ingest role's memory of whether an agent's calls pair, for
-// the client-half rule: a client observation without server waits for its
-// peer unless its agent is known, within Memory, not to pair — its last
-// client half came back from the join unpaired (an OpenLLMetry client: no
-// server exports its side), and no call of it paired since. An agent the
-// memory does not know waits too: the first calls of an agent are when its
-// identity is learnt, so an agent that never pairs costs one wait
-// (call_join_wait) per Memory, and the bare MCP SDK's client observations
-// are completed from its first call on. Safe for concurrent use.
+// the client-half rule. A client observation without server waits for its
+// peer when its agent's calls paired within Memory; it is stored at once
+// (with a notice) when its last client half came back unpaired within
+// Memory (an agent whose servers export nothing). For an agent the memory
+// does not know, it waits only if it carries no content: the bare MCP
+// SDK's client observations (no content, a server that exports its side)
+// are then completed from the first call, while a client that sends
+// content without a server peer (OpenLLMetry Python) is neither delayed
+// nor reordered — holding some of an agent's content-bearing observations
+// and not others would let a later one be detected before an earlier one,
+// and a sequence (sensitive read, then egress) would miss its order.
+// Safe for concurrent use.
 type Pairs struct {
 	// Memory is how long an outcome counts; default DefaultPairMemory.
 	Memory time.Duration
@@ -80,9 +85,9 @@ func (p *Pairs) set(k string, v pairing) {
 	p.cur[k] = v
 }
 
-// NeverPairs reports whether e's agent is known, within Memory, not to
-// pair: its last client half was released unpaired.
-func (p *Pairs) NeverPairs(now time.Time, e *event.Event) bool {
+// outcome reports what the memory knows of e's agent within Memory:
+// known, and whether its calls pair.
+func (p *Pairs) outcome(now time.Time, e *event.Event) (known, paired bool) {
 	mem := p.Memory
 	if mem <= 0 {
 		mem = DefaultPairMemory
@@ -94,7 +99,10 @@ func (p *Pairs) NeverPairs(now time.Time, e *event.Event) bool {
 	if !ok {
 		v, ok = p.old[k]
 	}
-	return ok && !v.paired && now.Sub(v.at) <= mem
+	if !ok || now.Sub(v.at) > mem {
+		return false, false
+	}
+	return true, v.paired
 }
 
 // Len is the number of agents remembered.
@@ -109,10 +117,19 @@ func (p *Pairs) Decide(now time.Time, e *event.Event) Decision {
 	if !IsHalf(e) {
 		return Keep
 	}
-	if NeedsAgent(e) || !p.NeverPairs(now, e) {
+	if NeedsAgent(e) {
+		return Divert
+	}
+	known, paired := p.outcome(now, e)
+	if paired || !known && !hasContent(e) {
 		return Divert
 	}
 	return KeepAndNotify
+}
+
+// hasContent reports whether e carries what content rules read.
+func hasContent(e *event.Event) bool {
+	return e.Arguments != "" || e.Result != "" || e.ToolDescription != ""
 }
 
 // Notice is the part of a client observation the join remembers: its

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -126,30 +125,18 @@ func (a *Analyzer) callsTopicReady(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer cl.Close()
-	if *k.CreateTopics {
-		err := a.awaitMetadata(ctx, "read the calls topic", func(ctx context.Context) error {
-			_, err := partitionCount(ctx, cl, k.CallsTopic)
-			return err
-		})
-		return err == nil, err
-	}
-	var n int
-	err = a.retry(ctx, "read the calls topic", func(ctx context.Context) (err error) {
-		n, err = partitionCount(ctx, cl, k.CallsTopic)
-		if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.TopicAuthorizationFailed) {
-			return nil
-		}
+	var on bool
+	if err := a.awaitMetadata(ctx, "read the calls topic", func(ctx context.Context) (err error) {
+		on, err = optionalTopic(ctx, cl, k, k.CallsTopic)
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		return false, err
 	}
-	if n == 0 {
+	if !on {
 		a.log.Error("call join off: the calls topic does not exist or is not readable (create it, or set analyzer.call_join_wait: 0s); "+
 			"the client and server observations of a call exported separately are stored and counted as two", "topic", k.CallsTopic)
-		return false, nil
 	}
-	return true, nil
+	return on, nil
 }
 
 // joinLoop is the join: calls topic → calljoin.Joiner → events topic. Its

@@ -87,6 +87,24 @@ func (o *ownership) count() int {
 	return len(o.parts)
 }
 
+// optionalTopic reports whether a topic that one feature needs can be
+// used (the steps topic: the gate; the calls topic: the call join). With
+// create_topics the analyzer created it at start, and an error means it is
+// not in the metadata yet (retry). Without, a topic that is missing or not
+// ours to read turns the feature off: (false, nil). Every instance shares
+// the topic and its ACLs, so they all agree.
+func optionalTopic(ctx context.Context, cl *kgo.Client, k kafka.Config, topic string) (bool, error) {
+	_, err := partitionCount(ctx, cl, topic)
+	switch {
+	case err == nil:
+		return true, nil
+	case !*k.WithDefaults().CreateTopics &&
+		(errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.TopicAuthorizationFailed)):
+		return false, nil
+	}
+	return false, err
+}
+
 // partitionCount asks the brokers how many partitions topic has.
 func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
 	// A direct metadata request: kadm's answers come from the client's

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/detect"
@@ -43,25 +42,13 @@ func newStepsReader(ctx context.Context, k kafka.Config, pack func() *detect.Pac
 	if err != nil {
 		return nil, err
 	}
-	adm := kadm.NewClient(cl)
-	td, err := adm.ListTopics(ctx, topic)
-	if err == nil {
-		err = td.Error()
-	}
-	if err != nil || !td.Has(topic) {
+	if ok, err := optionalTopic(ctx, cl, k, topic); !ok {
+		// Not there (or not ours to read): no instance can gate, so none
+		// needs to announce (err nil); or not in the metadata yet (err).
 		cl.Close()
-		missing := errors.Is(err, kerr.UnknownTopicOrPartition) || (err == nil && !td.Has(topic))
-		if (missing || errors.Is(err, kerr.TopicAuthorizationFailed)) && !*k.WithDefaults().CreateTopics {
-			// Not there (or not ours to read): no instance can gate, so
-			// none needs to announce. Every instance shares the topic and
-			// its ACLs, so they all agree.
-			return nil, nil
-		}
-		if missing { // created at start, not yet in the metadata
-			err = kerr.UnknownTopicOrPartition
-		}
-		return nil, fmt.Errorf("cannot read the steps topic %s: %w", topic, err)
+		return nil, err
 	}
+	adm := kadm.NewClient(cl)
 	r := &stepsReader{topic: topic, cl: cl, adm: adm, gate: detect.NewStepGate(), pack: pack, bad: bad,
 		next: map[int32]int64{}, wake: make(chan struct{})}
 	go r.run(ctx)

@@ -136,7 +136,6 @@ type Release struct {
 // ident is what the join knows of a call's identity.
 type ident struct {
 	agent, server, version string
-	timedOut               bool // learnt from observations released unpaired
 }
 
 func (id ident) complete() bool { return id.agent != "" && id.server != "" }
@@ -240,7 +239,6 @@ func (j *Joiner) recall(k Key) (ident, bool) {
 func (j *Joiner) remember(k Key, id ident) {
 	if old, ok := j.recall(k); ok {
 		id.merge(old)
-		id.timedOut = id.timedOut && old.timedOut
 	}
 	if _, ok := j.cur[k]; !ok && len(j.cur) >= j.cfg.MaxRemembered/2 {
 		clear(j.old)
@@ -380,7 +378,6 @@ func (j *Joiner) release(en *entry, id ident, result, tag string) []Release {
 		}
 		out = append(out, Release{Event: e, Result: res})
 	}
-	id.timedOut = tag == TagUnpaired
 	j.remember(en.key, id)
 	return out
 }

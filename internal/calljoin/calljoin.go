@@ -31,7 +31,7 @@ const (
 	// peer that did not come (it keeps its fallback agent or empty server).
 	TagUnpaired = "call_unpaired"
 	// TagJoinedAgent: agent_id was a fallback and was taken from a peer.
-	TagJoinedAgent = "joined:agent"
+	TagJoinedAgent = event.TagJoinedAgent
 	// TagJoinedServer: server_name/server_version were empty and were
 	// taken from a peer (event.TagJoinedServer).
 	TagJoinedServer = event.TagJoinedServer

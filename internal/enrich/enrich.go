@@ -195,7 +195,7 @@ func (x *Enricher) Enrich(ctx context.Context, events []event.Event) error {
 		} else {
 			a.lastT = t
 		}
-		if e.ServerName != "" && !e.HasTag(TagServer) && !e.HasTag(event.TagJoinedServer) {
+		if e.ServerName != "" && !e.HasTag(TagServer) && !e.HasTag(event.TagJoinedServer) && !e.HasTag(event.TagJoinedAgent) {
 			x.learn(a, e, t)
 		}
 	}

@@ -297,6 +297,24 @@ func TestJoinedServerKeepsSessionAndTeachesNothing(t *testing.T) {
 	}
 }
 
+// TestJoinedAgentTeachesNothing: a server observation whose agent the call
+// join filled (tag joined:agent) reaches the enrichment up to the join's
+// wait after the agent's other observations, so its server is not learnt
+// for that agent. Learnt, the agent-level guess for an observation without
+// a server (fastmcp's duplicate client span) depended on which servers'
+// observations the join had released yet: in CI it named the agent's
+// first server for calls to three others.
+func TestJoinedAgentTeachesNothing(t *testing.T) {
+	x := newMem(t, Config{})
+	joined := func(e *event.Event) {
+		e.ServerName, e.Observer, e.Tags = "fs", event.ObserverServer, []string{event.TagJoinedAgent}
+	}
+	evs := enrich(t, x, ev("a", 0, joined), ev("a", time.Second))
+	if evs[1].ServerName != "" || evs[1].HasTag(TagServer) {
+		t.Errorf("a joined server observation taught its agent's connection: %q %v", evs[1].ServerName, evs[1].Tags)
+	}
+}
+
 func TestDerivedSessionsOutOfOrder(t *testing.T) {
 	// Arrival order 0, 40m, 20m: by event time the gaps are 20m and 20m,
 	// so with a 30m gap it is one session.

@@ -142,6 +142,14 @@ const TagCallCounted = "call_already_counted"
 // derives a session from it.
 const TagJoinedServer = "joined:server"
 
+// TagJoinedAgent marks an observation (a server's) whose agent_id the
+// call join took from the call's client observation. The enrichment does
+// not learn its server for that agent: it arrives up to the join's wait
+// after the agent's other observations, so what it taught would depend on
+// timing — an agent-level guess made before it arrived names the wrong
+// server.
+const TagJoinedAgent = "joined:agent"
+
 // HasTag reports whether the event carries tag t.
 func (e *Event) HasTag(t string) bool {
 	for _, x := range e.Tags {

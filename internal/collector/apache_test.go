@@ -11,7 +11,8 @@ import (
 
 // TestApacheKafka runs the SDK → collector → Kafka path against a real
 // Apache Kafka broker (KRaft), including the producer's idempotence, acks=all
-// and lz4 batches under the broker's real message limit, and a broker
+// and compressed batches (the default codec, snappy, which the broker
+// decompresses to validate) under the broker's real message limit, and a broker
 // restart.
 func TestApacheKafka(t *testing.T) {
 	k := testbed.ApacheKafka(t)

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/testbed"
 )
 
@@ -257,11 +258,11 @@ func benchCollectorProcess(b *testing.B, cpus string) target {
   auth:
     tokens: [{tenant: %s, token: %s}]
   limits: {tenant_rate: -1, max_in_flight_bytes: 1073741824}
-kafka: {brokers: [%q], partitions: 12}
+kafka: {brokers: [%q], partitions: 12, producer: {compression: %s}}
 admin: {endpoint: %q, pprof: true}
 produce_timeout: 30s
 log: {level: warn}
-`, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), adminAddr)
+`, grpcAddr, httpAddr, testTenant, testToken, strings.Join(k.Brokers, ","), benchCompression(), adminAddr)
 	return startProcess(b, "mcpwatch", bin, cfg, "http://"+adminAddr+"/readyz", strings.Fields(os.Getenv("MCPWATCH_BENCH_COLLECTOR_FLAGS")), target{
 		cpus: cpus, name: "mcpwatch", admin: adminAddr, httpAddr: httpAddr, grpcAddr: grpcAddr, topic: testTopic, brokers: k.Brokers, events: true})
 }
@@ -409,12 +410,12 @@ exporters:
   kafka:
     brokers: [%q]
     traces: {topic: %q, encoding: otlp_proto}
-    producer: {compression: lz4, required_acks: -1, max_message_bytes: 1000000}
+    producer: {compression: %s, required_acks: -1, max_message_bytes: 1000000}
 service:
   telemetry: {logs: {level: warn}, metrics: {level: none}}
   pipelines:
     traces: {receivers: [otlp], processors: [batch], exporters: [kafka]}
-`, grpcAddr, httpAddr, strings.Join(k.Brokers, ","), topic)
+`, grpcAddr, httpAddr, strings.Join(k.Brokers, ","), topic, benchCompression())
 	return startProcess(b, "otelcol", bin, cfg, "http://"+httpAddr+"/v1/traces", nil,
 		target{cpus: cpus, name: "otelcol", httpAddr: httpAddr, grpcAddr: grpcAddr, topic: topic, brokers: k.Brokers})
 }
@@ -573,6 +574,16 @@ func cpuList(cpus []int) string {
 // the same run: `go test -run '^$' -bench EndToEnd -benchtime 1x -count 5
 // ./internal/collector/`. Each iteration is one load of benchRequests
 // requests per target and transport.
+// benchCompression is the Kafka codec of both collectors (the same, so
+// the ratio compares collectors, not codecs): MCPWATCH_BENCH_COMPRESSION,
+// else mcpwatch's default.
+func benchCompression() string {
+	if c := os.Getenv("MCPWATCH_BENCH_COMPRESSION"); c != "" {
+		return c
+	}
+	return kafka.DefaultCompression
+}
+
 func BenchmarkEndToEnd(b *testing.B) {
 	bodies := benchBodies(b, 8)
 	peer := otelcolPath()

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
-	"github.com/mcpwatch/mcpwatch/internal/kafka"
 	"github.com/mcpwatch/mcpwatch/internal/redact"
 )
 
@@ -99,27 +98,37 @@ func BenchmarkPipelineStages(b *testing.B) {
 			enc.Reuse() // as publish does once Kafka acked every record
 		})
 	})
-	// compress: lz4 over the request's keys and values (about a produce
-	// batch's bytes), with the collector's compressor and franz-go's.
+	// compress-<codec>: a codec over the request's keys and values (about
+	// a produce batch's bytes) with franz-go's compressor, as the producer
+	// runs it; ratio = compressed / raw bytes. decompress-<codec>: what each
+	// consumer of the topic pays for it.
 	var raw []byte
 	for j := range batch.Events {
 		raw = appendPartitionKey(raw, &batch.Events[j])
 		raw = append(raw, enc0.Encode(&batch.Events[j])...)
 	}
-	franz, err := kgo.DefaultCompressor(kgo.Lz4Compression())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, c := range []struct {
-		name string
-		c    kgo.Compressor
-	}{{"compress", kafka.NewLZ4Compressor()}, {"compress-franz-go", franz}} {
-		b.Run(c.name, func(b *testing.B) {
+	dec := kgo.DefaultDecompressor()
+	for _, name := range []string{"snappy", "lz4", "zstd"} {
+		codec := map[string]kgo.CompressionCodec{"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}[name]
+		c, err := kgo.DefaultCompressor(codec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var dst bytes.Buffer
+		out, typ := c.Compress(&dst, raw)
+		packed := bytes.Clone(out)
+		b.Run("compress-"+name, func(b *testing.B) {
 			var dst bytes.Buffer
 			b.SetBytes(int64(len(raw)))
+			run(b, func() { c.Compress(&dst, raw) })
+			b.ReportMetric(float64(len(packed))/float64(len(raw)), "ratio")
+		})
+		b.Run("decompress-"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
 			run(b, func() {
-				dst.Reset()
-				c.c.Compress(&dst, raw)
+				if _, err := dec.Decompress(packed, typ); err != nil {
+					b.Fatal(err)
+				}
 			})
 		})
 	}

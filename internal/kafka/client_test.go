@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +108,56 @@ func TestSASL(t *testing.T) {
 				t.Errorf("ping: %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestProducerCompression: every configured codec is the one the batches
+// carry (a consumer reads it from the batch attributes), the default is
+// snappy, and what was produced is read back unchanged.
+func TestProducerCompression(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// codec numbers of the record batch attributes (Kafka protocol)
+	want := map[string]uint8{"": 2, "snappy": 2, "lz4": 3, "zstd": 4, "gzip": 1, "none": 0}
+	val := []byte(strings.Repeat(`{"tool":"read_file","path":"/etc/passwd"} `, 200))
+	var order []string
+	for _, name := range []string{"", "snappy", "lz4", "zstd", "gzip", "none"} {
+		order = append(order, name)
+		p, err := NewClient(Config{Brokers: c.ListenAddrs()}.WithDefaults(), ProducerOpts("t", ProducerConfig{Compression: name})...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.ProduceSync(ctx, &kgo.Record{Key: []byte(name), Value: val}).FirstErr()
+		p.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*kgo.Record
+	for len(got) < len(order) {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fs.Records()...)
+	}
+	for i, r := range got {
+		name := order[i]
+		if string(r.Key) != name || !bytes.Equal(r.Value, val) {
+			t.Errorf("record %d (%q): key %q, value of %d bytes changed", i, name, r.Key, len(r.Value))
+		}
+		if codec := r.Attrs.CompressionType(); codec != want[name] {
+			t.Errorf("compression %q: batch codec %d, want %d", name, codec, want[name])
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/recent"
 )
 
 // Tags the join adds to the observations it releases.
@@ -194,27 +195,27 @@ type queued struct {
 // Joiner holds the halves of the calls of the partitions it is given.
 // It is not safe for concurrent use.
 type Joiner struct {
-	cfg      Config
-	held     map[Key]*entry
-	nHeld    int
-	queue    []queued // by deadline (deadlines are now+Wait: FIFO)
-	seq      uint64
-	cur, old map[Key]ident
-	parts    map[int32]*offsets
+	cfg   Config
+	held  map[Key]*entry
+	nHeld int
+	queue []queued // by deadline (deadlines are now+Wait: FIFO)
+	seq   uint64
+	known *recent.Map[Key, ident] // identities of calls released or stored
+	parts map[int32]*offsets
 }
 
 // New returns an empty Joiner.
 func New(c Config) *Joiner {
 	c = c.WithDefaults()
 	return &Joiner{cfg: c, held: map[Key]*entry{}, parts: map[int32]*offsets{},
-		cur: map[Key]ident{}, old: map[Key]ident{}}
+		known: recent.New[Key, ident](c.MaxRemembered)}
 }
 
 // Held is the number of observations held.
 func (j *Joiner) Held() int { return j.nHeld }
 
 // Remembered is the number of calls whose identity is remembered.
-func (j *Joiner) Remembered() int { return len(j.cur) + len(j.old) }
+func (j *Joiner) Remembered() int { return j.known.Len() }
 
 // Next is the earliest deadline of a held observation (zero when none).
 func (j *Joiner) Next() time.Time {
@@ -228,23 +229,13 @@ func (j *Joiner) Next() time.Time {
 	return time.Time{}
 }
 
-func (j *Joiner) recall(k Key) (ident, bool) {
-	if id, ok := j.cur[k]; ok {
-		return id, true
-	}
-	id, ok := j.old[k]
-	return id, ok
-}
+func (j *Joiner) recall(k Key) (ident, bool) { return j.known.Get(k) }
 
 func (j *Joiner) remember(k Key, id ident) {
-	if old, ok := j.recall(k); ok {
+	if old, ok := j.known.Get(k); ok {
 		id.merge(old)
 	}
-	if _, ok := j.cur[k]; !ok && len(j.cur) >= j.cfg.MaxRemembered/2 {
-		clear(j.old)
-		j.cur, j.old = j.old, j.cur
-	}
-	j.cur[k] = id
+	j.known.Put(k, id)
 }
 
 // Add takes one observation read at (o.Partition, o.Offset) and returns

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/recent"
 )
 
 // Decision is what the ingest role does with an event.
@@ -47,8 +48,8 @@ type Pairs struct {
 	// Memory is how long an outcome counts; default DefaultPairMemory.
 	Memory time.Duration
 
-	mu       sync.Mutex
-	cur, old map[string]pairing // tenant/agent → its last outcome
+	mu    sync.Mutex
+	known *recent.Map[string, pairing] // tenant/agent → its last outcome
 }
 
 // pairing is an agent's last outcome and when it was seen.
@@ -74,15 +75,10 @@ func (p *Pairs) Observe(now time.Time, e *event.Event) {
 func (p *Pairs) set(k string, v pairing) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil {
-		p.cur, p.old = map[string]pairing{}, map[string]pairing{}
+	if p.known == nil {
+		p.known = recent.New[string, pairing](maxPairAgents)
 	}
-	if _, ok := p.cur[k]; !ok && len(p.cur) >= maxPairAgents/2 {
-		clear(p.old)
-		p.cur, p.old = p.old, p.cur
-	}
-	delete(p.old, k)
-	p.cur[k] = v
+	p.known.Put(k, v)
 }
 
 // outcome reports what the memory knows of e's agent within Memory:
@@ -94,11 +90,10 @@ func (p *Pairs) outcome(now time.Time, e *event.Event) (known, paired bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := pairKey(e)
-	v, ok := p.cur[k]
-	if !ok {
-		v, ok = p.old[k]
+	if p.known == nil {
+		return false, false
 	}
+	v, ok := p.known.Get(pairKey(e))
 	if !ok || now.Sub(v.at) > mem {
 		return false, false
 	}
@@ -109,7 +104,10 @@ func (p *Pairs) outcome(now time.Time, e *event.Event) (known, paired bool) {
 func (p *Pairs) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.cur) + len(p.old)
+	if p.known == nil {
+		return 0
+	}
+	return p.known.Len()
 }
 
 // Decide is what ingest does with e (after Observe saw it).

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/mcpwatch/mcpwatch/internal/event"
+	"github.com/mcpwatch/mcpwatch/internal/recent"
 )
 
 // TagCallCounted marks a message observation of a call (its call_id) that
@@ -26,14 +27,12 @@ const maxCalls = 1 << 16
 // calls remembers, per call of an agent, which observation counts it (its
 // event id), so a retried or replayed batch gives the same event the same
 // answer. Keys and event ids are kept as 64-bit hashes (maphash, seeded
-// per process; the agent's part once per agent: callSalt), in two
-// generations of maxCalls/2: when the current one is full the older is
-// cleared and becomes the current (no deletes, so the maps keep no
-// tombstones). Two calls of the memory colliding (about
+// per process; the agent's part once per agent: callSalt), the most
+// recent maxCalls (recent.Map). Two calls of the memory colliding (about
 // 65 536² / 2⁶⁵ ≈ 10⁻¹⁰ per full memory) would leave one observation
 // uncounted in the rollup.
 type calls struct {
-	cur, old map[uint64]uint64 // hash(tenant, agent, call id) → hash(event id)
+	seen *recent.Map[uint64, uint64] // hash(tenant, agent, call id) → hash(event id)
 }
 
 // callSeed seeds the hashes of the call memory (per process: not chosen by
@@ -56,29 +55,27 @@ func (c *calls) counted(a *agentState, e *event.Event) bool {
 	if e.Kind != event.KindMessage || e.CallID == "" || e.CallID == e.EventID || e.HasTag(event.TagDuplicate) {
 		return false
 	}
-	if c.cur == nil {
-		c.cur, c.old = make(map[uint64]uint64, maxCalls/2), make(map[uint64]uint64, maxCalls/2)
+	if c.seen == nil {
+		c.seen = recent.New[uint64, uint64](maxCalls)
 	}
 	if a.callSalt == 0 {
 		a.callSalt = callSalt(a.key) | 1
 	}
 	k, id := maphash.String(callSeed, e.CallID)^a.callSalt, maphash.String(callSeed, e.EventID)
-	if first, ok := c.cur[k]; ok {
+	if first, ok := c.seen.Get(k); ok {
 		return first != id
 	}
-	if first, ok := c.old[k]; ok {
-		return first != id
-	}
-	if len(c.cur) >= maxCalls/2 {
-		clear(c.old)
-		c.cur, c.old = c.old, c.cur
-	}
-	c.cur[k] = id
+	c.seen.Put(k, id)
 	return false
 }
 
 // len is the number of calls remembered.
-func (c *calls) len() int { return len(c.cur) + len(c.old) }
+func (c *calls) len() int {
+	if c.seen == nil {
+		return 0
+	}
+	return c.seen.Len()
+}
 
 // reset forgets every call (partitions revoked: their next owner starts
 // afresh, see Forget).

@@ -2,10 +2,10 @@ package analyzer
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -53,14 +53,11 @@ func (a *Analyzer) divert(b *batch) {
 			}
 			d := a.pairs.Decide(now, e)
 			if d != calljoin.Keep {
-				var v []byte
-				var err error
-				if d == calljoin.Divert {
-					v, err = event.Marshal(evs[i : i+1])
-				} else {
-					ne := []event.Event{calljoin.Notice(e)}
-					v, err = event.Marshal(ne)
+				rec := evs[i : i+1]
+				if d == calljoin.KeepAndNotify {
+					rec = []event.Event{calljoin.Notice(e)}
 				}
+				v, err := event.Marshal(rec)
 				if err != nil {
 					// Cannot happen for a decoded event; keep it rather
 					// than lose it.
@@ -265,8 +262,8 @@ func (a *Analyzer) joinLoop(ctx context.Context) error {
 				if err == nil {
 					for _, t := range resp.Topics {
 						for _, p := range t.Partitions {
-							if p.ErrorCode != 0 {
-								cerr = errors.New("offset commit refused")
+							if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+								cerr = err
 							}
 						}
 					}

@@ -71,7 +71,7 @@ func BenchmarkCallJoinLatency(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		c, s := joinHalves(i)
 		produceTo(b, k.Brokers, "lat", 1, []event.Event{s})
-		for gaugeValue(a.m.joinHeld) != 1 {
+		for value(a.m.joinHeld) != 1 {
 			time.Sleep(time.Millisecond)
 		}
 		t0 := time.Now()

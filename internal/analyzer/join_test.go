@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mcpwatch/mcpwatch/detections"
@@ -156,9 +154,9 @@ func TestCallJoinEndToEnd(t *testing.T) {
 	// Round 2: agent-A's calls pair now, so its client halves wait again.
 	// The server halves go first and are held; then the client halves.
 	produceTo(t, k.Brokers, "cj", 1, servers[first:])
-	for deadline := time.Now().Add(30 * time.Second); gaugeValue(a.m.joinHeld) != n-first; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); value(a.m.joinHeld) != n-first; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Errorf("the join holds %v observations, want round 2's %d server halves", gaugeValue(a.m.joinHeld), n-first)
+			t.Errorf("the join holds %v observations, want round 2's %d server halves", value(a.m.joinHeld), n-first)
 			break
 		}
 	}
@@ -217,27 +215,15 @@ func TestCallJoinEndToEnd(t *testing.T) {
 		t.Errorf("calls of agent-A on fs: %d (%v), want at least %d", total, err, n-first)
 	}
 	stop()
-	if got := counterVecValue(a.m.joinDiverted, "notice"); got != first {
+	if got := value(a.m.joinDiverted.WithLabelValues("notice")); got != first {
 		t.Errorf("notices %v, want %d (round 1's client halves)", got, first)
 	}
-	if got := counterVecValue(a.m.joinDiverted, "half"); got != float64(n+(n-first)+2) {
+	if got := value(a.m.joinDiverted.WithLabelValues("half")); got != float64(n+(n-first)+2) {
 		t.Errorf("halves diverted %v, want %d", got, n+(n-first)+2)
 	}
-	if got := counterVecValue(a.m.joinTotal, calljoin.ResultUnpaired); got != 2 {
+	if got := value(a.m.joinTotal.WithLabelValues(calljoin.ResultUnpaired)); got != 2 {
 		t.Errorf("unpaired %v, want 2", got)
 	}
-}
-
-func gaugeValue(g prometheus.Gauge) float64 {
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetGauge().GetValue()
-}
-
-func counterVecValue(v *prometheus.CounterVec, label string) float64 {
-	return counterValue(v.WithLabelValues(label))
 }
 
 // TestCallJoinReplayAfterLostCommit: the join released every call but its
@@ -290,7 +276,7 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	})
 	produceTo(t, k.Brokers, "cjr", 1, servers[n/2:])
 	testbed.WaitUntil(t, "round 2's server halves held", time.Minute, func() (bool, string) {
-		h := gaugeValue(a1.m.joinHeld)
+		h := value(a1.m.joinHeld)
 		return h == n/2, fmt.Sprint(h)
 	})
 	produceTo(t, k.Brokers, "cjr", 0, clients[n/2:])
@@ -317,7 +303,7 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	stop1()
 	released1 := 0.0
 	for _, r := range calljoin.Results {
-		released1 += counterVecValue(a1.m.joinTotal, r)
+		released1 += value(a1.m.joinTotal.WithLabelValues(r))
 	}
 	ids1, rows1 := findings()
 	suppressed1 := suppressed
@@ -330,7 +316,7 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	testbed.WaitUntil(t, "the same halves released again and stored", time.Minute, func() (bool, string) {
 		released := 0.0
 		for _, r := range calljoin.Results {
-			released += counterVecValue(a2.m.joinTotal, r)
+			released += value(a2.m.joinTotal.WithLabelValues(r))
 		}
 		return released >= released1 && a2.Inserted() >= uint64(released1), fmt.Sprint(released, " released, ", a2.Inserted(), " inserted of ", released1)
 	})
@@ -344,7 +330,7 @@ func TestCallJoinReplayAfterLostCommit(t *testing.T) {
 	if ids2, rows2 := findings(); ids2 != ids1 || rows2 != rows1 {
 		t.Errorf("findings after the replay: %d ids in %d rows, before %d in %d", ids2, rows2, ids1, rows1)
 	}
-	if paired := counterVecValue(a2.m.joinTotal, calljoin.ResultPaired); paired != n {
+	if paired := value(a2.m.joinTotal.WithLabelValues(calljoin.ResultPaired)); paired != n {
 		t.Errorf("the replay paired %v observations, want round 2's %d", paired, n)
 	}
 	t.Logf("%v observations released twice; %d findings of mcp-destructive-command; suppressed_count %d before the replay, %d after", released1, ids1, suppressed1, suppressed)
@@ -428,7 +414,7 @@ func TestCallJoinRebalance(t *testing.T) {
 		produceTo(t, k.Brokers, "cjb", int32(i%4), servers[i:i+1])
 	}
 	testbed.WaitUntil(t, "server halves held", time.Minute, func() (bool, string) {
-		h := gaugeValue(a1.m.joinHeld)
+		h := value(a1.m.joinHeld)
 		return h == n-1, fmt.Sprint(h)
 	})
 	a2 := start()
@@ -437,7 +423,7 @@ func TestCallJoinRebalance(t *testing.T) {
 		return x > 0 && y > 0 && x+y == 4, fmt.Sprint(x, "+", y)
 	})
 	testbed.WaitUntil(t, "the moved halves held again by their new owner", time.Minute, func() (bool, string) {
-		h1, h2 := gaugeValue(a1.m.joinHeld), gaugeValue(a2.m.joinHeld)
+		h1, h2 := value(a1.m.joinHeld), value(a2.m.joinHeld)
 		return h1+h2 == n-1 && h2 > 0, fmt.Sprint(h1, "+", h2)
 	})
 	for i := 1; i < n; i++ {
@@ -461,7 +447,7 @@ func TestCallJoinRebalance(t *testing.T) {
 		return err == nil && total == n, fmt.Sprint(total, err)
 	})
 	for _, a := range []*Analyzer{a1, a2} {
-		if u := counterVecValue(a.m.joinTotal, calljoin.ResultUnpaired) + counterVecValue(a.m.joinTotal, calljoin.ResultEvicted); u != 0 {
+		if u := value(a.m.joinTotal.WithLabelValues(calljoin.ResultUnpaired)) + value(a.m.joinTotal.WithLabelValues(calljoin.ResultEvicted)); u != 0 {
 			t.Errorf("%v observations released unpaired", u)
 		}
 	}
